@@ -1,0 +1,20 @@
+//! finpulse's shared vocabulary: event and field identities, time, money, data classes, the
+//! built-in fintech event catalogue, the schema registry and record validation.
+//!
+//! Engine crates speak these types; only the server and the CLI (through `finpulse-ingest`) know
+//! wire formats such as JSON and CSV.
+
+pub mod catalogue;
+pub mod class;
+pub mod event;
+pub mod money;
+pub mod record;
+pub mod registry;
+pub mod time;
+
+pub use class::{DataClass, JrCategory};
+pub use event::{Event, FieldId, TypeId, Value};
+pub use record::{RawRecord, RawValue, RecordError, ValidationLimits};
+pub use registry::{
+    EventTypeSpec, FieldSpec, FieldType, Registry, RegistryError, Scope, TypeFieldSpec,
+};

@@ -1,0 +1,535 @@
+//! The event store: one data directory, owned by one process. It validates nothing (callers
+//! hand it validated events); it deduplicates, makes events durable, keeps the not-yet-compacted
+//! tail as Arrow batches for queries, and compacts the tail into Parquet.
+//!
+//! Layout of a data directory:
+//! - `LOCK`: held (flock) by the owning process; `OWNER` says who that is.
+//! - `schema.json`: custom event types, in registration order.
+//! - `wal/`: the write-ahead log, the source of truth.
+//! - `parquet/day=YYYY-MM-DD/part-<first>-<last>.parquet`: compacted segments, sorted by
+//!   (user_id, ts), listed in `manifest.json` with the log position compacted through.
+
+use crate::codec;
+use crate::columns::{events_schema, events_to_batch, widen};
+use crate::dedup::DedupIndex;
+use crate::wal::{Recovery, Wal, WalError, WalOptions, sync_dir};
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
+use finpulse_core::registry::CustomTypeDef;
+use finpulse_core::time::{MICROS_PER_DAY, day_label};
+use finpulse_core::{Event, Registry, RegistryError, TypeId};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+/// Default number of tail events that triggers a compaction.
+pub const TAIL_EVENTS_MAX_DEFAULT: usize = 1_000_000;
+/// Tail batches smaller than this are merged with the next append, so single-event ingestion
+/// does not leave thousands of one-row batches for queries to scan.
+pub const TAIL_BATCH_ROWS_MIN: usize = 8192;
+/// Rows per Parquet row group.
+pub const PARQUET_ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The log failed.
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    /// Another process owns the directory.
+    #[error("data directory {dir} is in use by another finpulse process ({owner}); stop it, or send the request to it over HTTP")]
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+        /// What its OWNER file says.
+        owner: String,
+    },
+    /// File-system error outside the log.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// The operation.
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A metadata file that does not parse.
+    #[error("{path} is not valid: {problem}")]
+    BadMetadata {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        problem: String,
+    },
+    /// A log record that passed its checksum but does not decode: the registry and the log disagree.
+    #[error("log record {seq} does not decode: {problem}")]
+    BadRecord {
+        /// Its sequence number.
+        seq: u64,
+        /// Why.
+        problem: String,
+    },
+    /// A custom type was refused.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Parquet or Arrow failed during compaction.
+    #[error("compaction: {0}")]
+    Compaction(String),
+    /// An earlier durability failure: the store refuses writes until reopened.
+    #[error("the store stopped accepting writes after a durability failure: {0}")]
+    Poisoned(String),
+}
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { what, path: path.to_path_buf(), source }
+}
+
+/// Store options.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// Log segment options.
+    pub wal: WalOptions,
+    /// Tail size that triggers compaction.
+    pub tail_events_max: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { wal: WalOptions::default(), tail_events_max: TAIL_EVENTS_MAX_DEFAULT }
+    }
+}
+
+/// What happened to one event of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendStatus {
+    /// Stored, durably.
+    Accepted,
+    /// Its event_id was stored before (or earlier in the same append): acknowledged, not stored again.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Manifest {
+    /// Log records below this sequence number are in Parquet.
+    compacted_through_seq: u64,
+    files: Vec<ManifestFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ManifestFile {
+    path: String,
+    day: String,
+    rows: u64,
+}
+
+/// What queries read: a consistent cut of Parquet files plus the tail after them.
+#[derive(Clone)]
+pub struct StoreView {
+    /// The registry in force.
+    pub registry: Arc<Registry>,
+    /// The wide `events` schema of that registry.
+    pub schema: SchemaRef,
+    /// Compacted Parquet files (absolute paths).
+    pub files: Vec<PathBuf>,
+    /// Durable events not yet compacted, as batches (older ones may have a narrower schema).
+    pub tail: Vec<RecordBatch>,
+}
+
+/// Counters for metrics and status.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreStats {
+    /// Records in the log.
+    pub log_records: u64,
+    /// Bytes in the log.
+    pub log_bytes: u64,
+    /// Distinct event ids stored.
+    pub events_stored: u64,
+    /// Events in the tail.
+    pub tail_events: u64,
+    /// Parquet files.
+    pub parquet_files: u64,
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Default)]
+pub struct CompactionReport {
+    /// Events written to Parquet.
+    pub events: u64,
+    /// Files written.
+    pub files: u64,
+}
+
+/// The owner of a data directory.
+pub struct EventStore {
+    dir: PathBuf,
+    opts: StoreOptions,
+    _lock: File,
+    wal: Wal,
+    registry: Arc<Registry>,
+    schema: SchemaRef,
+    dedup: DedupIndex,
+    manifest: Manifest,
+    tail_rows: usize,
+    view: Arc<RwLock<StoreView>>,
+    poisoned: Option<String>,
+    recovery: Recovery,
+    encode_buf: Vec<u8>,
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        f.write_all(bytes).map_err(io_err("write", &tmp))?;
+        f.sync_all().map_err(io_err("fsync", &tmp))?;
+    }
+    fs::rename(&tmp, path).map_err(io_err("rename", path))?;
+    let parent = path.parent().unwrap_or(Path::new("."));
+    sync_dir(parent)?;
+    Ok(())
+}
+
+fn read_json<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> Result<T, StoreError> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::BadMetadata { path: path.to_path_buf(), problem: e.to_string() }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(StoreError::Io { what: "read", path: path.to_path_buf(), source: e }),
+    }
+}
+
+/// The log's directory inside a data directory.
+pub fn wal_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("wal")
+}
+
+/// What the OWNER file of a data directory says, if anything.
+pub fn owner_note(data_dir: &Path) -> Option<String> {
+    fs::read_to_string(data_dir.join("OWNER")).ok().map(|s| s.trim().to_string())
+}
+
+impl EventStore {
+    /// Opens (or creates) a data directory, taking its lock, recovering the log and rebuilding
+    /// the idempotency index and the tail from it.
+    pub fn open(dir: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
+        fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err("open", &lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked { dir: dir.to_path_buf(), owner: owner_note(dir).unwrap_or_else(|| "owner unknown".into()) });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(StoreError::Io { what: "lock", path: lock_path, source: e }),
+        }
+        let defs: Vec<CustomTypeDef> = read_json(&dir.join("schema.json"))?;
+        let registry = Arc::new(Registry::with_custom(&defs)?);
+        let schema = events_schema(&registry);
+        let manifest: Manifest = read_json(&dir.join("manifest.json"))?;
+        remove_orphan_files(dir, &manifest)?;
+
+        let mut dedup = DedupIndex::default();
+        let mut tail_events: Vec<Event> = Vec::new();
+        let mut tail: Vec<RecordBatch> = Vec::new();
+        let mut tail_rows = 0;
+        let watermark = manifest.compacted_through_seq;
+        let (wal, recovery) = Wal::open(&wal_dir(dir), opts.wal, |seq, payload| {
+            if seq < watermark {
+                let id = codec::decode_event_id(payload).map_err(|e| bad_record(seq, e.to_string()))?;
+                dedup.insert(id);
+                return Ok(());
+            }
+            let event = codec::decode(payload).map_err(|e| bad_record(seq, e.to_string()))?;
+            if registry.try_event_type(event.type_id).is_none() || event.fields.iter().any(|(f, _)| registry.try_field(*f).is_none()) {
+                return Err(bad_record(seq, "it names a type or field the registry (schema.json) does not have".into()));
+            }
+            dedup.insert(&event.event_id);
+            tail_events.push(event);
+            if tail_events.len() >= TAIL_BATCH_ROWS_MIN * 8 {
+                tail_rows += tail_events.len();
+                tail.push(events_to_batch(&registry, &schema, &tail_events));
+                tail_events.clear();
+            }
+            Ok(())
+        })
+        .map_err(|e| match e {
+            WalError::Corrupt { path, offset, problem } if path.as_os_str().is_empty() => StoreError::BadRecord { seq: offset, problem },
+            other => StoreError::Wal(other),
+        })?;
+        if !tail_events.is_empty() {
+            tail_rows += tail_events.len();
+            tail.push(events_to_batch(&registry, &schema, &tail_events));
+        }
+        let files = manifest.files.iter().map(|f| dir.join(&f.path)).collect();
+        let view = StoreView { registry: registry.clone(), schema: schema.clone(), files, tail };
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            opts,
+            _lock: lock,
+            wal,
+            registry,
+            schema,
+            dedup,
+            manifest,
+            tail_rows,
+            view: Arc::new(RwLock::new(view)),
+            poisoned: None,
+            recovery,
+            encode_buf: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Records who owns the directory (e.g. "finpulse serve, pid 42, http://127.0.0.1:8080"),
+    /// so a second process can say so in its error.
+    pub fn set_owner_note(&self, note: &str) -> Result<(), StoreError> {
+        write_atomically(&self.dir.join("OWNER"), note.as_bytes())
+    }
+
+    /// What recovery found when the store was opened.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// The registry in force.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
+    /// A handle queries use to take consistent views while the store keeps writing.
+    pub fn view_handle(&self) -> ViewHandle {
+        ViewHandle(self.view.clone())
+    }
+
+    /// Registers a custom event type and persists it before it can be used.
+    pub fn register_type(&mut self, def: CustomTypeDef) -> Result<TypeId, StoreError> {
+        let mut next = (*self.registry).clone();
+        let id = next.register(def)?;
+        let json = serde_json::to_vec_pretty(next.custom_defs()).map_err(|e| StoreError::Compaction(e.to_string()))?;
+        write_atomically(&self.dir.join("schema.json"), &json)?;
+        self.registry = Arc::new(next);
+        self.schema = events_schema(&self.registry);
+        let mut view = self.view.write().unwrap_or_else(|p| p.into_inner());
+        view.registry = self.registry.clone();
+        view.schema = self.schema.clone();
+        Ok(id)
+    }
+
+    /// Appends groups of events with one fsync for all (group commit). Each event is either
+    /// accepted (stored durably) or a duplicate of an id already stored. When this returns Ok,
+    /// every accepted event survives a crash.
+    pub fn append_groups(&mut self, groups: &[Vec<Event>]) -> Result<Vec<Vec<AppendStatus>>, StoreError> {
+        if let Some(why) = &self.poisoned {
+            return Err(StoreError::Poisoned(why.clone()));
+        }
+        let mut statuses = Vec::with_capacity(groups.len());
+        let mut accepted: Vec<&Event> = Vec::new();
+        for group in groups {
+            let mut s = Vec::with_capacity(group.len());
+            for event in group {
+                if self.dedup.insert(&event.event_id) {
+                    self.encode_buf.clear();
+                    codec::encode(event, &mut self.encode_buf);
+                    if let Err(e) = self.wal.append(&self.encode_buf) {
+                        for undo in accepted.iter().map(|e| e.event_id.as_str()).chain([event.event_id.as_str()]) {
+                            self.dedup.remove(undo);
+                        }
+                        return Err(self.poison(e));
+                    }
+                    accepted.push(event);
+                    s.push(AppendStatus::Accepted);
+                } else {
+                    s.push(AppendStatus::Duplicate);
+                }
+            }
+            statuses.push(s);
+        }
+        if let Err(e) = self.wal.commit() {
+            for undo in &accepted {
+                self.dedup.remove(&undo.event_id);
+            }
+            return Err(self.poison(e));
+        }
+        if !accepted.is_empty() {
+            let owned: Vec<Event> = accepted.into_iter().cloned().collect();
+            self.push_tail(&owned);
+            if self.tail_rows >= self.opts.tail_events_max {
+                self.compact()?;
+            }
+        }
+        Ok(statuses)
+    }
+
+    fn poison(&mut self, e: WalError) -> StoreError {
+        // After a failed write or fsync the file's state is unknown (fsyncgate): stop writing
+        // rather than acknowledge on top of it. Reopening recovers from what is on disk.
+        let why = e.to_string();
+        tracing::error!(error = %why, "log write failed; refusing further writes");
+        self.poisoned = Some(why);
+        StoreError::Wal(e)
+    }
+
+    fn push_tail(&mut self, events: &[Event]) {
+        let batch = events_to_batch(&self.registry, &self.schema, events);
+        self.tail_rows += batch.num_rows();
+        let mut view = self.view.write().unwrap_or_else(|p| p.into_inner());
+        match view.tail.last_mut() {
+            Some(last) if last.num_rows() < TAIL_BATCH_ROWS_MIN && last.schema() == batch.schema() => {
+                // Both batches have the same schema, so concatenation cannot fail.
+                *last = arrow::compute::concat_batches(&batch.schema(), [&*last, &batch]).expect("same schema");
+            }
+            _ => view.tail.push(batch),
+        }
+    }
+
+    /// Writes the tail to Parquet, one file per UTC day touched, each sorted by (user_id, ts)
+    /// with ties in log order, then records the new log position in the manifest.
+    pub fn compact(&mut self) -> Result<CompactionReport, StoreError> {
+        let tail: Vec<RecordBatch> = {
+            let view = self.view.read().unwrap_or_else(|p| p.into_inner());
+            view.tail.iter().map(|b| widen(b, &self.schema)).collect()
+        };
+        let rows: usize = tail.iter().map(|b| b.num_rows()).sum();
+        if rows == 0 {
+            return Ok(CompactionReport::default());
+        }
+        let first_seq = self.manifest.compacted_through_seq;
+        let through_seq = self.wal.next_seq();
+        let all = arrow::compute::concat_batches(&self.schema, &tail).map_err(|e| StoreError::Compaction(e.to_string()))?;
+        drop(tail);
+        let sorted = sort_by_day_user_ts(&all)?;
+        drop(all);
+        let ts = sorted.column(2).as_primitive::<TimestampMicrosecondType>();
+        let mut new_files = Vec::new();
+        let mut start = 0;
+        while start < sorted.num_rows() {
+            let day = ts.value(start).div_euclid(MICROS_PER_DAY);
+            let mut end = start + 1;
+            while end < sorted.num_rows() && ts.value(end).div_euclid(MICROS_PER_DAY) == day {
+                end += 1;
+            }
+            let slice = sorted.slice(start, end - start);
+            let label = day_label(day);
+            let rel = format!("parquet/day={label}/part-{first_seq:020}-{through_seq:020}.parquet");
+            self.write_parquet(&self.dir.join(&rel), &slice)?;
+            new_files.push(ManifestFile { path: rel, day: label, rows: slice.num_rows() as u64 });
+            start = end;
+        }
+        let mut manifest = self.manifest.clone();
+        manifest.compacted_through_seq = through_seq;
+        manifest.files.extend(new_files.iter().cloned());
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Compaction(e.to_string()))?;
+        write_atomically(&self.dir.join("manifest.json"), &json)?;
+        self.manifest = manifest;
+        {
+            let mut view = self.view.write().unwrap_or_else(|p| p.into_inner());
+            view.files.extend(new_files.iter().map(|f| self.dir.join(&f.path)));
+            // Events appended since the snapshot above cannot exist: this runs on the writer.
+            view.tail.clear();
+        }
+        self.tail_rows = 0;
+        Ok(CompactionReport { events: rows as u64, files: new_files.len() as u64 })
+    }
+
+    fn write_parquet(&self, path: &Path, batch: &RecordBatch) -> Result<(), StoreError> {
+        let parent = path.parent().unwrap_or(&self.dir);
+        fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+        let file = File::create(path).map_err(io_err("create", path))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(PARQUET_ROW_GROUP_ROWS))
+            .build();
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| StoreError::Compaction(e.to_string()))?;
+        writer.write(batch).map_err(|e| StoreError::Compaction(e.to_string()))?;
+        let file = writer.into_inner().map_err(|e| StoreError::Compaction(e.to_string()))?;
+        file.sync_all().map_err(io_err("fsync", path))?;
+        sync_dir(parent)?;
+        sync_dir(&self.dir.join("parquet"))?;
+        Ok(())
+    }
+
+    /// Counters for metrics.
+    pub fn stats(&self) -> StoreStats {
+        let files = self.manifest.files.len() as u64;
+        StoreStats {
+            log_records: self.wal.next_seq(),
+            log_bytes: self.wal.size_bytes(),
+            events_stored: self.dedup.len() as u64,
+            tail_events: self.tail_rows as u64,
+            parquet_files: files,
+        }
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn bad_record(seq: u64, problem: String) -> WalError {
+    // Carried through the log's callback as a Corrupt error with an empty path; `open` maps it
+    // back to StoreError::BadRecord.
+    WalError::Corrupt { path: PathBuf::new(), offset: seq, problem }
+}
+
+fn remove_orphan_files(dir: &Path, manifest: &Manifest) -> Result<(), StoreError> {
+    let root = dir.join("parquet");
+    let Ok(days) = fs::read_dir(&root) else { return Ok(()) };
+    let known: std::collections::HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    for day in days.flatten() {
+        let Ok(files) = fs::read_dir(day.path()) else { continue };
+        for file in files.flatten() {
+            let path = file.path();
+            let rel = path.strip_prefix(dir).ok().and_then(|p| p.to_str()).unwrap_or_default().to_string();
+            if !known.contains(rel.as_str()) {
+                // Written by a compaction that crashed before its manifest update: the events
+                // are still in the log tail and will be compacted again.
+                tracing::warn!(path = %path.display(), "removing Parquet file not in the manifest");
+                fs::remove_file(&path).map_err(io_err("remove", &path))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sorts rows by (UTC day, user_id, ts), ties in their current (log) order.
+fn sort_by_day_user_ts(batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
+    let users = batch.column(1).as_string::<i32>();
+    let ts = batch.column(2).as_primitive::<TimestampMicrosecondType>();
+    let mut order: Vec<u32> = (0..batch.num_rows() as u32).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        let (ta, tb) = (ts.value(a), ts.value(b));
+        ta.div_euclid(MICROS_PER_DAY)
+            .cmp(&tb.div_euclid(MICROS_PER_DAY))
+            .then_with(|| {
+                let ua = (!users.is_null(a)).then(|| users.value(a));
+                let ub = (!users.is_null(b)).then(|| users.value(b));
+                ua.cmp(&ub)
+            })
+            .then(ta.cmp(&tb))
+    });
+    let indices = UInt32Array::from(order);
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| arrow::compute::take(c, &indices, None))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Compaction(e.to_string()))?;
+    RecordBatch::try_new(batch.schema(), columns).map_err(|e| StoreError::Compaction(e.to_string()))
+}
+
+/// A shared handle to the store's current view.
+#[derive(Clone)]
+pub struct ViewHandle(Arc<RwLock<StoreView>>);
+
+impl ViewHandle {
+    /// A consistent cut: files and tail taken under one lock.
+    pub fn snapshot(&self) -> StoreView {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
