@@ -24,6 +24,8 @@ pub enum RawValue {
     Str(String),
     /// Untyped text (a CSV cell): converted to the field's type.
     Text(String),
+    /// A typed UTC time in microseconds since the epoch (Arrow/Parquet timestamps).
+    Micros(i64),
 }
 
 impl RawValue {
@@ -35,6 +37,7 @@ impl RawValue {
             Self::Float(_) => "float",
             Self::Str(_) => "string",
             Self::Text(_) => "text",
+            Self::Micros(_) => "timestamp",
         }
     }
 }
@@ -175,6 +178,7 @@ fn id_text(name: &str, value: &RawValue) -> Result<Option<String>, RecordError> 
 fn parse_ts(name: &str, value: &RawValue) -> Result<i64, RecordError> {
     let us = match value {
         RawValue::Int(ms) => time::epoch_ms_to_us(*ms),
+        RawValue::Micros(us) => Ok(*us),
         RawValue::Str(s) => time::parse_rfc3339_us(s),
         RawValue::Text(s) => match s.trim().parse::<i64>() {
             Ok(ms) => time::epoch_ms_to_us(ms),
@@ -206,7 +210,7 @@ fn convert(name: &str, ty: FieldType, value: &RawValue, limits: &ValidationLimit
             check_len(name, s, limits.field_bytes_max)?;
             Value::Str(s.clone())
         }
-        (FieldType::Timestamp, v @ (RawValue::Int(_) | RawValue::Str(_) | RawValue::Text(_))) => {
+        (FieldType::Timestamp, v @ (RawValue::Int(_) | RawValue::Str(_) | RawValue::Text(_) | RawValue::Micros(_))) => {
             let us = parse_ts(name, v)?;
             time::check_range(us, limits.now_us, limits.ts_future_skew_secs).map_err(|e| err(name, e.into()))?;
             Value::Ts(us)
@@ -255,13 +259,15 @@ impl Registry {
             if matches!(name.as_str(), "event_id" | "user_id" | "ts" | "type") {
                 continue;
             }
+            // Absent values (null, an empty CSV cell) are skipped before the field check, so
+            // wide files holding many types import: each row's other-type columns are empty.
+            if *value == RawValue::Null || matches!(value, RawValue::Text(t) if t.is_empty()) {
+                continue;
+            }
             let field_id = self
                 .field_id(name)
                 .filter(|id| spec.fields.iter().any(|f| f.field == *id))
                 .ok_or_else(|| err(name, RecordProblem::UnknownField(spec.name.clone())))?;
-            if *value == RawValue::Null || matches!(value, RawValue::Text(t) if t.is_empty()) {
-                continue;
-            }
             let field = self.field(field_id);
             let converted = convert(name, field.ty, value, limits)?;
             match (&converted, field.check) {

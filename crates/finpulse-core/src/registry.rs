@@ -17,6 +17,8 @@ pub const TYPES_MAX: usize = 1000;
 pub const TYPE_FIELDS_MAX: usize = 64;
 /// Names of the columns every record has; no field may take them.
 pub const RESERVED_NAMES: [&str; 5] = ["event_id", "user_id", "ts", "type", "day"];
+/// Names no custom event type may take: they are tables or schemas of the SQL session.
+pub const RESERVED_TYPE_NAMES: [&str; 3] = ["events", "information_schema", "public"];
 
 /// A field's value type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -160,8 +162,8 @@ pub enum RegistryError {
     /// The name breaks the naming rule.
     #[error("name '{0}' must be 1 to 63 lower-case letters, digits or '_', starting with a letter")]
     BadName(String),
-    /// The name is a common column.
-    #[error("'{0}' is a column of every record and cannot be a field")]
+    /// The name is a common column or an SQL table.
+    #[error("'{0}' is reserved (a column of every record, or a table of the SQL session)")]
     ReservedName(String),
     /// The type exists.
     #[error("event type '{0}' already exists")]
@@ -292,6 +294,9 @@ impl Registry {
     pub fn register(&mut self, def: CustomTypeDef) -> Result<TypeId, RegistryError> {
         if !valid_name(&def.name) {
             return Err(RegistryError::BadName(def.name));
+        }
+        if RESERVED_TYPE_NAMES.contains(&def.name.as_str()) {
+            return Err(RegistryError::ReservedName(def.name));
         }
         if self.type_by_name.contains_key(&def.name) {
             return Err(RegistryError::TypeExists(def.name));

@@ -284,6 +284,43 @@ impl EventStore {
         })
     }
 
+    /// A read-only view of a data directory without taking its lock or rebuilding the
+    /// idempotency index: the manifest's Parquet files plus the log after them. Safe while
+    /// another process writes, because the log is append-only, files are listed only once their
+    /// manifest is durable, and a frame being written fails its checksum and ends the read.
+    pub fn read_view(dir: &Path) -> Result<StoreView, StoreError> {
+        if !dir.join("wal").exists() {
+            return Err(StoreError::Io {
+                what: "open",
+                path: dir.to_path_buf(),
+                source: io::Error::new(io::ErrorKind::NotFound, "no finpulse data here (no wal/ directory)"),
+            });
+        }
+        let defs: Vec<CustomTypeDef> = read_json(&dir.join("schema.json"))?;
+        let registry = Arc::new(Registry::with_custom(&defs)?);
+        let schema = events_schema(&registry);
+        let manifest: Manifest = read_json(&dir.join("manifest.json"))?;
+        let mut events = Vec::new();
+        let mut tail = Vec::new();
+        Wal::read_from(&wal_dir(dir), manifest.compacted_through_seq, |seq, payload| {
+            let event = codec::decode(payload).map_err(|e| bad_record(seq, e.to_string()))?;
+            if registry.try_event_type(event.type_id).is_none() {
+                return Err(bad_record(seq, "it names a type the registry (schema.json) does not have".into()));
+            }
+            events.push(event);
+            if events.len() >= TAIL_BATCH_ROWS_MIN * 8 {
+                tail.push(events_to_batch(&registry, &schema, &events));
+                events.clear();
+            }
+            Ok(())
+        })?;
+        if !events.is_empty() {
+            tail.push(events_to_batch(&registry, &schema, &events));
+        }
+        let files = manifest.files.iter().map(|f| dir.join(&f.path)).collect();
+        Ok(StoreView { registry, schema, files, tail })
+    }
+
     /// Records who owns the directory (e.g. "finpulse serve, pid 42, http://127.0.0.1:8080"),
     /// so a second process can say so in its error.
     pub fn set_owner_note(&self, note: &str) -> Result<(), StoreError> {

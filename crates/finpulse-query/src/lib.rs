@@ -1,14 +1,119 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! finpulse's SQL: a DataFusion session over a [`StoreView`] — compacted Parquet plus the live
+//! tail — with an `events` table and one view per event type whose columns are its fields.
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
+use finpulse_log::StoreView;
+use finpulse_log::columns::widen;
+use std::sync::Arc;
+
+/// Memory a query may use before it spills or fails.
+pub const QUERY_MEMORY_BYTES_MAX_DEFAULT: usize = 4 << 30;
+/// The longest SQL text accepted.
+pub const SQL_BYTES_MAX: usize = 64 * 1024;
+
+/// Query errors.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The SQL is wrong or failed to run (DataFusion's message says where).
+    #[error("{0}")]
+    Sql(String),
+    /// The SQL text is too long.
+    #[error("query is {0} bytes, over the limit of {SQL_BYTES_MAX}")]
+    TooLong(usize),
+    /// An empty query.
+    #[error("query is empty")]
+    Empty,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl From<datafusion::error::DataFusionError> for QueryError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        Self::Sql(e.to_string())
     }
+}
+
+/// Query options.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryOptions {
+    /// Memory budget per query.
+    pub memory_bytes_max: usize,
+    /// Parallel partitions (defaults to the number of cores).
+    pub target_partitions: usize,
+}
+
+impl Default for QueryOptions {
+    fn default() -> Self {
+        Self {
+            memory_bytes_max: QUERY_MEMORY_BYTES_MAX_DEFAULT,
+            target_partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        }
+    }
+}
+
+/// A query's result.
+pub struct QueryResult {
+    /// Column names and types.
+    pub schema: SchemaRef,
+    /// Rows.
+    pub batches: Vec<RecordBatch>,
+}
+
+/// Builds a session with `events` and the per-type views over a store view.
+pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionContext, QueryError> {
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_bytes_max)))
+        .build_arc()?;
+    let config = SessionConfig::new()
+        .with_target_partitions(opts.target_partitions.max(1))
+        .with_information_schema(true);
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let schema = view.schema.clone();
+
+    let tail: Vec<RecordBatch> = view.tail.iter().map(|b| widen(b, &schema)).collect();
+    let tail_table = MemTable::try_new(schema.clone(), vec![tail])?;
+    let mut events = ctx.read_table(Arc::new(tail_table))?;
+    if !view.files.is_empty() {
+        let urls = view
+            .files
+            .iter()
+            .map(|p| ListingTableUrl::parse(p.to_string_lossy()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema.clone());
+        let parquet: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
+        events = ctx.read_table(parquet)?.union(events)?;
+    }
+    ctx.register_table("events", events.clone().into_view())?;
+
+    for spec in view.registry.event_types() {
+        let mut columns = vec![col("event_id"), col("user_id"), col("ts")];
+        columns.extend(spec.fields.iter().map(|f| col(view.registry.field(f.field).name.as_str())));
+        let typed = events.clone().filter(col("type").eq(lit(spec.name.as_str())))?.select(columns)?;
+        ctx.register_table(spec.name.as_str(), typed.into_view())?;
+    }
+    Ok(ctx)
+}
+
+/// Runs one SQL statement over a store view.
+pub async fn run_sql(view: &StoreView, sql: &str, opts: QueryOptions) -> Result<QueryResult, QueryError> {
+    if sql.len() > SQL_BYTES_MAX {
+        return Err(QueryError::TooLong(sql.len()));
+    }
+    if sql.trim().is_empty() {
+        return Err(QueryError::Empty);
+    }
+    let ctx = session(view, opts).await?;
+    // Read-only: no DDL (CREATE/DROP), no DML (INSERT/COPY TO writes files), no SET.
+    let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+    let df = ctx.sql_with_options(sql, read_only).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    Ok(QueryResult { schema, batches })
 }

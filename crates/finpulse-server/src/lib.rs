@@ -1,14 +1,400 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! finpulse's HTTP API: ingestion (JSON array or NDJSON), SQL, the schema registry, health,
+//! Prometheus metrics and an OpenAPI document generated from the routes.
+
+pub mod json;
+pub mod writer;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use finpulse_core::registry::CustomTypeDef;
+use finpulse_core::{Registry, ValidationLimits};
+use finpulse_ingest::{Position, Rejection};
+use finpulse_log::{AppendStatus, EventStore, ViewHandle};
+use finpulse_query::QueryOptions;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+pub use writer::{Writer, WriterError};
+
+/// The media type of an Arrow IPC stream, for SQL results.
+pub const ARROW_STREAM_MEDIA_TYPE: &str = "application/vnd.apache.arrow.stream";
+
+/// Limits the API enforces; each is named in the errors it causes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiLimits {
+    /// Largest request body, bytes (413 beyond).
+    pub body_bytes_max: usize,
+    /// Most records in one ingestion request (413 beyond).
+    pub batch_records_max: usize,
+    /// Longest text field value, bytes (the record is rejected beyond).
+    pub field_bytes_max: usize,
+    /// How far in the future an event time may be, seconds.
+    pub ts_future_skew_secs: i64,
+    /// Requests waiting for the writer (503 beyond).
+    pub write_queue_depth: usize,
+    /// Most rows a JSON SQL answer carries (the answer says when it was cut).
+    pub sql_rows_max: usize,
+    /// Memory one query may use, bytes.
+    pub query_memory_bytes_max: usize,
+    /// A non-empty tail is compacted at least this often, seconds.
+    pub compaction_interval_secs: u64,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            body_bytes_max: 32 << 20,
+            batch_records_max: 50_000,
+            field_bytes_max: 4096,
+            ts_future_skew_secs: 86_400,
+            write_queue_depth: 1024,
+            sql_rows_max: 100_000,
+            query_memory_bytes_max: finpulse_query::QUERY_MEMORY_BYTES_MAX_DEFAULT,
+            compaction_interval_secs: 300,
+        }
+    }
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+#[derive(Clone)]
+struct AppState {
+    writer: Writer,
+    views: ViewHandle,
+    limits: ApiLimits,
+    metrics: PrometheusHandle,
+}
+
+/// A JSON error answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(ErrorBody { error: message.into() })).into_response()
+}
+
+/// A rejected record in an ingestion answer.
+#[derive(Serialize, ToSchema)]
+pub struct RecordErrorBody {
+    /// Zero-based index in a JSON array body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// One-based line of an NDJSON body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// The offending field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The answer to an ingestion request.
+#[derive(Serialize, ToSchema)]
+pub struct IngestResponse {
+    /// Records stored, durably (fsync'd) before this answer was sent.
+    pub accepted: usize,
+    /// Records whose event_id was already stored (or repeated earlier in this request):
+    /// acknowledged, not stored again.
+    pub duplicates: usize,
+    /// Records refused; `errors` says where and why.
+    pub rejected: usize,
+    /// One entry per rejected record, at most 1,000.
+    pub errors: Vec<RecordErrorBody>,
+}
+
+/// Most per-record errors one answer lists.
+pub const ERRORS_LISTED_MAX: usize = 1000;
+
+fn record_error(r: &Rejection) -> RecordErrorBody {
+    let (index, line) = match r.position {
+        Position::Index(i) | Position::Row(i) => (Some(i), None),
+        Position::Line(l) | Position::CsvLine(l) => (None, Some(l)),
+    };
+    RecordErrorBody { index, line, field: r.field.clone(), message: r.message.clone() }
+}
+
+/// Ingest events: a JSON array of records or NDJSON. Valid records are stored even when others
+/// are rejected; the answer counts accepted, duplicate and rejected records and lists the errors.
+#[utoipa::path(post, path = "/v1/events", tag = "ingestion",
+    request_body(content = String, description = "JSON array of flat records, or NDJSON (one per line). Each record: event_id (optional), user_id, ts (RFC 3339 or epoch ms), type, then the type's fields.", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Valid records are durable", body = IngestResponse),
+        (status = 400, description = "Malformed body, or no valid record", body = IngestResponse),
+        (status = 413, description = "Body or batch over its limit", body = ErrorBody),
+        (status = 503, description = "Write queue full or store failed", body = ErrorBody),
+    ))]
+async fn ingest(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let started = Instant::now();
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, format!("body is over the limit of {} bytes (body_bytes_max)", state.limits.body_bytes_max));
+        }
+        Err(e) => return error(e.status(), e.body_text()),
+    };
+    let decoded = match finpulse_ingest::decode_body(&body) {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    if decoded.len() > state.limits.batch_records_max {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{} records is over the limit of {} per request (batch_records_max)", decoded.len(), state.limits.batch_records_max),
+        );
+    }
+    if decoded.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "the body holds no records");
+    }
+    let registry: Arc<Registry> = state.views.snapshot().registry;
+    let limits = ValidationLimits {
+        field_bytes_max: state.limits.field_bytes_max,
+        ts_future_skew_secs: state.limits.ts_future_skew_secs,
+        now_us: finpulse_core::time::now_us(),
+    };
+    let validated = tokio::task::block_in_place(|| finpulse_ingest::validate(&registry, decoded, &limits));
+    let rejected = validated.rejected.len();
+    let errors: Vec<RecordErrorBody> = validated.rejected.iter().take(ERRORS_LISTED_MAX).map(record_error).collect();
+    metrics::counter!("finpulse_ingest_records_total", "outcome" => "rejected").increment(rejected as u64);
+    if validated.events.is_empty() {
+        return (StatusCode::BAD_REQUEST, Json(IngestResponse { accepted: 0, duplicates: 0, rejected, errors })).into_response();
+    }
+    let statuses = match state.writer.append(validated.events).await {
+        Ok(s) => s,
+        Err(e @ WriterError::QueueFull(_)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("events were not stored: {e}")),
+    };
+    let accepted = statuses.iter().filter(|s| **s == AppendStatus::Accepted).count();
+    let duplicates = statuses.len() - accepted;
+    metrics::counter!("finpulse_ingest_records_total", "outcome" => "accepted").increment(accepted as u64);
+    metrics::counter!("finpulse_ingest_records_total", "outcome" => "duplicate").increment(duplicates as u64);
+    metrics::histogram!("finpulse_ingest_request_seconds").record(started.elapsed().as_secs_f64());
+    (StatusCode::OK, Json(IngestResponse { accepted, duplicates, rejected, errors })).into_response()
+}
+
+/// An SQL request.
+#[derive(Deserialize, ToSchema)]
+pub struct SqlRequest {
+    /// One read-only SQL statement over `events` and the per-type views.
+    pub query: String,
+}
+
+/// Run SQL over `events` (every event) and one view per event type. Answers JSON
+/// `{"columns", "rows"}`, or an Arrow IPC stream when the Accept header asks for it.
+#[utoipa::path(post, path = "/v1/sql", tag = "sql", request_body = SqlRequest,
+    responses(
+        (status = 200, description = "columns and rows (rows_truncated when cut at sql_rows_max)", body = Object),
+        (status = 400, description = "Bad SQL", body = ErrorBody),
+    ))]
+async fn sql(State(state): State<AppState>, headers: HeaderMap, body: Result<Json<SqlRequest>, axum::extract::rejection::JsonRejection>) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body must be {{\"query\": \"...\"}}: {}", e.body_text())),
+    };
+    let view = state.views.snapshot();
+    let opts = QueryOptions { memory_bytes_max: state.limits.query_memory_bytes_max, ..QueryOptions::default() };
+    let started = Instant::now();
+    let result = match finpulse_query::run_sql(&view, &req.query, opts).await {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    metrics::histogram!("finpulse_sql_query_seconds").record(started.elapsed().as_secs_f64());
+    let wants_arrow = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(ARROW_STREAM_MEDIA_TYPE));
+    if wants_arrow {
+        let mut buf = Vec::new();
+        let written = (|| -> Result<(), arrow::error::ArrowError> {
+            let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut buf, &result.schema)?;
+            for b in &result.batches {
+                w.write(b)?;
+            }
+            w.finish()
+        })();
+        return match written {
+            Ok(()) => ([(header::CONTENT_TYPE, ARROW_STREAM_MEDIA_TYPE)], buf).into_response(),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+    }
+    let (rows, truncated) = json::rows(&result.batches, state.limits.sql_rows_max);
+    Json(json!({"columns": json::columns(&result.schema), "rows": rows, "rows_truncated": truncated})).into_response()
+}
+
+/// The schema registry as JSON: every type with its fields, each with type and data class.
+pub fn schema_json(registry: &Registry) -> serde_json::Value {
+    let types: Vec<serde_json::Value> = registry
+        .event_types()
+        .map(|t| {
+            let fields: Vec<serde_json::Value> = t
+                .fields
+                .iter()
+                .map(|tf| {
+                    let f = registry.field(tf.field);
+                    json!({
+                        "name": f.name, "type": f.ty.name(), "required": tf.required,
+                        "category": format!("{:?}", f.class.category), "level": f.class.level, "doc": f.doc,
+                    })
+                })
+                .collect();
+            json!({"name": t.name, "doc": t.doc, "scope": t.scope, "builtin": t.builtin, "fields": fields})
+        })
+        .collect();
+    json!({
+        "common_fields": [
+            {"name": "event_id", "type": "string", "required": false, "doc": "unique id; generated when absent; ingestion is idempotent on it"},
+            {"name": "user_id", "type": "string", "required": true, "doc": "required for user-scoped types", "category": "C2", "level": 2},
+            {"name": "ts", "type": "timestamp", "required": true, "doc": "RFC 3339 with zone, or epoch milliseconds; stored as UTC"},
+            {"name": "type", "type": "string", "required": true, "doc": "event type name"},
+        ],
+        "types": types,
+    })
+}
+
+/// The event catalogue and custom types, each field with its type and data class
+/// (JR/T 0171-2020 category, JR/T 0197-2020 level).
+#[utoipa::path(get, path = "/v1/schema", tag = "schema", responses((status = 200, description = "Every event type and field", body = Object)))]
+async fn schema(State(state): State<AppState>) -> Response {
+    Json(schema_json(&state.views.snapshot().registry)).into_response()
+}
+
+/// Register a custom event type. New fields need a data class unless their name implies one.
+#[utoipa::path(post, path = "/v1/schema/types", tag = "schema", request_body = Object,
+    responses((status = 201, description = "Registered", body = Object), (status = 400, body = ErrorBody)))]
+async fn register_type(State(state): State<AppState>, body: Result<Json<CustomTypeDef>, axum::extract::rejection::JsonRejection>) -> Response {
+    let Json(def) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let name = def.name.clone();
+    match state.writer.register(def).await {
+        Ok(_) => (StatusCode::CREATED, Json(json!({"registered": name}))).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+/// Compact the live tail into Parquet now.
+#[utoipa::path(post, path = "/v1/admin/compact", tag = "admin", responses((status = 200, body = Object), (status = 503, body = ErrorBody)))]
+async fn compact(State(state): State<AppState>) -> Response {
+    match state.writer.compact().await {
+        Ok(r) => Json(json!({"events": r.events, "files": r.files})).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// Liveness: the process answers and its writer runs.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Object), (status = 503, body = ErrorBody)))]
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.writer.stats().await {
+        Ok(s) => Json(json!({"status": "ok", "events_stored": s.events_stored, "log_bytes": s.log_bytes})).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// Prometheus metrics: ingestion counts and latencies, query latencies, log size.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String)))]
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    if let Ok(s) = state.writer.stats().await {
+        metrics::gauge!("finpulse_log_bytes").set(s.log_bytes as f64);
+        metrics::gauge!("finpulse_log_records").set(s.log_records as f64);
+        metrics::gauge!("finpulse_events_stored").set(s.events_stored as f64);
+        metrics::gauge!("finpulse_tail_events").set(s.tail_events as f64);
+        metrics::gauge!("finpulse_parquet_files").set(s.parquet_files as f64);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+#[derive(OpenApi)]
+#[openapi(info(title = "finpulse", description = "The operations engine of a fintech product: ingestion, SQL and the event schema."))]
+struct ApiDoc;
+
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Only fails when another recorder is installed; then this handle renders nothing,
+            // which /metrics shows plainly rather than failing the server.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// A running API: its address, and a way to stop it.
+pub struct Server {
+    /// The bound address.
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The router and the OpenAPI document it was generated with.
+fn router(state: AppState) -> axum::Router {
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ingest))
+        .routes(routes!(sql))
+        .routes(routes!(schema))
+        .routes(routes!(register_type))
+        .routes(routes!(compact))
+        .routes(routes!(healthz))
+        .routes(routes!(metrics_text))
+        .split_for_parts();
+    let api = Arc::new(api);
+    router
+        .route("/openapi.json", get(move || async move { Json(api.as_ref().clone()) }))
+        .layer(DefaultBodyLimit::max(state.limits.body_bytes_max))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+impl Server {
+    /// Binds `listen` and serves the store until [`Server::stop`].
+    pub async fn start(store: EventStore, listen: SocketAddr, limits: ApiLimits) -> std::io::Result<Self> {
+        let views = store.view_handle();
+        let (writer, writer_thread) = Writer::start(store, limits.write_queue_depth, Duration::from_secs(limits.compaction_interval_secs));
+        let state = AppState { writer, views, limits, metrics: metrics_handle() };
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = router(state);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        Ok(Self { addr, shutdown: Some(tx), task, writer_thread: Some(writer_thread) })
+    }
+
+    /// Stops accepting requests, finishes those in flight, and stops the writer.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let result = (&mut self.task).await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        if let Some(t) = self.writer_thread.take() {
+            // The router (and with it the last writer handle) is dropped once serving ends.
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        result
+    }
+
+    /// Waits until the server stops by itself (it does not, unless it fails).
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        (&mut self.task).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }

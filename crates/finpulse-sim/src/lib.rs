@@ -1,14 +1,16 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! A deterministic simulator of a fintech app: acquisition by channel with marketing spend, a
+//! 7-day new-user task system, app use, money movement, wealth products, loans with repayments
+//! and overdues, partner-scenario instalments, credit reports, revenue by stream, churn with a
+//! visible lead-up, feedback and complaints, and card payments with fraud following the
+//! simulator of Le Borgne et al., "Reproducible Machine Learning for Credit Card Fraud
+//! Detection – Practical Handbook" (scenarios 1–3, labels arriving late as `fraud_label`).
+//!
+//! The same [`SimConfig`] always yields the same events, including their ids, so replaying the
+//! demo into the same data directory is idempotent.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod emit;
+mod fraud;
+mod pii;
+mod world;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use world::{CHANNELS, SimConfig, SimStats, Simulator};

@@ -1,3 +1,203 @@
-fn main() {
-    println!("Hello, world!");
+//! `finpulse`: the command line. It parses arguments and calls the libraries.
+
+mod config;
+mod demo;
+mod import;
+mod sql;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use config::Config;
+use finpulse_log::{EventStore, StoreError};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "finpulse", version, about = "The operations engine of a fintech product")]
+struct Cli {
+    /// Config file (TOML); defaults to ./finpulse.toml when it exists.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate a fintech app, ingest it, and serve the API.
+    Demo {
+        /// Users who sign up over the period.
+        #[arg(long, default_value_t = 20_000)]
+        users: u32,
+        /// Days to simulate.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// Random seed; the same seed gives the same data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// First simulated day (YYYY-MM-DD).
+        #[arg(long, default_value = "2026-01-01")]
+        start: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Generate and ingest, then exit.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Serve the HTTP API over a data directory.
+    Serve {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Import CSV, NDJSON or Parquet files of events.
+    Import {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Files to import (.csv, .ndjson/.jsonl, .parquet).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run SQL over `events` and the per-type views.
+    Sql {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// One read-only SQL statement.
+        query: String,
+    },
+    /// Show every event type and field with its type and data class.
+    Schema {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Compact the log tail into Parquet now.
+    Compact {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FINPULSE_LOG").unwrap_or_else(|_| "info,tower_http=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Opens the store, explaining a lock held by another process.
+pub(crate) fn open_store(config: &Config) -> Result<EventStore> {
+    EventStore::open(&config.data_dir, config.store.options()).with_context(|| format!("opening data directory {}", config.data_dir.display()))
+}
+
+/// Whether an error is the data directory being held by a server, and its address if known.
+pub(crate) fn server_holding(err: &anyhow::Error) -> Option<String> {
+    match err.downcast_ref::<StoreError>() {
+        Some(StoreError::Locked { owner, .. }) => owner.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_string),
+        _ => None,
+    }
+}
+
+pub(crate) async fn serve_store(store: EventStore, listen: SocketAddr, config: &Config) -> Result<()> {
+    let dir = store.dir().to_path_buf();
+    let server = finpulse_server::Server::start(store_with_owner(store, listen)?, listen, config.limits)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = server.addr;
+    tracing::info!(%addr, data_dir = %dir.display(), "serving");
+    eprintln!("finpulse is serving {} on http://{addr} (Ctrl-C to stop)", dir.display());
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => { r.context("waiting for Ctrl-C")?; }
+        _ = terminate() => {}
+    }
+    eprintln!("stopping: finishing requests in flight");
+    server.stop().await.context("stopping the server")?;
+    Ok(())
+}
+
+fn store_with_owner(store: EventStore, listen: SocketAddr) -> Result<EventStore> {
+    store.set_owner_note(&format!("finpulse serve, pid {}, http://{listen}", std::process::id()))?;
+    Ok(store)
+}
+
+async fn terminate() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let set_dir = |config: &mut Config, dir: Option<PathBuf>| {
+        if let Some(d) = dir {
+            config.data_dir = d;
+        }
+    };
+    match cli.command {
+        Command::Demo { users, days, seed, start, data_dir, listen, no_serve } => {
+            set_dir(&mut config, data_dir);
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            let start_us = finpulse_core::time::parse_date_us(&start).with_context(|| format!("--start '{start}' is not a YYYY-MM-DD date"))?;
+            let sim = finpulse_sim::SimConfig { users, days, seed, start_day: finpulse_core::time::day_of_us(start_us) };
+            let store = demo::run(&config, sim)?;
+            if no_serve {
+                return Ok(());
+            }
+            demo::print_tour(config.listen);
+            runtime.block_on(serve_store(store, config.listen, &config))
+        }
+        Command::Serve { data_dir, listen } => {
+            set_dir(&mut config, data_dir);
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            let store = open_store(&config)?;
+            runtime.block_on(serve_store(store, config.listen, &config))
+        }
+        Command::Import { data_dir, files } => {
+            set_dir(&mut config, data_dir);
+            import::run(&config, &files)
+        }
+        Command::Sql { data_dir, format, query } => {
+            set_dir(&mut config, data_dir);
+            runtime.block_on(sql::run(&config, &query, format))
+        }
+        Command::Schema { data_dir, format } => {
+            set_dir(&mut config, data_dir);
+            sql::schema(&config, format)
+        }
+        Command::Compact { data_dir } => {
+            set_dir(&mut config, data_dir);
+            let mut store = open_store(&config)?;
+            let r = store.compact()?;
+            println!("compacted {} events into {} Parquet files", r.events, r.files);
+            Ok(())
+        }
+    }
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs finpulse's benchmarks side by side with their peers and physical limits, in one run.
+#   bash bench/run.sh            # all, 10M events
+#   EVENTS=1000000 bash bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EVENTS="${EVENTS:-10000000}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/finpulse/target}"
+OUT=bench/out
+mkdir -p "$OUT"
+cargo build --release -p finpulse -p finpulse-bench
+BIN="$CARGO_TARGET_DIR/release"
+VENV="${FINPULSE_BENCH_VENV:-$HOME/.cache/finpulse/bench-venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/python" -c "import duckdb" 2>/dev/null || "$VENV/bin/pip" install --quiet duckdb
+
+echo "== disk (physical limit for durable ingest)"
+"$BIN/finpulse-bench" --scratch "$OUT" disk --mib 512 --block-kib 1024
+"$BIN/finpulse-bench" --scratch "$OUT" disk --mib 64 --block-kib 256
+
+echo "== durable HTTP ingest, batches of 1,000"
+"$BIN/finpulse-bench" --finpulse "$BIN/finpulse" --scratch "$OUT" ingest-http --batch 1000 --connections 8 --seconds 15
+
+echo "== file import of $EVENTS events"
+FILE="$OUT/payments-$EVENTS.csv"
+[ -f "$FILE" ] || "$BIN/finpulse-bench" make-file --events "$EVENTS" --out "$FILE"
+rm -rf "$OUT/import"
+start=$(date +%s.%N)
+FINPULSE_LOG=warn "$BIN/finpulse" import --data-dir "$OUT/import" "$FILE"
+end=$(date +%s.%N)
+python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print(f'import: {int(sys.argv[3])/s:,.0f} events/s end to end ({s:.1f} s, including the final compaction to Parquet)')" "$start" "$end" "$EVENTS"
+
+echo "== count by type over $EVENTS events: finpulse vs DuckDB, same Parquet files"
+Q="SELECT type, count(*) AS n FROM events GROUP BY type ORDER BY n DESC"
+F=$("$BIN/finpulse-bench" sql --data-dir "$OUT/import" --repeat 7 "$Q")
+D=$("$VENV/bin/python" bench/duckdb_scan.py "$OUT/import" 7 "$Q")
+echo "$F"; echo "$D"
+python3 - "$F" "$D" "$EVENTS" <<'PY'
+import json, sys
+f, d, n = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+print(f"scan: finpulse {n/f['median_secs']/1e6:,.1f} M events/s, DuckDB {d['version']} {n/d['median_secs']/1e6:,.1f} M events/s; finpulse/DuckDB time ratio {f['median_secs']/d['median_secs']:.2f}")
+PY

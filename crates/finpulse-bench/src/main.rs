@@ -1,0 +1,225 @@
+//! `finpulse-bench`: measures finpulse against physical limits and peers on this machine, in one
+//! run, and prints ratios. Not a test: numbers are reported, never asserted.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Cli {
+    /// The finpulse binary to measure.
+    #[arg(long, default_value = "target/release/finpulse")]
+    finpulse: PathBuf,
+    /// Scratch directory (on the disk being measured).
+    #[arg(long, default_value = "bench/out")]
+    scratch: PathBuf,
+    #[command(subcommand)]
+    command: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Sequential writes with fdatasync per block: the disk's durable bandwidth.
+    Disk {
+        #[arg(long, default_value_t = 512)]
+        mib: usize,
+        #[arg(long, default_value_t = 1024)]
+        block_kib: usize,
+    },
+    /// Durable HTTP ingest in batches against a `finpulse serve` process.
+    IngestHttp {
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+    },
+    /// Writes an NDJSON or CSV file of N payment events.
+    MakeFile {
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// In-process SQL over a data directory, repeated; prints the median time.
+    Sql {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        query: String,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    std::fs::create_dir_all(&cli.scratch)?;
+    match cli.command {
+        Bench::Disk { mib, block_kib } => {
+            let mb_s = disk(&cli.scratch, mib, block_kib)?;
+            println!("disk: {mb_s:.1} MB/s sequential with fdatasync every {block_kib} KiB");
+        }
+        Bench::IngestHttp { batch, connections, seconds } => ingest_http(&cli.finpulse, &cli.scratch, batch, connections, seconds)?,
+        Bench::MakeFile { events, out } => make_file(events, &out)?,
+        Bench::Sql { data_dir, repeat, query } => sql(&data_dir, repeat, &query)?,
+    }
+    Ok(())
+}
+
+/// Writes `mib` MiB in blocks, fdatasync after each, and returns MB/s.
+fn disk(scratch: &Path, mib: usize, block_kib: usize) -> Result<f64> {
+    let path = scratch.join("disk.bin");
+    let mut f = std::fs::File::create(&path)?;
+    let block = vec![0xA5u8; block_kib * 1024];
+    let blocks = mib * 1024 / block_kib;
+    let started = Instant::now();
+    for _ in 0..blocks {
+        f.write_all(&block)?;
+        f.sync_data()?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok((blocks * block.len()) as f64 / secs / 1e6)
+}
+
+fn payment_json(i: u64) -> String {
+    format!(
+        r#"{{"event_id":"b{i}","user_id":"u{}","ts":{},"type":"payment","amount_fen":{},"currency":"CNY","terminal_id":"t{}","merchant_id":"m{}"}}"#,
+        i % 1_000_000,
+        1_767_225_600_000u64 + i * 37 % 7_776_000_000,
+        100 + i * 7919 % 100_000,
+        i % 10_000,
+        i % 3_000
+    )
+}
+
+fn make_file(events: u64, out: &Path) -> Result<()> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
+    let csv = out.extension().is_some_and(|e| e == "csv");
+    if csv {
+        writeln!(w, "event_id,user_id,ts,type,amount_fen,currency,terminal_id,merchant_id")?;
+    }
+    for i in 0..events {
+        if csv {
+            writeln!(
+                w,
+                "b{i},u{},{},payment,{},CNY,t{},m{}",
+                i % 1_000_000,
+                1_767_225_600_000u64 + i * 37 % 7_776_000_000,
+                100 + i * 7919 % 100_000,
+                i % 10_000,
+                i % 3_000
+            )?;
+        } else {
+            writeln!(w, "{}", payment_json(i))?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ingest_http(finpulse: &Path, scratch: &Path, batch: usize, connections: usize, seconds: u64) -> Result<()> {
+    let data = scratch.join("ingest-http");
+    let _ = std::fs::remove_dir_all(&data);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _server = Server(
+        Command::new(finpulse)
+            .args(["serve", "--data-dir", data.to_str().context("utf-8 path")?, "--listen", &format!("127.0.0.1:{port}")])
+            .env("FINPULSE_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", finpulse.display()))?,
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.get(format!("{base}/healthz")).send().await.map(|r| !r.status().is_success()).unwrap_or(true) {
+            if Instant::now() > deadline {
+                bail!("server did not start");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let next = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let stop_at = started + Duration::from_secs(seconds);
+        let mut tasks = Vec::new();
+        for _ in 0..connections {
+            let (client, base, next) = (client.clone(), base.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut latencies_us = Vec::new();
+                let mut body = String::with_capacity(batch * 200);
+                while Instant::now() < stop_at {
+                    let first = next.fetch_add(batch as u64, Ordering::Relaxed);
+                    body.clear();
+                    body.push('[');
+                    for i in first..first + batch as u64 {
+                        if i > first {
+                            body.push(',');
+                        }
+                        body.push_str(&payment_json(i));
+                    }
+                    body.push(']');
+                    let sent = Instant::now();
+                    let r = client.post(format!("{base}/v1/events")).header("content-type", "application/json").body(body.clone()).send().await?;
+                    let status = r.status();
+                    let text = r.text().await?;
+                    if !status.is_success() || !text.contains(&format!("\"accepted\":{batch}")) {
+                        bail!("ingest failed: {status} {text}");
+                    }
+                    latencies_us.push(sent.elapsed().as_micros() as u64);
+                }
+                Ok::<_, anyhow::Error>(latencies_us)
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await??);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        all.sort_unstable();
+        let events = all.len() * batch;
+        let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as f64 / 1000.0;
+        let log_bytes: u64 = std::fs::read_dir(data.join("wal"))?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+        println!(
+            "ingest-http: {events} events in {secs:.1} s = {:.0} events/s durable; batch {batch}, {connections} connections; ack latency p50 {:.1} ms, p99 {:.1} ms; log {:.1} MB/s",
+            events as f64 / secs,
+            pct(0.5),
+            pct(0.99),
+            log_bytes as f64 / secs / 1e6
+        );
+        Ok(())
+    })
+}
+
+fn sql(data_dir: &Path, repeat: usize, query: &str) -> Result<()> {
+    let view = finpulse_log::EventStore::read_view(data_dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut times = Vec::new();
+    let mut rows = 0;
+    for _ in 0..repeat {
+        let started = Instant::now();
+        let result = rt.block_on(finpulse_query::run_sql(&view, query, finpulse_query::QueryOptions::default()))?;
+        times.push(started.elapsed().as_secs_f64());
+        rows = result.batches.iter().map(|b| b.num_rows()).sum();
+    }
+    times.sort_by(f64::total_cmp);
+    println!("{{\"engine\": \"finpulse\", \"median_secs\": {:.4}, \"rows\": {rows}}}", times[times.len() / 2]);
+    Ok(())
+}

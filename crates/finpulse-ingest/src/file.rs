@@ -1,0 +1,259 @@
+//! Files: CSV (header row, untyped cells), NDJSON and Parquet, read in chunks so a file of any
+//! size streams through bounded memory.
+
+use crate::json::decode_ndjson;
+use crate::{Decoded, FormatError, Position};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, TimeUnit};
+use finpulse_core::{RawRecord, RawValue};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+/// Records per chunk a reader yields.
+pub const CHUNK_RECORDS: usize = 64 * 1024;
+
+/// A supported file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+    /// Apache Parquet.
+    Parquet,
+}
+
+impl FileFormat {
+    /// The format a file name's extension implies.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "csv" => Some(Self::Csv),
+            "ndjson" | "jsonl" | "json" => Some(Self::Ndjson),
+            "parquet" | "pq" => Some(Self::Parquet),
+            _ => None,
+        }
+    }
+}
+
+/// A file being read in chunks of records.
+pub struct FileReader {
+    inner: Inner,
+    /// Units done so far (bytes for text formats, rows for Parquet).
+    pub done: u64,
+    /// Units in all.
+    pub total: u64,
+}
+
+enum Inner {
+    Csv(csv::Reader<File>, Vec<String>),
+    Ndjson(BufReader<File>, usize),
+    Parquet(ParquetRecordBatchReader, usize),
+}
+
+fn file_err(path: &Path, message: impl ToString) -> FormatError {
+    FormatError::File { path: path.display().to_string(), message: message.to_string() }
+}
+
+/// Opens a file for import; the format comes from its extension.
+pub fn open_file(path: &Path) -> Result<FileReader, FormatError> {
+    let format = FileFormat::from_path(path).ok_or_else(|| file_err(path, "unknown format: use .csv, .ndjson (.jsonl) or .parquet"))?;
+    let file = File::open(path).map_err(|e| file_err(path, e))?;
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok(match format {
+        FileFormat::Csv => {
+            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+            let headers: Vec<String> = reader.headers().map_err(|e| file_err(path, e))?.iter().map(|h| h.trim().to_string()).collect();
+            if headers.is_empty() {
+                return Err(file_err(path, "the CSV has no header row"));
+            }
+            FileReader { inner: Inner::Csv(reader, headers), done: 0, total: bytes }
+        }
+        FileFormat::Ndjson => FileReader { inner: Inner::Ndjson(BufReader::with_capacity(1 << 20, file), 0), done: 0, total: bytes },
+        FileFormat::Parquet => {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| file_err(path, e))?;
+            let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+            let reader = builder.with_batch_size(CHUNK_RECORDS).build().map_err(|e| file_err(path, e))?;
+            FileReader { inner: Inner::Parquet(reader, 0), done: 0, total: rows }
+        }
+    })
+}
+
+impl FileReader {
+    /// The next chunk of records, or `None` at the end.
+    pub fn next_chunk(&mut self) -> Option<Result<Vec<Decoded>, FormatError>> {
+        match &mut self.inner {
+            Inner::Csv(reader, headers) => {
+                let mut out = Vec::new();
+                let mut row = csv::StringRecord::new();
+                while out.len() < CHUNK_RECORDS {
+                    match reader.read_record(&mut row) {
+                        Ok(false) => break,
+                        Ok(true) => {
+                            let line = row.position().map(|p| p.line() as usize).unwrap_or(0);
+                            let record = if row.len() != headers.len() {
+                                Err(format!("has {} cells, the header has {}", row.len(), headers.len()))
+                            } else {
+                                Ok(RawRecord {
+                                    fields: headers
+                                        .iter()
+                                        .zip(row.iter())
+                                        .map(|(h, cell)| (h.clone(), if cell.is_empty() { RawValue::Null } else { RawValue::Text(cell.to_string()) }))
+                                        .collect(),
+                                })
+                            };
+                            out.push(Decoded { position: Position::CsvLine(line), record });
+                        }
+                        Err(e) => {
+                            let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                            out.push(Decoded { position: Position::CsvLine(line), record: Err(e.to_string()) });
+                            if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }) {
+                                break;
+                            }
+                        }
+                    }
+                }
+                self.done = reader.position().byte();
+                (!out.is_empty()).then_some(Ok(out))
+            }
+            Inner::Ndjson(reader, line_no) => {
+                let mut out = Vec::new();
+                let mut buf = Vec::new();
+                while out.len() < CHUNK_RECORDS {
+                    buf.clear();
+                    match reader.by_ref().read_until(b'\n', &mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            self.done += n as u64;
+                            *line_no += 1;
+                            match std::str::from_utf8(&buf) {
+                                Ok(text) => out.extend(decode_ndjson(text, *line_no - 1)),
+                                Err(e) => out.push(Decoded {
+                                    position: Position::Line(*line_no),
+                                    record: Err(format!("not valid UTF-8 at byte {} of the line", e.valid_up_to())),
+                                }),
+                            }
+                        }
+                        Err(e) => return Some(Err(FormatError::File { path: String::new(), message: e.to_string() })),
+                    }
+                }
+                (!out.is_empty()).then_some(Ok(out))
+            }
+            Inner::Parquet(reader, row_no) => {
+                let batch = match reader.next()? {
+                    Ok(b) => b,
+                    Err(e) => return Some(Err(FormatError::File { path: String::new(), message: e.to_string() })),
+                };
+                let out = batch_records(&batch, *row_no);
+                *row_no += batch.num_rows();
+                self.done = *row_no as u64;
+                Some(Ok(out))
+            }
+        }
+    }
+}
+
+/// Converts one Arrow column cell to a raw value.
+fn cell(array: &dyn Array, row: usize) -> Result<RawValue, String> {
+    if array.is_null(row) {
+        return Ok(RawValue::Null);
+    }
+    use arrow::datatypes::*;
+    Ok(match array.data_type() {
+        DataType::Boolean => RawValue::Bool(array.as_boolean().value(row)),
+        DataType::Int8 => RawValue::Int(array.as_primitive::<Int8Type>().value(row) as i64),
+        DataType::Int16 => RawValue::Int(array.as_primitive::<Int16Type>().value(row) as i64),
+        DataType::Int32 => RawValue::Int(array.as_primitive::<Int32Type>().value(row) as i64),
+        DataType::Int64 => RawValue::Int(array.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt8 => RawValue::Int(array.as_primitive::<UInt8Type>().value(row) as i64),
+        DataType::UInt16 => RawValue::Int(array.as_primitive::<UInt16Type>().value(row) as i64),
+        DataType::UInt32 => RawValue::Int(array.as_primitive::<UInt32Type>().value(row) as i64),
+        DataType::UInt64 => {
+            let v = array.as_primitive::<UInt64Type>().value(row);
+            RawValue::Int(i64::try_from(v).map_err(|_| format!("{v} is out of the 64-bit signed range"))?)
+        }
+        DataType::Float32 => RawValue::Float(array.as_primitive::<Float32Type>().value(row) as f64),
+        DataType::Float64 => RawValue::Float(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Utf8 => RawValue::Str(array.as_string::<i32>().value(row).to_string()),
+        DataType::LargeUtf8 => RawValue::Str(array.as_string::<i64>().value(row).to_string()),
+        DataType::Utf8View => RawValue::Str(array.as_string_view().value(row).to_string()),
+        DataType::Timestamp(unit, _) => {
+            let (v, per_us_mul, per_us_div) = match unit {
+                TimeUnit::Second => (array.as_primitive::<TimestampSecondType>().value(row), 1_000_000, 1),
+                TimeUnit::Millisecond => (array.as_primitive::<TimestampMillisecondType>().value(row), 1000, 1),
+                TimeUnit::Microsecond => (array.as_primitive::<TimestampMicrosecondType>().value(row), 1, 1),
+                TimeUnit::Nanosecond => (array.as_primitive::<TimestampNanosecondType>().value(row), 1, 1000),
+            };
+            RawValue::Micros(v.checked_mul(per_us_mul).ok_or("timestamp out of range")? / per_us_div)
+        }
+        other => return Err(format!("column type {other} is not supported")),
+    })
+}
+
+fn batch_records(batch: &RecordBatch, first_row: usize) -> Vec<Decoded> {
+    let schema = batch.schema();
+    (0..batch.num_rows())
+        .map(|row| {
+            let mut fields = Vec::with_capacity(batch.num_columns());
+            let mut problem = None;
+            for (i, f) in schema.fields().iter().enumerate() {
+                match cell(batch.column(i).as_ref(), row) {
+                    Ok(v) => fields.push((f.name().clone(), v)),
+                    Err(why) => {
+                        problem = Some(format!("field '{}': {why}", f.name()));
+                        break;
+                    }
+                }
+            }
+            Decoded { position: Position::Row(first_row + row), record: problem.map_or(Ok(RawRecord { fields }), Err) }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn all(reader: &mut FileReader) -> Vec<Decoded> {
+        let mut out = Vec::new();
+        while let Some(chunk) = reader.next_chunk() {
+            out.extend(chunk.unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn csv_rows_become_text_records_with_line_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.csv");
+        let mut f = File::create(&path).unwrap();
+        writeln!(f, "user_id,ts,type,amount_fen\nu1,1777600000000,payment,100\nu2,,payment\nu3,1,deposit,5").unwrap();
+        drop(f);
+        let rows = all(&mut open_file(&path).unwrap());
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].position, Position::CsvLine(2));
+        assert!(rows[0].record.as_ref().unwrap().fields.contains(&("amount_fen".into(), RawValue::Text("100".into()))));
+        assert_eq!(rows[1].position, Position::CsvLine(3));
+        assert!(rows[1].record.as_ref().unwrap_err().contains("3 cells"));
+        assert!(rows[2].record.is_ok());
+    }
+
+    #[test]
+    fn ndjson_lines_with_bad_utf8_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.ndjson");
+        std::fs::write(&path, b"{\"a\":1}\n{\"b\":\"\xff\"}\n{\"c\":2}\n").unwrap();
+        let rows = all(&mut open_file(&path).unwrap());
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[1].position, Position::Line(2));
+        assert!(rows[1].record.is_err());
+        assert_eq!(rows[2].position, Position::Line(3));
+    }
+
+    #[test]
+    fn unknown_extensions_are_refused() {
+        assert!(open_file(Path::new("/tmp/x.xlsx")).is_err());
+    }
+}

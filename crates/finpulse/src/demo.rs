@@ -1,0 +1,104 @@
+//! `finpulse demo`: simulate a fintech app, ingest it, then serve it.
+
+use crate::config::Config;
+use crate::{open_store, server_holding};
+use anyhow::{Result, bail};
+use finpulse_log::{AppendStatus, EventStore};
+use finpulse_sim::{SimConfig, Simulator};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// Simulated days buffered between the simulator thread and the log.
+pub const DEMO_QUEUE_DAYS: usize = 2;
+
+/// Generates and ingests the demo data; returns the open store.
+pub fn run(config: &Config, sim: SimConfig) -> Result<EventStore> {
+    let mut store = match open_store(config) {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(url) = server_holding(&e) {
+                bail!("{e:#}\na server already holds it at {url}: stop it first, or use another --data-dir");
+            }
+            return Err(e);
+        }
+    };
+    let registry = store.registry();
+    eprintln!(
+        "simulating {} users over {} days from {} (seed {}) into {}",
+        sim.users,
+        sim.days,
+        finpulse_core::time::day_label(sim.start_day),
+        sim.seed,
+        config.data_dir.display()
+    );
+    let started = Instant::now();
+    let bar = ProgressBar::new(sim.days as u64);
+    bar.set_style(ProgressStyle::with_template("day {pos}/{len} [{bar:30}] {elapsed} {msg}").expect("valid template"));
+    let (tx, rx) = mpsc::sync_channel(DEMO_QUEUE_DAYS);
+    let (accepted, duplicates, stats) = std::thread::scope(|s| -> Result<_> {
+        let generator = s.spawn(move || {
+            let mut simulator = Simulator::new(sim, &registry);
+            while let Some(day) = simulator.next_day() {
+                if tx.send(day).is_err() {
+                    break;
+                }
+            }
+            simulator.stats().clone()
+        });
+        let (mut accepted, mut duplicates) = (0u64, 0u64);
+        for day in rx {
+            for s in store.append_groups(&[day])?.concat() {
+                match s {
+                    AppendStatus::Accepted => accepted += 1,
+                    AppendStatus::Duplicate => duplicates += 1,
+                }
+            }
+            bar.inc(1);
+            bar.set_message(format!("{} events", accepted + duplicates));
+        }
+        let stats = generator.join().map_err(|_| anyhow::anyhow!("the simulator panicked"))?;
+        Ok((accepted, duplicates, stats))
+    })?;
+    let compaction = store.compact()?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "ingested {} events ({accepted} new, {duplicates} already stored) in {secs:.1} s ({:.0} events/s), compacted {} into {} Parquet files",
+        stats.events,
+        stats.events as f64 / secs.max(1e-9),
+        compaction.events,
+        compaction.files
+    );
+    eprintln!(
+        "  {} signups, {} card payments ({} fraud, {:.2}%), {} loans, {} users churning within the period",
+        stats.signups,
+        stats.payments,
+        stats.fraud_payments,
+        100.0 * stats.fraud_payments as f64 / stats.payments.max(1) as f64,
+        stats.loans,
+        stats.churners
+    );
+    Ok(store)
+}
+
+/// What to try once the demo serves.
+pub fn print_tour(listen: SocketAddr) {
+    let url = format!("http://{listen}");
+    eprintln!(
+        r#"
+Try it:
+  curl {url}/healthz
+  curl {url}/v1/schema
+  curl -s -X POST {url}/v1/sql -H 'content-type: application/json' \
+       -d '{{"query": "SELECT type, count(*) AS n FROM events GROUP BY type ORDER BY n DESC"}}'
+  curl -s -X POST {url}/v1/sql -H 'content-type: application/json' \
+       -d '{{"query": "SELECT channel, sum(amount_fen)/100 AS spend_yuan FROM marketing_spend GROUP BY channel"}}'
+  curl -s -X POST {url}/v1/events -H 'content-type: application/json' \
+       -d '[{{"user_id": "u0000001", "ts": "2026-03-31T12:00:00+08:00", "type": "payment", "amount_fen": 1999, "currency": "CNY", "terminal_id": "t00042"}}]'
+  curl {url}/metrics
+  OpenAPI: {url}/openapi.json
+"#
+    );
+}

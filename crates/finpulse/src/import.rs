@@ -1,0 +1,90 @@
+//! `finpulse import`: files into the store, chunk by chunk, each chunk durable before the next.
+
+use crate::config::Config;
+use crate::{open_store, server_holding};
+use anyhow::{Context, Result, bail};
+use finpulse_core::ValidationLimits;
+use finpulse_log::AppendStatus;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+/// Rejections printed per file; the rest are counted.
+pub const ERRORS_PRINTED_MAX: usize = 20;
+/// Decoded chunks waiting for validation and the log.
+pub const IMPORT_QUEUE_CHUNKS: usize = 4;
+
+/// Imports every file. Exit status: Ok when every record was stored or was a duplicate; an
+/// error when any was rejected (the valid ones are stored all the same) or a file is unreadable.
+pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
+    let mut store = match open_store(config) {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(url) = server_holding(&e) {
+                bail!("{e:#}\nimport through the server instead: curl -X POST {url}/v1/events --data-binary @FILE.ndjson");
+            }
+            return Err(e);
+        }
+    };
+    let mut total_rejected = 0;
+    for path in files {
+        let started = std::time::Instant::now();
+        let mut reader = finpulse_ingest::open_file(path).with_context(|| format!("opening {}", path.display()))?;
+        let bar = ProgressBar::new(reader.total);
+        bar.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {percent}% {elapsed} ({per_sec})").expect("valid template"));
+        bar.set_message(path.display().to_string());
+        let (tx, rx) = mpsc::sync_channel(IMPORT_QUEUE_CHUNKS);
+        let (accepted, duplicates, rejected) = std::thread::scope(|s| -> Result<(u64, u64, u64)> {
+            let bar2 = bar.clone();
+            s.spawn(move || {
+                while let Some(chunk) = reader.next_chunk() {
+                    bar2.set_position(reader.done);
+                    if tx.send(chunk).is_err() {
+                        break;
+                    }
+                }
+            });
+            let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
+            let registry = store.registry();
+            for chunk in rx {
+                let chunk = chunk.with_context(|| format!("reading {}", path.display()))?;
+                let limits = ValidationLimits { field_bytes_max: config.limits.field_bytes_max, ts_future_skew_secs: config.limits.ts_future_skew_secs, ..ValidationLimits::default() };
+                let v = finpulse_ingest::validate(&registry, chunk, &limits);
+                for r in &v.rejected {
+                    if (rejected as usize) < ERRORS_PRINTED_MAX {
+                        bar.suspend(|| eprintln!("{}: {}: {}", path.display(), r.position, r.message));
+                    }
+                    rejected += 1;
+                }
+                let statuses = store.append_groups(&[v.events])?;
+                for s in &statuses[0] {
+                    match s {
+                        AppendStatus::Accepted => accepted += 1,
+                        AppendStatus::Duplicate => duplicates += 1,
+                    }
+                }
+            }
+            Ok((accepted, duplicates, rejected))
+        })?;
+        bar.finish_and_clear();
+        let secs = started.elapsed().as_secs_f64();
+        let n = accepted + duplicates + rejected;
+        println!(
+            "{}: {accepted} accepted, {duplicates} duplicates, {rejected} rejected in {secs:.2} s ({:.0} records/s)",
+            path.display(),
+            n as f64 / secs.max(1e-9)
+        );
+        if rejected as usize > ERRORS_PRINTED_MAX {
+            eprintln!("{}: {} more rejections not shown", path.display(), rejected as usize - ERRORS_PRINTED_MAX);
+        }
+        total_rejected += rejected;
+    }
+    let r = store.compact()?;
+    if r.events > 0 {
+        println!("compacted {} events into {} Parquet files", r.events, r.files);
+    }
+    if total_rejected > 0 {
+        bail!("{total_rejected} records were rejected (the valid records are stored)");
+    }
+    Ok(())
+}

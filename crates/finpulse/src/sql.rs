@@ -1,0 +1,73 @@
+//! `finpulse sql` and `finpulse schema`.
+
+use crate::config::Config;
+use crate::Format;
+use anyhow::{Context, Result};
+use finpulse_log::EventStore;
+use arrow::array::RecordBatch;
+use arrow::datatypes::Schema;
+use finpulse_core::Registry;
+use std::sync::Arc;
+
+/// Runs a query on the data directory. It reads without taking the directory's lock, so it
+/// works beside a running server and never blocks or disturbs it.
+pub async fn run(config: &Config, query: &str, format: Format) -> Result<()> {
+    let view = EventStore::read_view(&config.data_dir).with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
+    let result = finpulse_query::run_sql(&view, query, finpulse_query::QueryOptions::default()).await?;
+    print(&result.schema, &result.batches, format)
+}
+
+fn print(schema: &Arc<Schema>, batches: &[RecordBatch], format: Format) -> Result<()> {
+    match format {
+        Format::Table => println!("{}", arrow::util::pretty::pretty_format_batches(batches)?),
+        Format::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(std::io::stdout());
+            if batches.is_empty() {
+                println!("{}", schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(","));
+            }
+            for b in batches {
+                w.write(b)?;
+            }
+        }
+        Format::Json => {
+            let (rows, _) = finpulse_server::json::rows(batches, usize::MAX);
+            let out = serde_json::json!({"columns": finpulse_server::json::columns(schema), "rows": rows});
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+    }
+    Ok(())
+}
+
+/// Prints the schema registry.
+pub fn schema(config: &Config, format: Format) -> Result<()> {
+    // A directory with no data yet has the built-in catalogue.
+    let registry: Arc<Registry> = if config.data_dir.join("wal").exists() {
+        EventStore::read_view(&config.data_dir).with_context(|| format!("reading data directory {}", config.data_dir.display()))?.registry
+    } else {
+        Arc::new(Registry::builtin())
+    };
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&finpulse_server::schema_json(&registry))?),
+        Format::Table | Format::Csv => {
+            let sep = if matches!(format, Format::Csv) { "," } else { "  " };
+            if matches!(format, Format::Csv) {
+                println!("type,field,field_type,required,category,level");
+            }
+            for t in registry.event_types() {
+                if matches!(format, Format::Table) {
+                    println!("{} ({:?}{}) — {}", t.name, t.scope, if t.builtin { "" } else { ", custom" }, t.doc);
+                }
+                for tf in &t.fields {
+                    let f = registry.field(tf.field);
+                    let req = if tf.required { "required" } else { "optional" };
+                    if matches!(format, Format::Csv) {
+                        println!("{},{},{},{},{:?},{}", t.name, f.name, f.ty.name(), tf.required, f.class.category, f.class.level);
+                    } else {
+                        println!("    {:<20}{sep}{:<10}{sep}{:<9}{sep}{:?} / level {}", f.name, f.ty.name(), req, f.class.category, f.class.level);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

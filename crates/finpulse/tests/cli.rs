@@ -1,0 +1,206 @@
+//! End to end: the real `finpulse` binary, real files, a real server, a real SIGKILL.
+
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn finpulse() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_finpulse"));
+    c.env("FINPULSE_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    finpulse().args(args).output().expect("running finpulse")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn sql_csv(dir: &Path, query: &str) -> Vec<Vec<String>> {
+    let o = run(&["sql", "--data-dir", dir.to_str().unwrap(), "--format", "csv", query]);
+    assert!(o.status.success(), "sql failed: {}", stderr(&o));
+    stdout(&o).lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Served {
+    child: Child,
+    base: String,
+}
+
+fn serve(dir: &Path) -> Served {
+    let port = free_port();
+    let child = finpulse()
+        .args(["serve", "--data-dir", dir.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(format!("{base}/healthz")).send().map(|r| !r.status().is_success()).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "server did not become healthy");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Served { child, base }
+}
+
+#[test]
+fn csv_import_keeps_valid_rows_and_names_bad_ones_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("payments.csv");
+    std::fs::write(
+        &file,
+        "event_id,user_id,ts,type,amount_fen,currency,terminal_id\n\
+         p1,u1,2026-02-01T10:00:00+08:00,payment,1999,CNY,t1\n\
+         p2,u1,2026-02-01T11:00:00+08:00,payment,12.50,CNY,t1\n\
+         p3,u2,1769918400000,payment,500,CNY,t2\n\
+         p4,u2,2026-02-01T12:00:00+08:00,payment,700,CNY,\n\
+         p5,u3,2026-02-02T12:00:00+08:00,payment,800,CNY,t3\n",
+    )
+    .unwrap();
+    let o = run(&["import", "--data-dir", data.to_str().unwrap(), file.to_str().unwrap()]);
+    assert!(!o.status.success(), "rejections must fail the command");
+    let err = stderr(&o);
+    assert!(err.contains("line 3") && err.contains("amount_fen"), "{err}");
+    assert!(err.contains("line 5") && err.contains("terminal_id"), "{err}");
+    assert!(stdout(&o).contains("3 accepted, 0 duplicates, 2 rejected"), "{}", stdout(&o));
+    assert_eq!(sql_csv(&data, "SELECT count(*), sum(amount_fen) FROM payment"), vec![vec!["3", "3299"]]);
+    // Importing again stores nothing twice.
+    let o = run(&["import", "--data-dir", data.to_str().unwrap(), file.to_str().unwrap()]);
+    assert!(stdout(&o).contains("0 accepted, 3 duplicates, 2 rejected"), "{}", stdout(&o));
+    assert_eq!(sql_csv(&data, "SELECT count(*) FROM events"), vec![vec!["3"]]);
+}
+
+#[test]
+fn demo_data_round_trips_through_parquet_import_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let args = ["demo", "--users", "300", "--days", "20", "--seed", "5", "--no-serve", "--data-dir", a.to_str().unwrap()];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let by_type = sql_csv(&a, "SELECT type, count(*) FROM events GROUP BY type ORDER BY type");
+    assert!(by_type.len() >= 15, "{by_type:?}");
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(" 0 new"), "{}", stderr(&o));
+    assert_eq!(sql_csv(&a, "SELECT type, count(*) FROM events GROUP BY type ORDER BY type"), by_type);
+
+    // The compacted Parquet files import into a fresh directory unchanged.
+    let b = dir.path().join("b");
+    let mut files: Vec<String> = Vec::new();
+    for day in std::fs::read_dir(a.join("parquet")).unwrap() {
+        for f in std::fs::read_dir(day.unwrap().path()).unwrap() {
+            files.push(f.unwrap().path().to_string_lossy().to_string());
+        }
+    }
+    let mut import_args = vec!["import", "--data-dir", b.to_str().unwrap()];
+    import_args.extend(files.iter().map(String::as_str));
+    let o = run(&import_args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(sql_csv(&b, "SELECT type, count(*) FROM events GROUP BY type ORDER BY type"), by_type);
+    let q = "SELECT sum(amount_fen), count(DISTINCT user_id), min(ts), max(ts) FROM events";
+    assert_eq!(sql_csv(&b, q), sql_csv(&a, q));
+}
+
+#[test]
+fn schema_lists_every_type_with_data_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&["schema", "--data-dir", dir.path().to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let schema: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let payment = schema["types"].as_array().unwrap().iter().find(|t| t["name"] == "payment").unwrap();
+    let fields: Vec<&str> = payment["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["amount_fen", "currency", "terminal_id", "merchant_id", "device_id", "channel"]);
+    let o = run(&["schema", "--data-dir", dir.path().to_str().unwrap()]);
+    assert!(stdout(&o).contains("id_number") && stdout(&o).contains("C2 / level 3"), "{}", stdout(&o));
+}
+
+#[test]
+fn the_cli_reads_beside_a_running_server_but_will_not_write_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(dir.path());
+    let client = reqwest::blocking::Client::new();
+    let r = client
+        .post(format!("{}/v1/events", served.base))
+        .json(&json!([{"user_id": "u1", "ts": "2026-02-01T10:00:00Z", "type": "deposit", "amount_fen": 100000, "currency": "CNY"}]))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    let o = run(&["sql", "--data-dir", dir.path().to_str().unwrap(), "--format", "csv", "SELECT sum(amount_fen) FROM deposit"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().nth(1), Some("100000"));
+    let o = run(&["import", "--data-dir", dir.path().to_str().unwrap(), "/dev/null.csv"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("in use by another finpulse process"), "{}", stderr(&o));
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+}
+
+#[test]
+fn every_acknowledged_event_survives_sigkill_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(dir.path());
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..3)
+        .map(|t| {
+            let (acked, stop, base) = (acked.clone(), stop.clone(), served.base.clone());
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+                let mut batch_no = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let ids: Vec<String> = (0..100).map(|k| format!("c{t}-{batch_no}-{k}")).collect();
+                    let body: Vec<Value> = ids
+                        .iter()
+                        .map(|id| json!({"event_id": id, "user_id": format!("u{t}"), "ts": 1769940000000i64 + batch_no, "type": "payment", "amount_fen": 100, "currency": "CNY", "terminal_id": "t1"}))
+                        .collect();
+                    match client.post(format!("{base}/v1/events")).json(&body).send() {
+                        Ok(r) if r.status().is_success() => {
+                            let v: Value = r.json().unwrap();
+                            assert_eq!(v["accepted"], 100, "{v}");
+                            acked.lock().unwrap().extend(ids);
+                        }
+                        _ => break, // the server is gone
+                    }
+                    batch_no += 1;
+                }
+            })
+        })
+        .collect();
+    // Let ingestion run, then kill the server without warning.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked.lock().unwrap().len() < 20_000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    served.child.kill().unwrap(); // SIGKILL
+    served.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let acked: HashSet<String> = acked.lock().unwrap().iter().cloned().collect();
+    assert!(acked.len() >= 1000, "only {} events were acknowledged", acked.len());
+
+    let rows = sql_csv(dir.path(), "SELECT event_id FROM events");
+    let stored: Vec<String> = rows.into_iter().map(|r| r[0].clone()).collect();
+    let unique: HashSet<String> = stored.iter().cloned().collect();
+    assert_eq!(unique.len(), stored.len(), "an event was stored twice");
+    let missing: Vec<&String> = acked.iter().filter(|id| !unique.contains(*id)).take(5).collect();
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?} (of {} acknowledged)", acked.len());
+}
