@@ -4,7 +4,7 @@
 use crate::json::decode_ndjson;
 use crate::{Decoded, FormatError, Position};
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, TimeUnit};
+
 use finpulse_core::{RawRecord, RawValue};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use std::fs::File;

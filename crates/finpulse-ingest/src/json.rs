@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn invalid_utf8_and_non_records_are_refused() {
-        assert!(matches!(decode_body(b"[{\"a\":\"\xff\"}]"), Err(FormatError::Utf8(8))));
+        assert!(matches!(decode_body(b"[{\"a\":\"\xff\"}]"), Err(FormatError::Utf8(7))));
         assert!(matches!(decode_body(b"42"), Err(FormatError::NotRecords)));
         let d = decode_body(b"[1, {\"a\":1}]").unwrap();
         assert!(d[0].record.is_err() && d[1].record.is_ok());

@@ -96,7 +96,7 @@ impl Column {
 
 /// Converts events to a batch of the registry's `events` schema. Cost is proportional to the
 /// number of values present, not to events × columns.
-pub fn events_to_batch(registry: &Registry, schema: &SchemaRef, events: &[Event]) -> RecordBatch {
+pub fn events_to_batch<'a>(registry: &Registry, schema: &SchemaRef, events: impl ExactSizeIterator<Item = &'a Event>) -> RecordBatch {
     let n = events.len();
     let mut event_id = StringBuilder::with_capacity(n, n * 24);
     let mut user_id = StringBuilder::with_capacity(n, n * 12);
@@ -117,7 +117,7 @@ pub fn events_to_batch(registry: &Registry, schema: &SchemaRef, events: &[Event]
             }
         })
         .collect();
-    for (row, e) in events.iter().enumerate() {
+    for (row, e) in events.enumerate() {
         event_id.append_value(&e.event_id);
         user_id.append_option(e.user_id.as_deref());
         ts.append_value(e.ts_us);
@@ -177,7 +177,7 @@ mod tests {
             Event { event_id: "b".into(), user_id: None, ts_us: 2, type_id: TypeId(1), fields: vec![(FieldId(7), Value::Bool(true))] },
             Event { event_id: "c".into(), user_id: Some("v".into()), ts_us: 3, type_id: TypeId(0), fields: vec![(amount, Value::Int(7))] },
         ];
-        let batch = events_to_batch(&reg, &schema, &events);
+        let batch = events_to_batch(&reg, &schema, events.iter());
         assert_eq!(batch.num_rows(), 3);
         let amounts = batch.column_by_name("amount_fen").unwrap().as_primitive::<Int64Type>();
         assert_eq!(amounts.value(0), 5);

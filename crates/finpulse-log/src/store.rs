@@ -86,7 +86,7 @@ pub enum StoreError {
     Poisoned(String),
 }
 
-fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
     move |source| StoreError::Io { what, path: path.to_path_buf(), source }
 }
 
@@ -252,7 +252,7 @@ impl EventStore {
             tail_events.push(event);
             if tail_events.len() >= TAIL_BATCH_ROWS_MIN * 8 {
                 tail_rows += tail_events.len();
-                tail.push(events_to_batch(&registry, &schema, &tail_events));
+                tail.push(events_to_batch(&registry, &schema, tail_events.iter()));
                 tail_events.clear();
             }
             Ok(())
@@ -263,7 +263,7 @@ impl EventStore {
         })?;
         if !tail_events.is_empty() {
             tail_rows += tail_events.len();
-            tail.push(events_to_batch(&registry, &schema, &tail_events));
+            tail.push(events_to_batch(&registry, &schema, tail_events.iter()));
         }
         let files = manifest.files.iter().map(|f| dir.join(&f.path)).collect();
         let view = StoreView { registry: registry.clone(), schema: schema.clone(), files, tail };
@@ -309,13 +309,13 @@ impl EventStore {
             }
             events.push(event);
             if events.len() >= TAIL_BATCH_ROWS_MIN * 8 {
-                tail.push(events_to_batch(&registry, &schema, &events));
+                tail.push(events_to_batch(&registry, &schema, events.iter()));
                 events.clear();
             }
             Ok(())
         })?;
         if !events.is_empty() {
-            tail.push(events_to_batch(&registry, &schema, &events));
+            tail.push(events_to_batch(&registry, &schema, events.iter()));
         }
         let files = manifest.files.iter().map(|f| dir.join(&f.path)).collect();
         Ok(StoreView { registry, schema, files, tail })
@@ -392,10 +392,13 @@ impl EventStore {
             return Err(self.poison(e));
         }
         if !accepted.is_empty() {
-            let owned: Vec<Event> = accepted.into_iter().cloned().collect();
-            self.push_tail(&owned);
-            if self.tail_rows >= self.opts.tail_events_max {
-                self.compact()?;
+            self.push_tail(&accepted);
+            if self.tail_rows >= self.opts.tail_events_max
+                && let Err(e) = self.compact()
+            {
+                // The events are durable already; a failed compaction leaves them in the tail
+                // (still queryable) and is retried at the next trigger.
+                tracing::error!(error = %e, "compaction failed");
             }
         }
         Ok(statuses)
@@ -410,8 +413,8 @@ impl EventStore {
         StoreError::Wal(e)
     }
 
-    fn push_tail(&mut self, events: &[Event]) {
-        let batch = events_to_batch(&self.registry, &self.schema, events);
+    fn push_tail(&mut self, events: &[&Event]) {
+        let batch = events_to_batch(&self.registry, &self.schema, events.iter().copied());
         self.tail_rows += batch.num_rows();
         let mut view = self.view.write().unwrap_or_else(|p| p.into_inner());
         match view.tail.last_mut() {

@@ -46,7 +46,7 @@ pub enum WalError {
     RecordTooLarge(usize),
 }
 
-fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> WalError + '_ {
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> WalError + 'a {
     move |source| WalError::Io { what, path: path.to_path_buf(), source }
 }
 

@@ -199,3 +199,26 @@ async fn custom_types_are_registered_then_ingested_and_queried() {
     assert_eq!(body["rows"], json!([["SPRING", 500]]));
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_answers_arrow_ipc_when_asked() {
+    let api = start(ApiLimits::default()).await;
+    api.post("/v1/events", json!([payment("a1", "u1", 100), payment("a2", "u2", 200)])).await;
+    let r = api
+        .client
+        .post(format!("{}/v1/sql", api.base))
+        .header("accept", finpulse_server::ARROW_STREAM_MEDIA_TYPE)
+        .json(&json!({"query": "SELECT user_id, amount_fen FROM payment ORDER BY user_id"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], finpulse_server::ARROW_STREAM_MEDIA_TYPE);
+    let bytes = r.bytes().await.unwrap();
+    let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).unwrap();
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    use arrow::array::AsArray;
+    let amounts = batch.column(1).as_primitive::<arrow::datatypes::Int64Type>();
+    assert_eq!(amounts.values().to_vec(), vec![100, 200]);
+    api.stop().await;
+}

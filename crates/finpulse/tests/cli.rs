@@ -41,6 +41,14 @@ struct Served {
     base: String,
 }
 
+impl Drop for Served {
+    /// A failing test must not leave a server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn serve(dir: &Path) -> Served {
     let port = free_port();
     let child = finpulse()
@@ -197,10 +205,27 @@ fn every_acknowledged_event_survives_sigkill_exactly_once() {
     let acked: HashSet<String> = acked.lock().unwrap().iter().cloned().collect();
     assert!(acked.len() >= 1000, "only {} events were acknowledged", acked.len());
 
-    let rows = sql_csv(dir.path(), "SELECT event_id FROM events");
-    let stored: Vec<String> = rows.into_iter().map(|r| r[0].clone()).collect();
-    let unique: HashSet<String> = stored.iter().cloned().collect();
-    assert_eq!(unique.len(), stored.len(), "an event was stored twice");
-    let missing: Vec<&String> = acked.iter().filter(|id| !unique.contains(*id)).take(5).collect();
+    // Restart on the same directory: recovery, then every acknowledged id exactly once.
+    let mut served = serve(dir.path());
+    let client = reqwest::blocking::Client::new();
+    let answer: Value = client
+        .post(format!("{}/v1/sql", served.base))
+        .json(&json!({"query": "SELECT event_id, count(*) AS n FROM events GROUP BY event_id"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let rows = answer["rows"].as_array().unwrap();
+    assert_eq!(answer["rows_truncated"], false);
+    let twice: Vec<&Value> = rows.iter().filter(|r| r[1] != 1).take(5).collect();
+    assert!(twice.is_empty(), "stored more than once: {twice:?}");
+    let stored: HashSet<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+    let missing: Vec<&String> = acked.iter().filter(|id| !stored.contains(id.as_str())).take(5).collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?} (of {} acknowledged)", acked.len());
+    // The idempotency index was rebuilt: sending an acknowledged event again stores nothing.
+    let again = json!([{"event_id": "c0-0-0", "user_id": "u0", "ts": 1769940000000i64, "type": "payment", "amount_fen": 100, "currency": "CNY", "terminal_id": "t1"}]);
+    let v: Value = client.post(format!("{}/v1/events", served.base)).json(&again).send().unwrap().json().unwrap();
+    assert_eq!(v["duplicates"], 1, "{v}");
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
 }
