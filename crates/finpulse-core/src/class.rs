@@ -55,15 +55,7 @@ impl DataClass {
     pub fn implied_by_name(field_name: &str) -> Option<Self> {
         let name = field_name.to_ascii_lowercase();
         const AUTH: [&str; 6] = ["password", "cvn", "cvv", "pin", "biometric", "otp"];
-        const SENSITIVE: [&str; 7] = [
-            "id_number",
-            "resident_id",
-            "mobile",
-            "phone",
-            "card_number",
-            "real_name",
-            "bank_account",
-        ];
+        const SENSITIVE: [&str; 7] = ["id_number", "resident_id", "mobile", "phone", "card_number", "real_name", "bank_account"];
         if AUTH.iter().any(|w| name.contains(w)) {
             return Some(Self::AUTHENTICATION);
         }

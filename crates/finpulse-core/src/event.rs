@@ -44,9 +44,6 @@ pub struct Event {
 impl Event {
     /// The value of a field, if present.
     pub fn get(&self, field: FieldId) -> Option<&Value> {
-        self.fields
-            .binary_search_by_key(&field, |(id, _)| *id)
-            .ok()
-            .map(|i| &self.fields[i].1)
+        self.fields.binary_search_by_key(&field, |(id, _)| *id).ok().map(|i| &self.fields[i].1)
     }
 }

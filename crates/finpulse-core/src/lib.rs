@@ -15,6 +15,4 @@ pub mod time;
 pub use class::{DataClass, JrCategory};
 pub use event::{Event, FieldId, TypeId, Value};
 pub use record::{RawRecord, RawValue, RecordError, ValidationLimits};
-pub use registry::{
-    EventTypeSpec, FieldSpec, FieldType, Registry, RegistryError, Scope, TypeFieldSpec,
-};
+pub use registry::{EventTypeSpec, FieldSpec, FieldType, Registry, RegistryError, Scope, TypeFieldSpec};

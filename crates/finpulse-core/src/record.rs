@@ -244,9 +244,7 @@ impl Registry {
             }
         }
         let type_name = type_name.ok_or_else(|| err("type", RecordProblem::Missing))?;
-        let type_id: TypeId = self
-            .type_id(type_name)
-            .ok_or_else(|| err("type", RecordProblem::UnknownType(type_name.to_string())))?;
+        let type_id: TypeId = self.type_id(type_name).ok_or_else(|| err("type", RecordProblem::UnknownType(type_name.to_string())))?;
         let spec = self.event_type(type_id);
         if spec.scope == Scope::User && user_id.is_none() {
             return Err(err("user_id", RecordProblem::Missing));
@@ -398,7 +396,10 @@ mod tests {
 
     #[test]
     fn negative_amounts_and_bad_currencies_are_refused() {
-        assert_eq!(problem_of(replace(payment(), "amount_fen", RawValue::Int(-1))), (Some("amount_fen".into()), RecordProblem::Negative(-1)));
+        assert_eq!(
+            problem_of(replace(payment(), "amount_fen", RawValue::Int(-1))),
+            (Some("amount_fen".into()), RecordProblem::Negative(-1))
+        );
         let (field, problem) = problem_of(replace(payment(), "currency", RawValue::Str("yuan".into())));
         assert_eq!(field.as_deref(), Some("currency"));
         assert!(matches!(problem, RecordProblem::BadCurrency(_)));

@@ -338,11 +338,7 @@ impl Registry {
                 if let Some(class) = fd.class
                     && class != existing.class
                 {
-                    return Err(RegistryError::FieldClassConflict {
-                        name: fd.name.clone(),
-                        existing: existing.class,
-                        requested: class,
-                    });
+                    return Err(RegistryError::FieldClassConflict { name: fd.name.clone(), existing: existing.class, requested: class });
                 }
                 *id
             } else {
@@ -356,25 +352,14 @@ impl Registry {
                     FieldCheck::Currency => fd.ty == FieldType::String,
                 };
                 if !fits {
-                    return Err(RegistryError::CheckDoesNotFit {
-                        name: fd.name.clone(),
-                        check: fd.check,
-                        ty: fd.ty.name(),
-                    });
+                    return Err(RegistryError::CheckDoesNotFit { name: fd.name.clone(), check: fd.check, ty: fd.ty.name() });
                 }
                 let index = self.custom_fields.len() + new_fields.len();
                 if self.builtin_fields.len() + index >= FIELDS_MAX {
                     return Err(RegistryError::Limit("fields per registry (FIELDS_MAX)"));
                 }
                 let id = FieldId(CUSTOM_ID_BASE + index as u16);
-                new_fields.push(FieldSpec {
-                    id,
-                    name: fd.name.clone(),
-                    ty: fd.ty,
-                    class,
-                    check: fd.check,
-                    doc: fd.doc.clone(),
-                });
+                new_fields.push(FieldSpec { id, name: fd.name.clone(), ty: fd.ty, class, check: fd.check, doc: fd.doc.clone() });
                 id
             };
             type_fields.push(TypeFieldSpec { field: id, required: fd.required });
@@ -421,11 +406,7 @@ impl Registry {
 
     /// An event type by id, or `None` for an unknown id.
     pub fn try_event_type(&self, id: TypeId) -> Option<&EventTypeSpec> {
-        if id.0 >= CUSTOM_ID_BASE {
-            self.custom_types.get((id.0 - CUSTOM_ID_BASE) as usize)
-        } else {
-            self.builtin_types.get(id.0 as usize)
-        }
+        if id.0 >= CUSTOM_ID_BASE { self.custom_types.get((id.0 - CUSTOM_ID_BASE) as usize) } else { self.builtin_types.get(id.0 as usize) }
     }
 
     /// An event type by id.
@@ -494,12 +475,7 @@ mod tests {
     fn payment_and_fraud_label_have_their_fixed_shapes() {
         let reg = Registry::builtin();
         let payment = reg.event_type(reg.type_id("payment").unwrap());
-        let required: Vec<&str> = payment
-            .fields
-            .iter()
-            .filter(|f| f.required)
-            .map(|f| reg.field(f.field).name.as_str())
-            .collect();
+        let required: Vec<&str> = payment.fields.iter().filter(|f| f.required).map(|f| reg.field(f.field).name.as_str()).collect();
         assert_eq!(required, ["amount_fen", "currency", "terminal_id"]);
         let label = reg.event_type(reg.type_id("fraud_label").unwrap());
         assert_eq!(label.fields.len(), 2);
@@ -543,7 +519,10 @@ mod tests {
         let mut reg = Registry::builtin();
         let before = reg.fields().count();
         let err = reg
-            .register(custom("x1", vec![field("newf", FieldType::Int, Some(DataClass::BASIC)), field("amount_fen", FieldType::String, None)]))
+            .register(custom(
+                "x1",
+                vec![field("newf", FieldType::Int, Some(DataClass::BASIC)), field("amount_fen", FieldType::String, None)],
+            ))
             .unwrap_err();
         assert!(matches!(err, RegistryError::FieldTypeConflict { .. }), "{err}");
         assert_eq!(reg.fields().count(), before);

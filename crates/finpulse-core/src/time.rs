@@ -35,8 +35,7 @@ pub enum TimeError {
 
 /// Parses RFC 3339 text (any zone) to UTC microseconds.
 pub fn parse_rfc3339_us(text: &str) -> Result<i64, TimeError> {
-    let parsed = DateTime::parse_from_rfc3339(text.trim())
-        .map_err(|_| TimeError::Unparseable(text.to_string()))?;
+    let parsed = DateTime::parse_from_rfc3339(text.trim()).map_err(|_| TimeError::Unparseable(text.to_string()))?;
     Ok(parsed.with_timezone(&Utc).timestamp_micros())
 }
 
@@ -51,11 +50,7 @@ pub fn check_range(ts_us: i64, now_us: i64, skew_secs: i64) -> Result<(), TimeEr
         return Err(TimeError::TooOld(format_us(ts_us)));
     }
     if ts_us > now_us.saturating_add(skew_secs.saturating_mul(MICROS_PER_SEC)) {
-        return Err(TimeError::TooFarInFuture {
-            ts: format_us(ts_us),
-            skew_secs,
-            now: format_us(now_us),
-        });
+        return Err(TimeError::TooFarInFuture { ts: format_us(ts_us), skew_secs, now: format_us(now_us) });
     }
     Ok(())
 }

@@ -99,7 +99,9 @@ impl FileReader {
                                     fields: headers
                                         .iter()
                                         .zip(row.iter())
-                                        .map(|(h, cell)| (h.clone(), if cell.is_empty() { RawValue::Null } else { RawValue::Text(cell.to_string()) }))
+                                        .map(|(h, cell)| {
+                                            (h.clone(), if cell.is_empty() { RawValue::Null } else { RawValue::Text(cell.to_string()) })
+                                        })
                                         .collect(),
                                 })
                             };

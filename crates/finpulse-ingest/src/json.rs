@@ -9,11 +9,8 @@ pub fn decode_body(body: &[u8]) -> Result<Vec<Decoded>, FormatError> {
     let text = std::str::from_utf8(body).map_err(|e| FormatError::Utf8(e.valid_up_to()))?;
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
-        let values: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| FormatError::Json {
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        })?;
+        let values: Vec<serde_json::Value> =
+            serde_json::from_str(text).map_err(|e| FormatError::Json { line: e.line(), column: e.column(), message: e.to_string() })?;
         return Ok(values
             .into_iter()
             .enumerate()

@@ -1,9 +1,7 @@
 //! Events as Arrow columns: one wide `events` schema with the common columns and every field of
 //! the registry (null where a type lacks it). The live tail and Parquet segments share it.
 
-use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
-};
+use arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use finpulse_core::{Event, FieldType, Registry, Value};
 use std::collections::HashMap;
@@ -129,12 +127,8 @@ pub fn events_to_batch<'a>(registry: &Registry, schema: &SchemaRef, events: impl
             }
         }
     }
-    let mut arrays: Vec<ArrayRef> = vec![
-        Arc::new(event_id.finish()),
-        Arc::new(user_id.finish()),
-        Arc::new(ts.finish().with_timezone(UTC)),
-        Arc::new(ty.finish()),
-    ];
+    let mut arrays: Vec<ArrayRef> =
+        vec![Arc::new(event_id.finish()), Arc::new(user_id.finish()), Arc::new(ts.finish().with_timezone(UTC)), Arc::new(ty.finish())];
     for mut c in columns {
         c.pad_nulls_to(n);
         arrays.push(c.finish());
@@ -173,7 +167,13 @@ mod tests {
         let schema = events_schema(&reg);
         let amount = reg.field_id("amount_fen").unwrap();
         let events = vec![
-            Event { event_id: "a".into(), user_id: Some("u".into()), ts_us: 1, type_id: reg.type_id("payment").unwrap(), fields: vec![(amount, Value::Int(5))] },
+            Event {
+                event_id: "a".into(),
+                user_id: Some("u".into()),
+                ts_us: 1,
+                type_id: reg.type_id("payment").unwrap(),
+                fields: vec![(amount, Value::Int(5))],
+            },
             Event { event_id: "b".into(), user_id: None, ts_us: 2, type_id: TypeId(1), fields: vec![(FieldId(7), Value::Bool(true))] },
             Event { event_id: "c".into(), user_id: Some("v".into()), ts_us: 3, type_id: TypeId(0), fields: vec![(amount, Value::Int(7))] },
         ];

@@ -197,7 +197,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 
 fn read_json<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> Result<T, StoreError> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::BadMetadata { path: path.to_path_buf(), problem: e.to_string() }),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::BadMetadata { path: path.to_path_buf(), problem: e.to_string() })
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(T::default()),
         Err(e) => Err(StoreError::Io { what: "read", path: path.to_path_buf(), source: e }),
     }
@@ -223,7 +225,10 @@ impl EventStore {
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Locked { dir: dir.to_path_buf(), owner: owner_note(dir).unwrap_or_else(|| "owner unknown".into()) });
+                return Err(StoreError::Locked {
+                    dir: dir.to_path_buf(),
+                    owner: owner_note(dir).unwrap_or_else(|| "owner unknown".into()),
+                });
             }
             Err(fs::TryLockError::Error(e)) => return Err(StoreError::Io { what: "lock", path: lock_path, source: e }),
         }

@@ -223,11 +223,7 @@ impl Wal {
 
     /// Total bytes in all segments, including uncommitted appends.
     pub fn size_bytes(&self) -> u64 {
-        let closed: u64 = self.segments[..self.segments.len() - 1]
-            .iter()
-            .filter_map(|(_, p)| fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum();
+        let closed: u64 = self.segments[..self.segments.len() - 1].iter().filter_map(|(_, p)| fs::metadata(p).ok()).map(|m| m.len()).sum();
         closed + self.active_bytes + self.pending.len() as u64
     }
 
@@ -278,11 +274,7 @@ impl Wal {
     }
 
     /// Calls `on_record(seq, payload)` for every committed record with `seq >= from_seq`.
-    pub fn read_from(
-        dir: &Path,
-        from_seq: u64,
-        mut on_record: impl FnMut(u64, &[u8]) -> Result<(), WalError>,
-    ) -> Result<(), WalError> {
+    pub fn read_from(dir: &Path, from_seq: u64, mut on_record: impl FnMut(u64, &[u8]) -> Result<(), WalError>) -> Result<(), WalError> {
         let segments = list_segments(dir)?;
         for (i, (base, path)) in segments.iter().enumerate() {
             let next_base = segments.get(i + 1).map(|(b, _)| *b).unwrap_or(u64::MAX);

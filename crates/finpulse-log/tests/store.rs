@@ -162,12 +162,25 @@ fn custom_types_persist_and_their_events_survive_restart() {
         name: "coupon_redeemed".into(),
         doc: String::new(),
         scope: Scope::User,
-        fields: vec![CustomFieldDef { name: "coupon_code".into(), ty: FieldType::String, required: true, class: Some(DataClass::BASIC), check: FieldCheck::None, doc: String::new() }],
+        fields: vec![CustomFieldDef {
+            name: "coupon_code".into(),
+            ty: FieldType::String,
+            required: true,
+            class: Some(DataClass::BASIC),
+            check: FieldCheck::None,
+            doc: String::new(),
+        }],
     };
     let type_id = store.register_type(def).unwrap();
     let reg = store.registry();
     let field = reg.field_id("coupon_code").unwrap();
-    let e = Event { event_id: "c1".into(), user_id: Some("u1".into()), ts_us: DAY0_US, type_id, fields: vec![(field, Value::Str("SPRING".into()))] };
+    let e = Event {
+        event_id: "c1".into(),
+        user_id: Some("u1".into()),
+        ts_us: DAY0_US,
+        type_id,
+        fields: vec![(field, Value::Str("SPRING".into()))],
+    };
     store.append_groups(&[vec![e]]).unwrap();
     drop(store);
     let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();

@@ -6,9 +6,9 @@ use arrow::datatypes::SchemaRef;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
 use finpulse_log::StoreView;
 use finpulse_log::columns::widen;
@@ -67,12 +67,8 @@ pub struct QueryResult {
 
 /// Builds a session with `events` and the per-type views over a store view.
 pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionContext, QueryError> {
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_bytes_max)))
-        .build_arc()?;
-    let config = SessionConfig::new()
-        .with_target_partitions(opts.target_partitions.max(1))
-        .with_information_schema(true);
+    let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_bytes_max))).build_arc()?;
+    let config = SessionConfig::new().with_target_partitions(opts.target_partitions.max(1)).with_information_schema(true);
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     let schema = view.schema.clone();
 
@@ -80,11 +76,7 @@ pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionCont
     let tail_table = MemTable::try_new(schema.clone(), vec![tail])?;
     let mut events = ctx.read_table(Arc::new(tail_table))?;
     if !view.files.is_empty() {
-        let urls = view
-            .files
-            .iter()
-            .map(|p| ListingTableUrl::parse(p.to_string_lossy()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let urls = view.files.iter().map(|p| ListingTableUrl::parse(p.to_string_lossy())).collect::<Result<Vec<_>, _>>()?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema.clone());
         let parquet: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);

@@ -142,7 +142,10 @@ async fn ingest(State(state): State<AppState>, body: Result<Bytes, BytesRejectio
     let body = match body {
         Ok(b) => b,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return error(StatusCode::PAYLOAD_TOO_LARGE, format!("body is over the limit of {} bytes (body_bytes_max)", state.limits.body_bytes_max));
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body is over the limit of {} bytes (body_bytes_max)", state.limits.body_bytes_max),
+            );
         }
         Err(e) => return error(e.status(), e.body_text()),
     };
@@ -199,7 +202,11 @@ pub struct SqlRequest {
         (status = 200, description = "columns and rows (rows_truncated when cut at sql_rows_max)", body = Object),
         (status = 400, description = "Bad SQL", body = ErrorBody),
     ))]
-async fn sql(State(state): State<AppState>, headers: HeaderMap, body: Result<Json<SqlRequest>, axum::extract::rejection::JsonRejection>) -> Response {
+async fn sql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<SqlRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
     let Json(req) = match body {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("body must be {{\"query\": \"...\"}}: {}", e.body_text())),
@@ -271,7 +278,10 @@ async fn schema(State(state): State<AppState>) -> Response {
 /// Register a custom event type. New fields need a data class unless their name implies one.
 #[utoipa::path(post, path = "/v1/schema/types", tag = "schema", request_body = Object,
     responses((status = 201, description = "Registered", body = Object), (status = 400, body = ErrorBody)))]
-async fn register_type(State(state): State<AppState>, body: Result<Json<CustomTypeDef>, axum::extract::rejection::JsonRejection>) -> Response {
+async fn register_type(
+    State(state): State<AppState>,
+    body: Result<Json<CustomTypeDef>, axum::extract::rejection::JsonRejection>,
+) -> Response {
     let Json(def) = match body {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),

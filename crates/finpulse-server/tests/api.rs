@@ -21,7 +21,8 @@ async fn start(limits: ApiLimits) -> Api {
 
 impl Api {
     async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
-        let r = self.client.post(format!("{}{path}", self.base)).header("content-type", "application/json").body(body).send().await.unwrap();
+        let r =
+            self.client.post(format!("{}{path}", self.base)).header("content-type", "application/json").body(body).send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -52,7 +53,8 @@ async fn accepted_events_are_queryable_at_once_and_duplicates_are_acknowledged_o
     assert_eq!((body["accepted"].as_u64(), body["duplicates"].as_u64(), body["rejected"].as_u64()), (Some(2), Some(0), Some(0)));
     let (_, body) = api.post("/v1/events", json!([payment("e1", "u1", 100), payment("e3", "u1", 5), payment("e3", "u1", 5)])).await;
     assert_eq!((body["accepted"].as_u64(), body["duplicates"].as_u64()), (Some(1), Some(2)));
-    let (status, body) = api.sql("SELECT user_id, sum(amount_fen) AS fen, count(*) AS n FROM payment GROUP BY user_id ORDER BY user_id").await;
+    let (status, body) =
+        api.sql("SELECT user_id, sum(amount_fen) AS fen, count(*) AS n FROM payment GROUP BY user_id ORDER BY user_id").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["rows"], json!([["u1", 105, 2], ["u2", 250, 1]]));
     assert_eq!(body["columns"][0]["name"], "user_id");
@@ -81,7 +83,15 @@ async fn bad_records_are_named_and_valid_ones_in_the_batch_are_kept() {
     let by_index: Vec<(u64, Option<&str>)> = errors.iter().map(|e| (e["index"].as_u64().unwrap(), e["field"].as_str())).collect();
     assert_eq!(
         by_index,
-        vec![(1, Some("amount_fen")), (2, Some("terminal_id")), (3, Some("type")), (4, Some("amount_fen")), (5, Some("ts")), (6, Some("ts")), (7, None)]
+        vec![
+            (1, Some("amount_fen")),
+            (2, Some("terminal_id")),
+            (3, Some("type")),
+            (4, Some("amount_fen")),
+            (5, Some("ts")),
+            (6, Some("ts")),
+            (7, None)
+        ]
     );
     assert!(errors[0]["message"].as_str().unwrap().contains("expected int, got string"));
     assert!(errors[3]["message"].as_str().unwrap().contains("negative"));
@@ -193,7 +203,12 @@ async fn custom_types_are_registered_then_ingested_and_queried() {
     let (status, body) = api.post("/v1/schema/types", json!({"name": "x", "fields": [{"name": "mystery", "type": "int"}]})).await;
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("data class"), "{body}");
-    let (status, body) = api.post("/v1/events", json!([{"user_id": "u1", "ts": 1772330400000i64, "type": "coupon_redeemed", "coupon_code": "SPRING", "amount_fen": 500}])).await;
+    let (status, body) = api
+        .post(
+            "/v1/events",
+            json!([{"user_id": "u1", "ts": 1772330400000i64, "type": "coupon_redeemed", "coupon_code": "SPRING", "amount_fen": 500}]),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let (_, body) = api.sql("SELECT coupon_code, amount_fen FROM coupon_redeemed").await;
     assert_eq!(body["rows"], json!([["SPRING", 500]]));

@@ -40,9 +40,7 @@ const CELLS: usize = GRID_SIZE as usize;
 impl TerminalGrid {
     pub(crate) fn new(rng: &mut impl Rng, count: usize) -> Self {
         let mut cells = vec![Vec::new(); CELLS * CELLS];
-        let positions: Vec<(f32, f32)> = (0..count)
-            .map(|_| (rng.random_range(0.0..GRID_SIZE), rng.random_range(0.0..GRID_SIZE)))
-            .collect();
+        let positions: Vec<(f32, f32)> = (0..count).map(|_| (rng.random_range(0.0..GRID_SIZE), rng.random_range(0.0..GRID_SIZE))).collect();
         for (i, (x, y)) in positions.iter().enumerate() {
             cells[(*y as usize).min(CELLS - 1) * CELLS + (*x as usize).min(CELLS - 1)].push(i as u32);
         }
@@ -144,7 +142,8 @@ mod tests {
     fn payments_follow_the_handbook_distributions() {
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(4);
         let grid = TerminalGrid::new(&mut rng, 5000);
-        let p = CardProfile { mean_amount_yuan: 50.0, std_amount_yuan: 25.0, mean_tx_per_day: 3.0, terminals: grid.within_radius(20.0, 20.0) };
+        let p =
+            CardProfile { mean_amount_yuan: 50.0, std_amount_yuan: 25.0, mean_tx_per_day: 3.0, terminals: grid.within_radius(20.0, 20.0) };
         let mut n = 0;
         let mut sum = 0.0;
         for _ in 0..2000 {

@@ -257,7 +257,8 @@ impl Simulator {
         for (i, u) in users.iter_mut().enumerate() {
             u.id = format!("u{:07}", i + 1);
         }
-        let stats = SimStats { churners: users.iter().filter(|u| u.churn_day.is_some_and(|c| c < days)).count() as u64, ..SimStats::default() };
+        let stats =
+            SimStats { churners: users.iter().filter(|u| u.churn_day.is_some_and(|c| c < days)).count() as u64, ..SimStats::default() };
         Self {
             cfg,
             em: Emitter::new(registry, cfg.seed),
@@ -290,7 +291,8 @@ impl Simulator {
 
     /// A local time of day for app activity: mornings, lunch and evenings are busy.
     fn app_secs(&mut self) -> i64 {
-        const HOURS: [f64; 24] = [0.3, 0.2, 0.1, 0.1, 0.1, 0.2, 0.6, 1.2, 1.8, 1.4, 1.2, 1.4, 1.9, 1.6, 1.2, 1.1, 1.1, 1.3, 1.6, 2.0, 2.3, 2.4, 1.8, 0.9];
+        const HOURS: [f64; 24] =
+            [0.3, 0.2, 0.1, 0.1, 0.1, 0.2, 0.6, 1.2, 1.8, 1.4, 1.2, 1.4, 1.9, 1.6, 1.2, 1.1, 1.1, 1.3, 1.6, 2.0, 2.3, 2.4, 1.8, 0.9];
         let hour = pick_weighted(&mut self.rng, HOURS.iter().copied()) as i64;
         hour * 3600 + self.rng.random_range(0..3600)
     }
@@ -598,11 +600,8 @@ impl Simulator {
         if day - u.signup_day < TASK_WINDOW_DAYS {
             let uid = u.id.clone();
             let f = self.em.fields();
-            let fields = vec![
-                (f.task, V::S(TASKS[stage].into())),
-                (f.reward_fen, V::I(TASK_REWARD_FEN[stage])),
-                (f.currency, V::S("CNY".into())),
-            ];
+            let fields =
+                vec![(f.task, V::S(TASKS[stage].into())), (f.reward_fen, V::I(TASK_REWARD_FEN[stage])), (f.currency, V::S("CNY".into()))];
             let t = self.em.types.task_completed;
             out.push(self.em.event(t, Some(&uid), ts + MICROS_PER_SEC, fields));
         }
@@ -751,7 +750,8 @@ impl Simulator {
         let secs = 10 * 3600 + self.rng.random_range(0..3600);
         let ts = self.ts(day, secs);
         let f = self.em.fields();
-        let (f_loan, f_principal, f_interest, f_days, f_overdue, f_currency) = (f.loan_id, f.principal_fen, f.interest_fen, f.days_overdue, f.overdue_fen, f.currency);
+        let (f_loan, f_principal, f_interest, f_days, f_overdue, f_currency) =
+            (f.loan_id, f.principal_fen, f.interest_fen, f.days_overdue, f.overdue_fen, f.currency);
         if bad && self.rng.random::<f64>() < 0.6 {
             let overdue = principal + interest;
             let late_days = [1i64, 30, 60, 90];
@@ -760,7 +760,8 @@ impl Simulator {
                 if cured_after.is_some_and(|c| d > c) {
                     break;
                 }
-                let fields = vec![(f_loan, V::S(loan_id.clone())), (f_days, V::I(d)), (f_overdue, V::I(overdue)), (f_currency, V::S("CNY".into()))];
+                let fields =
+                    vec![(f_loan, V::S(loan_id.clone())), (f_days, V::I(d)), (f_overdue, V::I(overdue)), (f_currency, V::S("CNY".into()))];
                 let t = self.em.types.loan_overdue;
                 let e = self.em.event(t, Some(&uid), ts + (d - 1) * MICROS_PER_DAY, fields);
                 if d == 1 {

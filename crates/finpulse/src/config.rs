@@ -40,7 +40,10 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { tail_events_max: finpulse_log::store::TAIL_EVENTS_MAX_DEFAULT, segment_bytes_max: finpulse_log::wal::SEGMENT_BYTES_MAX_DEFAULT }
+        Self {
+            tail_events_max: finpulse_log::store::TAIL_EVENTS_MAX_DEFAULT,
+            segment_bytes_max: finpulse_log::wal::SEGMENT_BYTES_MAX_DEFAULT,
+        }
     }
 }
 
@@ -69,6 +72,8 @@ impl Default for Config {
 /// Environment variable prefix; `__` separates a section from its key
 /// (e.g. `FINPULSE_LIMITS__BODY_BYTES_MAX`).
 pub const ENV_PREFIX: &str = "FINPULSE_";
+/// The log filter (tracing's env-filter syntax); not a config key.
+pub const LOG_FILTER_ENV: &str = "FINPULSE_LOG";
 
 impl Config {
     /// Loads defaults, the file (if given, or `finpulse.toml` in the working directory if it
@@ -84,6 +89,9 @@ impl Config {
         }
         for (key, value) in env {
             let Some(rest) = key.strip_prefix(ENV_PREFIX) else { continue };
+            if key == LOG_FILTER_ENV {
+                continue;
+            }
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
             let parsed = value
                 .parse::<i64>()

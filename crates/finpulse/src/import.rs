@@ -48,7 +48,11 @@ pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
             let registry = store.registry();
             for chunk in rx {
                 let chunk = chunk.with_context(|| format!("reading {}", path.display()))?;
-                let limits = ValidationLimits { field_bytes_max: config.limits.field_bytes_max, ts_future_skew_secs: config.limits.ts_future_skew_secs, ..ValidationLimits::default() };
+                let limits = ValidationLimits {
+                    field_bytes_max: config.limits.field_bytes_max,
+                    ts_future_skew_secs: config.limits.ts_future_skew_secs,
+                    ..ValidationLimits::default()
+                };
                 let v = finpulse_ingest::validate(&registry, chunk, &limits);
                 for r in &v.rejected {
                     if (rejected as usize) < ERRORS_PRINTED_MAX {

@@ -92,7 +92,7 @@ enum Command {
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FINPULSE_LOG").unwrap_or_else(|_| "info,tower_http=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env(config::LOG_FILTER_ENV).unwrap_or_else(|_| "info,tower_http=warn".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if config.log_format == "json" {
         builder.json().init();
@@ -103,7 +103,8 @@ fn init_logging(config: &Config) {
 
 /// Opens the store, explaining a lock held by another process.
 pub(crate) fn open_store(config: &Config) -> Result<EventStore> {
-    EventStore::open(&config.data_dir, config.store.options()).with_context(|| format!("opening data directory {}", config.data_dir.display()))
+    EventStore::open(&config.data_dir, config.store.options())
+        .with_context(|| format!("opening data directory {}", config.data_dir.display()))
 }
 
 /// Whether an error is the data directory being held by a server, and its address if known.
@@ -163,7 +164,8 @@ fn main() -> Result<()> {
             if let Some(l) = listen {
                 config.listen = l;
             }
-            let start_us = finpulse_core::time::parse_date_us(&start).with_context(|| format!("--start '{start}' is not a YYYY-MM-DD date"))?;
+            let start_us =
+                finpulse_core::time::parse_date_us(&start).with_context(|| format!("--start '{start}' is not a YYYY-MM-DD date"))?;
             let sim = finpulse_sim::SimConfig { users, days, seed, start_day: finpulse_core::time::day_of_us(start_us) };
             let store = demo::run(&config, sim)?;
             if no_serve {

@@ -1,12 +1,12 @@
 //! `finpulse sql` and `finpulse schema`.
 
-use crate::config::Config;
 use crate::Format;
+use crate::config::Config;
 use anyhow::{Context, Result};
-use finpulse_log::EventStore;
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
 use finpulse_core::Registry;
+use finpulse_log::EventStore;
 use std::sync::Arc;
 
 /// Runs a query on the data directory. It reads without taking the directory's lock, so it
@@ -63,7 +63,14 @@ pub fn schema(config: &Config, format: Format) -> Result<()> {
                     if matches!(format, Format::Csv) {
                         println!("{},{},{},{},{:?},{}", t.name, f.name, f.ty.name(), tf.required, f.class.category, f.class.level);
                     } else {
-                        println!("    {:<20}{sep}{:<10}{sep}{:<9}{sep}{:?} / level {}", f.name, f.ty.name(), req, f.class.category, f.class.level);
+                        println!(
+                            "    {:<20}{sep}{:<10}{sep}{:<9}{sep}{:?} / level {}",
+                            f.name,
+                            f.ty.name(),
+                            req,
+                            f.class.category,
+                            f.class.level
+                        );
                     }
                 }
             }
