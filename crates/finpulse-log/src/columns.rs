@@ -166,7 +166,7 @@ mod tests {
         let reg = Registry::builtin();
         let schema = events_schema(&reg);
         let amount = reg.field_id("amount_fen").unwrap();
-        let events = vec![
+        let events = [
             Event {
                 event_id: "a".into(),
                 user_id: Some("u".into()),

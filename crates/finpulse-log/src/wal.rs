@@ -110,11 +110,12 @@ fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
 
 /// Walks the frames of one segment's bytes, calling `on_record(seq, payload)` for each good
 /// one. Returns the number of good records and, if it stopped at a bad frame, its offset and why.
-fn scan_frames(
-    bytes: &[u8],
-    base_seq: u64,
-    on_record: &mut dyn FnMut(u64, &[u8]) -> Result<(), WalError>,
-) -> Result<(u64, Option<(u64, String)>), WalError> {
+/// A callback given each record's sequence number and payload.
+type OnRecord<'a> = dyn FnMut(u64, &[u8]) -> Result<(), WalError> + 'a;
+/// Good records in a segment, and where and why the scan stopped early, if it did.
+type ScanOutcome = (u64, Option<(u64, String)>);
+
+fn scan_frames(bytes: &[u8], base_seq: u64, on_record: &mut OnRecord<'_>) -> Result<ScanOutcome, WalError> {
     if bytes.len() < HEADER_BYTES || &bytes[..8] != MAGIC {
         return Ok((0, Some((0, "missing or bad segment header".into()))));
     }
