@@ -51,6 +51,8 @@ const WEALTH: [(&str, &str); 3] = [("mmf_yuebao", "money_market"), ("bond_fund_a
 const SCENARIOS: [&str; 3] = ["meituan_food", "ctrip_travel", "jd_mall"];
 const PARTNERS: [&str; 3] = ["partner_insurer", "partner_ecommerce", "partner_travel"];
 const COMPLAINT_CATEGORIES: [&str; 5] = ["fraud", "loan", "fees", "app_bug", "service"];
+/// The fee for repaying an instalment late.
+const LATE_FEE_FEN: i64 = 5000;
 /// Handbook population the fraud scenario rates are stated for.
 const HANDBOOK_CUSTOMERS: f64 = 5000.0;
 /// Terminals on the grid (the handbook's count).
@@ -750,8 +752,7 @@ impl Simulator {
         let secs = 10 * 3600 + self.rng.random_range(0..3600);
         let ts = self.ts(day, secs);
         let f = self.em.fields();
-        let (f_loan, f_principal, f_interest, f_days, f_overdue, f_currency) =
-            (f.loan_id, f.principal_fen, f.interest_fen, f.days_overdue, f.overdue_fen, f.currency);
+        let (f_loan, f_days, f_overdue, f_currency) = (f.loan_id, f.days_overdue, f.overdue_fen, f.currency);
         if bad && self.rng.random::<f64>() < 0.6 {
             let overdue = principal + interest;
             let late_days = [1i64, 30, 60, 90];
@@ -770,43 +771,45 @@ impl Simulator {
                     self.defer(e);
                 }
             }
-            let loan = self.users[i].loan.as_mut().expect("checked above");
             match cured_after {
                 Some(c) => {
-                    let late_ts = ts + c * MICROS_PER_DAY;
-                    let mut fields = vec![(f_loan, V::S(loan_id)), (f_principal, V::I(principal)), (f_interest, V::I(interest))];
-                    fields.extend(self.em.money(principal + interest));
-                    let t = self.em.types.loan_repayment;
-                    let e = self.em.event(t, Some(&uid), late_ts, fields);
-                    let source = e.event_id.clone();
-                    self.defer(e);
-                    let mut revenue = Vec::new();
-                    self.revenue(Some(&uid), late_ts, "interest", interest, Some(source.clone()), &mut revenue);
-                    self.revenue(Some(&uid), late_ts, "fees", 5000, Some(source), &mut revenue);
-                    for e in revenue {
+                    for e in self.repay(i, day, ts + c * MICROS_PER_DAY, LATE_FEE_FEN) {
                         self.defer(e);
                     }
-                    let loan = self.users[i].loan.as_mut().expect("checked above");
-                    loan.remaining -= 1;
-                    loan.next_due_day = day + 30;
                 }
-                None => loan.defaulted = true,
+                None => {
+                    if let Some(loan) = self.users[i].loan.as_mut() {
+                        loan.defaulted = true;
+                    }
+                }
             }
         } else {
-            let mut fields = vec![(f_loan, V::S(loan_id)), (f_principal, V::I(principal)), (f_interest, V::I(interest))];
-            fields.extend(self.em.money(principal + interest));
-            let t = self.em.types.loan_repayment;
-            let e = self.em.event(t, Some(&uid), ts, fields);
-            let source = e.event_id.clone();
-            out.push(e);
-            self.revenue(Some(&uid), ts, "interest", interest, Some(source), out);
-            let loan = self.users[i].loan.as_mut().expect("checked above");
-            loan.remaining -= 1;
-            loan.next_due_day = day + 30;
+            let events = self.repay(i, day, ts, 0);
+            out.extend(events);
         }
         if self.users[i].loan.as_ref().is_some_and(|l| l.remaining == 0) {
             self.users[i].loan = None;
         }
+    }
+
+    /// Repays the next instalment of user `i`'s loan at `ts`: the repayment, the interest
+    /// booked as revenue, and a late fee when there is one.
+    fn repay(&mut self, i: usize, day: u32, ts: i64, late_fee_fen: i64) -> Vec<Event> {
+        let Some(loan) = self.users[i].loan.as_mut() else { return Vec::new() };
+        loan.remaining -= 1;
+        loan.next_due_day = day + 30;
+        let (loan_id, principal, interest) = (loan.id.clone(), loan.monthly_principal_fen, loan.monthly_interest_fen);
+        let uid = self.users[i].id.clone();
+        let f = self.em.fields();
+        let mut fields = vec![(f.loan_id, V::S(loan_id)), (f.principal_fen, V::I(principal)), (f.interest_fen, V::I(interest))];
+        fields.extend(self.em.money(principal + interest));
+        let t = self.em.types.loan_repayment;
+        let e = self.em.event(t, Some(&uid), ts, fields);
+        let source = e.event_id.clone();
+        let mut out = vec![e];
+        self.revenue(Some(&uid), ts, "interest", interest, Some(source.clone()), &mut out);
+        self.revenue(Some(&uid), ts, "fees", late_fee_fen, Some(source), &mut out);
+        out
     }
 
     fn instalment(&mut self, i: usize, ts: i64, out: &mut Vec<Event>) {

@@ -1,8 +1,8 @@
 //! `finpulse demo`: simulate a fintech app, ingest it, then serve it.
 
 use crate::config::Config;
-use crate::{open_store, server_holding};
-use anyhow::{Result, bail};
+use crate::open_store;
+use anyhow::Result;
 use finpulse_log::{AppendStatus, EventStore};
 use finpulse_sim::{SimConfig, Simulator};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,15 +15,7 @@ pub const DEMO_QUEUE_DAYS: usize = 2;
 
 /// Generates and ingests the demo data; returns the open store.
 pub fn run(config: &Config, sim: SimConfig) -> Result<EventStore> {
-    let mut store = match open_store(config) {
-        Ok(s) => s,
-        Err(e) => {
-            if let Some(url) = server_holding(&e) {
-                bail!("{e:#}\na server already holds it at {url}: stop it first, or use another --data-dir");
-            }
-            return Err(e);
-        }
-    };
+    let mut store = open_store(config, |url| format!("a server already holds it at {url}: stop it first, or use another --data-dir"))?;
     let registry = store.registry();
     eprintln!(
         "simulating {} users over {} days from {} (seed {}) into {}",

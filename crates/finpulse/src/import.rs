@@ -1,7 +1,7 @@
 //! `finpulse import`: files into the store, chunk by chunk, each chunk durable before the next.
 
 use crate::config::Config;
-use crate::{open_store, server_holding};
+use crate::open_store;
 use anyhow::{Context, Result, bail};
 use finpulse_core::ValidationLimits;
 use finpulse_log::AppendStatus;
@@ -17,15 +17,8 @@ pub const IMPORT_QUEUE_CHUNKS: usize = 4;
 /// Imports every file. Exit status: Ok when every record was stored or was a duplicate; an
 /// error when any was rejected (the valid ones are stored all the same) or a file is unreadable.
 pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
-    let mut store = match open_store(config) {
-        Ok(s) => s,
-        Err(e) => {
-            if let Some(url) = server_holding(&e) {
-                bail!("{e:#}\nimport through the server instead: curl -X POST {url}/v1/events --data-binary @FILE.ndjson");
-            }
-            return Err(e);
-        }
-    };
+    let mut store =
+        open_store(config, |url| format!("import through the server instead: curl -X POST {url}/v1/events --data-binary @FILE.ndjson"))?;
     let mut total_rejected = 0;
     for path in files {
         let started = std::time::Instant::now();

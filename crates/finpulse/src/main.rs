@@ -5,7 +5,7 @@ mod demo;
 mod import;
 mod sql;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use config::Config;
 use finpulse_log::{EventStore, StoreError};
@@ -101,17 +101,18 @@ fn init_logging(config: &Config) {
     }
 }
 
-/// Opens the store, explaining a lock held by another process.
-pub(crate) fn open_store(config: &Config) -> Result<EventStore> {
-    EventStore::open(&config.data_dir, config.store.options())
-        .with_context(|| format!("opening data directory {}", config.data_dir.display()))
-}
-
-/// Whether an error is the data directory being held by a server, and its address if known.
-pub(crate) fn server_holding(err: &anyhow::Error) -> Option<String> {
-    match err.downcast_ref::<StoreError>() {
-        Some(StoreError::Locked { owner, .. }) => owner.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_string),
-        _ => None,
+/// Opens the store for writing. When another process holds the directory, the error says who
+/// and `hint(url)` says what to do instead.
+pub(crate) fn open_store(config: &Config, hint: impl Fn(&str) -> String) -> Result<EventStore> {
+    match EventStore::open(&config.data_dir, config.store.options()) {
+        Ok(store) => Ok(store),
+        Err(e) => {
+            if let StoreError::Locked { owner, .. } = &e {
+                let url = owner.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or("its address");
+                bail!("{e}\n{}", hint(url));
+            }
+            Err(e).with_context(|| format!("opening data directory {}", config.data_dir.display()))
+        }
     }
 }
 
@@ -179,7 +180,7 @@ fn main() -> Result<()> {
             if let Some(l) = listen {
                 config.listen = l;
             }
-            let store = open_store(&config)?;
+            let store = open_store(&config, |url| format!("a server already serves it at {url}"))?;
             runtime.block_on(serve_store(store, config.listen, &config))
         }
         Command::Import { data_dir, files } => {
@@ -196,7 +197,7 @@ fn main() -> Result<()> {
         }
         Command::Compact { data_dir } => {
             set_dir(&mut config, data_dir);
-            let mut store = open_store(&config)?;
+            let mut store = open_store(&config, |url| format!("ask the server instead: curl -X POST {url}/v1/admin/compact"))?;
             let r = store.compact()?;
             println!("compacted {} events into {} Parquet files", r.events, r.files);
             Ok(())
