@@ -573,6 +573,11 @@ fn sort_by_day_user_ts(batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
 pub struct ViewHandle(Arc<RwLock<StoreView>>);
 
 impl ViewHandle {
+    /// The registry in force, without copying the rest of the view.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).registry.clone()
+    }
+
     /// A consistent cut: files and tail taken under one lock.
     pub fn snapshot(&self) -> StoreView {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()

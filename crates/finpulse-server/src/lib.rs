@@ -149,7 +149,8 @@ async fn ingest(State(state): State<AppState>, body: Result<Bytes, BytesRejectio
         }
         Err(e) => return error(e.status(), e.body_text()),
     };
-    let decoded = match finpulse_ingest::decode_body(&body) {
+    // Parsing and validating are CPU work: keep them off the async workers' polling path.
+    let decoded = match tokio::task::block_in_place(|| finpulse_ingest::decode_body(&body)) {
         Ok(d) => d,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
@@ -162,7 +163,7 @@ async fn ingest(State(state): State<AppState>, body: Result<Bytes, BytesRejectio
     if decoded.is_empty() {
         return error(StatusCode::BAD_REQUEST, "the body holds no records");
     }
-    let registry: Arc<Registry> = state.views.snapshot().registry;
+    let registry: Arc<Registry> = state.views.registry();
     let limits = ValidationLimits {
         field_bytes_max: state.limits.field_bytes_max,
         ts_future_skew_secs: state.limits.ts_future_skew_secs,
@@ -272,7 +273,7 @@ pub fn schema_json(registry: &Registry) -> serde_json::Value {
 /// (JR/T 0171-2020 category, JR/T 0197-2020 level).
 #[utoipa::path(get, path = "/v1/schema", tag = "schema", responses((status = 200, description = "Every event type and field", body = Object)))]
 async fn schema(State(state): State<AppState>) -> Response {
-    Json(schema_json(&state.views.snapshot().registry)).into_response()
+    Json(schema_json(&state.views.registry())).into_response()
 }
 
 /// Register a custom event type. New fields need a data class unless their name implies one.

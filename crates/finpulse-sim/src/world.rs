@@ -878,7 +878,10 @@ impl Simulator {
     /// Business-level events: revenue from partners using the open platform's APIs.
     fn business(&mut self, day: u32, out: &mut Vec<Event>) {
         for (k, partner) in PARTNERS.iter().enumerate() {
-            let fen = ((2000.0 + 40.0 * day as f64) * (k + 1) as f64 * self.rng.random_range(0.8..1.2) * 100.0) as i64;
+            // Partner API revenue grows over the period and with the size of the user base.
+            let scale = self.cfg.users as f64 / 20_000.0;
+            let yuan = (150.0 + 2.0 * day as f64) * (k + 1) as f64 * scale * self.rng.random_range(0.8..1.2);
+            let fen = (yuan * 100.0) as i64;
             let ts = self.ts(day, 23 * 3600 + 30 * 60);
             let f = self.em.fields();
             let mut fields = vec![(f.stream, V::S("api_ecosystem".into())), (f.partner_id, V::S((*partner).into()))];
