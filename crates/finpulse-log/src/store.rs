@@ -262,10 +262,7 @@ impl EventStore {
             }
             Ok(())
         })
-        .map_err(|e| match e {
-            WalError::Corrupt { path, offset, problem } if path.as_os_str().is_empty() => StoreError::BadRecord { seq: offset, problem },
-            other => StoreError::Wal(other),
-        })?;
+        .map_err(record_error)?;
         if !tail_events.is_empty() {
             tail_rows += tail_events.len();
             tail.push(events_to_batch(&registry, &schema, tail_events.iter()));
@@ -318,7 +315,8 @@ impl EventStore {
                 events.clear();
             }
             Ok(())
-        })?;
+        })
+        .map_err(record_error)?;
         if !events.is_empty() {
             tail.push(events_to_batch(&registry, &schema, events.iter()));
         }
@@ -519,6 +517,14 @@ fn bad_record(seq: u64, problem: String) -> WalError {
     // Carried through the log's callback as a Corrupt error with an empty path; `open` maps it
     // back to StoreError::BadRecord.
     WalError::Corrupt { path: PathBuf::new(), offset: seq, problem }
+}
+
+/// Turns the log error `bad_record` carried back into [`StoreError::BadRecord`].
+fn record_error(e: WalError) -> StoreError {
+    match e {
+        WalError::Corrupt { path, offset, problem } if path.as_os_str().is_empty() => StoreError::BadRecord { seq: offset, problem },
+        other => StoreError::Wal(other),
+    }
 }
 
 fn remove_orphan_files(dir: &Path, manifest: &Manifest) -> Result<(), StoreError> {

@@ -583,18 +583,16 @@ impl Simulator {
             }
             _ => {
                 let e = self.wealth_purchase(i, ts, out);
-                let id = e.event_id.clone();
                 out.push(e);
-                self.finish_task(i, day, stage, ts, id, out);
+                self.finish_task(i, day, stage, ts, out);
                 return;
             }
         };
-        let id = action.event_id.clone();
         out.push(action);
-        self.finish_task(i, day, stage, ts, id, out);
+        self.finish_task(i, day, stage, ts, out);
     }
 
-    fn finish_task(&mut self, i: usize, day: u32, stage: usize, ts: i64, _source: String, out: &mut Vec<Event>) {
+    fn finish_task(&mut self, i: usize, day: u32, stage: usize, ts: i64, out: &mut Vec<Event>) {
         let u = &mut self.users[i];
         u.task_stage = stage + 1;
         let delay = if self.rng.random::<f64>() < 0.55 { 0 } else { self.rng.random_range(1..4) };
