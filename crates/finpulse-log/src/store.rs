@@ -232,10 +232,10 @@ impl EventStore {
             }
             Err(fs::TryLockError::Error(e)) => return Err(StoreError::Io { what: "lock", path: lock_path, source: e }),
         }
-        let defs: Vec<CustomTypeDef> = read_json(&dir.join("schema.json"))?;
-        let registry = Arc::new(Registry::with_custom(&defs)?);
-        let schema = events_schema(&registry);
-        let manifest: Manifest = read_json(&dir.join("manifest.json"))?;
+        // A note left by an earlier owner would misname who holds the lock now; a server
+        // replaces this one with its address (`set_owner_note`).
+        write_atomically(&dir.join("OWNER"), format!("finpulse, pid {}", std::process::id()).as_bytes())?;
+        let (registry, schema, manifest) = load_metadata(dir)?;
         remove_orphan_files(dir, &manifest)?;
 
         let mut dedup = DedupIndex::default();
@@ -298,10 +298,7 @@ impl EventStore {
                 source: io::Error::new(io::ErrorKind::NotFound, "no finpulse data here (no wal/ directory)"),
             });
         }
-        let defs: Vec<CustomTypeDef> = read_json(&dir.join("schema.json"))?;
-        let registry = Arc::new(Registry::with_custom(&defs)?);
-        let schema = events_schema(&registry);
-        let manifest: Manifest = read_json(&dir.join("manifest.json"))?;
+        let (registry, schema, manifest) = load_metadata(dir)?;
         let mut events = Vec::new();
         let mut tail = Vec::new();
         Wal::read_from(&wal_dir(dir), manifest.compacted_through_seq, |seq, payload| {
@@ -517,6 +514,15 @@ fn bad_record(seq: u64, problem: String) -> WalError {
     // Carried through the log's callback as a Corrupt error with an empty path; `open` maps it
     // back to StoreError::BadRecord.
     WalError::Corrupt { path: PathBuf::new(), offset: seq, problem }
+}
+
+/// The registry (built-ins plus `schema.json`), its `events` schema, and the manifest.
+fn load_metadata(dir: &Path) -> Result<(Arc<Registry>, SchemaRef, Manifest), StoreError> {
+    let defs: Vec<CustomTypeDef> = read_json(&dir.join("schema.json"))?;
+    let registry = Arc::new(Registry::with_custom(&defs)?);
+    let schema = events_schema(&registry);
+    let manifest: Manifest = read_json(&dir.join("manifest.json"))?;
+    Ok((registry, schema, manifest))
 }
 
 /// Turns the log error `bad_record` carried back into [`StoreError::BadRecord`].
