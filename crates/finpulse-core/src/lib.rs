@@ -14,5 +14,5 @@ pub mod time;
 
 pub use class::{DataClass, JrCategory};
 pub use event::{Event, FieldId, TypeId, Value};
-pub use record::{RawRecord, RawValue, RecordError, ValidationLimits};
+pub use record::{RawRecord, RawRef, RawValue, RecordError, RecordProblem, ValidationLimits};
 pub use registry::{EventTypeSpec, FieldSpec, FieldType, Registry, RegistryError, Scope, TypeFieldSpec};

@@ -29,6 +29,41 @@ pub enum RawValue {
 }
 
 impl RawValue {
+    /// The borrowed form validation reads.
+    pub fn as_raw_ref(&self) -> RawRef<'_> {
+        match self {
+            Self::Null => RawRef::Null,
+            Self::Bool(b) => RawRef::Bool(*b),
+            Self::Int(i) => RawRef::Int(*i),
+            Self::Float(x) => RawRef::Float(*x),
+            Self::Str(s) => RawRef::Str(s),
+            Self::Text(s) => RawRef::Text(s),
+            Self::Micros(us) => RawRef::Micros(*us),
+        }
+    }
+}
+
+/// A [`RawValue`] borrowed from its input, so bulk readers (a CSV chunk) validate cells in
+/// place instead of copying each into its own allocation first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RawRef<'a> {
+    /// See [`RawValue::Null`].
+    Null,
+    /// See [`RawValue::Bool`].
+    Bool(bool),
+    /// See [`RawValue::Int`].
+    Int(i64),
+    /// See [`RawValue::Float`].
+    Float(f64),
+    /// See [`RawValue::Str`].
+    Str(&'a str),
+    /// See [`RawValue::Text`].
+    Text(&'a str),
+    /// See [`RawValue::Micros`].
+    Micros(i64),
+}
+
+impl RawRef<'_> {
     fn kind(&self) -> &'static str {
         match self {
             Self::Null => "null",
@@ -39,6 +74,11 @@ impl RawValue {
             Self::Text(_) => "text",
             Self::Micros(_) => "timestamp",
         }
+    }
+
+    /// Null, or an empty untyped cell: the field is absent.
+    fn is_absent(&self) -> bool {
+        matches!(self, Self::Null) || matches!(self, Self::Text(t) if t.is_empty())
     }
 }
 
@@ -161,11 +201,11 @@ fn check_len(name: &str, text: &str, max: usize) -> Result<(), RecordError> {
     Ok(())
 }
 
-fn id_text(name: &str, value: &RawValue) -> Result<Option<String>, RecordError> {
+fn id_text(name: &str, value: RawRef<'_>) -> Result<Option<String>, RecordError> {
     let text = match value {
-        RawValue::Null => return Ok(None),
-        RawValue::Str(s) | RawValue::Text(s) => s.clone(),
-        RawValue::Int(i) => i.to_string(),
+        RawRef::Null => return Ok(None),
+        RawRef::Str(s) | RawRef::Text(s) => s.to_string(),
+        RawRef::Int(i) => i.to_string(),
         other => return Err(err(name, RecordProblem::WrongType { expected: "string", got: other.kind() })),
     };
     if text.is_empty() {
@@ -175,12 +215,12 @@ fn id_text(name: &str, value: &RawValue) -> Result<Option<String>, RecordError> 
     Ok(Some(text))
 }
 
-fn parse_ts(name: &str, value: &RawValue) -> Result<i64, RecordError> {
+fn parse_ts(name: &str, value: RawRef<'_>) -> Result<i64, RecordError> {
     let us = match value {
-        RawValue::Int(ms) => time::epoch_ms_to_us(*ms),
-        RawValue::Micros(us) => Ok(*us),
-        RawValue::Str(s) => time::parse_rfc3339_us(s),
-        RawValue::Text(s) => match s.trim().parse::<i64>() {
+        RawRef::Int(ms) => time::epoch_ms_to_us(ms),
+        RawRef::Micros(us) => Ok(us),
+        RawRef::Str(s) => time::parse_rfc3339_us(s),
+        RawRef::Text(s) => match s.trim().parse::<i64>() {
             Ok(ms) => time::epoch_ms_to_us(ms),
             Err(_) => time::parse_rfc3339_us(s),
         },
@@ -191,26 +231,26 @@ fn parse_ts(name: &str, value: &RawValue) -> Result<i64, RecordError> {
     us.map_err(|e| err(name, RecordProblem::BadTime(e)))
 }
 
-fn convert(name: &str, ty: FieldType, value: &RawValue, limits: &ValidationLimits) -> Result<Value, RecordError> {
-    let wrong = |got: &RawValue| err(name, RecordProblem::WrongType { expected: ty.name(), got: got.kind() });
+fn convert(name: &str, ty: FieldType, value: RawRef<'_>, limits: &ValidationLimits) -> Result<Value, RecordError> {
+    let wrong = |got: RawRef<'_>| err(name, RecordProblem::WrongType { expected: ty.name(), got: got.kind() });
     let unconvertible = |text: &str| err(name, RecordProblem::Unconvertible { expected: ty.name(), text: text.to_string() });
     Ok(match (ty, value) {
-        (FieldType::Bool, RawValue::Bool(b)) => Value::Bool(*b),
-        (FieldType::Bool, RawValue::Text(t)) => match t.trim() {
+        (FieldType::Bool, RawRef::Bool(b)) => Value::Bool(b),
+        (FieldType::Bool, RawRef::Text(t)) => match t.trim() {
             "true" | "TRUE" | "True" | "1" => Value::Bool(true),
             "false" | "FALSE" | "False" | "0" => Value::Bool(false),
             _ => return Err(unconvertible(t)),
         },
-        (FieldType::Int, RawValue::Int(i)) => Value::Int(*i),
-        (FieldType::Int, RawValue::Text(t)) => Value::Int(t.trim().parse().map_err(|_| unconvertible(t))?),
-        (FieldType::Float, RawValue::Float(x)) => Value::Float(*x),
-        (FieldType::Float, RawValue::Int(i)) => Value::Float(*i as f64),
-        (FieldType::Float, RawValue::Text(t)) => Value::Float(t.trim().parse().map_err(|_| unconvertible(t))?),
-        (FieldType::String, RawValue::Str(s) | RawValue::Text(s)) => {
+        (FieldType::Int, RawRef::Int(i)) => Value::Int(i),
+        (FieldType::Int, RawRef::Text(t)) => Value::Int(t.trim().parse().map_err(|_| unconvertible(t))?),
+        (FieldType::Float, RawRef::Float(x)) => Value::Float(x),
+        (FieldType::Float, RawRef::Int(i)) => Value::Float(i as f64),
+        (FieldType::Float, RawRef::Text(t)) => Value::Float(t.trim().parse().map_err(|_| unconvertible(t))?),
+        (FieldType::String, RawRef::Str(s) | RawRef::Text(s)) => {
             check_len(name, s, limits.field_bytes_max)?;
-            Value::Str(s.clone())
+            Value::Str(s.to_string())
         }
-        (FieldType::Timestamp, v @ (RawValue::Int(_) | RawValue::Str(_) | RawValue::Text(_) | RawValue::Micros(_))) => {
+        (FieldType::Timestamp, v @ (RawRef::Int(_) | RawRef::Str(_) | RawRef::Text(_) | RawRef::Micros(_))) => {
             let us = parse_ts(name, v)?;
             time::check_range(us, limits.now_us, limits.ts_future_skew_secs).map_err(|e| err(name, e.into()))?;
             Value::Ts(us)
@@ -223,21 +263,53 @@ impl Registry {
     /// Validates a record against its type: every error names the field and the problem.
     /// An absent `event_id` is generated (UUID v7).
     pub fn validate(&self, record: &RawRecord, limits: &ValidationLimits) -> Result<Event, RecordError> {
+        let fields = record.fields.iter().map(|(name, value)| (name.as_str(), value.as_raw_ref()));
+        self.validate_fields(fields, NameCheck::PerRecord, limits)
+    }
+
+    /// Validates one row of a table whose column names were checked once for duplicates
+    /// ([`Registry::check_column_names`]): `names[i]` names `cells[i]`, which is untyped text;
+    /// an empty cell is an absent value.
+    pub fn validate_row<'a>(
+        &self,
+        names: &'a [String],
+        cells: impl Iterator<Item = &'a str> + Clone,
+        limits: &ValidationLimits,
+    ) -> Result<Event, RecordError> {
+        let cells = cells.map(|c| if c.is_empty() { RawRef::Null } else { RawRef::Text(c) });
+        let fields = names.iter().map(String::as_str).zip(cells);
+        self.validate_fields(fields, NameCheck::AlreadyUnique, limits)
+    }
+
+    /// Refuses a header that names a column twice, naming the column.
+    pub fn check_column_names(names: &[String]) -> Result<(), RecordError> {
+        for (i, name) in names.iter().enumerate() {
+            if names[..i].contains(name) {
+                return Err(err(name, RecordProblem::Duplicate));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_fields<'a, I>(&self, fields: I, names: NameCheck, limits: &ValidationLimits) -> Result<Event, RecordError>
+    where
+        I: Iterator<Item = (&'a str, RawRef<'a>)> + Clone,
+    {
         let mut event_id = None;
         let mut user_id = None;
         let mut ts = None;
         let mut type_name = None;
-        for (i, (name, value)) in record.fields.iter().enumerate() {
-            if record.fields[..i].iter().any(|(n, _)| n == name) {
+        for (i, (name, value)) in fields.clone().enumerate() {
+            if names == NameCheck::PerRecord && fields.clone().take(i).any(|(n, _)| n == name) {
                 return Err(err(name, RecordProblem::Duplicate));
             }
-            match name.as_str() {
+            match name {
                 "event_id" => event_id = id_text(name, value)?,
                 "user_id" => user_id = id_text(name, value)?,
-                "ts" if *value != RawValue::Null => ts = Some(parse_ts(name, value)?),
+                "ts" if value != RawRef::Null => ts = Some(parse_ts(name, value)?),
                 "type" => match value {
-                    RawValue::Str(s) | RawValue::Text(s) => type_name = Some(s.as_str()),
-                    RawValue::Null => {}
+                    RawRef::Str(s) | RawRef::Text(s) => type_name = Some(s),
+                    RawRef::Null => {}
                     other => return Err(err(name, RecordProblem::WrongType { expected: "string", got: other.kind() })),
                 },
                 _ => {}
@@ -252,14 +324,14 @@ impl Registry {
         let ts_us = ts.ok_or_else(|| err("ts", RecordProblem::Missing))?;
         time::check_range(ts_us, limits.now_us, limits.ts_future_skew_secs).map_err(|e| err("ts", e.into()))?;
 
-        let mut fields: Vec<(FieldId, Value)> = Vec::with_capacity(spec.fields.len());
-        for (name, value) in &record.fields {
-            if matches!(name.as_str(), "event_id" | "user_id" | "ts" | "type") {
+        let mut fields_out: Vec<(FieldId, Value)> = Vec::with_capacity(spec.fields.len());
+        for (name, value) in fields {
+            if matches!(name, "event_id" | "user_id" | "ts" | "type") {
                 continue;
             }
             // Absent values (null, an empty CSV cell) are skipped before the field check, so
             // wide files holding many types import: each row's other-type columns are empty.
-            if *value == RawValue::Null || matches!(value, RawValue::Text(t) if t.is_empty()) {
+            if value.is_absent() {
                 continue;
             }
             let field_id = self
@@ -285,17 +357,25 @@ impl Registry {
             {
                 return Err(err(name, RecordProblem::NotFinite));
             }
-            fields.push((field_id, converted));
+            fields_out.push((field_id, converted));
         }
         for f in &spec.fields {
-            if f.required && !fields.iter().any(|(id, _)| *id == f.field) {
+            if f.required && !fields_out.iter().any(|(id, _)| *id == f.field) {
                 return Err(err(&self.field(f.field).name, RecordProblem::Missing));
             }
         }
-        fields.sort_unstable_by_key(|(id, _)| *id);
+        fields_out.sort_unstable_by_key(|(id, _)| *id);
         let event_id = event_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        Ok(Event { event_id, user_id, ts_us, type_id, fields })
+        Ok(Event { event_id, user_id, ts_us, type_id, fields: fields_out })
     }
+}
+
+/// Whether validation must look for a name given twice in each record (JSON objects), or the
+/// names were checked once for the whole input (a CSV header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NameCheck {
+    PerRecord,
+    AlreadyUnique,
 }
 
 #[cfg(test)]

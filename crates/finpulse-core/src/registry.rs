@@ -6,6 +6,7 @@ use crate::class::DataClass;
 use crate::event::{FieldId, TypeId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Ids at or above this are custom; below are built-in.
 pub const CUSTOM_ID_BASE: u16 = 1000;
@@ -212,6 +213,30 @@ pub enum RegistryError {
     Limit(&'static str),
 }
 
+/// Names to ids. Every record looks up its type and each field by name, so the hash is FNV-1a,
+/// fast on short keys; the keys are the registry's own names, so no input can grow the table.
+type NameMap<V> = HashMap<String, V, BuildHasherDefault<NameHasher>>;
+
+/// FNV-1a over the bytes of a name.
+struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
 /// The registry of event types and fields.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -220,8 +245,8 @@ pub struct Registry {
     builtin_types: Vec<EventTypeSpec>,
     custom_types: Vec<EventTypeSpec>,
     custom_defs: Vec<CustomTypeDef>,
-    field_by_name: HashMap<String, FieldId>,
-    type_by_name: HashMap<String, TypeId>,
+    field_by_name: NameMap<FieldId>,
+    type_by_name: NameMap<TypeId>,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -241,8 +266,8 @@ impl Registry {
             builtin_types: Vec::new(),
             custom_types: Vec::new(),
             custom_defs: Vec::new(),
-            field_by_name: HashMap::new(),
-            type_by_name: HashMap::new(),
+            field_by_name: NameMap::default(),
+            type_by_name: NameMap::default(),
         };
         for (i, f) in catalogue::FIELDS.iter().enumerate() {
             let id = FieldId(i as u16);

@@ -5,11 +5,13 @@ use crate::json::decode_ndjson;
 use crate::{Decoded, FormatError, Position};
 use arrow::array::{Array, AsArray, RecordBatch};
 
-use finpulse_core::{RawRecord, RawValue};
+use finpulse_core::{RawRecord, RawValue, Registry};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
+use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Records per chunk a reader yields.
 pub const CHUNK_RECORDS: usize = 64 * 1024;
@@ -37,6 +39,74 @@ impl FileFormat {
     }
 }
 
+/// Rows of a CSV file held as one text buffer plus cell boundaries, so validation reads each
+/// cell in place: no allocation per cell or per row.
+#[derive(Debug, Default)]
+pub struct CsvChunk {
+    /// Column names, from the header row (checked for duplicates once).
+    pub(crate) header: Arc<[String]>,
+    text: String,
+    /// End offset in `text` of every cell, row after row.
+    cell_ends: Vec<usize>,
+    pub(crate) rows: Vec<CsvRow>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CsvRow {
+    /// One-based line in the file.
+    pub(crate) line: usize,
+    /// The row's cells as a range of `cell_ends`, or why the row is not a record.
+    pub(crate) cells: Result<Range<usize>, String>,
+}
+
+impl CsvChunk {
+    /// The cells of a row, as text.
+    pub(crate) fn cells(&self, range: Range<usize>) -> impl Iterator<Item = &str> + Clone {
+        let start = if range.start == 0 { 0 } else { self.cell_ends[range.start - 1] };
+        let ends = &self.cell_ends[range];
+        let mut from = start;
+        ends.iter().map(move |&end| {
+            let cell = &self.text[from..end];
+            from = end;
+            cell
+        })
+    }
+
+    /// Rows in the chunk (records and unreadable rows alike).
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the chunk has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// A chunk of a file: decoded records, or CSV rows kept as text.
+#[derive(Debug)]
+pub enum Chunk {
+    /// Records decoded one by one (NDJSON, Parquet).
+    Records(Vec<Decoded>),
+    /// CSV rows, validated in place.
+    Csv(CsvChunk),
+}
+
+impl Chunk {
+    /// Records or rows in the chunk.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Records(r) => r.len(),
+            Self::Csv(c) => c.len(),
+        }
+    }
+
+    /// Whether the chunk is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A file being read in chunks of records.
 pub struct FileReader {
     inner: Inner,
@@ -47,7 +117,7 @@ pub struct FileReader {
 }
 
 enum Inner {
-    Csv(csv::Reader<File>, Vec<String>),
+    Csv(csv::Reader<File>, Arc<[String]>, csv::StringRecord),
     Ndjson(BufReader<File>, usize),
     Parquet(ParquetRecordBatchReader, usize),
 }
@@ -68,7 +138,8 @@ pub fn open_file(path: &Path) -> Result<FileReader, FormatError> {
             if headers.is_empty() {
                 return Err(file_err(path, "the CSV has no header row"));
             }
-            FileReader { inner: Inner::Csv(reader, headers), done: 0, total: bytes }
+            Registry::check_column_names(&headers).map_err(|e| file_err(path, format!("header row: {e}")))?;
+            FileReader { inner: Inner::Csv(reader, headers.into(), csv::StringRecord::new()), done: 0, total: bytes }
         }
         FileFormat::Ndjson => FileReader { inner: Inner::Ndjson(BufReader::with_capacity(1 << 20, file), 0), done: 0, total: bytes },
         FileFormat::Parquet => {
@@ -82,34 +153,30 @@ pub fn open_file(path: &Path) -> Result<FileReader, FormatError> {
 
 impl FileReader {
     /// The next chunk of records, or `None` at the end.
-    pub fn next_chunk(&mut self) -> Option<Result<Vec<Decoded>, FormatError>> {
+    pub fn next_chunk(&mut self) -> Option<Result<Chunk, FormatError>> {
         match &mut self.inner {
-            Inner::Csv(reader, headers) => {
-                let mut out = Vec::new();
-                let mut row = csv::StringRecord::new();
-                while out.len() < CHUNK_RECORDS {
-                    match reader.read_record(&mut row) {
+            Inner::Csv(reader, headers, row) => {
+                let mut out = CsvChunk { header: headers.clone(), ..CsvChunk::default() };
+                while out.rows.len() < CHUNK_RECORDS {
+                    match reader.read_record(row) {
                         Ok(false) => break,
                         Ok(true) => {
                             let line = row.position().map(|p| p.line() as usize).unwrap_or(0);
-                            let record = if row.len() != headers.len() {
+                            let cells = if row.len() != headers.len() {
                                 Err(format!("has {} cells, the header has {}", row.len(), headers.len()))
                             } else {
-                                Ok(RawRecord {
-                                    fields: headers
-                                        .iter()
-                                        .zip(row.iter())
-                                        .map(|(h, cell)| {
-                                            (h.clone(), if cell.is_empty() { RawValue::Null } else { RawValue::Text(cell.to_string()) })
-                                        })
-                                        .collect(),
-                                })
+                                let first = out.cell_ends.len();
+                                for cell in row.iter() {
+                                    out.text.push_str(cell);
+                                    out.cell_ends.push(out.text.len());
+                                }
+                                Ok(first..out.cell_ends.len())
                             };
-                            out.push(Decoded { position: Position::CsvLine(line), record });
+                            out.rows.push(CsvRow { line, cells });
                         }
                         Err(e) => {
                             let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
-                            out.push(Decoded { position: Position::CsvLine(line), record: Err(e.to_string()) });
+                            out.rows.push(CsvRow { line, cells: Err(e.to_string()) });
                             if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }) {
                                 break;
                             }
@@ -117,7 +184,7 @@ impl FileReader {
                     }
                 }
                 self.done = reader.position().byte();
-                (!out.is_empty()).then_some(Ok(out))
+                (!out.is_empty()).then_some(Ok(Chunk::Csv(out)))
             }
             Inner::Ndjson(reader, line_no) => {
                 let mut out = Vec::new();
@@ -140,7 +207,7 @@ impl FileReader {
                         Err(e) => return Some(Err(FormatError::File { path: String::new(), message: e.to_string() })),
                     }
                 }
-                (!out.is_empty()).then_some(Ok(out))
+                (!out.is_empty()).then_some(Ok(Chunk::Records(out)))
             }
             Inner::Parquet(reader, row_no) => {
                 let batch = match reader.next()? {
@@ -150,7 +217,7 @@ impl FileReader {
                 let out = batch_records(&batch, *row_no);
                 *row_no += batch.num_rows();
                 self.done = *row_no as u64;
-                Some(Ok(out))
+                Some(Ok(Chunk::Records(out)))
             }
         }
     }
@@ -221,25 +288,51 @@ mod tests {
     fn all(reader: &mut FileReader) -> Vec<Decoded> {
         let mut out = Vec::new();
         while let Some(chunk) = reader.next_chunk() {
-            out.extend(chunk.unwrap());
+            match chunk.unwrap() {
+                Chunk::Records(r) => out.extend(r),
+                Chunk::Csv(_) => panic!("not a record chunk"),
+            }
         }
         out
     }
 
+    fn limits() -> finpulse_core::ValidationLimits {
+        finpulse_core::ValidationLimits { now_us: 1_800_000_000_000_000, ..Default::default() }
+    }
+
     #[test]
-    fn csv_rows_become_text_records_with_line_numbers() {
+    fn csv_rows_validate_in_place_with_line_numbers() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.csv");
         let mut f = File::create(&path).unwrap();
-        writeln!(f, "user_id,ts,type,amount_fen\nu1,1777600000000,payment,100\nu2,,payment\nu3,1,deposit,5").unwrap();
+        writeln!(f, "user_id,ts,type,amount_fen,currency,terminal_id\nu1,1777600000000,payment,100,CNY,t1\nu2,,payment\nu3,1777600000000,payment,-5,CNY,t1\n,1777600000000,marketing_spend,,,").unwrap();
         drop(f);
-        let rows = all(&mut open_file(&path).unwrap());
-        assert_eq!(rows.len(), 3);
-        assert_eq!(rows[0].position, Position::CsvLine(2));
-        assert!(rows[0].record.as_ref().unwrap().fields.contains(&("amount_fen".into(), RawValue::Text("100".into()))));
-        assert_eq!(rows[1].position, Position::CsvLine(3));
-        assert!(rows[1].record.as_ref().unwrap_err().contains("3 cells"));
-        assert!(rows[2].record.is_ok());
+        let mut reader = open_file(&path).unwrap();
+        let Some(Ok(chunk @ Chunk::Csv(_))) = reader.next_chunk() else { panic!("a CSV chunk") };
+        assert!(reader.next_chunk().is_none());
+        let registry = Registry::builtin();
+        let v = crate::validate_chunk(&registry, chunk, &limits());
+        assert_eq!(v.events.len(), 1);
+        assert_eq!(v.positions, vec![Position::CsvLine(2)]);
+        let amount = registry.field_id("amount_fen").unwrap();
+        assert_eq!(v.events[0].get(amount), Some(&finpulse_core::Value::Int(100)));
+        let rejected: Vec<(Position, Option<&str>, &str)> =
+            v.rejected.iter().map(|r| (r.position, r.field.as_deref(), r.message.as_str())).collect();
+        assert_eq!(rejected[0].0, Position::CsvLine(3));
+        assert!(rejected[0].2.contains("3 cells"), "{}", rejected[0].2);
+        assert_eq!((rejected[1].0, rejected[1].1), (Position::CsvLine(4), Some("amount_fen")));
+        // marketing_spend needs its own fields: the empty cells are absent values, not errors.
+        assert_eq!(rejected[2].0, Position::CsvLine(5));
+        assert!(rejected[2].2.contains("is required"), "{}", rejected[2].2);
+    }
+
+    #[test]
+    fn a_csv_header_naming_a_column_twice_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.csv");
+        std::fs::write(&path, "user_id,ts,type,ts\nu1,1,payment,2\n").unwrap();
+        let err = open_file(&path).err().expect("refused").to_string();
+        assert!(err.contains("header row") && err.contains("'ts'"), "{err}");
     }
 
     #[test]

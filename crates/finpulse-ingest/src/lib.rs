@@ -8,7 +8,7 @@ use std::fmt;
 mod file;
 mod json;
 
-pub use file::{FileFormat, FileReader, open_file};
+pub use file::{Chunk, CsvChunk, FileFormat, FileReader, open_file};
 pub use json::decode_body;
 
 /// Where a record sits in its input.
@@ -149,24 +149,86 @@ fn validate_slice(registry: &Registry, decoded: Vec<Decoded>, limits: &Validatio
 }
 
 /// Validates decoded records against the registry, on every core for large inputs.
-pub fn validate(registry: &Registry, mut decoded: Vec<Decoded>, limits: &ValidationLimits) -> Validated {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    if decoded.len() < PARALLEL_VALIDATION_RECORDS_MIN || cores < 2 {
-        return validate_slice(registry, decoded, limits);
+pub fn validate(registry: &Registry, decoded: Vec<Decoded>, limits: &ValidationLimits) -> Validated {
+    let parts = split_even(decoded);
+    if parts.len() == 1 {
+        return validate_slice(registry, parts.into_iter().next().unwrap_or_default(), limits);
     }
-    let per = decoded.len().div_ceil(cores);
-    let mut parts = Vec::new();
-    while decoded.len() > per {
-        let rest = decoded.split_off(per);
-        parts.push(std::mem::replace(&mut decoded, rest));
-    }
-    parts.push(decoded);
-    let results: Vec<Validated> = std::thread::scope(|s| {
+    join(std::thread::scope(|s| {
         let handles: Vec<_> = parts.into_iter().map(|p| s.spawn(move || validate_slice(registry, p, limits))).collect();
         // A panic in validation is a bug; re-raise it here rather than lose records silently.
         handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-    });
-    let mut out = Validated::default();
+    }))
+}
+
+/// Validates a file chunk, on every core for large chunks.
+pub fn validate_chunk(registry: &Registry, chunk: Chunk, limits: &ValidationLimits) -> Validated {
+    match chunk {
+        Chunk::Records(decoded) => validate(registry, decoded, limits),
+        Chunk::Csv(csv) => {
+            let parts = parallel_parts(csv.rows.len());
+            if parts <= 1 {
+                return validate_csv_rows(registry, &csv, 0..csv.rows.len(), limits);
+            }
+            let per = csv.rows.len().div_ceil(parts);
+            let csv = &csv;
+            join(std::thread::scope(|s| {
+                let handles: Vec<_> = (0..parts)
+                    .map(|i| {
+                        let rows = (i * per).min(csv.rows.len())..((i + 1) * per).min(csv.rows.len());
+                        s.spawn(move || validate_csv_rows(registry, csv, rows, limits))
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+            }))
+        }
+    }
+}
+
+fn validate_csv_rows(registry: &Registry, csv: &CsvChunk, rows: std::ops::Range<usize>, limits: &ValidationLimits) -> Validated {
+    let mut out = Validated { events: Vec::with_capacity(rows.len()), positions: Vec::with_capacity(rows.len()), rejected: Vec::new() };
+    for row in &csv.rows[rows] {
+        let position = Position::CsvLine(row.line);
+        let cells = match &row.cells {
+            Ok(cells) => cells.clone(),
+            Err(message) => {
+                out.rejected.push(Rejection { position, field: None, message: message.clone() });
+                continue;
+            }
+        };
+        match registry.validate_row(&csv.header, csv.cells(cells), limits) {
+            Ok(event) => {
+                out.events.push(event);
+                out.positions.push(position);
+            }
+            Err(e) => out.rejected.push(Rejection { position, field: e.field.clone(), message: e.to_string() }),
+        }
+    }
+    out
+}
+
+/// How many threads to validate `n` records on.
+fn parallel_parts(n: usize) -> usize {
+    let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
+    if n < PARALLEL_VALIDATION_RECORDS_MIN { 1 } else { cores }
+}
+
+fn split_even(mut decoded: Vec<Decoded>) -> Vec<Vec<Decoded>> {
+    let parts = parallel_parts(decoded.len());
+    let per = decoded.len().div_ceil(parts.max(1)).max(1);
+    let mut out = Vec::with_capacity(parts);
+    while decoded.len() > per {
+        let rest = decoded.split_off(per);
+        out.push(std::mem::replace(&mut decoded, rest));
+    }
+    out.push(decoded);
+    out
+}
+
+/// Concatenates per-thread results, keeping input order.
+fn join(results: Vec<Validated>) -> Validated {
+    let events = results.iter().map(|r| r.events.len()).sum();
+    let mut out = Validated { events: Vec::with_capacity(events), positions: Vec::with_capacity(events), rejected: Vec::new() };
     for r in results {
         out.events.extend(r.events);
         out.positions.extend(r.positions);

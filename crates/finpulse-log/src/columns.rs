@@ -3,8 +3,8 @@
 
 use arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use finpulse_core::{Event, FieldType, Registry, Value};
-use std::collections::HashMap;
+use finpulse_core::registry::CUSTOM_ID_BASE;
+use finpulse_core::{Event, FieldId, FieldType, Registry, Value};
 use std::sync::Arc;
 
 /// The UTC zone name Arrow timestamps carry.
@@ -61,7 +61,7 @@ impl Column {
             Self::Bool(b) => b.append_nulls(n),
             Self::Int(b) => b.append_nulls(n),
             Self::Float(b) => b.append_nulls(n),
-            Self::Str(b) => (0..n).for_each(|_| b.append_null()),
+            Self::Str(b) => b.append_nulls(n),
             Self::Ts(b) => b.append_nulls(n),
         }
     }
@@ -81,6 +81,16 @@ impl Column {
             }
         }
     }
+    /// An empty column with room for `rows` values (`rows` = 0: no allocation yet).
+    fn with_capacity(ty: FieldType, rows: usize) -> Self {
+        match ty {
+            FieldType::Bool => Self::Bool(BooleanBuilder::with_capacity(rows)),
+            FieldType::Int => Self::Int(Int64Builder::with_capacity(rows)),
+            FieldType::Float => Self::Float(Float64Builder::with_capacity(rows)),
+            FieldType::String => Self::Str(StringBuilder::with_capacity(rows, rows * STRING_BYTES_GUESS)),
+            FieldType::Timestamp => Self::Ts(TimestampMicrosecondBuilder::with_capacity(rows)),
+        }
+    }
     fn finish(self) -> ArrayRef {
         match self {
             Self::Bool(mut b) => Arc::new(b.finish()),
@@ -92,6 +102,38 @@ impl Column {
     }
 }
 
+/// Bytes per value a string column is first sized for.
+const STRING_BYTES_GUESS: usize = 12;
+
+/// Column position (after the 4 common columns) of each field id, by direct lookup.
+struct FieldIndex {
+    builtin: Vec<Option<usize>>,
+    custom: Vec<Option<usize>>,
+}
+
+impl FieldIndex {
+    fn new(registry: &Registry) -> Self {
+        let mut index = Self { builtin: Vec::new(), custom: Vec::new() };
+        for (i, f) in registry.fields().enumerate() {
+            let (slots, at) = if f.id.0 >= CUSTOM_ID_BASE {
+                (&mut index.custom, (f.id.0 - CUSTOM_ID_BASE) as usize)
+            } else {
+                (&mut index.builtin, f.id.0 as usize)
+            };
+            if slots.len() <= at {
+                slots.resize(at + 1, None);
+            }
+            slots[at] = Some(i);
+        }
+        index
+    }
+
+    fn column(&self, id: FieldId) -> Option<usize> {
+        let slot = if id.0 >= CUSTOM_ID_BASE { self.custom.get((id.0 - CUSTOM_ID_BASE) as usize) } else { self.builtin.get(id.0 as usize) };
+        slot.copied().flatten()
+    }
+}
+
 /// Converts events to a batch of the registry's `events` schema. Cost is proportional to the
 /// number of values present, not to events × columns.
 pub fn events_to_batch<'a>(registry: &Registry, schema: &SchemaRef, events: impl ExactSizeIterator<Item = &'a Event>) -> RecordBatch {
@@ -100,30 +142,24 @@ pub fn events_to_batch<'a>(registry: &Registry, schema: &SchemaRef, events: impl
     let mut user_id = StringBuilder::with_capacity(n, n * 12);
     let mut ts = TimestampMicrosecondBuilder::with_capacity(n);
     let mut ty = StringBuilder::with_capacity(n, n * 10);
-    let mut index = HashMap::new();
-    let mut columns: Vec<Column> = registry
-        .fields()
-        .enumerate()
-        .map(|(i, f)| {
-            index.insert(f.id, i);
-            match f.ty {
-                FieldType::Bool => Column::Bool(BooleanBuilder::new()),
-                FieldType::Int => Column::Int(Int64Builder::new()),
-                FieldType::Float => Column::Float(Float64Builder::new()),
-                FieldType::String => Column::Str(StringBuilder::new()),
-                FieldType::Timestamp => Column::Ts(TimestampMicrosecondBuilder::new()),
-            }
-        })
-        .collect();
+    let index = FieldIndex::new(registry);
+    let types: Vec<FieldType> = registry.fields().map(|f| f.ty).collect();
+    let mut columns: Vec<Column> = types.iter().map(|ty| Column::with_capacity(*ty, 0)).collect();
     for (row, e) in events.enumerate() {
         event_id.append_value(&e.event_id);
         user_id.append_option(e.user_id.as_deref());
         ts.append_value(e.ts_us);
         ty.append_value(&registry.event_type(e.type_id).name);
         for (fid, value) in &e.fields {
-            if let Some(&c) = index.get(fid) {
-                columns[c].pad_nulls_to(row);
-                columns[c].push(value);
+            if let Some(c) = index.column(*fid) {
+                let column = &mut columns[c];
+                if column.len() == 0 {
+                    // First value: size the column for the whole batch rather than by doubling;
+                    // columns no event uses allocate nothing until the final null padding.
+                    *column = Column::with_capacity(types[c], n);
+                }
+                column.pad_nulls_to(row);
+                column.push(value);
             }
         }
     }

@@ -39,6 +39,16 @@ impl DedupIndex {
         self.ids.insert(Self::key(event_id))
     }
 
+    /// Inserts an id by its [`DedupIndex::key`], computed elsewhere; false when it was there.
+    pub fn insert_key(&mut self, key: u128) -> bool {
+        self.ids.insert(key)
+    }
+
+    /// Removes an id by its key.
+    pub fn remove_key(&mut self, key: u128) {
+        self.ids.remove(&key);
+    }
+
     /// Whether an id is stored.
     pub fn contains(&self, event_id: &str) -> bool {
         self.ids.contains(&Self::key(event_id))

@@ -8,4 +8,6 @@ pub mod dedup;
 pub mod store;
 pub mod wal;
 
-pub use store::{AppendStatus, CompactionReport, EventStore, StoreError, StoreOptions, StoreStats, StoreView, ViewHandle};
+pub use store::{
+    AppendStatus, CompactionReport, EventStore, PreparedEvents, Preparer, StoreError, StoreOptions, StoreStats, StoreView, ViewHandle,
+};

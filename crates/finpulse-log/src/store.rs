@@ -12,7 +12,7 @@
 use crate::codec;
 use crate::columns::{events_schema, events_to_batch, widen};
 use crate::dedup::DedupIndex;
-use crate::wal::{Recovery, Wal, WalError, WalOptions, sync_dir};
+use crate::wal::{Frame, Recovery, Wal, WalError, WalOptions, put_frame, sync_dir};
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use finpulse_core::registry::CustomTypeDef;
@@ -179,7 +179,18 @@ pub struct EventStore {
     view: Arc<RwLock<StoreView>>,
     poisoned: Option<String>,
     recovery: Recovery,
-    encode_buf: Vec<u8>,
+    /// The compaction running in the background, if any.
+    compaction: Option<Compaction>,
+    /// Tail batches a running compaction covers: appends never merge into them.
+    sealed_batches: usize,
+}
+
+/// A compaction running on its own thread over the first `batches` tail batches.
+struct Compaction {
+    handle: std::thread::JoinHandle<Result<Vec<ManifestFile>, StoreError>>,
+    batches: usize,
+    rows: usize,
+    through_seq: u64,
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
@@ -282,7 +293,8 @@ impl EventStore {
             view: Arc::new(RwLock::new(view)),
             poisoned: None,
             recovery,
-            encode_buf: Vec::with_capacity(4096),
+            compaction: None,
+            sealed_batches: 0,
         })
     }
 
@@ -356,52 +368,60 @@ impl EventStore {
         Ok(id)
     }
 
-    /// Appends groups of events with one fsync for all (group commit). Each event is either
-    /// accepted (stored durably) or a duplicate of an id already stored. When this returns Ok,
-    /// every accepted event survives a crash.
+    /// Appends groups of events with one fsync for all (group commit), preparing them on this
+    /// thread; see [`EventStore::append_prepared`].
     pub fn append_groups(&mut self, groups: &[Vec<Event>]) -> Result<Vec<Vec<AppendStatus>>, StoreError> {
+        let preparer = Preparer { registry: self.registry.clone(), schema: self.schema.clone() };
+        let prepared: Vec<PreparedEvents> = groups.iter().map(|g| preparer.prepare(g)).collect();
+        self.append_prepared(&prepared)
+    }
+
+    /// Appends groups of prepared events with one fsync for all (group commit). Each event is
+    /// either accepted (stored durably) or a duplicate of an id already stored, or earlier in
+    /// the same append. When this returns Ok, every accepted event survives a crash.
+    pub fn append_prepared(&mut self, groups: &[PreparedEvents]) -> Result<Vec<Vec<AppendStatus>>, StoreError> {
         if let Some(why) = &self.poisoned {
             return Err(StoreError::Poisoned(why.clone()));
         }
         let mut statuses = Vec::with_capacity(groups.len());
-        let mut accepted: Vec<&Event> = Vec::new();
+        let mut inserted: Vec<u128> = Vec::new();
         for group in groups {
             let mut s = Vec::with_capacity(group.len());
-            for event in group {
-                if self.dedup.insert(&event.event_id) {
-                    self.encode_buf.clear();
-                    codec::encode(event, &mut self.encode_buf);
-                    if let Err(e) = self.wal.append(&self.encode_buf) {
-                        for undo in accepted.iter().map(|e| e.event_id.as_str()).chain([event.event_id.as_str()]) {
-                            self.dedup.remove(undo);
-                        }
-                        return Err(self.poison(e));
-                    }
-                    accepted.push(event);
-                    s.push(AppendStatus::Accepted);
-                } else {
+            for (i, &key) in group.keys.iter().enumerate() {
+                if !self.dedup.insert_key(key) {
                     s.push(AppendStatus::Duplicate);
+                    continue;
                 }
+                inserted.push(key);
+                if let Err(e) = self.wal.append_frame(group.frame(i)) {
+                    inserted.iter().for_each(|k| self.dedup.remove_key(*k));
+                    return Err(self.poison(e));
+                }
+                s.push(AppendStatus::Accepted);
             }
             statuses.push(s);
         }
         if let Err(e) = self.wal.commit() {
-            for undo in &accepted {
-                self.dedup.remove(&undo.event_id);
-            }
+            inserted.iter().for_each(|k| self.dedup.remove_key(*k));
             return Err(self.poison(e));
         }
-        if !accepted.is_empty() {
-            self.push_tail(&accepted);
-            if self.tail_rows >= self.opts.tail_events_max
-                && let Err(e) = self.compact()
-            {
-                // The events are durable already; a failed compaction leaves them in the tail
-                // (still queryable) and is retried at the next trigger.
-                tracing::error!(error = %e, "compaction failed");
+        for (group, s) in groups.iter().zip(&statuses) {
+            let accepted = s.iter().filter(|s| **s == AppendStatus::Accepted).count();
+            if accepted == s.len() {
+                self.push_tail(group.batch.clone());
+            } else if accepted > 0 {
+                let mask = arrow::array::BooleanArray::from_iter(s.iter().map(|s| Some(*s == AppendStatus::Accepted)));
+                // The mask has one entry per row of the batch, so filtering cannot fail.
+                self.push_tail(arrow::compute::filter_record_batch(&group.batch, &mask).expect("mask matches the batch"));
             }
         }
+        self.compact_in_background();
         Ok(statuses)
+    }
+
+    /// What callers need to prepare events for this store on their own threads.
+    pub fn preparer(&self) -> Preparer {
+        Preparer { registry: self.registry.clone(), schema: self.schema.clone() }
     }
 
     fn poison(&mut self, e: WalError) -> StoreError {
@@ -413,12 +433,12 @@ impl EventStore {
         StoreError::Wal(e)
     }
 
-    fn push_tail(&mut self, events: &[&Event]) {
-        let batch = events_to_batch(&self.registry, &self.schema, events.iter().copied());
+    fn push_tail(&mut self, batch: RecordBatch) {
         self.tail_rows += batch.num_rows();
         let mut view = self.view.write().unwrap_or_else(|p| p.into_inner());
+        let open_batches = view.tail.len() > self.sealed_batches;
         match view.tail.last_mut() {
-            Some(last) if last.num_rows() < TAIL_BATCH_ROWS_MIN && last.schema() == batch.schema() => {
+            Some(last) if open_batches && last.num_rows() < TAIL_BATCH_ROWS_MIN && last.schema() == batch.schema() => {
                 // Both batches have the same schema, so concatenation cannot fail.
                 *last = arrow::compute::concat_batches(&batch.schema(), [&*last, &batch]).expect("same schema");
             }
@@ -426,41 +446,75 @@ impl EventStore {
         }
     }
 
-    /// Writes the tail to Parquet, one file per UTC day touched, each sorted by (user_id, ts)
-    /// with ties in log order, then records the new log position in the manifest.
+    /// Applies a finished background compaction, and starts one when the tail is over its
+    /// limit. The tail may reach twice its limit while a compaction runs; past that, appends
+    /// wait for it. Compaction errors are logged: the events are durable already and stay in
+    /// the (queryable) tail, and the next trigger retries.
+    fn compact_in_background(&mut self) {
+        let max = self.opts.tail_events_max;
+        let wait = self.tail_rows >= max.saturating_mul(2);
+        if let Err(e) = self.finish_compaction(wait) {
+            tracing::error!(error = %e, "compaction failed");
+        }
+        if self.tail_rows >= max && self.compaction.is_none() {
+            self.start_compaction();
+        }
+    }
+
+    /// Writes the whole tail to Parquet now (after any compaction already running), one file
+    /// per UTC day touched, each sorted by (user_id, ts) with ties in log order, then records
+    /// the new log position in the manifest.
     pub fn compact(&mut self) -> Result<CompactionReport, StoreError> {
-        let tail: Vec<RecordBatch> = {
-            let view = self.view.read().unwrap_or_else(|p| p.into_inner());
-            view.tail.iter().map(|b| widen(b, &self.schema)).collect()
-        };
-        let rows: usize = tail.iter().map(|b| b.num_rows()).sum();
+        let earlier = self.finish_compaction(true)?.unwrap_or_default();
+        self.start_compaction();
+        let now = self.finish_compaction(true)?.unwrap_or_default();
+        Ok(CompactionReport { events: earlier.events + now.events, files: earlier.files + now.files })
+    }
+
+    fn start_compaction(&mut self) {
+        if self.compaction.is_some() {
+            return;
+        }
+        let batches: Vec<RecordBatch> = self.view.read().unwrap_or_else(|p| p.into_inner()).tail.clone();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         if rows == 0 {
-            return Ok(CompactionReport::default());
+            return;
         }
-        let first_seq = self.manifest.compacted_through_seq;
-        let through_seq = self.wal.next_seq();
-        let all = arrow::compute::concat_batches(&self.schema, &tail).map_err(|e| StoreError::Compaction(e.to_string()))?;
-        drop(tail);
-        let sorted = sort_by_day_user_ts(&all)?;
-        drop(all);
-        let ts = sorted.column(2).as_primitive::<TimestampMicrosecondType>();
-        let mut new_files = Vec::new();
-        let mut start = 0;
-        while start < sorted.num_rows() {
-            let day = ts.value(start).div_euclid(MICROS_PER_DAY);
-            let mut end = start + 1;
-            while end < sorted.num_rows() && ts.value(end).div_euclid(MICROS_PER_DAY) == day {
-                end += 1;
+        let count = batches.len();
+        // Every tail batch is committed, so the tail is exactly the log from the manifest's
+        // position to the log's end.
+        let job = CompactionJob {
+            dir: self.dir.clone(),
+            schema: self.schema.clone(),
+            batches,
+            first_seq: self.manifest.compacted_through_seq,
+            through_seq: self.wal.next_seq(),
+        };
+        let through_seq = job.through_seq;
+        let handle = std::thread::Builder::new().name("finpulse-compaction".into()).spawn(move || job.run());
+        match handle {
+            Ok(handle) => {
+                self.sealed_batches = count;
+                self.compaction = Some(Compaction { handle, batches: count, rows, through_seq });
             }
-            let slice = sorted.slice(start, end - start);
-            let label = day_label(day);
-            let rel = format!("parquet/day={label}/part-{first_seq:020}-{through_seq:020}.parquet");
-            self.write_parquet(&self.dir.join(&rel), &slice)?;
-            new_files.push(ManifestFile { path: rel, day: label, rows: slice.num_rows() as u64 });
-            start = end;
+            Err(e) => tracing::error!(error = %e, "could not start a compaction thread"),
         }
+    }
+
+    /// Applies the running compaction once it has finished (waiting for it when `wait`):
+    /// lists its files in the manifest, then drops the batches it covered from the tail.
+    fn finish_compaction(&mut self, wait: bool) -> Result<Option<CompactionReport>, StoreError> {
+        let Some(c) = self.compaction.take() else { return Ok(None) };
+        if !wait && !c.handle.is_finished() {
+            self.compaction = Some(c);
+            return Ok(None);
+        }
+        let result = c.handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        self.sealed_batches = 0;
+        // Files of a failed compaction are not in the manifest; the next open removes them.
+        let new_files = result?;
         let mut manifest = self.manifest.clone();
-        manifest.compacted_through_seq = through_seq;
+        manifest.compacted_through_seq = c.through_seq;
         manifest.files.extend(new_files.iter().cloned());
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Compaction(e.to_string()))?;
         write_atomically(&self.dir.join("manifest.json"), &json)?;
@@ -468,28 +522,10 @@ impl EventStore {
         {
             let mut view = self.view.write().unwrap_or_else(|p| p.into_inner());
             view.files.extend(new_files.iter().map(|f| self.dir.join(&f.path)));
-            // Events appended since the snapshot above cannot exist: this runs on the writer.
-            view.tail.clear();
+            view.tail.drain(..c.batches);
         }
-        self.tail_rows = 0;
-        Ok(CompactionReport { events: rows as u64, files: new_files.len() as u64 })
-    }
-
-    fn write_parquet(&self, path: &Path, batch: &RecordBatch) -> Result<(), StoreError> {
-        let parent = path.parent().unwrap_or(&self.dir);
-        fs::create_dir_all(parent).map_err(io_err("create", parent))?;
-        let file = File::create(path).map_err(io_err("create", path))?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(PARQUET_ROW_GROUP_ROWS))
-            .build();
-        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| StoreError::Compaction(e.to_string()))?;
-        writer.write(batch).map_err(|e| StoreError::Compaction(e.to_string()))?;
-        let file = writer.into_inner().map_err(|e| StoreError::Compaction(e.to_string()))?;
-        file.sync_all().map_err(io_err("fsync", path))?;
-        sync_dir(parent)?;
-        sync_dir(&self.dir.join("parquet"))?;
-        Ok(())
+        self.tail_rows -= c.rows;
+        Ok(Some(CompactionReport { events: c.rows as u64, files: new_files.len() as u64 }))
     }
 
     /// Counters for metrics.
@@ -508,6 +544,69 @@ impl EventStore {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+impl Drop for EventStore {
+    fn drop(&mut self) {
+        // Lets a running compaction finish and be listed, rather than leave its files to be
+        // removed and redone at the next open.
+        if let Err(e) = self.finish_compaction(true) {
+            tracing::error!(error = %e, "compaction failed");
+        }
+    }
+}
+
+/// The work of one compaction, owned by its thread.
+struct CompactionJob {
+    dir: PathBuf,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    first_seq: u64,
+    through_seq: u64,
+}
+
+impl CompactionJob {
+    /// Writes the batches as one sorted file per UTC day; returns the files for the manifest.
+    fn run(self) -> Result<Vec<ManifestFile>, StoreError> {
+        let tail: Vec<RecordBatch> = self.batches.iter().map(|b| widen(b, &self.schema)).collect();
+        let all = arrow::compute::concat_batches(&self.schema, &tail).map_err(|e| StoreError::Compaction(e.to_string()))?;
+        drop(tail);
+        drop(self.batches);
+        let sorted = sort_by_day_user_ts(&all)?;
+        drop(all);
+        let ts = sorted.column(2).as_primitive::<TimestampMicrosecondType>();
+        let mut new_files = Vec::new();
+        let mut start = 0;
+        while start < sorted.num_rows() {
+            let day = ts.value(start).div_euclid(MICROS_PER_DAY);
+            let mut end = start + 1;
+            while end < sorted.num_rows() && ts.value(end).div_euclid(MICROS_PER_DAY) == day {
+                end += 1;
+            }
+            let slice = sorted.slice(start, end - start);
+            let label = day_label(day);
+            let rel = format!("parquet/day={label}/part-{:020}-{:020}.parquet", self.first_seq, self.through_seq);
+            write_parquet(&self.dir, &self.dir.join(&rel), &slice)?;
+            new_files.push(ManifestFile { path: rel, day: label, rows: slice.num_rows() as u64 });
+            start = end;
+        }
+        Ok(new_files)
+    }
+}
+
+fn write_parquet(dir: &Path, path: &Path, batch: &RecordBatch) -> Result<(), StoreError> {
+    let parent = path.parent().unwrap_or(dir);
+    fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+    let file = File::create(path).map_err(io_err("create", path))?;
+    let props =
+        WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(PARQUET_ROW_GROUP_ROWS)).build();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| StoreError::Compaction(e.to_string()))?;
+    writer.write(batch).map_err(|e| StoreError::Compaction(e.to_string()))?;
+    let file = writer.into_inner().map_err(|e| StoreError::Compaction(e.to_string()))?;
+    file.sync_all().map_err(io_err("fsync", path))?;
+    sync_dir(parent)?;
+    sync_dir(&dir.join("parquet"))?;
+    Ok(())
 }
 
 fn bad_record(seq: u64, problem: String) -> WalError {
@@ -580,6 +679,78 @@ fn sort_by_day_user_ts(batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
     RecordBatch::try_new(batch.schema(), columns).map_err(|e| StoreError::Compaction(e.to_string()))
 }
 
+/// Prepares events for [`EventStore::append_prepared`] under one registry.
+#[derive(Clone)]
+pub struct Preparer {
+    registry: Arc<Registry>,
+    schema: SchemaRef,
+}
+
+impl Preparer {
+    /// The registry events are prepared under.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Encodes events for the log, computes their idempotency keys and builds their tail
+    /// batch: the costly part of an append, done by the caller so the single writer only
+    /// deduplicates, writes and fsyncs.
+    pub fn prepare(&self, events: &[Event]) -> PreparedEvents {
+        let mut encoded = Vec::with_capacity(events.len() * ENCODED_BYTES_GUESS);
+        let mut ends = Vec::with_capacity(events.len());
+        let mut keys = Vec::with_capacity(events.len());
+        for event in events {
+            put_frame(&mut encoded, |out| codec::encode(event, out));
+            ends.push(encoded.len());
+            keys.push(DedupIndex::key(&event.event_id));
+        }
+        let batch = events_to_batch(&self.registry, &self.schema, events.iter());
+        PreparedEvents { keys, encoded, ends, batch }
+    }
+
+    /// Prepares events as `parts` groups in input order, one thread each.
+    pub fn prepare_in_parts(&self, events: &[Event], parts: usize) -> Vec<PreparedEvents> {
+        if parts <= 1 || events.len() < 2 {
+            return vec![self.prepare(events)];
+        }
+        let per = events.len().div_ceil(parts);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = events.chunks(per).map(|part| s.spawn(move || self.prepare(part))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        })
+    }
+}
+
+/// Bytes per event an encoding buffer is first sized for.
+const ENCODED_BYTES_GUESS: usize = 96;
+
+/// Events ready for the log: their keys, log frames and tail batch, in input order. A batch
+/// prepared before a custom type was registered is narrower than the store's schema; the tail
+/// and compaction widen it.
+pub struct PreparedEvents {
+    keys: Vec<u128>,
+    encoded: Vec<u8>,
+    ends: Vec<usize>,
+    batch: RecordBatch,
+}
+
+impl PreparedEvents {
+    /// Events in the group.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the group is empty.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    fn frame(&self, i: usize) -> Frame<'_> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Frame::from_put(&self.encoded[start..self.ends[i]])
+    }
+}
+
 /// A shared handle to the store's current view.
 #[derive(Clone)]
 pub struct ViewHandle(Arc<RwLock<StoreView>>);
@@ -588,6 +759,12 @@ impl ViewHandle {
     /// The registry in force, without copying the rest of the view.
     pub fn registry(&self) -> Arc<Registry> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).registry.clone()
+    }
+
+    /// A preparer for the registry in force.
+    pub fn preparer(&self) -> Preparer {
+        let view = self.0.read().unwrap_or_else(|p| p.into_inner());
+        Preparer { registry: view.registry.clone(), schema: view.schema.clone() }
     }
 
     /// A consistent cut: files and tail taken under one lock.

@@ -18,6 +18,32 @@ const MAGIC: &[u8; 8] = b"FPWAL001";
 const HEADER_BYTES: usize = 16;
 const FRAME_HEADER_BYTES: usize = 8;
 
+/// One record framed for the log: `[len u32][crc32c u32][payload]`, built by [`put_frame`].
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a>(&'a [u8]);
+
+impl<'a> Frame<'a> {
+    /// The frame that starts at `bytes[0]` and fills `bytes`, as [`put_frame`] wrote it.
+    pub fn from_put(bytes: &'a [u8]) -> Self {
+        debug_assert!(bytes.len() >= FRAME_HEADER_BYTES);
+        debug_assert_eq!(u32::from_le_bytes(bytes[..4].try_into().unwrap_or_default()) as usize, bytes.len() - FRAME_HEADER_BYTES);
+        Self(bytes)
+    }
+}
+
+/// Appends one frame to `out`: `write_payload` writes the payload, then its length and
+/// checksum are filled in from the bytes written.
+pub fn put_frame(out: &mut Vec<u8>, write_payload: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
+    write_payload(out);
+    let payload = &out[start + FRAME_HEADER_BYTES..];
+    let len = (payload.len() as u32).to_le_bytes();
+    let crc = crc32c::crc32c(payload).to_le_bytes();
+    out[start..start + 4].copy_from_slice(&len);
+    out[start + 4..start + 8].copy_from_slice(&crc);
+}
+
 /// Log errors.
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
@@ -230,19 +256,25 @@ impl Wal {
 
     /// Buffers one record; it is durable only after [`Wal::commit`]. Returns its sequence number.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64, WalError> {
-        if payload.len() > RECORD_BYTES_MAX {
-            return Err(WalError::RecordTooLarge(payload.len()));
+        let mut frame = Vec::with_capacity(FRAME_HEADER_BYTES + payload.len());
+        put_frame(&mut frame, |out| out.extend_from_slice(payload));
+        self.append_frame(Frame(&frame))
+    }
+
+    /// Buffers one record already framed by [`put_frame`] (so its checksum was computed by the
+    /// caller, off the writer's thread). Returns its sequence number.
+    pub fn append_frame(&mut self, frame: Frame<'_>) -> Result<u64, WalError> {
+        let payload_bytes = frame.0.len() - FRAME_HEADER_BYTES;
+        if payload_bytes > RECORD_BYTES_MAX {
+            return Err(WalError::RecordTooLarge(payload_bytes));
         }
-        let frame_bytes = (FRAME_HEADER_BYTES + payload.len()) as u64;
+        let frame_bytes = frame.0.len() as u64;
         let has_records = self.active_bytes > HEADER_BYTES as u64 || self.pending_records > 0;
         if has_records && self.active_bytes + self.pending.len() as u64 + frame_bytes > self.opts.segment_bytes_max {
             self.roll()?;
         }
         let seq = self.next_seq();
-        self.pending.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        // Checksum computed right before the write, from the bytes that are written.
-        self.pending.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
-        self.pending.extend_from_slice(payload);
+        self.pending.extend_from_slice(frame.0);
         self.pending_records += 1;
         Ok(seq)
     }

@@ -163,20 +163,26 @@ async fn ingest(State(state): State<AppState>, body: Result<Bytes, BytesRejectio
     if decoded.is_empty() {
         return error(StatusCode::BAD_REQUEST, "the body holds no records");
     }
-    let registry: Arc<Registry> = state.views.registry();
+    let preparer = state.views.preparer();
     let limits = ValidationLimits {
         field_bytes_max: state.limits.field_bytes_max,
         ts_future_skew_secs: state.limits.ts_future_skew_secs,
         now_us: finpulse_core::time::now_us(),
     };
-    let validated = tokio::task::block_in_place(|| finpulse_ingest::validate(&registry, decoded, &limits));
+    // Validating and preparing (encoding, keying, building columns) happen here, on the
+    // request's thread, so the single writer only deduplicates, writes and fsyncs.
+    let (validated, prepared) = tokio::task::block_in_place(|| {
+        let validated = finpulse_ingest::validate(preparer.registry(), decoded, &limits);
+        let prepared = preparer.prepare(&validated.events);
+        (validated, prepared)
+    });
     let rejected = validated.rejected.len();
     let errors: Vec<RecordErrorBody> = validated.rejected.iter().take(ERRORS_LISTED_MAX).map(record_error).collect();
     metrics::counter!("finpulse_ingest_records_total", "outcome" => "rejected").increment(rejected as u64);
     if validated.events.is_empty() {
         return (StatusCode::BAD_REQUEST, Json(IngestResponse { accepted: 0, duplicates: 0, rejected, errors })).into_response();
     }
-    let statuses = match state.writer.append(validated.events).await {
+    let statuses = match state.writer.append(prepared).await {
         Ok(s) => s,
         Err(e @ WriterError::QueueFull(_)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("events were not stored: {e}")),

@@ -1,9 +1,9 @@
 //! The single writer: one thread owns the [`EventStore`]; requests queue to it and are made
 //! durable together (group commit: one fsync for everything queued since the last one).
 
+use finpulse_core::TypeId;
 use finpulse_core::registry::CustomTypeDef;
-use finpulse_core::{Event, TypeId};
-use finpulse_log::{AppendStatus, CompactionReport, EventStore, StoreStats};
+use finpulse_log::{AppendStatus, CompactionReport, EventStore, PreparedEvents, StoreStats};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -14,7 +14,7 @@ pub const GROUP_COMMIT_REQUESTS_MAX: usize = 256;
 pub const GROUP_COMMIT_EVENTS_MAX: usize = 200_000;
 
 enum Request {
-    Append(Vec<Event>, oneshot::Sender<Result<Vec<AppendStatus>, String>>),
+    Append(PreparedEvents, oneshot::Sender<Result<Vec<AppendStatus>, String>>),
     Register(CustomTypeDef, oneshot::Sender<Result<TypeId, String>>),
     Compact(oneshot::Sender<Result<CompactionReport, String>>),
     Stats(oneshot::Sender<StoreStats>),
@@ -91,8 +91,8 @@ impl Writer {
                     if appends.is_empty() {
                         continue;
                     }
-                    let (groups, replies): (Vec<Vec<Event>>, Vec<_>) = appends.into_iter().unzip();
-                    match store.append_groups(&groups) {
+                    let (groups, replies): (Vec<PreparedEvents>, Vec<_>) = appends.into_iter().unzip();
+                    match store.append_prepared(&groups) {
                         Ok(statuses) => {
                             for (status, reply) in statuses.into_iter().zip(replies) {
                                 let _ = reply.send(Ok(status));
@@ -119,8 +119,8 @@ impl Writer {
         })
     }
 
-    /// Appends events; resolves once they are durable.
-    pub async fn append(&self, events: Vec<Event>) -> Result<Vec<AppendStatus>, WriterError> {
+    /// Appends prepared events; resolves once they are durable.
+    pub async fn append(&self, events: PreparedEvents) -> Result<Vec<AppendStatus>, WriterError> {
         let (tx, rx) = oneshot::channel();
         self.send(Request::Append(events, tx))?;
         rx.await.map_err(|_| WriterError::Stopped)?.map_err(WriterError::Store)

@@ -4,7 +4,8 @@ use crate::config::Config;
 use crate::open_store;
 use anyhow::{Context, Result, bail};
 use finpulse_core::ValidationLimits;
-use finpulse_log::AppendStatus;
+use finpulse_ingest::{FormatError, Rejection};
+use finpulse_log::{AppendStatus, PreparedEvents};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -13,6 +14,16 @@ use std::sync::mpsc;
 pub const ERRORS_PRINTED_MAX: usize = 20;
 /// Decoded chunks waiting for validation and the log.
 pub const IMPORT_QUEUE_CHUNKS: usize = 4;
+
+/// A chunk validated and prepared for the log.
+struct Ready {
+    prepared: Vec<PreparedEvents>,
+    rejected: Vec<Rejection>,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
 
 /// Imports every file. Exit status: Ok when every record was stored or was a duplicate; an
 /// error when any was rejected (the valid ones are stored all the same) or a file is unreadable.
@@ -26,35 +37,48 @@ pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
         let bar = ProgressBar::new(reader.total);
         bar.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {percent}% {elapsed} ({per_sec})").expect("valid template"));
         bar.set_message(path.display().to_string());
-        let (tx, rx) = mpsc::sync_channel(IMPORT_QUEUE_CHUNKS);
+        // Three stages on their own threads: read and split into cells; validate and prepare
+        // (encode, key, build columns) on every core; append and fsync here, in file order.
+        let (read_tx, read_rx) = mpsc::sync_channel(IMPORT_QUEUE_CHUNKS);
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<Ready, FormatError>>(IMPORT_QUEUE_CHUNKS);
+        let preparer = store.preparer();
+        let limits = ValidationLimits {
+            field_bytes_max: config.limits.field_bytes_max,
+            ts_future_skew_secs: config.limits.ts_future_skew_secs,
+            ..ValidationLimits::default()
+        };
         let (accepted, duplicates, rejected) = std::thread::scope(|s| -> Result<(u64, u64, u64)> {
             let bar2 = bar.clone();
             s.spawn(move || {
                 while let Some(chunk) = reader.next_chunk() {
                     bar2.set_position(reader.done);
-                    if tx.send(chunk).is_err() {
+                    if read_tx.send(chunk).is_err() {
+                        break;
+                    }
+                }
+            });
+            let preparer = &preparer;
+            s.spawn(move || {
+                for chunk in read_rx {
+                    let ready = chunk.map(|chunk| {
+                        let v = finpulse_ingest::validate_chunk(preparer.registry(), chunk, &limits);
+                        Ready { prepared: preparer.prepare_in_parts(&v.events, cores()), rejected: v.rejected }
+                    });
+                    if ready_tx.send(ready).is_err() {
                         break;
                     }
                 }
             });
             let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
-            let registry = store.registry();
-            for chunk in rx {
-                let chunk = chunk.with_context(|| format!("reading {}", path.display()))?;
-                let limits = ValidationLimits {
-                    field_bytes_max: config.limits.field_bytes_max,
-                    ts_future_skew_secs: config.limits.ts_future_skew_secs,
-                    ..ValidationLimits::default()
-                };
-                let v = finpulse_ingest::validate(&registry, chunk, &limits);
-                for r in &v.rejected {
+            for ready in ready_rx {
+                let ready = ready.with_context(|| format!("reading {}", path.display()))?;
+                for r in &ready.rejected {
                     if (rejected as usize) < ERRORS_PRINTED_MAX {
                         bar.suspend(|| eprintln!("{}: {}: {}", path.display(), r.position, r.message));
                     }
                     rejected += 1;
                 }
-                let statuses = store.append_groups(&[v.events])?;
-                for s in &statuses[0] {
+                for s in store.append_prepared(&ready.prepared)?.concat() {
                     match s {
                         AppendStatus::Accepted => accepted += 1,
                         AppendStatus::Duplicate => duplicates += 1,
