@@ -21,6 +21,7 @@ use finpulse_core::{Event, Registry, RegistryError, TypeId};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -598,8 +599,12 @@ fn write_parquet(dir: &Path, path: &Path, batch: &RecordBatch) -> Result<(), Sto
     let parent = path.parent().unwrap_or(dir);
     fs::create_dir_all(parent).map_err(io_err("create", parent))?;
     let file = File::create(path).map_err(io_err("create", path))?;
-    let props =
-        WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(PARQUET_ROW_GROUP_ROWS)).build();
+    // Event ids are unique: a dictionary would only be built to be abandoned.
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(PARQUET_ROW_GROUP_ROWS))
+        .set_column_dictionary_enabled(ColumnPath::from("event_id"), false)
+        .build();
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| StoreError::Compaction(e.to_string()))?;
     writer.write(batch).map_err(|e| StoreError::Compaction(e.to_string()))?;
     let file = writer.into_inner().map_err(|e| StoreError::Compaction(e.to_string()))?;

@@ -3,6 +3,7 @@
 mod config;
 mod demo;
 mod import;
+mod ltv;
 mod sql;
 
 use anyhow::{Context, Result, bail};
@@ -88,6 +89,29 @@ enum Command {
     Compact {
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// Customer lifetime value: BG/NBD, Pareto/NBD and Gamma-Gamma models.
+    #[command(subcommand)]
+    Ltv(LtvCommand),
+}
+
+#[derive(Subcommand)]
+enum LtvCommand {
+    /// Fit a model by maximum likelihood: parameters, standard errors, log-likelihood.
+    Fit {
+        #[arg(long, value_enum)]
+        model: ltv::ModelArg,
+        #[command(flatten)]
+        source: ltv::Source,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Fit, then write P(alive), expected purchases, expected spend and CLV per customer.
+    Predict {
+        #[command(flatten)]
+        source: ltv::Source,
+        #[command(flatten)]
+        args: ltv::PredictArgs,
     },
 }
 
@@ -202,5 +226,7 @@ fn main() -> Result<()> {
             println!("compacted {} events into {} Parquet files", r.events, r.files);
             Ok(())
         }
+        Command::Ltv(LtvCommand::Fit { model, source, format }) => ltv::fit_command(&mut config, model, &source, format, &runtime),
+        Command::Ltv(LtvCommand::Predict { source, args }) => ltv::predict_command(&mut config, &source, &args, &runtime),
     }
 }

@@ -229,3 +229,56 @@ fn every_acknowledged_event_survives_sigkill_exactly_once() {
     served.child.kill().unwrap();
     served.child.wait().unwrap();
 }
+
+#[test]
+fn ltv_fits_a_summary_file_and_the_stores_own_purchases() {
+    let cdnow = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/cdnow-sample-summary.csv");
+    let o = run(&["ltv", "fit", "--model", "bgnbd", "--input", cdnow.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fit: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(fit["params"][0]["name"], "r");
+    assert!((fit["params"][0]["value"].as_f64().unwrap() - 0.2426).abs() < 1e-3, "{fit}");
+    assert!((fit["log_likelihood"].as_f64().unwrap() + 9582.43).abs() < 0.01);
+
+    // Bad input names the row and column, and nothing is printed as a result.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "frequency,recency,T\n1,2,3\n2,9,4\n").unwrap();
+    let o = run(&["ltv", "fit", "--model", "pnbd", "--input", bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("row 2, column 'recency'"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+
+    // From the demo's own events: revenue-generating events before day 40, per user, in days.
+    let data = dir.path().join("d");
+    let o = run(&["demo", "--users", "400", "--days", "60", "--seed", "3", "--no-serve", "--data-dir", data.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("ltv.csv");
+    let o = run(&[
+        "ltv",
+        "predict",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--calibration-end",
+        "2026-02-10",
+        "--purchase-event",
+        "revenue",
+        "--unit",
+        "day",
+        "--horizon",
+        "30",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("id,frequency,recency,T,p_alive,expected_purchases,expected_spend,clv"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(rows.len() > 50, "{} customers", rows.len());
+    for row in &rows {
+        let p_alive: f64 = row[4].parse().unwrap();
+        assert!((0.0..=1.0).contains(&p_alive), "{row:?}");
+        assert!(row[7].parse::<f64>().unwrap() >= 0.0, "{row:?}");
+    }
+}

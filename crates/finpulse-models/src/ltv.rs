@@ -1,0 +1,356 @@
+//! Customer-base models for lifetime value: BG/NBD (Fader, Hardie & Lee 2005), Pareto/NBD
+//! (Schmittlein, Morrison & Colombo 1987, in Fader & Hardie's likelihood form) and Gamma-Gamma
+//! for spend (Fader, Hardie & Lee 2005), fitted by maximum likelihood.
+//!
+//! Every customer is summarised in one time unit (days or weeks): `frequency` = repeat
+//! purchases, `recency` = age at the last purchase (0 without repeats), `age` (T) = time since
+//! the first purchase to the end of calibration, and optionally `monetary` = average value of the
+//! repeat purchases.
+
+use crate::optimize::{Minimum, minimize, standard_errors};
+use crate::special::{hyp2f1, ln_gamma, log_add_exp, log_sub_exp};
+use serde::Serialize;
+
+/// One customer's purchase summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Customer {
+    /// The customer (user id, or the input file's id column).
+    pub id: String,
+    /// Repeat purchases (x).
+    pub frequency: f64,
+    /// Time of the last purchase since the first (t_x).
+    pub recency: f64,
+    /// Time since the first purchase to the end of calibration (T).
+    pub age: f64,
+    /// Average value of the repeat purchases, when known.
+    pub monetary: Option<f64>,
+}
+
+/// What is wrong with a summary.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SummaryError {
+    /// A value out of its domain.
+    #[error("row {row}, column '{column}': {problem}")]
+    Value {
+        /// One-based data row.
+        row: usize,
+        /// The column.
+        column: &'static str,
+        /// Why.
+        problem: String,
+    },
+    /// Nothing to fit.
+    #[error("no customers to fit{0}")]
+    Empty(&'static str),
+}
+
+/// Checks one customer: finite values, non-negative integer frequency, 0 ≤ recency ≤ age,
+/// recency 0 without repeats, and positive spend where there are repeats.
+pub fn check_customer(row: usize, c: &Customer) -> Result<(), SummaryError> {
+    let bad = |column, problem: String| Err(SummaryError::Value { row, column, problem });
+    for (column, v) in [("frequency", c.frequency), ("recency", c.recency), ("T", c.age)] {
+        if !v.is_finite() {
+            return bad(column, format!("{v} is not a finite number"));
+        }
+        if v < 0.0 {
+            return bad(column, format!("{v} is negative"));
+        }
+    }
+    if c.frequency.fract() != 0.0 {
+        return bad("frequency", format!("{} is not a whole number of purchases", c.frequency));
+    }
+    if c.recency > c.age {
+        return bad("recency", format!("{} is after T = {} (recency must be ≤ T)", c.recency, c.age));
+    }
+    if c.frequency == 0.0 && c.recency != 0.0 {
+        return bad("recency", format!("{} with no repeat purchases (must be 0)", c.recency));
+    }
+    if let Some(m) = c.monetary
+        && (!m.is_finite() || (c.frequency > 0.0 && m <= 0.0))
+    {
+        return bad("monetary_value", format!("{m} is not a positive finite amount"));
+    }
+    Ok(())
+}
+
+/// The LTV models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LtvModel {
+    /// Beta-geometric / negative binomial: purchases while alive, drop-out after a purchase.
+    Bgnbd,
+    /// Pareto/NBD: purchases while alive, drop-out at any time.
+    Pnbd,
+    /// Gamma-Gamma: average spend per purchase (customers with repeat purchases).
+    Gg,
+}
+
+impl LtvModel {
+    /// Parameter names, in order.
+    pub fn param_names(self) -> &'static [&'static str] {
+        match self {
+            Self::Bgnbd => &["r", "alpha", "a", "b"],
+            Self::Pnbd => &["r", "alpha", "s", "beta"],
+            Self::Gg => &["p", "q", "gamma"],
+        }
+    }
+
+    /// The model's CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bgnbd => "bgnbd",
+            Self::Pnbd => "pnbd",
+            Self::Gg => "gg",
+        }
+    }
+
+    /// One customer's log-likelihood; NaN or −∞ where the parameters are out of the model's
+    /// domain or a series does not converge.
+    pub fn log_likelihood(self, params: &[f64], c: &Customer) -> f64 {
+        match self {
+            Self::Bgnbd => bgnbd_ll(params, c),
+            Self::Pnbd => pnbd_ll(params, c),
+            Self::Gg => gg_ll(params, c),
+        }
+    }
+}
+
+fn bgnbd_ll(p: &[f64], c: &Customer) -> f64 {
+    let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+    let x = c.frequency;
+    let head = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + ln_gamma(a + b) + ln_gamma(b + x) - ln_gamma(b) - ln_gamma(a + b + x);
+    let alive = -(r + x) * (alpha + c.age).ln();
+    let dropped = if x > 0.0 { a.ln() - (b + x - 1.0).ln() - (r + x) * (alpha + c.recency).ln() } else { f64::NEG_INFINITY };
+    head + log_add_exp(alive, dropped)
+}
+
+/// ln A₀ of the Pareto/NBD likelihood: the probability mass of dying between the last purchase
+/// and T, as a difference of two Gauss hypergeometric terms.
+fn pnbd_ln_a0(r: f64, alpha: f64, s: f64, beta: f64, c: &Customer) -> f64 {
+    let rsx = r + s + c.frequency;
+    let (max, second) = if alpha >= beta { (alpha, s + 1.0) } else { (beta, r + c.frequency) };
+    let gap = (alpha - beta).abs();
+    let term = |t: f64| -> Option<f64> { Some(hyp2f1(rsx, second, rsx + 1.0, gap / (max + t))?.ln() - rsx * (max + t).ln()) };
+    match (term(c.recency), term(c.age)) {
+        (Some(at_last), Some(at_end)) => log_sub_exp(at_last, at_end),
+        _ => f64::NAN,
+    }
+}
+
+fn pnbd_ll(p: &[f64], c: &Customer) -> f64 {
+    let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
+    let x = c.frequency;
+    let head = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln();
+    let alive_at_end = -(r + x) * (alpha + c.age).ln() - s * (beta + c.age).ln();
+    let died = s.ln() - (r + s + x).ln() + pnbd_ln_a0(r, alpha, s, beta, c);
+    head + log_add_exp(alive_at_end, died)
+}
+
+fn gg_ll(p: &[f64], c: &Customer) -> f64 {
+    let (pp, q, gamma) = (p[0], p[1], p[2]);
+    let (x, m) = (c.frequency, c.monetary.unwrap_or(f64::NAN));
+    let px = pp * x;
+    ln_gamma(px + q) - ln_gamma(px) - ln_gamma(q) + q * gamma.ln() + (px - 1.0) * m.ln() + px * x.ln() - (px + q) * (x * m + gamma).ln()
+}
+
+/// One fitted parameter.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Param {
+    /// Its name.
+    pub name: &'static str,
+    /// The maximum-likelihood estimate.
+    pub value: f64,
+    /// Its standard error (inverse observed information), when the Hessian allows one.
+    pub std_error: Option<f64>,
+}
+
+/// A converged fit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LtvFit {
+    /// The model.
+    pub model: LtvModel,
+    /// Its parameters.
+    pub params: Vec<Param>,
+    /// The log-likelihood at the estimate, summed over customers.
+    pub log_likelihood: f64,
+    /// Customers the fit used (for Gamma-Gamma: those with repeat purchases).
+    pub customers: usize,
+    /// Likelihood evaluations the optimiser spent.
+    pub evaluations: usize,
+}
+
+impl LtvFit {
+    /// The estimates, in the model's parameter order.
+    pub fn values(&self) -> Vec<f64> {
+        self.params.iter().map(|p| p.value).collect()
+    }
+}
+
+/// Why a fit gave no parameters.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FitError {
+    /// Bad input.
+    #[error(transparent)]
+    Summary(#[from] SummaryError),
+    /// The optimiser did not converge: no parameters are returned.
+    #[error("the {model} fit did not converge after {evaluations} likelihood evaluations (log-likelihood {log_likelihood}); no parameters")]
+    NotConverged {
+        /// The model.
+        model: &'static str,
+        /// Evaluations spent.
+        evaluations: usize,
+        /// Where it stopped.
+        log_likelihood: f64,
+    },
+}
+
+/// A summary's exact bits: (frequency, recency, T, spend).
+type SummaryKey = (u64, u64, u64, u64);
+
+/// Customers weighted by how many share the same summary: the likelihood is evaluated once per
+/// distinct (frequency, recency, T, spend), which makes large bases cheap (ages and recencies are
+/// whole days or weeks in practice).
+struct Distinct {
+    rows: Vec<(Customer, f64)>,
+}
+
+impl Distinct {
+    fn new<'a>(customers: impl Iterator<Item = &'a Customer>) -> Self {
+        let mut keyed: Vec<(SummaryKey, &Customer)> = customers
+            .map(|c| ((c.frequency.to_bits(), c.recency.to_bits(), c.age.to_bits(), c.monetary.unwrap_or(0.0).to_bits()), c))
+            .collect();
+        keyed.sort_unstable_by_key(|(k, _)| *k);
+        let mut rows: Vec<(Customer, f64)> = Vec::new();
+        let mut last = None;
+        for (key, c) in keyed {
+            if last == Some(key) {
+                if let Some(row) = rows.last_mut() {
+                    row.1 += 1.0;
+                }
+            } else {
+                rows.push((Customer { id: String::new(), ..c.clone() }, 1.0));
+                last = Some(key);
+            }
+        }
+        Self { rows }
+    }
+
+    fn log_likelihood(&self, model: LtvModel, params: &[f64]) -> f64 {
+        self.rows.iter().map(|(c, w)| w * model.log_likelihood(params, c)).sum()
+    }
+}
+
+/// Fits a model by maximum likelihood. Parameters are searched on the log scale (they are all
+/// positive), then standard errors come from the observed information on the natural scale.
+pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> {
+    for (i, c) in customers.iter().enumerate() {
+        check_customer(i + 1, c)?;
+    }
+    let used: Vec<&Customer> = match model {
+        LtvModel::Gg => customers.iter().filter(|c| c.frequency > 0.0).collect(),
+        _ => customers.iter().collect(),
+    };
+    if used.is_empty() {
+        return Err(
+            SummaryError::Empty(if model == LtvModel::Gg { " (Gamma-Gamma needs customers with repeat purchases)" } else { "" }).into()
+        );
+    }
+    if model == LtvModel::Gg
+        && let Some((i, _)) = customers.iter().enumerate().find(|(_, c)| c.frequency > 0.0 && c.monetary.is_none())
+    {
+        return Err(SummaryError::Value {
+            row: i + 1,
+            column: "monetary_value",
+            problem: "missing: Gamma-Gamma needs the average spend".into(),
+        }
+        .into());
+    }
+    let data = Distinct::new(used.iter().copied());
+    let negative = |log_params: &[f64]| {
+        let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
+        -data.log_likelihood(model, &params)
+    };
+    let start = vec![0.0; model.param_names().len()];
+    let Minimum { x, value, evaluations, converged } = minimize(negative, &start);
+    if !converged || !value.is_finite() {
+        return Err(FitError::NotConverged { model: model.name(), evaluations, log_likelihood: -value });
+    }
+    let estimate: Vec<f64> = x.iter().map(|v| v.exp()).collect();
+    let errors = standard_errors(|params| -data.log_likelihood(model, params), &estimate);
+    let params = model
+        .param_names()
+        .iter()
+        .zip(&estimate)
+        .enumerate()
+        .map(|(i, (name, value))| Param { name, value: *value, std_error: errors.as_ref().map(|e| e[i]) })
+        .collect();
+    Ok(LtvFit { model, params, log_likelihood: -value, customers: used.len(), evaluations })
+}
+
+/// What a fitted purchase model says about one customer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// The probability the customer is still active at the end of calibration.
+    pub p_alive: f64,
+    /// Expected purchases in the next `horizon` time units.
+    pub expected_purchases: f64,
+}
+
+/// P(alive) and expected purchases over `horizon` for a BG/NBD or Pareto/NBD fit; `None` for
+/// Gamma-Gamma or when a series does not converge.
+pub fn predict(fit: &LtvFit, c: &Customer, horizon: f64) -> Option<Prediction> {
+    let p = fit.values();
+    let x = c.frequency;
+    match fit.model {
+        LtvModel::Bgnbd => {
+            let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+            let odds_dead = if x > 0.0 { a / (b + x - 1.0) * ((alpha + c.age) / (alpha + c.recency)).powf(r + x) } else { 0.0 };
+            let z = horizon / (alpha + c.age + horizon);
+            let series = hyp2f1(r + x, b + x, a + b + x - 1.0, z)?;
+            let purchases = (a + b + x - 1.0) / (a - 1.0) * (1.0 - ((alpha + c.age) / (alpha + c.age + horizon)).powf(r + x) * series);
+            Some(Prediction { p_alive: 1.0 / (1.0 + odds_dead), expected_purchases: purchases / (1.0 + odds_dead) })
+        }
+        LtvModel::Pnbd => {
+            let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
+            let ln_a0 = pnbd_ln_a0(r, alpha, s, beta, c);
+            if ln_a0.is_nan() {
+                return None;
+            }
+            let ln_odds = (s / (r + s + x)).ln() + (r + x) * (alpha + c.age).ln() + s * (beta + c.age).ln() + ln_a0;
+            let p_alive = 1.0 / (1.0 + ln_odds.exp());
+            let rate = (r + x) * (beta + c.age) / ((alpha + c.age) * (s - 1.0));
+            let purchases = rate * (1.0 - ((beta + c.age) / (beta + c.age + horizon)).powf(s - 1.0)) * p_alive;
+            Some(Prediction { p_alive, expected_purchases: purchases })
+        }
+        LtvModel::Gg => None,
+    }
+}
+
+/// The Gamma-Gamma expected average spend of a customer's future purchases (the population mean
+/// for customers without repeat purchases).
+pub fn expected_spend(gg: &LtvFit, c: &Customer) -> Option<f64> {
+    if gg.model != LtvModel::Gg {
+        return None;
+    }
+    let p = gg.values();
+    let (pp, q, gamma) = (p[0], p[1], p[2]);
+    match c.monetary {
+        Some(m) if c.frequency > 0.0 => Some((gamma + m * c.frequency) * pp / (pp * c.frequency + q - 1.0)),
+        _ => Some(gamma * pp / (q - 1.0)),
+    }
+}
+
+/// Discounted customer lifetime value over `periods` periods of `period_units` time units each:
+/// each period's expected purchases times the expected spend, discounted at `discount_rate` per
+/// period.
+pub fn clv(purchases: &LtvFit, gg: &LtvFit, c: &Customer, periods: u32, period_units: f64, discount_rate: f64) -> Option<f64> {
+    let spend = expected_spend(gg, c)?;
+    let mut value = 0.0;
+    let mut before = 0.0;
+    for i in 1..=periods {
+        let upto = predict(purchases, c, period_units * f64::from(i))?.expected_purchases;
+        value += (upto - before) * spend / (1.0 + discount_rate).powi(i as i32);
+        before = upto;
+    }
+    Some(value)
+}

@@ -1,0 +1,184 @@
+//! Minimisation without derivatives (Nelder–Mead, restarted until it stops improving) and a
+//! finite-difference Hessian for standard errors.
+
+/// Iterations one Nelder–Mead run may take.
+pub const ITERATIONS_MAX: usize = 20_000;
+/// Restarts from the best point found, to escape a collapsed simplex.
+pub const RESTARTS_MAX: usize = 8;
+/// Stop when the simplex's objective values agree to this (absolute) spread.
+pub const OBJECTIVE_TOLERANCE: f64 = 1e-11;
+/// ... and its vertices agree to this, coordinate by coordinate.
+pub const POINT_TOLERANCE: f64 = 1e-9;
+
+/// Where a minimisation ended.
+#[derive(Debug, Clone)]
+pub struct Minimum {
+    /// The best point.
+    pub x: Vec<f64>,
+    /// The objective there.
+    pub value: f64,
+    /// Objective evaluations spent.
+    pub evaluations: usize,
+    /// Whether the tolerances were met (rather than the iteration limit).
+    pub converged: bool,
+}
+
+/// Minimises `f` from `start`. A non-finite objective counts as +∞, so the search steps back
+/// from regions where the likelihood is undefined.
+pub fn minimize(f: impl Fn(&[f64]) -> f64, start: &[f64]) -> Minimum {
+    let eval = |x: &[f64]| {
+        let v = f(x);
+        if v.is_finite() { v } else { f64::INFINITY }
+    };
+    let mut best = nelder_mead(&eval, start);
+    for _ in 0..RESTARTS_MAX {
+        let again = nelder_mead(&eval, &best.x);
+        let evaluations = best.evaluations + again.evaluations;
+        let improved = again.value < best.value - OBJECTIVE_TOLERANCE;
+        if again.value <= best.value {
+            best = Minimum { evaluations, ..again };
+        } else {
+            best.evaluations = evaluations;
+        }
+        if !improved {
+            return best;
+        }
+    }
+    best.converged = false;
+    best
+}
+
+fn nelder_mead(f: &impl Fn(&[f64]) -> f64, start: &[f64]) -> Minimum {
+    let n = start.len();
+    let (alpha, gamma, rho, sigma) = (1.0, 2.0, 0.5, 0.5);
+    let mut simplex: Vec<Vec<f64>> = vec![start.to_vec()];
+    for i in 0..n {
+        let mut v = start.to_vec();
+        v[i] += if v[i].abs() > 1e-3 { 0.1 * v[i].abs() } else { 0.1 };
+        simplex.push(v);
+    }
+    let mut values: Vec<f64> = simplex.iter().map(|v| f(v)).collect();
+    let mut evaluations = n + 1;
+    for _ in 0..ITERATIONS_MAX {
+        let mut order: Vec<usize> = (0..=n).collect();
+        order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+        simplex = order.iter().map(|&i| simplex[i].clone()).collect();
+        values = order.iter().map(|&i| values[i]).collect();
+        let spread_f = values[n] - values[0];
+        let spread_x =
+            (1..=n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| (simplex[i][j] - simplex[0][j]).abs()).fold(0.0, f64::max);
+        if spread_f.abs() <= OBJECTIVE_TOLERANCE && spread_x <= POINT_TOLERANCE {
+            return Minimum { x: simplex[0].clone(), value: values[0], evaluations, converged: true };
+        }
+        let centroid: Vec<f64> = (0..n).map(|j| simplex[..n].iter().map(|v| v[j]).sum::<f64>() / n as f64).collect();
+        let toward = |coef: f64| -> Vec<f64> { (0..n).map(|j| centroid[j] + coef * (simplex[n][j] - centroid[j])).collect() };
+        let reflected = toward(-alpha);
+        let fr = f(&reflected);
+        evaluations += 1;
+        if fr < values[0] {
+            let expanded = toward(-gamma);
+            let fe = f(&expanded);
+            evaluations += 1;
+            (simplex[n], values[n]) = if fe < fr { (expanded, fe) } else { (reflected, fr) };
+            continue;
+        }
+        if fr < values[n - 1] {
+            (simplex[n], values[n]) = (reflected, fr);
+            continue;
+        }
+        let contracted = if fr < values[n] { toward(-rho) } else { toward(rho) };
+        let fc = f(&contracted);
+        evaluations += 1;
+        if fc < values[n].min(fr) {
+            (simplex[n], values[n]) = (contracted, fc);
+            continue;
+        }
+        for i in 1..=n {
+            simplex[i] = (0..n).map(|j| simplex[0][j] + sigma * (simplex[i][j] - simplex[0][j])).collect();
+            values[i] = f(&simplex[i]);
+        }
+        evaluations += n;
+    }
+    let i = (0..=n).min_by(|&a, &b| values[a].total_cmp(&values[b])).unwrap_or(0);
+    Minimum { x: simplex[i].clone(), value: values[i], evaluations, converged: false }
+}
+
+/// Standard errors at a minimum of `f` (a negative log-likelihood over all observations): the
+/// square roots of the diagonal of the inverse Hessian, by central differences. `None` when the
+/// Hessian is not positive definite (the minimum is not a proper one).
+pub fn standard_errors(f: impl Fn(&[f64]) -> f64, at: &[f64]) -> Option<Vec<f64>> {
+    let n = at.len();
+    let h: Vec<f64> = at.iter().map(|x| 1e-4 * x.abs().max(1e-3)).collect();
+    let shifted = |moves: &[(usize, f64)]| {
+        let mut x = at.to_vec();
+        for &(i, d) in moves {
+            x[i] += d;
+        }
+        f(&x)
+    };
+    let f0 = f(at);
+    let mut hessian = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        hessian[i][i] = (shifted(&[(i, h[i])]) - 2.0 * f0 + shifted(&[(i, -h[i])])) / (h[i] * h[i]);
+        for j in 0..i {
+            let v = (shifted(&[(i, h[i]), (j, h[j])]) - shifted(&[(i, h[i]), (j, -h[j])]) - shifted(&[(i, -h[i]), (j, h[j])])
+                + shifted(&[(i, -h[i]), (j, -h[j])]))
+                / (4.0 * h[i] * h[j]);
+            hessian[i][j] = v;
+            hessian[j][i] = v;
+        }
+    }
+    let inverse = invert_positive_definite(hessian)?;
+    Some((0..n).map(|i| inverse[i][i].sqrt()).collect())
+}
+
+/// Inverts a symmetric positive-definite matrix by Cholesky factorisation.
+#[allow(clippy::needless_range_loop)] // index form mirrors the textbook recurrences
+fn invert_positive_definite(a: Vec<Vec<f64>>) -> Option<Vec<Vec<f64>>> {
+    let n = a.len();
+    let mut l = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
+            if i == j {
+                let d = a[i][i] - s;
+                if !(d > 0.0 && d.is_finite()) {
+                    return None;
+                }
+                l[i][i] = d.sqrt();
+            } else {
+                l[i][j] = (a[i][j] - s) / l[j][j];
+            }
+        }
+    }
+    // Columns of L⁻¹, then A⁻¹ = L⁻ᵀ L⁻¹.
+    let mut inv_l = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        inv_l[i][i] = 1.0 / l[i][i];
+        for j in 0..i {
+            let s: f64 = (j..i).map(|k| l[i][k] * inv_l[k][j]).sum();
+            inv_l[i][j] = -s / l[i][i];
+        }
+    }
+    Some((0..n).map(|i| (0..n).map(|j| (i.max(j)..n).map(|k| inv_l[k][i] * inv_l[k][j]).sum()).collect()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_minimum_of_the_rosenbrock_valley() {
+        let m = minimize(|x| (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2), &[-1.2, 1.0]);
+        assert!(m.converged);
+        assert!((m.x[0] - 1.0).abs() < 1e-5 && (m.x[1] - 1.0).abs() < 1e-5, "{:?}", m.x);
+    }
+
+    #[test]
+    fn standard_errors_of_a_quadratic_are_exact() {
+        // f = x²/(2·4) + y²/(2·9): inverse Hessian diag(4, 9), so errors 2 and 3.
+        let se = standard_errors(|x| x[0] * x[0] / 8.0 + x[1] * x[1] / 18.0, &[1.0, 2.0]).unwrap();
+        assert!((se[0] - 2.0).abs() < 1e-5 && (se[1] - 3.0).abs() < 1e-5, "{se:?}");
+        assert!(standard_errors(|x| -x[0] * x[0], &[1.0]).is_none());
+    }
+}

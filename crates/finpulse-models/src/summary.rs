@@ -1,0 +1,171 @@
+//! Customer summaries from CSV: lifetimes-style columns (`frequency`, `recency`, `T`,
+//! `monetary_value`) or Fader–Hardie-style (`x`, `t_x`, `T`, `zbar`), with an optional id column.
+
+use crate::ltv::{Customer, SummaryError, check_customer};
+use std::io::Read;
+
+/// Column names accepted for each quantity, first match wins.
+const ID_COLUMNS: &[&str] = &["id", "customer_id", "user_id", "ID"];
+const FREQUENCY_COLUMNS: &[&str] = &["frequency", "x"];
+const RECENCY_COLUMNS: &[&str] = &["recency", "t_x"];
+const AGE_COLUMNS: &[&str] = &["T", "age"];
+const MONETARY_COLUMNS: &[&str] = &["monetary_value", "zbar", "monetary"];
+
+/// Why a summary file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A required column is absent.
+    #[error("missing column '{wanted}' (or one of: {aliases}); the header has: {header}")]
+    MissingColumn {
+        /// The quantity.
+        wanted: &'static str,
+        /// Accepted names.
+        aliases: String,
+        /// What the header has.
+        header: String,
+    },
+    /// A cell that is not a number.
+    #[error("row {row}, column '{column}': '{text}' is not a number")]
+    NotNumber {
+        /// One-based data row.
+        row: usize,
+        /// Column name.
+        column: String,
+        /// The cell.
+        text: String,
+    },
+    /// A value out of its domain.
+    #[error(transparent)]
+    Summary(#[from] SummaryError),
+    /// CSV syntax or I/O.
+    #[error("{0}")]
+    Csv(#[from] csv::Error),
+}
+
+fn find(header: &csv::StringRecord, names: &[&str]) -> Option<usize> {
+    names.iter().find_map(|n| header.iter().position(|h| h.trim() == *n))
+}
+
+/// Reads and checks a customer summary. Every error names the row and column.
+pub fn read_summary(input: impl Read) -> Result<Vec<Customer>, ReadError> {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(input);
+    let header = reader.headers()?.clone();
+    let require = |wanted: &'static str, names: &[&str]| {
+        find(&header, names).ok_or_else(|| ReadError::MissingColumn {
+            wanted,
+            aliases: names.join(", "),
+            header: header.iter().collect::<Vec<_>>().join(", "),
+        })
+    };
+    let (f, r, t) = (require("frequency", FREQUENCY_COLUMNS)?, require("recency", RECENCY_COLUMNS)?, require("T", AGE_COLUMNS)?);
+    let (id, m) = (find(&header, ID_COLUMNS), find(&header, MONETARY_COLUMNS));
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record?;
+        let row = i + 1;
+        let number = |col: usize| -> Result<f64, ReadError> {
+            let text = record.get(col).unwrap_or("");
+            text.parse::<f64>().map_err(|_| ReadError::NotNumber { row, column: header[col].to_string(), text: text.to_string() })
+        };
+        let customer = Customer {
+            id: id.and_then(|c| record.get(c)).map_or_else(|| row.to_string(), str::to_string),
+            frequency: number(f)?,
+            recency: number(r)?,
+            age: number(t)?,
+            monetary: m.map(number).transpose()?,
+        };
+        check_customer(row, &customer)?;
+        out.push(customer);
+    }
+    if out.is_empty() {
+        return Err(SummaryError::Empty(" (the file has a header but no rows)").into());
+    }
+    Ok(out)
+}
+
+/// One purchase: who, when (UTC microseconds) and its value, if the event has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Purchase {
+    /// The customer.
+    pub user_id: String,
+    /// When.
+    pub ts_us: i64,
+    /// Its value (e.g. an amount in minor units).
+    pub value: Option<f64>,
+}
+
+/// Summarises purchases made before `calibration_end_us` (exclusive) per customer, in time units
+/// of `unit_us`, the way the LTV literature counts: purchases in the same unit count once;
+/// frequency = units with purchases after the first; recency = units from the first to the last;
+/// T = units from the first to the end of calibration; monetary = the mean value of the repeat
+/// units (each unit's values summed). Customers come out sorted by id.
+pub fn summarise(purchases: &mut [Purchase], calibration_end_us: i64, unit_us: i64) -> Vec<Customer> {
+    purchases.sort_by(|a, b| a.user_id.cmp(&b.user_id).then(a.ts_us.cmp(&b.ts_us)));
+    let end_unit = calibration_end_us as f64 / unit_us as f64;
+    let mut out = Vec::new();
+    for same_user in purchases.chunk_by(|a, b| a.user_id == b.user_id) {
+        let in_calibration: Vec<&Purchase> = same_user.iter().filter(|p| p.ts_us < calibration_end_us).collect();
+        let Some(first) = in_calibration.first() else { continue };
+        let first_unit = first.ts_us.div_euclid(unit_us);
+        // (unit, summed value) per unit with purchases, in time order.
+        let mut units: Vec<(i64, Option<f64>)> = Vec::new();
+        for p in &in_calibration {
+            let unit = p.ts_us.div_euclid(unit_us);
+            match units.last_mut() {
+                Some((u, v)) if *u == unit => *v = v.zip(p.value).map(|(a, b)| a + b),
+                _ => units.push((unit, p.value)),
+            }
+        }
+        let repeats = &units[1..];
+        let values: Option<Vec<f64>> = repeats.iter().map(|(_, v)| *v).collect();
+        out.push(Customer {
+            id: first.user_id.clone(),
+            frequency: repeats.len() as f64,
+            recency: repeats.last().map_or(0, |(u, _)| u - first_unit) as f64,
+            age: (end_unit - first_unit as f64).max(0.0).floor(),
+            monetary: values.filter(|v| !v.is_empty()).map(|v| v.iter().sum::<f64>() / v.len() as f64),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_column_conventions_read() {
+        let a = read_summary("ID,frequency,recency,T\n1,2,30.43,38.86\n2,0,0,38.86\n".as_bytes()).unwrap();
+        assert_eq!(a[0], Customer { id: "1".into(), frequency: 2.0, recency: 30.43, age: 38.86, monetary: None });
+        let b = read_summary("x,t_x,T,zbar\n1,1.71,38.86,11.77\n".as_bytes()).unwrap();
+        assert_eq!((b[0].id.as_str(), b[0].monetary), ("1", Some(11.77)));
+    }
+
+    #[test]
+    fn purchases_summarise_by_unit_before_the_calibration_end() {
+        const DAY: i64 = 86_400_000_000;
+        let p = |user: &str, day: i64, value: f64| Purchase { user_id: user.into(), ts_us: day * DAY + 3_600_000_000, value: Some(value) };
+        let mut purchases = vec![p("b", 3, 1.0), p("a", 0, 10.0), p("a", 0, 5.0), p("a", 4, 20.0), p("a", 9, 40.0), p("a", 30, 99.0)];
+        let summary = summarise(&mut purchases, 20 * DAY, DAY);
+        assert_eq!(summary.len(), 2);
+        // a: units 0, 4, 9 before day 20 → 2 repeats, last at 9, T = 20, mean repeat value 30.
+        assert_eq!(summary[0], Customer { id: "a".into(), frequency: 2.0, recency: 9.0, age: 20.0, monetary: Some(30.0) });
+        assert_eq!(summary[1], Customer { id: "b".into(), frequency: 0.0, recency: 0.0, age: 17.0, monetary: None });
+        for (i, c) in summary.iter().enumerate() {
+            check_customer(i + 1, c).unwrap();
+        }
+    }
+
+    #[test]
+    fn bad_files_name_the_row_and_column() {
+        let err = |text: &str| read_summary(text.as_bytes()).unwrap_err().to_string();
+        assert!(err("frequency,T\n1,2\n").contains("missing column 'recency'"));
+        assert!(err("frequency,recency,T\n1,2,3\n1,x,3\n").contains("row 2, column 'recency': 'x' is not a number"));
+        assert!(err("frequency,recency,T\n1,-2,3\n").contains("row 1, column 'recency': -2 is negative"));
+        assert!(err("frequency,recency,T\n1,5,3\n").contains("row 1, column 'recency': 5 is after T = 3"));
+        assert!(err("frequency,recency,T\n1.5,1,3\n").contains("not a whole number"));
+        assert!(err("frequency,recency,T\nNaN,1,3\n").contains("not a finite number"));
+        assert!(err("frequency,recency,T\n1,inf,3\n").contains("column 'recency'"));
+        assert!(err("frequency,recency,T\n").contains("no rows"));
+    }
+}

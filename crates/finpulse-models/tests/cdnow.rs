@@ -1,0 +1,65 @@
+//! The published fits on the CDNOW sample (see `../shared/data/README.md` for the data's origin
+//! and the reference values), reproduced to 3 significant digits.
+
+use finpulse_models::summary::read_summary;
+use finpulse_models::{LtvFit, LtvModel, fit, predict};
+use std::path::PathBuf;
+
+fn data(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name);
+    assert!(path.exists(), "{} is missing: the shared data sets sit beside the repository", path.display());
+    path
+}
+
+fn fit_file(model: LtvModel, name: &str) -> LtvFit {
+    let customers = read_summary(std::fs::File::open(data(name)).unwrap()).unwrap();
+    fit(model, &customers).unwrap()
+}
+
+fn assert_3_significant(fit: &LtvFit, expected: &[f64], log_likelihood: f64) {
+    for (p, want) in fit.params.iter().zip(expected) {
+        let rel = (p.value - want).abs() / want.abs();
+        assert!(rel < 5e-3, "{} = {} but the published value is {want}", p.name, p.value);
+        let se = p.std_error.expect("a standard error");
+        assert!(se > 0.0 && se < p.value, "{} has standard error {se}", p.name);
+    }
+    assert!((fit.log_likelihood - log_likelihood).abs() < 0.01, "log-likelihood {} vs {log_likelihood}", fit.log_likelihood);
+}
+
+#[test]
+fn bgnbd_reproduces_fader_hardie_lee() {
+    let f = fit_file(LtvModel::Bgnbd, "cdnow-sample-summary.csv");
+    assert_3_significant(&f, &[0.2426, 4.4137, 0.7930, 2.4262], -9582.43);
+    assert_eq!(f.customers, 2357);
+}
+
+#[test]
+fn pareto_nbd_reproduces_the_published_fit() {
+    let f = fit_file(LtvModel::Pnbd, "cdnow-sample-summary.csv");
+    assert_3_significant(&f, &[0.5533, 10.5776, 0.6062, 11.6687], -9594.98);
+}
+
+#[test]
+fn gamma_gamma_reproduces_fader_hardie() {
+    let f = fit_file(LtvModel::Gg, "cdnow-sample-summary-spend.csv");
+    assert_3_significant(&f, &[6.25, 3.74, 15.44], -4055.92);
+    assert_eq!(f.customers, 946);
+}
+
+#[test]
+fn predictions_follow_the_customers_history() {
+    let f = fit_file(LtvModel::Bgnbd, "cdnow-sample-summary.csv");
+    let customer =
+        |x: f64, t_x: f64| finpulse_models::Customer { id: String::new(), frequency: x, recency: t_x, age: 38.86, monetary: None };
+    // Fader, Hardie & Lee (2005): a customer with x = 2, t_x = 30.43, T = 38.86 is expected to make
+    // 1.226 purchases in the next 39 weeks.
+    let p = predict(&f, &customer(2.0, 30.43), 39.0).unwrap();
+    assert!((p.expected_purchases - 1.226).abs() < 0.01, "{}", p.expected_purchases);
+    // A recent buyer is more likely alive than one who bought the same number of times long ago.
+    let recent = predict(&f, &customer(5.0, 38.0), 39.0).unwrap();
+    let lapsed = predict(&f, &customer(5.0, 5.0), 39.0).unwrap();
+    assert!(recent.p_alive > 0.8 && lapsed.p_alive < 0.05, "{} {}", recent.p_alive, lapsed.p_alive);
+    assert!(recent.expected_purchases > lapsed.expected_purchases);
+    // Without repeat purchases BG/NBD says the customer is alive.
+    assert_eq!(predict(&f, &customer(0.0, 0.0), 39.0).unwrap().p_alive, 1.0);
+}

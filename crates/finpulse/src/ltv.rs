@@ -1,0 +1,214 @@
+//! `finpulse ltv`: fit LTV models and write per-customer predictions, from a summary CSV or
+//! from the store's own purchase events.
+
+use crate::Format;
+use crate::config::Config;
+use anyhow::{Context, Result, bail};
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
+use clap::{Args, ValueEnum};
+use finpulse_models::summary::{Purchase, read_summary, summarise};
+use finpulse_models::{Customer, LtvFit, LtvModel, clv, expected_spend, fit, predict};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Microseconds in a day.
+const DAY_US: i64 = 86_400_000_000;
+
+/// Where the customer summaries come from.
+#[derive(Args, Debug)]
+pub struct Source {
+    /// A summary CSV: frequency, recency, T (and monetary_value), or x, t_x, T (and zbar).
+    #[arg(long, conflicts_with_all = ["calibration_end", "purchase_event"])]
+    input: Option<PathBuf>,
+    /// From the store: purchases before this date (YYYY-MM-DD, UTC) are the calibration period.
+    #[arg(long, requires = "purchase_event")]
+    calibration_end: Option<String>,
+    /// From the store: the event type that counts as a purchase (e.g. wealth_purchase, revenue).
+    #[arg(long, requires = "calibration_end")]
+    purchase_event: Option<String>,
+    /// The time unit of frequency, recency and T.
+    #[arg(long, value_enum, default_value = "week")]
+    unit: Unit,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// A time unit.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Unit {
+    Day,
+    Week,
+}
+
+impl Unit {
+    fn micros(self) -> i64 {
+        match self {
+            Self::Day => DAY_US,
+            Self::Week => 7 * DAY_US,
+        }
+    }
+}
+
+/// The models the CLI fits.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ModelArg {
+    Bgnbd,
+    Pnbd,
+    Gg,
+}
+
+impl From<ModelArg> for LtvModel {
+    fn from(m: ModelArg) -> Self {
+        match m {
+            ModelArg::Bgnbd => Self::Bgnbd,
+            ModelArg::Pnbd => Self::Pnbd,
+            ModelArg::Gg => Self::Gg,
+        }
+    }
+}
+
+fn customers(config: &mut Config, source: &Source, runtime: &tokio::runtime::Runtime) -> Result<Vec<Customer>> {
+    if let Some(path) = &source.input {
+        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        return read_summary(file).with_context(|| format!("reading {}", path.display()));
+    }
+    let (Some(end), Some(event)) = (&source.calibration_end, &source.purchase_event) else {
+        bail!("give --input FILE.csv, or --calibration-end DATE and --purchase-event TYPE to summarise the store's events");
+    };
+    if let Some(d) = &source.data_dir {
+        config.data_dir = d.clone();
+    }
+    let end_us = finpulse_core::time::parse_date_us(end).with_context(|| format!("--calibration-end '{end}' is not a YYYY-MM-DD date"))?;
+    let view = finpulse_log::EventStore::read_view(&config.data_dir)
+        .with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
+    let registry = view.registry.clone();
+    let type_id =
+        registry.type_id(event).with_context(|| format!("--purchase-event: unknown event type '{event}' (see `finpulse schema`)"))?;
+    let has_amount = registry.event_type(type_id).fields.iter().any(|f| registry.field(f.field).name == "amount_fen");
+    let value = if has_amount { "amount_fen" } else { "NULL" };
+    let query = format!("SELECT user_id, ts, CAST({value} AS BIGINT) AS value FROM events WHERE type = '{event}' AND user_id IS NOT NULL");
+    let result = runtime.block_on(finpulse_query::run_sql(&view, &query, finpulse_query::QueryOptions::default()))?;
+    let mut purchases = Vec::new();
+    for batch in &result.batches {
+        let users = batch.column(0).as_string_view_opt().map(|a| (0..a.len()).map(|i| a.value(i).to_string()).collect::<Vec<_>>());
+        let users = match users {
+            Some(u) => u,
+            None => {
+                let a = batch.column(0).as_string::<i32>();
+                (0..a.len()).map(|i| a.value(i).to_string()).collect()
+            }
+        };
+        let ts = batch.column(1).as_primitive::<TimestampMicrosecondType>();
+        let values = batch.column(2);
+        for (i, user_id) in users.into_iter().enumerate() {
+            let value =
+                (values.data_type() == &DataType::Int64 && values.is_valid(i)).then(|| values.as_primitive::<Int64Type>().value(i) as f64);
+            purchases.push(Purchase { user_id, ts_us: ts.value(i), value });
+        }
+    }
+    let summary = summarise(&mut purchases, end_us, source.unit.micros());
+    if summary.is_empty() {
+        bail!("no '{event}' events before {end}: nothing to fit");
+    }
+    Ok(summary)
+}
+
+/// `finpulse ltv fit`.
+pub fn fit_command(config: &mut Config, model: ModelArg, source: &Source, format: Format, runtime: &tokio::runtime::Runtime) -> Result<()> {
+    let customers = customers(config, source, runtime)?;
+    let started = std::time::Instant::now();
+    let f = fit(model.into(), &customers)?;
+    let secs = started.elapsed().as_secs_f64();
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&f)?),
+        Format::Csv => {
+            println!("parameter,value,std_error");
+            for p in &f.params {
+                println!("{},{},{}", p.name, p.value, p.std_error.map(|e| e.to_string()).unwrap_or_default());
+            }
+            println!("log_likelihood,{},", f.log_likelihood);
+        }
+        Format::Table => {
+            println!("{} fitted on {} customers in {secs:.3} s ({} likelihood evaluations)", f.model.name(), f.customers, f.evaluations);
+            println!("{:<10} {:>14} {:>14}", "parameter", "estimate", "std. error");
+            for p in &f.params {
+                println!("{:<10} {:>14.4} {:>14}", p.name, p.value, p.std_error.map(|e| format!("{e:.4}")).unwrap_or_else(|| "n/a".into()));
+            }
+            println!("log-likelihood {:.2}", f.log_likelihood);
+        }
+    }
+    Ok(())
+}
+
+/// Prediction settings.
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// The purchase model.
+    #[arg(long, value_enum, default_value = "bgnbd")]
+    model: ModelArg,
+    /// Expected purchases over this many time units.
+    #[arg(long, default_value_t = 52.0)]
+    horizon: f64,
+    /// CLV: periods to sum.
+    #[arg(long, default_value_t = 12)]
+    periods: u32,
+    /// CLV: time units per period (e.g. 4.345 weeks a month).
+    #[arg(long, default_value_t = 4.345)]
+    period_units: f64,
+    /// CLV: discount rate per period.
+    #[arg(long, default_value_t = 0.01)]
+    discount_rate: f64,
+    /// Where to write one row per customer.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// `finpulse ltv predict`: fits the purchase model (and Gamma-Gamma when values are known), then
+/// writes id, frequency, recency, T, p_alive, expected purchases, expected spend and CLV.
+pub fn predict_command(config: &mut Config, source: &Source, args: &PredictArgs, runtime: &tokio::runtime::Runtime) -> Result<()> {
+    if matches!(args.model, ModelArg::Gg) {
+        bail!("--model: predictions need a purchase model (bgnbd or pnbd); Gamma-Gamma is fitted alongside when spend is known");
+    }
+    if args.horizon <= 0.0 || args.period_units <= 0.0 {
+        bail!("--horizon and --period-units must be positive");
+    }
+    let customers = customers(config, source, runtime)?;
+    let purchases: LtvFit = fit(args.model.into(), &customers)?;
+    let spend =
+        if customers.iter().any(|c| c.frequency > 0.0 && c.monetary.is_some()) { Some(fit(LtvModel::Gg, &customers)?) } else { None };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?);
+    writeln!(out, "id,frequency,recency,T,p_alive,expected_purchases,expected_spend,clv")?;
+    let cell = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
+    for c in &customers {
+        let p = predict(&purchases, c, args.horizon);
+        let avg = spend.as_ref().and_then(|g| expected_spend(g, c));
+        let value = spend.as_ref().and_then(|g| clv(&purchases, g, c, args.periods, args.period_units, args.discount_rate));
+        writeln!(
+            out,
+            "{},{},{},{},{},{},{},{}",
+            c.id,
+            c.frequency,
+            c.recency,
+            c.age,
+            cell(p.as_ref().map(|p| p.p_alive)),
+            cell(p.as_ref().map(|p| p.expected_purchases)),
+            cell(avg),
+            cell(value)
+        )?;
+    }
+    out.flush()?;
+    let params = |f: &LtvFit| f.params.iter().map(|p| format!("{} {:.4}", p.name, p.value)).collect::<Vec<_>>().join(", ");
+    println!(
+        "{}: {} ({} customers, log-likelihood {:.2})",
+        purchases.model.name(),
+        params(&purchases),
+        purchases.customers,
+        purchases.log_likelihood
+    );
+    if let Some(g) = &spend {
+        println!("gg: {} ({} customers with repeat purchases)", params(g), g.customers);
+    }
+    println!("wrote {} predictions to {}", customers.len(), args.out.display());
+    Ok(())
+}
