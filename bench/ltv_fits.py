@@ -1,0 +1,91 @@
+"""LTV fits, finpulse against lifetimes on the same synthetic customers, in one run.
+
+Customers are drawn from the BG/NBD and Pareto/NBD processes with the CDNOW parameters and
+summarised in whole weeks, the way an operations team summarises its own purchase events.
+finpulse is timed as a whole process (reading the CSV included); lifetimes' fit alone is timed,
+once on the rows as given and once condensed to distinct (frequency, recency, T) with weights
+(lifetimes' own option), so the ratio is shown both ways.
+
+    python bench/ltv_fits.py FINPULSE_BIN SCRATCH_DIR [CUSTOMERS]
+"""
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+from lifetimes import BetaGeoFitter, ParetoNBDFitter
+
+WEEKS = 39  # calibration length for the first cohort, as in CDNOW
+
+
+def draw(n: int, model: str, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    if model == "bgnbd":
+        r, alpha, a, b = 0.2426, 4.4137, 0.7930, 2.4262
+        lam = rng.gamma(r, 1.0 / alpha, n)
+        p = rng.beta(a, b, n)
+    else:
+        r, alpha, s, beta = 0.5533, 10.5776, 0.6062, 11.6687
+        lam = rng.gamma(r, 1.0 / alpha, n)
+        mu = rng.gamma(s, 1.0 / beta, n)
+    age = rng.integers(1, WEEKS + 1, n).astype(float)  # first purchase spread over the cohort
+    freq = np.zeros(n)
+    rec = np.zeros(n)
+    for i in range(n):
+        t, last, x = 0.0, 0.0, 0
+        death = rng.exponential(1.0 / mu[i]) if model == "pnbd" else np.inf
+        while True:
+            t += rng.exponential(1.0 / lam[i]) if lam[i] > 0 else np.inf
+            if t > age[i] or t > death:
+                break
+            x, last = x + 1, t
+            if model == "bgnbd" and rng.random() < p[i]:
+                break
+        freq[i] = x
+        rec[i] = np.floor(last) if x > 0 else 0.0
+    return pd.DataFrame({"frequency": freq.astype(int), "recency": rec, "T": age})
+
+
+def run_finpulse(binary: str, model: str, path: str) -> tuple[float, dict]:
+    started = time.perf_counter()
+    out = subprocess.run([binary, "ltv", "fit", "--model", model, "--input", path, "--format", "json"], check=True, capture_output=True, text=True)
+    return time.perf_counter() - started, json.loads(out.stdout)
+
+
+def run_lifetimes(model: str, d: pd.DataFrame, condensed: bool) -> tuple[float, dict]:
+    fitter = BetaGeoFitter() if model == "bgnbd" else ParetoNBDFitter()
+    if condensed:
+        g = d.groupby(["frequency", "recency", "T"]).size().reset_index(name="weight")
+        started = time.perf_counter()
+        fitter.fit(g["frequency"], g["recency"], g["T"], weights=g["weight"])
+    else:
+        started = time.perf_counter()
+        fitter.fit(d["frequency"], d["recency"], d["T"])
+    return time.perf_counter() - started, fitter.params_.to_dict()
+
+
+def main() -> None:
+    binary, scratch = sys.argv[1], sys.argv[2]
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else 1_000_000
+    for model in ["bgnbd", "pnbd"]:
+        path = f"{scratch}/ltv-{model}-{n}.csv"
+        d = draw(n, model, seed=7)
+        d.to_csv(path, index=False)
+        distinct = len(d.drop_duplicates())
+        f_secs, f_fit = run_finpulse(binary, model, path)
+        ours = {p["name"]: p["value"] for p in f_fit["params"]}
+        line = f"{model}: {n:,} customers ({distinct:,} distinct summaries); finpulse {f_secs:.2f} s (whole process)"
+        for condensed in [True, False]:
+            l_secs, theirs = run_lifetimes(model, d, condensed)
+            worst = max(abs(ours[k] - v) / abs(v) for k, v in theirs.items())
+            how = "condensed with weights" if condensed else "rows as given"
+            line += f"; lifetimes ({how}) {l_secs:.2f} s = {l_secs / f_secs:.1f}x finpulse's time, parameters within {worst:.1e} relative"
+        print(line)
+        print(f"  finpulse: {ours}")
+        print(f"  lifetimes: {theirs}")
+
+
+if __name__ == "__main__":
+    main()
