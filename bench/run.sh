@@ -8,13 +8,15 @@ EVENTS="${EVENTS:-10000000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/finpulse/target}"
 OUT=bench/out
 mkdir -p "$OUT"
-cargo build --release -p finpulse -p finpulse-bench
+# The whole workspace, so features unify the same way as in the tests (no second DataFusion build).
+cargo build --release
 BIN="$CARGO_TARGET_DIR/release"
 VENV="${FINPULSE_BENCH_VENV:-$HOME/.cache/finpulse/bench-venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -c "import duckdb" 2>/dev/null || "$VENV/bin/pip" install --quiet duckdb
+"$VENV/bin/python" -c "import lifetimes" 2>/dev/null || "$VENV/bin/pip" install --quiet lifetimes
 
 echo "== disk (physical limit for durable ingest)"
 "$BIN/finpulse-bench" --scratch "$OUT" disk --mib 512 --block-kib 1024
@@ -42,3 +44,6 @@ import json, sys
 f, d, n = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
 print(f"scan: finpulse {n/f['median_secs']/1e6:,.1f} M events/s, DuckDB {d['version']} {n/d['median_secs']/1e6:,.1f} M events/s; finpulse/DuckDB time ratio {f['median_secs']/d['median_secs']:.2f}")
 PY
+
+echo "== LTV fits: finpulse vs lifetimes, same synthetic customers (${LTV_CUSTOMERS:-1000000})"
+"$VENV/bin/python" bench/ltv_fits.py "$BIN/finpulse" "$OUT" "${LTV_CUSTOMERS:-1000000}"

@@ -107,21 +107,44 @@ impl LtvModel {
     /// One customer's log-likelihood; NaN or −∞ where the parameters are out of the model's
     /// domain or a series does not converge.
     pub fn log_likelihood(self, params: &[f64], c: &Customer) -> f64 {
+        self.frequency_terms(params, c.frequency) + self.rest(params, c)
+    }
+
+    /// The part of the log-likelihood that depends on the customer only through the frequency.
+    fn frequency_terms(self, p: &[f64], x: f64) -> f64 {
         match self {
-            Self::Bgnbd => bgnbd_ll(params, c),
-            Self::Pnbd => pnbd_ll(params, c),
-            Self::Gg => gg_ll(params, c),
+            Self::Bgnbd => {
+                let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+                ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + ln_gamma(a + b) + ln_gamma(b + x) - ln_gamma(b) - ln_gamma(a + b + x)
+            }
+            Self::Pnbd => {
+                let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
+                ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln()
+            }
+            Self::Gg => {
+                let (pp, q, gamma) = (p[0], p[1], p[2]);
+                let px = pp * x;
+                ln_gamma(px + q) - ln_gamma(px) - ln_gamma(q) + q * gamma.ln() + px * x.ln()
+            }
+        }
+    }
+
+    /// The rest of the log-likelihood.
+    fn rest(self, p: &[f64], c: &Customer) -> f64 {
+        match self {
+            Self::Bgnbd => bgnbd_rest(p, c),
+            Self::Pnbd => pnbd_rest(p, c),
+            Self::Gg => gg_rest(p, c),
         }
     }
 }
 
-fn bgnbd_ll(p: &[f64], c: &Customer) -> f64 {
+fn bgnbd_rest(p: &[f64], c: &Customer) -> f64 {
     let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
     let x = c.frequency;
-    let head = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + ln_gamma(a + b) + ln_gamma(b + x) - ln_gamma(b) - ln_gamma(a + b + x);
     let alive = -(r + x) * (alpha + c.age).ln();
     let dropped = if x > 0.0 { a.ln() - (b + x - 1.0).ln() - (r + x) * (alpha + c.recency).ln() } else { f64::NEG_INFINITY };
-    head + log_add_exp(alive, dropped)
+    log_add_exp(alive, dropped)
 }
 
 /// ln A₀ of the Pareto/NBD likelihood: the probability mass of dying between the last purchase
@@ -137,20 +160,19 @@ fn pnbd_ln_a0(r: f64, alpha: f64, s: f64, beta: f64, c: &Customer) -> f64 {
     }
 }
 
-fn pnbd_ll(p: &[f64], c: &Customer) -> f64 {
+fn pnbd_rest(p: &[f64], c: &Customer) -> f64 {
     let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
     let x = c.frequency;
-    let head = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln();
     let alive_at_end = -(r + x) * (alpha + c.age).ln() - s * (beta + c.age).ln();
     let died = s.ln() - (r + s + x).ln() + pnbd_ln_a0(r, alpha, s, beta, c);
-    head + log_add_exp(alive_at_end, died)
+    log_add_exp(alive_at_end, died)
 }
 
-fn gg_ll(p: &[f64], c: &Customer) -> f64 {
+fn gg_rest(p: &[f64], c: &Customer) -> f64 {
     let (pp, q, gamma) = (p[0], p[1], p[2]);
     let (x, m) = (c.frequency, c.monetary.unwrap_or(f64::NAN));
     let px = pp * x;
-    ln_gamma(px + q) - ln_gamma(px) - ln_gamma(q) + q * gamma.ln() + (px - 1.0) * m.ln() + px * x.ln() - (px + q) * (x * m + gamma).ln()
+    (px - 1.0) * m.ln() - (px + q) * (x * m + gamma).ln()
 }
 
 /// One fitted parameter.
@@ -236,8 +258,38 @@ impl Distinct {
     }
 
     fn log_likelihood(&self, model: LtvModel, params: &[f64]) -> f64 {
-        self.rows.iter().map(|(c, w)| w * model.log_likelihood(params, c)).sum()
+        let parts = if self.rows.len() >= PARALLEL_ROWS_MIN { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { 1 };
+        if parts <= 1 {
+            return log_likelihood_of(model, params, &self.rows);
+        }
+        let per = self.rows.len().div_ceil(parts);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = self.rows.chunks(per).map(|rows| s.spawn(move || log_likelihood_of(model, params, rows))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).sum()
+        })
     }
+}
+
+/// Distinct summaries at or above this many are evaluated on every core.
+pub const PARALLEL_ROWS_MIN: usize = 20_000;
+
+/// The weighted log-likelihood of rows sorted by frequency: the terms that depend only on the
+/// frequency (the log-gamma ratios) are computed once per run of equal frequencies.
+fn log_likelihood_of(model: LtvModel, params: &[f64], rows: &[(Customer, f64)]) -> f64 {
+    let mut total = 0.0;
+    let mut cached: Option<(f64, f64)> = None;
+    for (c, w) in rows {
+        let head = match cached {
+            Some((x, head)) if x == c.frequency => head,
+            _ => {
+                let head = model.frequency_terms(params, c.frequency);
+                cached = Some((c.frequency, head));
+                head
+            }
+        };
+        total += w * (head + model.rest(params, c));
+    }
+    total
 }
 
 /// Fits a model by maximum likelihood. Parameters are searched on the log scale (they are all

@@ -5,10 +5,12 @@
 pub const ITERATIONS_MAX: usize = 20_000;
 /// Restarts from the best point found, to escape a collapsed simplex.
 pub const RESTARTS_MAX: usize = 8;
-/// Stop when the simplex's objective values agree to this (absolute) spread.
-pub const OBJECTIVE_TOLERANCE: f64 = 1e-11;
-/// ... and its vertices agree to this, coordinate by coordinate.
-pub const POINT_TOLERANCE: f64 = 1e-9;
+/// Stop when the simplex's objective values agree to this spread, relative to the objective
+/// (a log-likelihood summed over customers grows with their number)...
+pub const OBJECTIVE_TOLERANCE: f64 = 1e-13;
+/// ... and its vertices agree to this, coordinate by coordinate (on the log scale the fits
+/// search, a relative 1e-7 on each parameter).
+pub const POINT_TOLERANCE: f64 = 1e-7;
 
 /// Where a minimisation ended.
 #[derive(Debug, Clone)]
@@ -34,7 +36,7 @@ pub fn minimize(f: impl Fn(&[f64]) -> f64, start: &[f64]) -> Minimum {
     for _ in 0..RESTARTS_MAX {
         let again = nelder_mead(&eval, &best.x);
         let evaluations = best.evaluations + again.evaluations;
-        let improved = again.value < best.value - OBJECTIVE_TOLERANCE;
+        let improved = again.value < best.value - OBJECTIVE_TOLERANCE * best.value.abs().max(1.0);
         if again.value <= best.value {
             best = Minimum { evaluations, ..again };
         } else {
@@ -67,7 +69,7 @@ fn nelder_mead(f: &impl Fn(&[f64]) -> f64, start: &[f64]) -> Minimum {
         let spread_f = values[n] - values[0];
         let spread_x =
             (1..=n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| (simplex[i][j] - simplex[0][j]).abs()).fold(0.0, f64::max);
-        if spread_f.abs() <= OBJECTIVE_TOLERANCE && spread_x <= POINT_TOLERANCE {
+        if spread_f.abs() <= OBJECTIVE_TOLERANCE * values[0].abs().max(1.0) && spread_x <= POINT_TOLERANCE {
             return Minimum { x: simplex[0].clone(), value: values[0], evaluations, converged: true };
         }
         let centroid: Vec<f64> = (0..n).map(|j| simplex[..n].iter().map(|v| v[j]).sum::<f64>() / n as f64).collect();
