@@ -199,7 +199,13 @@ pub struct LtvFit {
     pub customers: usize,
     /// Likelihood evaluations the optimiser spent.
     pub evaluations: usize,
+    /// What the fit cannot vouch for: parameters the data barely identifies.
+    pub warnings: Vec<String>,
 }
+
+/// A parameter whose standard error exceeds its estimate this many times is reported as barely
+/// identified by the data.
+pub const WEAK_PARAM_SE_RATIO: f64 = 1.0;
 
 impl LtvFit {
     /// The estimates, in the model's parameter order.
@@ -329,14 +335,28 @@ pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> 
     }
     let estimate: Vec<f64> = x.iter().map(|v| v.exp()).collect();
     let errors = standard_errors(|params| -data.log_likelihood(model, params), &estimate);
-    let params = model
+    let params: Vec<Param> = model
         .param_names()
         .iter()
         .zip(&estimate)
         .enumerate()
         .map(|(i, (name, value))| Param { name, value: *value, std_error: errors.as_ref().map(|e| e[i]) })
         .collect();
-    Ok(LtvFit { model, params, log_likelihood: -value, customers: used.len(), evaluations })
+    let mut warnings: Vec<String> = Vec::new();
+    if errors.is_none() {
+        warnings.push("no standard errors: the likelihood is flat or curved the wrong way at the estimate".into());
+    }
+    for p in &params {
+        if let Some(se) = p.std_error
+            && se > WEAK_PARAM_SE_RATIO * p.value
+        {
+            warnings.push(format!(
+                "{} = {:.4e} has a standard error of {:.4e}: the data barely identifies it (for example no drop-out shows before the calibration end); treat predictions with care",
+                p.name, p.value, se
+            ));
+        }
+    }
+    Ok(LtvFit { model, params, log_likelihood: -value, customers: used.len(), evaluations, warnings })
 }
 
 /// What a fitted purchase model says about one customer.

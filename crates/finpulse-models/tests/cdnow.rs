@@ -24,6 +24,21 @@ fn assert_3_significant(fit: &LtvFit, expected: &[f64], log_likelihood: f64) {
         assert!(se > 0.0 && se < p.value, "{} has standard error {se}", p.name);
     }
     assert!((fit.log_likelihood - log_likelihood).abs() < 0.01, "log-likelihood {} vs {log_likelihood}", fit.log_likelihood);
+    assert!(fit.warnings.is_empty(), "{:?}", fit.warnings);
+}
+
+#[test]
+fn a_fit_the_data_cannot_identify_says_so() {
+    // Every customer buys steadily up to the end: nothing shows drop-out, so BG/NBD's a (and b)
+    // run off to the edge of the parameter space.
+    let customers: Vec<finpulse_models::Customer> = (0..400)
+        .map(|i| {
+            let age = 20.0 + f64::from(i % 20);
+            finpulse_models::Customer { id: i.to_string(), frequency: f64::from(3 + i % 5), recency: age, age, monetary: None }
+        })
+        .collect();
+    let f = fit(LtvModel::Bgnbd, &customers).unwrap();
+    assert!(f.warnings.iter().any(|w| w.contains("no standard errors")), "{:?} {:?}", f.params, f.warnings);
 }
 
 #[test]

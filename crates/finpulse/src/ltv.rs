@@ -138,6 +138,9 @@ pub fn fit_command(config: &mut Config, model: ModelArg, source: &Source, format
             println!("log-likelihood {:.2}", f.log_likelihood);
         }
     }
+    for w in &f.warnings {
+        eprintln!("warning: {w}");
+    }
     Ok(())
 }
 
@@ -198,6 +201,9 @@ pub fn predict_command(config: &mut Config, source: &Source, args: &PredictArgs,
         )?;
     }
     out.flush()?;
+    for w in purchases.warnings.iter().chain(spend.iter().flat_map(|g| g.warnings.iter())) {
+        eprintln!("warning: {w}");
+    }
     let params = |f: &LtvFit| f.params.iter().map(|p| format!("{} {:.4}", p.name, p.value)).collect::<Vec<_>>().join(", ");
     println!(
         "{}: {} ({} customers, log-likelihood {:.2})",
