@@ -17,6 +17,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -c "import duckdb" 2>/dev/null || "$VENV/bin/pip" install --quiet duckdb
 "$VENV/bin/python" -c "import lifetimes" 2>/dev/null || "$VENV/bin/pip" install --quiet lifetimes
+"$VENV/bin/python" -c "import lightgbm, sklearn, pandas" 2>/dev/null || "$VENV/bin/pip" install --quiet lightgbm scikit-learn pandas
 
 echo "== disk (physical limit for durable ingest)"
 "$BIN/finpulse-bench" --scratch "$OUT" disk --mib 512 --block-kib 1024
@@ -47,3 +48,6 @@ PY
 
 echo "== LTV fits: finpulse vs lifetimes, same synthetic customers (${LTV_CUSTOMERS:-1000000})"
 "$VENV/bin/python" bench/ltv_fits.py "$BIN/finpulse" "$OUT" "${LTV_CUSTOMERS:-1000000}"
+
+echo "== classifiers: finpulse GBDT vs LightGBM (quality on two public tables; speed on ${GBDT_ROWS:-1000000} rows x 30 features)"
+"$VENV/bin/python" bench/gbdt_compare.py "$BIN/finpulse" "$OUT" "${GBDT_ROWS:-1000000}"

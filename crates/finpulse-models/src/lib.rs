@@ -1,10 +1,18 @@
-//! finpulse's models. So far: the LTV models (BG/NBD, Pareto/NBD, Gamma-Gamma) with their
-//! maximum-likelihood fits, predictions and CLV, over customer summaries read from CSV or built
-//! from the event store.
+//! finpulse's models: the LTV models (BG/NBD, Pareto/NBD, Gamma-Gamma) with their
+//! maximum-likelihood fits, predictions and CLV; and classifiers for any table (gradient-boosted
+//! trees, logistic regression) with the measures to judge them.
 
+pub mod float_text;
+pub mod gbdt;
+pub mod logistic;
 pub mod ltv;
+pub mod metrics;
 pub mod optimize;
+pub mod registry;
+pub mod roi;
 pub mod special;
 pub mod summary;
+pub mod table;
+pub mod tabular;
 
 pub use ltv::{Customer, FitError, LtvFit, LtvModel, Param, Prediction, SummaryError, clv, expected_spend, fit, predict};

@@ -1,4 +1,5 @@
-//! Customer-base models for lifetime value: BG/NBD (Fader, Hardie & Lee 2005), Pareto/NBD
+//! Customer-base models for lifetime value: BG/NBD (Fader, Hardie & Lee 2005), MBG/NBD
+//! (Batislam, Denizel & Filiztekin 2007: drop-out possible at time zero too), Pareto/NBD
 //! (Schmittlein, Morrison & Colombo 1987, in Fader & Hardie's likelihood form) and Gamma-Gamma
 //! for spend (Fader, Hardie & Lee 2005), fitted by maximum likelihood.
 //!
@@ -79,6 +80,9 @@ pub fn check_customer(row: usize, c: &Customer) -> Result<(), SummaryError> {
 pub enum LtvModel {
     /// Beta-geometric / negative binomial: purchases while alive, drop-out after a purchase.
     Bgnbd,
+    /// Modified BG/NBD: as BG/NBD, but a customer may also drop out right at the first purchase,
+    /// so customers without repeats are not all alive.
+    Mbgnbd,
     /// Pareto/NBD: purchases while alive, drop-out at any time.
     Pnbd,
     /// Gamma-Gamma: average spend per purchase (customers with repeat purchases).
@@ -89,7 +93,7 @@ impl LtvModel {
     /// Parameter names, in order.
     pub fn param_names(self) -> &'static [&'static str] {
         match self {
-            Self::Bgnbd => &["r", "alpha", "a", "b"],
+            Self::Bgnbd | Self::Mbgnbd => &["r", "alpha", "a", "b"],
             Self::Pnbd => &["r", "alpha", "s", "beta"],
             Self::Gg => &["p", "q", "gamma"],
         }
@@ -99,6 +103,7 @@ impl LtvModel {
     pub fn name(self) -> &'static str {
         match self {
             Self::Bgnbd => "bgnbd",
+            Self::Mbgnbd => "mbgnbd",
             Self::Pnbd => "pnbd",
             Self::Gg => "gg",
         }
@@ -117,6 +122,12 @@ impl LtvModel {
                 let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
                 ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + ln_gamma(a + b) + ln_gamma(b + x) - ln_gamma(b) - ln_gamma(a + b + x)
             }
+            Self::Mbgnbd => {
+                let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+                ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + ln_gamma(a + b) + ln_gamma(b + x + 1.0)
+                    - ln_gamma(b)
+                    - ln_gamma(a + b + x + 1.0)
+            }
             Self::Pnbd => {
                 let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
                 ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln()
@@ -133,6 +144,7 @@ impl LtvModel {
     fn rest(self, p: &[f64], c: &Customer) -> f64 {
         match self {
             Self::Bgnbd => bgnbd_rest(p, c),
+            Self::Mbgnbd => mbgnbd_rest(p, c),
             Self::Pnbd => pnbd_rest(p, c),
             Self::Gg => gg_rest(p, c),
         }
@@ -144,6 +156,15 @@ fn bgnbd_rest(p: &[f64], c: &Customer) -> f64 {
     let x = c.frequency;
     let alive = -(r + x) * (alpha + c.age).ln();
     let dropped = if x > 0.0 { a.ln() - (b + x - 1.0).ln() - (r + x) * (alpha + c.recency).ln() } else { f64::NEG_INFINITY };
+    log_add_exp(alive, dropped)
+}
+
+fn mbgnbd_rest(p: &[f64], c: &Customer) -> f64 {
+    let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+    let x = c.frequency;
+    let alive = -(r + x) * (alpha + c.age).ln();
+    // Unlike BG/NBD, the drop-out term exists with no repeats too (drop-out at the first purchase).
+    let dropped = a.ln() - (b + x).ln() - (r + x) * (alpha + c.recency).ln();
     log_add_exp(alive, dropped)
 }
 
@@ -368,7 +389,7 @@ pub struct Prediction {
     pub expected_purchases: f64,
 }
 
-/// P(alive) and expected purchases over `horizon` for a BG/NBD or Pareto/NBD fit; `None` for
+/// P(alive) and expected purchases over `horizon` for a BG/NBD, MBG/NBD or Pareto/NBD fit; `None` for
 /// Gamma-Gamma or when a series does not converge.
 pub fn predict(fit: &LtvFit, c: &Customer, horizon: f64) -> Option<Prediction> {
     let p = fit.values();
@@ -380,6 +401,15 @@ pub fn predict(fit: &LtvFit, c: &Customer, horizon: f64) -> Option<Prediction> {
             let z = horizon / (alpha + c.age + horizon);
             let series = hyp2f1(r + x, b + x, a + b + x - 1.0, z)?;
             let purchases = (a + b + x - 1.0) / (a - 1.0) * (1.0 - ((alpha + c.age) / (alpha + c.age + horizon)).powf(r + x) * series);
+            Some(Prediction { p_alive: 1.0 / (1.0 + odds_dead), expected_purchases: purchases / (1.0 + odds_dead) })
+        }
+        LtvModel::Mbgnbd => {
+            // Batislam et al. (2007), eq. 7 and 8, with (α + t_x) in the drop-out odds.
+            let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+            let odds_dead = a / (b + x) * ((alpha + c.age) / (alpha + c.recency)).powf(r + x);
+            let z = horizon / (alpha + c.age + horizon);
+            let series = hyp2f1(r + x, b + x + 1.0, a + b + x, z)?;
+            let purchases = (a + b + x) / (a - 1.0) * (1.0 - ((alpha + c.age) / (alpha + c.age + horizon)).powf(r + x) * series);
             Some(Prediction { p_alive: 1.0 / (1.0 + odds_dead), expected_purchases: purchases / (1.0 + odds_dead) })
         }
         LtvModel::Pnbd => {

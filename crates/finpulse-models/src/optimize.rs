@@ -134,6 +134,40 @@ pub fn standard_errors(f: impl Fn(&[f64]) -> f64, at: &[f64]) -> Option<Vec<f64>
     Some((0..n).map(|i| inverse[i][i].sqrt()).collect())
 }
 
+/// Solves `a·x = b` for a symmetric positive-definite `a` (row-major, `n × n`) by Cholesky
+/// factorisation; `None` when `a` is not positive definite.
+pub fn solve_positive_definite(a: &[f64], b: &[f64]) -> Option<Vec<f64>> {
+    let n = b.len();
+    assert_eq!(a.len(), n * n, "a square matrix for every right-hand side");
+    let mut l = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
+            if i == j {
+                let d = a[i * n + i] - s;
+                if !(d > 0.0 && d.is_finite()) {
+                    return None;
+                }
+                l[i * n + i] = d.sqrt();
+            } else {
+                l[i * n + j] = (a[i * n + j] - s) / l[j * n + j];
+            }
+        }
+    }
+    // Forward substitution L·y = b, then back substitution Lᵀ·x = y.
+    let mut y = vec![0.0; n];
+    for i in 0..n {
+        let s: f64 = (0..i).map(|k| l[i * n + k] * y[k]).sum();
+        y[i] = (b[i] - s) / l[i * n + i];
+    }
+    let mut x = vec![0.0; n];
+    for i in (0..n).rev() {
+        let s: f64 = (i + 1..n).map(|k| l[k * n + i] * x[k]).sum();
+        x[i] = (y[i] - s) / l[i * n + i];
+    }
+    Some(x)
+}
+
 /// Inverts a symmetric positive-definite matrix by Cholesky factorisation.
 #[allow(clippy::needless_range_loop)] // index form mirrors the textbook recurrences
 fn invert_positive_definite(a: Vec<Vec<f64>>) -> Option<Vec<Vec<f64>>> {
@@ -182,5 +216,13 @@ mod tests {
         let se = standard_errors(|x| x[0] * x[0] / 8.0 + x[1] * x[1] / 18.0, &[1.0, 2.0]).unwrap();
         assert!((se[0] - 2.0).abs() < 1e-5 && (se[1] - 3.0).abs() < 1e-5, "{se:?}");
         assert!(standard_errors(|x| -x[0] * x[0], &[1.0]).is_none());
+    }
+
+    #[test]
+    fn solves_a_positive_definite_system() {
+        // [[4, 2], [2, 3]]·[1, 2] = [8, 8].
+        let x = solve_positive_definite(&[4.0, 2.0, 2.0, 3.0], &[8.0, 8.0]).unwrap();
+        assert!((x[0] - 1.0).abs() < 1e-12 && (x[1] - 2.0).abs() < 1e-12, "{x:?}");
+        assert!(solve_positive_definite(&[1.0, 2.0, 2.0, 1.0], &[1.0, 1.0]).is_none());
     }
 }

@@ -2,6 +2,7 @@
 //! Prometheus metrics and an OpenAPI document generated from the routes.
 
 pub mod json;
+pub mod models;
 pub mod writer;
 
 use axum::Json;
@@ -68,11 +69,13 @@ impl Default for ApiLimits {
 }
 
 #[derive(Clone)]
-struct AppState {
+pub(crate) struct AppState {
     writer: Writer,
     views: ViewHandle,
     limits: ApiLimits,
     metrics: PrometheusHandle,
+    /// The data directory, for the model registry beside the store.
+    data_dir: std::path::PathBuf,
 }
 
 /// A JSON error answer.
@@ -82,7 +85,7 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(ErrorBody { error: message.into() })).into_response()
 }
 
@@ -368,6 +371,10 @@ fn router(state: AppState) -> axum::Router {
         .routes(routes!(compact))
         .routes(routes!(healthz))
         .routes(routes!(metrics_text))
+        .routes(routes!(models::list))
+        .routes(routes!(models::promote))
+        .routes(routes!(models::rollback))
+        .routes(routes!(models::churn_risk))
         .split_for_parts();
     let api = Arc::new(api);
     router
@@ -381,8 +388,9 @@ impl Server {
     /// Binds `listen` and serves the store until [`Server::stop`].
     pub async fn start(store: EventStore, listen: SocketAddr, limits: ApiLimits) -> std::io::Result<Self> {
         let views = store.view_handle();
+        let data_dir = store.dir().to_path_buf();
         let (writer, writer_thread) = Writer::start(store, limits.write_queue_depth, Duration::from_secs(limits.compaction_interval_secs));
-        let state = AppState { writer, views, limits, metrics: metrics_handle() };
+        let state = AppState { writer, views, limits, metrics: metrics_handle(), data_dir };
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

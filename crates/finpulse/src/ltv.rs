@@ -54,6 +54,7 @@ impl Unit {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ModelArg {
     Bgnbd,
+    Mbgnbd,
     Pnbd,
     Gg,
 }
@@ -62,6 +63,7 @@ impl From<ModelArg> for LtvModel {
     fn from(m: ModelArg) -> Self {
         match m {
             ModelArg::Bgnbd => Self::Bgnbd,
+            ModelArg::Mbgnbd => Self::Mbgnbd,
             ModelArg::Pnbd => Self::Pnbd,
             ModelArg::Gg => Self::Gg,
         }
@@ -165,16 +167,32 @@ pub struct PredictArgs {
     /// Where to write one row per customer.
     #[arg(long)]
     out: PathBuf,
+    /// Also aggregate CLV by acquisition channel or signup month, against acquisition spend
+    /// (CAC and LTV:CAC); needs the store as the source.
+    #[arg(long, value_enum)]
+    by: Option<GroupBy>,
+}
+
+/// How to group customers for LTV:CAC.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum GroupBy {
+    /// The channel of the user's signup.
+    Channel,
+    /// The month of the user's signup.
+    Cohort,
 }
 
 /// `finpulse ltv predict`: fits the purchase model (and Gamma-Gamma when values are known), then
 /// writes id, frequency, recency, T, p_alive, expected purchases, expected spend and CLV.
 pub fn predict_command(config: &mut Config, source: &Source, args: &PredictArgs, runtime: &tokio::runtime::Runtime) -> Result<()> {
     if matches!(args.model, ModelArg::Gg) {
-        bail!("--model: predictions need a purchase model (bgnbd or pnbd); Gamma-Gamma is fitted alongside when spend is known");
+        bail!("--model: predictions need a purchase model (bgnbd, mbgnbd or pnbd); Gamma-Gamma is fitted alongside when spend is known");
     }
     if args.horizon <= 0.0 || args.period_units <= 0.0 {
         bail!("--horizon and --period-units must be positive");
+    }
+    if args.by.is_some() && source.input.is_some() {
+        bail!("--by needs the store's signups and spend: use --calibration-end and --purchase-event instead of --input");
     }
     let customers = customers(config, source, runtime)?;
     let purchases: LtvFit = fit(args.model.into(), &customers)?;
@@ -216,5 +234,90 @@ pub fn predict_command(config: &mut Config, source: &Source, args: &PredictArgs,
         println!("gg: {} ({} customers with repeat purchases)", params(g), g.customers);
     }
     println!("wrote {} predictions to {}", customers.len(), args.out.display());
+    if let (Some(by), Some(gg), Some(end)) = (args.by, &spend, &source.calibration_end) {
+        let end_us =
+            finpulse_core::time::parse_date_us(end).with_context(|| format!("--calibration-end '{end}' is not a YYYY-MM-DD date"))?;
+        let (group_of, acquired, spend_by) = acquisition(config, end_us, by, runtime)?;
+        let values: Vec<(&str, f64)> = customers
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    group_of.get(&c.id)?.as_str(),
+                    clv(&purchases, gg, c, args.periods, args.period_units, args.discount_rate).unwrap_or(0.0),
+                ))
+            })
+            .collect();
+        let groups = finpulse_models::roi::by_group(values, &acquired, &spend_by);
+        let yuan = |fen: f64| fen / 100.0;
+        let opt = |v: Option<f64>, digits: usize| v.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"));
+        println!(
+            "CLV over {} periods by {}, amounts in yuan (purchase values and spend are fen):",
+            args.periods,
+            if matches!(by, GroupBy::Channel) { "signup channel" } else { "signup month" }
+        );
+        println!("{:<16} {:>9} {:>9} {:>12} {:>10} {:>10} {:>9}", "group", "acquired", "buyers", "CLV total", "CLV/user", "CAC", "LTV:CAC");
+        for g in &groups {
+            println!(
+                "{:<16} {:>9} {:>9} {:>12.0} {:>10.2} {:>10} {:>9}",
+                g.group,
+                g.users_acquired,
+                g.customers,
+                yuan(g.clv_total),
+                yuan(g.clv_per_user),
+                opt(g.cac.map(yuan), 2),
+                opt(g.ltv_to_cac, 2)
+            );
+        }
+    } else if args.by.is_some() {
+        eprintln!("warning: --by needs spend per purchase (a purchase event with amount_fen) for CLV; no groups printed");
+    }
     Ok(())
+}
+
+/// Strings of a result column, whatever Arrow string type the query produced.
+fn strings(column: &dyn Array) -> Result<Vec<Option<String>>> {
+    let utf8 = arrow::compute::cast(column, &DataType::Utf8)?;
+    let a = utf8.as_string::<i32>();
+    Ok((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())).collect())
+}
+
+type Acquisition =
+    (std::collections::HashMap<String, String>, std::collections::BTreeMap<String, u64>, std::collections::BTreeMap<String, f64>);
+
+/// Users' acquisition groups, users acquired per group and spend per group (fen), all before
+/// `end_us`.
+fn acquisition(config: &Config, end_us: i64, by: GroupBy, runtime: &tokio::runtime::Runtime) -> Result<Acquisition> {
+    let view = finpulse_log::EventStore::read_view(&config.data_dir)
+        .with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
+    let month = |t: i64| finpulse_core::time::day_label(finpulse_core::time::day_of_us(t)).chars().take(7).collect::<String>();
+    let label = |channel: Option<String>, t: i64| match by {
+        GroupBy::Channel => channel.unwrap_or_else(|| "(none)".into()),
+        GroupBy::Cohort => month(t),
+    };
+    let run = |q: String| runtime.block_on(finpulse_query::run_sql(&view, &q, finpulse_query::QueryOptions::default()));
+    let signups =
+        run(format!("SELECT user_id, channel, arrow_cast(ts, 'Int64') FROM user_signup WHERE arrow_cast(ts, 'Int64') < {end_us}"))?;
+    let (mut group_of, mut acquired) = (std::collections::HashMap::new(), std::collections::BTreeMap::new());
+    for b in &signups.batches {
+        let (users, channels) = (strings(b.column(0))?, strings(b.column(1))?);
+        let ts = b.column(2).as_primitive::<Int64Type>();
+        for (i, (user, channel)) in users.into_iter().zip(channels).enumerate() {
+            let g = label(channel, ts.value(i));
+            *acquired.entry(g.clone()).or_insert(0u64) += 1;
+            if let Some(u) = user {
+                group_of.insert(u, g);
+            }
+        }
+    }
+    let spend =
+        run(format!("SELECT channel, arrow_cast(ts, 'Int64'), amount_fen FROM marketing_spend WHERE arrow_cast(ts, 'Int64') < {end_us}"))?;
+    let mut spend_by = std::collections::BTreeMap::new();
+    for b in &spend.batches {
+        let channels = strings(b.column(0))?;
+        let (ts, amount) = (b.column(1).as_primitive::<Int64Type>(), b.column(2).as_primitive::<Int64Type>());
+        for (i, channel) in channels.into_iter().enumerate() {
+            *spend_by.entry(label(channel, ts.value(i))).or_insert(0.0) += amount.value(i) as f64;
+        }
+    }
+    Ok((group_of, acquired, spend_by))
 }

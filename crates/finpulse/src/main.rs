@@ -1,9 +1,11 @@
 //! `finpulse`: the command line. It parses arguments and calls the libraries.
 
+mod churn;
 mod config;
 mod demo;
 mod import;
 mod ltv;
+mod model;
 mod sql;
 
 use anyhow::{Context, Result, bail};
@@ -23,7 +25,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum)]
 pub(crate) enum Format {
     Table,
     Csv,
@@ -90,9 +92,72 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
-    /// Customer lifetime value: BG/NBD, Pareto/NBD and Gamma-Gamma models.
+    /// Customer lifetime value: BG/NBD, MBG/NBD, Pareto/NBD and Gamma-Gamma models.
     #[command(subcommand)]
     Ltv(LtvCommand),
+    /// Classifiers for any table: gradient-boosted trees or logistic regression.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Churn early warning: who will stop using the product in the next 30 days, and why.
+    #[command(subcommand)]
+    Churn(ChurnCommand),
+    /// The model registry: versions per purpose, the active one, promotions and roll-backs.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Subcommand)]
+enum ChurnCommand {
+    /// Train on past snapshots whose labels are known by --as-of; register and activate it.
+    Train(churn::TrainArgs),
+    /// The risk list as of a date: every active user's churn probability with reasons.
+    Score(churn::ScoreArgs),
+    /// AUC, lift, precision@k, Brier score and calibration on a date whose horizon has passed.
+    Eval(churn::EvalArgs),
+    /// The features and what they mean.
+    Features,
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Every registered version, with the active one per purpose.
+    List {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Make a registered version the active one.
+    Promote {
+        /// e.g. churn
+        purpose: String,
+        version: u32,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Return to the version that was active before the current one.
+    Rollback {
+        purpose: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Train on a labelled CSV and write the model file.
+    Train(model::TrainArgs),
+    /// Score a CSV with a model: one score per row, in input order.
+    Predict(model::PredictArgs),
+    /// AUC, average precision, log loss, Brier score and lift on a labelled CSV.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 #[derive(Subcommand)]
@@ -228,5 +293,20 @@ fn main() -> Result<()> {
         }
         Command::Ltv(LtvCommand::Fit { model, source, format }) => ltv::fit_command(&mut config, model, &source, format, &runtime),
         Command::Ltv(LtvCommand::Predict { source, args }) => ltv::predict_command(&mut config, &source, &args, &runtime),
+        Command::Model(ModelCommand::Train(args)) => model::train(&mut config, &args),
+        Command::Model(ModelCommand::Predict(args)) => model::predict(&args),
+        Command::Model(ModelCommand::Eval { model, data, format }) => model::eval(&model, &data, format),
+        Command::Churn(ChurnCommand::Train(args)) => churn::train(&mut config, &args, &runtime),
+        Command::Churn(ChurnCommand::Score(args)) => churn::score(&mut config, &args, &runtime),
+        Command::Churn(ChurnCommand::Eval(args)) => churn::eval(&mut config, &args, &runtime),
+        Command::Churn(ChurnCommand::Features) => {
+            churn::features();
+            Ok(())
+        }
+        Command::Models(ModelsCommand::List { data_dir, format }) => churn::models_list(&mut config, data_dir, format),
+        Command::Models(ModelsCommand::Promote { purpose, version, data_dir }) => {
+            churn::models_activate(&mut config, data_dir, &purpose, Some(version))
+        }
+        Command::Models(ModelsCommand::Rollback { purpose, data_dir }) => churn::models_activate(&mut config, data_dir, &purpose, None),
     }
 }

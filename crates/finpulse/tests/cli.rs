@@ -281,4 +281,178 @@ fn ltv_fits_a_summary_file_and_the_stores_own_purchases() {
         assert!((0.0..=1.0).contains(&p_alive), "{row:?}");
         assert!(row[7].parse::<f64>().unwrap() >= 0.0, "{row:?}");
     }
+
+    // The same CLV by signup channel, against each channel's spend.
+    let o = run(&[
+        "ltv",
+        "predict",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--calibration-end",
+        "2026-02-10",
+        "--purchase-event",
+        "revenue",
+        "--unit",
+        "day",
+        "--model",
+        "mbgnbd",
+        "--out",
+        out.to_str().unwrap(),
+        "--by",
+        "channel",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("mbgnbd:") && text.contains("LTV:CAC"), "{text}");
+    let douyin: Vec<&str> = text.lines().find(|l| l.starts_with("douyin")).expect("a douyin row").split_whitespace().collect();
+    let (clv_per_user, cac, ratio): (f64, f64, f64) = (douyin[4].parse().unwrap(), douyin[5].parse().unwrap(), douyin[6].parse().unwrap());
+    assert!(cac > 0.0 && (ratio - clv_per_user / cac).abs() < 0.01, "{douyin:?}");
+    let o = run(&["ltv", "predict", "--input", cdnow.to_str().unwrap(), "--out", out.to_str().unwrap(), "--by", "channel"]);
+    assert!(!o.status.success() && stderr(&o).contains("--by needs the store"), "{}", stderr(&o));
+}
+
+#[test]
+fn model_trains_on_a_public_table_scores_in_order_and_names_bad_input() {
+    let uci = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/uci-default-credit-card.csv");
+    let text = std::fs::read_to_string(&uci).unwrap();
+    // Every fifth row is held out, as bench/gbdt_compare.py does.
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = (dir.path().join("train.csv"), dir.path().join("test.csv"));
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let (mut a, mut b) = (format!("{header}\n"), format!("{header}\n"));
+    for (i, line) in lines.enumerate() {
+        if i % 5 == 4 { &mut b } else { &mut a }.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(&train, a).unwrap();
+    std::fs::write(&test, &b).unwrap();
+    let model = dir.path().join("m.json");
+    let label = "default.payment.next.month";
+    let data = dir.path().join("data");
+    let o = run(&[
+        "model",
+        "train",
+        "--data",
+        train.to_str().unwrap(),
+        "--label",
+        label,
+        "--id",
+        "ID",
+        "--out",
+        model.to_str().unwrap(),
+        "--format",
+        "json",
+        "--register",
+        "credit",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(summary["algo"], "gbdt");
+    assert!(stderr(&o).contains("registered as credit v1 (active)"), "{}", stderr(&o));
+
+    let o = run(&["model", "eval", "--model", model.to_str().unwrap(), "--data", test.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // LightGBM with default settings reaches 0.78 on this split (bench/gbdt_compare.py).
+    let auc = e["auc"].as_f64().unwrap();
+    assert!(auc > 0.77, "held-out AUC {auc}");
+
+    let scores = dir.path().join("scores.csv");
+    let o = run(&[
+        "model",
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+        "--out",
+        scores.to_str().unwrap(),
+        "--reasons",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = std::fs::read_to_string(&scores).unwrap();
+    let ids: Vec<&str> = out.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    let expected: Vec<&str> = b.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(ids, expected, "one score per input row, in input order");
+
+    // Bad input: a missing label column, a non-numeric label, a NaN cell, a wrong model file.
+    let bad = dir.path().join("bad.csv");
+    let o = run(&["model", "train", "--data", train.to_str().unwrap(), "--label", "defaulted", "--out", model.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("no column 'defaulted' in the header"), "{}", stderr(&o));
+    std::fs::write(&bad, "x,y\n1,0\n2,1\n3,perhaps\n").unwrap();
+    let o = run(&["model", "train", "--data", bad.to_str().unwrap(), "--label", "y", "--out", model.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("row 3, label column 'y': 'perhaps'"), "{}", stderr(&o));
+    std::fs::write(&bad, "x,y\n1,0\nNaN,1\n").unwrap();
+    let o = run(&["model", "train", "--data", bad.to_str().unwrap(), "--label", "y", "--out", model.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("row 2, column 'x': 'NaN' is not a finite number"), "{}", stderr(&o));
+    let o =
+        run(&["model", "predict", "--model", test.to_str().unwrap(), "--data", test.to_str().unwrap(), "--out", scores.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("not a finpulse model file"), "{}", stderr(&o));
+}
+
+#[test]
+fn churn_trains_on_the_demo_serves_a_risk_list_and_versions_roll_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    let o = run(&["demo", "--users", "3000", "--days", "90", "--seed", "11", "--no-serve", "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Trained as of March 1st: labels of snapshots up to January 30th are known by then.
+    let o = run(&["churn", "train", "--data-dir", d, "--as-of", "2026-03-01", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let trained: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(trained["version"], 1);
+    assert_eq!(trained["report"]["snapshots"][0]["as_of"], "2026-01-30");
+    // Out of time: March, a month after every training label.
+    let o = run(&["churn", "eval", "--data-dir", d, "--as-of", "2026-03-01", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let auc = e["evaluation"]["evaluation"]["auc"].as_f64().unwrap();
+    assert!(auc > 0.75, "AUC {auc}: {e}");
+    assert!(e["evaluation"]["evaluation"]["top_decile_lift"].as_f64().unwrap() > 2.0, "{e}");
+
+    let list = dir.path().join("risk.csv");
+    let o = run(&["churn", "score", "--data-dir", d, "--as-of", "2026-04-01", "--out", list.to_str().unwrap(), "--top", "5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("churn risk as of 2026-04-01 (model v1"), "{}", stdout(&o));
+    let csv = std::fs::read_to_string(&list).unwrap();
+    assert_eq!(csv.lines().next(), Some("user_id,probability,reasons"));
+    assert!(csv.lines().count() > 100);
+
+    // Labels for April are not in the data yet.
+    let o = run(&["churn", "eval", "--data-dir", d, "--as-of", "2026-04-01"]);
+    assert!(!o.status.success() && stderr(&o).contains("labels are not known yet"), "{}", stderr(&o));
+    let o = run(&["churn", "train", "--data-dir", d, "--as-of", "2026-03-01", "--activity", "app_open"]);
+    assert!(!o.status.success() && stderr(&o).contains("--activity: unknown event type 'app_open'"), "{}", stderr(&o));
+
+    // A second version in shadow, promoted, then rolled back over HTTP.
+    let o = run(&["churn", "train", "--data-dir", d, "--as-of", "2026-03-15", "--no-promote"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("registered, not active"), "{}", stdout(&o));
+    let o = run(&["models", "promote", "churn", "2", "--data-dir", d]);
+    assert!(o.status.success() && stdout(&o).contains("churn: v2 is active (was v1"), "{}{}", stdout(&o), stderr(&o));
+
+    let server = serve(&data);
+    let client = reqwest::blocking::Client::new();
+    let risk: Value = client.get(format!("{}/v1/churn/risk?limit=3", server.base)).send().unwrap().json().unwrap();
+    assert_eq!(risk["model_version"], 2);
+    assert_eq!(risk["list"]["as_of"], "2026-04-01", "defaults to the day after the last event");
+    assert_eq!(risk["list"]["rows"].as_array().unwrap().len(), 3);
+    let top = risk["list"]["rows"][0]["probability"].as_f64().unwrap();
+    assert!(top >= risk["list"]["rows"][2]["probability"].as_f64().unwrap());
+    let r = client.get(format!("{}/v1/churn/risk?as_of=April", server.base)).send().unwrap();
+    assert_eq!(r.status(), 400);
+    let r = client.post(format!("{}/v1/models/churn/rollback", server.base)).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let models: Value = client.get(format!("{}/v1/models", server.base)).send().unwrap().json().unwrap();
+    assert_eq!(models["active"]["churn"], 1);
+    assert_eq!(models["history"].as_array().unwrap().len(), 3, "{models}");
+    let r = client.post(format!("{}/v1/models/churn/promote", server.base)).json(&json!({"version": 9})).send().unwrap();
+    assert_eq!(r.status(), 404);
+    drop(server);
+    let o = run(&["models", "list", "--data-dir", d]);
+    assert!(o.status.success() && stdout(&o).contains("churn"), "{}", stderr(&o));
 }

@@ -1,0 +1,155 @@
+//! The model registry and churn early warning over HTTP: list models, promote and roll back
+//! versions, and the daily churn risk list from the active churn model.
+
+use crate::{AppState, ErrorBody, error};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use finpulse_churn::{ChurnError, ChurnSpec, PURPOSE, RiskList};
+use finpulse_models::registry::{ModelRegistry, RegistryError};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+/// Most users one risk-list answer carries.
+pub const RISK_ROWS_MAX: usize = 10_000;
+/// Users a risk-list answer carries unless asked.
+pub const RISK_ROWS_DEFAULT: usize = 100;
+/// Who an activation over the API is recorded as (the API has no users yet).
+const API_ACTOR: &str = "api";
+
+fn registry_error(e: RegistryError) -> Response {
+    let status = match &e {
+        RegistryError::Purpose(_) => StatusCode::BAD_REQUEST,
+        RegistryError::NoVersion { .. } | RegistryError::NoActive(_) => StatusCode::NOT_FOUND,
+        RegistryError::NothingToRollBack(_) => StatusCode::CONFLICT,
+        RegistryError::Io { .. } | RegistryError::Format { .. } | RegistryError::Model(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.to_string())
+}
+
+/// Runs a registry operation off the async threads (it fsyncs).
+async fn with_registry<T: Send + 'static>(
+    state: &AppState,
+    op: impl FnOnce(&ModelRegistry) -> Result<T, RegistryError> + Send + 'static,
+) -> Result<T, Response> {
+    let dir = state.data_dir.clone();
+    let joined = tokio::task::spawn_blocking(move || ModelRegistry::in_data_dir(&dir).and_then(|r| op(&r))).await;
+    match joined {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(registry_error(e)),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("registry task failed: {e}"))),
+    }
+}
+
+/// Every registered model version, the active version per purpose, and every promotion and
+/// roll-back.
+#[utoipa::path(get, path = "/v1/models", tag = "models", responses((status = 200, body = Object), (status = 500, body = ErrorBody)))]
+pub(crate) async fn list(State(state): State<AppState>) -> Response {
+    match with_registry(&state, |r| Ok((r.list()?, r.history()?))).await {
+        Ok(((models, active), history)) => Json(json!({ "models": models, "active": active, "history": history })).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Which version to promote.
+#[derive(Deserialize, ToSchema)]
+pub struct PromoteRequest {
+    /// A registered version of the purpose.
+    pub version: u32,
+}
+
+/// Make a registered version the active model of its purpose.
+#[utoipa::path(post, path = "/v1/models/{purpose}/promote", tag = "models", request_body = PromoteRequest,
+    params(("purpose" = String, Path, description = "e.g. churn")),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn promote(
+    State(state): State<AppState>,
+    Path(purpose): Path<String>,
+    body: Result<Json<PromoteRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body must be {{\"version\": N}}: {}", e.body_text())),
+    };
+    match with_registry(&state, move |r| r.promote(&purpose, req.version, API_ACTOR)).await {
+        Ok(a) => Json(a).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Return a purpose to the version that was active before the current one.
+#[utoipa::path(post, path = "/v1/models/{purpose}/rollback", tag = "models",
+    params(("purpose" = String, Path, description = "e.g. churn")),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn rollback(State(state): State<AppState>, Path(purpose): Path<String>) -> Response {
+    match with_registry(&state, move |r| r.rollback(&purpose, API_ACTOR)).await {
+        Ok(a) => Json(a).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Risk-list options.
+#[derive(Deserialize, IntoParams)]
+pub struct RiskQuery {
+    /// The as-of date, YYYY-MM-DD (UTC); defaults to the day after the last stored event.
+    pub as_of: Option<String>,
+    /// Users to return, highest risk first (default 100, at most 10,000).
+    pub limit: Option<usize>,
+}
+
+/// The daily churn risk list: every user active before the date, scored by the active churn
+/// model, highest risk first, each with the reasons that raised the score.
+#[utoipa::path(get, path = "/v1/churn/risk", tag = "churn", params(RiskQuery),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, description = "No active churn model", body = ErrorBody)))]
+pub(crate) async fn churn_risk(
+    State(state): State<AppState>,
+    query: Result<Query<RiskQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let limit = q.limit.unwrap_or(RISK_ROWS_DEFAULT);
+    if limit == 0 || limit > RISK_ROWS_MAX {
+        return error(StatusCode::BAD_REQUEST, format!("limit must be between 1 and {RISK_ROWS_MAX}, not {limit}"));
+    }
+    let (entry, model) = match with_registry(&state, |r| r.active(PURPOSE)).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let spec = match ChurnSpec::from_training(&entry.training) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let view = state.views.snapshot();
+    let as_of_us = match &q.as_of {
+        Some(text) => match finpulse_core::time::parse_date_us(text) {
+            Some(us) => us,
+            None => return error(StatusCode::BAD_REQUEST, format!("as_of: '{text}' is not a YYYY-MM-DD date")),
+        },
+        None => match finpulse_churn::default_as_of(&view).await {
+            Ok(Some(us)) => us,
+            Ok(None) => return error(StatusCode::NOT_FOUND, "the store holds no events: nothing to score"),
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
+    };
+    match finpulse_churn::score(&view, &model, &spec, as_of_us).await {
+        Ok(mut list) => {
+            list.rows.truncate(limit);
+            Json(json!({ "model_version": entry.version, "list": list })).into_response()
+        }
+        Err(e @ ChurnError::NoUsers { .. }) => {
+            let empty = RiskList {
+                as_of: finpulse_core::time::day_label(finpulse_core::time::day_of_us(as_of_us)),
+                horizon_days: spec.horizon_days,
+                users_scored: 0,
+                mean_probability: 0.0,
+                rows: Vec::new(),
+            };
+            Json(json!({ "model_version": entry.version, "list": empty, "message": e.to_string() })).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
