@@ -41,7 +41,7 @@ def lightgbm_frame(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=df.index)
     for c in df.columns:
         s = df[c]
-        if s.dtype == object:
+        if is_text(s):
             stripped = s.str.strip()
             present = ~stripped.isin(MISSING) & stripped.notna()
             numbers = pd.to_numeric(stripped.where(present), errors="coerce")
@@ -54,8 +54,13 @@ def lightgbm_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def is_text(s: pd.Series) -> bool:
+    """Strings, whether pandas keeps them as objects (pandas 2) or as its string dtype (pandas 3)."""
+    return s.dtype == object or pd.api.types.is_string_dtype(s.dtype)
+
+
 def label_of(s: pd.Series) -> np.ndarray:
-    if s.dtype == object:
+    if is_text(s):
         return s.str.strip().str.lower().isin(["1", "true", "yes"]).astype(int).to_numpy()
     return s.astype(int).to_numpy()
 
@@ -132,7 +137,7 @@ def speed(bin_, scratch, rows):
     t0 = time.perf_counter()
     df = pd.read_csv(path)
     for c in df.columns:
-        if df[c].dtype == object:
+        if is_text(df[c]):
             df[c] = df[c].astype("category")
     read = time.perf_counter() - t0
     y = df.pop("label").to_numpy()

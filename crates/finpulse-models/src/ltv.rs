@@ -1,5 +1,6 @@
 //! Customer-base models for lifetime value: BG/NBD (Fader, Hardie & Lee 2005), MBG/NBD
-//! (Batislam, Denizel & Filiztekin 2007: drop-out possible at time zero too), Pareto/NBD
+//! (Batislam, Denizel & Filiztekin 2007: drop-out possible at time zero too), BG/BB (Fader, Hardie
+//! & Shang 2010: discrete opportunities, e.g. one per week or per campaign), Pareto/NBD
 //! (Schmittlein, Morrison & Colombo 1987, in Fader & Hardie's likelihood form) and Gamma-Gamma
 //! for spend (Fader, Hardie & Lee 2005), fitted by maximum likelihood.
 //!
@@ -85,6 +86,9 @@ pub enum LtvModel {
     Mbgnbd,
     /// Pareto/NBD: purchases while alive, drop-out at any time.
     Pnbd,
+    /// Beta-geometric / beta-Bernoulli: one purchase chance per period (T = periods), drop-out
+    /// between periods.
+    Bgbb,
     /// Gamma-Gamma: average spend per purchase (customers with repeat purchases).
     Gg,
 }
@@ -95,6 +99,7 @@ impl LtvModel {
         match self {
             Self::Bgnbd | Self::Mbgnbd => &["r", "alpha", "a", "b"],
             Self::Pnbd => &["r", "alpha", "s", "beta"],
+            Self::Bgbb => &["alpha", "beta", "gamma", "delta"],
             Self::Gg => &["p", "q", "gamma"],
         }
     }
@@ -105,6 +110,7 @@ impl LtvModel {
             Self::Bgnbd => "bgnbd",
             Self::Mbgnbd => "mbgnbd",
             Self::Pnbd => "pnbd",
+            Self::Bgbb => "bgbb",
             Self::Gg => "gg",
         }
     }
@@ -132,6 +138,8 @@ impl LtvModel {
                 let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
                 ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln()
             }
+            // Every term depends on the recency and periods too.
+            Self::Bgbb => 0.0,
             Self::Gg => {
                 let (pp, q, gamma) = (p[0], p[1], p[2]);
                 let px = pp * x;
@@ -146,6 +154,7 @@ impl LtvModel {
             Self::Bgnbd => bgnbd_rest(p, c),
             Self::Mbgnbd => mbgnbd_rest(p, c),
             Self::Pnbd => pnbd_rest(p, c),
+            Self::Bgbb => bgbb_log_likelihood(p, c),
             Self::Gg => gg_rest(p, c),
         }
     }
@@ -187,6 +196,29 @@ fn pnbd_rest(p: &[f64], c: &Customer) -> f64 {
     let alive_at_end = -(r + x) * (alpha + c.age).ln() - s * (beta + c.age).ln();
     let died = s.ln() - (r + s + x).ln() + pnbd_ln_a0(r, alpha, s, beta, c);
     log_add_exp(alive_at_end, died)
+}
+
+fn ln_beta(a: f64, b: f64) -> f64 {
+    ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
+}
+
+/// Most periods a BG/BB customer may have: its likelihood sums a term per period after the last
+/// purchase.
+pub const BGBB_PERIODS_MAX: f64 = 100_000.0;
+
+/// Fader, Hardie & Shang (2010), eq. 5: alive through all `n` periods, or dropped out in one of
+/// the periods after the last purchase.
+fn bgbb_log_likelihood(p: &[f64], c: &Customer) -> f64 {
+    let (alpha, beta, gamma, delta) = (p[0], p[1], p[2], p[3]);
+    let (x, t_x, n) = (c.frequency, c.recency, c.age);
+    let (b_ab, b_gd) = (ln_beta(alpha, beta), ln_beta(gamma, delta));
+    let mut total = ln_beta(alpha + x, beta + n - x) - b_ab + ln_beta(gamma, delta + n) - b_gd;
+    let mut i = 0.0;
+    while i < n - t_x {
+        total = log_add_exp(total, ln_beta(alpha + x, beta + t_x - x + i) - b_ab + ln_beta(gamma + 1.0, delta + t_x + i) - b_gd);
+        i += 1.0;
+    }
+    total
 }
 
 fn gg_rest(p: &[f64], c: &Customer) -> f64 {
@@ -329,6 +361,9 @@ pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> 
         LtvModel::Gg => customers.iter().filter(|c| c.frequency > 0.0).collect(),
         _ => customers.iter().collect(),
     };
+    if model == LtvModel::Bgbb {
+        check_discrete(customers)?;
+    }
     if used.is_empty() {
         return Err(
             SummaryError::Empty(if model == LtvModel::Gg { " (Gamma-Gamma needs customers with repeat purchases)" } else { "" }).into()
@@ -389,7 +424,8 @@ pub struct Prediction {
     pub expected_purchases: f64,
 }
 
-/// P(alive) and expected purchases over `horizon` for a BG/NBD, MBG/NBD or Pareto/NBD fit; `None` for
+/// P(alive) and expected purchases over `horizon` for a BG/NBD, MBG/NBD, BG/BB or Pareto/NBD
+/// fit (BG/BB: P(alive) at the next period, `horizon` in periods); `None` for
 /// Gamma-Gamma or when a series does not converge.
 pub fn predict(fit: &LtvFit, c: &Customer, horizon: f64) -> Option<Prediction> {
     let p = fit.values();
@@ -424,8 +460,42 @@ pub fn predict(fit: &LtvFit, c: &Customer, horizon: f64) -> Option<Prediction> {
             let purchases = rate * (1.0 - ((beta + c.age) / (beta + c.age + horizon)).powf(s - 1.0)) * p_alive;
             Some(Prediction { p_alive, expected_purchases: purchases })
         }
+        LtvModel::Bgbb => {
+            // Fader, Hardie & Shang (2010), (A10) with one period ahead, and eq. 13.
+            let (alpha, beta, gamma, delta) = (p[0], p[1], p[2], p[3]);
+            let n = c.age;
+            let ln_l = bgbb_log_likelihood(&p, c);
+            let p_alive =
+                (ln_beta(alpha + x, beta + n - x) - ln_beta(alpha, beta) + ln_beta(gamma, delta + n + 1.0) - ln_beta(gamma, delta) - ln_l)
+                    .exp();
+            let lead = (ln_beta(alpha + x + 1.0, beta + n - x) - ln_beta(alpha, beta) - ln_l).exp() * delta / (gamma - 1.0)
+                * (ln_gamma(gamma + delta) - ln_gamma(1.0 + delta)).exp();
+            let ratio = |m: f64| (ln_gamma(1.0 + delta + m) - ln_gamma(gamma + delta + m)).exp();
+            Some(Prediction { p_alive, expected_purchases: lead * (ratio(n) - ratio(n + horizon)) })
+        }
         LtvModel::Gg => None,
     }
+}
+
+/// BG/BB counts whole periods: frequency ≤ recency ≤ T, all whole numbers, T within
+/// [`BGBB_PERIODS_MAX`].
+fn check_discrete(customers: &[Customer]) -> Result<(), SummaryError> {
+    for (i, c) in customers.iter().enumerate() {
+        let bad = |column, problem: String| Err(SummaryError::Value { row: i + 1, column, problem });
+        if c.recency.fract() != 0.0 {
+            return bad("recency", format!("{} is not a whole number of periods (BG/BB counts periods)", c.recency));
+        }
+        if c.age.fract() != 0.0 || c.age > BGBB_PERIODS_MAX {
+            return bad("T", format!("{} is not a whole number of periods up to {BGBB_PERIODS_MAX}", c.age));
+        }
+        if c.frequency > c.recency {
+            return bad(
+                "frequency",
+                format!("{} purchases cannot fit in {} periods after the first (BG/BB has one chance per period)", c.frequency, c.recency),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The Gamma-Gamma expected average spend of a customer's future purchases (the population mean

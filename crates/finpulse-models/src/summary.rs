@@ -1,5 +1,7 @@
 //! Customer summaries from CSV: lifetimes-style columns (`frequency`, `recency`, `T`,
-//! `monetary_value`) or Fader–Hardie-style (`x`, `t_x`, `T`, `zbar`), with an optional id column.
+//! `monetary_value`) or Fader–Hardie-style (`x`, `t_x`, `T`, `zbar`), with an optional id column
+//! and an optional `weights` column for aggregated rows (`periods` or `n` stand for T in the
+//! discrete-time BG/BB).
 
 use crate::ltv::{Customer, SummaryError, check_customer};
 use std::io::Read;
@@ -8,7 +10,11 @@ use std::io::Read;
 const ID_COLUMNS: &[&str] = &["id", "customer_id", "user_id", "ID"];
 const FREQUENCY_COLUMNS: &[&str] = &["frequency", "x"];
 const RECENCY_COLUMNS: &[&str] = &["recency", "t_x"];
-const AGE_COLUMNS: &[&str] = &["T", "age"];
+const AGE_COLUMNS: &[&str] = &["T", "age", "periods", "n"];
+/// How many customers a row stands for (aggregated data, such as the BG/BB donation file).
+const WEIGHT_COLUMNS: &[&str] = &["weights", "weight", "count"];
+/// Most customers one weighted row may stand for.
+pub const ROW_WEIGHT_MAX: u64 = 10_000_000;
 const MONETARY_COLUMNS: &[&str] = &["monetary_value", "zbar", "monetary"];
 
 /// Why a summary file could not be read.
@@ -58,7 +64,7 @@ pub fn read_summary(input: impl Read) -> Result<Vec<Customer>, ReadError> {
         })
     };
     let (f, r, t) = (require("frequency", FREQUENCY_COLUMNS)?, require("recency", RECENCY_COLUMNS)?, require("T", AGE_COLUMNS)?);
-    let (id, m) = (find(&header, ID_COLUMNS), find(&header, MONETARY_COLUMNS));
+    let (id, m, w) = (find(&header, ID_COLUMNS), find(&header, MONETARY_COLUMNS), find(&header, WEIGHT_COLUMNS));
     let mut out = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let record = record?;
@@ -75,7 +81,25 @@ pub fn read_summary(input: impl Read) -> Result<Vec<Customer>, ReadError> {
             monetary: m.map(number).transpose()?,
         };
         check_customer(row, &customer)?;
-        out.push(customer);
+        let copies = match w {
+            None => 1,
+            Some(col) => {
+                let weight = number(col)?;
+                if !(weight >= 0.0 && weight.fract() == 0.0 && weight <= ROW_WEIGHT_MAX as f64) {
+                    return Err(SummaryError::Value {
+                        row,
+                        column: "weights",
+                        problem: format!("{weight} is not a whole number of customers from 0 to {ROW_WEIGHT_MAX}"),
+                    }
+                    .into());
+                }
+                weight as u64
+            }
+        };
+        for k in 0..copies {
+            let id = if copies > 1 { format!("{}#{}", customer.id, k + 1) } else { customer.id.clone() };
+            out.push(Customer { id, ..customer.clone() });
+        }
     }
     if out.is_empty() {
         return Err(SummaryError::Empty(" (the file has a header but no rows)").into());

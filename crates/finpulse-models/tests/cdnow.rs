@@ -98,3 +98,31 @@ fn mbgnbd_matches_lifetimes_on_the_cdnow_sample() {
     let p = predict(&f, &customer(2.0, 30.43), 39.0).unwrap();
     assert!((p.p_alive - 0.70613).abs() < 1e-3, "{}", p.p_alive);
 }
+
+#[test]
+fn bgbb_reproduces_fader_hardie_shang_on_the_donations() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/donations.csv");
+    let customers = read_summary(std::fs::File::open(path).unwrap()).unwrap();
+    assert_eq!(customers.len(), 11_104, "weighted rows stand for every donor");
+    let f = fit(LtvModel::Bgbb, &customers).unwrap();
+    assert_3_significant(&f, &[1.204, 0.750, 0.657, 2.783], -33225.58);
+    // lifetimes 0.11.3 (BetaGeoBetaBinomFitter at these parameters): P(alive) in the next period
+    // and expected donations in the next 5 periods, for (x, t_x, n).
+    let customer = |x: f64, t_x: f64| finpulse_models::Customer { id: String::new(), frequency: x, recency: t_x, age: 6.0, monetary: None };
+    for (x, t_x, p_alive, expected) in [
+        (0.0, 0.0, 0.1081333, 0.07286334),
+        (3.0, 6.0, 0.93043357, 2.18974863),
+        (3.0, 3.0, 0.09500629, 0.22359456),
+        (6.0, 6.0, 0.93043357, 3.75254421),
+    ] {
+        let p = predict(&f, &customer(x, t_x), 5.0).unwrap();
+        assert!((p.p_alive - p_alive).abs() < 2e-3, "x {x}, t_x {t_x}: P(alive) {} vs {p_alive}", p.p_alive);
+        assert!((p.expected_purchases - expected).abs() / expected < 5e-3, "x {x}, t_x {t_x}: {} vs {expected}", p.expected_purchases);
+    }
+    // A continuous-time summary is refused, naming the row.
+    let fractional = [finpulse_models::Customer { id: "a".into(), frequency: 1.0, recency: 2.5, age: 6.0, monetary: None }];
+    let err = fit(LtvModel::Bgbb, &fractional).unwrap_err().to_string();
+    assert!(err.contains("row 1, column 'recency': 2.5 is not a whole number of periods"), "{err}");
+    let crowded = [finpulse_models::Customer { id: "a".into(), frequency: 4.0, recency: 2.0, age: 6.0, monetary: None }];
+    assert!(fit(LtvModel::Bgbb, &crowded).unwrap_err().to_string().contains("cannot fit in 2 periods"));
+}

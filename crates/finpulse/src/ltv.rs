@@ -56,6 +56,7 @@ pub enum ModelArg {
     Bgnbd,
     Mbgnbd,
     Pnbd,
+    Bgbb,
     Gg,
 }
 
@@ -65,6 +66,7 @@ impl From<ModelArg> for LtvModel {
             ModelArg::Bgnbd => Self::Bgnbd,
             ModelArg::Mbgnbd => Self::Mbgnbd,
             ModelArg::Pnbd => Self::Pnbd,
+            ModelArg::Bgbb => Self::Bgbb,
             ModelArg::Gg => Self::Gg,
         }
     }
@@ -186,7 +188,9 @@ pub enum GroupBy {
 /// writes id, frequency, recency, T, p_alive, expected purchases, expected spend and CLV.
 pub fn predict_command(config: &mut Config, source: &Source, args: &PredictArgs, runtime: &tokio::runtime::Runtime) -> Result<()> {
     if matches!(args.model, ModelArg::Gg) {
-        bail!("--model: predictions need a purchase model (bgnbd, mbgnbd or pnbd); Gamma-Gamma is fitted alongside when spend is known");
+        bail!(
+            "--model: predictions need a purchase model (bgnbd, mbgnbd, pnbd or bgbb); Gamma-Gamma is fitted alongside when spend is known"
+        );
     }
     if args.horizon <= 0.0 || args.period_units <= 0.0 {
         bail!("--horizon and --period-units must be positive");
