@@ -8,6 +8,7 @@ pub mod logistic;
 pub mod ltv;
 pub mod metrics;
 pub mod optimize;
+pub mod pricing;
 pub mod registry;
 pub mod roi;
 pub mod special;

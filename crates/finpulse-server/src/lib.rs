@@ -74,8 +74,10 @@ pub(crate) struct AppState {
     views: ViewHandle,
     limits: ApiLimits,
     metrics: PrometheusHandle,
-    /// The data directory, for the model registry beside the store.
+    /// The data directory, for the model registry and offers beside the store.
     data_dir: std::path::PathBuf,
+    /// The last offers file read, with its modification time.
+    offers: Arc<models::OffersCache>,
 }
 
 /// A JSON error answer.
@@ -375,6 +377,7 @@ fn router(state: AppState) -> axum::Router {
         .routes(routes!(models::promote))
         .routes(routes!(models::rollback))
         .routes(routes!(models::churn_risk))
+        .routes(routes!(models::offers))
         .split_for_parts();
     let api = Arc::new(api);
     router
@@ -390,7 +393,7 @@ impl Server {
         let views = store.view_handle();
         let data_dir = store.dir().to_path_buf();
         let (writer, writer_thread) = Writer::start(store, limits.write_queue_depth, Duration::from_secs(limits.compaction_interval_secs));
-        let state = AppState { writer, views, limits, metrics: metrics_handle(), data_dir };
+        let state = AppState { writer, views, limits, metrics: metrics_handle(), data_dir, offers: Arc::default() };
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,5 +1,6 @@
-//! The model registry and churn early warning over HTTP: list models, promote and roll back
-//! versions, and the daily churn risk list from the active churn model.
+//! The model registry, churn early warning and pricing over HTTP: list models, promote and roll
+//! back versions, the daily churn risk list from the active churn model, and the LTV-based
+//! offers campaigns read.
 
 use crate::{AppState, ErrorBody, error};
 use axum::Json;
@@ -7,9 +8,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use finpulse_churn::{ChurnError, ChurnSpec, PURPOSE, RiskList};
+use finpulse_models::pricing::{OFFERS_FILE, Offer, OfferSet};
 use finpulse_models::registry::{ModelRegistry, RegistryError};
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 /// Most users one risk-list answer carries.
@@ -152,4 +155,84 @@ pub(crate) async fn churn_risk(
         }
         Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
+}
+
+/// Offer-list options.
+#[derive(Deserialize, IntoParams)]
+pub struct OffersQuery {
+    /// One user's offer.
+    pub user_id: Option<String>,
+    /// Only this price tier: retention, premium or standard.
+    pub price_tier: Option<String>,
+    /// Offers to return (default 100, at most 10,000).
+    pub limit: Option<usize>,
+}
+
+/// The last offers file read, with its modification time.
+pub(crate) type OffersCache = std::sync::Mutex<Option<(std::time::SystemTime, Arc<OfferSet>)>>;
+
+/// Reads the stored offers, reusing the parsed copy while the file is unchanged.
+fn offers_file(state: &AppState) -> Result<Arc<OfferSet>, (StatusCode, String)> {
+    let path = state.data_dir.join(OFFERS_FILE);
+    let modified = match std::fs::metadata(&path).and_then(|m| m.modified()) {
+        Ok(t) => t,
+        Err(_) => return Err((StatusCode::NOT_FOUND, "no offers computed yet: run `finpulse pricing compute`".into())),
+    };
+    let mut cache = state.offers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((at, set)) = cache.as_ref()
+        && *at == modified
+    {
+        return Ok(set.clone());
+    }
+    let unreadable = |e: String| (StatusCode::INTERNAL_SERVER_ERROR, format!("{}: {e}", path.display()));
+    let bytes = std::fs::read(&path).map_err(|e| unreadable(e.to_string()))?;
+    let set: Arc<OfferSet> = Arc::new(serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?);
+    *cache = Some((modified, set.clone()));
+    Ok(set)
+}
+
+/// LTV-based offers for campaigns: each user's value tier, churn-risk band, price tier,
+/// discount and price, with the guardrail that bound it; as computed by `finpulse pricing compute`.
+#[utoipa::path(get, path = "/v1/pricing/offers", tag = "pricing", params(OffersQuery),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, description = "No offers yet, or no offer for the user", body = ErrorBody)))]
+pub(crate) async fn offers(
+    State(state): State<AppState>,
+    query: Result<Query<OffersQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let limit = q.limit.unwrap_or(RISK_ROWS_DEFAULT);
+    if limit == 0 || limit > RISK_ROWS_MAX {
+        return error(StatusCode::BAD_REQUEST, format!("limit must be between 1 and {RISK_ROWS_MAX}, not {limit}"));
+    }
+    if let Some(t) = &q.price_tier
+        && !["retention", "premium", "standard"].contains(&t.as_str())
+    {
+        return error(StatusCode::BAD_REQUEST, format!("price_tier: '{t}' is not one of retention, premium, standard"));
+    }
+    let set = match tokio::task::spawn_blocking({
+        let state = state.clone();
+        move || offers_file(&state)
+    })
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err((status, message))) => return error(status, message),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("reading offers failed: {e}")),
+    };
+    let meta = json!({ "as_of": set.as_of, "calibration_end": set.calibration_end, "churn_model_version": set.churn_model_version, "product": set.policy.product, "list_price_fen": set.policy.list_price_fen });
+    if let Some(user) = &q.user_id {
+        return match set.offers.binary_search_by(|o| o.user_id.as_str().cmp(user)) {
+            Ok(i) => Json(json!({ "offer": set.offers[i], "computed": meta })).into_response(),
+            Err(_) => error(
+                StatusCode::NOT_FOUND,
+                format!("no offer for user '{user}' (not a customer and not scored for churn when offers were computed)"),
+            ),
+        };
+    }
+    let selected: Vec<&Offer> =
+        set.offers.iter().filter(|o| q.price_tier.as_deref().is_none_or(|t| o.price_tier == t)).take(limit).collect();
+    Json(json!({ "offers": selected, "total": set.offers.len(), "computed": meta })).into_response()
 }

@@ -148,6 +148,38 @@ pub fn fit_command(config: &mut Config, model: ModelArg, source: &Source, format
     Ok(())
 }
 
+/// Each customer's discounted CLV (BG/NBD for purchases, Gamma-Gamma for spend) over `periods`
+/// periods of `period_units` units; an error when the purchase event carries no amount.
+pub(crate) fn clv_by_user(
+    config: &mut Config,
+    source: &Source,
+    periods: u32,
+    period_units: f64,
+    discount_rate: f64,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Vec<(String, f64)>> {
+    let customers = customers(config, source, runtime)?;
+    let purchases = fit(LtvModel::Bgnbd, &customers)?;
+    if !customers.iter().any(|c| c.frequency > 0.0 && c.monetary.is_some()) {
+        bail!("--purchase-event: CLV needs purchase amounts (amount_fen) and repeat purchases; this event has none");
+    }
+    let spend = fit(LtvModel::Gg, &customers)?;
+    Ok(customers.iter().map(|c| (c.id.clone(), clv(&purchases, &spend, c, periods, period_units, discount_rate).unwrap_or(0.0))).collect())
+}
+
+/// A month in the source's time unit.
+pub(crate) fn units_per_month(source: &Source) -> f64 {
+    match source.unit {
+        Unit::Day => 30.0,
+        Unit::Week => 4.345,
+    }
+}
+
+/// The calibration end given on the command line, if any.
+pub(crate) fn calibration_end(source: &Source) -> Option<&str> {
+    source.calibration_end.as_deref()
+}
+
 /// Prediction settings.
 #[derive(Args, Debug)]
 pub struct PredictArgs {

@@ -6,6 +6,7 @@ mod demo;
 mod import;
 mod ltv;
 mod model;
+mod pricing;
 mod sql;
 
 use anyhow::{Context, Result, bail};
@@ -104,6 +105,15 @@ enum Command {
     /// The model registry: versions per purpose, the active one, promotions and roll-backs.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// LTV-based pricing: offers by value tier and churn risk, within guardrails.
+    #[command(subcommand)]
+    Pricing(PricingCommand),
+}
+
+#[derive(Subcommand)]
+enum PricingCommand {
+    /// Price every user from their CLV and churn risk; store the offers for the API.
+    Compute(pricing::ComputeArgs),
 }
 
 #[derive(Subcommand)]
@@ -303,6 +313,7 @@ fn main() -> Result<()> {
             churn::features();
             Ok(())
         }
+        Command::Pricing(PricingCommand::Compute(args)) => pricing::compute(&mut config, &args, &runtime),
         Command::Models(ModelsCommand::List { data_dir, format }) => churn::models_list(&mut config, data_dir, format),
         Command::Models(ModelsCommand::Promote { purpose, version, data_dir }) => {
             churn::models_activate(&mut config, data_dir, &purpose, Some(version))

@@ -422,6 +422,42 @@ fn churn_trains_on_the_demo_serves_a_risk_list_and_versions_roll_back() {
     assert_eq!(csv.lines().next(), Some("user_id,probability,reasons"));
     assert!(csv.lines().count() > 100);
 
+    // LTV-based offers: CLV from revenue before March, churn risk from the active model.
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "discount_cap_pct = 20\n[discounts_pct]\n\"high/high\" = 35\n\"mid/high\" = 10\n").unwrap();
+    let pricing = |policy: &Path| {
+        run(&[
+            "pricing",
+            "compute",
+            "--data-dir",
+            d,
+            "--calibration-end",
+            "2026-03-01",
+            "--purchase-event",
+            "revenue",
+            "--unit",
+            "day",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+    };
+    let o = pricing(&policy);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let priced: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let segments = priced["segments"].as_array().unwrap();
+    let cell = |t: &str, b: &str| segments.iter().find(|s| s["ltv_tier"] == t && s["risk_band"] == b).cloned();
+    let top = cell("high", "high").expect("valuable users at high risk exist");
+    assert_eq!((top["discount_pct"].as_f64(), top["bound_by"].as_str()), (Some(20.0), Some("discount_cap")), "{top}");
+    assert_eq!(cell("high", "low").expect("valuable loyal users")["discount_pct"], 0.0);
+    std::fs::write(&policy, "discount_cap_pct = 120\n").unwrap();
+    let o = pricing(&policy);
+    assert!(!o.status.success() && stderr(&o).contains("discount_cap_pct must be in [0, 100), not 120"), "{}", stderr(&o));
+    std::fs::write(&policy, "discount_cap = 5\n").unwrap();
+    let o = pricing(&policy);
+    assert!(!o.status.success() && stderr(&o).contains("discount_cap"), "{}", stderr(&o));
+
     // Labels for April are not in the data yet.
     let o = run(&["churn", "eval", "--data-dir", d, "--as-of", "2026-04-01"]);
     assert!(!o.status.success() && stderr(&o).contains("labels are not known yet"), "{}", stderr(&o));
@@ -443,6 +479,17 @@ fn churn_trains_on_the_demo_serves_a_risk_list_and_versions_roll_back() {
     assert_eq!(risk["list"]["rows"].as_array().unwrap().len(), 3);
     let top = risk["list"]["rows"][0]["probability"].as_f64().unwrap();
     assert!(top >= risk["list"]["rows"][2]["probability"].as_f64().unwrap());
+    let offers: Value =
+        client.get(format!("{}/v1/pricing/offers?price_tier=retention&limit=5", server.base)).send().unwrap().json().unwrap();
+    let listed = offers["offers"].as_array().unwrap();
+    assert!(
+        !listed.is_empty() && listed.iter().all(|o| o["price_tier"] == "retention" && o["discount_pct"].as_f64().unwrap() <= 20.0),
+        "{offers}"
+    );
+    let user = listed[0]["user_id"].as_str().unwrap();
+    let one: Value = client.get(format!("{}/v1/pricing/offers?user_id={user}", server.base)).send().unwrap().json().unwrap();
+    assert_eq!(one["offer"]["user_id"], user);
+    assert_eq!(client.get(format!("{}/v1/pricing/offers?user_id=nobody", server.base)).send().unwrap().status(), 404);
     let r = client.get(format!("{}/v1/churn/risk?as_of=April", server.base)).send().unwrap();
     assert_eq!(r.status(), 400);
     let r = client.post(format!("{}/v1/models/churn/rollback", server.base)).send().unwrap();
