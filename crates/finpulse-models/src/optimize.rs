@@ -1,5 +1,5 @@
-//! Minimisation without derivatives (Nelder–Mead, restarted until it stops improving) and a
-//! finite-difference Hessian for standard errors.
+//! Minimisation without derivatives (Nelder–Mead, restarted until it stops improving), with
+//! them (BFGS), and a finite-difference Hessian for standard errors.
 
 /// Iterations one Nelder–Mead run may take.
 pub const ITERATIONS_MAX: usize = 20_000;
@@ -103,6 +103,88 @@ fn nelder_mead(f: &impl Fn(&[f64]) -> f64, start: &[f64]) -> Minimum {
     }
     let i = (0..=n).min_by(|&a, &b| values[a].total_cmp(&values[b])).unwrap_or(0);
     Minimum { x: simplex[i].clone(), value: values[i], evaluations, converged: false }
+}
+
+/// Largest change of any coordinate in one BFGS step (on the log scale the fits search, a
+/// factor of e²).
+pub const BFGS_STEP_MAX: f64 = 2.0;
+/// Most BFGS iterations.
+pub const BFGS_ITERATIONS_MAX: usize = 500;
+/// BFGS stops when every gradient component is this small relative to the objective (a
+/// log-likelihood summed over customers grows with their number)...
+pub const GRADIENT_TOLERANCE: f64 = 1e-11;
+
+/// Minimises `f` from `start` by BFGS with a backtracking (Armijo) line search, given
+/// `value_and_gradient` that returns the objective and its gradient together. A non-finite
+/// objective counts as +∞, so line searches step back from undefined regions. Not converged
+/// when the iteration limit is hit or the line search can make no progress before the
+/// gradient is small.
+pub fn minimize_with_gradient(value_and_gradient: impl Fn(&[f64]) -> (f64, Vec<f64>), start: &[f64]) -> Minimum {
+    let n = start.len();
+    let eval = |x: &[f64]| {
+        let (v, g) = value_and_gradient(x);
+        if v.is_finite() && g.iter().all(|d| d.is_finite()) { (v, g) } else { (f64::INFINITY, vec![0.0; n]) }
+    };
+    let mut x = start.to_vec();
+    let (mut fx, mut g) = eval(&x);
+    let mut evaluations = 1;
+    // Inverse Hessian approximation, row-major.
+    let mut h: Vec<f64> = (0..n * n).map(|k| if k % (n + 1) == 0 { 1.0 } else { 0.0 }).collect();
+    for _ in 0..BFGS_ITERATIONS_MAX {
+        let scale = fx.abs().max(1.0);
+        if g.iter().all(|d| d.abs() <= GRADIENT_TOLERANCE * scale) {
+            return Minimum { x, value: fx, evaluations, converged: true };
+        }
+        let mut dir: Vec<f64> = (0..n).map(|i| -(0..n).map(|j| h[i * n + j] * g[j]).sum::<f64>()).collect();
+        let mut slope: f64 = dir.iter().zip(&g).map(|(d, gi)| d * gi).sum();
+        if slope >= 0.0 {
+            // Not a descent direction: restart from steepest descent.
+            h.iter_mut().enumerate().for_each(|(k, v)| *v = if k % (n + 1) == 0 { 1.0 } else { 0.0 });
+            dir = g.iter().map(|d| -d).collect();
+            slope = -g.iter().map(|d| d * d).sum::<f64>();
+        }
+        // No coordinate moves more than BFGS_STEP_MAX at once: far from the optimum the
+        // gradient of a likelihood summed over many customers is huge, and a full step would
+        // leap to where its terms lose all precision.
+        let longest = dir.iter().fold(0.0_f64, |m, d| m.max(d.abs()));
+        let mut step = if longest > BFGS_STEP_MAX { BFGS_STEP_MAX / longest } else { 1.0 };
+        let accepted = loop {
+            let candidate: Vec<f64> = x.iter().zip(&dir).map(|(a, d)| a + step * d).collect();
+            let (fc, gc) = eval(&candidate);
+            evaluations += 1;
+            if fc <= fx + 1e-4 * step * slope {
+                break Some((candidate, fc, gc));
+            }
+            step *= 0.5;
+            if step < 1e-20 {
+                break None;
+            }
+        };
+        let Some((next, f_next, g_next)) = accepted else {
+            return Minimum { x, value: fx, evaluations, converged: false };
+        };
+        let s_k: Vec<f64> = next.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let y_k: Vec<f64> = g_next.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy: f64 = s_k.iter().zip(&y_k).map(|(a, b)| a * b).sum();
+        if sy > 1e-300 {
+            // H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ
+            let rho = 1.0 / sy;
+            let hy: Vec<f64> = (0..n).map(|i| (0..n).map(|j| h[i * n + j] * y_k[j]).sum()).collect();
+            let yhy: f64 = y_k.iter().zip(&hy).map(|(a, b)| a * b).sum();
+            for i in 0..n {
+                for j in 0..n {
+                    h[i * n + j] += rho * ((1.0 + rho * yhy) * s_k[i] * s_k[j] - hy[i] * s_k[j] - s_k[i] * hy[j]);
+                }
+            }
+        }
+        let unchanged = (fx - f_next).abs() <= 1e-15 * scale && s_k.iter().all(|d| d.abs() <= 1e-12);
+        (x, fx, g) = (next, f_next, g_next);
+        if unchanged {
+            let converged = g.iter().all(|d| d.abs() <= 1e-6 * scale);
+            return Minimum { x, value: fx, evaluations, converged };
+        }
+    }
+    Minimum { x, value: fx, evaluations, converged: false }
 }
 
 /// Standard errors at a minimum of `f` (a negative log-likelihood over all observations): the
@@ -216,6 +298,18 @@ mod tests {
         let se = standard_errors(|x| x[0] * x[0] / 8.0 + x[1] * x[1] / 18.0, &[1.0, 2.0]).unwrap();
         assert!((se[0] - 2.0).abs() < 1e-5 && (se[1] - 3.0).abs() < 1e-5, "{se:?}");
         assert!(standard_errors(|x| -x[0] * x[0], &[1.0]).is_none());
+    }
+
+    #[test]
+    fn bfgs_finds_the_minimum_of_rosenbrock() {
+        let rosenbrock = |x: &[f64]| {
+            let (a, b) = (1.0 - x[0], x[1] - x[0] * x[0]);
+            (a * a + 100.0 * b * b, vec![-2.0 * a - 400.0 * x[0] * b, 200.0 * b])
+        };
+        let m = minimize_with_gradient(rosenbrock, &[-1.2, 1.0]);
+        assert!(m.converged, "{m:?}");
+        assert!((m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6, "{m:?}");
+        assert!(m.evaluations < 200, "{} evaluations", m.evaluations);
     }
 
     #[test]
