@@ -207,8 +207,8 @@ impl TrainReport {
 /// Labels for `snap`: 1 when the user had no qualifying activity in the horizon after it.
 async fn labels(view: &StoreView, spec: &ChurnSpec, snap: &Snapshot) -> Result<Vec<f64>, ChurnError> {
     let end = snap.as_of_us + i64::from(spec.horizon_days) * DAY_US;
-    let retained = active_between(view, spec, snap.as_of_us, end).await?;
-    // Both lists are sorted by user id (SQL ORDER BY with the same collation: bytes).
+    let mut retained = active_between(view, spec, snap.as_of_us, end).await?;
+    retained.sort_unstable();
     Ok(snap.users.iter().map(|u| if retained.binary_search(u).is_ok() { 0.0 } else { 1.0 }).collect())
 }
 

@@ -270,10 +270,19 @@ impl ModelRegistry {
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
         let current = *index.active.get(purpose).ok_or_else(|| RegistryError::NoActive(purpose.into()))?;
-        // The version active before the current one took over: the `previous` of the latest
-        // activation that made the current version active.
-        let previous = index.history.iter().rev().find(|a| a.purpose == purpose && a.version == current).and_then(|a| a.previous);
-        let Some(previous) = previous.filter(|&p| p != current) else {
+        // Replay the history as a stack: a promotion pushes, a roll-back pops; so repeated
+        // roll-backs walk back through earlier promotions instead of toggling between two.
+        let mut stack: Vec<u32> = Vec::new();
+        for a in index.history.iter().filter(|a| a.purpose == purpose) {
+            if a.action == "rollback" {
+                stack.pop();
+            } else {
+                stack.push(a.version);
+            }
+        }
+        debug_assert_eq!(stack.last(), Some(&current), "the history ends at the active version");
+        stack.pop();
+        let Some(&previous) = stack.last() else {
             return Err(RegistryError::NothingToRollBack(purpose.into()));
         };
         Self::activate(&mut index, purpose, previous, "rollback", by);
@@ -368,12 +377,21 @@ mod tests {
         let back = registry.rollback("churn", "lead").unwrap();
         assert_eq!((back.version, back.previous, back.action.as_str()), (1, Some(2), "rollback"));
         assert_eq!(registry.active("churn").unwrap().0.version, 1);
+        // Back at the first version there is nothing earlier; a third version promoted twice
+        // over rolls back step by step.
+        assert!(matches!(registry.rollback("churn", "lead"), Err(RegistryError::NothingToRollBack(_))));
+        registry.register(&m, &reg(true)).unwrap();
+        registry.promote("churn", 2, "lead").unwrap();
+        assert_eq!(registry.rollback("churn", "lead").unwrap().version, 3);
+        assert_eq!(registry.rollback("churn", "lead").unwrap().version, 1);
+        registry.promote("churn", 1, "lead").unwrap();
+        registry.rollback("churn", "lead").unwrap();
         // Reopened from disk, everything is still there, and the loaded model scores as before.
         let reopened = ModelRegistry::open(dir.path()).unwrap();
         let (entries, active) = reopened.list().unwrap();
-        assert_eq!(entries.len(), 2);
+        assert_eq!(entries.len(), 3);
         assert_eq!(active["churn"], 1);
-        assert_eq!(reopened.history().unwrap().len(), 3);
+        assert_eq!(reopened.history().unwrap().len(), 9);
         match (&reopened.get("churn", 2).unwrap().1.learner, &m.learner) {
             (Learner::Gbdt { model: a, .. }, Learner::Gbdt { model: b, .. }) => assert_eq!(a, b, "the trees load bit-for-bit"),
             _ => panic!("the learner kind changed"),
