@@ -15,12 +15,21 @@ use serde_json::json;
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
-/// Most users one risk-list answer carries.
-pub const RISK_ROWS_MAX: usize = 10_000;
-/// Users a risk-list answer carries unless asked.
-pub const RISK_ROWS_DEFAULT: usize = 100;
+/// Most rows one risk-list or offers answer carries.
+pub const LIST_ROWS_MAX: usize = 10_000;
+/// Rows a risk-list or offers answer carries unless asked.
+pub const LIST_ROWS_DEFAULT: usize = 100;
 /// Who an activation over the API is recorded as (the API has no users yet).
 const API_ACTOR: &str = "api";
+
+/// The `limit` parameter of a list, checked against [`LIST_ROWS_MAX`].
+fn list_limit(limit: Option<usize>) -> Result<usize, String> {
+    let limit = limit.unwrap_or(LIST_ROWS_DEFAULT);
+    if limit == 0 || limit > LIST_ROWS_MAX {
+        return Err(format!("limit must be between 1 and {LIST_ROWS_MAX}, not {limit}"));
+    }
+    Ok(limit)
+}
 
 fn registry_error(e: RegistryError) -> Response {
     let status = match &e {
@@ -114,10 +123,10 @@ pub(crate) async fn churn_risk(
         Ok(q) => q,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    let limit = q.limit.unwrap_or(RISK_ROWS_DEFAULT);
-    if limit == 0 || limit > RISK_ROWS_MAX {
-        return error(StatusCode::BAD_REQUEST, format!("limit must be between 1 and {RISK_ROWS_MAX}, not {limit}"));
-    }
+    let limit = match list_limit(q.limit) {
+        Ok(l) => l,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
     let (entry, model) = match with_registry(&state, |r| r.active(PURPOSE)).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -203,10 +212,10 @@ pub(crate) async fn offers(
         Ok(q) => q,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    let limit = q.limit.unwrap_or(RISK_ROWS_DEFAULT);
-    if limit == 0 || limit > RISK_ROWS_MAX {
-        return error(StatusCode::BAD_REQUEST, format!("limit must be between 1 and {RISK_ROWS_MAX}, not {limit}"));
-    }
+    let limit = match list_limit(q.limit) {
+        Ok(l) => l,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
     if let Some(t) = &q.price_tier
         && !["retention", "premium", "standard"].contains(&t.as_str())
     {

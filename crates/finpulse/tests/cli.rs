@@ -254,22 +254,13 @@ fn ltv_fits_a_summary_file_and_the_stores_own_purchases() {
     let o = run(&["demo", "--users", "400", "--days", "60", "--seed", "3", "--no-serve", "--data-dir", data.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = dir.path().join("ltv.csv");
-    let o = run(&[
-        "ltv",
-        "predict",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--calibration-end",
-        "2026-02-10",
-        "--purchase-event",
-        "revenue",
-        "--unit",
-        "day",
-        "--horizon",
-        "30",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let predict = |extra: &[&str]| {
+        let mut args = vec!["ltv", "predict", "--data-dir", data.to_str().unwrap(), "--calibration-end", "2026-02-10"];
+        args.extend(["--purchase-event", "revenue", "--unit", "day", "--out", out.to_str().unwrap()]);
+        args.extend(extra);
+        run(&args)
+    };
+    let o = predict(&["--horizon", "30"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&out).unwrap();
     let mut lines = text.lines();
@@ -283,24 +274,7 @@ fn ltv_fits_a_summary_file_and_the_stores_own_purchases() {
     }
 
     // The same CLV by signup channel, against each channel's spend.
-    let o = run(&[
-        "ltv",
-        "predict",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--calibration-end",
-        "2026-02-10",
-        "--purchase-event",
-        "revenue",
-        "--unit",
-        "day",
-        "--model",
-        "mbgnbd",
-        "--out",
-        out.to_str().unwrap(),
-        "--by",
-        "channel",
-    ]);
+    let o = predict(&["--model", "mbgnbd", "--by", "channel"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("mbgnbd:") && text.contains("LTV:CAC"), "{text}");
