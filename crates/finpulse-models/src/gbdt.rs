@@ -332,6 +332,9 @@ struct Leaf {
 /// The binned training data and the settings, shared by every tree.
 struct Grower<'a> {
     bins: &'a [Vec<u8>],
+    /// The same bins row by row (`row * features + feature`): a histogram pass reads one row's
+    /// bins from one place instead of touching every column at a scattered index.
+    row_bins: &'a [u8],
     maps: &'a [BinMap],
     offsets: Vec<usize>,
     params: &'a GbdtParams,
@@ -356,48 +359,42 @@ impl Grower<'_> {
     }
 
     /// Per-bin sums over the rows `rows`, whose gradients are `g` and hessians `h` (same order).
+    /// Rows are read row-wise; large leaves are split across threads, each filling its own
+    /// histogram, then summed.
     fn histogram(&self, rows: &[u32], g: &[f64], h: &[f64]) -> Vec<Sums> {
         let total_bins = *self.offsets.last().unwrap_or(&0);
-        let mut hist = vec![Sums::default(); total_bins];
         let features = self.maps.len();
-        let fill = |features: std::ops::Range<usize>, out: &mut [Sums], base: usize| {
-            for f in features {
-                let col = &self.bins[f];
-                let part = &mut out[self.offsets[f] - base..self.offsets[f + 1] - base];
-                for (k, &r) in rows.iter().enumerate() {
-                    let e = &mut part[col[r as usize] as usize];
-                    e.g += g[k];
-                    e.h += h[k];
+        let offsets = &self.offsets[..features];
+        let fill = |rows: &[u32], g: &[f64], h: &[f64]| {
+            let mut hist = vec![Sums::default(); total_bins];
+            for (k, &r) in rows.iter().enumerate() {
+                let row = &self.row_bins[r as usize * features..(r as usize + 1) * features];
+                let (gk, hk) = (g[k], h[k]);
+                for (&offset, &bin) in offsets.iter().zip(row) {
+                    let e = &mut hist[offset + bin as usize];
+                    e.g += gk;
+                    e.h += hk;
                     e.n += 1.0;
                 }
             }
+            hist
         };
         if self.threads <= 1 || rows.len() * features < PARALLEL_CELLS_MIN {
-            fill(0..features, &mut hist, 0);
-            return hist;
+            return fill(rows, g, h);
         }
-        // Contiguous feature groups of about equal bins, one per thread.
-        let per_thread = total_bins.div_ceil(self.threads);
-        let mut groups = Vec::new();
-        let mut start = 0;
-        for f in 0..features {
-            if self.offsets[f + 1] - self.offsets[start] >= per_thread || f + 1 == features {
-                groups.push(start..f + 1);
-                start = f + 1;
-            }
-        }
-        std::thread::scope(|s| {
-            let mut rest: &mut [Sums] = &mut hist;
-            let mut base = 0;
-            for group in groups {
-                let (mine, tail) = rest.split_at_mut(self.offsets[group.end] - base);
-                rest = tail;
-                let my_base = base;
-                base = self.offsets[group.end];
-                let fill = &fill;
-                s.spawn(move || fill(group, mine, my_base));
-            }
+        let per = rows.len().div_ceil(self.threads);
+        let parts: Vec<Vec<Sums>> = std::thread::scope(|s| {
+            let handles: Vec<_> =
+                rows.chunks(per).zip(g.chunks(per)).zip(h.chunks(per)).map(|((r, g), h)| s.spawn(move || fill(r, g, h))).collect();
+            handles.into_iter().map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
         });
+        let mut parts = parts.into_iter();
+        let mut hist = parts.next().unwrap_or_else(|| vec![Sums::default(); total_bins]);
+        for part in parts {
+            for (a, b) in hist.iter_mut().zip(&part) {
+                a.add(b);
+            }
+        }
         hist
     }
 
@@ -671,13 +668,13 @@ impl Gbdt {
 
         let positive = train.iter().map(|&r| labels[r as usize]).sum::<f64>() / train.len() as f64;
         let init_score = (positive / (1.0 - positive)).ln();
-        let grower = Grower { bins: &bins, maps: &maps, offsets, params, threads: thread_count(params) };
         let train_labels: Vec<f64> = train.iter().map(|&r| labels[r as usize]).collect();
         let valid_labels: Vec<f64> = valid.iter().map(|&r| labels[r as usize]).collect();
         // Training rows are addressed by position in `train` inside the grower, so bins are
         // re-indexed to the training rows once.
         let train_bins: Vec<Vec<u8>> = bins.iter().map(|col| train.iter().map(|&r| col[r as usize]).collect()).collect();
-        let grower = Grower { bins: &train_bins, ..grower };
+        let row_bins: Vec<u8> = (0..train.len()).flat_map(|r| train_bins.iter().map(move |col| col[r])).collect();
+        let grower = Grower { bins: &train_bins, row_bins: &row_bins, maps: &maps, offsets, params, threads: thread_count(params) };
 
         let mut raw = vec![init_score; train.len()];
         let mut valid_raw = vec![init_score; valid.len()];
