@@ -76,8 +76,12 @@ pub fn run(config: &Config, sim: SimConfig) -> Result<EventStore> {
 }
 
 /// What to try once the demo serves.
-pub fn print_tour(listen: SocketAddr) {
+pub fn print_tour(listen: SocketAddr, data_dir: &std::path::Path, sim: &SimConfig) {
     let url = format!("http://{listen}");
+    let dir = data_dir.display();
+    // Churn labels need 30 days after the training date, inside the simulated period.
+    let day = |d: i64| finpulse_core::time::day_label(sim.start_day + d);
+    let (train_as_of, today) = (day(i64::from(sim.days).saturating_sub(30)), day(i64::from(sim.days)));
     eprintln!(
         r#"
 Try it:
@@ -91,6 +95,13 @@ Try it:
        -d '[{{"user_id": "u0000001", "ts": "2026-03-31T12:00:00+08:00", "type": "payment", "amount_fen": 1999, "currency": "CNY", "terminal_id": "t00042"}}]'
   curl {url}/metrics
   OpenAPI: {url}/openapi.json
+
+Churn early warning and LTV-based offers (in another terminal, beside the server):
+  finpulse churn train --data-dir {dir} --as-of {train_as_of}
+  curl '{url}/v1/churn/risk?limit=10'
+  finpulse pricing compute --data-dir {dir} --calibration-end {train_as_of} --purchase-event revenue --unit day
+  curl '{url}/v1/pricing/offers?price_tier=retention&limit=10'
+  (today in the simulated app is {today})
 "#
     );
 }

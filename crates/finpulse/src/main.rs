@@ -271,7 +271,7 @@ fn main() -> Result<()> {
             if no_serve {
                 return Ok(());
             }
-            demo::print_tour(config.listen);
+            demo::print_tour(config.listen, &config.data_dir, &sim);
             runtime.block_on(serve_store(store, config.listen, &config))
         }
         Command::Serve { data_dir, listen } => {
