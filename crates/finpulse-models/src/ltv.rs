@@ -180,21 +180,38 @@ fn mbgnbd_rest(p: &[f64], c: &Customer) -> f64 {
 /// ln A₀ of the Pareto/NBD likelihood: the probability mass of dying between the last purchase
 /// and T, as a difference of two Gauss hypergeometric terms.
 fn pnbd_ln_a0(r: f64, alpha: f64, s: f64, beta: f64, c: &Customer) -> f64 {
-    let rsx = r + s + c.frequency;
-    let (max, second) = if alpha >= beta { (alpha, s + 1.0) } else { (beta, r + c.frequency) };
+    let p = [r, alpha, s, beta];
+    ln_a0(pnbd_term(&p, c.frequency, c.recency), pnbd_term(&p, c.frequency, c.age))
+}
+
+/// One hypergeometric term of A₀, at time `t`, for a customer with `x` repeat purchases. It
+/// depends on the customer only through (x, t), so a likelihood over many customers computes
+/// each distinct one once.
+fn pnbd_term(p: &[f64], x: f64, t: f64) -> Option<f64> {
+    let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
+    let rsx = r + s + x;
+    let (max, second) = if alpha >= beta { (alpha, s + 1.0) } else { (beta, r + x) };
     let gap = (alpha - beta).abs();
-    let term = |t: f64| -> Option<f64> { Some(hyp2f1(rsx, second, rsx + 1.0, gap / (max + t))?.ln() - rsx * (max + t).ln()) };
-    match (term(c.recency), term(c.age)) {
+    Some(hyp2f1(rsx, second, rsx + 1.0, gap / (max + t))?.ln() - rsx * (max + t).ln())
+}
+
+/// ln A₀ from its terms at the last purchase and at T; NaN when a series did not converge.
+fn ln_a0(at_last: Option<f64>, at_end: Option<f64>) -> f64 {
+    match (at_last, at_end) {
         (Some(at_last), Some(at_end)) => log_sub_exp(at_last, at_end),
         _ => f64::NAN,
     }
 }
 
 fn pnbd_rest(p: &[f64], c: &Customer) -> f64 {
+    pnbd_rest_with(p, c, pnbd_term(p, c.frequency, c.recency), pnbd_term(p, c.frequency, c.age))
+}
+
+fn pnbd_rest_with(p: &[f64], c: &Customer, at_last: Option<f64>, at_end: Option<f64>) -> f64 {
     let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
     let x = c.frequency;
     let alive_at_end = -(r + x) * (alpha + c.age).ln() - s * (beta + c.age).ln();
-    let died = s.ln() - (r + s + x).ln() + pnbd_ln_a0(r, alpha, s, beta, c);
+    let died = s.ln() - (r + s + x).ln() + ln_a0(at_last, at_end);
     log_add_exp(alive_at_end, died)
 }
 
@@ -377,6 +394,10 @@ pub const PARALLEL_ROWS_MIN: usize = 20_000;
 fn log_likelihood_of(model: LtvModel, params: &[f64], rows: &[(Customer, f64)]) -> f64 {
     let mut total = 0.0;
     let mut cached: Option<(f64, f64)> = None;
+    // Pareto/NBD: each hypergeometric term once per distinct (frequency, time) — far fewer
+    // than customers, since times are whole days or weeks.
+    let mut terms: std::collections::HashMap<(u64, u64), Option<f64>> = std::collections::HashMap::new();
+    let mut term = |x: f64, t: f64| *terms.entry((x.to_bits(), t.to_bits())).or_insert_with(|| pnbd_term(params, x, t));
     for (c, w) in rows {
         let head = match cached {
             Some((x, head)) if x == c.frequency => head,
@@ -386,7 +407,12 @@ fn log_likelihood_of(model: LtvModel, params: &[f64], rows: &[(Customer, f64)]) 
                 head
             }
         };
-        total += w * (head + model.rest(params, c));
+        let rest = if model == LtvModel::Pnbd {
+            pnbd_rest_with(params, c, term(c.frequency, c.recency), term(c.frequency, c.age))
+        } else {
+            model.rest(params, c)
+        };
+        total += w * (head + rest);
     }
     total
 }
