@@ -9,7 +9,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type};
 use finpulse_log::StoreView;
 use finpulse_models::table::{RawColumn, RawValues};
-use finpulse_query::{QueryOptions, run_sql};
+use finpulse_query::{QueryOptions, run_sql, text_values};
 
 /// One feature: its name, the SQL aggregate that computes it over the events before the as-of
 /// moment, and what it means. In the SQL, `{A}` is the as-of time and `{A7}`, `{A14}`, `{A30}`
@@ -176,13 +176,6 @@ pub fn snapshot_sql(spec: &ChurnSpec, as_of_us: i64) -> String {
     )
 }
 
-/// Reads one text column (any string encoding) as owned strings.
-pub(crate) fn texts(column: &dyn Array) -> Result<Vec<Option<String>>, ChurnError> {
-    let utf8 = cast(column, &DataType::Utf8).map_err(|e| ChurnError::Internal(format!("reading a text column: {e}")))?;
-    let a = utf8.as_string::<i32>();
-    Ok((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())).collect())
-}
-
 fn numbers(column: &dyn Array) -> Result<Vec<f64>, ChurnError> {
     let f = cast(column, &DataType::Float64).map_err(|e| ChurnError::Internal(format!("reading a number column: {e}")))?;
     let a = f.as_primitive::<Float64Type>();
@@ -206,11 +199,11 @@ pub async fn snapshot(view: &StoreView, spec: &ChurnSpec, as_of_us: i64) -> Resu
         })
         .collect();
     for batch in &result.batches {
-        users.extend(texts(batch.column(0))?.into_iter().map(Option::unwrap_or_default));
+        users.extend(text_values(batch.column(0))?.into_iter().map(Option::unwrap_or_default));
         for (k, (_, values)) in columns.iter_mut().enumerate() {
             let column = batch.column(k + 1);
             match values {
-                RawValues::Text(v) => v.extend(texts(column)?),
+                RawValues::Text(v) => v.extend(text_values(column)?),
                 RawValues::Numeric(v) => v.extend(numbers(column)?),
             }
         }
@@ -227,7 +220,7 @@ pub async fn active_between(view: &StoreView, spec: &ChurnSpec, from_us: i64, to
     let result = run_sql(view, &sql, QueryOptions::default()).await?;
     let mut users = Vec::new();
     for batch in &result.batches {
-        users.extend(texts(batch.column(0))?.into_iter().flatten());
+        users.extend(text_values(batch.column(0))?.into_iter().flatten());
     }
     Ok(users)
 }

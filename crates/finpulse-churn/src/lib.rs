@@ -292,18 +292,12 @@ pub async fn train(
         )));
     }
     let columns = columns.unwrap_or_default();
-    let data = labelled_from_columns(columns, all_labels.clone(), LABEL, None)?;
+    let data = labelled_from_columns(columns, all_labels, LABEL, None)?;
     let params = GbdtParams { valid_fraction: 0.0, ..options.gbdt.clone() };
-    let model = TabularModel::train_table(
-        data.clone(),
-        LabelSpec { column: LABEL.into(), positive: None },
-        None,
-        &Algo::Gbdt(params),
-        Some(&is_valid),
-    )?;
-    let scores = model.score_table(data.table, None, false).scores;
+    let label = LabelSpec { column: LABEL.into(), positive: None };
+    let (model, scores) = TabularModel::train_table(&data, label, None, &Algo::Gbdt(params), Some(&is_valid))?;
     let (valid_scores, valid_labels): (Vec<f64>, Vec<f64>) =
-        scores.iter().zip(&all_labels).zip(&is_valid).filter(|(_, v)| **v).map(|((s, y), _)| (*s, *y)).unzip();
+        scores.iter().zip(&data.labels).zip(&is_valid).filter(|(_, v)| **v).map(|((s, y), _)| (*s, *y)).unzip();
     let report = TrainReport {
         as_of: date(as_of_us),
         spec: spec.clone(),

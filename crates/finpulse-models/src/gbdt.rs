@@ -93,6 +93,14 @@ pub enum GbdtError {
         /// Table rows.
         rows: usize,
     },
+    /// The validation marks and rows disagree.
+    #[error("{marks} validation marks for {rows} rows")]
+    ValidationMarks {
+        /// Marks given.
+        marks: usize,
+        /// Table rows.
+        rows: usize,
+    },
     /// Too few rows to hold out a validation slice with both classes.
     #[error(
         "the validation slice ({valid} rows) or the training rows ({train}) lack one of the classes; use more rows or a larger --valid-fraction"
@@ -644,7 +652,7 @@ impl Gbdt {
             return Err(GbdtError::LabelCount { labels: labels.len(), rows: table.rows });
         }
         if is_valid.len() != table.rows {
-            return Err(GbdtError::LabelCount { labels: is_valid.len(), rows: table.rows });
+            return Err(GbdtError::ValidationMarks { marks: is_valid.len(), rows: table.rows });
         }
         let maps: Vec<BinMap> = table.columns.iter().map(|c| BinMap::build(&c.values, params.bins_max)).collect();
         let bins: Vec<Vec<u8>> = maps.iter().zip(&table.columns).map(|(m, c)| m.apply(&c.values)).collect();
@@ -766,12 +774,8 @@ impl Gbdt {
 
     /// Per-feature contributions to each row's raw score (the change in node value along the
     /// row's path, summed per feature); with the initial score they add up to the raw score.
-    pub fn contributions(&self, table: &Table, row: usize) -> Vec<f64> {
-        self.contributions_binned(&self.bin(table), row)
-    }
-
-    /// [`Gbdt::contributions`] for every row, binning the table once.
-    pub fn contributions_all(&self, table: &Table) -> Vec<Vec<f64>> {
+    /// One list per row, in row order; the table is binned once.
+    pub fn contributions(&self, table: &Table) -> Vec<Vec<f64>> {
         let bins = self.bin(table);
         (0..table.rows).map(|row| self.contributions_binned(&bins, row)).collect()
     }
@@ -884,8 +888,9 @@ mod tests {
         assert!(report.valid_auc.unwrap() > 0.99);
         // Contributions and the base value add up to the raw score.
         let raw = model.predict_raw(&t);
+        let contributions = model.contributions(&t);
         for row in [0, 1, 2, 100] {
-            let sum: f64 = model.contributions(&t, row).iter().sum::<f64>() + model.base_value();
+            let sum: f64 = contributions[row].iter().sum::<f64>() + model.base_value();
             assert!((sum - raw[row]).abs() < 1e-9, "row {row}: {sum} vs {}", raw[row]);
         }
         // The noise-free feature z only matters through its missingness, x and plan through the rule.
@@ -947,5 +952,7 @@ mod tests {
         assert_eq!(err.to_string(), "invalid setting: learning rate must be in (0, 1]");
         assert!(matches!(Gbdt::fit(&t, &[0.0], &GbdtParams::default()), Err(GbdtError::LabelCount { .. })));
         assert!(matches!(Gbdt::fit(&t, &[0.0, 1.0], &GbdtParams::default()), Err(GbdtError::Split { .. })));
+        let err = Gbdt::fit_with_validation(&t, &[0.0, 1.0], &[true], &GbdtParams::default()).unwrap_err();
+        assert_eq!(err.to_string(), "1 validation marks for 2 rows");
     }
 }

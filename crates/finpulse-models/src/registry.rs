@@ -11,7 +11,6 @@ use crate::tabular::{ModelError, TabularModel};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Longest purpose name.
@@ -187,15 +186,8 @@ impl ModelRegistry {
         Ok(index)
     }
 
-    /// Writes `bytes` to `name` durably: temporary file, fsync, rename, directory fsync.
     fn write_durably(&self, name: &str, bytes: &[u8]) -> Result<(), RegistryError> {
-        let tmp = self.dir.join(format!("{name}.tmp"));
-        let mut file = File::create(&tmp).map_err(self.io(name))?;
-        file.write_all(bytes).map_err(self.io(name))?;
-        file.sync_all().map_err(self.io(name))?;
-        std::fs::rename(&tmp, self.dir.join(name)).map_err(self.io(name))?;
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(self.io("."))?;
-        Ok(())
+        crate::durable::write_file(&self.dir.join(name), bytes).map_err(self.io(name))
     }
 
     fn write_index(&self, index: &Index) -> Result<(), RegistryError> {

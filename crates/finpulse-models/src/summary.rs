@@ -158,6 +158,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn weighted_rows_stand_for_that_many_customers() {
+        let c = read_summary("frequency,recency,periods,weights\n0,0,6,3\n2,4,6,0\n1,1,6,1\n".as_bytes()).unwrap();
+        assert_eq!(c.len(), 4, "3 + 0 + 1 customers");
+        assert_eq!((c[0].age, c[3].frequency), (6.0, 1.0));
+    }
+
+    #[test]
     fn both_column_conventions_read() {
         let a = read_summary("ID,frequency,recency,T\n1,2,30.43,38.86\n2,0,0,38.86\n".as_bytes()).unwrap();
         assert_eq!(a[0], Customer { id: "1".into(), frequency: 2.0, recency: 30.43, age: 38.86, monetary: None });
@@ -191,5 +198,10 @@ mod tests {
         assert!(err("frequency,recency,T\nNaN,1,3\n").contains("not a finite number"));
         assert!(err("frequency,recency,T\n1,inf,3\n").contains("column 'recency'"));
         assert!(err("frequency,recency,T\n").contains("no rows"));
+        assert!(
+            err("frequency,recency,periods,weights\n0,0,6,3\n1,1,6,-2\n")
+                .contains("row 2, column 'weights': -2 is not a whole number of customers")
+        );
+        assert!(err("frequency,recency,periods,weights\n1,1,6,2.5\n").contains("row 1, column 'weights'"));
     }
 }

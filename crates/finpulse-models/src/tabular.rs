@@ -7,7 +7,6 @@ use crate::logistic::{Logistic, LogisticError, LogisticParams};
 use crate::metrics::{self, Evaluation};
 use crate::table::{FeatureSpec, LabelSpec, LabelledTable, ReadOptions, Table, TableError, read_for_schema, read_labelled, schema_of};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 
 /// The model file format this build writes and reads.
@@ -115,19 +114,20 @@ impl TabularModel {
     pub fn train(csv_bytes: &[u8], options: &ReadOptions, algo: &Algo) -> Result<Self, ModelError> {
         let data = read_labelled(csv_bytes, options)?;
         let label = options.label.clone().unwrap_or(LabelSpec { column: String::new(), positive: None });
-        Self::train_table(data, label, options.id.clone(), algo, None)
+        Ok(Self::train_table(&data, label, options.id.clone(), algo, None)?.0)
     }
 
     /// Trains on a table already in memory (built from SQL, say): `label` names what the labels
     /// mean, `id` the identifier the table's ids carry. `validation` marks the rows boosting
-    /// stops early on (a time-based split); without it a random slice is held out.
+    /// stops early on (a time-based split); without it a random slice is held out. Returns the
+    /// model and its score for every row of `data`.
     pub fn train_table(
-        data: LabelledTable,
+        data: &LabelledTable,
         label: LabelSpec,
         id: Option<String>,
         algo: &Algo,
         validation: Option<&[bool]>,
-    ) -> Result<Self, ModelError> {
+    ) -> Result<(Self, Vec<f64>), ModelError> {
         let (learner, scores) = match algo {
             Algo::Gbdt(params) => {
                 let (model, report) = match validation {
@@ -143,16 +143,17 @@ impl TabularModel {
                 (Learner::Logistic { params: params.clone(), model }, scores)
             }
         };
-        Ok(Self {
+        let model = Self {
             format: MODEL_FORMAT.to_string(),
             label,
             id,
             features: schema_of(&data.table),
-            dropped: data.dropped,
+            dropped: data.dropped.clone(),
             rows: data.table.rows,
             train_evaluation: metrics::evaluate(&scores, &data.labels),
             learner,
-        })
+        };
+        Ok((model, scores))
     }
 
     /// The learner's name and its settings, for listings.
@@ -172,7 +173,7 @@ impl TabularModel {
 
     fn contributions(&self, table: &Table) -> Vec<Vec<f64>> {
         match &self.learner {
-            Learner::Gbdt { model, .. } => model.contributions_all(table),
+            Learner::Gbdt { model, .. } => model.contributions(table),
             Learner::Logistic { model, .. } => (0..table.rows).map(|row| model.contributions(table, row)).collect(),
         }
     }
@@ -203,16 +204,11 @@ impl TabularModel {
         Scored { ids: table.ids, scores, labels, reasons }
     }
 
-    /// Writes the model as JSON: to a temporary file, fsync'd, then renamed over `path`.
+    /// Writes the model as JSON, durably ([`crate::durable::write_file`]).
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         let io = |source| ModelError::Io { path: path.display().to_string(), source };
         let json = serde_json::to_vec(self).map_err(|e| io(std::io::Error::other(e)))?;
-        let tmp = path.with_extension("tmp");
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        file.write_all(&json).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)?;
-        Ok(())
+        crate::durable::write_file(path, &json).map_err(io)
     }
 
     /// Reads a model written by [`TabularModel::save`].

@@ -65,6 +65,16 @@ pub struct QueryResult {
     pub batches: Vec<RecordBatch>,
 }
 
+/// The values of a text column of a query result, whatever string encoding DataFusion chose
+/// (Parquet scans give views, the tail gives plain strings); `None` where null.
+pub fn text_values(column: &dyn arrow::array::Array) -> Result<Vec<Option<String>>, QueryError> {
+    use arrow::array::{Array, AsArray};
+    let utf8 = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)
+        .map_err(|e| QueryError::Sql(format!("reading a text column: {e}")))?;
+    let a = utf8.as_string::<i32>();
+    Ok((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())).collect())
+}
+
 /// Builds a session with `events` and the per-type views over a store view.
 pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionContext, QueryError> {
     let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_bytes_max))).build_arc()?;

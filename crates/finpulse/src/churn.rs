@@ -76,7 +76,8 @@ pub struct EvalArgs {
     version: Option<u32>,
 }
 
-fn who() -> String {
+/// Who the registry records as having acted: the login user, or `cli`.
+pub(crate) fn who() -> String {
     std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "cli".into())
 }
 
@@ -142,7 +143,12 @@ pub fn train(config: &mut Config, args: &TrainArgs, runtime: &tokio::runtime::Ru
     Ok(())
 }
 
-fn model_and_spec(registry: &ModelRegistry, version: Option<u32>) -> Result<(u32, finpulse_models::tabular::TabularModel, ChurnSpec)> {
+/// A churn model from the registry (the active one, or `version`) with the churn definition it
+/// was trained with.
+pub(crate) fn model_and_spec(
+    registry: &ModelRegistry,
+    version: Option<u32>,
+) -> Result<(u32, finpulse_models::tabular::TabularModel, ChurnSpec)> {
     let (entry, model) = match version {
         Some(v) => registry.get(PURPOSE, v)?,
         None => registry.active(PURPOSE)?,

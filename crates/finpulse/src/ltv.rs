@@ -95,14 +95,7 @@ fn customers(config: &mut Config, source: &Source, runtime: &tokio::runtime::Run
     let result = runtime.block_on(finpulse_query::run_sql(&view, &query, finpulse_query::QueryOptions::default()))?;
     let mut purchases = Vec::new();
     for batch in &result.batches {
-        let users = batch.column(0).as_string_view_opt().map(|a| (0..a.len()).map(|i| a.value(i).to_string()).collect::<Vec<_>>());
-        let users = match users {
-            Some(u) => u,
-            None => {
-                let a = batch.column(0).as_string::<i32>();
-                (0..a.len()).map(|i| a.value(i).to_string()).collect()
-            }
-        };
+        let users = finpulse_query::text_values(batch.column(0))?.into_iter().map(Option::unwrap_or_default);
         let ts = batch.column(1).as_primitive::<TimestampMicrosecondType>();
         let values = batch.column(2);
         for (i, user_id) in users.into_iter().enumerate() {
@@ -310,13 +303,6 @@ pub fn predict_command(config: &mut Config, source: &Source, args: &PredictArgs,
     Ok(())
 }
 
-/// Strings of a result column, whatever Arrow string type the query produced.
-fn strings(column: &dyn Array) -> Result<Vec<Option<String>>> {
-    let utf8 = arrow::compute::cast(column, &DataType::Utf8)?;
-    let a = utf8.as_string::<i32>();
-    Ok((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())).collect())
-}
-
 type Acquisition =
     (std::collections::HashMap<String, String>, std::collections::BTreeMap<String, u64>, std::collections::BTreeMap<String, f64>);
 
@@ -335,7 +321,7 @@ fn acquisition(config: &Config, end_us: i64, by: GroupBy, runtime: &tokio::runti
         run(format!("SELECT user_id, channel, arrow_cast(ts, 'Int64') FROM user_signup WHERE arrow_cast(ts, 'Int64') < {end_us}"))?;
     let (mut group_of, mut acquired) = (std::collections::HashMap::new(), std::collections::BTreeMap::new());
     for b in &signups.batches {
-        let (users, channels) = (strings(b.column(0))?, strings(b.column(1))?);
+        let (users, channels) = (finpulse_query::text_values(b.column(0))?, finpulse_query::text_values(b.column(1))?);
         let ts = b.column(2).as_primitive::<Int64Type>();
         for (i, (user, channel)) in users.into_iter().zip(channels).enumerate() {
             let g = label(channel, ts.value(i));
@@ -349,7 +335,7 @@ fn acquisition(config: &Config, end_us: i64, by: GroupBy, runtime: &tokio::runti
         run(format!("SELECT channel, arrow_cast(ts, 'Int64'), amount_fen FROM marketing_spend WHERE arrow_cast(ts, 'Int64') < {end_us}"))?;
     let mut spend_by = std::collections::BTreeMap::new();
     for b in &spend.batches {
-        let channels = strings(b.column(0))?;
+        let channels = finpulse_query::text_values(b.column(0))?;
         let (ts, amount) = (b.column(1).as_primitive::<Int64Type>(), b.column(2).as_primitive::<Int64Type>());
         for (i, channel) in channels.into_iter().enumerate() {
             *spend_by.entry(label(channel, ts.value(i))).or_insert(0.0) += amount.value(i) as f64;

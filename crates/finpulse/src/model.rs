@@ -127,9 +127,9 @@ pub fn train(config: &mut Config, args: &TrainArgs) -> Result<()> {
             Learner::Logistic { .. } => serde_json::Value::Null,
         };
         let training = serde_json::json!({ "data": args.data.display().to_string(), "rows": model.rows, "label": model.label });
-        let by = std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "cli".into());
         let metrics = serde_json::json!({ "train": model.train_evaluation, "validation": validation });
-        let entry = registry.register(&model, &Registration { purpose: purpose.clone(), by, training, metrics, activate: true })?;
+        let entry = registry
+            .register(&model, &Registration { purpose: purpose.clone(), by: crate::churn::who(), training, metrics, activate: true })?;
         eprintln!("registered as {purpose} v{} (active) in {}", entry.version, config.data_dir.display());
     }
     Ok(())

@@ -5,7 +5,6 @@ use crate::Format;
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use finpulse_churn::{ChurnSpec, PURPOSE};
 use finpulse_models::pricing::{OFFERS_FILE, Offer, OfferSet, PricingInput, PricingPolicy, assign};
 use finpulse_models::registry::ModelRegistry;
 use std::collections::BTreeMap;
@@ -55,19 +54,6 @@ fn read_policy(path: Option<&Path>) -> Result<PricingPolicy> {
     Ok(policy)
 }
 
-/// Writes `bytes` to `path` durably: a temporary file, fsync, rename, directory fsync.
-fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().context("the offers file has a folder")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
-}
-
 /// Users of one (LTV tier, risk band) cell and the offer they all get.
 struct Segment<'a> {
     users: usize,
@@ -90,8 +76,7 @@ pub fn compute(config: &mut Config, args: &ComputeArgs, runtime: &tokio::runtime
     let as_of = args.as_of.clone().unwrap_or_else(|| end.clone());
     let as_of_us = finpulse_core::time::parse_date_us(&as_of).with_context(|| format!("--as-of '{as_of}' is not a YYYY-MM-DD date"))?;
     let registry = ModelRegistry::in_data_dir(&config.data_dir)?;
-    let (entry, model) = registry.active(PURPOSE).context("pricing uses the active churn model")?;
-    let spec = ChurnSpec::from_training(&entry.training)?;
+    let (version, model, spec) = crate::churn::model_and_spec(&registry, None).context("pricing uses the active churn model")?;
     let view = finpulse_log::EventStore::read_view(&config.data_dir)
         .with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
     let risk = match runtime.block_on(finpulse_churn::score(&view, &model, &spec, as_of_us)) {
@@ -110,10 +95,11 @@ pub fn compute(config: &mut Config, args: &ComputeArgs, runtime: &tokio::runtime
     let inputs: Vec<PricingInput> = users.into_values().collect();
     let offers = assign(&policy, &inputs)?;
     let computed_unix_secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let set =
-        OfferSet { computed_unix_secs, as_of, calibration_end: end, churn_model_version: entry.version, policy: policy.clone(), offers };
+    let set = OfferSet { computed_unix_secs, as_of, calibration_end: end, churn_model_version: version, policy: policy.clone(), offers };
     let path = config.data_dir.join(OFFERS_FILE);
-    write_durably(&path, &serde_json::to_vec(&set)?)?;
+    let dir = path.parent().context("the offers file has a folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    finpulse_models::durable::write_file(&path, &serde_json::to_vec(&set)?).with_context(|| format!("writing {}", path.display()))?;
     if let Some(out) = &args.out {
         let mut w = std::io::BufWriter::new(std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?);
         writeln!(w, "user_id,clv,churn_probability,ltv_tier,risk_band,price_tier,discount_pct,price_fen,bound_by")?;

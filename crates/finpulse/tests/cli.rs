@@ -281,6 +281,22 @@ fn ltv_fits_a_summary_file_and_the_stores_own_purchases() {
     let douyin: Vec<&str> = text.lines().find(|l| l.starts_with("douyin")).expect("a douyin row").split_whitespace().collect();
     let (clv_per_user, cac, ratio): (f64, f64, f64) = (douyin[4].parse().unwrap(), douyin[5].parse().unwrap(), douyin[6].parse().unwrap());
     assert!(cac > 0.0 && (ratio - clv_per_user / cac).abs() < 0.01, "{douyin:?}");
+    let o = predict(&["--by", "cohort"]);
+    assert!(o.status.success() && stdout(&o).lines().any(|l| l.starts_with("2026-01 ")), "{}{}", stdout(&o), stderr(&o));
+    // Pricing needs an active churn model, and says so.
+    let o = run(&[
+        "pricing",
+        "compute",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--calibration-end",
+        "2026-02-10",
+        "--purchase-event",
+        "revenue",
+        "--unit",
+        "day",
+    ]);
+    assert!(!o.status.success() && stderr(&o).contains("no active model for purpose 'churn'"), "{}", stderr(&o));
     let o = run(&["ltv", "predict", "--input", cdnow.to_str().unwrap(), "--out", out.to_str().unwrap(), "--by", "channel"]);
     assert!(!o.status.success() && stderr(&o).contains("--by needs the store"), "{}", stderr(&o));
 }
@@ -464,6 +480,10 @@ fn churn_trains_on_the_demo_serves_a_risk_list_and_versions_roll_back() {
     let one: Value = client.get(format!("{}/v1/pricing/offers?user_id={user}", server.base)).send().unwrap().json().unwrap();
     assert_eq!(one["offer"]["user_id"], user);
     assert_eq!(client.get(format!("{}/v1/pricing/offers?user_id=nobody", server.base)).send().unwrap().status(), 404);
+    assert_eq!(client.get(format!("{}/v1/pricing/offers?price_tier=gold", server.base)).send().unwrap().status(), 400);
+    assert_eq!(client.get(format!("{}/v1/churn/risk?limit=0", server.base)).send().unwrap().status(), 400);
+    let r = client.post(format!("{}/v1/models/churn/promote", server.base)).json(&json!({"v": 1})).send().unwrap();
+    assert_eq!(r.status(), 400);
     let r = client.get(format!("{}/v1/churn/risk?as_of=April", server.base)).send().unwrap();
     assert_eq!(r.status(), 400);
     let r = client.post(format!("{}/v1/models/churn/rollback", server.base)).send().unwrap();
