@@ -143,6 +143,17 @@ pub fn decode_event_id(bytes: &[u8]) -> Result<&str, DecodeError> {
     r.str()
 }
 
+/// Reads only the type of an encoded event (so a replay can skip types it does not need).
+pub fn decode_type_id(bytes: &[u8]) -> Result<TypeId, DecodeError> {
+    let mut r = Reader { bytes, at: 0 };
+    let version = r.u8()?;
+    if version != VERSION {
+        return Err(DecodeError::Unknown { what: "version", value: version, at: 0 });
+    }
+    r.take(8)?;
+    Ok(TypeId(u16::from_le_bytes(r.array()?)))
+}
+
 /// Decodes one event; the whole slice must be the record.
 pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     let mut r = Reader { bytes, at: 0 };

@@ -299,6 +299,34 @@ impl EventStore {
         })
     }
 
+    /// The registry of a data directory (built-in types plus its custom ones), read without
+    /// taking the lock.
+    pub fn load_registry(dir: &Path) -> Result<Arc<Registry>, StoreError> {
+        Ok(load_metadata(dir)?.0)
+    }
+
+    /// Replays the log of a data directory in log order from `from_seq`, without taking its
+    /// lock: `on_event(seq, event)` sees every committed event whose type `wanted` accepts.
+    /// Returns the sequence number after the last record read. Live state is rebuilt this way.
+    pub fn replay(
+        dir: &Path,
+        from_seq: u64,
+        wanted: impl Fn(TypeId) -> bool,
+        mut on_event: impl FnMut(u64, Event),
+    ) -> Result<u64, StoreError> {
+        let mut next = from_seq;
+        Wal::read_from(&wal_dir(dir), from_seq, |seq, payload| {
+            next = seq + 1;
+            let type_id = codec::decode_type_id(payload).map_err(|e| bad_record(seq, e.to_string()))?;
+            if wanted(type_id) {
+                on_event(seq, codec::decode(payload).map_err(|e| bad_record(seq, e.to_string()))?);
+            }
+            Ok(())
+        })
+        .map_err(record_error)?;
+        Ok(next)
+    }
+
     /// A read-only view of a data directory without taking its lock or rebuilding the
     /// idempotency index: the manifest's Parquet files plus the log after them. Safe while
     /// another process writes, because the log is append-only, files are listed only once their

@@ -1,0 +1,100 @@
+//! Live state: every user's profile and behaviour baseline, and every terminal's and merchant's
+//! recent risk, updated on every event in log order.
+//!
+//! - [`LiveState::apply`] is deterministic: the same events in the same order give the same
+//!   state, so a restart rebuilds it from a checkpoint plus the log after it ([`rebuild`]).
+//! - [`LiveState::features`] gives a transaction's named features ([`features::NUMERIC`],
+//!   [`features::TEXTUAL`]) against the state before it: what rules read and models learn from.
+//! - Fraud labels arrive late, as `fraud_label` events; a terminal's fraud rate counts only the
+//!   labels applied so far, so features never know more than the moment they describe.
+
+pub mod features;
+mod live;
+pub mod view;
+pub mod window;
+
+pub use live::{
+    BUSINESS_UTC_OFFSET_SECS, Baseline, CreditReport, Kind, LABEL_MATCH_DAYS, LiveState, Moments, OWN_BASELINE_TX_MIN, Profile,
+    UserState, Vocabulary, business_day, key,
+};
+
+use finpulse_log::{EventStore, StoreError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Why state could not be saved, loaded or rebuilt.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Reading the log failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A checkpoint file could not be read or written.
+    #[error("checkpoint {path}: {detail}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+}
+
+/// Where a data directory keeps its live-state checkpoint.
+pub fn checkpoint_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("state").join("checkpoint.json")
+}
+
+/// A checkpoint: the state after every log record before `next_seq`.
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    format: String,
+    next_seq: u64,
+    state: LiveState,
+}
+
+const CHECKPOINT_FORMAT: &str = "finpulse-live-state/1";
+
+/// Writes a checkpoint of `state`, which has applied every record before `next_seq`
+/// (temporary file, fsync, rename, folder fsync).
+pub fn save_checkpoint(path: &Path, state: &LiveState, next_seq: u64) -> Result<(), StateError> {
+    let err = |detail: String| StateError::Checkpoint { path: path.to_path_buf(), detail };
+    let dir = path.parent().ok_or_else(|| err("has no folder".into()))?;
+    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| err(e.to_string()))?);
+    #[derive(Serialize)]
+    struct Out<'a> {
+        format: &'a str,
+        next_seq: u64,
+        state: &'a LiveState,
+    }
+    serde_json::to_writer(&mut f, &Out { format: CHECKPOINT_FORMAT, next_seq, state }).map_err(|e| err(e.to_string()))?;
+    let f = f.into_inner().map_err(|e| err(e.to_string()))?;
+    f.sync_all().map_err(|e| err(e.to_string()))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+/// Reads a checkpoint: the state and the next log record to apply.
+pub fn load_checkpoint(path: &Path) -> Result<(LiveState, u64), StateError> {
+    let err = |detail: String| StateError::Checkpoint { path: path.to_path_buf(), detail };
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let c: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
+    if c.format != CHECKPOINT_FORMAT {
+        return Err(err(format!("format {:?}, expected {CHECKPOINT_FORMAT:?}", c.format)));
+    }
+    Ok((c.state, c.next_seq))
+}
+
+/// Rebuilds live state for a data directory: from its checkpoint when there is one (a
+/// checkpoint that does not load is reported, not silently ignored), then every log record
+/// after it. Returns the state, the vocabulary and the next sequence number.
+pub fn rebuild(data_dir: &Path, partitions: usize) -> Result<(LiveState, Vocabulary, u64), StateError> {
+    let registry = EventStore::load_registry(data_dir)?;
+    let vocab = Vocabulary::new(&registry);
+    let path = checkpoint_path(data_dir);
+    let (mut state, from) = if path.exists() { load_checkpoint(&path)? } else { (LiveState::new(partitions), 0) };
+    let next = EventStore::replay(data_dir, from, |_| true, |_, e| state.apply(&vocab, &e))?;
+    Ok((state, vocab, next))
+}

@@ -1,0 +1,240 @@
+//! Per-user and per-terminal windows behind the behaviour features.
+
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// Transactions a user's window remembers; past it the oldest are forgotten (counts over 30
+/// days saturate for a user making more than this many transactions a month).
+pub const USER_WINDOW_TX_MAX: usize = 1024;
+/// The longest user window.
+pub const USER_WINDOW_US: i64 = 30 * 86_400_000_000;
+/// Distinct devices, terminals or merchants remembered per user; past it the oldest is
+/// forgotten (and would count as new again).
+pub const SEEN_MAX: usize = 64;
+
+/// A user's recent transactions (time, amount), oldest first, within [`USER_WINDOW_US`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TxWindow {
+    recent: VecDeque<(i64, i64)>,
+}
+
+/// Count and amount sum over a window.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Span {
+    /// Transactions.
+    pub count: u32,
+    /// Their amounts, minor units.
+    pub sum_fen: i64,
+}
+
+impl Span {
+    /// The average amount; NaN without transactions.
+    pub fn avg_fen(self) -> f64 {
+        if self.count == 0 { f64::NAN } else { self.sum_fen as f64 / self.count as f64 }
+    }
+}
+
+impl TxWindow {
+    /// Count and sum of transactions in `(now - len, now)`, for each length (ascending).
+    pub fn spans<const N: usize>(&self, now_us: i64, lens_us: [i64; N]) -> [Span; N] {
+        let mut out = [Span::default(); N];
+        // Newest first: each shorter window is a prefix of the longer ones.
+        for &(ts, amount) in self.recent.iter().rev() {
+            let age = now_us - ts;
+            if age < 0 {
+                continue; // recorded after `now` (out-of-order input): not before this transaction
+            }
+            let mut any = false;
+            for (span, &len) in out.iter_mut().zip(&lens_us) {
+                if age < len {
+                    span.count += 1;
+                    span.sum_fen += amount;
+                    any = true;
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Records a transaction and forgets those older than the longest window.
+    pub fn push(&mut self, ts_us: i64, amount_fen: i64) {
+        // Input is in log order, normally time order; an older one goes to its place.
+        let at = self.recent.iter().rposition(|&(t, _)| t <= ts_us).map_or(0, |i| i + 1);
+        self.recent.insert(at, (ts_us, amount_fen));
+        let newest = self.recent.back().map_or(ts_us, |b| b.0);
+        while self.recent.front().is_some_and(|&(t, _)| newest - t >= USER_WINDOW_US) || self.recent.len() > USER_WINDOW_TX_MAX {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Transactions remembered.
+    pub fn len(&self) -> usize {
+        self.recent.len()
+    }
+
+    /// Whether none are remembered.
+    pub fn is_empty(&self) -> bool {
+        self.recent.is_empty()
+    }
+}
+
+/// A small set of 64-bit keys, oldest first, bounded by [`SEEN_MAX`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeenSet(Vec<u64>);
+
+impl SeenSet {
+    /// Whether the key was seen.
+    pub fn contains(&self, key: u64) -> bool {
+        self.0.contains(&key)
+    }
+    /// Adds a key (moving it to the newest place if present).
+    pub fn insert(&mut self, key: u64) {
+        if let Some(i) = self.0.iter().position(|&k| k == key) {
+            self.0.remove(i);
+        } else if self.0.len() >= SEEN_MAX {
+            self.0.remove(0);
+        }
+        self.0.push(key);
+    }
+    /// Keys remembered.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Days a terminal's buckets cover (the longest terminal window is 30 days).
+pub const TERMINAL_DAYS: usize = 32;
+
+/// Payments and known frauds per business day at a terminal or merchant, for the last
+/// [`TERMINAL_DAYS`] days.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DayBuckets {
+    day: [i32; TERMINAL_DAYS],
+    tx: [u32; TERMINAL_DAYS],
+    fraud: [u32; TERMINAL_DAYS],
+}
+
+impl Default for DayBuckets {
+    fn default() -> Self {
+        Self { day: [i32::MIN; TERMINAL_DAYS], tx: [0; TERMINAL_DAYS], fraud: [0; TERMINAL_DAYS] }
+    }
+}
+
+impl DayBuckets {
+    fn slot(&mut self, day: i32) -> Option<usize> {
+        let i = day.rem_euclid(TERMINAL_DAYS as i32) as usize;
+        if self.day[i] == day {
+            return Some(i);
+        }
+        if self.day[i] > day {
+            return None; // older than the buckets keep
+        }
+        self.day[i] = day;
+        self.tx[i] = 0;
+        self.fraud[i] = 0;
+        Some(i)
+    }
+
+    /// Counts a payment on `day`.
+    pub fn add_tx(&mut self, day: i32) {
+        if let Some(i) = self.slot(day) {
+            self.tx[i] += 1;
+        }
+    }
+
+    /// Changes the known frauds among `day`'s payments by `delta` (a label arriving or being
+    /// reversed); a day no longer kept is ignored.
+    pub fn add_fraud(&mut self, day: i32, delta: i32) {
+        let i = day.rem_euclid(TERMINAL_DAYS as i32) as usize;
+        if self.day[i] == day {
+            self.fraud[i] = self.fraud[i].saturating_add_signed(delta);
+        }
+    }
+
+    /// (payments, known frauds) on `today` and the `days - 1` days before.
+    pub fn window(&self, today: i32, days: i32) -> (u32, u32) {
+        let (mut tx, mut fraud) = (0, 0);
+        for i in 0..TERMINAL_DAYS {
+            let d = self.day[i];
+            if d <= today && d > today - days {
+                tx += self.tx[i];
+                fraud += self.fraud[i];
+            }
+        }
+        (tx, fraud)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000_000;
+
+    #[test]
+    fn spans_count_only_transactions_strictly_inside_each_window() {
+        let mut w = TxWindow::default();
+        let now = 100 * 24 * HOUR;
+        w.push(now - 25 * HOUR, 100); // outside 1d
+        w.push(now - 2 * HOUR, 200);
+        w.push(now - HOUR / 2, 300);
+        let [h1, d1, d7] = w.spans(now, [HOUR, 24 * HOUR, 7 * 24 * HOUR]);
+        assert_eq!((h1.count, h1.sum_fen), (1, 300));
+        assert_eq!((d1.count, d1.sum_fen), (2, 500));
+        assert_eq!((d7.count, d7.sum_fen), (3, 600));
+        assert_eq!(d1.avg_fen(), 250.0);
+        assert!(Span::default().avg_fen().is_nan());
+    }
+
+    #[test]
+    fn old_transactions_are_forgotten_after_thirty_days() {
+        let mut w = TxWindow::default();
+        w.push(0, 1);
+        w.push(USER_WINDOW_US - 1, 2);
+        assert_eq!(w.len(), 2);
+        w.push(USER_WINDOW_US, 3);
+        assert_eq!(w.len(), 2);
+    }
+
+    #[test]
+    fn an_out_of_order_transaction_is_placed_by_time() {
+        let mut w = TxWindow::default();
+        w.push(10 * HOUR, 1);
+        w.push(5 * HOUR, 2);
+        let [s] = w.spans(6 * HOUR, [2 * HOUR]);
+        assert_eq!((s.count, s.sum_fen), (1, 2));
+    }
+
+    #[test]
+    fn seen_set_forgets_the_oldest_past_its_bound() {
+        let mut s = SeenSet::default();
+        for k in 0..SEEN_MAX as u64 + 1 {
+            s.insert(k);
+        }
+        assert!(!s.contains(0));
+        assert!(s.contains(SEEN_MAX as u64));
+        assert_eq!(s.len(), SEEN_MAX);
+    }
+
+    #[test]
+    fn day_buckets_window_and_late_fraud() {
+        let mut b = DayBuckets::default();
+        b.add_tx(10);
+        b.add_tx(10);
+        b.add_tx(12);
+        b.add_fraud(10, 1);
+        assert_eq!(b.window(12, 1), (1, 0));
+        assert_eq!(b.window(12, 7), (3, 1));
+        // A day recycled 32 days later starts empty; a label for a forgotten day is ignored.
+        b.add_tx(10 + TERMINAL_DAYS as i32);
+        b.add_fraud(10, 1);
+        assert_eq!(b.window(10 + TERMINAL_DAYS as i32, 1), (1, 0));
+    }
+}

@@ -1,0 +1,120 @@
+//! Live state over a simulated app: deterministic, rebuilt from a checkpoint plus the log to the
+//! same state, and blind to fraud labels that have not arrived yet.
+
+use finpulse_core::Event;
+use finpulse_log::{EventStore, StoreOptions};
+use finpulse_sim::{SimConfig, Simulator};
+use finpulse_state::features::Num;
+use finpulse_state::view::user_view;
+use finpulse_state::{LiveState, Vocabulary, checkpoint_path, load_checkpoint, rebuild, save_checkpoint};
+
+const SIM: SimConfig = SimConfig { users: 800, days: 40, seed: 11, start_day: 20_454 };
+
+fn simulate(dir: &std::path::Path) -> Vec<Event> {
+    let mut store = EventStore::open(dir, StoreOptions::default()).unwrap();
+    let mut sim = Simulator::new(SIM, &store.registry());
+    let mut events = Vec::new();
+    while let Some(day) = sim.next_day() {
+        store.append_groups(std::slice::from_ref(&day)).unwrap();
+        events.extend(day);
+    }
+    events
+}
+
+#[test]
+fn state_rebuilt_from_a_checkpoint_and_the_log_equals_the_state_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = simulate(dir.path());
+    let (full, vocab, next) = rebuild(dir.path(), 4).unwrap();
+    assert_eq!(next as usize, events.len());
+    assert_eq!(full.applied as usize, events.len());
+    assert!(full.user_count() > 500);
+
+    // Checkpoint part-way, then rebuild: checkpoint + the rest of the log.
+    let half = events.len() / 2;
+    let mut partial = LiveState::new(4);
+    for e in &events[..half] {
+        partial.apply(&vocab, e);
+    }
+    save_checkpoint(&checkpoint_path(dir.path()), &partial, half as u64).unwrap();
+    let (loaded, from) = load_checkpoint(&checkpoint_path(dir.path())).unwrap();
+    assert_eq!(from as usize, half);
+    assert!(loaded == partial, "a checkpoint loads to the state it saved");
+    let (rebuilt, _, next) = rebuild(dir.path(), 4).unwrap();
+    assert_eq!(next as usize, events.len());
+    assert!(rebuilt == full, "checkpoint + log tail gives the same state as the whole log");
+}
+
+#[test]
+fn a_damaged_checkpoint_is_reported_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path());
+    let path = checkpoint_path(dir.path());
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, b"{\"format\": \"finpulse-live-state/1\", \"next_seq\": 3").unwrap();
+    let err = rebuild(dir.path(), 1).unwrap_err().to_string();
+    assert!(err.contains("checkpoint.json"), "{err}");
+}
+
+#[test]
+fn terminal_fraud_counts_only_labels_that_have_arrived() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = simulate(dir.path());
+    let registry = EventStore::load_registry(dir.path()).unwrap();
+    let vocab = Vocabulary::new(&registry);
+    let label_type = registry.type_id("fraud_label").unwrap();
+    let target = registry.field_id("target_event_id").unwrap();
+    // A fraudulent payment whose label arrives later.
+    let (label_at, label) = events
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.type_id == label_type)
+        .expect("the simulation labels frauds");
+    let Some(finpulse_core::Value::Str(paid_id)) = label.get(target) else { panic!("label without target") };
+    let paid_at = events.iter().position(|e| &e.event_id == paid_id).expect("labelled payment is in the log");
+    assert!(paid_at < label_at);
+    let paid = &events[paid_at];
+    let mut state = LiveState::new(1);
+    for e in &events[..label_at] {
+        state.apply(&vocab, e);
+    }
+    let probe = Event { event_id: "probe".into(), ts_us: label.ts_us, ..paid.clone() };
+    let before = state.features(&vocab, &probe).unwrap().get(Num::TerminalFraudCount30d);
+    state.apply(&vocab, label);
+    let after = state.features(&vocab, &probe).unwrap().get(Num::TerminalFraudCount30d);
+    assert_eq!(after, before + 1.0, "the label counts once it has arrived, not before");
+    let user = paid.user_id.as_deref().unwrap();
+    assert!(state.user(user).unwrap().baseline.known_frauds >= 1);
+    assert!(user_view(&state, user).unwrap().tags.contains(&"fraud_victim"));
+}
+
+#[test]
+fn features_of_a_transaction_exclude_the_transaction_itself_and_cold_starts_are_not_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = simulate(dir.path());
+    let registry = EventStore::load_registry(dir.path()).unwrap();
+    let vocab = Vocabulary::new(&registry);
+    let payment_type = registry.type_id("payment").unwrap();
+    let mut state = LiveState::new(1);
+    let mut checked = 0;
+    for e in &events {
+        if e.type_id == payment_type && checked < 200 {
+            let before = state.features(&vocab, e).unwrap().get(Num::UserTxCountTotal);
+            let mut after_state = state.clone();
+            after_state.apply(&vocab, e);
+            let later = Event { event_id: "later".into(), ts_us: e.ts_us + 1, ..e.clone() };
+            let after = after_state.features(&vocab, &later).unwrap();
+            assert_eq!(after.get(Num::UserTxCountTotal), before + 1.0);
+            assert!(after.get(Num::UserTxCount10m) >= 1.0);
+            checked += 1;
+        }
+        state.apply(&vocab, e);
+    }
+    assert_eq!(checked, 200);
+    let stranger = Event { user_id: Some("nobody-yet".into()), ..events.iter().find(|e| e.type_id == payment_type).unwrap().clone() };
+    let row = state.features(&vocab, &stranger).unwrap();
+    assert_eq!(row.get(Num::UserKnown), 0.0);
+    assert_eq!(row.get(Num::UserTxCount30d), 0.0);
+    assert!(row.get(Num::UserAvgAmountFen30d).is_nan());
+    assert!(row.get(Num::UserAmountZscore).is_finite(), "a cold start is compared with everyone's amounts");
+}
