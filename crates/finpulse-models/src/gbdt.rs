@@ -250,7 +250,7 @@ pub struct Tree {
     pub leaves: Vec<f64>,
 }
 
-fn goes_left(set: &[u64; 4], bin: u8) -> bool {
+pub(crate) fn goes_left(set: &[u64; 4], bin: u8) -> bool {
     set[(bin >> 6) as usize] >> (bin & 63) & 1 == 1
 }
 

@@ -12,6 +12,7 @@ pub mod optimize;
 pub mod pricing;
 pub mod registry;
 pub mod roi;
+pub mod row;
 pub mod special;
 pub mod summary;
 pub mod table;

@@ -34,6 +34,9 @@ pub enum ModelError {
         /// What failed.
         source: std::io::Error,
     },
+    /// A model that cannot score single rows of numbers.
+    #[error("this model cannot score live rows: {0}")]
+    NotRowScorable(String),
     /// Not a model file, or one from another format version.
     #[error("{path}: not a finpulse model file ({detail})")]
     Format {

@@ -1,0 +1,5 @@
+//! Risk decisions: every payment, transfer and withdrawal gets allow, review or block, from the
+//! user's baseline, the terminal's recent risk, analysts' rules and a model.
+
+pub mod rules;
+pub mod ruleset;
