@@ -111,6 +111,7 @@ pub const TYPES: &[BuiltinType] = &[
             ("merchant_id", false),
             ("device_id", false),
             ("channel", false),
+            ("card_number", false),
         ],
     },
     BuiltinType {

@@ -3,3 +3,6 @@
 
 pub mod rules;
 pub mod ruleset;
+pub mod engine;
+pub mod fraud;
+pub mod backtest;

@@ -61,6 +61,10 @@ const TERMINALS: usize = 10_000;
 const TERMINALS_COMPROMISED_PER_DAY: usize = 2;
 /// Scenario 3: customers compromised per day per 5,000 customers (the handbook's rate).
 const CUSTOMERS_COMPROMISED_PER_DAY_PER_5000: f64 = 3.0;
+/// A fraud label arrives this long after its payment, at the earliest…
+const LABEL_DELAY_SECS_MIN: i64 = 3600;
+/// …and at the latest: the handbook's one-week feedback delay.
+const LABEL_DELAY_SECS_MAX: i64 = 7 * 86_400;
 /// Beijing is UTC+8: simulated local times are converted to UTC.
 const BEIJING_OFFSET_SECS: i64 = 8 * 3600;
 
@@ -861,8 +865,8 @@ impl Simulator {
             self.stats.payments += 1;
             if fraud {
                 self.stats.fraud_payments += 1;
-                // Chargebacks arrive 1 to 30 days later.
-                let label_ts = ts + self.rng.random_range(1..=30) * MICROS_PER_DAY + self.rng.random_range(0..86_400) * MICROS_PER_SEC;
+                // Chargebacks arrive within the handbook's one-week feedback delay.
+                let label_ts = ts + self.rng.random_range(LABEL_DELAY_SECS_MIN..=LABEL_DELAY_SECS_MAX) * MICROS_PER_SEC;
                 let f = self.em.fields();
                 let fields = vec![(f.target_event_id, V::S(e.event_id.clone())), (f.is_fraud, V::B(true))];
                 let lt = self.em.types.fraud_label;

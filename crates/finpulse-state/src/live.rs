@@ -204,6 +204,7 @@ pub struct Vocabulary {
     stream: Option<FieldId>,
     session_secs: Option<FieldId>,
     kind: Option<FieldId>,
+    card_number: Option<FieldId>,
 }
 
 /// What an event type means to live state.
@@ -311,7 +312,13 @@ impl Vocabulary {
             stream: f("stream"),
             session_secs: f("session_secs"),
             kind: f("kind"),
+            card_number: f("card_number"),
         }
+    }
+
+    /// An event type's name ("unknown" for an id the registry does not have).
+    pub fn type_name(&self, t: TypeId) -> &str {
+        self.type_names.get(&t).map_or("unknown", String::as_str)
     }
 
     /// What an event type means here.
@@ -630,6 +637,7 @@ impl LiveState {
         row.text[Text::TxnTerminalId as usize] = terminal_id.unwrap_or("");
         row.text[Text::TxnMerchantId as usize] = merchant_id.unwrap_or("");
         row.text[Text::TxnDeviceId as usize] = device_id.unwrap_or("");
+        row.text[Text::TxnCardNumber as usize] = text(e, vocab.card_number).unwrap_or("");
         row.text[Text::UserId as usize] = e.user_id.as_deref().unwrap_or("");
         row.set(Num::TxnAmountFen, amount as f64);
         row.set(Num::TxnHourOfDay, hour as f64);

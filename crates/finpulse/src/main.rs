@@ -7,6 +7,7 @@ mod import;
 mod ltv;
 mod model;
 mod pricing;
+mod risk;
 mod sql;
 
 use anyhow::{Context, Result, bail};
@@ -108,6 +109,48 @@ enum Command {
     /// LTV-based pricing: offers by value tier and churn risk, within guardrails.
     #[command(subcommand)]
     Pricing(PricingCommand),
+    /// Fraud models by the handbook's protocol: train, score, evaluate.
+    #[command(subcommand)]
+    Fraud(FraudCommand),
+    /// Risk rules: publish, backtest, and the features they read.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// A user's live profile and behaviour baseline.
+    User {
+        /// The user id.
+        id: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum FraudCommand {
+    /// Train on payments of a period with the labels known after a delay; register and activate.
+    Train(risk::TrainArgs),
+    /// Score every payment of a period: event_id,user_id,ts,score,label.
+    Score(risk::ScoreArgs),
+    /// AUC ROC, average precision and card precision@100 per day, the handbook's way.
+    Eval(risk::EvalArgs),
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Compile and publish a ruleset file; on any error the active one stays.
+    Publish {
+        file: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Decide a period of history with a ruleset file (and the active model): alert volume,
+    /// precision, recall, confusion matrix, per-rule hits.
+    Backtest {
+        file: PathBuf,
+        #[command(flatten)]
+        period: risk::Period,
+    },
+    /// The features rules and models read, with what they mean.
+    Features,
 }
 
 #[derive(Subcommand)]
@@ -319,5 +362,15 @@ fn main() -> Result<()> {
             churn::models_activate(&mut config, data_dir, &purpose, Some(version))
         }
         Command::Models(ModelsCommand::Rollback { purpose, data_dir }) => churn::models_activate(&mut config, data_dir, &purpose, None),
+        Command::Fraud(FraudCommand::Train(args)) => risk::train(&mut config, &args),
+        Command::Fraud(FraudCommand::Score(args)) => risk::score(&mut config, &args),
+        Command::Fraud(FraudCommand::Eval(args)) => risk::eval(&mut config, &args),
+        Command::Rules(RulesCommand::Publish { file, data_dir }) => risk::publish(&mut config, &file, data_dir),
+        Command::Rules(RulesCommand::Backtest { file, period }) => risk::backtest(&mut config, &file, &period),
+        Command::Rules(RulesCommand::Features) => {
+            risk::features();
+            Ok(())
+        }
+        Command::User { id, data_dir } => risk::user(&mut config, &id, data_dir),
     }
 }

@@ -134,7 +134,7 @@ fn schema_lists_every_type_with_data_classes() {
     let schema: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let payment = schema["types"].as_array().unwrap().iter().find(|t| t["name"] == "payment").unwrap();
     let fields: Vec<&str> = payment["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
-    assert_eq!(fields, ["amount_fen", "currency", "terminal_id", "merchant_id", "device_id", "channel"]);
+    assert_eq!(fields, ["amount_fen", "currency", "terminal_id", "merchant_id", "device_id", "channel", "card_number"]);
     let o = run(&["schema", "--data-dir", dir.path().to_str().unwrap()]);
     assert!(stdout(&o).contains("id_number") && stdout(&o).contains("C2 / level 3"), "{}", stdout(&o));
 }

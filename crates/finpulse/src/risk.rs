@@ -1,0 +1,311 @@
+//! `finpulse fraud`: train, score and evaluate fraud models by the handbook's protocol;
+//! `finpulse rules`: publish and backtest rulesets, list the features; `finpulse user`: a
+//! user's live profile.
+
+use crate::Format;
+use crate::churn::who;
+use crate::config::Config;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use finpulse_models::gbdt::GbdtParams;
+use finpulse_models::registry::{ModelRegistry, Registration};
+use finpulse_models::row::TabularRowScorer;
+use finpulse_risk::engine::FraudModel;
+use finpulse_risk::fraud::{self, CARD_PRECISION_K};
+use finpulse_risk::ruleset::{Ruleset, RulesetStore};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The registry purpose of fraud models.
+pub const FRAUD_PURPOSE: &str = "fraud";
+
+/// A period of history.
+#[derive(Args, Debug)]
+pub struct Period {
+    /// First day (YYYY-MM-DD, UTC midnight), included.
+    #[arg(long)]
+    from: String,
+    /// Last day (YYYY-MM-DD, UTC midnight), excluded.
+    #[arg(long)]
+    to: String,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+}
+
+impl Period {
+    fn resolve(&self, config: &mut Config) -> Result<(i64, i64)> {
+        if let Some(d) = &self.data_dir {
+            config.data_dir = d.clone();
+        }
+        let day = |flag: &str, text: &str| {
+            finpulse_core::time::parse_date_us(text).with_context(|| format!("{flag} '{text}' is not a YYYY-MM-DD date"))
+        };
+        let (from, to) = (day("--from", &self.from)?, day("--to", &self.to)?);
+        if to <= from {
+            bail!("--to ({}) must be after --from ({})", self.to, self.from);
+        }
+        if !config.data_dir.join("wal").exists() {
+            bail!("no finpulse data in {} (run `finpulse demo` or `finpulse import` first)", config.data_dir.display());
+        }
+        Ok((from, to))
+    }
+}
+
+/// `finpulse fraud train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    period: Period,
+    /// Labels that arrive more than this many days after --to are unknown at training time.
+    #[arg(long, default_value_t = 7)]
+    delay_days: u32,
+    /// Register without making it the active fraud model.
+    #[arg(long)]
+    no_promote: bool,
+}
+
+/// `finpulse fraud score`.
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    period: Period,
+    /// Where to write event_id,user_id,ts,score,label.
+    #[arg(long)]
+    out: PathBuf,
+    /// A registered version instead of the active one.
+    #[arg(long)]
+    version: Option<u32>,
+    /// Also write every decision feature, as the model saw it (a training set to take elsewhere).
+    #[arg(long)]
+    with_features: bool,
+}
+
+/// `finpulse fraud eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    period: Period,
+    /// A registered version instead of the active one.
+    #[arg(long)]
+    version: Option<u32>,
+}
+
+/// The active fraud model (or a version), bound to the decision features.
+pub(crate) fn fraud_model(data_dir: &Path, version: Option<u32>) -> Result<Option<FraudModel>> {
+    let registry = ModelRegistry::in_data_dir(data_dir)?;
+    let found = match version {
+        Some(v) => Some(registry.get(FRAUD_PURPOSE, v)?),
+        None => match registry.active(FRAUD_PURPOSE) {
+            Ok(x) => Some(x),
+            Err(finpulse_models::registry::RegistryError::NoActive(_)) => None,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let Some((entry, model)) = found else { return Ok(None) };
+    let scorer = TabularRowScorer::new(model)?;
+    Ok(Some(FraudModel::new(Some(entry.version), Arc::new(scorer))?))
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map_or("n/a".into(), |v| format!("{v:.4}"))
+}
+
+/// Trains on a period with the labels known after the delay; registers (and activates) it.
+pub fn train(config: &mut Config, args: &TrainArgs) -> Result<()> {
+    let (from, to) = args.period.resolve(config)?;
+    let started = std::time::Instant::now();
+    let (model, report) = fraud::train(&config.data_dir, from, to, args.delay_days, &GbdtParams::default())?;
+    let secs = started.elapsed().as_secs_f64();
+    let registry = ModelRegistry::in_data_dir(&config.data_dir)?;
+    let training = serde_json::json!({
+        "from": args.period.from, "to": args.period.to, "delay_days": args.delay_days,
+        "payments": report.payments, "frauds_known": report.frauds_known,
+    });
+    let metrics = serde_json::json!({ "valid_auc": report.valid_auc, "train": model.train_evaluation });
+    let entry = registry.register(
+        &model,
+        &Registration { purpose: FRAUD_PURPOSE.into(), by: who(), training, metrics, activate: !args.no_promote },
+    )?;
+    match args.period.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "version": entry.version, "seconds": secs, "report": report }))?
+        ),
+        Format::Table | Format::Csv => {
+            println!(
+                "fraud model v{} trained on {} payments from {} to {} in {secs:.1} s",
+                entry.version, report.payments, args.period.from, args.period.to
+            );
+            println!(
+                "frauds labelled by {} days after: {} ({} more arrived later and were trained on as genuine)",
+                args.delay_days, report.frauds_known, report.frauds_unknown_at_training
+            );
+            println!("validation AUC {} after {} rounds", opt(report.valid_auc), report.rounds);
+            if args.no_promote {
+                println!("registered, not active: `finpulse models promote fraud {}` makes it so", entry.version);
+            } else {
+                println!("active fraud model: v{}", entry.version);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn required_model(config: &Config, version: Option<u32>) -> Result<FraudModel> {
+    fraud_model(&config.data_dir, version)?.context("no active fraud model: run `finpulse fraud train` first")
+}
+
+/// Scores every payment of a period to a CSV.
+pub fn score(config: &mut Config, args: &ScoreArgs) -> Result<()> {
+    let (from, to) = args.period.resolve(config)?;
+    let model = required_model(config, args.version)?;
+    let scored = fraud::score(&config.data_dir, from, to, &model)?;
+    let file = std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let features = if args.with_features { Some(fraud::payments(&config.data_dir, from, to)?) } else { None };
+    write!(out, "event_id,user_id,ts,score,label")?;
+    for (name, _) in features.iter().flat_map(|f| &f.columns) {
+        write!(out, ",{name}")?;
+    }
+    writeln!(out)?;
+    for (i, s) in scored.iter().enumerate() {
+        write!(out, "{},{},{},{:.6},{}", s.event_id, s.user_id, finpulse_core::time::format_us(s.ts_us), s.score, u8::from(s.label))?;
+        for (_, col) in features.iter().flat_map(|f| &f.columns) {
+            if col[i].is_nan() { write!(out, ",")? } else { write!(out, ",{}", col[i])? }
+        }
+        writeln!(out)?;
+    }
+    out.flush()?;
+    eprintln!("wrote {} payments to {} (model v{})", scored.len(), args.out.display(), model.version.unwrap_or(0));
+    Ok(())
+}
+
+/// AUC, average precision and card precision@100 per day over a period.
+pub fn eval(config: &mut Config, args: &EvalArgs) -> Result<()> {
+    let (from, to) = args.period.resolve(config)?;
+    let model = required_model(config, args.version)?;
+    let scored = fraud::score(&config.data_dir, from, to, &model)?;
+    let e = fraud::evaluate(&scored, CARD_PRECISION_K);
+    match args.period.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "model_version": model.version, "evaluation": e }))?),
+        Format::Csv => {
+            println!("day,payments,compromised_cards,card_precision_at_{}", e.k);
+            for d in &e.days {
+                println!("{},{},{},{:.4}", d.day, d.payments, d.compromised_cards, d.card_precision);
+            }
+        }
+        Format::Table => {
+            println!(
+                "fraud model v{} on {} payments from {} to {} ({} frauds; {} payments of cards already known compromised removed)",
+                model.version.unwrap_or(0),
+                e.payments,
+                args.period.from,
+                args.period.to,
+                e.frauds,
+                e.removed_known_compromised
+            );
+            println!("AUC ROC {}   average precision {}   card precision@{} {:.4}", opt(e.auc), opt(e.average_precision), e.k, e.card_precision_at_k);
+            println!("{:<12} {:>9} {:>18} {:>8}", "day", "payments", "compromised cards", "CP@k");
+            for d in &e.days {
+                println!("{:<12} {:>9} {:>18} {:>8.3}", d.day, d.payments, d.compromised_cards, d.card_precision);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_ruleset(file: &Path) -> Result<String> {
+    std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+}
+
+/// Publishes a ruleset: compiled first; a failure leaves the active one in place.
+pub fn publish(config: &mut Config, file: &Path, data_dir: Option<PathBuf>) -> Result<()> {
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+    }
+    let src = read_ruleset(file)?;
+    let store = RulesetStore::in_data_dir(&config.data_dir);
+    let r = store.publish(&src, &file.display().to_string(), &who()).map_err(|e| {
+        let active = store.active().ok().flatten().map_or("none".to_string(), |r| format!("v{}", r.version));
+        anyhow::anyhow!("{e}\nnot published; the active ruleset is still {active}")
+    })?;
+    println!(
+        "published ruleset {:?} as v{} ({} rules, {} shadow); a running server picks it up within a second",
+        r.name,
+        r.version,
+        r.rules.len(),
+        r.rules.iter().filter(|x| x.shadow).count()
+    );
+    Ok(())
+}
+
+/// Replays a period with a ruleset file and the active model.
+pub fn backtest(config: &mut Config, file: &Path, period: &Period) -> Result<()> {
+    let (from, to) = period.resolve(config)?;
+    let src = read_ruleset(file)?;
+    let ruleset = Ruleset::compile(&src, &file.display().to_string())?;
+    let model = fraud_model(&config.data_dir, None)?.map(Arc::new);
+    let b = finpulse_risk::backtest::backtest(&config.data_dir, ruleset, model, from, to)?;
+    match period.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&b)?),
+        Format::Csv => {
+            println!("day,transactions,reviews,blocks");
+            for d in &b.days {
+                println!("{},{},{},{}", d.day, d.transactions, d.reviews, d.blocks);
+            }
+        }
+        Format::Table => {
+            let c = &b.confusion;
+            println!(
+                "ruleset {:?}{} over {} transactions from {} to {} ({} fraud by the labels known now)",
+                b.ruleset,
+                b.model_version.map_or(String::new(), |v| format!(" with fraud model v{v}")),
+                b.transactions,
+                period.from,
+                period.to,
+                b.frauds
+            );
+            println!("alerts (review or block): {}   precision {}   recall {}", c.true_positives + c.false_positives, opt(b.precision), opt(b.recall));
+            println!("{:>18} {:>10} {:>10}", "", "fraud", "genuine");
+            println!("{:>18} {:>10} {:>10}", "flagged", c.true_positives, c.false_positives);
+            println!("{:>18} {:>10} {:>10}", "allowed", c.false_negatives, c.true_negatives);
+            println!("{:<32} {:>7} {:>8} {:>11} {:>10}", "rule", "shadow", "hits", "fraud hits", "precision");
+            for r in &b.rules {
+                println!("{:<32} {:>7} {:>8} {:>11} {:>10}", r.name, if r.shadow { "yes" } else { "" }, r.hits, r.fraud_hits, opt(r.precision));
+            }
+            println!("{:<12} {:>12} {:>8} {:>8}", "day", "transactions", "reviews", "blocks");
+            for d in &b.days {
+                println!("{:<12} {:>12} {:>8} {:>8}", d.day, d.transactions, d.reviews, d.blocks);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prints the features rules and models can use.
+pub fn features() {
+    use finpulse_state::features::{NUMERIC, TEXTUAL};
+    println!("{:<28} {:<7} meaning", "feature", "type");
+    for d in NUMERIC {
+        println!("{:<28} {:<7} {}", d.name, "number", d.doc);
+    }
+    for d in TEXTUAL {
+        println!("{:<28} {:<7} {}", d.name, "text", d.doc);
+    }
+    println!("(payment., transfer. and withdrawal. are aliases of txn.)");
+}
+
+/// A user's live profile, rebuilt from the checkpoint and the log (a running server answers
+/// the same from memory at GET /v1/users/{id}).
+pub fn user(config: &mut Config, id: &str, data_dir: Option<PathBuf>) -> Result<()> {
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+    }
+    let (state, _, _) = finpulse_state::rebuild(&config.data_dir, 1)?;
+    let view = finpulse_state::view::user_view(&state, id).with_context(|| format!("no user {id:?} in {}", config.data_dir.display()))?;
+    println!("{}", serde_json::to_string_pretty(&view)?);
+    Ok(())
+}
