@@ -96,6 +96,12 @@ pub const FIELDS: &[BuiltinField] = &[
     f("success", Bool, C::BASIC, "whether it succeeded"),
     f("approved", Bool, C::PERSONAL, "whether it was approved"),
     nn("fee_fen", Int, C::PERSONAL, "fee charged, minor units"),
+    f("decision", String, C::INTERNAL, "a risk decision: allow, review or block"),
+    f("risk_score", Float, C::INTERNAL, "a risk decision's score in [0, 1]"),
+    nn("ruleset_version", Int, C::INTERNAL, "the ruleset version a decision used"),
+    nn("model_version", Int, C::INTERNAL, "the model version a decision used"),
+    f("reasons", String, C::INTERNAL, "why a decision came out as it did (JSON)"),
+    f("decision_us", Float, C::INTERNAL, "time a decision took, microseconds"),
 ];
 
 /// Every built-in event type, in id order.
@@ -270,5 +276,19 @@ pub const TYPES: &[BuiltinType] = &[
         scope: Scope::User,
         doc: "feedback or a complaint from a user",
         fields: &[("kind", true), ("category", true), ("text", false), ("nps_score", false), ("channel", false)],
+    },
+    BuiltinType {
+        name: "risk_decision",
+        scope: Scope::User,
+        doc: "the risk engine's decision on a transaction, recorded with it",
+        fields: &[
+            ("target_event_id", true),
+            ("decision", true),
+            ("risk_score", true),
+            ("ruleset_version", true),
+            ("model_version", false),
+            ("reasons", false),
+            ("decision_us", false),
+        ],
     },
 ];

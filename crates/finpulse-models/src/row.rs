@@ -155,13 +155,12 @@ mod tests {
         let a: Vec<f64> = (0..n).map(|i| ((i * 37) % 101) as f64).collect();
         let b: Vec<f64> = (0..n).map(|i| if i % 7 == 0 { f64::NAN } else { ((i * 13) % 17) as f64 }).collect();
         let y: Vec<f64> = (0..n).map(|i| f64::from(u8::from(a[i] + if b[i].is_nan() { 30.0 } else { b[i] } > 60.0))).collect();
-        let columns: Vec<RawColumn> = vec![
-            ("a".to_string(), RawValues::Numeric(a.clone())),
-            ("b".to_string(), RawValues::Numeric(b.clone())),
-        ];
+        let columns: Vec<RawColumn> =
+            vec![("a".to_string(), RawValues::Numeric(a.clone())), ("b".to_string(), RawValues::Numeric(b.clone()))];
         let data = labelled_from_columns(columns, y, "y", None).unwrap();
         for algo in [Algo::Gbdt(GbdtParams { rounds_max: 30, ..GbdtParams::default() }), Algo::Logistic(Default::default())] {
-            let (model, scores) = TabularModel::train_table(&data, LabelSpec { column: "y".into(), positive: None }, None, &algo, None).unwrap();
+            let (model, scores) =
+                TabularModel::train_table(&data, LabelSpec { column: "y".into(), positive: None }, None, &algo, None).unwrap();
             let scorer = TabularRowScorer::new(model).unwrap();
             assert_eq!(scorer.feature_names(), ["a", "b"]);
             for i in (0..n).step_by(97) {

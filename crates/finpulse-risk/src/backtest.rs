@@ -97,7 +97,13 @@ pub struct Backtest {
 }
 
 /// Replays `[from_us, to_us)` deciding every transaction with `ruleset` and `model`.
-pub fn backtest(data_dir: &Path, ruleset: Ruleset, model: Option<Arc<FraudModel>>, from_us: i64, to_us: i64) -> Result<Backtest, FraudError> {
+pub fn backtest(
+    data_dir: &Path,
+    ruleset: Ruleset,
+    model: Option<Arc<FraudModel>>,
+    from_us: i64,
+    to_us: i64,
+) -> Result<Backtest, FraudError> {
     if to_us <= from_us {
         return Err(FraudError::Period("--to must be after --from".into()));
     }

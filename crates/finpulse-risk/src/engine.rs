@@ -234,13 +234,19 @@ impl Engine {
                 Action::Allow
             };
             d.action = action.max(by_score);
-            if let (Some(m), true) = (&self.model, d.action != Action::Allow || d.model_score.is_some_and(|p| p >= self.ruleset.review_at)) {
+            if let (Some(m), true) = (&self.model, d.action != Action::Allow || d.model_score.is_some_and(|p| p >= self.ruleset.review_at))
+            {
                 d.reasons.extend(m.reasons(&row));
             }
         }
         d.elapsed_us = started.elapsed().as_secs_f64() * 1e6;
         if d.elapsed_us > self.policy.budget_us as f64 {
-            let why = format!("decided in {:.0} µs, past the {} µs budget; it would have been {}", d.elapsed_us, self.policy.budget_us, d.action.name());
+            let why = format!(
+                "decided in {:.0} µs, past the {} µs budget; it would have been {}",
+                d.elapsed_us,
+                self.policy.budget_us,
+                d.action.name()
+            );
             d.action = fallback_action(self.policy.fail_mode);
             d.fallback = Some(why);
         }
@@ -289,10 +295,14 @@ impl Engine {
             let v = row.text(t);
             !set.is_empty() && !v.is_empty() && set.contains(&key(v))
         };
-        [(&k.allow_users, Text::UserId, "allow_users"), (&k.allow_devices, Text::TxnDeviceId, "allow_devices"), (&k.allow_cards, Text::TxnCardNumber, "allow_cards")]
-            .into_iter()
-            .find(|(set, t, _)| hit(set, *t))
-            .map(|x| x.2)
+        [
+            (&k.allow_users, Text::UserId, "allow_users"),
+            (&k.allow_devices, Text::TxnDeviceId, "allow_devices"),
+            (&k.allow_cards, Text::TxnCardNumber, "allow_cards"),
+        ]
+        .into_iter()
+        .find(|(set, t, _)| hit(set, *t))
+        .map(|x| x.2)
     }
 }
 

@@ -183,13 +183,7 @@ pub fn payments(data_dir: &Path, from_us: i64, to_us: i64) -> Result<Dataset, Fr
             }
         },
     )?;
-    Ok(Dataset {
-        event_ids,
-        user_ids,
-        ts_us,
-        columns: names.into_iter().map(str::to_string).zip(columns).collect(),
-        labels,
-    })
+    Ok(Dataset { event_ids, user_ids, ts_us, columns: names.into_iter().map(str::to_string).zip(columns).collect(), labels })
 }
 
 /// What training did.
@@ -210,7 +204,13 @@ pub struct TrainReport {
 }
 
 /// Trains a GBDT on `[from_us, to_us)` with the labels known by `to_us + delay_days`.
-pub fn train(data_dir: &Path, from_us: i64, to_us: i64, delay_days: u32, params: &GbdtParams) -> Result<(TabularModel, TrainReport), FraudError> {
+pub fn train(
+    data_dir: &Path,
+    from_us: i64,
+    to_us: i64,
+    delay_days: u32,
+    params: &GbdtParams,
+) -> Result<(TabularModel, TrainReport), FraudError> {
     let data = payments(data_dir, from_us, to_us)?;
     if data.is_empty() {
         return Err(FraudError::Period("no payments in the training period".into()));

@@ -1,8 +1,8 @@
 //! Risk decisions: every payment, transfer and withdrawal gets allow, review or block, from the
 //! user's baseline, the terminal's recent risk, analysts' rules and a model.
 
-pub mod rules;
-pub mod ruleset;
+pub mod backtest;
 pub mod engine;
 pub mod fraud;
-pub mod backtest;
+pub mod rules;
+pub mod ruleset;

@@ -317,8 +317,12 @@ impl Parser {
         let at = left.2;
         match (left.1, right.1, op) {
             (Type::Number, Type::Number, _) => Ok((Expr::CmpNum(op, Box::new(left.0), Box::new(right.0)), Type::Bool, at)),
-            (Type::Text, Type::Text, Cmp::Eq | Cmp::Ne) => Ok((Expr::CmpText(op == Cmp::Ne, Box::new(left.0), Box::new(right.0)), Type::Bool, at)),
-            (Type::Bool, Type::Bool, Cmp::Eq | Cmp::Ne) => Ok((Expr::CmpBool(op == Cmp::Ne, Box::new(left.0), Box::new(right.0)), Type::Bool, at)),
+            (Type::Text, Type::Text, Cmp::Eq | Cmp::Ne) => {
+                Ok((Expr::CmpText(op == Cmp::Ne, Box::new(left.0), Box::new(right.0)), Type::Bool, at))
+            }
+            (Type::Bool, Type::Bool, Cmp::Eq | Cmp::Ne) => {
+                Ok((Expr::CmpBool(op == Cmp::Ne, Box::new(left.0), Box::new(right.0)), Type::Bool, at))
+            }
             (a, b, _) if a == b => err(op_at, format!("a {a} can only be compared with == or !=")),
             (a, b, _) => err(op_at, format!("cannot compare a {a} with a {b}")),
         }
@@ -509,8 +513,12 @@ fn number(e: &Expr, row: &FeatureRow<'_>) -> f64 {
         }
         Expr::Call(Func::Abs, args) => number(&args[0], row).abs(),
         // NaN in, NaN out: a missing value is not silently skipped.
-        Expr::Call(Func::Min, args) => args.iter().map(|a| number(a, row)).fold(f64::INFINITY, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.min(x) }),
-        Expr::Call(Func::Max, args) => args.iter().map(|a| number(a, row)).fold(f64::NEG_INFINITY, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) }),
+        Expr::Call(Func::Min, args) => {
+            args.iter().map(|a| number(a, row)).fold(f64::INFINITY, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.min(x) })
+        }
+        Expr::Call(Func::Max, args) => {
+            args.iter().map(|a| number(a, row)).fold(f64::NEG_INFINITY, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) })
+        }
         _ => f64::NAN, // unreachable after type checking
     }
 }

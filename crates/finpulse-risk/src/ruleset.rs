@@ -454,16 +454,31 @@ shadow = true
         let bad = GOOD.replace("user.tx_count_1h > 10", "user.tx_count_1h > > 10");
         assert_eq!(error_of(&bad), "r.toml:11:81: rule \"burst_of_large_payments\": expected a value, found \">\"");
         let bad = GOOD.replace("  and txn.is_night == 1", "  and txn.is_nite == 1");
-        assert_eq!(error_of(&bad), "r.toml:19:7: rule \"new_device_at_night\": unknown feature \"txn.is_nite\" (`finpulse rules features` lists them)");
+        assert_eq!(
+            error_of(&bad),
+            "r.toml:19:7: rule \"new_device_at_night\": unknown feature \"txn.is_nite\" (`finpulse rules features` lists them)"
+        );
     }
 
     #[test]
     fn file_level_errors_are_named() {
-        assert!(error_of("name = \"x\"\n[[rule]]\nname = \"a\"\nwhen = \"true\"\nscore = 2.0\n").starts_with("r.toml:5:9: rule \"a\": score 2 is outside [0, 1]"));
-        assert!(error_of("name = \"x\"\n[[rule]]\nname = \"a\"\nwhen = \"true\"\nactoin = \"block\"\n").starts_with("r.toml:5:1: unknown field `actoin`"));
+        assert!(
+            error_of("name = \"x\"\n[[rule]]\nname = \"a\"\nwhen = \"true\"\nscore = 2.0\n")
+                .starts_with("r.toml:5:9: rule \"a\": score 2 is outside [0, 1]")
+        );
+        assert!(
+            error_of("name = \"x\"\n[[rule]]\nname = \"a\"\nwhen = \"true\"\nactoin = \"block\"\n")
+                .starts_with("r.toml:5:1: unknown field `actoin`")
+        );
         assert!(error_of("name = \"x\"\nreview_at = 0.9\nblock_at = 0.5\n").contains("review_at (0.9) is above block_at (0.5)"));
-        assert!(error_of("name = \"x\"\n[[rule]]\nname = \"a\"\nwhen = \"true\"\n[[rule]]\nname = \"a\"\nwhen = \"true\"\n").contains("r.toml:6:8: rule \"a\" is defined twice"));
-        assert!(error_of("name = \"x\"\n[[rule]]\nname = \"a\"\nwhen = \"true\"\naction = \"deny\"\n").starts_with("r.toml:5:10: unknown variant `deny`"));
+        assert!(
+            error_of("name = \"x\"\n[[rule]]\nname = \"a\"\nwhen = \"true\"\n[[rule]]\nname = \"a\"\nwhen = \"true\"\n")
+                .contains("r.toml:6:8: rule \"a\" is defined twice")
+        );
+        assert!(
+            error_of("name = \"x\"\n[[rule]]\nname = \"a\"\nwhen = \"true\"\naction = \"deny\"\n")
+                .starts_with("r.toml:5:10: unknown variant `deny`")
+        );
         assert!(error_of("name = ").starts_with("r.toml:1:"));
     }
 

@@ -3,6 +3,7 @@
 
 pub mod json;
 pub mod models;
+pub mod risk;
 pub mod writer;
 
 use axum::Json;
@@ -17,6 +18,7 @@ use finpulse_core::{Registry, ValidationLimits};
 use finpulse_ingest::{Position, Rejection};
 use finpulse_log::{AppendStatus, EventStore, ViewHandle};
 use finpulse_query::QueryOptions;
+use finpulse_risk::engine::Policy;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -78,6 +80,8 @@ pub(crate) struct AppState {
     data_dir: std::path::PathBuf,
     /// The last offers file read, with its modification time.
     offers: Arc<models::OffersCache>,
+    /// Live state and the decision engine.
+    live: Arc<risk::Live>,
 }
 
 /// A JSON error answer.
@@ -361,6 +365,7 @@ pub struct Server {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
+    live: Arc<risk::Live>,
 }
 
 /// The router and the OpenAPI document it was generated with.
@@ -378,6 +383,9 @@ fn router(state: AppState) -> axum::Router {
         .routes(routes!(models::rollback))
         .routes(routes!(models::churn_risk))
         .routes(routes!(models::offers))
+        .routes(routes!(risk::decide))
+        .routes(routes!(risk::user))
+        .routes(routes!(risk::rules, risk::publish))
         .split_for_parts();
     let api = Arc::new(api);
     router
@@ -392,8 +400,10 @@ impl Server {
     pub async fn start(store: EventStore, listen: SocketAddr, limits: ApiLimits) -> std::io::Result<Self> {
         let views = store.view_handle();
         let data_dir = store.dir().to_path_buf();
-        let (writer, writer_thread) = Writer::start(store, limits.write_queue_depth, Duration::from_secs(limits.compaction_interval_secs));
-        let state = AppState { writer, views, limits, metrics: metrics_handle(), data_dir, offers: Arc::default() };
+        let live = Arc::new(risk::Live::open(&data_dir, Policy::default()).map_err(std::io::Error::other)?);
+        let (writer, writer_thread) =
+            Writer::start(store, limits.write_queue_depth, Duration::from_secs(limits.compaction_interval_secs), Some(live.clone()));
+        let state = AppState { writer, views, limits, metrics: metrics_handle(), data_dir, offers: Arc::default(), live: live.clone() };
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -405,7 +415,7 @@ impl Server {
                 })
                 .await
         });
-        Ok(Self { addr, shutdown: Some(tx), task, writer_thread: Some(writer_thread) })
+        Ok(Self { addr, shutdown: Some(tx), task, writer_thread: Some(writer_thread), live })
     }
 
     /// Stops accepting requests, finishes those in flight, and stops the writer.
@@ -417,6 +427,10 @@ impl Server {
         if let Some(t) = self.writer_thread.take() {
             // The router (and with it the last writer handle) is dropped once serving ends.
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        // Every stored event has been applied: the checkpoint saves a restart's replay.
+        if let Err(e) = self.live.checkpoint() {
+            tracing::error!(error = %e, "saving the live-state checkpoint failed; the next start replays the whole log");
         }
         result
     }

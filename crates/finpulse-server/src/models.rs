@@ -20,7 +20,7 @@ pub const LIST_ROWS_MAX: usize = 10_000;
 /// Rows a risk-list or offers answer carries unless asked.
 pub const LIST_ROWS_DEFAULT: usize = 100;
 /// Who an activation over the API is recorded as (the API has no users yet).
-const API_ACTOR: &str = "api";
+pub(crate) const API_ACTOR: &str = "api";
 
 /// The `limit` parameter of a list, checked against [`LIST_ROWS_MAX`].
 fn list_limit(limit: Option<usize>) -> Result<usize, String> {

@@ -1,10 +1,10 @@
 //! The single writer: one thread owns the [`EventStore`]; requests queue to it and are made
 //! durable together (group commit: one fsync for everything queued since the last one).
 
-use finpulse_core::TypeId;
 use finpulse_core::registry::CustomTypeDef;
+use finpulse_core::{Event, TypeId};
 use finpulse_log::{AppendStatus, CompactionReport, EventStore, PreparedEvents, StoreStats};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -14,7 +14,8 @@ pub const GROUP_COMMIT_REQUESTS_MAX: usize = 256;
 pub const GROUP_COMMIT_EVENTS_MAX: usize = 200_000;
 
 enum Request {
-    Append(PreparedEvents, oneshot::Sender<Result<Vec<AppendStatus>, String>>),
+    /// Events to store; the events themselves, when the live state should apply them.
+    Append(PreparedEvents, Option<Arc<Vec<Event>>>, oneshot::Sender<Result<Vec<AppendStatus>, String>>),
     Register(CustomTypeDef, oneshot::Sender<Result<TypeId, String>>),
     Compact(oneshot::Sender<Result<CompactionReport, String>>),
     Stats(oneshot::Sender<StoreStats>),
@@ -44,7 +45,12 @@ pub enum WriterError {
 impl Writer {
     /// Starts the writer thread. `queue_depth` bounds the requests waiting; `compact_every`
     /// compacts a non-empty tail that long after the last compaction, even below the size limit.
-    pub fn start(mut store: EventStore, queue_depth: usize, compact_every: Duration) -> (Self, std::thread::JoinHandle<()>) {
+    pub fn start(
+        mut store: EventStore,
+        queue_depth: usize,
+        compact_every: Duration,
+        live: Option<Arc<crate::risk::Live>>,
+    ) -> (Self, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::sync_channel::<Request>(queue_depth);
         let handle = std::thread::Builder::new()
             .name("finpulse-writer".into())
@@ -69,9 +75,9 @@ impl Writer {
                     let mut next = Some(first);
                     while let Some(req) = next.take() {
                         match req {
-                            Request::Append(batch, reply) => {
+                            Request::Append(batch, plain, reply) => {
                                 events += batch.len();
-                                appends.push((batch, reply));
+                                appends.push((batch, (plain, reply)));
                             }
                             Request::Register(def, reply) => {
                                 let _ = reply.send(store.register_type(def).map_err(|e| e.to_string()));
@@ -94,13 +100,17 @@ impl Writer {
                     let (groups, replies): (Vec<PreparedEvents>, Vec<_>) = appends.into_iter().unzip();
                     match store.append_prepared(&groups) {
                         Ok(statuses) => {
-                            for (status, reply) in statuses.into_iter().zip(replies) {
+                            for (status, (plain, reply)) in statuses.into_iter().zip(replies) {
+                                // Live state follows the log: applied here, in log order.
+                                if let (Some(live), Some(plain)) = (&live, &plain) {
+                                    live.apply(plain, &status);
+                                }
                                 let _ = reply.send(Ok(status));
                             }
                         }
                         Err(e) => {
                             let msg = e.to_string();
-                            for reply in replies {
+                            for (_, reply) in replies {
                                 let _ = reply.send(Err(msg.clone()));
                             }
                         }
@@ -122,7 +132,14 @@ impl Writer {
     /// Appends prepared events; resolves once they are durable.
     pub async fn append(&self, events: PreparedEvents) -> Result<Vec<AppendStatus>, WriterError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Request::Append(events, tx))?;
+        self.send(Request::Append(events, None, tx))?;
+        rx.await.map_err(|_| WriterError::Stopped)?.map_err(WriterError::Store)
+    }
+
+    /// Appends prepared events and, once durable, applies the new ones to the live state.
+    pub async fn append_applying(&self, prepared: PreparedEvents, events: Arc<Vec<Event>>) -> Result<Vec<AppendStatus>, WriterError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Request::Append(prepared, Some(events), tx))?;
         rx.await.map_err(|_| WriterError::Stopped)?.map_err(WriterError::Store)
     }
 

@@ -14,8 +14,8 @@ pub mod view;
 pub mod window;
 
 pub use live::{
-    BUSINESS_UTC_OFFSET_SECS, Baseline, CreditReport, Kind, LABEL_MATCH_DAYS, LiveState, Moments, OWN_BASELINE_TX_MIN, Profile,
-    UserState, Vocabulary, business_day, key,
+    BUSINESS_UTC_OFFSET_SECS, Baseline, CreditReport, Kind, LABEL_MATCH_DAYS, LiveState, Moments, OWN_BASELINE_TX_MIN, Profile, UserState,
+    Vocabulary, business_day, key,
 };
 
 use finpulse_log::{EventStore, StoreError};

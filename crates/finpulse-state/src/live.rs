@@ -661,7 +661,8 @@ impl LiveState {
         let u = user.unwrap_or(&default);
         let (p, b) = (&u.profile, &u.baseline);
         row.set(Num::UserDaysSinceSignup, p.signup_us.map_or(f64::NAN, |s| (now - s) as f64 / MICROS_PER_DAY as f64));
-        let [m10, h1, d1, d7, d30] = b.window.spans(now, [10 * MINUTE_US, HOUR_US, MICROS_PER_DAY, 7 * MICROS_PER_DAY, 30 * MICROS_PER_DAY]);
+        let [m10, h1, d1, d7, d30] =
+            b.window.spans(now, [10 * MINUTE_US, HOUR_US, MICROS_PER_DAY, 7 * MICROS_PER_DAY, 30 * MICROS_PER_DAY]);
         row.set(Num::UserTxCount10m, m10.count as f64);
         row.set(Num::UserTxCount1h, h1.count as f64);
         row.set(Num::UserTxCount1d, d1.count as f64);
@@ -689,9 +690,11 @@ impl LiveState {
         let rate = |tx: u32, fraud: u32| if tx == 0 { f64::NAN } else { fraud as f64 / tx as f64 };
         let empty = DayBuckets::default();
         let t = terminal_id.and_then(|id| self.terminals.get(&key(id))).unwrap_or(&empty);
-        let windows = [(1, Num::TerminalTxCount1d, Num::TerminalFraudCount1d, Num::TerminalFraudRate1d),
+        let windows = [
+            (1, Num::TerminalTxCount1d, Num::TerminalFraudCount1d, Num::TerminalFraudRate1d),
             (7, Num::TerminalTxCount7d, Num::TerminalFraudCount7d, Num::TerminalFraudRate7d),
-            (30, Num::TerminalTxCount30d, Num::TerminalFraudCount30d, Num::TerminalFraudRate30d)];
+            (30, Num::TerminalTxCount30d, Num::TerminalFraudCount30d, Num::TerminalFraudRate30d),
+        ];
         for (days, count, frauds, share) in windows {
             let (tx, fraud) = t.window(today, days);
             row.set(count, tx as f64);
@@ -699,9 +702,11 @@ impl LiveState {
             row.set(share, rate(tx, fraud));
         }
         let m = merchant_id.and_then(|id| self.merchants.get(&key(id))).unwrap_or(&empty);
-        let windows = [(1, Num::MerchantTxCount1d, Num::MerchantFraudRate1d),
+        let windows = [
+            (1, Num::MerchantTxCount1d, Num::MerchantFraudRate1d),
             (7, Num::MerchantTxCount7d, Num::MerchantFraudRate7d),
-            (30, Num::MerchantTxCount30d, Num::MerchantFraudRate30d)];
+            (30, Num::MerchantTxCount30d, Num::MerchantFraudRate30d),
+        ];
         for (days, count, share) in windows {
             let (tx, fraud) = m.window(today, days);
             row.set(count, tx as f64);

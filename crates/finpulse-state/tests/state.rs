@@ -65,11 +65,7 @@ fn terminal_fraud_counts_only_labels_that_have_arrived() {
     let label_type = registry.type_id("fraud_label").unwrap();
     let target = registry.field_id("target_event_id").unwrap();
     // A fraudulent payment whose label arrives later.
-    let (label_at, label) = events
-        .iter()
-        .enumerate()
-        .find(|(_, e)| e.type_id == label_type)
-        .expect("the simulation labels frauds");
+    let (label_at, label) = events.iter().enumerate().find(|(_, e)| e.type_id == label_type).expect("the simulation labels frauds");
     let Some(finpulse_core::Value::Str(paid_id)) = label.get(target) else { panic!("label without target") };
     let paid_at = events.iter().position(|e| &e.event_id == paid_id).expect("labelled payment is in the log");
     assert!(paid_at < label_at);

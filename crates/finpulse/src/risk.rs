@@ -125,10 +125,8 @@ pub fn train(config: &mut Config, args: &TrainArgs) -> Result<()> {
         "payments": report.payments, "frauds_known": report.frauds_known,
     });
     let metrics = serde_json::json!({ "valid_auc": report.valid_auc, "train": model.train_evaluation });
-    let entry = registry.register(
-        &model,
-        &Registration { purpose: FRAUD_PURPOSE.into(), by: who(), training, metrics, activate: !args.no_promote },
-    )?;
+    let entry = registry
+        .register(&model, &Registration { purpose: FRAUD_PURPOSE.into(), by: who(), training, metrics, activate: !args.no_promote })?;
     match args.period.format {
         Format::Json => println!(
             "{}",
@@ -190,7 +188,9 @@ pub fn eval(config: &mut Config, args: &EvalArgs) -> Result<()> {
     let scored = fraud::score(&config.data_dir, from, to, &model)?;
     let e = fraud::evaluate(&scored, CARD_PRECISION_K);
     match args.period.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "model_version": model.version, "evaluation": e }))?),
+        Format::Json => {
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "model_version": model.version, "evaluation": e }))?)
+        }
         Format::Csv => {
             println!("day,payments,compromised_cards,card_precision_at_{}", e.k);
             for d in &e.days {
@@ -207,7 +207,13 @@ pub fn eval(config: &mut Config, args: &EvalArgs) -> Result<()> {
                 e.frauds,
                 e.removed_known_compromised
             );
-            println!("AUC ROC {}   average precision {}   card precision@{} {:.4}", opt(e.auc), opt(e.average_precision), e.k, e.card_precision_at_k);
+            println!(
+                "AUC ROC {}   average precision {}   card precision@{} {:.4}",
+                opt(e.auc),
+                opt(e.average_precision),
+                e.k,
+                e.card_precision_at_k
+            );
             println!("{:<12} {:>9} {:>18} {:>8}", "day", "payments", "compromised cards", "CP@k");
             for d in &e.days {
                 println!("{:<12} {:>9} {:>18} {:>8.3}", d.day, d.payments, d.compromised_cards, d.card_precision);
@@ -268,13 +274,25 @@ pub fn backtest(config: &mut Config, file: &Path, period: &Period) -> Result<()>
                 period.to,
                 b.frauds
             );
-            println!("alerts (review or block): {}   precision {}   recall {}", c.true_positives + c.false_positives, opt(b.precision), opt(b.recall));
+            println!(
+                "alerts (review or block): {}   precision {}   recall {}",
+                c.true_positives + c.false_positives,
+                opt(b.precision),
+                opt(b.recall)
+            );
             println!("{:>18} {:>10} {:>10}", "", "fraud", "genuine");
             println!("{:>18} {:>10} {:>10}", "flagged", c.true_positives, c.false_positives);
             println!("{:>18} {:>10} {:>10}", "allowed", c.false_negatives, c.true_negatives);
             println!("{:<32} {:>7} {:>8} {:>11} {:>10}", "rule", "shadow", "hits", "fraud hits", "precision");
             for r in &b.rules {
-                println!("{:<32} {:>7} {:>8} {:>11} {:>10}", r.name, if r.shadow { "yes" } else { "" }, r.hits, r.fraud_hits, opt(r.precision));
+                println!(
+                    "{:<32} {:>7} {:>8} {:>11} {:>10}",
+                    r.name,
+                    if r.shadow { "yes" } else { "" },
+                    r.hits,
+                    r.fraud_hits,
+                    opt(r.precision)
+                );
             }
             println!("{:<12} {:>12} {:>8} {:>8}", "day", "transactions", "reviews", "blocks");
             for d in &b.days {

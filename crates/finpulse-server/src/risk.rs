@@ -1,0 +1,260 @@
+//! Live state and decisions over HTTP: POST /v1/decisions, GET /v1/users/{id},
+//! GET|POST /v1/rules.
+//!
+//! The writer thread applies every stored event to the live state in log order, so the state is
+//! a function of the log. A decision reads the state before its transaction; the transaction and
+//! its `risk_decision` event are then stored durably (and applied) before the answer. Decisions
+//! in flight in the same group commit do not see each other (a window of one fsync).
+
+use crate::{AppState, ErrorBody, error};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use finpulse_core::{Event, Registry, Value};
+use finpulse_log::AppendStatus;
+use finpulse_models::registry::ModelRegistry;
+use finpulse_models::row::TabularRowScorer;
+use finpulse_risk::engine::{Engine, FraudModel, Policy};
+use finpulse_risk::ruleset::{Ruleset, RulesetStore};
+use finpulse_state::{LiveState, Vocabulary};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often the engine looks for a ruleset or model published by another process.
+pub const ENGINE_RELOAD_CHECK: Duration = Duration::from_secs(1);
+/// The registry purpose of fraud models.
+pub const FRAUD_PURPOSE: &str = "fraud";
+
+/// The live state, the engine and where they come from.
+pub struct Live {
+    state: Mutex<LiveState>,
+    vocab: Vocabulary,
+    engine: RwLock<Arc<Engine>>,
+    stamps: Mutex<(Instant, Option<SystemTime>, Option<SystemTime>)>,
+    data_dir: PathBuf,
+    policy: Policy,
+}
+
+fn model_stamp(data_dir: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(data_dir.join(finpulse_models::registry::REGISTRY_DIR).join("index.json")).and_then(|m| m.modified()).ok()
+}
+
+fn load_engine(data_dir: &std::path::Path, policy: Policy) -> Result<Engine, String> {
+    let ruleset = RulesetStore::in_data_dir(data_dir).active().map_err(|e| e.to_string())?.unwrap_or_else(Ruleset::empty);
+    let model = match ModelRegistry::in_data_dir(data_dir).and_then(|r| r.active(FRAUD_PURPOSE)) {
+        Ok((entry, model)) => {
+            let scorer = TabularRowScorer::new(model).map_err(|e| e.to_string())?;
+            Some(Arc::new(FraudModel::new(Some(entry.version), Arc::new(scorer)).map_err(|e| e.to_string())?))
+        }
+        Err(finpulse_models::registry::RegistryError::NoActive(_)) => None,
+        Err(e) => return Err(e.to_string()),
+    };
+    Ok(Engine { ruleset: Arc::new(ruleset), model, policy })
+}
+
+impl Live {
+    /// Rebuilds the state of a data directory (checkpoint plus log) and loads the active
+    /// ruleset and fraud model.
+    pub fn open(data_dir: &std::path::Path, policy: Policy) -> Result<Self, String> {
+        let (state, vocab, _) = finpulse_state::rebuild(data_dir, 1).map_err(|e| e.to_string())?;
+        let engine = load_engine(data_dir, policy)?;
+        let stamps = (Instant::now(), RulesetStore::in_data_dir(data_dir).stamp(), model_stamp(data_dir));
+        Ok(Self {
+            state: Mutex::new(state),
+            vocab,
+            engine: RwLock::new(Arc::new(engine)),
+            stamps: Mutex::new(stamps),
+            data_dir: data_dir.to_path_buf(),
+            policy,
+        })
+    }
+
+    /// Applies events the writer stored (log order), skipping duplicates.
+    pub fn apply(&self, events: &[Event], statuses: &[AppendStatus]) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        for (e, s) in events.iter().zip(statuses) {
+            if *s == AppendStatus::Accepted {
+                state.apply(&self.vocab, e);
+            }
+        }
+    }
+
+    /// Saves a checkpoint of the state (at shutdown).
+    pub fn checkpoint(&self) -> Result<(), String> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        finpulse_state::save_checkpoint(&finpulse_state::checkpoint_path(&self.data_dir), &state, state.applied).map_err(|e| e.to_string())
+    }
+
+    /// The engine, reloaded when a ruleset or model was published since the last look.
+    fn engine(&self) -> Arc<Engine> {
+        let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
+        if stamps.0.elapsed() >= ENGINE_RELOAD_CHECK {
+            stamps.0 = Instant::now();
+            let now = (RulesetStore::in_data_dir(&self.data_dir).stamp(), model_stamp(&self.data_dir));
+            if now != (stamps.1, stamps.2) {
+                match load_engine(&self.data_dir, self.policy) {
+                    Ok(e) => {
+                        *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(e);
+                        (stamps.1, stamps.2) = now;
+                    }
+                    Err(e) => tracing::error!(error = %e, "reloading rules or model failed; keeping the active ones"),
+                }
+            }
+        }
+        self.engine.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_engine(&self, e: Engine) {
+        *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(e);
+        let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
+        stamps.1 = RulesetStore::in_data_dir(&self.data_dir).stamp();
+    }
+}
+
+fn decision_event(registry: &Registry, tx: &Event, d: &finpulse_risk::engine::Decision) -> Option<Event> {
+    let t = registry.type_id("risk_decision")?;
+    let f = |n: &str| registry.field_id(n);
+    let mut fields = vec![
+        (f("target_event_id")?, Value::Str(tx.event_id.clone())),
+        (f("decision")?, Value::Str(d.action.name().into())),
+        (f("risk_score")?, Value::Float(d.score)),
+        (f("ruleset_version")?, Value::Int(i64::from(d.ruleset_version))),
+        (
+            f("reasons")?,
+            Value::Str(serde_json::to_string(&json!({ "reasons": d.reasons, "shadow_hits": d.shadow_hits, "fallback": d.fallback })).ok()?),
+        ),
+        (f("decision_us")?, Value::Float(d.elapsed_us)),
+    ];
+    if let Some(v) = d.model_version {
+        fields.push((f("model_version")?, Value::Int(i64::from(v))));
+    }
+    fields.sort_by_key(|(id, _)| *id);
+    Some(Event { event_id: format!("{}#decision", tx.event_id), user_id: tx.user_id.clone(), ts_us: tx.ts_us, type_id: t, fields })
+}
+
+/// Decide a transaction: one record in the ingestion shape (type payment, transfer or
+/// withdrawal). Answers the decision, its score and reasons, the ruleset and model versions and
+/// the time taken; the transaction and the decision are durable before the answer.
+#[utoipa::path(post, path = "/v1/decisions", tag = "risk",
+    request_body(content = String, description = "One JSON record, as for POST /v1/events", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The decision, recorded", body = Object),
+        (status = 400, description = "Not one valid transaction record", body = ErrorBody),
+        (status = 503, description = "Not stored", body = ErrorBody),
+    ))]
+pub(crate) async fn decide(State(app): State<AppState>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let live = app.live.clone();
+    let decoded = match finpulse_ingest::decode_body(&body) {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    if decoded.len() != 1 {
+        return error(StatusCode::BAD_REQUEST, format!("send exactly one transaction record, not {}", decoded.len()));
+    }
+    let preparer = app.views.preparer();
+    let limits = finpulse_core::ValidationLimits {
+        field_bytes_max: app.limits.field_bytes_max,
+        ts_future_skew_secs: app.limits.ts_future_skew_secs,
+        now_us: finpulse_core::time::now_us(),
+    };
+    let mut validated = finpulse_ingest::validate(preparer.registry(), decoded, &limits);
+    if let Some(r) = validated.rejected.first() {
+        let at = r.field.as_ref().map_or(String::new(), |f| format!("field {f:?}: "));
+        return error(StatusCode::BAD_REQUEST, format!("{at}{}", r.message));
+    }
+    let Some(tx) = validated.events.pop() else { return error(StatusCode::BAD_REQUEST, "no record") };
+    let engine = live.engine();
+    let decision = {
+        let deadline = started + Duration::from_micros(engine.policy.budget_us);
+        let mut guard = None;
+        while guard.is_none() {
+            match live.state.try_lock() {
+                Ok(g) => guard = Some(g),
+                Err(std::sync::TryLockError::Poisoned(p)) => guard = Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => std::thread::yield_now(),
+                Err(std::sync::TryLockError::WouldBlock) => break,
+            }
+        }
+        match guard {
+            Some(state) => match engine.decide(&state, &live.vocab, &tx, started) {
+                Ok(d) => d,
+                Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+            },
+            None => engine.fallback(&tx, format!("live state busy past the {} µs budget", engine.policy.budget_us), started),
+        }
+    };
+    let Some(record) = decision_event(preparer.registry(), &tx, &decision) else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "the registry has no risk_decision type");
+    };
+    let events = vec![tx, record];
+    let prepared = preparer.prepare(&events);
+    let statuses = match app.writer.append_applying(prepared, Arc::new(events)).await {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("the decision was not recorded: {e}")),
+    };
+    metrics::histogram!("finpulse_decision_seconds").record(decision.elapsed_us / 1e6);
+    metrics::counter!("finpulse_decisions_total", "action" => decision.action.name()).increment(1);
+    let recorded =
+        if statuses[0] == AppendStatus::Accepted { "new" } else { "duplicate: this event_id was stored before; this decision was not" };
+    let mut body = serde_json::to_value(&decision).unwrap_or_default();
+    body["recorded"] = json!(recorded);
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+/// A user's live profile: identity, channel, lifecycle stage, RFM, balances and AUM, products,
+/// loans and overdues, the latest credit report, tasks, tags and recent behaviour, from memory.
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "risk",
+    params(("id" = String, Path, description = "user id")),
+    responses((status = 200, description = "The profile", body = Object), (status = 404, description = "Unknown user", body = ErrorBody)))]
+pub(crate) async fn user(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+    let state = app.live.state.lock().unwrap_or_else(|p| p.into_inner());
+    match finpulse_state::view::user_view(&state, &id) {
+        Some(v) => Json(v).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no user {id:?}")),
+    }
+}
+
+/// The active ruleset (name, version, rules, lists) and the publication history.
+#[utoipa::path(get, path = "/v1/rules", tag = "risk", responses((status = 200, description = "Active ruleset and history", body = Object)))]
+pub(crate) async fn rules(State(app): State<AppState>) -> Response {
+    let engine = app.live.engine();
+    let r = &engine.ruleset;
+    let history = RulesetStore::in_data_dir(&app.data_dir).history().unwrap_or_default();
+    let rules: Vec<_> = r
+        .rules
+        .iter()
+        .map(|x| json!({ "name": x.name, "score": x.score, "action": x.action, "shadow": x.shadow, "features": x.when.features(), "description": x.description }))
+        .collect();
+    Json(json!({
+        "name": r.name, "version": r.version, "review_at": r.review_at, "block_at": r.block_at,
+        "rules": rules, "lists": r.lists, "model_version": engine.model.as_ref().and_then(|m| m.version), "history": history,
+    }))
+    .into_response()
+}
+
+/// Publish a ruleset (the TOML text as the body). It is compiled first: a syntax or type error
+/// answers 400 with its line and column, and the active ruleset stays. Takes effect at once.
+#[utoipa::path(post, path = "/v1/rules", tag = "risk",
+    request_body(content = String, description = "A ruleset file (TOML)", content_type = "text/plain"),
+    responses((status = 200, description = "Published and active", body = Object), (status = 400, description = "Refused; the active one stays", body = ErrorBody)))]
+pub(crate) async fn publish(State(app): State<AppState>, body: Bytes) -> Response {
+    let Ok(src) = std::str::from_utf8(&body) else { return error(StatusCode::BAD_REQUEST, "the ruleset is not UTF-8 text") };
+    let store = RulesetStore::in_data_dir(&app.data_dir);
+    match store.publish(src, "request body", crate::models::API_ACTOR) {
+        Ok(r) => {
+            let version = r.version;
+            let current = app.live.engine();
+            app.live.set_engine(Engine { ruleset: Arc::new(r), model: current.model.clone(), policy: current.policy });
+            Json(json!({ "version": version, "active": true })).into_response()
+        }
+        Err(e) => {
+            let active = app.live.engine().ruleset.version;
+            error(StatusCode::BAD_REQUEST, format!("{e} (not published; version {active} stays active)"))
+        }
+    }
+}

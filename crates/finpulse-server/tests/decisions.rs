@@ -1,0 +1,124 @@
+//! Decisions, live profiles and rules over a real socket and a real data directory.
+
+use finpulse_log::{EventStore, StoreOptions};
+use finpulse_server::{ApiLimits, Server};
+use serde_json::{Value, json};
+
+async fn post(client: &reqwest::Client, url: String, body: String) -> (u16, Value) {
+    let r = client.post(url).header("content-type", "application/json").body(body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+fn payment(id: &str, user: &str, minute: u32, amount: i64) -> Value {
+    json!({"event_id": id, "user_id": user, "ts": format!("2026-03-01T10:{minute:02}:00+08:00"), "type": "payment",
+           "amount_fen": amount, "currency": "CNY", "terminal_id": "t1", "device_id": "d1"})
+}
+
+const RULES: &str = r#"name = "cards"
+review_at = 0.5
+block_at = 0.9
+
+[lists]
+block_devices = ["stolen-phone"]
+
+[[rule]]
+name = "large_vs_own_history"
+when = "payment.amount_fen > 5 * user.avg_amount_fen_30d"
+score = 0.7
+action = "review"
+
+[[rule]]
+name = "burst"
+when = "user.tx_count_10m >= 3"
+score = 0.2
+shadow = true
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_use_the_state_before_the_transaction_rules_publish_without_restart_and_state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let c = reqwest::Client::new();
+
+    // A cold-start user is decided, not refused; with no rules or model everything is allowed.
+    let (s, d) = post(&c, format!("{base}/v1/decisions"), payment("p1", "u1", 0, 1000).to_string()).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["action"], "allow");
+    assert_eq!(d["recorded"], "new");
+    assert!(d["elapsed_us"].as_f64().unwrap() > 0.0);
+
+    // A ruleset with a type error is refused with its line and column; nothing becomes active.
+    let bad = RULES.replace("5 * user.avg_amount_fen_30d", "'five'");
+    let (s, e) = post(&c, format!("{base}/v1/rules"), bad).await;
+    assert_eq!(s, 400);
+    let msg = e["error"].as_str().unwrap();
+    assert!(msg.starts_with("request body:10:28: rule \"large_vs_own_history\": cannot compare a number with a text"), "{msg}");
+    assert!(msg.contains("version 0 stays active"), "{msg}");
+    let (s, p) = post(&c, format!("{base}/v1/rules"), RULES.to_string()).await;
+    assert_eq!((s, p["version"].as_u64()), (200, Some(1)), "{p}");
+
+    for (i, amount) in [1200, 900, 1100].iter().enumerate() {
+        let (s, d) =
+            post(&c, format!("{base}/v1/decisions"), payment(&format!("p{}", i + 2), "u1", i as u32 + 1, *amount).to_string()).await;
+        assert_eq!((s, d["action"].as_str()), (200, Some("allow")), "{d}");
+    }
+    // 9,000 is more than 5× the user's average so far (1,050): reviewed, with the rule as reason.
+    let (_, d) = post(&c, format!("{base}/v1/decisions"), payment("p5", "u1", 5, 9000).to_string()).await;
+    assert_eq!(d["action"], "review", "{d}");
+    assert_eq!(d["ruleset_version"], 1);
+    assert_eq!(d["reasons"][0]["name"], "large_vs_own_history");
+    assert_eq!(d["shadow_hits"], json!(["burst"]), "shadow rules are recorded, not acted on");
+    // A blocked device is blocked whatever the rules say.
+    let mut stolen = payment("p6", "u2", 6, 100);
+    stolen["device_id"] = json!("stolen-phone");
+    let (_, d) = post(&c, format!("{base}/v1/decisions"), stolen.to_string()).await;
+    assert_eq!((d["action"].as_str(), d["reasons"][0]["list"].as_str()), (Some("block"), Some("block_devices")), "{d}");
+    // The same event id again is answered but not stored twice.
+    let (_, d) = post(&c, format!("{base}/v1/decisions"), payment("p5", "u1", 5, 9000).to_string()).await;
+    assert!(d["recorded"].as_str().unwrap().starts_with("duplicate"), "{d}");
+
+    // Bad requests name what is wrong.
+    let (s, e) = post(
+        &c,
+        format!("{base}/v1/decisions"),
+        json!({"event_id": "x", "user_id": "u1", "ts": "2026-03-01T10:00:00Z", "type": "deposit", "amount_fen": 5, "currency": "CNY"})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(e["error"].as_str().unwrap().contains("does not get decisions"), "{e}");
+    let mut no_amount = payment("p7", "u1", 7, 1);
+    no_amount.as_object_mut().unwrap().remove("amount_fen");
+    let (s, e) = post(&c, format!("{base}/v1/decisions"), no_amount.to_string()).await;
+    assert_eq!(s, 400);
+    assert!(e["error"].as_str().unwrap().contains("amount_fen"), "{e}");
+
+    // The profile answers from memory and counts the five payments of u1.
+    let profile: Value = c.get(format!("{base}/v1/users/u1")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(profile["counters"]["payment"], 5, "{profile}");
+    assert_eq!(profile["counters"]["risk_decision"], 5, "{profile}");
+    assert_eq!(profile["behaviour"]["tx_count_total"], 5);
+    assert_eq!(c.get(format!("{base}/v1/users/nobody")).send().await.unwrap().status().as_u16(), 404);
+    let rules: Value = c.get(format!("{base}/v1/rules")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(rules["version"], 1);
+
+    // Decisions are stored with their transactions and are queryable.
+    let (_, q) = post(
+        &c,
+        format!("{base}/v1/sql"),
+        json!({"query": "SELECT decision, count(*) AS n FROM risk_decision GROUP BY decision ORDER BY decision"}).to_string(),
+    )
+    .await;
+    assert_eq!(q["rows"], json!([["allow", 4], ["block", 1], ["review", 1]]), "{q}");
+
+    // A restart rebuilds the same profile (from the checkpoint written at stop).
+    server.stop().await.unwrap();
+    assert!(finpulse_state::checkpoint_path(dir.path()).exists());
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), ApiLimits::default()).await.unwrap();
+    let again: Value = c.get(format!("http://{}/v1/users/u1", server.addr)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(again, profile);
+    server.stop().await.unwrap();
+}
