@@ -91,16 +91,16 @@ pub fn replay_transactions(
                     (target.and_then(|f| e.get(f)), is_fraud.and_then(|f| e.get(f)))
                 {
                     labels.by_event.insert(key(t), if *f { Some(e.ts_us) } else { None });
-                    if *f {
-                        if let Some(u) = e.user_id.as_deref() {
-                            labels.first_by_user.entry(key(u)).or_insert(e.ts_us);
-                        }
+                    if let (true, Some(u)) = (*f, e.user_id.as_deref()) {
+                        labels.first_by_user.entry(key(u)).or_insert(e.ts_us);
                     }
                 }
-            } else if want(kind) && e.ts_us >= from_us && e.ts_us < to_us {
-                if let Some(row) = state.features(&vocab, &e) {
-                    on_txn(&e, &row);
-                }
+            } else if want(kind)
+                && e.ts_us >= from_us
+                && e.ts_us < to_us
+                && let Some(row) = state.features(&vocab, &e)
+            {
+                on_txn(&e, &row);
             }
             state.apply(&vocab, &e);
         },

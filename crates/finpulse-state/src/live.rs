@@ -409,11 +409,10 @@ impl LiveState {
     fn user_mut(&mut self, user_id: &str, ts_us: i64) -> &mut UserState {
         let k = key(user_id);
         let p = self.partition_of(k);
-        let u = self.partitions[p].users.entry(k).or_insert_with(|| UserState {
+        self.partitions[p].users.entry(k).or_insert_with(|| UserState {
             profile: Profile { user_id: user_id.to_string(), first_seen_us: ts_us, last_seen_us: ts_us, ..Default::default() },
             ..Default::default()
-        });
-        u
+        })
     }
 
     /// Applies one event (log order). Events of unknown users create them.
@@ -430,10 +429,8 @@ impl LiveState {
         };
         let type_name = vocab.type_names.get(&e.type_id).map_or("unknown", String::as_str);
         let amount = int(e, vocab.amount_fen);
-        if kind.is_transaction() {
-            if let Some(a) = amount {
-                self.population.add(a as f64);
-            }
+        if let (true, Some(a)) = (kind.is_transaction(), amount) {
+            self.population.add(a as f64);
         }
         let day = business_day(e.ts_us);
         let terminal = text(e, vocab.terminal_id).map(key);
@@ -519,10 +516,8 @@ impl LiveState {
                 p.last_money_us = Some(e.ts_us);
             }
             Kind::LoanDecision => {
-                if flag(e, vocab.approved) == Some(true) {
-                    if let Some(loan) = text(e, vocab.loan_id) {
-                        p.loans_outstanding_fen.insert(loan.to_string(), amount.unwrap_or(0));
-                    }
+                if let (Some(true), Some(loan)) = (flag(e, vocab.approved), text(e, vocab.loan_id)) {
+                    p.loans_outstanding_fen.insert(loan.to_string(), amount.unwrap_or(0));
                 }
             }
             Kind::LoanRepayment => {
@@ -552,10 +547,8 @@ impl LiveState {
                 })
             }
             Kind::TaskCompleted => {
-                if let Some(t) = text(e, vocab.task) {
-                    if !p.tasks_completed.iter().any(|x| x == t) {
-                        p.tasks_completed.push(t.to_string());
-                    }
+                if let Some(t) = text(e, vocab.task).filter(|t| !p.tasks_completed.iter().any(|x| x == t)) {
+                    p.tasks_completed.push(t.to_string());
                 }
             }
             Kind::Revenue => {
