@@ -302,6 +302,7 @@ impl EventStore {
     /// The registry of a data directory (built-in types plus its custom ones), read without
     /// taking the lock.
     pub fn load_registry(dir: &Path) -> Result<Arc<Registry>, StoreError> {
+        require_data(dir)?;
         Ok(load_metadata(dir)?.0)
     }
 
@@ -314,6 +315,7 @@ impl EventStore {
         wanted: impl Fn(TypeId) -> bool,
         mut on_event: impl FnMut(u64, Event),
     ) -> Result<u64, StoreError> {
+        require_data(dir)?;
         let mut next = from_seq;
         Wal::read_from(&wal_dir(dir), from_seq, |seq, payload| {
             next = seq + 1;
@@ -332,13 +334,7 @@ impl EventStore {
     /// another process writes, because the log is append-only, files are listed only once their
     /// manifest is durable, and a frame being written fails its checksum and ends the read.
     pub fn read_view(dir: &Path) -> Result<StoreView, StoreError> {
-        if !dir.join("wal").exists() {
-            return Err(StoreError::Io {
-                what: "open",
-                path: dir.to_path_buf(),
-                source: io::Error::new(io::ErrorKind::NotFound, "no finpulse data here (no wal/ directory)"),
-            });
-        }
+        require_data(dir)?;
         let (registry, schema, manifest) = load_metadata(dir)?;
         let mut events = Vec::new();
         let mut tail = Vec::new();
@@ -640,6 +636,18 @@ fn write_parquet(dir: &Path, path: &Path, batch: &RecordBatch) -> Result<(), Sto
     sync_dir(parent)?;
     sync_dir(&dir.join("parquet"))?;
     Ok(())
+}
+
+/// Refuses a directory that holds no finpulse data, saying so.
+fn require_data(dir: &Path) -> Result<(), StoreError> {
+    if dir.join("wal").exists() {
+        return Ok(());
+    }
+    Err(StoreError::Io {
+        what: "open",
+        path: dir.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::NotFound, "no finpulse data here (no wal/ directory)"),
+    })
 }
 
 fn bad_record(seq: u64, problem: String) -> WalError {

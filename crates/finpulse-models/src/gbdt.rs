@@ -141,7 +141,7 @@ impl BinMap {
         }
     }
 
-    fn numeric_bin(uppers: &[f64], x: f64) -> u8 {
+    pub(crate) fn numeric_bin(uppers: &[f64], x: f64) -> u8 {
         if x.is_nan() {
             return uppers.len() as u8;
         }
@@ -250,19 +250,24 @@ pub struct Tree {
     pub leaves: Vec<f64>,
 }
 
-pub(crate) fn goes_left(set: &[u64; 4], bin: u8) -> bool {
+fn goes_left(set: &[u64; 4], bin: u8) -> bool {
     set[(bin >> 6) as usize] >> (bin & 63) & 1 == 1
 }
 
 impl Tree {
     fn leaf_of(&self, bins: &[Vec<u8>], row: usize) -> usize {
+        self.leaf_by(|feature| bins[feature][row])
+    }
+
+    /// The leaf a row reaches, given its bin of each feature.
+    pub(crate) fn leaf_by(&self, bin_of: impl Fn(usize) -> u8) -> usize {
         if self.nodes.is_empty() {
             return 0;
         }
         let mut at: Child = 0;
         while at >= 0 {
             let node = &self.nodes[at as usize];
-            at = if goes_left(&node.left_bins, bins[node.feature as usize][row]) { node.left } else { node.right };
+            at = if goes_left(&node.left_bins, bin_of(node.feature as usize)) { node.left } else { node.right };
         }
         !at as usize
     }
@@ -614,7 +619,7 @@ fn unit_hash(seed: u64, row: u64) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn sigmoid(x: f64) -> f64 {
+pub(crate) fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
@@ -782,6 +787,13 @@ impl Gbdt {
 
     fn contributions_binned(&self, bins: &[Vec<u8>], row: usize) -> Vec<f64> {
         let mut out = vec![0.0; self.bins.len()];
+        self.contributions_by(|feature| bins[feature][row], &mut out);
+        out
+    }
+
+    /// Adds each feature's contribution along a row's paths to `out`, given the row's bin of
+    /// each feature.
+    pub(crate) fn contributions_by(&self, bin_of: impl Fn(usize) -> u8, out: &mut [f64]) {
         for tree in &self.trees {
             let mut at: Child = 0;
             if tree.nodes.is_empty() {
@@ -789,13 +801,12 @@ impl Gbdt {
             }
             while at >= 0 {
                 let node = &tree.nodes[at as usize];
-                let next = if goes_left(&node.left_bins, bins[node.feature as usize][row]) { node.left } else { node.right };
+                let next = if goes_left(&node.left_bins, bin_of(node.feature as usize)) { node.left } else { node.right };
                 let next_value = if next >= 0 { tree.nodes[next as usize].value } else { tree.leaves[!next as usize] };
                 out[node.feature as usize] += next_value - node.value;
                 at = next;
             }
         }
-        out
     }
 
     /// The first tree's root value summed over trees: the part of every raw score not owed to

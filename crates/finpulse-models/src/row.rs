@@ -2,7 +2,7 @@
 //! decisions take. Any classifier that can do this implements [`RowScorer`], so a decision
 //! engine does not care whether finpulse trained the model or it was imported.
 
-use crate::gbdt::{BinMap, Gbdt, goes_left};
+use crate::gbdt::{BinMap, Gbdt, sigmoid};
 use crate::logistic::{Logistic, Term};
 use crate::table::FeatureKind;
 use crate::tabular::{Learner, ModelError, TabularModel};
@@ -18,23 +18,14 @@ pub trait RowScorer: Send + Sync {
     fn contributions_row(&self, x: &[f64], out: &mut [f64]);
 }
 
-pub(crate) fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
-}
-
 impl Gbdt {
+    /// A row's bin of each feature (rows carry numbers: a categorical feature is missing).
     fn row_bins(&self, x: &[f64]) -> Vec<u8> {
         self.bins
             .iter()
             .zip(x)
             .map(|(m, &v)| match m {
-                BinMap::Numeric { uppers } => {
-                    if v.is_nan() {
-                        uppers.len() as u8
-                    } else {
-                        uppers.partition_point(|&u| u < v) as u8
-                    }
-                }
+                BinMap::Numeric { uppers } => BinMap::numeric_bin(uppers, v),
                 BinMap::Categorical { categories, .. } => categories + 1,
             })
             .collect()
@@ -43,39 +34,14 @@ impl Gbdt {
     /// The raw score (log-odds) of one row of numeric values, in feature order.
     pub fn predict_row_raw(&self, x: &[f64]) -> f64 {
         let bins = self.row_bins(x);
-        let mut z = self.init_score;
-        for tree in &self.trees {
-            if tree.nodes.is_empty() {
-                z += tree.leaves[0];
-                continue;
-            }
-            let mut at = 0i32;
-            while at >= 0 {
-                let node = &tree.nodes[at as usize];
-                at = if goes_left(&node.left_bins, bins[node.feature as usize]) { node.left } else { node.right };
-            }
-            z += tree.leaves[!at as usize];
-        }
-        z
+        self.init_score + self.trees.iter().map(|t| t.leaves[t.leaf_by(|f| bins[f])]).sum::<f64>()
     }
 
     /// Per-feature contributions of one row (as [`Gbdt::contributions`]).
     pub fn contributions_row(&self, x: &[f64], out: &mut [f64]) {
         let bins = self.row_bins(x);
         out.iter_mut().for_each(|o| *o = 0.0);
-        for tree in &self.trees {
-            if tree.nodes.is_empty() {
-                continue;
-            }
-            let mut at = 0i32;
-            while at >= 0 {
-                let node = &tree.nodes[at as usize];
-                let next = if goes_left(&node.left_bins, bins[node.feature as usize]) { node.left } else { node.right };
-                let next_value = if next >= 0 { tree.nodes[next as usize].value } else { tree.leaves[!next as usize] };
-                out[node.feature as usize] += next_value - node.value;
-                at = next;
-            }
-        }
+        self.contributions_by(|f| bins[f], out);
     }
 }
 

@@ -16,12 +16,14 @@ use finpulse_models::gbdt::GbdtParams;
 use finpulse_models::metrics;
 use finpulse_models::table::{LabelSpec, RawColumn, RawValues, labelled_from_columns};
 use finpulse_models::tabular::{Algo, ModelError, TabularModel};
-use finpulse_state::features::{FeatureRow, NUMERIC, Num, model_feature_names};
+use finpulse_state::features::{FeatureRow, Num, model_features};
 use finpulse_state::{Kind, LiveState, StateError, Vocabulary, key};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
 
+/// The model registry purpose of fraud models.
+pub const PURPOSE: &str = "fraud";
 /// The card precision cut-off (the handbook's k).
 pub const CARD_PRECISION_K: usize = 100;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -38,6 +40,30 @@ pub enum FraudError {
     /// The period asked for.
     #[error("{0}")]
     Period(String),
+    /// The model registry.
+    #[error(transparent)]
+    Registry(#[from] finpulse_models::registry::RegistryError),
+    /// A registered model that does not fit the decision features.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+}
+
+/// The active fraud model of a data directory (or a registered `version`), bound to the
+/// decision features; `None` when no fraud model is active.
+pub fn registered_model(data_dir: &Path, version: Option<u32>) -> Result<Option<FraudModel>, FraudError> {
+    use finpulse_models::registry::{ModelRegistry, RegistryError};
+    let registry = ModelRegistry::in_data_dir(data_dir)?;
+    let found = match version {
+        Some(v) => registry.get(PURPOSE, v)?,
+        None => match registry.active(PURPOSE) {
+            Ok(x) => x,
+            Err(RegistryError::NoActive(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let (entry, model) = found;
+    let scorer = finpulse_models::row::TabularRowScorer::new(model)?;
+    Ok(Some(FraudModel::new(Some(entry.version), std::sync::Arc::new(scorer))?))
 }
 
 impl From<finpulse_log::StoreError> for FraudError {
@@ -132,8 +158,8 @@ pub struct Dataset {
     pub user_ids: Vec<String>,
     /// Times.
     pub ts_us: Vec<i64>,
-    /// One column per model feature, named as in [`model_feature_names`].
-    pub columns: Vec<(String, Vec<f64>)>,
+    /// One column per feature of [`model_features`], in that order.
+    pub columns: Vec<(&'static str, Vec<f64>)>,
     /// Labels over the whole log.
     pub labels: Labels,
 }
@@ -147,16 +173,13 @@ impl Dataset {
     pub fn is_empty(&self) -> bool {
         self.event_ids.is_empty()
     }
-    /// A row's features, in `columns` order, as a feature row for a model.
+    /// A row's features, as a decision would see them.
     pub fn row(&self, i: usize) -> FeatureRow<'static> {
         let mut r = FeatureRow::default();
-        for (n, (_, col)) in self.inputs().zip(&self.columns) {
-            r.set(n, col[i]);
+        for (def, (_, col)) in model_features().zip(&self.columns) {
+            r.set(def.id, col[i]);
         }
         r
-    }
-    fn inputs(&self) -> impl Iterator<Item = Num> + '_ {
-        NUMERIC.iter().filter(|d| d.id != Num::ModelScore).map(|d| d.id)
     }
 }
 
@@ -165,9 +188,8 @@ pub fn payments(data_dir: &Path, from_us: i64, to_us: i64) -> Result<Dataset, Fr
     if to_us <= from_us {
         return Err(FraudError::Period("--to must be after --from".into()));
     }
-    let names: Vec<&str> = model_feature_names().collect();
-    let inputs: Vec<Num> = NUMERIC.iter().filter(|d| d.id != Num::ModelScore).map(|d| d.id).collect();
-    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let inputs: Vec<Num> = model_features().map(|d| d.id).collect();
+    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); inputs.len()];
     let (mut event_ids, mut user_ids, mut ts_us) = (Vec::new(), Vec::new(), Vec::new());
     let labels = replay_transactions(
         data_dir,
@@ -183,7 +205,7 @@ pub fn payments(data_dir: &Path, from_us: i64, to_us: i64) -> Result<Dataset, Fr
             }
         },
     )?;
-    Ok(Dataset { event_ids, user_ids, ts_us, columns: names.into_iter().map(str::to_string).zip(columns).collect(), labels })
+    Ok(Dataset { event_ids, user_ids, ts_us, columns: model_features().map(|d| d.name).zip(columns).collect(), labels })
 }
 
 /// What training did.
@@ -222,8 +244,9 @@ pub fn train(
     if frauds_known == 0 {
         return Err(FraudError::Period("no fraud labels known for the training period: widen it or the delay".into()));
     }
-    let raw: Vec<RawColumn> = data.columns.iter().map(|(n, v)| (n.clone(), RawValues::Numeric(v.clone()))).collect();
-    let table = labelled_from_columns(raw, labels, "is_fraud", Some(data.event_ids.clone())).map_err(ModelError::from)?;
+    let payments = data.len();
+    let raw: Vec<RawColumn> = data.columns.into_iter().map(|(n, v)| (n.to_string(), RawValues::Numeric(v))).collect();
+    let table = labelled_from_columns(raw, labels, "is_fraud", Some(data.event_ids)).map_err(ModelError::from)?;
     let (model, _) = TabularModel::train_table(
         &table,
         LabelSpec { column: "is_fraud".into(), positive: None },
@@ -236,7 +259,7 @@ pub fn train(
         _ => (None, 0),
     };
     let report = TrainReport {
-        payments: data.len(),
+        payments,
         frauds_known,
         frauds_unknown_at_training: frauds_total - frauds_known,
         valid_auc,
@@ -263,10 +286,9 @@ pub struct ScoredPayment {
     pub known_compromised: bool,
 }
 
-/// Scores the payments of `[from_us, to_us)` with `model`, exactly as decisions would.
-pub fn score(data_dir: &Path, from_us: i64, to_us: i64, model: &FraudModel) -> Result<Vec<ScoredPayment>, FraudError> {
-    let data = payments(data_dir, from_us, to_us)?;
-    let out = (0..data.len())
+/// Scores the payments of a dataset with `model`, exactly as decisions would.
+pub fn score(data: &Dataset, model: &FraudModel) -> Vec<ScoredPayment> {
+    (0..data.len())
         .map(|i| {
             let day_start = data.ts_us[i].div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY;
             ScoredPayment {
@@ -278,8 +300,7 @@ pub fn score(data_dir: &Path, from_us: i64, to_us: i64, model: &FraudModel) -> R
                 known_compromised: data.labels.first_by_user.get(&key(&data.user_ids[i])).is_some_and(|&t| t < day_start),
             }
         })
-        .collect();
-    Ok(out)
+        .collect()
 }
 
 /// Card precision on one test day.

@@ -84,6 +84,17 @@ pub(crate) struct AppState {
     live: Arc<risk::Live>,
 }
 
+impl AppState {
+    /// The limits records are validated under, as of now.
+    pub(crate) fn validation_limits(&self) -> ValidationLimits {
+        ValidationLimits {
+            field_bytes_max: self.limits.field_bytes_max,
+            ts_future_skew_secs: self.limits.ts_future_skew_secs,
+            now_us: finpulse_core::time::now_us(),
+        }
+    }
+}
+
 /// A JSON error answer.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -173,11 +184,7 @@ async fn ingest(State(state): State<AppState>, body: Result<Bytes, BytesRejectio
         return error(StatusCode::BAD_REQUEST, "the body holds no records");
     }
     let preparer = state.views.preparer();
-    let limits = ValidationLimits {
-        field_bytes_max: state.limits.field_bytes_max,
-        ts_future_skew_secs: state.limits.ts_future_skew_secs,
-        now_us: finpulse_core::time::now_us(),
-    };
+    let limits = state.validation_limits();
     // Validating and preparing (encoding, keying, building columns) happen here, on the
     // request's thread, so the single writer only deduplicates, writes and fsyncs.
     let (validated, prepared) = tokio::task::block_in_place(|| {
@@ -191,7 +198,7 @@ async fn ingest(State(state): State<AppState>, body: Result<Bytes, BytesRejectio
     if validated.events.is_empty() {
         return (StatusCode::BAD_REQUEST, Json(IngestResponse { accepted: 0, duplicates: 0, rejected, errors })).into_response();
     }
-    let statuses = match state.writer.append(prepared).await {
+    let statuses = match state.writer.append(prepared, Arc::new(validated.events)).await {
         Ok(s) => s,
         Err(e @ WriterError::QueueFull(_)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("events were not stored: {e}")),
@@ -402,7 +409,7 @@ impl Server {
         let data_dir = store.dir().to_path_buf();
         let live = Arc::new(risk::Live::open(&data_dir, Policy::default()).map_err(std::io::Error::other)?);
         let (writer, writer_thread) =
-            Writer::start(store, limits.write_queue_depth, Duration::from_secs(limits.compaction_interval_secs), Some(live.clone()));
+            Writer::start(store, limits.write_queue_depth, Duration::from_secs(limits.compaction_interval_secs), live.clone());
         let state = AppState { writer, views, limits, metrics: metrics_handle(), data_dir, offers: Arc::default(), live: live.clone() };
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;

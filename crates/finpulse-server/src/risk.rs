@@ -14,27 +14,31 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use finpulse_core::{Event, Registry, Value};
 use finpulse_log::AppendStatus;
-use finpulse_models::registry::ModelRegistry;
-use finpulse_models::row::TabularRowScorer;
-use finpulse_risk::engine::{Engine, FraudModel, Policy};
+use finpulse_risk::engine::{Engine, Policy};
 use finpulse_risk::ruleset::{Ruleset, RulesetStore};
 use finpulse_state::{LiveState, Vocabulary};
 use serde_json::json;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How often the engine looks for a ruleset or model published by another process.
 pub const ENGINE_RELOAD_CHECK: Duration = Duration::from_secs(1);
-/// The registry purpose of fraud models.
-pub const FRAUD_PURPOSE: &str = "fraud";
+/// Events applied to the live state per hold of its lock.
+pub const LIVE_APPLY_CHUNK: usize = 1024;
 
 /// The live state, the engine and where they come from.
 pub struct Live {
     state: Mutex<LiveState>,
     vocab: Vocabulary,
     engine: RwLock<Arc<Engine>>,
-    stamps: Mutex<(Instant, Option<SystemTime>, Option<SystemTime>)>,
+    /// When the engine next looks for publications, ms after `opened`: checked without a lock
+    /// on every decision, so only one request per interval pays for the look.
+    next_check_ms: AtomicU64,
+    opened: Instant,
+    /// The ruleset index's and the model registry's modification times last loaded.
+    stamps: Mutex<(Option<SystemTime>, Option<SystemTime>)>,
     data_dir: PathBuf,
     policy: Policy,
 }
@@ -45,14 +49,7 @@ fn model_stamp(data_dir: &std::path::Path) -> Option<SystemTime> {
 
 fn load_engine(data_dir: &std::path::Path, policy: Policy) -> Result<Engine, String> {
     let ruleset = RulesetStore::in_data_dir(data_dir).active().map_err(|e| e.to_string())?.unwrap_or_else(Ruleset::empty);
-    let model = match ModelRegistry::in_data_dir(data_dir).and_then(|r| r.active(FRAUD_PURPOSE)) {
-        Ok((entry, model)) => {
-            let scorer = TabularRowScorer::new(model).map_err(|e| e.to_string())?;
-            Some(Arc::new(FraudModel::new(Some(entry.version), Arc::new(scorer)).map_err(|e| e.to_string())?))
-        }
-        Err(finpulse_models::registry::RegistryError::NoActive(_)) => None,
-        Err(e) => return Err(e.to_string()),
-    };
+    let model = finpulse_risk::fraud::registered_model(data_dir, None).map_err(|e| e.to_string())?.map(Arc::new);
     Ok(Engine { ruleset: Arc::new(ruleset), model, policy })
 }
 
@@ -62,23 +59,28 @@ impl Live {
     pub fn open(data_dir: &std::path::Path, policy: Policy) -> Result<Self, String> {
         let (state, vocab, _) = finpulse_state::rebuild(data_dir, 1).map_err(|e| e.to_string())?;
         let engine = load_engine(data_dir, policy)?;
-        let stamps = (Instant::now(), RulesetStore::in_data_dir(data_dir).stamp(), model_stamp(data_dir));
+        let stamps = (RulesetStore::in_data_dir(data_dir).stamp(), model_stamp(data_dir));
         Ok(Self {
             state: Mutex::new(state),
             vocab,
             engine: RwLock::new(Arc::new(engine)),
+            next_check_ms: AtomicU64::new(ENGINE_RELOAD_CHECK.as_millis() as u64),
+            opened: Instant::now(),
             stamps: Mutex::new(stamps),
             data_dir: data_dir.to_path_buf(),
             policy,
         })
     }
 
-    /// Applies events the writer stored (log order), skipping duplicates.
+    /// Applies events the writer stored (log order), skipping duplicates. The lock is taken
+    /// per [`LIVE_APPLY_CHUNK`] events, so a large ingest batch does not hold decisions up.
     pub fn apply(&self, events: &[Event], statuses: &[AppendStatus]) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        for (e, s) in events.iter().zip(statuses) {
-            if *s == AppendStatus::Accepted {
-                state.apply(&self.vocab, e);
+        for (events, statuses) in events.chunks(LIVE_APPLY_CHUNK).zip(statuses.chunks(LIVE_APPLY_CHUNK)) {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            for (e, s) in events.iter().zip(statuses) {
+                if *s == AppendStatus::Accepted {
+                    state.apply(&self.vocab, e);
+                }
             }
         }
     }
@@ -91,27 +93,34 @@ impl Live {
 
     /// The engine, reloaded when a ruleset or model was published since the last look.
     fn engine(&self) -> Arc<Engine> {
-        let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
-        if stamps.0.elapsed() >= ENGINE_RELOAD_CHECK {
-            stamps.0 = Instant::now();
-            let now = (RulesetStore::in_data_dir(&self.data_dir).stamp(), model_stamp(&self.data_dir));
-            if now != (stamps.1, stamps.2) {
-                match load_engine(&self.data_dir, self.policy) {
-                    Ok(e) => {
-                        *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(e);
-                        (stamps.1, stamps.2) = now;
-                    }
-                    Err(e) => tracing::error!(error = %e, "reloading rules or model failed; keeping the active ones"),
-                }
-            }
+        let now_ms = self.opened.elapsed().as_millis() as u64;
+        let due = self.next_check_ms.load(Ordering::Relaxed);
+        let interval_ms = ENGINE_RELOAD_CHECK.as_millis() as u64;
+        if now_ms >= due && self.next_check_ms.compare_exchange(due, now_ms + interval_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            self.reload_if_published();
         }
         self.engine.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn reload_if_published(&self) {
+        let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
+        let now = (RulesetStore::in_data_dir(&self.data_dir).stamp(), model_stamp(&self.data_dir));
+        if now == *stamps {
+            return;
+        }
+        match load_engine(&self.data_dir, self.policy) {
+            Ok(e) => {
+                *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(e);
+                *stamps = now;
+            }
+            Err(e) => tracing::error!(error = %e, "reloading rules or model failed; keeping the active ones"),
+        }
     }
 
     fn set_engine(&self, e: Engine) {
         *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(e);
         let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
-        stamps.1 = RulesetStore::in_data_dir(&self.data_dir).stamp();
+        stamps.0 = RulesetStore::in_data_dir(&self.data_dir).stamp();
     }
 }
 
@@ -157,12 +166,7 @@ pub(crate) async fn decide(State(app): State<AppState>, body: Bytes) -> Response
         return error(StatusCode::BAD_REQUEST, format!("send exactly one transaction record, not {}", decoded.len()));
     }
     let preparer = app.views.preparer();
-    let limits = finpulse_core::ValidationLimits {
-        field_bytes_max: app.limits.field_bytes_max,
-        ts_future_skew_secs: app.limits.ts_future_skew_secs,
-        now_us: finpulse_core::time::now_us(),
-    };
-    let mut validated = finpulse_ingest::validate(preparer.registry(), decoded, &limits);
+    let mut validated = finpulse_ingest::validate(preparer.registry(), decoded, &app.validation_limits());
     if let Some(r) = validated.rejected.first() {
         let at = r.field.as_ref().map_or(String::new(), |f| format!("field {f:?}: "));
         return error(StatusCode::BAD_REQUEST, format!("{at}{}", r.message));
@@ -193,7 +197,7 @@ pub(crate) async fn decide(State(app): State<AppState>, body: Bytes) -> Response
     };
     let events = vec![tx, record];
     let prepared = preparer.prepare(&events);
-    let statuses = match app.writer.append_applying(prepared, Arc::new(events)).await {
+    let statuses = match app.writer.append(prepared, Arc::new(events)).await {
         Ok(s) => s,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("the decision was not recorded: {e}")),
     };

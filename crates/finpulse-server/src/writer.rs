@@ -14,8 +14,8 @@ pub const GROUP_COMMIT_REQUESTS_MAX: usize = 256;
 pub const GROUP_COMMIT_EVENTS_MAX: usize = 200_000;
 
 enum Request {
-    /// Events to store; the events themselves, when the live state should apply them.
-    Append(PreparedEvents, Option<Arc<Vec<Event>>>, oneshot::Sender<Result<Vec<AppendStatus>, String>>),
+    /// Events to store, prepared, and the events themselves for the live state to apply.
+    Append(PreparedEvents, Arc<Vec<Event>>, oneshot::Sender<Result<Vec<AppendStatus>, String>>),
     Register(CustomTypeDef, oneshot::Sender<Result<TypeId, String>>),
     Compact(oneshot::Sender<Result<CompactionReport, String>>),
     Stats(oneshot::Sender<StoreStats>),
@@ -49,7 +49,7 @@ impl Writer {
         mut store: EventStore,
         queue_depth: usize,
         compact_every: Duration,
-        live: Option<Arc<crate::risk::Live>>,
+        live: Arc<crate::risk::Live>,
     ) -> (Self, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::sync_channel::<Request>(queue_depth);
         let handle = std::thread::Builder::new()
@@ -101,10 +101,9 @@ impl Writer {
                     match store.append_prepared(&groups) {
                         Ok(statuses) => {
                             for (status, (plain, reply)) in statuses.into_iter().zip(replies) {
-                                // Live state follows the log: applied here, in log order.
-                                if let (Some(live), Some(plain)) = (&live, &plain) {
-                                    live.apply(plain, &status);
-                                }
+                                // Live state follows the log: every stored event is applied here,
+                                // in log order, and nowhere else.
+                                live.apply(&plain, &status);
                                 let _ = reply.send(Ok(status));
                             }
                         }
@@ -129,17 +128,11 @@ impl Writer {
         })
     }
 
-    /// Appends prepared events; resolves once they are durable.
-    pub async fn append(&self, events: PreparedEvents) -> Result<Vec<AppendStatus>, WriterError> {
+    /// Appends `events` (prepared as `prepared`); resolves once they are durable and the new
+    /// ones have been applied to the live state.
+    pub async fn append(&self, prepared: PreparedEvents, events: Arc<Vec<Event>>) -> Result<Vec<AppendStatus>, WriterError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Request::Append(events, None, tx))?;
-        rx.await.map_err(|_| WriterError::Stopped)?.map_err(WriterError::Store)
-    }
-
-    /// Appends prepared events and, once durable, applies the new ones to the live state.
-    pub async fn append_applying(&self, prepared: PreparedEvents, events: Arc<Vec<Event>>) -> Result<Vec<AppendStatus>, WriterError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Request::Append(prepared, Some(events), tx))?;
+        self.send(Request::Append(prepared, events, tx))?;
         rx.await.map_err(|_| WriterError::Stopped)?.map_err(WriterError::Store)
     }
 

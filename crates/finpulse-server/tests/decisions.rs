@@ -95,11 +95,17 @@ async fn decisions_use_the_state_before_the_transaction_rules_publish_without_re
     assert_eq!(s, 400);
     assert!(e["error"].as_str().unwrap().contains("amount_fen"), "{e}");
 
+    // Events ingested the ordinary way reach the live state too.
+    let deposit = json!({"event_id": "dep1", "user_id": "u1", "ts": "2026-03-01T09:00:00+08:00", "type": "deposit", "amount_fen": 50_000, "currency": "CNY"});
+    let (s, r) = post(&c, format!("{base}/v1/events"), json!([deposit]).to_string()).await;
+    assert_eq!((s, r["accepted"].as_u64()), (200, Some(1)), "{r}");
+
     // The profile answers from memory and counts the five payments of u1.
     let profile: Value = c.get(format!("{base}/v1/users/u1")).send().await.unwrap().json().await.unwrap();
     assert_eq!(profile["counters"]["payment"], 5, "{profile}");
     assert_eq!(profile["counters"]["risk_decision"], 5, "{profile}");
     assert_eq!(profile["behaviour"]["tx_count_total"], 5);
+    assert_eq!(profile["balance_fen"], 50_000, "{profile}");
     assert_eq!(c.get(format!("{base}/v1/users/nobody")).send().await.unwrap().status().as_u16(), 404);
     let rules: Value = c.get(format!("{base}/v1/rules")).send().await.unwrap().json().await.unwrap();
     assert_eq!(rules["version"], 1);

@@ -190,9 +190,9 @@ pub fn lookup(name: &str) -> Option<FeatureRef> {
         .or_else(|| TEXTUAL.iter().find(|d| d.name == name).map(|d| FeatureRef::Text(d.id)))
 }
 
-/// The names a model may be trained on: every numeric feature except the model's own score.
-pub fn model_feature_names() -> impl Iterator<Item = &'static str> {
-    NUMERIC.iter().filter(|d| d.id != Num::ModelScore).map(|d| d.name)
+/// The features a model may be trained on: every numeric feature except the model's own score.
+pub fn model_features() -> impl Iterator<Item = &'static FeatureDef<Num>> {
+    NUMERIC.iter().filter(|d| d.id != Num::ModelScore)
 }
 
 /// One transaction's features.

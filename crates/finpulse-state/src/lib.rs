@@ -54,26 +54,20 @@ struct Checkpoint {
 const CHECKPOINT_FORMAT: &str = "finpulse-live-state/1";
 
 /// Writes a checkpoint of `state`, which has applied every record before `next_seq`
-/// (temporary file, fsync, rename, folder fsync).
+/// (durably: temporary file, fsync, rename, folder fsync).
 pub fn save_checkpoint(path: &Path, state: &LiveState, next_seq: u64) -> Result<(), StateError> {
     let err = |detail: String| StateError::Checkpoint { path: path.to_path_buf(), detail };
-    let dir = path.parent().ok_or_else(|| err("has no folder".into()))?;
-    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| err(e.to_string()))?);
     #[derive(Serialize)]
     struct Out<'a> {
         format: &'a str,
         next_seq: u64,
         state: &'a LiveState,
     }
-    serde_json::to_writer(&mut f, &Out { format: CHECKPOINT_FORMAT, next_seq, state }).map_err(|e| err(e.to_string()))?;
-    let f = f.into_inner().map_err(|e| err(e.to_string()))?;
-    f.sync_all().map_err(|e| err(e.to_string()))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| err(e.to_string()))?;
-    Ok(())
+    let bytes = serde_json::to_vec(&Out { format: CHECKPOINT_FORMAT, next_seq, state }).map_err(|e| err(e.to_string()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    }
+    finpulse_models::durable::write_file(path, &bytes).map_err(|e| err(e.to_string()))
 }
 
 /// Reads a checkpoint: the state and the next log record to apply.

@@ -427,7 +427,7 @@ impl LiveState {
         let Some(uid) = e.user_id.as_deref() else {
             return;
         };
-        let type_name = vocab.type_names.get(&e.type_id).map_or("unknown", String::as_str);
+        let type_name = vocab.type_name(e.type_id);
         let amount = int(e, vocab.amount_fen);
         if let (true, Some(a)) = (kind.is_transaction(), amount) {
             self.population.add(a as f64);
@@ -442,11 +442,11 @@ impl LiveState {
             if let Some(m) = merchant {
                 self.merchants.entry(m).or_default().add_tx(day);
             }
-            let ukey = key(uid);
-            self.payments.insert(key(&e.event_id), PaymentRef { user: ukey, terminal, merchant, day, labelled_fraud: false });
+            let payment = key(&e.event_id);
+            self.payments.insert(payment, PaymentRef { user: key(uid), terminal, merchant, day, labelled_fraud: false });
             match self.payment_days.back_mut() {
-                Some((d, keys)) if *d == day => keys.push(key(&e.event_id)),
-                _ => self.payment_days.push_back((day, vec![key(&e.event_id)])),
+                Some((d, keys)) if *d == day => keys.push(payment),
+                _ => self.payment_days.push_back((day, vec![payment])),
             }
             while self.payment_days.front().is_some_and(|(d, _)| *d <= day - LABEL_MATCH_DAYS) {
                 if let Some((_, keys)) = self.payment_days.pop_front() {
@@ -460,7 +460,13 @@ impl LiveState {
         let p = &mut u.profile;
         p.last_seen_us = p.last_seen_us.max(e.ts_us);
         p.first_seen_us = p.first_seen_us.min(e.ts_us);
-        *p.counters.entry(type_name.to_string()).or_default() += 1;
+        // Looked up first: an owned key is built only for a type the user has not had before.
+        match p.counters.get_mut(type_name) {
+            Some(n) => *n += 1,
+            None => {
+                p.counters.insert(type_name.to_string(), 1);
+            }
+        }
         match kind {
             Kind::Payment | Kind::Transfer | Kind::Withdrawal => {
                 let a = amount.unwrap_or(0);

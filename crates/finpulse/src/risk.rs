@@ -9,16 +9,12 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use finpulse_models::gbdt::GbdtParams;
 use finpulse_models::registry::{ModelRegistry, Registration};
-use finpulse_models::row::TabularRowScorer;
 use finpulse_risk::engine::FraudModel;
 use finpulse_risk::fraud::{self, CARD_PRECISION_K};
 use finpulse_risk::ruleset::{Ruleset, RulesetStore};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// The registry purpose of fraud models.
-pub const FRAUD_PURPOSE: &str = "fraud";
 
 /// A period of history.
 #[derive(Args, Debug)]
@@ -46,9 +42,6 @@ impl Period {
         let (from, to) = (day("--from", &self.from)?, day("--to", &self.to)?);
         if to <= from {
             bail!("--to ({}) must be after --from ({})", self.to, self.from);
-        }
-        if !config.data_dir.join("wal").exists() {
-            bail!("no finpulse data in {} (run `finpulse demo` or `finpulse import` first)", config.data_dir.display());
         }
         Ok((from, to))
     }
@@ -95,18 +88,7 @@ pub struct EvalArgs {
 
 /// The active fraud model (or a version), bound to the decision features.
 pub(crate) fn fraud_model(data_dir: &Path, version: Option<u32>) -> Result<Option<FraudModel>> {
-    let registry = ModelRegistry::in_data_dir(data_dir)?;
-    let found = match version {
-        Some(v) => Some(registry.get(FRAUD_PURPOSE, v)?),
-        None => match registry.active(FRAUD_PURPOSE) {
-            Ok(x) => Some(x),
-            Err(finpulse_models::registry::RegistryError::NoActive(_)) => None,
-            Err(e) => return Err(e.into()),
-        },
-    };
-    let Some((entry, model)) = found else { return Ok(None) };
-    let scorer = TabularRowScorer::new(model)?;
-    Ok(Some(FraudModel::new(Some(entry.version), Arc::new(scorer))?))
+    Ok(fraud::registered_model(data_dir, version)?)
 }
 
 fn opt(x: Option<f64>) -> String {
@@ -126,7 +108,7 @@ pub fn train(config: &mut Config, args: &TrainArgs) -> Result<()> {
     });
     let metrics = serde_json::json!({ "valid_auc": report.valid_auc, "train": model.train_evaluation });
     let entry = registry
-        .register(&model, &Registration { purpose: FRAUD_PURPOSE.into(), by: who(), training, metrics, activate: !args.no_promote })?;
+        .register(&model, &Registration { purpose: fraud::PURPOSE.into(), by: who(), training, metrics, activate: !args.no_promote })?;
     match args.period.format {
         Format::Json => println!(
             "{}",
@@ -160,18 +142,19 @@ fn required_model(config: &Config, version: Option<u32>) -> Result<FraudModel> {
 pub fn score(config: &mut Config, args: &ScoreArgs) -> Result<()> {
     let (from, to) = args.period.resolve(config)?;
     let model = required_model(config, args.version)?;
-    let scored = fraud::score(&config.data_dir, from, to, &model)?;
+    let data = fraud::payments(&config.data_dir, from, to)?;
+    let scored = fraud::score(&data, &model);
     let file = std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    let features = if args.with_features { Some(fraud::payments(&config.data_dir, from, to)?) } else { None };
+    let features: &[(&str, Vec<f64>)] = if args.with_features { &data.columns } else { &[] };
     write!(out, "event_id,user_id,ts,score,label")?;
-    for (name, _) in features.iter().flat_map(|f| &f.columns) {
+    for (name, _) in features {
         write!(out, ",{name}")?;
     }
     writeln!(out)?;
     for (i, s) in scored.iter().enumerate() {
         write!(out, "{},{},{},{:.6},{}", s.event_id, s.user_id, finpulse_core::time::format_us(s.ts_us), s.score, u8::from(s.label))?;
-        for (_, col) in features.iter().flat_map(|f| &f.columns) {
+        for (_, col) in features {
             if col[i].is_nan() { write!(out, ",")? } else { write!(out, ",{}", col[i])? }
         }
         writeln!(out)?;
@@ -185,7 +168,7 @@ pub fn score(config: &mut Config, args: &ScoreArgs) -> Result<()> {
 pub fn eval(config: &mut Config, args: &EvalArgs) -> Result<()> {
     let (from, to) = args.period.resolve(config)?;
     let model = required_model(config, args.version)?;
-    let scored = fraud::score(&config.data_dir, from, to, &model)?;
+    let scored = fraud::score(&fraud::payments(&config.data_dir, from, to)?, &model);
     let e = fraud::evaluate(&scored, CARD_PRECISION_K);
     match args.period.format {
         Format::Json => {

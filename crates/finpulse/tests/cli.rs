@@ -497,3 +497,109 @@ fn churn_trains_on_the_demo_serves_a_risk_list_and_versions_roll_back() {
     let o = run(&["models", "list", "--data-dir", d]);
     assert!(o.status.success() && stdout(&o).contains("churn"), "{}", stderr(&o));
 }
+
+#[test]
+fn fraud_follows_the_handbook_protocol_rules_backtest_and_publish_and_bad_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+
+    // Before any data: the command says there is none, and where it looked.
+    let o = run(&["fraud", "train", "--data-dir", d, "--from", "2026-02-15", "--to", "2026-02-22"]);
+    assert!(!o.status.success() && stderr(&o).contains("no finpulse data here"), "{}", stderr(&o));
+
+    let o = run(&["demo", "--users", "3000", "--days", "70", "--seed", "5", "--no-serve", "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Bad periods and no model yet.
+    let o = run(&["fraud", "train", "--data-dir", d, "--from", "2026-02-22", "--to", "2026-02-15"]);
+    assert!(!o.status.success() && stderr(&o).contains("--to (2026-02-15) must be after --from (2026-02-22)"), "{}", stderr(&o));
+    let o = run(&["fraud", "train", "--data-dir", d, "--from", "2026-02-30", "--to", "2026-03-05"]);
+    assert!(!o.status.success() && stderr(&o).contains("--from '2026-02-30' is not a YYYY-MM-DD date"), "{}", stderr(&o));
+    let o = run(&["fraud", "eval", "--data-dir", d, "--from", "2026-03-01", "--to", "2026-03-08"]);
+    assert!(!o.status.success() && stderr(&o).contains("no active fraud model"), "{}", stderr(&o));
+
+    // Train a week, wait a week for the labels, test the week after.
+    let o =
+        run(&["fraud", "train", "--data-dir", d, "--from", "2026-02-08", "--to", "2026-02-15", "--delay-days", "7", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let trained: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(trained["version"], 1);
+    assert_eq!(trained["report"]["frauds_unknown_at_training"], 0, "labels arrive within the delay: {trained}");
+    let o = run(&["fraud", "eval", "--data-dir", d, "--from", "2026-02-22", "--to", "2026-03-01", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let auc = e["evaluation"]["auc"].as_f64().unwrap();
+    assert!(auc > 0.8, "AUC {auc}: {e}");
+    assert_eq!(e["evaluation"]["days"].as_array().unwrap().len(), 7);
+    assert!(e["evaluation"]["removed_known_compromised"].as_u64().unwrap() > 0);
+
+    let scores = dir.path().join("scores.csv");
+    let o = run(&[
+        "fraud",
+        "score",
+        "--data-dir",
+        d,
+        "--from",
+        "2026-02-22",
+        "--to",
+        "2026-02-23",
+        "--out",
+        scores.to_str().unwrap(),
+        "--with-features",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(&scores).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(header[..6], ["event_id", "user_id", "ts", "score", "label", "txn.amount_fen"]);
+    assert!(csv.lines().skip(1).all(|l| l.split(',').count() == header.len()));
+
+    // Rules: a bad file is refused with its place, a good one published and backtested.
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "name = \"cards\"\n[[rule]]\nname = \"big\"\nwhen = \"txn.amount_fen >> 22000\"\naction = \"block\"\nscore = 0.95\n",
+    )
+    .unwrap();
+    let o = run(&["rules", "publish", rules.to_str().unwrap(), "--data-dir", d]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(stderr(&o).contains("rules.toml:4:25: rule \"big\": expected a value, found \">\""), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the active ruleset is still none"), "{}", stderr(&o));
+    std::fs::write(
+        &rules,
+        "name = \"cards\"\n[[rule]]\nname = \"big\"\nwhen = \"txn.amount_fen > 22000\"\naction = \"block\"\nscore = 0.95\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "rules",
+        "backtest",
+        rules.to_str().unwrap(),
+        "--data-dir",
+        d,
+        "--from",
+        "2026-02-22",
+        "--to",
+        "2026-03-01",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let b: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let c = &b["confusion"];
+    let total: u64 =
+        ["true_positives", "false_positives", "false_negatives", "true_negatives"].iter().map(|k| c[k].as_u64().unwrap()).sum();
+    assert_eq!(total, b["transactions"].as_u64().unwrap());
+    assert_eq!(b["model_version"], 1);
+    assert!(b["rules"][0]["hits"].as_u64().unwrap() > 0, "{b}");
+    let o = run(&["rules", "publish", rules.to_str().unwrap(), "--data-dir", d]);
+    assert!(o.status.success() && stdout(&o).contains("as v1"), "{}", stderr(&o));
+
+    // A user's live profile, rebuilt from the log.
+    let o = run(&["user", "u0000001", "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let profile: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(profile["user_id"], "u0000001");
+    assert!(profile["counters"]["user_signup"] == 1, "{profile}");
+    let o = run(&["user", "nobody", "--data-dir", d]);
+    assert!(!o.status.success() && stderr(&o).contains("no user \"nobody\""), "{}", stderr(&o));
+}
