@@ -26,6 +26,14 @@ echo "== disk (physical limit for durable ingest)"
 echo "== durable HTTP ingest, batches of 1,000"
 "$BIN/finpulse-bench" --finpulse "$BIN/finpulse" --scratch "$OUT" ingest-http --batch 1000 --connections 8 --seconds 15
 
+echo "== risk decisions in process: ${DECIDE_USERS:-1000000} users in live state, a GBDT and 4 rules"
+"$BIN/finpulse-bench" decide --users "${DECIDE_USERS:-1000000}" --decisions 200000
+
+echo "== risk decisions over HTTP at fixed rates (open loop), separate load-generating process"
+for rate in 2500 5000 20000; do
+  "$BIN/finpulse-bench" --finpulse "$BIN/finpulse" --scratch "$OUT" decide-http --rate "$rate" --seconds 5 2>/dev/null
+done
+
 echo "== file import of $EVENTS events"
 FILE="$OUT/payments-$EVENTS.csv"
 [ -f "$FILE" ] || "$BIN/finpulse-bench" make-file --events "$EVENTS" --out "$FILE"

@@ -1,6 +1,8 @@
 //! `finpulse-bench`: measures finpulse against physical limits and peers on this machine, in one
 //! run, and prints ratios. Not a test: numbers are reported, never asserted.
 
+mod decide;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -47,6 +49,25 @@ enum Bench {
         #[arg(long)]
         out: PathBuf,
     },
+    /// In-process decision latency with N users in live state, a GBDT model and a ruleset.
+    Decide {
+        #[arg(long, default_value_t = 1_000_000)]
+        users: u64,
+        /// Payments per user in the 30 days of history.
+        #[arg(long, default_value_t = 20)]
+        history: u64,
+        #[arg(long, default_value_t = 200_000)]
+        decisions: usize,
+    },
+    /// Decisions over HTTP at a fixed rate against a `finpulse serve` process.
+    DecideHttp {
+        #[arg(long, default_value_t = 20_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 100_000)]
+        users: u64,
+    },
     /// In-process SQL over a data directory, repeated; prints the median time.
     Sql {
         #[arg(long)]
@@ -68,6 +89,8 @@ fn main() -> Result<()> {
         Bench::IngestHttp { batch, connections, seconds } => ingest_http(&cli.finpulse, &cli.scratch, batch, connections, seconds)?,
         Bench::MakeFile { events, out } => make_file(events, &out)?,
         Bench::Sql { data_dir, repeat, query } => sql(&data_dir, repeat, &query)?,
+        Bench::Decide { users, history, decisions } => decide::run(users, history, decisions)?,
+        Bench::DecideHttp { rate, seconds, users } => decide_http(&cli.finpulse, &cli.scratch, rate, seconds, users)?,
     }
     Ok(())
 }
@@ -133,12 +156,13 @@ impl Drop for Server {
     }
 }
 
-fn ingest_http(finpulse: &Path, scratch: &Path, batch: usize, connections: usize, seconds: u64) -> Result<()> {
-    let data = scratch.join("ingest-http");
+/// Starts `finpulse serve` on an empty data directory `scratch/name` (a separate process);
+/// returns it and its base URL.
+fn start_server(finpulse: &Path, scratch: &Path, name: &str) -> Result<(Server, PathBuf, String)> {
+    let data = scratch.join(name);
     let _ = std::fs::remove_dir_all(&data);
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let base = format!("http://127.0.0.1:{port}");
-    let _server = Server(
+    let server = Server(
         Command::new(finpulse)
             .args(["serve", "--data-dir", data.to_str().context("utf-8 path")?, "--listen", &format!("127.0.0.1:{port}")])
             .env("FINPULSE_LOG", "warn")
@@ -146,16 +170,26 @@ fn ingest_http(finpulse: &Path, scratch: &Path, batch: usize, connections: usize
             .spawn()
             .with_context(|| format!("starting {}", finpulse.display()))?,
     );
+    Ok((server, data, format!("http://127.0.0.1:{port}")))
+}
+
+async fn wait_healthy(client: &reqwest::Client, base: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(format!("{base}/healthz")).send().await.map(|r| !r.status().is_success()).unwrap_or(true) {
+        if Instant::now() > deadline {
+            bail!("server did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+fn ingest_http(finpulse: &Path, scratch: &Path, batch: usize, connections: usize, seconds: u64) -> Result<()> {
+    let (_server, data, base) = start_server(finpulse, scratch, "ingest-http")?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client.get(format!("{base}/healthz")).send().await.map(|r| !r.status().is_success()).unwrap_or(true) {
-            if Instant::now() > deadline {
-                bail!("server did not start");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_healthy(&client, &base).await?;
         let next = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let stop_at = started + Duration::from_secs(seconds);
@@ -203,6 +237,58 @@ fn ingest_http(finpulse: &Path, scratch: &Path, batch: usize, connections: usize
             pct(0.5),
             pct(0.99),
             log_bytes as f64 / secs / 1e6
+        );
+        Ok(())
+    })
+}
+
+/// Decisions over HTTP at a fixed arrival rate (open loop: a late answer does not delay the
+/// next request, and latency counts from when the request was due).
+fn decide_http(finpulse: &Path, scratch: &Path, rate: u64, seconds: u64, users: u64) -> Result<()> {
+    let (_server, _data, base) = start_server(finpulse, scratch, "decide-http")?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    rt.block_on(async move {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(4096).build()?;
+        wait_healthy(&client, &base).await?;
+        let total = rate * seconds;
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(total as usize);
+        for i in 0..total {
+            let due = started + Duration::from_nanos(i * 1_000_000_000 / rate);
+            tokio::time::sleep_until(due.into()).await;
+            let body = format!(
+                "{{\"event_id\":\"dh{i}\",\"user_id\":\"u{}\",\"ts\":{},\"type\":\"payment\",\"amount_fen\":{},\"currency\":\"CNY\",\"terminal_id\":\"t{}\"}}",
+                i * 7919 % users,
+                1_780_000_000_000u64 + i,
+                100 + i * 7919 % 50_000,
+                i % 10_000
+            );
+            let (client, base) = (client.clone(), base.clone());
+            tasks.push(tokio::spawn(async move {
+                let r = client.post(format!("{base}/v1/decisions")).header("content-type", "application/json").body(body).send().await;
+                let ok = match r {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                (ok, due.elapsed().as_micros() as u64)
+            }));
+        }
+        let mut latencies = Vec::with_capacity(tasks.len());
+        let mut failed = 0u64;
+        for t in tasks {
+            let (ok, us) = t.await?;
+            failed += u64::from(!ok);
+            latencies.push(us);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        latencies.sort_unstable();
+        let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] as f64 / 1000.0;
+        println!(
+            "decide-http: {total} decisions offered at {rate}/s, done in {secs:.1} s ({:.0}/s), {failed} failed; latency from due time p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms (target p99 <= 5 ms at 20k/s)",
+            total as f64 / secs,
+            pct(0.5),
+            pct(0.99),
+            pct(0.999)
         );
         Ok(())
     })

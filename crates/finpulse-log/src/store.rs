@@ -430,15 +430,25 @@ impl EventStore {
             inserted.iter().for_each(|k| self.dedup.remove_key(*k));
             return Err(self.poison(e));
         }
+        let mut accepted_batches: Vec<RecordBatch> = Vec::with_capacity(groups.len());
         for (group, s) in groups.iter().zip(&statuses) {
             let accepted = s.iter().filter(|s| **s == AppendStatus::Accepted).count();
             if accepted == s.len() {
-                self.push_tail(group.batch.clone());
+                accepted_batches.push(group.batch.clone());
             } else if accepted > 0 {
                 let mask = arrow::array::BooleanArray::from_iter(s.iter().map(|s| Some(*s == AppendStatus::Accepted)));
                 // The mask has one entry per row of the batch, so filtering cannot fail.
-                self.push_tail(arrow::compute::filter_record_batch(&group.batch, &mask).expect("mask matches the batch"));
+                accepted_batches.push(arrow::compute::filter_record_batch(&group.batch, &mask).expect("mask matches the batch"));
             }
+        }
+        // One batch per commit (per run of one schema), so many small requests committed
+        // together cost one concatenation, not one each.
+        for run in accepted_batches.chunk_by(|a, b| a.schema() == b.schema()) {
+            let batch = match run {
+                [one] => one.clone(),
+                many => arrow::compute::concat_batches(&many[0].schema(), many).expect("same schema"),
+            };
+            self.push_tail(batch);
         }
         self.compact_in_background();
         Ok(statuses)
@@ -458,16 +468,25 @@ impl EventStore {
         StoreError::Wal(e)
     }
 
+    /// Adds a batch to the tail. Small batches are merged like a binary counter (the last two
+    /// open ones whenever the older is no larger than the newer, until batches reach
+    /// [`TAIL_BATCH_ROWS_MIN`]): each row is copied O(log) times, not once per append, so a
+    /// stream of one-event appends (decisions) costs the same per event as large batches,
+    /// and readers see at most a few dozen small batches.
     fn push_tail(&mut self, batch: RecordBatch) {
         self.tail_rows += batch.num_rows();
         let mut view = self.view.write().unwrap_or_else(|p| p.into_inner());
-        let open_batches = view.tail.len() > self.sealed_batches;
-        match view.tail.last_mut() {
-            Some(last) if open_batches && last.num_rows() < TAIL_BATCH_ROWS_MIN && last.schema() == batch.schema() => {
-                // Both batches have the same schema, so concatenation cannot fail.
-                *last = arrow::compute::concat_batches(&batch.schema(), [&*last, &batch]).expect("same schema");
+        view.tail.push(batch);
+        while view.tail.len() >= self.sealed_batches + 2 {
+            let n = view.tail.len();
+            let (older, newer) = (&view.tail[n - 2], &view.tail[n - 1]);
+            if older.num_rows() >= TAIL_BATCH_ROWS_MIN || older.num_rows() > newer.num_rows() || older.schema() != newer.schema() {
+                break;
             }
-            _ => view.tail.push(batch),
+            // Both batches have the same schema, so concatenation cannot fail.
+            let merged = arrow::compute::concat_batches(&newer.schema(), [older, newer]).expect("same schema");
+            view.tail.truncate(n - 2);
+            view.tail.push(merged);
         }
     }
 

@@ -233,3 +233,18 @@ fn a_log_whose_types_the_registry_lost_fails_loudly() {
         Ok(_) => panic!("opened a log the registry cannot read"),
     }
 }
+
+#[test]
+fn one_event_appends_keep_the_tail_in_few_batches_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let n = 3000;
+    for i in 0..n {
+        store.append_groups(&[vec![payment(&format!("e{i:05}"), "u1", 1_767_225_600_000_000 + i, 100)]]).unwrap();
+    }
+    let view = store.view_handle().snapshot();
+    // Merged like a binary counter: about log2(n) batches, not one per append.
+    assert!(view.tail.len() <= 12, "{} tail batches", view.tail.len());
+    let expected: Vec<String> = (0..n).map(|i| format!("e{i:05}")).collect();
+    assert_eq!(tail_ids(&store), expected);
+}

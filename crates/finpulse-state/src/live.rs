@@ -6,6 +6,7 @@ use crate::window::{DayBuckets, SeenSet, TxWindow};
 use finpulse_core::{Event, FieldId, Registry, TypeId, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::num::NonZeroU64;
 
 /// Business time is Beijing time: hours of day, weekends and terminal days are counted in it.
 pub const BUSINESS_UTC_OFFSET_SECS: i64 = 8 * 3600;
@@ -164,12 +165,13 @@ pub struct UserState {
     pub baseline: Baseline,
 }
 
-/// A recent payment a late label may refer to.
+/// A recent payment a late label may refer to: 32 bytes, one per payment of the last
+/// [`LABEL_MATCH_DAYS`] (`NonZeroU64` lets an absent terminal or merchant cost nothing).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 struct PaymentRef {
     user: u64,
-    terminal: Option<u64>,
-    merchant: Option<u64>,
+    terminal: Option<NonZeroU64>,
+    merchant: Option<NonZeroU64>,
     day: i32,
     labelled_fraud: bool,
 }
@@ -443,6 +445,7 @@ impl LiveState {
                 self.merchants.entry(m).or_default().add_tx(day);
             }
             let payment = key(&e.event_id);
+            let (terminal, merchant) = (terminal.and_then(NonZeroU64::new), merchant.and_then(NonZeroU64::new));
             self.payments.insert(payment, PaymentRef { user: key(uid), terminal, merchant, day, labelled_fraud: false });
             match self.payment_days.back_mut() {
                 Some((d, keys)) if *d == day => keys.push(payment),
@@ -590,10 +593,10 @@ impl LiveState {
         };
         if let Some((r, _)) = found {
             if let Some(t) = r.terminal {
-                self.terminals.entry(t).or_default().add_fraud(r.day, delta);
+                self.terminals.entry(t.get()).or_default().add_fraud(r.day, delta);
             }
             if let Some(m) = r.merchant {
-                self.merchants.entry(m).or_default().add_fraud(r.day, delta);
+                self.merchants.entry(m.get()).or_default().add_fraud(r.day, delta);
             }
         }
         let user = match (found, e.user_id.as_deref()) {
@@ -712,5 +715,13 @@ impl LiveState {
             row.set(share, rate(tx, fraud));
         }
         Some(row)
+    }
+}
+
+#[cfg(test)]
+mod size {
+    #[test]
+    fn a_payment_reference_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<super::PaymentRef>(), 32);
     }
 }
