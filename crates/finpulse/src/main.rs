@@ -291,7 +291,18 @@ async fn terminate() {
     std::future::pending::<()>().await
 }
 
+/// Output piped into `head` or a closed pager ends the process quietly, as other command-line
+/// tools do, instead of panicking on the next print.
+fn exit_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> Result<()> {
+    exit_quietly_on_closed_pipe();
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
     init_logging(&config);

@@ -603,3 +603,12 @@ fn fraud_follows_the_handbook_protocol_rules_backtest_and_publish_and_bad_input_
     let o = run(&["user", "nobody", "--data-dir", d]);
     assert!(!o.status.success() && stderr(&o).contains("no user \"nobody\""), "{}", stderr(&o));
 }
+
+#[test]
+fn output_piped_into_a_closed_reader_ends_quietly() {
+    // `finpulse rules features | head -1`: the reader leaves after one line.
+    let mut child = finpulse().args(["rules", "features"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
+}
