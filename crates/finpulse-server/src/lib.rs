@@ -373,6 +373,8 @@ pub struct Server {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
     live: Arc<risk::Live>,
+    /// Reloads rules and models published by other processes.
+    watcher: tokio::task::JoinHandle<()>,
 }
 
 /// The router and the OpenAPI document it was generated with.
@@ -415,6 +417,7 @@ impl Server {
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = router(state);
+        let watcher = live.clone().watch_publications();
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -422,7 +425,7 @@ impl Server {
                 })
                 .await
         });
-        Ok(Self { addr, shutdown: Some(tx), task, writer_thread: Some(writer_thread), live })
+        Ok(Self { addr, shutdown: Some(tx), task, writer_thread: Some(writer_thread), live, watcher })
     }
 
     /// Stops accepting requests, finishes those in flight, and stops the writer.
@@ -431,6 +434,7 @@ impl Server {
             let _ = tx.send(());
         }
         let result = (&mut self.task).await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.watcher.abort();
         if let Some(t) = self.writer_thread.take() {
             // The router (and with it the last writer handle) is dropped once serving ends.
             let _ = tokio::task::spawn_blocking(move || t.join()).await;

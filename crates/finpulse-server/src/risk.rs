@@ -19,7 +19,6 @@ use finpulse_risk::ruleset::{Ruleset, RulesetStore};
 use finpulse_state::{LiveState, Vocabulary};
 use serde_json::json;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -33,10 +32,6 @@ pub struct Live {
     state: Mutex<LiveState>,
     vocab: Vocabulary,
     engine: RwLock<Arc<Engine>>,
-    /// When the engine next looks for publications, ms after `opened`: checked without a lock
-    /// on every decision, so only one request per interval pays for the look.
-    next_check_ms: AtomicU64,
-    opened: Instant,
     /// The ruleset index's and the model registry's modification times last loaded.
     stamps: Mutex<(Option<SystemTime>, Option<SystemTime>)>,
     data_dir: PathBuf,
@@ -64,8 +59,6 @@ impl Live {
             state: Mutex::new(state),
             vocab,
             engine: RwLock::new(Arc::new(engine)),
-            next_check_ms: AtomicU64::new(ENGINE_RELOAD_CHECK.as_millis() as u64),
-            opened: Instant::now(),
             stamps: Mutex::new(stamps),
             data_dir: data_dir.to_path_buf(),
             policy,
@@ -91,18 +84,25 @@ impl Live {
         finpulse_state::save_checkpoint(&finpulse_state::checkpoint_path(&self.data_dir), &state, state.applied).map_err(|e| e.to_string())
     }
 
-    /// The engine, reloaded when a ruleset or model was published since the last look.
+    /// The engine in force.
     fn engine(&self) -> Arc<Engine> {
-        let now_ms = self.opened.elapsed().as_millis() as u64;
-        let due = self.next_check_ms.load(Ordering::Relaxed);
-        let interval_ms = ENGINE_RELOAD_CHECK.as_millis() as u64;
-        if now_ms >= due && self.next_check_ms.compare_exchange(due, now_ms + interval_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-            self.reload_if_published();
-        }
         self.engine.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn reload_if_published(&self) {
+    /// Looks for a ruleset or model published by another process every
+    /// [`ENGINE_RELOAD_CHECK`], off the decision path, until the task is aborted.
+    pub fn watch_publications(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ENGINE_RELOAD_CHECK).await;
+                let live = self.clone();
+                let _ = tokio::task::spawn_blocking(move || live.reload_if_published()).await;
+            }
+        })
+    }
+
+    /// Reloads the engine when the ruleset index or the model registry changed.
+    pub fn reload_if_published(&self) {
         let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
         let now = (RulesetStore::in_data_dir(&self.data_dir).stamp(), model_stamp(&self.data_dir));
         if now == *stamps {

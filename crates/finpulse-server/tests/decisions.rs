@@ -109,6 +109,18 @@ async fn decisions_use_the_state_before_the_transaction_rules_publish_without_re
     assert_eq!(c.get(format!("{base}/v1/users/nobody")).send().await.unwrap().status().as_u16(), 404);
     let rules: Value = c.get(format!("{base}/v1/rules")).send().await.unwrap().json().await.unwrap();
     assert_eq!(rules["version"], 1);
+    // A ruleset published by another process (the CLI) is picked up without a restart.
+    finpulse_risk::ruleset::RulesetStore::in_data_dir(dir.path()).publish(&RULES.replace("0.7", "0.75"), "cli.toml", "ana").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let rules: Value = c.get(format!("{base}/v1/rules")).send().await.unwrap().json().await.unwrap();
+        if rules["version"] == 2 {
+            assert_eq!(rules["rules"][0]["score"], 0.75);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the published ruleset was not picked up: {rules}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     // Decisions are stored with their transactions and are queryable.
     let (_, q) = post(

@@ -82,6 +82,9 @@ pub fn print_tour(listen: SocketAddr, data_dir: &std::path::Path, sim: &SimConfi
     // Churn labels need 30 days after the training date, inside the simulated period.
     let day = |d: i64| finpulse_core::time::day_label(sim.start_day + d);
     let (train_as_of, today) = (day(i64::from(sim.days).saturating_sub(30)), day(i64::from(sim.days)));
+    // Fraud: train a week, wait the one-week label delay, test the week after (the handbook's split).
+    let last = i64::from(sim.days);
+    let (fraud_from, fraud_to, test_from, test_to) = (day(last - 28), day(last - 21), day(last - 14), day(last - 7));
     eprintln!(
         r#"
 Try it:
@@ -101,6 +104,14 @@ Churn early warning and LTV-based offers (in another terminal, beside the server
   curl '{url}/v1/churn/risk?limit=10'
   finpulse pricing compute --data-dir {dir} --calibration-end {train_as_of} --purchase-event revenue --unit day
   curl '{url}/v1/pricing/offers?price_tier=retention&limit=10'
+
+Fraud decisions (the server picks up models and rules within a second):
+  finpulse fraud train --data-dir {dir} --from {fraud_from} --to {fraud_to} --delay-days 7
+  finpulse fraud eval  --data-dir {dir} --from {test_from} --to {test_to}
+  curl -s -X POST {url}/v1/decisions -H 'content-type: application/json' \
+       -d '{{"event_id": "try-1", "user_id": "u0000042", "ts": "{today}T10:00:00+08:00", "type": "payment", "amount_fen": 99000, "currency": "CNY", "terminal_id": "t00042"}}'
+  curl {url}/v1/users/u0000042
+  finpulse rules features      # what rules can read; publish a ruleset with `finpulse rules publish FILE`
   (today in the simulated app is {today})
 "#
     );
