@@ -102,6 +102,11 @@ pub const FIELDS: &[BuiltinField] = &[
     nn("model_version", Int, C::INTERNAL, "the model version a decision used"),
     f("reasons", String, C::INTERNAL, "why a decision came out as it did (JSON)"),
     f("decision_us", Float, C::INTERNAL, "time a decision took, microseconds"),
+    f("case_id", String, C::INTERNAL, "a risk case"),
+    f("case_action", String, C::INTERNAL, "what was done to a case: assign, comment or resolve"),
+    f("actor", String, C::INTERNAL, "the analyst (or system) who acted"),
+    f("assignee", String, C::INTERNAL, "the analyst a case is assigned to"),
+    f("note", String, C::PERSONAL, "an analyst's comment or resolution note"),
 ];
 
 /// Every built-in event type, in id order.
@@ -290,5 +295,11 @@ pub const TYPES: &[BuiltinType] = &[
             ("reasons", false),
             ("decision_us", false),
         ],
+    },
+    BuiltinType {
+        name: "case_update",
+        scope: Scope::User,
+        doc: "an analyst assigned, commented on or resolved a risk case",
+        fields: &[("case_id", true), ("case_action", true), ("actor", true), ("assignee", false), ("note", false), ("is_fraud", false)],
     },
 ];

@@ -2,6 +2,7 @@
 //! user's baseline, the terminal's recent risk, analysts' rules and a model.
 
 pub mod backtest;
+pub mod cases;
 pub mod engine;
 pub mod fraud;
 pub mod rules;

@@ -395,6 +395,9 @@ fn router(state: AppState) -> axum::Router {
         .routes(routes!(risk::decide))
         .routes(routes!(risk::user))
         .routes(routes!(risk::rules, risk::publish))
+        .routes(routes!(risk::cases))
+        .routes(routes!(risk::case))
+        .routes(routes!(risk::change_case))
         .split_for_parts();
     let api = Arc::new(api);
     router

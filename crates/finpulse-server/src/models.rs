@@ -23,7 +23,7 @@ pub const LIST_ROWS_DEFAULT: usize = 100;
 pub(crate) const API_ACTOR: &str = "api";
 
 /// The `limit` parameter of a list, checked against [`LIST_ROWS_MAX`].
-fn list_limit(limit: Option<usize>) -> Result<usize, String> {
+pub(crate) fn list_limit(limit: Option<usize>) -> Result<usize, String> {
     let limit = limit.unwrap_or(LIST_ROWS_DEFAULT);
     if limit == 0 || limit > LIST_ROWS_MAX {
         return Err(format!("limit must be between 1 and {LIST_ROWS_MAX}, not {limit}"));

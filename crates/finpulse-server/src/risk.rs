@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use finpulse_core::{Event, Registry, Value};
 use finpulse_log::AppendStatus;
+use finpulse_risk::cases::{CaseAction, CaseBook, CaseError};
 use finpulse_risk::engine::{Engine, Policy};
 use finpulse_risk::ruleset::{Ruleset, RulesetStore};
 use finpulse_state::{LiveState, Vocabulary};
@@ -30,6 +31,11 @@ pub const LIVE_APPLY_CHUNK: usize = 1024;
 /// The live state, the engine and where they come from.
 pub struct Live {
     state: Mutex<LiveState>,
+    /// Alerts and cases (not in the state checkpoint: rebuilt from the log's decisions and
+    /// case updates, which a filtered replay reads without decoding other events).
+    cases: Mutex<CaseBook>,
+    /// Case changes are checked and written one at a time, so two resolutions cannot race.
+    case_writes: tokio::sync::Mutex<()>,
     vocab: Vocabulary,
     engine: RwLock<Arc<Engine>>,
     /// The ruleset index's and the model registry's modification times last loaded.
@@ -53,10 +59,17 @@ impl Live {
     /// ruleset and fraud model.
     pub fn open(data_dir: &std::path::Path, policy: Policy) -> Result<Self, String> {
         let (state, vocab, _) = finpulse_state::rebuild(data_dir, 1).map_err(|e| e.to_string())?;
+        let registry = finpulse_log::EventStore::load_registry(data_dir).map_err(|e| e.to_string())?;
+        let mut cases = CaseBook::new(&registry);
+        let reads: Vec<finpulse_core::TypeId> =
+            registry.event_types().filter_map(|t| registry.type_id(&t.name)).filter(|&t| cases.reads(t)).collect();
+        finpulse_log::EventStore::replay(data_dir, 0, |t| reads.contains(&t), |_, e| cases.apply(&e)).map_err(|e| e.to_string())?;
         let engine = load_engine(data_dir, policy)?;
         let stamps = (RulesetStore::in_data_dir(data_dir).stamp(), model_stamp(data_dir));
         Ok(Self {
             state: Mutex::new(state),
+            cases: Mutex::new(cases),
+            case_writes: tokio::sync::Mutex::new(()),
             vocab,
             engine: RwLock::new(Arc::new(engine)),
             stamps: Mutex::new(stamps),
@@ -70,9 +83,11 @@ impl Live {
     pub fn apply(&self, events: &[Event], statuses: &[AppendStatus]) {
         for (events, statuses) in events.chunks(LIVE_APPLY_CHUNK).zip(statuses.chunks(LIVE_APPLY_CHUNK)) {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut cases = self.cases.lock().unwrap_or_else(|p| p.into_inner());
             for (e, s) in events.iter().zip(statuses) {
                 if *s == AppendStatus::Accepted {
                     state.apply(&self.vocab, e);
+                    cases.apply(e);
                 }
             }
         }
@@ -260,5 +275,120 @@ pub(crate) async fn publish(State(app): State<AppState>, body: Bytes) -> Respons
             let active = app.live.engine().ruleset.version;
             error(StatusCode::BAD_REQUEST, format!("{e} (not published; version {active} stays active)"))
         }
+    }
+}
+
+/// Case list options.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct CasesQuery {
+    /// open or resolved (default: both).
+    pub status: Option<String>,
+    /// Only cases assigned to this analyst.
+    pub assignee: Option<String>,
+    /// Cases to return, newest first (default 100, at most 10,000).
+    pub limit: Option<usize>,
+}
+
+/// Risk cases, newest first: one per user with alerts (review or block decisions) until it is
+/// resolved, with its alerts, assignee, history and verdict.
+#[utoipa::path(get, path = "/v1/cases", tag = "risk", params(CasesQuery),
+    responses((status = 200, description = "Cases", body = Object), (status = 400, description = "Bad status or limit", body = ErrorBody)))]
+pub(crate) async fn cases(State(app): State<AppState>, axum::extract::Query(q): axum::extract::Query<CasesQuery>) -> Response {
+    if let Some(s) = q.status.as_deref().filter(|s| !["open", "resolved"].contains(s)) {
+        return error(StatusCode::BAD_REQUEST, format!("status {s:?}: use open or resolved"));
+    }
+    let limit = match crate::models::list_limit(q.limit) {
+        Ok(l) => l,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let book = app.live.cases.lock().unwrap_or_else(|p| p.into_inner());
+    let cases: Vec<_> = book.list(q.status.as_deref(), q.assignee.as_deref()).take(limit).collect();
+    Json(json!({ "cases": cases })).into_response()
+}
+
+/// One case.
+#[utoipa::path(get, path = "/v1/cases/{id}", tag = "risk", params(("id" = String, Path, description = "case id")),
+    responses((status = 200, description = "The case", body = Object), (status = 404, description = "No such case", body = ErrorBody)))]
+pub(crate) async fn case(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+    let book = app.live.cases.lock().unwrap_or_else(|p| p.into_inner());
+    match book.case(&id) {
+        Some(c) => Json(c).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no case {id:?}")),
+    }
+}
+
+/// A change to a case: who makes it, and what.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseRequest {
+    /// The analyst making the change.
+    pub by: String,
+    /// For assign: the analyst to give the case to.
+    pub assignee: Option<String>,
+    /// For comment: the comment.
+    pub text: Option<String>,
+    /// For resolve: fraud or genuine.
+    pub label: Option<String>,
+    /// For resolve: why.
+    pub note: Option<String>,
+}
+
+/// Assign, comment on or resolve a case. Resolving with a label also stores a `fraud_label`
+/// for every transaction of the case. The change is durable before the answer.
+#[utoipa::path(post, path = "/v1/cases/{id}/{action}", tag = "risk", request_body = CaseRequest,
+    params(("id" = String, Path, description = "case id"), ("action" = String, Path, description = "assign, comment or resolve")),
+    responses(
+        (status = 200, description = "The case after the change", body = Object),
+        (status = 400, description = "Bad action or field", body = ErrorBody),
+        (status = 404, description = "No such case", body = ErrorBody),
+        (status = 409, description = "The case is resolved", body = ErrorBody),
+    ))]
+pub(crate) async fn change_case(
+    State(app): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    body: Result<Json<CaseRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let missing = |field: &str| error(StatusCode::BAD_REQUEST, format!("{action} needs {field:?}"));
+    let action = match action.as_str() {
+        "assign" => match req.assignee {
+            Some(assignee) => CaseAction::Assign { assignee },
+            None => return missing("assignee"),
+        },
+        "comment" => match req.text {
+            Some(text) => CaseAction::Comment { text },
+            None => return missing("text"),
+        },
+        "resolve" => match req.label.as_deref() {
+            Some("fraud") => CaseAction::Resolve { fraud: true, note: req.note },
+            Some("genuine") => CaseAction::Resolve { fraud: false, note: req.note },
+            Some(other) => return error(StatusCode::BAD_REQUEST, format!("label {other:?}: use fraud or genuine")),
+            None => return missing("label"),
+        },
+        other => return error(StatusCode::BAD_REQUEST, format!("unknown case action {other:?}: use assign, comment or resolve")),
+    };
+    let _one_at_a_time = app.live.case_writes.lock().await;
+    let preparer = app.views.preparer();
+    let planned = {
+        let book = app.live.cases.lock().unwrap_or_else(|p| p.into_inner());
+        book.plan(&id, &action, &req.by, finpulse_core::time::now_us())
+    };
+    let events = match planned {
+        Ok(e) => e,
+        Err(e @ CaseError::NotFound(_)) => return error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ CaseError::Resolved(_)) => return error(StatusCode::CONFLICT, e.to_string()),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let prepared = preparer.prepare(&events);
+    if let Err(e) = app.writer.append(prepared, Arc::new(events)).await {
+        return error(StatusCode::SERVICE_UNAVAILABLE, format!("the change was not stored: {e}"));
+    }
+    let book = app.live.cases.lock().unwrap_or_else(|p| p.into_inner());
+    match book.case(&id) {
+        Some(c) => Json(c).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no case {id:?}")),
     }
 }

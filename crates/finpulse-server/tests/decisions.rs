@@ -122,6 +122,38 @@ async fn decisions_use_the_state_before_the_transaction_rules_publish_without_re
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
+    // The review (u1) and the block (u2) raised alerts, gathered into one case per user.
+    let cases: Value = c.get(format!("{base}/v1/cases?status=open")).send().await.unwrap().json().await.unwrap();
+    let open: Vec<(&str, usize)> = cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["user_id"].as_str().unwrap(), c["alerts"].as_array().unwrap().len()))
+        .collect();
+    assert_eq!(open, [("u2", 1), ("u1", 1)], "{cases}");
+    let case_of_u1 = cases["cases"][1]["case_id"].as_str().unwrap().to_string();
+    let act = |action: &str, body: Value| (format!("{base}/v1/cases/{case_of_u1}/{action}"), body.to_string());
+    let (u, b) = act("assign", json!({"by": "lead", "assignee": "li"}));
+    assert_eq!(post(&c, u, b).await.0, 200);
+    let (u, b) = act("resolve", json!({"by": "li", "label": "maybe"}));
+    let (s, e) = post(&c, u, b).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("label \"maybe\": use fraud or genuine")));
+    let (u, b) = act("comment", json!({"by": "li"}));
+    assert_eq!(post(&c, u, b).await.0, 400, "a comment needs its text");
+    let (u, b) = act("resolve", json!({"by": "li", "label": "fraud", "note": "customer confirmed"}));
+    let (s, resolved) = post(&c, u, b).await;
+    assert_eq!((s, resolved["status"].as_str()), (200, Some("resolved")), "{resolved}");
+    assert_eq!(resolved["history"].as_array().unwrap().len(), 2);
+    let (u, b) = act("comment", json!({"by": "li", "text": "late"}));
+    assert_eq!(post(&c, u, b).await.0, 409, "a resolved case takes no more changes");
+    assert_eq!(post(&c, format!("{base}/v1/cases/case-99/comment"), json!({"by": "li", "text": "x"}).to_string()).await.0, 404);
+    // The verdict became a fraud label on the reviewed payment: the loop is closed.
+    let (_, q) =
+        post(&c, format!("{base}/v1/sql"), json!({"query": "SELECT target_event_id, is_fraud FROM fraud_label"}).to_string()).await;
+    assert_eq!(q["rows"], json!([["p5", true]]), "{q}");
+    let profile_after: Value = c.get(format!("{base}/v1/users/u1")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(profile_after["behaviour"]["known_frauds"], 1, "{profile_after}");
+
     // Decisions are stored with their transactions and are queryable.
     let (_, q) = post(
         &c,
@@ -137,6 +169,8 @@ async fn decisions_use_the_state_before_the_transaction_rules_publish_without_re
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
     let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), ApiLimits::default()).await.unwrap();
     let again: Value = c.get(format!("http://{}/v1/users/u1", server.addr)).send().await.unwrap().json().await.unwrap();
-    assert_eq!(again, profile);
+    assert_eq!(again, profile_after);
+    let case: Value = c.get(format!("http://{}/v1/cases/{case_of_u1}", server.addr)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(case["status"], "resolved", "cases are rebuilt from the log: {case}");
     server.stop().await.unwrap();
 }

@@ -8,6 +8,8 @@ mod ltv;
 mod model;
 mod pricing;
 mod risk;
+
+use finpulse_risk::cases::CaseAction;
 mod sql;
 
 use anyhow::{Context, Result, bail};
@@ -115,6 +117,10 @@ enum Command {
     /// Risk rules: publish, backtest, and the features they read.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Risk cases: alerts (review and block decisions) gathered per user, assigned, commented
+    /// and resolved with a verdict that becomes fraud labels.
+    #[command(subcommand)]
+    Cases(CasesCommand),
     /// A user's live profile and behaviour baseline.
     User {
         /// The user id.
@@ -132,6 +138,60 @@ enum FraudCommand {
     Score(risk::ScoreArgs),
     /// AUC ROC, average precision and card precision@100 per day, the handbook's way.
     Eval(risk::EvalArgs),
+}
+
+#[derive(Subcommand)]
+enum CasesCommand {
+    /// Cases, newest first.
+    List {
+        /// open or resolved.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        assignee: Option<String>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// One case with its alerts and history.
+    Show {
+        id: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Give a case to an analyst.
+    Assign {
+        id: String,
+        assignee: String,
+        /// Who is acting.
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Comment on a case.
+    Comment {
+        id: String,
+        text: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Close a case with a verdict; every transaction of it gets a fraud label.
+    Resolve {
+        id: String,
+        /// fraud or genuine.
+        #[arg(long, value_parser = ["fraud", "genuine"])]
+        label: String,
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -383,5 +443,18 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::User { id, data_dir } => risk::user(&mut config, &id, data_dir),
+        Command::Cases(CasesCommand::List { status, assignee, data_dir, format }) => {
+            risk::cases_list(&mut config, data_dir, status, assignee, format)
+        }
+        Command::Cases(CasesCommand::Show { id, data_dir }) => risk::cases_show(&mut config, data_dir, &id),
+        Command::Cases(CasesCommand::Assign { id, assignee, by, data_dir }) => {
+            risk::cases_change(&mut config, data_dir, &id, CaseAction::Assign { assignee }, &by)
+        }
+        Command::Cases(CasesCommand::Comment { id, text, by, data_dir }) => {
+            risk::cases_change(&mut config, data_dir, &id, CaseAction::Comment { text }, &by)
+        }
+        Command::Cases(CasesCommand::Resolve { id, label, note, by, data_dir }) => {
+            risk::cases_change(&mut config, data_dir, &id, CaseAction::Resolve { fraud: label == "fraud", note }, &by)
+        }
     }
 }

@@ -310,3 +310,86 @@ pub fn user(config: &mut Config, id: &str, data_dir: Option<PathBuf>) -> Result<
     println!("{}", serde_json::to_string_pretty(&view)?);
     Ok(())
 }
+
+/// Reads every case of a data directory from its log.
+fn case_book(data_dir: &Path) -> Result<finpulse_risk::cases::CaseBook> {
+    let registry = finpulse_log::EventStore::load_registry(data_dir)?;
+    let mut book = finpulse_risk::cases::CaseBook::new(&registry);
+    let reads: Vec<_> = registry.event_types().filter_map(|t| registry.type_id(&t.name)).filter(|&t| book.reads(t)).collect();
+    finpulse_log::EventStore::replay(data_dir, 0, |t| reads.contains(&t), |_, e| book.apply(&e))?;
+    Ok(book)
+}
+
+/// Lists cases, newest first.
+pub fn cases_list(
+    config: &mut Config,
+    data_dir: Option<PathBuf>,
+    status: Option<String>,
+    assignee: Option<String>,
+    format: Format,
+) -> Result<()> {
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+    }
+    if let Some(s) = status.as_deref().filter(|s| !["open", "resolved"].contains(s)) {
+        bail!("--status {s:?}: use open or resolved");
+    }
+    let book = case_book(&config.data_dir)?;
+    let cases: Vec<_> = book.list(status.as_deref(), assignee.as_deref()).collect();
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&cases)?),
+        Format::Table | Format::Csv => {
+            println!("{:<12} {:<12} {:<9} {:>6} {:<14} opened", "case", "user", "status", "alerts", "assignee");
+            for c in cases {
+                println!(
+                    "{:<12} {:<12} {:<9} {:>6} {:<14} {}",
+                    c.case_id,
+                    c.user_id,
+                    c.status,
+                    c.alerts.len(),
+                    c.assignee.as_deref().unwrap_or("-"),
+                    finpulse_core::time::format_us(c.opened_us)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Shows one case with its alerts and history.
+pub fn cases_show(config: &mut Config, data_dir: Option<PathBuf>, id: &str) -> Result<()> {
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+    }
+    let book = case_book(&config.data_dir)?;
+    let case = book.case(id).with_context(|| format!("no case {id:?} in {}", config.data_dir.display()))?;
+    println!("{}", serde_json::to_string_pretty(case)?);
+    Ok(())
+}
+
+/// Assigns, comments on or resolves a case (stores the change; a resolution also stores a
+/// fraud label per transaction of the case).
+pub fn cases_change(
+    config: &mut Config,
+    data_dir: Option<PathBuf>,
+    id: &str,
+    action: finpulse_risk::cases::CaseAction,
+    by: &str,
+) -> Result<()> {
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+    }
+    let name = match &action {
+        finpulse_risk::cases::CaseAction::Assign { .. } => "assign",
+        finpulse_risk::cases::CaseAction::Comment { .. } => "comment",
+        finpulse_risk::cases::CaseAction::Resolve { .. } => "resolve",
+    };
+    let mut store =
+        crate::open_store(config, |url| format!("ask the server instead: curl -X POST {url}/v1/cases/{id}/{name} -d '{{\"by\": ...}}'"))?;
+    let book = case_book(&config.data_dir)?;
+    let events = book.plan(id, &action, by, finpulse_core::time::now_us())?;
+    let labels = events.len() - 1;
+    store.append_groups(&[events])?;
+    println!("case {id}: {name} by {by} stored{}", if labels > 0 { format!(", with {labels} fraud labels") } else { String::new() });
+    Ok(())
+}

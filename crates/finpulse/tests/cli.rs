@@ -594,6 +594,38 @@ fn fraud_follows_the_handbook_protocol_rules_backtest_and_publish_and_bad_input_
     let o = run(&["rules", "publish", rules.to_str().unwrap(), "--data-dir", d]);
     assert!(o.status.success() && stdout(&o).contains("as v1"), "{}", stderr(&o));
 
+    // Decisions through a server raise alerts; the CLI works the case once the server stops.
+    {
+        let served = serve(&data);
+        let client = reqwest::blocking::Client::new();
+        for (id, amount) in [("try-1", 1_500), ("try-2", 90_000)] {
+            let tx = json!({"event_id": id, "user_id": "u0000007", "ts": "2026-03-11T10:00:00+08:00", "type": "payment", "amount_fen": amount, "currency": "CNY", "terminal_id": "t00001"});
+            let r: Value = client.post(format!("{}/v1/decisions", served.base)).body(tx.to_string()).send().unwrap().json().unwrap();
+            assert_eq!(r["ruleset_version"], 1, "{r}");
+            if amount > 22_000 {
+                assert_eq!(r["action"], "block", "{r}");
+            }
+        }
+        // While it runs, the CLI will not write under it and says what to do instead.
+        let o = run(&["cases", "comment", "case-1", "looking", "--by", "ana", "--data-dir", d]);
+        assert!(!o.status.success() && stderr(&o).contains("/v1/cases/case-1/comment"), "{}", stderr(&o));
+    }
+    let o = run(&["cases", "list", "--status", "open", "--format", "json", "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let open: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let case = open.as_array().unwrap().iter().find(|c| c["user_id"] == "u0000007").expect("a case for the blocked payment");
+    let id = case["case_id"].as_str().unwrap().to_string();
+    let o = run(&["cases", "resolve", &id, "--label", "fraud", "--by", "ana", "--data-dir", d]);
+    assert!(o.status.success() && stdout(&o).contains("with 1 fraud labels"), "{} {}", stdout(&o), stderr(&o));
+    let o = run(&["cases", "resolve", &id, "--label", "fraud", "--by", "ana", "--data-dir", d]);
+    assert!(!o.status.success() && stderr(&o).contains("is already resolved"), "{}", stderr(&o));
+    let o = run(&["cases", "resolve", &id, "--label", "maybe", "--by", "ana", "--data-dir", d]);
+    assert!(!o.status.success() && stderr(&o).contains("maybe"), "{}", stderr(&o));
+    let o = run(&["cases", "list", "--status", "closed", "--data-dir", d]);
+    assert!(!o.status.success() && stderr(&o).contains("use open or resolved"), "{}", stderr(&o));
+    let rows = sql_csv(&data, "SELECT target_event_id FROM fraud_label WHERE event_id LIKE 'case-%'");
+    assert_eq!(rows, [["try-2"]]);
+
     // A user's live profile, rebuilt from the log.
     let o = run(&["user", "u0000001", "--data-dir", d]);
     assert!(o.status.success(), "{}", stderr(&o));
