@@ -5,6 +5,7 @@
 pub mod durable;
 pub mod float_text;
 pub mod gbdt;
+pub mod import;
 pub mod logistic;
 pub mod ltv;
 pub mod metrics;

@@ -98,12 +98,14 @@ impl RowScorer for TabularRowScorer {
         sigmoid(match &self.model.learner {
             Learner::Gbdt { model, .. } => model.predict_row_raw(x),
             Learner::Logistic { model, .. } => model.predict_row_raw(x),
+            Learner::Imported { model } => return model.predict_row(x),
         })
     }
     fn contributions_row(&self, x: &[f64], out: &mut [f64]) {
         match &self.model.learner {
             Learner::Gbdt { model, .. } => model.contributions_row(x, out),
             Learner::Logistic { model, .. } => model.contributions_row(x, out),
+            Learner::Imported { model } => model.contributions_row(x, out),
         }
     }
 }

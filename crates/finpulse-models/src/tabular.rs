@@ -67,6 +67,11 @@ pub enum Learner {
         /// The weights.
         model: Logistic,
     },
+    /// Trees trained elsewhere (LightGBM, XGBoost), imported.
+    Imported {
+        /// The trees.
+        model: crate::import::ImportedTrees,
+    },
 }
 
 /// Which learner to train, with its settings.
@@ -164,6 +169,13 @@ impl TabularModel {
         match &self.learner {
             Learner::Gbdt { params, .. } => ("gbdt".into(), serde_json::to_value(params).unwrap_or_default()),
             Learner::Logistic { params, .. } => ("logistic".into(), serde_json::to_value(params).unwrap_or_default()),
+            Learner::Imported { model } => (
+                format!(
+                    "imported_{}",
+                    serde_json::to_value(model.source).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+                ),
+                serde_json::json!({ "trees": model.trees.len() }),
+            ),
         }
     }
 
@@ -171,6 +183,7 @@ impl TabularModel {
         match &self.learner {
             Learner::Gbdt { model, .. } => model.predict(table),
             Learner::Logistic { model, .. } => model.predict(table),
+            Learner::Imported { model } => (0..table.rows).map(|row| model.predict_row(&numeric_row(table, row))).collect(),
         }
     }
 
@@ -178,7 +191,39 @@ impl TabularModel {
         match &self.learner {
             Learner::Gbdt { model, .. } => model.contributions(table),
             Learner::Logistic { model, .. } => (0..table.rows).map(|row| model.contributions(table, row)).collect(),
+            Learner::Imported { model } => (0..table.rows)
+                .map(|row| {
+                    let mut c = vec![0.0; table.columns.len()];
+                    model.contributions_row(&numeric_row(table, row), &mut c);
+                    c
+                })
+                .collect(),
         }
+    }
+
+    /// Wraps trees trained elsewhere as a model over their named numeric features, checked on
+    /// a labelled CSV first (its `label` column; every feature must be a column of it): the
+    /// check's quality is recorded as the model's evaluation.
+    pub fn import(trees: crate::import::ImportedTrees, check_csv: &[u8], label: LabelSpec) -> Result<Self, ModelError> {
+        let features: Vec<FeatureSpec> =
+            trees.features.iter().map(|name| FeatureSpec { name: name.clone(), kind: crate::table::FeatureKind::Numeric }).collect();
+        let mut model = Self {
+            format: MODEL_FORMAT.to_string(),
+            label,
+            id: None,
+            features,
+            dropped: Vec::new(),
+            rows: 0,
+            train_evaluation: metrics::evaluate(&[0.5], &[0.0]),
+            learner: Learner::Imported { model: trees },
+        };
+        let scored = model.score(check_csv, false)?;
+        let labels = scored
+            .labels
+            .ok_or_else(|| TableError::MissingColumn { column: model.label.column.clone(), header: "(the check file)".into() })?;
+        model.rows = labels.len();
+        model.train_evaluation = metrics::evaluate(&scored.scores, &labels);
+        Ok(model)
     }
 
     /// Scores CSV bytes by column name; reads the label too when present, for evaluation.
@@ -238,6 +283,18 @@ impl TabularModel {
             .ok_or_else(|| TableError::MissingColumn { column: self.label.column.clone(), header: "(the scored file)".into() })?;
         Ok(metrics::evaluate(&scored.scores, &labels))
     }
+}
+
+/// One row of a table as numbers, in column order (categories and missing cells as NaN).
+fn numeric_row(table: &Table, row: usize) -> Vec<f64> {
+    table
+        .columns
+        .iter()
+        .map(|c| match &c.values {
+            crate::table::Values::Numeric(v) => v[row],
+            crate::table::Values::Categorical { .. } => f64::NAN,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -262,6 +262,8 @@ enum ModelCommand {
     Train(model::TrainArgs),
     /// Score a CSV with a model: one score per row, in input order.
     Predict(model::PredictArgs),
+    /// Import a LightGBM text or XGBoost JSON model, check it on a labelled CSV, and store it.
+    Import(model::ImportArgs),
     /// AUC, average precision, log loss, Brier score and lift on a labelled CSV.
     Eval {
         #[arg(long)]
@@ -419,6 +421,7 @@ fn main() -> Result<()> {
         Command::Ltv(LtvCommand::Predict { source, args }) => ltv::predict_command(&mut config, &source, &args, &runtime),
         Command::Model(ModelCommand::Train(args)) => model::train(&mut config, &args),
         Command::Model(ModelCommand::Predict(args)) => model::predict(&args),
+        Command::Model(ModelCommand::Import(args)) => model::import(&mut config, &args),
         Command::Model(ModelCommand::Eval { model, data, format }) => model::eval(&model, &data, format),
         Command::Churn(ChurnCommand::Train(args)) => churn::train(&mut config, &args, &runtime),
         Command::Churn(ChurnCommand::Score(args)) => churn::score(&mut config, &args, &runtime),

@@ -109,36 +109,108 @@ pub fn train(config: &mut Config, args: &TrainArgs) -> Result<()> {
     };
     let model = TabularModel::train(&bytes, &options, &algo).with_context(|| format!("training on {}", args.data.display()))?;
     let trained = started.elapsed();
-    model.save(&args.out)?;
-    match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&summary_json(&model, trained.as_secs_f64()))?),
-        Format::Table | Format::Csv => print_summary(&model, trained.as_secs_f64()),
+    finish(config, &model, trained.as_secs_f64(), &args.out, args.format, args.register.as_deref(), args.data_dir.as_deref(), &args.data)
+}
+
+/// Writes the model, prints its summary and registers it when asked.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    config: &mut Config,
+    model: &TabularModel,
+    seconds: f64,
+    out: &Path,
+    format: Format,
+    register: Option<&str>,
+    data_dir: Option<&Path>,
+    data: &Path,
+) -> Result<()> {
+    model.save(out)?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&summary_json(model, seconds))?),
+        Format::Table | Format::Csv => print_summary(model, seconds),
     }
-    eprintln!("wrote {}", args.out.display());
-    if let Some(purpose) = &args.register {
-        if let Some(d) = &args.data_dir {
-            config.data_dir = d.clone();
+    eprintln!("wrote {}", out.display());
+    if let Some(purpose) = register {
+        if let Some(d) = data_dir {
+            config.data_dir = d.to_path_buf();
         }
         let registry = ModelRegistry::in_data_dir(&config.data_dir)?;
         let validation = match &model.learner {
             Learner::Gbdt { report, .. } => {
                 serde_json::json!({ "auc": report.valid_auc, "log_loss": report.valid_log_loss, "rows": report.valid_rows })
             }
-            Learner::Logistic { .. } => serde_json::Value::Null,
+            Learner::Logistic { .. } | Learner::Imported { .. } => serde_json::Value::Null,
         };
-        let training = serde_json::json!({ "data": args.data.display().to_string(), "rows": model.rows, "label": model.label });
+        let training = serde_json::json!({ "data": data.display().to_string(), "rows": model.rows, "label": model.label });
         let metrics = serde_json::json!({ "train": model.train_evaluation, "validation": validation });
         let entry = registry
-            .register(&model, &Registration { purpose: purpose.clone(), by: crate::churn::who(), training, metrics, activate: true })?;
+            .register(model, &Registration { purpose: purpose.to_string(), by: crate::churn::who(), training, metrics, activate: true })?;
         eprintln!("registered as {purpose} v{} (active) in {}", entry.version, config.data_dir.display());
     }
     Ok(())
+}
+
+/// Where an imported model comes from.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ImportFormat {
+    /// A LightGBM text model (`Booster.save_model`).
+    Lightgbm,
+    /// An XGBoost JSON model (`Booster.save_model("model.json")`).
+    Xgboost,
+}
+
+/// `finpulse model import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The library that wrote the file.
+    #[arg(long = "from", value_enum)]
+    source: ImportFormat,
+    /// The model file.
+    #[arg(long)]
+    file: PathBuf,
+    /// A labelled CSV to check it on before it is stored (it must hold every feature).
+    #[arg(long)]
+    data: PathBuf,
+    /// The label column of --data.
+    #[arg(long)]
+    label: String,
+    /// The label text that means the positive class, when it is not 1/true/yes.
+    #[arg(long)]
+    positive: Option<String>,
+    /// Where to write the finpulse model file.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Also store it in the data directory's model registry under this purpose (e.g. fraud),
+    /// as the purpose's next version, and make it active.
+    #[arg(long)]
+    register: Option<String>,
+    /// The data directory whose registry --register writes to.
+    #[arg(long, requires = "register")]
+    data_dir: Option<PathBuf>,
+}
+
+/// Imports a LightGBM or XGBoost model, checks it on a labelled CSV, writes (and registers) it.
+pub fn import(config: &mut Config, args: &ImportArgs) -> Result<()> {
+    let started = Instant::now();
+    let text = String::from_utf8(read(&args.file)?).with_context(|| format!("{} is not text", args.file.display()))?;
+    let trees = match args.source {
+        ImportFormat::Lightgbm => finpulse_models::import::ImportedTrees::from_lightgbm(&text),
+        ImportFormat::Xgboost => finpulse_models::import::ImportedTrees::from_xgboost(&text),
+    }
+    .with_context(|| format!("importing {}", args.file.display()))?;
+    let label = LabelSpec { column: args.label.clone(), positive: args.positive.clone() };
+    let model = TabularModel::import(trees, &read(&args.data)?, label).with_context(|| format!("checking on {}", args.data.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    finish(config, &model, seconds, &args.out, args.format, args.register.as_deref(), args.data_dir.as_deref(), &args.data)
 }
 
 fn summary_json(model: &TabularModel, seconds: f64) -> serde_json::Value {
     let (algo, extra) = match &model.learner {
         Learner::Gbdt { report, params, .. } => ("gbdt", serde_json::json!({"report": report, "params": params})),
         Learner::Logistic { model: m, params } => ("logistic", serde_json::json!({"iterations": m.iterations, "params": params})),
+        Learner::Imported { model: m } => ("imported", serde_json::json!({"source": m.source, "trees": m.trees.len()})),
     };
     serde_json::json!({
         "algo": algo,
@@ -176,6 +248,7 @@ fn print_summary(model: &TabularModel, seconds: f64) {
             }
         }
         Learner::Logistic { model: m, .. } => println!("logistic: converged in {} Newton steps, {} terms", m.iterations, m.terms.len()),
+        Learner::Imported { model: m } => println!("imported from {:?}: {} trees", m.source, m.trees.len()),
     }
     println!("in-sample: AUC {}, log loss {:.5}, Brier {:.5}", fmt_opt(e.auc), e.log_loss, e.brier);
 }

@@ -644,3 +644,95 @@ fn output_piped_into_a_closed_reader_ends_quietly() {
     let out = child.wait_with_output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn models_trained_by_lightgbm_and_xgboost_import_score_like_their_libraries_and_register() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../finpulse-models/tests/data/golden");
+    let uci = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/uci-default-credit-card.csv");
+    let d = dir.path().join("d");
+    let rows = golden.join("rows.csv");
+    let expected: Vec<Vec<f64>> = std::fs::read_to_string(&rows)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').take(2).map(|v| v.parse().unwrap()).collect())
+        .collect();
+    for (from, file, column, tolerance) in [("lightgbm", "lightgbm.txt", 1, 1e-9), ("xgboost", "xgboost.json", 0, 1e-6)] {
+        let model = dir.path().join(format!("{from}.json"));
+        let o = run(&[
+            "model",
+            "import",
+            "--from",
+            from,
+            "--file",
+            golden.join(file).to_str().unwrap(),
+            "--data",
+            uci.to_str().unwrap(),
+            "--label",
+            "default.payment.next.month",
+            "--out",
+            model.to_str().unwrap(),
+            "--register",
+            "credit",
+            "--data-dir",
+            d.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert!(summary["train"]["auc"].as_f64().unwrap() > 0.75, "checked on the labelled table: {summary}");
+        // The stored model scores the golden rows as the library did.
+        let scores = dir.path().join(format!("{from}-scores.csv"));
+        let o = run(&[
+            "model",
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            rows.to_str().unwrap(),
+            "--out",
+            scores.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let got: Vec<f64> = std::fs::read_to_string(&scores).unwrap().lines().skip(1).map(|l| l.parse().unwrap()).collect();
+        assert_eq!(got.len(), expected.len());
+        for (g, e) in got.iter().zip(&expected) {
+            assert!((g - e[column]).abs() <= tolerance, "{from}: {g} vs {}", e[column]);
+        }
+    }
+    let o = run(&["models", "list", "--data-dir", d.to_str().unwrap(), "--format", "json"]);
+    assert!(stdout(&o).contains("imported_xgboost"), "{}", stdout(&o));
+    // A check file without the model's features is refused, naming the column.
+    let o = run(&[
+        "model",
+        "import",
+        "--from",
+        "lightgbm",
+        "--file",
+        golden.join("lightgbm.txt").to_str().unwrap(),
+        "--data",
+        rows.to_str().unwrap(),
+        "--label",
+        "default.payment.next.month",
+        "--out",
+        dir.path().join("x.json").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && stderr(&o).contains("default.payment.next.month"), "{}", stderr(&o));
+    let o = run(&[
+        "model",
+        "import",
+        "--from",
+        "xgboost",
+        "--file",
+        golden.join("lightgbm.txt").to_str().unwrap(),
+        "--data",
+        uci.to_str().unwrap(),
+        "--label",
+        "default.payment.next.month",
+        "--out",
+        dir.path().join("x.json").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && stderr(&o).contains("XGBoost model, document"), "{}", stderr(&o));
+}
