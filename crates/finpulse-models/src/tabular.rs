@@ -207,23 +207,19 @@ impl TabularModel {
     pub fn import(trees: crate::import::ImportedTrees, check_csv: &[u8], label: LabelSpec) -> Result<Self, ModelError> {
         let features: Vec<FeatureSpec> =
             trees.features.iter().map(|name| FeatureSpec { name: name.clone(), kind: crate::table::FeatureKind::Numeric }).collect();
-        let mut model = Self {
+        let (table, labels) = read_for_schema(check_csv, &features, None, Some(&label))?;
+        let labels = labels.ok_or_else(|| TableError::MissingColumn { column: label.column.clone(), header: "(the check file)".into() })?;
+        let scores: Vec<f64> = (0..table.rows).map(|row| trees.predict_row(&numeric_row(&table, row))).collect();
+        Ok(Self {
             format: MODEL_FORMAT.to_string(),
             label,
             id: None,
             features,
             dropped: Vec::new(),
-            rows: 0,
-            train_evaluation: metrics::evaluate(&[0.5], &[0.0]),
+            rows: labels.len(),
+            train_evaluation: metrics::evaluate(&scores, &labels),
             learner: Learner::Imported { model: trees },
-        };
-        let scored = model.score(check_csv, false)?;
-        let labels = scored
-            .labels
-            .ok_or_else(|| TableError::MissingColumn { column: model.label.column.clone(), header: "(the check file)".into() })?;
-        model.rows = labels.len();
-        model.train_evaluation = metrics::evaluate(&scored.scores, &labels);
-        Ok(model)
+        })
     }
 
     /// Scores CSV bytes by column name; reads the label too when present, for evaluation.

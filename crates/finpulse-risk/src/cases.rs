@@ -167,9 +167,14 @@ impl CaseBook {
         }
     }
 
-    /// Whether events of this type change the book (for filtered replays).
-    pub fn reads(&self, t: TypeId) -> bool {
-        Some(t) == self.ids.decision_type || Some(t) == self.ids.update_type
+    /// The book of a data directory, from its whole log (a replay that decodes only
+    /// decisions and case updates).
+    pub fn rebuild(data_dir: &std::path::Path) -> Result<Self, finpulse_log::StoreError> {
+        let registry = finpulse_log::EventStore::load_registry(data_dir)?;
+        let mut book = Self::new(&registry);
+        let (decisions, updates) = (book.ids.decision_type, book.ids.update_type);
+        finpulse_log::EventStore::replay(data_dir, 0, |t| Some(t) == decisions || Some(t) == updates, |_, e| book.apply(&e))?;
+        Ok(book)
     }
 
     /// Applies one event in log order.

@@ -59,11 +59,7 @@ impl Live {
     /// ruleset and fraud model.
     pub fn open(data_dir: &std::path::Path, policy: Policy) -> Result<Self, String> {
         let (state, vocab, _) = finpulse_state::rebuild(data_dir, 1).map_err(|e| e.to_string())?;
-        let registry = finpulse_log::EventStore::load_registry(data_dir).map_err(|e| e.to_string())?;
-        let mut cases = CaseBook::new(&registry);
-        let reads: Vec<finpulse_core::TypeId> =
-            registry.event_types().filter_map(|t| registry.type_id(&t.name)).filter(|&t| cases.reads(t)).collect();
-        finpulse_log::EventStore::replay(data_dir, 0, |t| reads.contains(&t), |_, e| cases.apply(&e)).map_err(|e| e.to_string())?;
+        let cases = CaseBook::rebuild(data_dir).map_err(|e| e.to_string())?;
         let engine = load_engine(data_dir, policy)?;
         let stamps = (RulesetStore::in_data_dir(data_dir).stamp(), model_stamp(data_dir));
         Ok(Self {

@@ -313,11 +313,7 @@ pub fn user(config: &mut Config, id: &str, data_dir: Option<PathBuf>) -> Result<
 
 /// Reads every case of a data directory from its log.
 fn case_book(data_dir: &Path) -> Result<finpulse_risk::cases::CaseBook> {
-    let registry = finpulse_log::EventStore::load_registry(data_dir)?;
-    let mut book = finpulse_risk::cases::CaseBook::new(&registry);
-    let reads: Vec<_> = registry.event_types().filter_map(|t| registry.type_id(&t.name)).filter(|&t| book.reads(t)).collect();
-    finpulse_log::EventStore::replay(data_dir, 0, |t| reads.contains(&t), |_, e| book.apply(&e))?;
-    Ok(book)
+    Ok(finpulse_risk::cases::CaseBook::rebuild(data_dir)?)
 }
 
 /// Lists cases, newest first.
