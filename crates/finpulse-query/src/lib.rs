@@ -14,6 +14,8 @@ use finpulse_log::StoreView;
 use finpulse_log::columns::widen;
 use std::sync::Arc;
 
+pub mod behaviour;
+
 /// Memory a query may use before it spills or fails.
 pub const QUERY_MEMORY_BYTES_MAX_DEFAULT: usize = 4 << 30;
 /// The longest SQL text accepted.
@@ -80,6 +82,7 @@ pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionCont
     let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_bytes_max))).build_arc()?;
     let config = SessionConfig::new().with_target_partitions(opts.target_partitions.max(1)).with_information_schema(true);
     let ctx = SessionContext::new_with_config_rt(config, runtime);
+    behaviour::register(&ctx);
     let schema = view.schema.clone();
 
     let tail: Vec<RecordBatch> = view.tail.iter().map(|b| widen(b, &schema)).collect();

@@ -1,0 +1,148 @@
+//! The rows a behaviour function keeps per group: time and a bit mask of the conditions met,
+//! stored flat for all groups (no allocation per group) and bucketed by group when results are
+//! due.
+
+/// One group's rows, in the order they arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Rows<'a> {
+    /// Timestamps.
+    pub ts: &'a [i64],
+    /// Conditions met, bit i for condition i+1.
+    pub masks: &'a [u32],
+}
+
+impl Rows<'_> {
+    /// No rows.
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+}
+
+/// Rows of every group, in arrival order.
+#[derive(Debug, Default)]
+pub struct RowStore {
+    group: Vec<u32>,
+    ts: Vec<i64>,
+    mask: Vec<u32>,
+}
+
+/// Rows bucketed by group: group g's rows are `ts[offsets[g]..offsets[g+1]]`.
+#[derive(Debug, Default)]
+pub struct Bucketed {
+    /// Start of each group's rows, plus the end.
+    pub offsets: Vec<usize>,
+    /// Timestamps, grouped.
+    pub ts: Vec<i64>,
+    /// Masks, grouped.
+    pub masks: Vec<u32>,
+}
+
+impl Bucketed {
+    /// Group `g`'s rows.
+    pub fn rows(&self, g: usize) -> Rows<'_> {
+        let range = self.offsets[g]..self.offsets[g + 1];
+        Rows { ts: &self.ts[range.clone()], masks: &self.masks[range] }
+    }
+
+    /// Number of groups.
+    pub fn groups(&self) -> usize {
+        self.offsets.len() - 1
+    }
+}
+
+impl RowStore {
+    /// Adds one row of group `g`.
+    #[inline]
+    pub fn push(&mut self, g: usize, ts: i64, mask: u32) {
+        self.group.push(g as u32);
+        self.ts.push(ts);
+        self.mask.push(mask);
+    }
+
+    /// Reserves room for `n` more rows.
+    pub fn reserve(&mut self, n: usize) {
+        self.group.reserve(n);
+        self.ts.reserve(n);
+        self.mask.reserve(n);
+    }
+
+    /// Bytes held.
+    pub fn size_bytes(&self) -> usize {
+        self.group.capacity() * 4 + self.ts.capacity() * 8 + self.mask.capacity() * 4
+    }
+
+    /// Takes the rows of groups `0..n` out, bucketed by group (stable: each group's rows keep their
+    /// arrival order); the rows of later groups stay, renumbered from 0.
+    pub fn take_first(&mut self, n: usize) -> Bucketed {
+        let mut counts = vec![0usize; n + 1];
+        let all_taken = self.group.iter().all(|&g| (g as usize) < n);
+        for &g in &self.group {
+            if (g as usize) < n {
+                counts[g as usize + 1] += 1;
+            }
+        }
+        for i in 1..=n {
+            counts[i] += counts[i - 1];
+        }
+        let total = counts[n];
+        let offsets = counts.clone();
+        let mut next = counts;
+        let mut ts = vec![0i64; total];
+        let mut masks = vec![0u32; total];
+        for ((&g, &t), &m) in self.group.iter().zip(&self.ts).zip(&self.mask) {
+            let g = g as usize;
+            if g < n {
+                let at = next[g];
+                ts[at] = t;
+                masks[at] = m;
+                next[g] = at + 1;
+            }
+        }
+        if all_taken {
+            self.group.clear();
+            self.ts.clear();
+            self.mask.clear();
+        } else {
+            let mut keep = 0;
+            for i in 0..self.group.len() {
+                let g = self.group[i] as usize;
+                if g >= n {
+                    self.group[keep] = (g - n) as u32;
+                    self.ts[keep] = self.ts[i];
+                    self.mask[keep] = self.mask[i];
+                    keep += 1;
+                }
+            }
+            self.group.truncate(keep);
+            self.ts.truncate(keep);
+            self.mask.truncate(keep);
+        }
+        Bucketed { offsets, ts, masks }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucketing_keeps_arrival_order_within_a_group_and_renumbers_the_rest() {
+        let mut store = RowStore::default();
+        for (g, ts) in [(2, 10), (0, 11), (2, 12), (1, 13), (0, 14), (3, 15)] {
+            store.push(g, ts, 1);
+        }
+        let first = store.take_first(2);
+        assert_eq!(first.groups(), 2);
+        assert_eq!(first.rows(0).ts, &[11, 14]);
+        assert_eq!(first.rows(1).ts, &[13]);
+        let rest = store.take_first(2);
+        assert_eq!(rest.rows(0).ts, &[10, 12]);
+        assert_eq!(rest.rows(1).ts, &[15]);
+        assert!(store.take_first(1).rows(0).is_empty());
+    }
+}

@@ -1,0 +1,265 @@
+//! Differential test: finpulse's behaviour functions against ClickHouse itself (embedded, from
+//! the `chdb` package on PyPI) on randomised event sets with ties in time, rows meeting several
+//! conditions, repeated steps, every funnel mode and a spread of sequence patterns.
+//!
+//! The reference Python comes from `tools/reference-python.sh`, which installs chdb on first use;
+//! without it the test fails saying what is missing.
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Field, Schema, UInt8Type, UInt64Type};
+use datafusion::prelude::{CsvReadOptions, SessionConfig, SessionContext};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+/// A small deterministic generator (the test must not depend on the run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// Users with up to 20 rows each, times with frequent ties, event kinds 0–4 and a property p in
+/// 0–2. Twenty, because ClickHouse's sequence functions order rows tied in time by an unstable
+/// sort once a user has more than 20 rows meeting a condition (the order is then an artefact of
+/// its sort; finpulse keeps arrival order), and below that its order is arrival order too.
+fn write_events(path: &Path, seed: u64) {
+    let mut rng = Lcg(seed);
+    let mut out = String::from("user,ts,e,p\n");
+    for user in 0..600u64 {
+        let rows = rng.below(20);
+        let mut ts = 1_000 + rng.below(50);
+        for _ in 0..rows {
+            ts += [0, 0, 1, 1, 2, 3, 7][rng.below(7) as usize];
+            out.push_str(&format!("{user},{ts},{},{}\n", rng.below(5), rng.below(3)));
+        }
+        // Rows arrive out of time order for some users.
+        if user % 7 == 0 && rows > 0 {
+            out.push_str(&format!("{user},{},1,0\n", ts.saturating_sub(5)));
+        }
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+const CONDITION_SETS: &[&[&str]] = &[
+    &["e = 1", "e = 2", "e = 3"],
+    &["e = 1", "e = 2 OR p = 0", "e = 3", "e IN (2, 3)"],
+    &["e = 1"],
+    &["e = 1", "e = 1", "e = 2"],
+    &["p = 0", "p = 1", "p = 2", "e = 3", "e = 1"],
+];
+
+const MODES: &[&str] = &[
+    "",
+    "strict_order",
+    "strict_deduplication",
+    "strict_increase",
+    "strict_once",
+    "strict_order,allow_reentry",
+    "strict_order,strict_deduplication",
+    "strict_increase,strict_once",
+    "strict_deduplication,strict_once",
+    "strict_order,strict_once",
+    "strict_order,strict_increase,strict_once,allow_reentry",
+];
+
+const PATTERNS: &[&str] = &[
+    "(?1)(?2)",
+    "(?1).*(?2)",
+    "(?1)(?2)(?3)",
+    "(?1).*(?2).*(?3)",
+    "(?1).(?2)",
+    "(?1)(?t<=3)(?2)",
+    "(?1)(?t<3)(?2)",
+    "(?1)(?t>=2)(?2)",
+    "(?1)(?t>2)(?2)",
+    "(?1)(?t==1)(?2)",
+    "(?1)(?t>=0)(?2)",
+    "(?1)(?t<=5)(?2)(?t>1)(?3)",
+    "(?1).*",
+    ".*(?2)",
+    "(?2)(?1)",
+    "(?1)(?1)",
+    "(?1)(?t<=2).*(?3)",
+    "(?1).*(?t>=3)(?3)",
+    ".(?t<=1)(?2)",
+    "(?3)(?t<=4)(?1)(?t<=4)(?2)",
+];
+
+/// One query in both dialects.
+struct Case {
+    clickhouse: String,
+    finpulse: String,
+    /// Results depend on the arrival order of rows tied in time (sequence functions).
+    order_sensitive: bool,
+}
+
+fn cases(csv: &Path) -> Vec<Case> {
+    let table = format!("file('{}', CSVWithNames, 'user UInt32, ts UInt32, e UInt8, p UInt8')", csv.display());
+    let mut out = Vec::new();
+    let mut push = |ch_call: String, fp_call: String, order_sensitive: bool| {
+        out.push(Case {
+            clickhouse: format!("SELECT user, {ch_call} AS v FROM {table} GROUP BY user ORDER BY user"),
+            finpulse: format!("SELECT \"user\", {fp_call} AS v FROM events GROUP BY \"user\" ORDER BY \"user\""),
+            order_sensitive,
+        });
+    };
+    for conditions in CONDITION_SETS {
+        let conds = conditions.join(", ");
+        for window in [0, 2, 5, 30] {
+            for mode in MODES {
+                let ch_params = std::iter::once(window.to_string())
+                    .chain(mode.split(',').filter(|m| !m.is_empty()).map(|m| format!("'{m}'")))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                push(format!("windowFunnel({ch_params})(ts, {conds})"), format!("window_funnel({window}, '{mode}', ts, {conds})"), false);
+            }
+        }
+        if conditions.len() >= 2 {
+            push(format!("retention({conds})"), format!("retention({conds})"), false);
+        }
+    }
+    // The same funnel over DateTime / timestamp values: the window counts seconds.
+    push(
+        "windowFunnel(5, 'strict_increase')(toDateTime(ts), e = 1, e = 2, e = 3)".into(),
+        "window_funnel(5, 'strict_increase', to_timestamp_seconds(ts), e = 1, e = 2, e = 3)".into(),
+        false,
+    );
+    push(
+        "windowFunnel(5)(toDateTime(ts), e = 1, e = 2, e = 3)".into(),
+        "window_funnel(5, '', to_timestamp_micros(ts * 1000000), e = 1, e = 2, e = 3)".into(),
+        false,
+    );
+    for conditions in [CONDITION_SETS[0], CONDITION_SETS[1], CONDITION_SETS[4]] {
+        let conds = conditions.join(", ");
+        for pattern in PATTERNS {
+            push(format!("sequenceMatch('{pattern}')(ts, {conds})"), format!("sequence_match('{pattern}', ts, {conds})"), true);
+            push(format!("sequenceCount('{pattern}')(ts, {conds})"), format!("sequence_count('{pattern}', ts, {conds})"), true);
+        }
+    }
+    push(
+        "sequenceCount('(?1)(?t<=3)(?2)')(toDateTime(ts), e = 1, e = 2)".into(),
+        "sequence_count('(?1)(?t<=3)(?2)', to_timestamp_millis(ts * 1000), e = 1, e = 2)".into(),
+        true,
+    );
+    out
+}
+
+fn reference_python() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/reference-python.sh");
+    let out = Command::new("bash").arg(&script).arg("chdb").output().expect("running tools/reference-python.sh");
+    assert!(
+        out.status.success(),
+        "this test needs ClickHouse's `chdb` package from PyPI, installed by tools/reference-python.sh, which failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Query index → rows of (user, value), from ClickHouse.
+fn clickhouse(cases: &[Case], dir: &Path) -> BTreeMap<usize, Vec<(u64, String)>> {
+    let queries = dir.join("queries.sql");
+    let mut f = std::fs::File::create(&queries).unwrap();
+    for c in cases {
+        writeln!(f, "{}", c.clickhouse).unwrap();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clickhouse_reference.py");
+    let out = Command::new(reference_python()).arg(script).arg(&queries).output().unwrap();
+    assert!(out.status.success(), "chdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut results: BTreeMap<usize, Vec<(u64, String)>> = BTreeMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines().filter(|l| !l.is_empty()) {
+        let mut parts = line.splitn(3, '\t');
+        let i: usize = parts.next().unwrap().parse().unwrap();
+        let user = parts.next().unwrap();
+        let value = parts.next().unwrap();
+        assert_ne!(user, "error", "ClickHouse rejected query {i} ({}): {value}", cases[i].clickhouse);
+        results.entry(i).or_default().push((user.parse().unwrap(), value.to_string()));
+    }
+    results
+}
+
+async fn finpulse(cases: &[Case], csv: &Path, partitions: usize, batch_rows: usize) -> BTreeMap<usize, Vec<(u64, String)>> {
+    let config = SessionConfig::new().with_target_partitions(partitions).with_batch_size(batch_rows).with_repartition_file_min_size(1);
+    let ctx = SessionContext::new_with_config(config);
+    finpulse_query::behaviour::register(&ctx);
+    let schema = Schema::new(["user", "ts", "e", "p"].map(|n| Field::new(n, DataType::Int64, false)).to_vec());
+    ctx.register_csv("events", csv.to_str().unwrap(), CsvReadOptions::new().schema(&schema)).await.unwrap();
+    let mut results = BTreeMap::new();
+    for (i, case) in cases.iter().enumerate() {
+        if partitions > 1 && case.order_sensitive {
+            continue;
+        }
+        let batches = ctx
+            .sql(&case.finpulse)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", case.finpulse))
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", case.finpulse));
+        let mut rows = Vec::new();
+        for b in &batches {
+            let users = b.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+            let values = b.column(1);
+            for r in 0..b.num_rows() {
+                let v = match values.data_type() {
+                    DataType::UInt8 => values.as_primitive::<UInt8Type>().value(r).to_string(),
+                    DataType::UInt64 => values.as_primitive::<UInt64Type>().value(r).to_string(),
+                    DataType::List(_) => {
+                        let list = values.as_list::<i32>().value(r);
+                        let items: Vec<String> = list.as_primitive::<UInt8Type>().values().iter().map(u8::to_string).collect();
+                        format!("[{}]", items.join(","))
+                    }
+                    other => panic!("unexpected result type {other}"),
+                };
+                rows.push((users.value(r) as u64, v));
+            }
+        }
+        results.insert(i, rows);
+    }
+    results
+}
+
+fn compare(
+    cases: &[Case],
+    reference: &BTreeMap<usize, Vec<(u64, String)>>,
+    ours: &BTreeMap<usize, Vec<(u64, String)>>,
+    label: &str,
+) -> usize {
+    let mut compared = 0;
+    for (i, rows) in ours {
+        let expected = &reference[i];
+        assert_eq!(rows.len(), expected.len(), "{label}: row count of {}", cases[*i].finpulse);
+        for (got, want) in rows.iter().zip(expected) {
+            assert_eq!(
+                got, want,
+                "{label}: user {} differs\n  finpulse:   {}\n  ClickHouse: {}",
+                want.0, cases[*i].finpulse, cases[*i].clickhouse
+            );
+        }
+        compared += 1;
+    }
+    compared
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behaviour_functions_agree_with_clickhouse_on_random_event_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut total = 0;
+    for seed in [7, 2026] {
+        let csv = dir.path().join(format!("events-{seed}.csv"));
+        write_events(&csv, seed);
+        let cases = cases(&csv);
+        let reference = clickhouse(&cases, dir.path());
+        assert_eq!(reference.len(), cases.len(), "ClickHouse answered every query");
+        // One partition keeps rows in file order (what ClickHouse sees); several partitions and
+        // small batches exercise partial states and their merge.
+        total += compare(&cases, &reference, &finpulse(&cases, &csv, 1, 8192).await, "1 partition");
+        total += compare(&cases, &reference, &finpulse(&cases, &csv, 4, 97).await, "4 partitions");
+    }
+    assert!(total > 500, "compared {total} queries");
+}
