@@ -19,6 +19,12 @@ fi
 "$VENV/bin/python" -c "import lifetimes" 2>/dev/null || "$VENV/bin/pip" install --quiet lifetimes
 "$VENV/bin/python" -c "import lightgbm, sklearn, pandas" 2>/dev/null || "$VENV/bin/pip" install --quiet lightgbm scikit-learn pandas
 
+echo "== funnel and retention against ClickHouse (chdb) and DuckDB on the same Parquet file"
+PY="$(bash tools/reference-python.sh chdb duckdb numpy pyarrow)"
+for n in ${BEHAVIOUR_EVENTS:-10000000 100000000}; do
+  "$PY" bench/behaviour.py "$BIN/finpulse-bench" "$OUT" "$n" 3
+done
+
 echo "== disk (physical limit for durable ingest)"
 "$BIN/finpulse-bench" --scratch "$OUT" disk --mib 512 --block-kib 1024
 "$BIN/finpulse-bench" --scratch "$OUT" disk --mib 64 --block-kib 256

@@ -1,6 +1,7 @@
 //! `finpulse-bench`: measures finpulse against physical limits and peers on this machine, in one
 //! run, and prints ratios. Not a test: numbers are reported, never asserted.
 
+mod behaviour;
 mod decide;
 
 use anyhow::{Context, Result, bail};
@@ -68,6 +69,21 @@ enum Bench {
         #[arg(long, default_value_t = 100_000)]
         users: u64,
     },
+    /// A SQL query with the behaviour functions over one Parquet file (as `events`), best of
+    /// `repeat`; with `--machine-steps`, also the funnel state machine alone.
+    Behaviour {
+        #[arg(long)]
+        parquet: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Comma-separated values of `event` that are the funnel's steps.
+        #[arg(long)]
+        machine_steps: Option<String>,
+        /// The funnel's window, in the file's time units.
+        #[arg(long, default_value_t = 604_800)]
+        machine_window: i64,
+        query: String,
+    },
     /// In-process SQL over a data directory, repeated; prints the median time.
     Sql {
         #[arg(long)]
@@ -89,6 +105,11 @@ fn main() -> Result<()> {
         Bench::IngestHttp { batch, connections, seconds } => ingest_http(&cli.finpulse, &cli.scratch, batch, connections, seconds)?,
         Bench::MakeFile { events, out } => make_file(events, &out)?,
         Bench::Sql { data_dir, repeat, query } => sql(&data_dir, repeat, &query)?,
+        Bench::Behaviour { parquet, repeat, machine_steps, machine_window, query } => {
+            let machine =
+                machine_steps.map(|s| behaviour::Machine { steps: s.split(',').map(str::to_string).collect(), window: machine_window });
+            behaviour::run(&parquet, repeat, &query, machine)?
+        }
         Bench::Decide { users, history, decisions } => decide::run(users, history, decisions)?,
         Bench::DecideHttp { rate, seconds, users } => decide_http(&cli.finpulse, &cli.scratch, rate, seconds, users)?,
     }
