@@ -4,6 +4,7 @@ mod churn;
 mod config;
 mod demo;
 mod import;
+mod insight;
 mod ltv;
 mod model;
 mod pricing;
@@ -85,6 +86,13 @@ enum Command {
         query: String,
     },
     /// Show every event type and field with its type and data class.
+    /// Lifecycle insights: acquisition, activation, funnel, retention, lifecycle, trends.
+    Insight {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        args: insight::InsightArgs,
+    },
     Schema {
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -405,6 +413,10 @@ fn main() -> Result<()> {
         Command::Sql { data_dir, format, query } => {
             set_dir(&mut config, data_dir);
             runtime.block_on(sql::run(&config, &query, format))
+        }
+        Command::Insight { data_dir, args } => {
+            set_dir(&mut config, data_dir);
+            runtime.block_on(insight::run(&config, &args))
         }
         Command::Schema { data_dir, format } => {
             set_dir(&mut config, data_dir);

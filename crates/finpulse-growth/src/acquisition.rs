@@ -1,0 +1,168 @@
+//! Acquisition: per period and channel (or campaign), new users, marketing spend, cost per new
+//! user (CAC), how many activated (every new-user task inside the window) and the cost per
+//! activated user, and — over the whole range — the payback period: days after signup until the
+//! cohort's realised revenue per user covered its CAC. Money is in fen (minor units, CNY).
+
+use crate::activation::{Tasks, signups_sql};
+use crate::params::{Period, Property, Scope, ScopeInput};
+use crate::{InsightError, Table, sql, table};
+use datafusion::prelude::SessionContext;
+use finpulse_core::registry::Registry;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// An acquisition request as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcquisitionInput {
+    /// day, week (default), month or quarter.
+    pub period: Option<String>,
+    /// user.channel (default) or user.campaign: how spend is attributed.
+    pub breakdown: Option<String>,
+    /// New-user tasks that make a user activated (default: the four new-user tasks).
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    /// Window after signup for activation (default 7d).
+    pub window: Option<String>,
+    /// First day (inclusive).
+    pub from: Option<String>,
+    /// Last day (inclusive).
+    pub to: Option<String>,
+    /// Filters on users.
+    #[serde(default)]
+    pub filters: Vec<String>,
+}
+
+/// A checked acquisition request.
+#[derive(Debug, Clone)]
+pub struct Acquisition {
+    period: Period,
+    spend_column: &'static str,
+    tasks: Tasks,
+    scope: Scope,
+}
+
+impl Acquisition {
+    /// Checks an acquisition request.
+    pub fn parse(input: &AcquisitionInput, registry: &Registry) -> Result<Self, InsightError> {
+        let period = Period::parse(input.period.as_deref().unwrap_or("week"), "period")?;
+        let breakdown = input.breakdown.clone().unwrap_or_else(|| "user.channel".into());
+        let scope = Scope::parse(
+            &ScopeInput { from: input.from.clone(), to: input.to.clone(), filters: input.filters.clone(), breakdown: Some(breakdown) },
+            registry,
+        )?;
+        let spend_column = match &scope.breakdown {
+            Some(Property::User(f)) if f == "channel" => "channel",
+            Some(Property::User(f)) if f == "campaign" => "campaign",
+            _ => {
+                return Err(InsightError::param(
+                    "breakdown",
+                    "spend is recorded by channel and campaign: use user.channel or user.campaign",
+                ));
+            }
+        };
+        if scope.filters.iter().any(|f| !f.on_user()) {
+            return Err(InsightError::param("filters", "acquisition filters on user properties only (user.FIELD)"));
+        }
+        let tasks = Tasks::parse(&input.tasks, input.window.as_deref(), registry)?;
+        Ok(Self { period, spend_column, tasks, scope })
+    }
+}
+
+/// Answers an acquisition request.
+pub async fn run(ctx: &SessionContext, a: &Acquisition) -> Result<Table, InsightError> {
+    let p = a.period.name();
+    let cohorts = format!(
+        "WITH {s}, per_user AS ({per_user}) SELECT date_trunc('{p}', t0) AS period, grp, count(*) AS new_users, \
+         sum(CASE WHEN {all} THEN 1 ELSE 0 END) AS activated FROM per_user GROUP BY 1, 2",
+        s = signups_sql(&a.scope),
+        per_user = a.tasks.per_user_sql(),
+        all = a.tasks.all_done_sql(),
+    );
+    let spend = format!(
+        "SELECT date_trunc('{p}', ts) AS period, \"{c}\" AS grp, sum(amount_fen) FROM marketing_spend WHERE {range} GROUP BY 1, 2",
+        c = a.spend_column,
+        range = a.scope.range_sql("ts"),
+    );
+    // Realised revenue per signed-up user by whole days since signup, for payback.
+    let revenue = format!(
+        "WITH {s} SELECT s.grp, CAST(floor((date_part('epoch', r.ts) - date_part('epoch', s.t0)) / 86400) AS BIGINT) AS day, sum(r.amount_fen) \
+         FROM s JOIN revenue r ON r.user_id = s.user_id AND r.ts >= s.t0 GROUP BY 1, 2 ORDER BY 1, 2",
+        s = signups_sql(&a.scope),
+    );
+    type Key = (String, String);
+    let text = |v: &Value| v.as_str().map_or_else(|| "(none)".to_string(), str::to_string);
+    let mut rows: BTreeMap<Key, [i64; 3]> = BTreeMap::new();
+    for r in table::rows(&sql(ctx, &cohorts).await?)? {
+        let e = rows.entry((text(&r[0]), text(&r[1]))).or_default();
+        e[0] += r[2].as_i64().unwrap_or(0);
+        e[1] += r[3].as_i64().unwrap_or(0);
+    }
+    if ctx.table_exist("marketing_spend")? {
+        for r in table::rows(&sql(ctx, &spend).await?)? {
+            rows.entry((text(&r[0]), text(&r[1]))).or_default()[2] += r[2].as_i64().unwrap_or(0);
+        }
+    }
+    let mut revenue_by_day: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+    if ctx.table_exist("revenue")? {
+        for r in table::rows(&sql(ctx, &revenue).await?)? {
+            revenue_by_day.entry(text(&r[0])).or_default().push((r[1].as_i64().unwrap_or(0), r[2].as_i64().unwrap_or(0)));
+        }
+    }
+    let ratio = |a: i64, b: i64| if b > 0 { Value::from(a as f64 / b as f64) } else { Value::Null };
+    let mut t = Table::new(&[
+        "period",
+        &format!("user.{}", a.spend_column),
+        "new_users",
+        "spend_fen",
+        "cac_fen",
+        "activated",
+        "activation_rate",
+        "activated_cac_fen",
+        "payback_days",
+    ]);
+    let mut totals: BTreeMap<String, [i64; 3]> = BTreeMap::new();
+    for ((period, grp), [users, activated, spend]) in &rows {
+        let total = totals.entry(grp.clone()).or_default();
+        total[0] += users;
+        total[1] += activated;
+        total[2] += spend;
+        t.rows.push(vec![
+            Value::from(period.clone()),
+            Value::from(grp.clone()),
+            Value::from(*users),
+            Value::from(*spend),
+            ratio(*spend, *users),
+            Value::from(*activated),
+            ratio(*activated, *users),
+            ratio(*spend, *activated),
+            Value::Null,
+        ]);
+    }
+    for (grp, [users, activated, spend]) in &totals {
+        // Payback: the first day on which cumulative revenue per new user reaches CAC.
+        let payback = (*users > 0 && *spend > 0)
+            .then(|| {
+                let cac = *spend as f64 / *users as f64;
+                let mut cumulative = 0i64;
+                revenue_by_day.get(grp)?.iter().find_map(|(day, fen)| {
+                    cumulative += fen;
+                    (cumulative as f64 / *users as f64 >= cac).then_some(*day)
+                })
+            })
+            .flatten();
+        t.rows.push(vec![
+            Value::from("total"),
+            Value::from(grp.clone()),
+            Value::from(*users),
+            Value::from(*spend),
+            ratio(*spend, *users),
+            Value::from(*activated),
+            ratio(*activated, *users),
+            ratio(*spend, *activated),
+            payback.map_or(Value::Null, Value::from),
+        ]);
+    }
+    Ok(t)
+}

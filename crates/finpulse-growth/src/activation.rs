@@ -1,0 +1,148 @@
+//! Activation: of the users who signed up in the range, the share who completed each new-user
+//! task within the window after signup (default 7 days), all of them, and who came back the day
+//! after signing up; the median time to complete every task; by channel (or any breakdown).
+
+use crate::params::{EventSpec, Scope, ScopeInput, duration_secs};
+use crate::{InsightError, Table, sql, table};
+use datafusion::prelude::SessionContext;
+use finpulse_core::registry::Registry;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The new-user tasks when none are given: the catalogue's `task_completed` events.
+pub const DEFAULT_TASKS: [&str; 4] = [
+    "task_completed:task=verify_identity",
+    "task_completed:task=bind_card",
+    "task_completed:task=first_deposit",
+    "task_completed:task=first_investment",
+];
+
+/// An activation request as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationInput {
+    /// The tasks, each `TYPE` or `TYPE:FIELD=VALUE` (default: the four new-user tasks).
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    /// Window after signup (default 7d).
+    pub window: Option<String>,
+    /// First signup day (inclusive).
+    pub from: Option<String>,
+    /// Last signup day (inclusive).
+    pub to: Option<String>,
+    /// Filters on users and the signup.
+    #[serde(default)]
+    pub filters: Vec<String>,
+    /// Breakdown (default user.channel).
+    pub breakdown: Option<String>,
+}
+
+/// Checked new-user tasks and their window, shared with acquisition.
+#[derive(Debug, Clone)]
+pub struct Tasks {
+    /// The tasks.
+    pub tasks: Vec<EventSpec>,
+    /// The window after signup.
+    pub window_secs: i64,
+}
+
+impl Tasks {
+    /// Checks tasks (the defaults when empty) and a window (7 days when absent).
+    pub fn parse(tasks: &[String], window: Option<&str>, registry: &Registry) -> Result<Self, InsightError> {
+        let given: Vec<String> = if tasks.is_empty() { DEFAULT_TASKS.iter().map(|t| t.to_string()).collect() } else { tasks.to_vec() };
+        if given.len() > 32 {
+            return Err(InsightError::param("tasks", format!("at most 32 tasks, got {}", given.len())));
+        }
+        let tasks = given.iter().map(|t| EventSpec::parse(t, registry, "tasks")).collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { tasks, window_secs: duration_secs(window.unwrap_or("7d"), "window")? })
+    }
+
+    /// A short name for task `i`: the value it is narrowed to, or its type.
+    pub fn name(&self, i: usize) -> String {
+        let label = &self.tasks[i].label;
+        label.rsplit_once('=').map_or(label.clone(), |(_, v)| v.trim_matches('\'').to_string())
+    }
+
+    /// `per_user` CTE body: per signed-up user (`s`: user_id, grp, t0), when each task was
+    /// first completed inside the window (t1…tn) and whether they were active the next day.
+    pub fn per_user_sql(&self) -> String {
+        let firsts = self
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                format!("min(CASE WHEN {} AND e.ts < s.t0 + INTERVAL '{} seconds' THEN e.ts END) AS t{}", t.sql(), self.window_secs, i + 1)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let reach = self.window_secs.max(2 * 86_400);
+        format!(
+            "SELECT s.user_id, s.grp, s.t0, {firsts}, \
+             max(CASE WHEN date_trunc('day', e.ts) = date_trunc('day', s.t0) + INTERVAL '1 days' THEN 1 ELSE 0 END) AS next_day \
+             FROM s LEFT JOIN events e ON e.user_id = s.user_id AND e.ts >= s.t0 AND e.ts < s.t0 + INTERVAL '{reach} seconds' \
+             GROUP BY s.user_id, s.grp, s.t0"
+        )
+    }
+
+    /// SQL true when a `per_user` row completed every task.
+    pub fn all_done_sql(&self) -> String {
+        (1..=self.tasks.len()).map(|i| format!("t{i} IS NOT NULL")).collect::<Vec<_>>().join(" AND ")
+    }
+}
+
+/// A checked activation request.
+#[derive(Debug, Clone)]
+pub struct Activation {
+    tasks: Tasks,
+    scope: Scope,
+}
+
+impl Activation {
+    /// Checks an activation request.
+    pub fn parse(input: &ActivationInput, registry: &Registry) -> Result<Self, InsightError> {
+        let tasks = Tasks::parse(&input.tasks, input.window.as_deref(), registry)?;
+        let breakdown = input.breakdown.clone().or_else(|| Some("user.channel".into()));
+        let scope = Scope::parse(
+            &ScopeInput { from: input.from.clone(), to: input.to.clone(), filters: input.filters.clone(), breakdown },
+            registry,
+        )?;
+        Ok(Self { tasks, scope })
+    }
+}
+
+/// The signups CTE (`s`) for activation and acquisition: first signup per user in the range.
+pub fn signups_sql(scope: &Scope) -> String {
+    format!(
+        "{users}s AS (SELECT e.user_id, {grp} AS grp, min(e.ts) AS t0 FROM events e LEFT JOIN users u ON e.user_id = u.user_id \
+         WHERE e.\"type\" = 'user_signup' AND {range} AND {filters} GROUP BY e.user_id, {grp})",
+        users = scope.with_users_always(),
+        grp = scope.breakdown_sql(),
+        range = scope.range_sql("e.ts"),
+        filters = scope.filters_sql(),
+    )
+}
+
+/// Answers an activation request.
+pub async fn run(ctx: &SessionContext, a: &Activation) -> Result<Table, InsightError> {
+    let n = a.tasks.tasks.len();
+    let shares = (1..=n).map(|i| format!("avg(CASE WHEN t{i} IS NOT NULL THEN 1.0 ELSE 0.0 END)")).collect::<Vec<_>>().join(", ");
+    let last =
+        if n == 1 { "t1".to_string() } else { format!("greatest({})", (1..=n).map(|i| format!("t{i}")).collect::<Vec<_>>().join(", ")) };
+    let q = format!(
+        "WITH {s}, per_user AS ({per_user}) SELECT grp, count(*) AS signups, {shares}, \
+         avg(CASE WHEN {all} THEN 1.0 ELSE 0.0 END), avg(CAST(next_day AS DOUBLE)), \
+         median(CASE WHEN {all} THEN date_part('epoch', {last}) - date_part('epoch', t0) END) \
+         FROM per_user GROUP BY grp ORDER BY signups DESC, grp",
+        s = signups_sql(&a.scope),
+        per_user = a.tasks.per_user_sql(),
+        all = a.tasks.all_done_sql(),
+    );
+    let mut columns = vec!["breakdown".to_string(), "signups".to_string()];
+    columns.extend((0..n).map(|i| a.tasks.name(i)));
+    columns.extend(["all_tasks".to_string(), "next_day_active".to_string(), "median_secs_to_activate".to_string()]);
+    let rows = table::rows(&sql(ctx, &q).await?)?;
+    Ok(Table {
+        columns,
+        rows: rows.into_iter().map(|r| r.into_iter().map(|v| if v.is_null() { Value::Null } else { v }).collect()).collect(),
+    })
+}

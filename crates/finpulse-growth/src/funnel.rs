@@ -1,0 +1,205 @@
+//! Funnel: ordered steps inside a window, with ClickHouse's `windowFunnel` strictness modes —
+//! users reaching each step, conversion from the first and from the previous step, drop-off,
+//! the median time between steps, and the users who dropped at a step.
+
+use crate::params::{EventSpec, Scope, ScopeInput, duration_secs, text_literal};
+use crate::{InsightError, Table, sql, table};
+use datafusion::prelude::SessionContext;
+use finpulse_core::registry::Registry;
+use finpulse_query::behaviour::{FunnelMode, MAX_CONDITIONS};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Most users listed behind a step when no limit is given.
+pub const USERS_LISTED_DEFAULT: usize = 1_000;
+
+/// A funnel as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunnelInput {
+    /// Steps in order: `TYPE` or `TYPE:FIELD=VALUE`.
+    pub steps: Vec<String>,
+    /// Window from the first step: seconds or `30m`, `24h`, `7d` (default 7d).
+    pub window: Option<String>,
+    /// '' or comma-separated strict_order, strict_deduplication, strict_increase, strict_once, allow_reentry.
+    #[serde(default)]
+    pub mode: String,
+    /// List the users who reached the step before this one (1-based) but not this one.
+    pub dropped_at: Option<usize>,
+    /// Most users listed.
+    pub limit: Option<usize>,
+    /// First day (inclusive).
+    pub from: Option<String>,
+    /// Last day (inclusive).
+    pub to: Option<String>,
+    /// Filters.
+    #[serde(default)]
+    pub filters: Vec<String>,
+    /// Breakdown property.
+    pub breakdown: Option<String>,
+}
+
+/// A checked funnel.
+#[derive(Debug, Clone)]
+pub struct Funnel {
+    steps: Vec<EventSpec>,
+    window_secs: i64,
+    mode: String,
+    strict_order: bool,
+    dropped_at: Option<usize>,
+    limit: usize,
+    scope: Scope,
+}
+
+impl Funnel {
+    /// Checks a funnel request.
+    pub fn parse(input: &FunnelInput, registry: &Registry) -> Result<Self, InsightError> {
+        if input.steps.is_empty() {
+            return Err(InsightError::param("steps", "give at least one step"));
+        }
+        if input.steps.len() > MAX_CONDITIONS {
+            return Err(InsightError::param("steps", format!("at most {MAX_CONDITIONS} steps, got {}", input.steps.len())));
+        }
+        let steps = input.steps.iter().map(|s| EventSpec::parse(s, registry, "steps")).collect::<Result<Vec<_>, _>>()?;
+        let window_secs = duration_secs(input.window.as_deref().unwrap_or("7d"), "window")?;
+        let mode = FunnelMode::parse(&input.mode).map_err(|e| InsightError::param("mode", e.to_string().trim_start_matches("mode: ")))?;
+        if let Some(k) = input.dropped_at
+            && (k < 2 || k > steps.len())
+        {
+            return Err(InsightError::param("dropped_at", format!("a step from 2 to {}, got {k}", steps.len())));
+        }
+        let scope = Scope::parse(
+            &ScopeInput {
+                from: input.from.clone(),
+                to: input.to.clone(),
+                filters: input.filters.clone(),
+                breakdown: input.breakdown.clone(),
+            },
+            registry,
+        )?;
+        Ok(Self {
+            steps,
+            window_secs,
+            mode: input.mode.clone(),
+            strict_order: mode.strict_order,
+            dropped_at: input.dropped_at,
+            limit: input.limit.unwrap_or(USERS_LISTED_DEFAULT),
+            scope,
+        })
+    }
+
+    fn where_sql(&self) -> String {
+        let mut parts = vec![self.scope.range_sql("e.ts"), self.scope.filters_sql()];
+        // Under strict_order every row counts (an unrelated one breaks the order).
+        if !self.strict_order {
+            parts.push(format!("({})", self.steps.iter().map(|s| s.sql().to_string()).collect::<Vec<_>>().join(" OR ")));
+        }
+        parts.join(" AND ")
+    }
+
+    fn levels_sql(&self) -> String {
+        let conditions = self.steps.iter().map(|s| s.sql().to_string()).collect::<Vec<_>>().join(", ");
+        format!(
+            "WITH {users}levels AS (SELECT e.user_id, {grp} AS grp, window_funnel({w}, {mode}, e.ts, {conditions}) AS level \
+             FROM {from} WHERE {filter} GROUP BY e.user_id, {grp})",
+            users = self.scope.with_users(),
+            grp = self.scope.breakdown_sql(),
+            w = self.window_secs,
+            mode = text_literal(&self.mode),
+            from = self.scope.from_events(),
+            filter = self.where_sql(),
+        )
+    }
+
+    /// Median seconds from each step to the next, following each user's first step-1 event and
+    /// the first occurrence of each later step inside the window.
+    fn times_sql(&self) -> String {
+        let flags = self.steps.iter().enumerate().map(|(i, s)| format!("{} AS s{}", s.sql(), i + 1)).collect::<Vec<_>>().join(", ");
+        let mut ctes = vec![format!(
+            "s AS (SELECT e.user_id, {grp} AS grp, e.ts, {flags} FROM {from} WHERE {filter})",
+            grp = self.scope.breakdown_sql(),
+            from = self.scope.from_events(),
+            filter = self.where_sql()
+        )];
+        ctes.push("f1 AS (SELECT user_id, grp, min(ts) AS t1 FROM s WHERE s1 GROUP BY user_id, grp)".into());
+        for k in 2..=self.steps.len() {
+            let carried = (1..k).map(|j| format!("f.t{j}")).collect::<Vec<_>>().join(", ");
+            ctes.push(format!(
+                "f{k} AS (SELECT f.user_id, f.grp, {carried}, min(s.ts) AS t{k} FROM f{p} f JOIN s ON s.user_id = f.user_id AND s.grp = f.grp \
+                 AND s.s{k} AND s.ts >= f.t{p} AND s.ts <= f.t1 + INTERVAL '{w} seconds' GROUP BY f.user_id, f.grp, {carried})",
+                p = k - 1,
+                w = self.window_secs
+            ));
+        }
+        let medians = (2..=self.steps.len())
+            .map(|k| format!("median(date_part('epoch', t{k}) - date_part('epoch', t{p})) AS m{k}", p = k - 1))
+            .collect::<Vec<_>>();
+        let last = self.steps.len();
+        let select = if medians.is_empty() { "NULL AS none".to_string() } else { medians.join(", ") };
+        format!(
+            "WITH {users}{ctes} SELECT grp, {select} FROM f{last} GROUP BY grp",
+            users = self.scope.with_users(),
+            ctes = ctes.join(", ")
+        )
+    }
+}
+
+/// Answers a funnel.
+pub async fn run(ctx: &SessionContext, funnel: &Funnel) -> Result<Table, InsightError> {
+    if let Some(k) = funnel.dropped_at {
+        let q = format!(
+            "{} SELECT user_id, grp FROM levels WHERE level = {} ORDER BY user_id LIMIT {}",
+            funnel.levels_sql(),
+            k - 1,
+            funnel.limit
+        );
+        let mut t = Table::new(&["user_id", "breakdown"]);
+        t.rows = table::rows(&sql(ctx, &q).await?)?;
+        if funnel.scope.breakdown.is_none() {
+            t.columns.truncate(1);
+            t.rows.iter_mut().for_each(|r| r.truncate(1));
+        }
+        return Ok(t);
+    }
+    let q = format!("{} SELECT grp, level, count(*) AS users FROM levels GROUP BY grp, level", funnel.levels_sql());
+    let mut levels: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let n = funnel.steps.len();
+    for r in table::rows(&sql(ctx, &q).await?)? {
+        let grp = r[0].as_str().map_or_else(|| "(none)".to_string(), str::to_string);
+        let (level, users) = (r[1].as_i64().unwrap_or(0) as usize, r[2].as_i64().unwrap_or(0));
+        levels.entry(grp).or_insert_with(|| vec![0; n + 1])[level.min(n)] += users;
+    }
+    let mut medians: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    if n > 1 && !levels.is_empty() {
+        for r in table::rows(&sql(ctx, &funnel.times_sql()).await?)? {
+            let grp = r[0].as_str().map_or_else(|| "(none)".to_string(), str::to_string);
+            medians.insert(grp, r[1..].to_vec());
+        }
+    }
+    let mut t = Table::new(&["breakdown", "step", "event", "users", "conversion", "from_previous", "dropped", "median_secs_from_previous"]);
+    for (grp, counts) in &levels {
+        // Users who reached at least step k.
+        let reached: Vec<i64> = (0..=n).map(|k| counts[k..].iter().sum()).collect();
+        for k in 1..=n {
+            let ratio = |a: i64, b: i64| if b > 0 { Value::from(a as f64 / b as f64) } else { Value::Null };
+            t.rows.push(vec![
+                Value::from(grp.clone()),
+                Value::from(k),
+                Value::from(funnel.steps[k - 1].label.clone()),
+                Value::from(reached[k]),
+                ratio(reached[k], reached[1]),
+                if k == 1 { Value::Null } else { ratio(reached[k], reached[k - 1]) },
+                if k == 1 { Value::from(0) } else { Value::from(reached[k - 1] - reached[k]) },
+                if k == 1 { Value::Null } else { medians.get(grp).and_then(|m| m.get(k - 2).cloned()).unwrap_or(Value::Null) },
+            ]);
+        }
+    }
+    if funnel.scope.breakdown.is_none() {
+        t.columns.remove(0);
+        t.rows.iter_mut().for_each(|r| {
+            r.remove(0);
+        });
+    }
+    Ok(t)
+}

@@ -1,0 +1,93 @@
+//! Lifecycle analytics over the event store: the numbers an operations team runs its week on —
+//! funnels, retention, trends, lifecycle stages, new-user activation and acquisition cost — as
+//! insights, each a checked request turned into SQL over a finpulse session (using the
+//! behaviour functions `window_funnel` and `retention`) and answered as a [`Table`].
+//!
+//! Every parameter is checked before any SQL runs, and an error names it; an insight over a range
+//! with no data is an empty table, not an error.
+
+pub mod acquisition;
+pub mod activation;
+pub mod funnel;
+pub mod lifecycle;
+pub mod params;
+pub mod retention;
+pub mod table;
+pub mod trends;
+
+pub use table::Table;
+
+use arrow::array::RecordBatch;
+use datafusion::prelude::SessionContext;
+use finpulse_log::StoreView;
+use finpulse_query::QueryOptions;
+
+/// Why an insight cannot be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum InsightError {
+    /// A parameter is wrong.
+    #[error("{param}: {message}")]
+    Param {
+        /// The offending parameter, as the API and CLI name it.
+        param: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The insight's query failed.
+    #[error("query failed: {0}")]
+    Query(String),
+}
+
+impl InsightError {
+    /// A parameter error.
+    pub fn param(param: &str, message: impl Into<String>) -> Self {
+        Self::Param { param: param.to_string(), message: message.into() }
+    }
+}
+
+impl From<datafusion::error::DataFusionError> for InsightError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        Self::Query(e.to_string())
+    }
+}
+
+impl From<finpulse_query::QueryError> for InsightError {
+    fn from(e: finpulse_query::QueryError) -> Self {
+        Self::Query(e.to_string())
+    }
+}
+
+/// The insight kinds, as named by `finpulse insight KIND` and `/v1/insights/KIND`.
+pub const KINDS: [&str; 6] = ["acquisition", "activation", "funnel", "retention", "lifecycle", "trends"];
+
+/// A session over a store view, for one insight.
+pub async fn session(view: &StoreView) -> Result<SessionContext, InsightError> {
+    Ok(finpulse_query::session(view, QueryOptions::default()).await?)
+}
+
+/// Runs one SQL statement of an insight.
+pub(crate) async fn sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, InsightError> {
+    Ok(ctx.sql(sql).await?.collect().await?)
+}
+
+/// Answers an insight given as JSON (the API body), by kind.
+pub async fn run_json(view: &StoreView, kind: &str, body: serde_json::Value) -> Result<Table, InsightError> {
+    fn parse<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, InsightError> {
+        serde_json::from_value(body).map_err(|e| {
+            let text = e.to_string();
+            let param = text.split('`').nth(1).unwrap_or("body").to_string();
+            InsightError::Param { param, message: text }
+        })
+    }
+    let registry = view.registry.clone();
+    let ctx = session(view).await?;
+    match kind {
+        "funnel" => funnel::run(&ctx, &funnel::Funnel::parse(&parse(body)?, &registry)?).await,
+        "retention" => retention::run(&ctx, &retention::Retention::parse(&parse(body)?, &registry)?).await,
+        "trends" => trends::run(&ctx, &trends::Trends::parse(&parse(body)?, &registry)?).await,
+        "lifecycle" => lifecycle::run(&ctx, &lifecycle::Lifecycle::parse(&parse(body)?, &registry)?).await,
+        "activation" => activation::run(&ctx, &activation::Activation::parse(&parse(body)?, &registry)?).await,
+        "acquisition" => acquisition::run(&ctx, &acquisition::Acquisition::parse(&parse(body)?, &registry)?).await,
+        other => Err(InsightError::param("kind", format!("unknown insight '{other}' (known: {})", KINDS.join(", ")))),
+    }
+}

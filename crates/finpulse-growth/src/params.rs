@@ -1,0 +1,366 @@
+//! What every insight shares: a date range, filters on event and user properties, a breakdown,
+//! and their checked translation into SQL over the session's `events` table.
+//!
+//! User properties are the fields of a user's first `user_signup` event, written `user.FIELD`
+//! (`user.channel`, `user.campaign`, `user.city`, `user.os`). Event properties are fields of the
+//! event catalogue, written bare (`amount_fen`). Values are quoted by this module, never pasted.
+
+use crate::InsightError;
+use chrono::NaiveDate;
+use finpulse_core::registry::{FieldType, Registry};
+use serde::Deserialize;
+
+/// The event type whose first occurrence carries a user's properties.
+pub const USER_PROPERTIES_EVENT: &str = "user_signup";
+
+/// A property an insight can filter or break down on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Property {
+    /// A field of the user's first signup event.
+    User(String),
+    /// A field of the event itself.
+    Event(String),
+}
+
+impl Property {
+    /// Parses `user.FIELD` or `FIELD`, checking the field exists (`param` names the option).
+    pub fn parse(text: &str, registry: &Registry, param: &str) -> Result<(Self, FieldType), InsightError> {
+        let text = text.trim();
+        if let Some(field) = text.strip_prefix("user.") {
+            let signup = registry.type_id(USER_PROPERTIES_EVENT).map(|t| registry.event_type(t));
+            let found = signup.and_then(|s| s.fields.iter().map(|f| registry.field(f.field)).find(|f| f.name == field));
+            return match found {
+                Some(f) => Ok((Self::User(field.to_string()), f.ty)),
+                None => {
+                    let known: Vec<String> = signup
+                        .map(|s| s.fields.iter().map(|f| format!("user.{}", registry.field(f.field).name)).collect())
+                        .unwrap_or_default();
+                    Err(InsightError::param(param, format!("unknown user property '{text}' (known: {})", known.join(", "))))
+                }
+            };
+        }
+        match registry.field_id(text) {
+            Some(id) if text != "ts" => Ok((Self::Event(text.to_string()), registry.field(id).ty)),
+            _ => Err(InsightError::param(
+                param,
+                format!(
+                    "unknown property '{text}': use an event field (see `finpulse schema`) or user.FIELD for a property of the user's signup"
+                ),
+            )),
+        }
+    }
+
+    /// The SQL column: `u."f"` for a user property, `e."f"` for an event property.
+    pub fn sql(&self) -> String {
+        match self {
+            Self::User(f) => format!("u.{}", ident(f)),
+            Self::Event(f) => format!("e.{}", ident(f)),
+        }
+    }
+
+    /// The name shown in results.
+    pub fn label(&self) -> String {
+        match self {
+            Self::User(f) => format!("user.{f}"),
+            Self::Event(f) => f.clone(),
+        }
+    }
+}
+
+/// A quoted SQL identifier (names come from the registry, which allows only `[a-z0-9_]`).
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A quoted SQL text literal.
+pub fn text_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// One filter: `PROPERTY OP VALUE`, OP one of `=`, `!=`, `>`, `>=`, `<`, `<=`.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    property: Property,
+    op: &'static str,
+    value: String,
+}
+
+impl Filter {
+    /// Parses `user.channel = douyin`, `amount_fen >= 100000`, `task = 'bind_card'`.
+    pub fn parse(text: &str, registry: &Registry, param: &str) -> Result<Self, InsightError> {
+        let ops = ["!=", ">=", "<=", "=", ">", "<"];
+        let (at, op) = ops
+            .iter()
+            .filter_map(|op| text.find(op).map(|i| (i, *op)))
+            .min_by_key(|(i, op)| (*i, std::cmp::Reverse(op.len())))
+            .ok_or_else(|| InsightError::param(param, format!("'{text}' is not PROPERTY OP VALUE (OP: = != > >= < <=)")))?;
+        let (name, raw) = (text[..at].trim(), text[at + op.len()..].trim());
+        let (property, ty) = Property::parse(name, registry, param)?;
+        let unquoted = raw.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(raw);
+        if unquoted.is_empty() {
+            return Err(InsightError::param(param, format!("'{text}' has no value")));
+        }
+        let value = match ty {
+            FieldType::Int | FieldType::Float => {
+                unquoted.parse::<f64>().map_err(|_| InsightError::param(param, format!("{name} is a number, '{unquoted}' is not")))?;
+                unquoted.to_string()
+            }
+            FieldType::Bool => match unquoted {
+                "true" | "false" => unquoted.to_string(),
+                _ => return Err(InsightError::param(param, format!("{name} is true or false, not '{unquoted}'"))),
+            },
+            FieldType::String => {
+                if !matches!(op, "=" | "!=") {
+                    return Err(InsightError::param(param, format!("{name} is text: compare it with = or !=")));
+                }
+                text_literal(unquoted)
+            }
+            FieldType::Timestamp => text_literal(unquoted),
+        };
+        Ok(Self { property, op, value })
+    }
+
+    /// The SQL condition.
+    pub fn sql(&self) -> String {
+        format!("{} {} {}", self.property.sql(), self.op, self.value)
+    }
+
+    /// Whether it needs user properties.
+    pub fn on_user(&self) -> bool {
+        matches!(self.property, Property::User(_))
+    }
+}
+
+/// An event type, optionally narrowed by one field: `TYPE` or `TYPE:FIELD=VALUE`
+/// (`task_completed:task=bind_card`). `any` is every user event.
+#[derive(Debug, Clone)]
+pub struct EventSpec {
+    /// As written.
+    pub label: String,
+    condition: String,
+    /// The type, or `None` for `any`.
+    pub event_type: Option<String>,
+}
+
+impl EventSpec {
+    /// Parses and checks an event spec.
+    pub fn parse(text: &str, registry: &Registry, param: &str) -> Result<Self, InsightError> {
+        let text = text.trim();
+        let (name, narrow) = match text.split_once(':') {
+            Some((n, rest)) => (n.trim(), Some(rest)),
+            None => (text, None),
+        };
+        if name == "any" && narrow.is_none() {
+            return Ok(Self { label: text.into(), condition: "TRUE".into(), event_type: None });
+        }
+        let Some(type_id) = registry.type_id(name) else {
+            let mut known = registry.type_names();
+            known.sort_unstable();
+            return Err(InsightError::param(param, format!("unknown event type '{name}' (known: any, {})", known.join(", "))));
+        };
+        let mut condition = format!("e.\"type\" = {}", text_literal(name));
+        if let Some(narrow) = narrow {
+            let filter = Filter::parse(narrow, registry, param)?;
+            let spec = registry.event_type(type_id);
+            if let Property::Event(field) = &filter.property
+                && !spec.fields.iter().any(|f| registry.field(f.field).name == *field)
+            {
+                return Err(InsightError::param(param, format!("event type '{name}' has no field '{field}'")));
+            }
+            condition = format!("({condition} AND {})", filter.sql());
+        }
+        Ok(Self { label: text.into(), condition, event_type: Some(name.to_string()) })
+    }
+
+    /// The SQL condition on an `events e` row.
+    pub fn sql(&self) -> &str {
+        &self.condition
+    }
+}
+
+/// Options every insight takes, as sent (API JSON or CLI flags).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeInput {
+    /// First day, `YYYY-MM-DD` (UTC), inclusive.
+    pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD` (UTC), inclusive.
+    pub to: Option<String>,
+    /// Filters, each `PROPERTY OP VALUE`.
+    #[serde(default)]
+    pub filters: Vec<String>,
+    /// A property to break results down by.
+    pub breakdown: Option<String>,
+}
+
+/// Checked scope.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// First day.
+    pub from: Option<NaiveDate>,
+    /// Last day.
+    pub to: Option<NaiveDate>,
+    /// Filters.
+    pub filters: Vec<Filter>,
+    /// Breakdown.
+    pub breakdown: Option<Property>,
+    users_cte: String,
+}
+
+fn date(text: &str, param: &str) -> Result<NaiveDate, InsightError> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| InsightError::param(param, format!("'{text}' is not a date (YYYY-MM-DD)")))
+}
+
+impl Scope {
+    /// Checks the common options against the registry.
+    pub fn parse(input: &ScopeInput, registry: &Registry) -> Result<Self, InsightError> {
+        let from = input.from.as_deref().map(|d| date(d, "from")).transpose()?;
+        let to = input.to.as_deref().map(|d| date(d, "to")).transpose()?;
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err(InsightError::param("to", format!("{t} is before from ({f})")));
+        }
+        let filters = input.filters.iter().map(|f| Filter::parse(f, registry, "filters")).collect::<Result<Vec<_>, _>>()?;
+        let breakdown = input.breakdown.as_deref().map(|b| Property::parse(b, registry, "breakdown").map(|(p, _)| p)).transpose()?;
+        Ok(Self { from, to, filters, breakdown, users_cte: users_cte(registry) })
+    }
+
+    /// SQL conditions on `e.ts` for the range (`TRUE` when open).
+    pub fn range_sql(&self, column: &str) -> String {
+        let mut parts = Vec::new();
+        if let Some(f) = self.from {
+            parts.push(format!("{column} >= '{f}T00:00:00Z'"));
+        }
+        if let Some(t) = self.to.and_then(|t| t.succ_opt()) {
+            parts.push(format!("{column} < '{t}T00:00:00Z'"));
+        }
+        if parts.is_empty() { "TRUE".into() } else { parts.join(" AND ") }
+    }
+
+    /// SQL conditions for the filters (`TRUE` when none).
+    pub fn filters_sql(&self) -> String {
+        if self.filters.is_empty() { "TRUE".into() } else { self.filters.iter().map(Filter::sql).collect::<Vec<_>>().join(" AND ") }
+    }
+
+    /// Whether user properties must be joined.
+    pub fn needs_users(&self) -> bool {
+        self.filters.iter().any(Filter::on_user) || matches!(self.breakdown, Some(Property::User(_)))
+    }
+
+    /// The breakdown column's SQL, or a constant when there is none.
+    pub fn breakdown_sql(&self) -> String {
+        self.breakdown.as_ref().map_or_else(|| "'all'".to_string(), Property::sql)
+    }
+
+    /// `FROM events e` with the users join when needed.
+    pub fn from_events(&self) -> &'static str {
+        if self.needs_users() { "events e LEFT JOIN users u ON e.user_id = u.user_id" } else { "events e" }
+    }
+
+    /// `users AS (…), ` for a WITH clause when needed, else empty.
+    pub fn with_users(&self) -> String {
+        if self.needs_users() { format!("users AS ({}), ", self.users_cte) } else { String::new() }
+    }
+
+    /// `users AS (…), ` whether or not filters need it (for insights that always join users).
+    pub fn with_users_always(&self) -> String {
+        format!("users AS ({}), ", self.users_cte)
+    }
+}
+
+/// The `users u` CTE body: each user's properties from their first signup.
+fn users_cte(registry: &Registry) -> String {
+    let signup = registry.type_id(USER_PROPERTIES_EVENT).map(|t| registry.event_type(t));
+    let fields: Vec<String> = signup
+        .map(|s| s.fields.iter().map(|f| registry.field(f.field).name.clone()).collect::<Vec<String>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| format!("first_value({} ORDER BY ts) AS {}", ident(&f), ident(&f)))
+        .collect();
+    let select = if fields.is_empty() { String::new() } else { format!(", {}", fields.join(", ")) };
+    format!("SELECT user_id{select} FROM {USER_PROPERTIES_EVENT} GROUP BY user_id")
+}
+
+/// A duration: `30m`, `24h`, `7d`, or seconds.
+pub fn duration_secs(text: &str, param: &str) -> Result<i64, InsightError> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let n: i64 = digits.parse().map_err(|_| InsightError::param(param, format!("'{text}' is not a duration (e.g. 3600, 30m, 24h, 7d)")))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(InsightError::param(param, format!("'{text}': unit must be s, m, h or d"))),
+    };
+    if secs <= 0 {
+        return Err(InsightError::param(param, format!("must be more than 0, got '{text}'")));
+    }
+    Ok(secs)
+}
+
+/// A calendar period for cohorts and series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    /// Calendar days (UTC).
+    Day,
+    /// ISO weeks, from Monday.
+    Week,
+    /// Calendar months.
+    Month,
+    /// Calendar quarters.
+    Quarter,
+}
+
+impl Period {
+    /// Parses `day|week|month|quarter`.
+    pub fn parse(text: &str, param: &str) -> Result<Self, InsightError> {
+        match text.trim() {
+            "day" => Ok(Self::Day),
+            "week" => Ok(Self::Week),
+            "month" => Ok(Self::Month),
+            "quarter" => Ok(Self::Quarter),
+            other => Err(InsightError::param(param, format!("'{other}' is not day, week, month or quarter"))),
+        }
+    }
+
+    /// The `date_trunc` unit.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Week => "week",
+            Self::Month => "month",
+            Self::Quarter => "quarter",
+        }
+    }
+
+    /// SQL for the whole number of periods from period start `a` to period start `b`.
+    pub fn between_sql(self, a: &str, b: &str) -> String {
+        match self {
+            Self::Day => format!("CAST((date_part('epoch', {b}) - date_part('epoch', {a})) / 86400 AS BIGINT)"),
+            Self::Week => format!("CAST((date_part('epoch', {b}) - date_part('epoch', {a})) / 604800 AS BIGINT)"),
+            Self::Month => format!(
+                "CAST((date_part('year', {b}) - date_part('year', {a})) * 12 + date_part('month', {b}) - date_part('month', {a}) AS BIGINT)"
+            ),
+            Self::Quarter => format!(
+                "CAST((date_part('year', {b}) - date_part('year', {a})) * 4 + date_part('quarter', {b}) - date_part('quarter', {a}) AS BIGINT)"
+            ),
+        }
+    }
+
+    /// The start of the period `k` periods after the one starting on `start`.
+    pub fn advance(self, start: NaiveDate, k: i64) -> Option<NaiveDate> {
+        match self {
+            Self::Day => start.checked_add_signed(chrono::Duration::days(k)),
+            Self::Week => start.checked_add_signed(chrono::Duration::days(7 * k)),
+            Self::Month => start.checked_add_months(chrono::Months::new(u32::try_from(k).ok()?)),
+            Self::Quarter => start.checked_add_months(chrono::Months::new(u32::try_from(3 * k).ok()?)),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Trends: an event's count, unique users, or the sum / average of a numeric field, per day,
+//! week, month or quarter, optionally broken down.
+
+use crate::params::{EventSpec, Period, Scope, ScopeInput, ident};
+use crate::{InsightError, Table, sql, table};
+use datafusion::prelude::SessionContext;
+use finpulse_core::registry::{FieldType, Registry};
+use serde::Deserialize;
+
+/// A trends request as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrendsInput {
+    /// The event (`TYPE`, `TYPE:FIELD=VALUE` or `any`; default `any`).
+    pub event: Option<String>,
+    /// count (default), users, sum:FIELD or avg:FIELD.
+    pub measure: Option<String>,
+    /// day (default), week, month or quarter.
+    pub interval: Option<String>,
+    /// First day (inclusive).
+    pub from: Option<String>,
+    /// Last day (inclusive).
+    pub to: Option<String>,
+    /// Filters.
+    #[serde(default)]
+    pub filters: Vec<String>,
+    /// Breakdown property.
+    pub breakdown: Option<String>,
+}
+
+/// A checked trends request.
+#[derive(Debug, Clone)]
+pub struct Trends {
+    event: EventSpec,
+    measure: String,
+    measure_sql: String,
+    interval: Period,
+    scope: Scope,
+}
+
+impl Trends {
+    /// Checks a trends request.
+    pub fn parse(input: &TrendsInput, registry: &Registry) -> Result<Self, InsightError> {
+        let event = EventSpec::parse(input.event.as_deref().unwrap_or("any"), registry, "event")?;
+        let measure = input.measure.clone().unwrap_or_else(|| "count".into());
+        let measure_sql = match measure.split_once(':') {
+            None if measure == "count" => "count(*)".to_string(),
+            None if measure == "users" => "count(DISTINCT e.user_id)".to_string(),
+            Some((agg @ ("sum" | "avg"), field)) => {
+                let numeric = registry.field_id(field).map(|id| registry.field(id).ty);
+                match numeric {
+                    Some(FieldType::Int | FieldType::Float) => format!("{agg}(e.{})", ident(field)),
+                    Some(_) => return Err(InsightError::param("measure", format!("{field} is not numeric"))),
+                    None => return Err(InsightError::param("measure", format!("unknown field '{field}'"))),
+                }
+            }
+            _ => return Err(InsightError::param("measure", format!("'{measure}' is not count, users, sum:FIELD or avg:FIELD"))),
+        };
+        let interval = Period::parse(input.interval.as_deref().unwrap_or("day"), "interval")?;
+        let scope = Scope::parse(
+            &ScopeInput {
+                from: input.from.clone(),
+                to: input.to.clone(),
+                filters: input.filters.clone(),
+                breakdown: input.breakdown.clone(),
+            },
+            registry,
+        )?;
+        Ok(Self { event, measure, measure_sql, interval, scope })
+    }
+}
+
+/// Answers a trends request.
+pub async fn run(ctx: &SessionContext, trends: &Trends) -> Result<Table, InsightError> {
+    let q = format!(
+        "WITH {users}x AS (SELECT date_trunc('{p}', e.ts) AS period, {grp} AS grp, {m} AS value FROM {from} WHERE {event} AND {range} AND {filters} \
+         GROUP BY 1, 2) SELECT grp, period, value FROM x ORDER BY grp, period",
+        users = trends.scope.with_users(),
+        p = trends.interval.name(),
+        grp = trends.scope.breakdown_sql(),
+        m = trends.measure_sql,
+        from = trends.scope.from_events(),
+        event = trends.event.sql(),
+        range = trends.scope.range_sql("e.ts"),
+        filters = trends.scope.filters_sql(),
+    );
+    let mut t = Table::new(&["breakdown", "period", &trends.measure]);
+    t.rows = table::rows(&sql(ctx, &q).await?)?;
+    if trends.scope.breakdown.is_none() {
+        t.columns.remove(0);
+        t.rows.iter_mut().for_each(|r| {
+            r.remove(0);
+        });
+    }
+    Ok(t)
+}

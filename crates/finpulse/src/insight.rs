@@ -1,0 +1,133 @@
+//! `finpulse insight KIND`: the lifecycle insights from the command line. Flags become the same
+//! JSON request the API takes, so both check parameters the same way.
+
+use crate::Format;
+use crate::config::Config;
+use anyhow::{Context, Result};
+use finpulse_log::EventStore;
+use serde_json::{Map, Value};
+
+/// Options of every insight kind; each kind accepts its own and rejects the others by name.
+#[derive(clap::Args, Debug)]
+pub struct InsightArgs {
+    /// acquisition, activation, funnel, retention, lifecycle or trends.
+    pub kind: String,
+    /// First day, YYYY-MM-DD (UTC), inclusive.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day, YYYY-MM-DD (UTC), inclusive.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// A filter `PROPERTY OP VALUE` (repeatable): `user.channel=douyin`, `amount_fen>=100000`.
+    #[arg(long = "filter")]
+    pub filters: Vec<String>,
+    /// Break results down by a property (`user.channel`, `user.campaign`, an event field).
+    #[arg(long)]
+    pub breakdown: Option<String>,
+    /// funnel: steps in order, comma-separated, each TYPE or TYPE:FIELD=VALUE.
+    #[arg(long, value_delimiter = ',')]
+    pub steps: Vec<String>,
+    /// funnel, activation, acquisition: window (3600, 30m, 24h, 7d).
+    #[arg(long)]
+    pub window: Option<String>,
+    /// funnel: strict_order, strict_deduplication, strict_increase, strict_once, allow_reentry (comma-separated).
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// funnel: list the users who reached the step before this one but not this one.
+    #[arg(long)]
+    pub dropped_at: Option<usize>,
+    /// Most users listed.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// retention: what puts a user in a cohort (default user_signup).
+    #[arg(long)]
+    pub cohort_event: Option<String>,
+    /// retention: what counts as coming back (default any).
+    #[arg(long)]
+    pub return_event: Option<String>,
+    /// retention, acquisition: day, week, month or quarter.
+    #[arg(long)]
+    pub period: Option<String>,
+    /// retention: periods to show.
+    #[arg(long)]
+    pub periods: Option<usize>,
+    /// retention: on-or-after retention.
+    #[arg(long)]
+    pub unbounded: bool,
+    /// retention: counts instead of shares.
+    #[arg(long)]
+    pub counts: bool,
+    /// retention: with --period-index, list the users behind a cell (the cohort's first day).
+    #[arg(long)]
+    pub cohort: Option<String>,
+    /// retention: with --cohort, the period after the cohort's.
+    #[arg(long)]
+    pub period_index: Option<usize>,
+    /// trends, lifecycle: the event (TYPE, TYPE:FIELD=VALUE or any).
+    #[arg(long)]
+    pub event: Option<String>,
+    /// trends: count, users, sum:FIELD or avg:FIELD.
+    #[arg(long)]
+    pub measure: Option<String>,
+    /// trends, lifecycle: day, week, month (trends also quarter).
+    #[arg(long)]
+    pub interval: Option<String>,
+    /// lifecycle: periods without activity after which a user has churned.
+    #[arg(long)]
+    pub churn_after: Option<u32>,
+    /// activation, acquisition: new-user tasks, comma-separated, each TYPE or TYPE:FIELD=VALUE.
+    #[arg(long, value_delimiter = ',')]
+    pub tasks: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+impl InsightArgs {
+    /// The request body the API would take.
+    pub fn body(&self) -> Value {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                m.insert(k.to_string(), v);
+            }
+        };
+        let text = |v: &Option<String>| v.clone().map(Value::from);
+        let list = |v: &Vec<String>| (!v.is_empty()).then(|| Value::from(v.clone()));
+        put("from", text(&self.from));
+        put("to", text(&self.to));
+        put("filters", list(&self.filters));
+        put("breakdown", text(&self.breakdown));
+        put("steps", list(&self.steps));
+        put("window", text(&self.window));
+        put("mode", text(&self.mode));
+        put("dropped_at", self.dropped_at.map(Value::from));
+        put("limit", self.limit.map(Value::from));
+        put("cohort_event", text(&self.cohort_event));
+        put("return_event", text(&self.return_event));
+        put("period", text(&self.period));
+        put("periods", self.periods.map(Value::from));
+        put("unbounded", self.unbounded.then_some(Value::Bool(true)));
+        put("counts", self.counts.then_some(Value::Bool(true)));
+        put("cohort", text(&self.cohort));
+        put("period_index", self.period_index.map(Value::from));
+        put("event", text(&self.event));
+        put("measure", text(&self.measure));
+        put("interval", text(&self.interval));
+        put("churn_after", self.churn_after.map(Value::from));
+        put("tasks", list(&self.tasks));
+        Value::Object(m)
+    }
+}
+
+/// Runs an insight over the data directory (read-only, beside a running server).
+pub async fn run(config: &Config, args: &InsightArgs) -> Result<()> {
+    let view = EventStore::read_view(&config.data_dir).with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
+    let table = finpulse_growth::run_json(&view, &args.kind, args.body()).await.with_context(|| format!("insight {}", args.kind))?;
+    match args.format {
+        Format::Table => print!("{}", table.to_text()),
+        Format::Csv => print!("{}", table.to_csv()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&table)?),
+    }
+    Ok(())
+}
