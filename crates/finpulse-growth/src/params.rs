@@ -132,7 +132,7 @@ impl Filter {
 }
 
 /// An event type, optionally narrowed by one field: `TYPE` or `TYPE:FIELD=VALUE`
-/// (`task_completed:task=bind_card`). `any` is every user event.
+/// (`task_completed:task=bind_card`). `any` is every event of a user-scoped type.
 #[derive(Debug, Clone)]
 pub struct EventSpec {
     /// As written.
@@ -151,7 +151,11 @@ impl EventSpec {
             None => (text, None),
         };
         if name == "any" && narrow.is_none() {
-            return Ok(Self { label: text.into(), condition: "TRUE".into(), event_type: None });
+            // Every event a user does; business records (spend, revenue bookings) are not activity.
+            let user_types: Vec<String> =
+                registry.event_types().filter(|t| t.scope == finpulse_core::Scope::User).map(|t| text_literal(&t.name)).collect();
+            let condition = format!("e.\"type\" IN ({})", user_types.join(", "));
+            return Ok(Self { label: text.into(), condition, event_type: None });
         }
         let Some(type_id) = registry.type_id(name) else {
             let mut known = registry.type_names();

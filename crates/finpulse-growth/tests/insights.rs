@@ -1,0 +1,200 @@
+//! Insights over a small hand-made history whose answers are known, and bad requests named.
+//!
+//! Week of Monday 2026-01-05 (UTC):
+//! - u1 (douyin) signs up Mon 10:00, verifies identity at 11:00, binds a card Tue, deposits Wed;
+//!   sessions Tue and the next Monday (2026-01-12); 5,000 fen revenue three days after signup.
+//! - u2 (wechat) signs up Mon 10:00, verifies identity Thu; a session Tue; 1,000 fen revenue day 10.
+//! - u3 (douyin) signs up Tue 10:00, deposits nine days later (outside a 7-day window).
+//! - u4 (wechat) signs up Mon 2026-01-12, a session on 2026-01-19.
+//!
+//! Spend: douyin 3,000 fen and wechat 2,000 fen on 01-05, wechat 1,000 fen on 01-12.
+
+use finpulse_core::{RawRecord, RawValue, ValidationLimits};
+use finpulse_growth::{InsightError, Table, run_json};
+use finpulse_log::{EventStore, StoreOptions, StoreView};
+use serde_json::{Value, json};
+
+const DAY_US: i64 = 86_400_000_000;
+const HOUR_US: i64 = 3_600_000_000;
+/// 2026-01-05T00:00:00Z, a Monday.
+const MONDAY_US: i64 = 1_767_571_200_000_000;
+
+fn at(day: i64, hour: i64) -> i64 {
+    MONDAY_US + day * DAY_US + hour * HOUR_US
+}
+
+fn history(dir: &std::path::Path) -> StoreView {
+    let mut store = EventStore::open(dir, StoreOptions::default()).unwrap();
+    let registry = store.registry();
+    let mut n = 0;
+    let mut events = Vec::new();
+    let mut add = |user: Option<&str>, ts: i64, kind: &str, fields: &[(&str, RawValue)]| {
+        n += 1;
+        let mut r = RawRecord::default()
+            .with("event_id", RawValue::Str(format!("e{n}")))
+            .with("ts", RawValue::Micros(ts))
+            .with("type", RawValue::Str(kind.into()));
+        if let Some(u) = user {
+            r = r.with("user_id", RawValue::Str(u.into()));
+        }
+        for (k, v) in fields {
+            r = r.with(k, v.clone());
+        }
+        events.push(registry.validate(&r, &ValidationLimits::default()).unwrap());
+    };
+    let s = |v: &str| RawValue::Str(v.into());
+    let task = |t: &str| vec![("task", RawValue::Str(t.into()))];
+    let session = vec![("session_secs", RawValue::Int(100))];
+    let money = |fen: i64| vec![("amount_fen", RawValue::Int(fen)), ("currency", RawValue::Str("CNY".into()))];
+    add(Some("u1"), at(0, 10), "user_signup", &[("channel", s("douyin"))]);
+    add(Some("u1"), at(0, 11), "task_completed", &task("verify_identity"));
+    add(Some("u1"), at(1, 10), "task_completed", &task("bind_card"));
+    add(Some("u1"), at(1, 12), "app_session", &session);
+    add(Some("u1"), at(2, 10), "deposit", &money(10_000));
+    add(Some("u1"), at(7, 10), "app_session", &session);
+    let mut revenue = money(5_000);
+    revenue.push(("stream", s("fees")));
+    add(Some("u1"), at(3, 10), "revenue", &revenue);
+    add(Some("u2"), at(0, 10), "user_signup", &[("channel", s("wechat"))]);
+    add(Some("u2"), at(1, 9), "app_session", &session);
+    add(Some("u2"), at(3, 10), "task_completed", &task("verify_identity"));
+    let mut revenue = money(1_000);
+    revenue.push(("stream", s("fees")));
+    add(Some("u2"), at(10, 10), "revenue", &revenue);
+    add(Some("u3"), at(1, 10), "user_signup", &[("channel", s("douyin"))]);
+    add(Some("u3"), at(10, 10), "deposit", &money(20_000));
+    add(Some("u4"), at(7, 10), "user_signup", &[("channel", s("wechat"))]);
+    add(Some("u4"), at(14, 10), "app_session", &session);
+    for (day, channel, fen) in [(0, "douyin", 3_000), (0, "wechat", 2_000), (7, "wechat", 1_000)] {
+        let mut spend = money(fen);
+        spend.push(("channel", s(channel)));
+        add(None, at(day, 0), "marketing_spend", &spend);
+    }
+    store.append_groups(&[events]).unwrap();
+    store.view_handle().snapshot()
+}
+
+fn ask(view: &StoreView, kind: &str, body: Value) -> Result<Table, InsightError> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(run_json(view, kind, body))
+}
+
+fn column(t: &Table, name: &str) -> Vec<Value> {
+    let i = t.columns.iter().position(|c| c == name).unwrap_or_else(|| panic!("no column {name} in {:?}", t.columns));
+    t.rows.iter().map(|r| r[i].clone()).collect()
+}
+
+#[test]
+fn a_funnel_counts_users_per_step_inside_the_window_and_lists_who_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let view = history(dir.path());
+    let steps = json!(["user_signup", "task_completed:task=verify_identity", "deposit"]);
+    let t = ask(&view, "funnel", json!({ "steps": steps, "window": "7d" })).unwrap();
+    assert_eq!(column(&t, "users"), [json!(4), json!(2), json!(1)]);
+    assert_eq!(column(&t, "dropped"), [json!(0), json!(2), json!(1)]);
+    assert_eq!(column(&t, "conversion")[2], json!(0.25));
+    // u1: verified 1 h after signup, deposited 47 h after verifying.
+    assert_eq!(column(&t, "median_secs_from_previous")[2], json!(47.0 * 3600.0));
+    let dropped = ask(&view, "funnel", json!({ "steps": steps, "dropped_at": 2 })).unwrap();
+    assert_eq!(column(&dropped, "user_id"), [json!("u3"), json!("u4")]);
+    let by_channel = ask(&view, "funnel", json!({ "steps": steps, "breakdown": "user.channel" })).unwrap();
+    assert_eq!(column(&by_channel, "breakdown"), ["douyin", "douyin", "douyin", "wechat", "wechat", "wechat"].map(|c| json!(c)));
+    assert_eq!(column(&by_channel, "users"), [2, 1, 1, 2, 1, 0].map(|n| json!(n)));
+    // Strict order: u1's task between signup and deposit breaks a signup → deposit funnel.
+    let strict = ask(&view, "funnel", json!({ "steps": ["user_signup", "deposit"], "mode": "strict_order" })).unwrap();
+    assert_eq!(column(&strict, "users"), [json!(4), json!(0)]);
+    let loose = ask(&view, "funnel", json!({ "steps": ["user_signup", "deposit"] })).unwrap();
+    assert_eq!(column(&loose, "users"), [json!(4), json!(1)]);
+}
+
+#[test]
+fn retention_follows_weekly_cohorts_and_leaves_unreached_periods_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let view = history(dir.path());
+    let body = json!({ "return_event": "app_session", "period": "week", "periods": 2 });
+    let t = ask(&view, "retention", body.clone()).unwrap();
+    assert_eq!(column(&t, "cohort"), [json!("2026-01-05"), json!("2026-01-12")]);
+    assert_eq!(column(&t, "users"), [json!(3), json!(1)]);
+    assert_eq!(t.rows[0][2..], [json!(2.0 / 3.0), json!(1.0 / 3.0), json!(0.0)]);
+    // The data ends on 2026-01-19: the second cohort's week 2 (from 01-26) is not known yet.
+    assert_eq!(t.rows[1][2..], [json!(0.0), json!(1.0), Value::Null]);
+    let mut cell = body.clone();
+    cell["cohort"] = json!("2026-01-05");
+    cell["period_index"] = json!(1);
+    assert_eq!(column(&ask(&view, "retention", cell).unwrap(), "user_id"), [json!("u1")]);
+    let mut unbounded = body;
+    unbounded["unbounded"] = json!(true);
+    unbounded["counts"] = json!(true);
+    let u = ask(&view, "retention", unbounded).unwrap();
+    assert_eq!(u.rows[1][2..], [json!(1), json!(1), Value::Null], "u4 came back in week 1, so also 'on or after' week 0");
+}
+
+#[test]
+fn trends_lifecycle_activation_and_acquisition_answer_from_the_same_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let view = history(dir.path());
+    let trends = ask(&view, "trends", json!({ "event": "user_signup", "interval": "week" })).unwrap();
+    assert_eq!(trends.rows, vec![vec![json!("2026-01-05"), json!(3)], vec![json!("2026-01-12"), json!(1)]]);
+    let sums = ask(&view, "trends", json!({ "event": "deposit", "measure": "sum:amount_fen", "interval": "month" })).unwrap();
+    assert_eq!(sums.rows, vec![vec![json!("2026-01-01"), json!(30_000)]]);
+
+    let lc = ask(&view, "lifecycle", json!({ "event": "app_session", "interval": "week" })).unwrap();
+    assert_eq!(column(&lc, "period"), ["2026-01-05", "2026-01-12", "2026-01-19"].map(|p| json!(p)));
+    assert_eq!(column(&lc, "new"), [2, 0, 1].map(|n| json!(n)));
+    assert_eq!(column(&lc, "returning"), [0, 1, 0].map(|n| json!(n)));
+    assert_eq!(column(&lc, "dormant"), [0, -1, -1].map(|n| json!(n)));
+    assert_eq!(column(&lc, "usage_secs_per_active_user"), [100.0, 100.0, 100.0].map(|n| json!(n)));
+
+    let act = ask(&view, "activation", json!({})).unwrap();
+    assert_eq!(column(&act, "breakdown"), [json!("douyin"), json!("wechat")]);
+    assert_eq!(column(&act, "signups"), [json!(2), json!(2)]);
+    assert_eq!(column(&act, "verify_identity"), [json!(0.5), json!(0.5)]);
+    assert_eq!(column(&act, "bind_card"), [json!(0.5), json!(0.0)]);
+    assert_eq!(column(&act, "next_day_active"), [json!(0.5), json!(0.5)]);
+
+    let acq = ask(&view, "acquisition", json!({ "period": "week" })).unwrap();
+    let row = |period: &str, channel: &str| {
+        acq.rows
+            .iter()
+            .find(|r| r[0] == json!(period) && r[1] == json!(channel))
+            .unwrap_or_else(|| panic!("{period} {channel}: {acq:?}"))
+            .clone()
+    };
+    assert_eq!(row("2026-01-05", "douyin")[2..5], [json!(2), json!(3000), json!(1500.0)]);
+    assert_eq!(row("2026-01-12", "wechat")[2..5], [json!(1), json!(1000), json!(1000.0)]);
+    // douyin: CAC 1,500 fen per user; u1's 5,000 fen on day 3 is 2,500 per user: paid back on day 3.
+    assert_eq!(row("total", "douyin")[8], json!(3));
+    // wechat: CAC 1,500; 1,000 fen over two users never covers it.
+    assert_eq!(row("total", "wechat")[8], Value::Null);
+}
+
+#[test]
+fn bad_requests_name_the_parameter_and_an_empty_range_is_an_empty_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let view = history(dir.path());
+    let param = |kind: &str, body: Value| match ask(&view, kind, body) {
+        Err(InsightError::Param { param, message }) => format!("{param}: {message}"),
+        other => panic!("expected a parameter error, got {other:?}"),
+    };
+    assert!(param("funnel", json!({ "steps": ["user_signup", "no_such_event"] })).starts_with("steps: unknown event type 'no_such_event'"));
+    let many: Vec<&str> = vec!["user_signup"; 33];
+    assert!(param("funnel", json!({ "steps": many })).starts_with("steps: at most 32 steps"));
+    assert!(param("funnel", json!({ "steps": ["user_signup"], "window": "0" })).starts_with("window:"));
+    assert!(param("funnel", json!({ "steps": ["user_signup"], "window": "-5" })).starts_with("window:"));
+    assert!(param("funnel", json!({ "steps": ["user_signup"], "mode": "fast" })).starts_with("mode:"));
+    assert!(
+        param("funnel", json!({ "steps": ["user_signup"], "breakdown": "user.colour" })).starts_with("breakdown: unknown user property")
+    );
+    assert!(
+        param("funnel", json!({ "steps": ["user_signup"], "filters": ["amount_fen > lots"] }))
+            .starts_with("filters: amount_fen is a number")
+    );
+    assert!(param("funnel", json!({ "steps": ["user_signup"], "stepz": 1 })).contains("stepz"));
+    assert!(param("retention", json!({ "from": "2026-02-01", "to": "2026-01-01" })).starts_with("to:"));
+    assert!(param("retention", json!({ "period": "fortnight" })).starts_with("period:"));
+    assert!(param("trends", json!({ "measure": "sum:channel" })).starts_with("measure: channel is not numeric"));
+    assert!(param("insights", json!({})).starts_with("kind: unknown insight"));
+    let empty = ask(&view, "funnel", json!({ "steps": ["user_signup", "deposit"], "from": "2030-01-01", "to": "2030-01-31" })).unwrap();
+    assert!(empty.rows.is_empty());
+    let empty = ask(&view, "retention", json!({ "from": "2030-01-01" })).unwrap();
+    assert!(empty.rows.is_empty());
+}
