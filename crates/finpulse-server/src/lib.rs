@@ -1,6 +1,7 @@
 //! finpulse's HTTP API: ingestion (JSON array or NDJSON), SQL, the schema registry, health,
 //! Prometheus metrics and an OpenAPI document generated from the routes.
 
+mod insights;
 pub mod json;
 pub mod models;
 pub mod risk;
@@ -392,6 +393,7 @@ fn router(state: AppState) -> axum::Router {
         .routes(routes!(models::rollback))
         .routes(routes!(models::churn_risk))
         .routes(routes!(models::offers))
+        .routes(routes!(insights::get_insight, insights::post_insight))
         .routes(routes!(risk::decide))
         .routes(routes!(risk::user))
         .routes(routes!(risk::rules, risk::publish))
