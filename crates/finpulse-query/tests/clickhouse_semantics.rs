@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 /// A small deterministic generator (the test must not depend on the run).
 struct Lcg(u64);

@@ -91,7 +91,7 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
         #[command(flatten)]
-        args: insight::InsightArgs,
+        args: Box<insight::InsightArgs>,
     },
     Schema {
         #[arg(long)]
