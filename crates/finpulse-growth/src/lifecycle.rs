@@ -7,12 +7,13 @@
 
 use crate::params::{EventSpec, Period, Scope, ScopeInput};
 use crate::{InsightError, Table, sql, table};
-use chrono::NaiveDate;
+use arrow::array::AsArray;
+use chrono::{Datelike, NaiveDate};
 use datafusion::prelude::SessionContext;
 use finpulse_core::registry::Registry;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A lifecycle request as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -69,125 +70,169 @@ impl Lifecycle {
         )?;
         Ok(Self { event, interval, churn_after, scope })
     }
+}
 
-    fn interval_sql(&self, n: u32) -> String {
+fn date_of(day: i64) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(719_163 + day as i32).unwrap_or_default()
+}
+
+impl Lifecycle {
+    /// The ordinal of the period holding `day` (consecutive periods have consecutive ordinals).
+    fn period_of(&self, day: i64) -> i64 {
         match self.interval {
-            Period::Day => format!("INTERVAL '{n} days'"),
-            Period::Week => format!("INTERVAL '{} days'", 7 * n),
-            _ => format!("INTERVAL '{n} months'"),
+            Period::Day => day,
+            // 1970-01-01 was a Thursday: weeks start on Monday.
+            Period::Week => (day + 3).div_euclid(7),
+            _ => {
+                let d = date_of(day);
+                i64::from(d.year()) * 12 + i64::from(d.month0())
+            }
+        }
+    }
+
+    /// The first day of a period ordinal.
+    fn period_start(&self, period: i64) -> NaiveDate {
+        match self.interval {
+            Period::Day => date_of(period),
+            Period::Week => date_of(period * 7 - 3),
+            _ => NaiveDate::from_ymd_opt(period.div_euclid(12) as i32, period.rem_euclid(12) as u32 + 1, 1).unwrap_or_default(),
         }
     }
 }
 
-fn day_of(v: &Value) -> Option<NaiveDate> {
-    v.as_str().and_then(|t| NaiveDate::parse_from_str(&t[..10.min(t.len())], "%Y-%m-%d").ok())
+#[derive(Default, Clone, Copy)]
+struct PeriodCounts {
+    new: i64,
+    returning: i64,
+    resurrecting: i64,
+    dormant: i64,
+    churned: i64,
+    active: i64,
+    /// Sum over the period's days of users active that day.
+    user_days: i64,
 }
 
-/// Answers a lifecycle request.
+/// Answers a lifecycle request: who was active on which day comes from one query; statuses,
+/// DAU/WAU/MAU and stickiness are counted from it here, in one pass per user.
 pub async fn run(ctx: &SessionContext, lc: &Lifecycle) -> Result<Table, InsightError> {
-    let p = lc.interval.name();
-    let base = format!(
-        "{users}daily AS (SELECT DISTINCT e.user_id, date_trunc('day', e.ts) AS d FROM {from} WHERE {event} AND {filters} AND e.user_id <> '')",
+    let daily_sql = format!(
+        "WITH {users}x AS (SELECT e.user_id, CAST(date_part('epoch', date_trunc('day', e.ts)) AS BIGINT) AS d FROM {from} \
+         WHERE {event} AND {filters} AND e.user_id <> '' GROUP BY 1, 2) SELECT user_id, d FROM x",
         users = lc.scope.with_users(),
         from = lc.scope.from_events(),
         event = lc.event.sql(),
         filters = lc.scope.filters_sql(),
     );
-    let range = lc.scope.range_sql("p");
-    let one = lc.interval_sql(1);
-    let churn = lc.interval_sql(lc.churn_after);
-    let statuses = format!(
-        "WITH {base}, a AS (SELECT DISTINCT user_id, date_trunc('{p}', d) AS p FROM daily), \
-         l AS (SELECT user_id, p, lag(p) OVER (PARTITION BY user_id ORDER BY p) AS prev, lead(p) OVER (PARTITION BY user_id ORDER BY p) AS next FROM a), \
-         s AS (SELECT p, CASE WHEN prev IS NULL THEN 'new' WHEN prev = p - {one} THEN 'returning' ELSE 'resurrecting' END AS status FROM l \
-           UNION ALL SELECT p + {one} AS p, 'dormant' AS status FROM l WHERE next IS NULL OR next > p + {one} \
-           UNION ALL SELECT p + {churn} AS p, 'churned' AS status FROM l WHERE next IS NULL OR next > p + {churn}), \
-         last AS (SELECT max(p) AS m FROM a) \
-         SELECT p, status, count(*) FROM s, last WHERE p <= last.m AND {range} GROUP BY p, status ORDER BY p"
-    );
-    let activity = format!(
-        "WITH {base}, x AS (SELECT date_trunc('{p}', d) AS p, user_id, d FROM daily) \
-         SELECT p, count(DISTINCT user_id) AS active, CAST(count(*) AS DOUBLE) / count(DISTINCT d) AS avg_daily FROM x WHERE {range} GROUP BY p ORDER BY p"
-    );
-    let usage = format!(
-        "SELECT date_trunc('{p}', ts) AS p, sum(session_secs) FROM app_session WHERE {} GROUP BY 1",
-        lc.scope.range_sql("app_session.ts")
-    );
-    // Users counted in the trailing 7 and 30 days: each active day covers [day, day + N); a
-    // user's covering intervals are made disjoint with the previous active day.
-    let trailing = |n: u32| {
-        format!(
-            "WITH {base}, l AS (SELECT user_id, d, lag(d) OVER (PARTITION BY user_id ORDER BY d) AS prev FROM daily), \
-             iv AS (SELECT CASE WHEN prev IS NULL OR prev + INTERVAL '{n} days' <= d THEN d ELSE prev + INTERVAL '{n} days' END AS s, d + INTERVAL '{n} days' AS e FROM l), \
-             deltas AS (SELECT s AS day, 1 AS delta FROM iv UNION ALL SELECT e AS day, -1 AS delta FROM iv) \
-             SELECT day, sum(delta) FROM deltas GROUP BY day ORDER BY day"
-        )
-    };
-
-    let mut status: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
-    for r in table::rows(&sql(ctx, &statuses).await?)? {
-        let (period, s, n) =
-            (r[0].as_str().unwrap_or_default().to_string(), r[1].as_str().unwrap_or_default().to_string(), r[2].as_i64().unwrap_or(0));
-        status.entry(period).or_default().insert(s, n);
-    }
-    let mut usage_by: BTreeMap<String, f64> = BTreeMap::new();
-    if ctx.table_exist("app_session")? {
-        for r in table::rows(&sql(ctx, &usage).await?)? {
-            usage_by.insert(r[0].as_str().unwrap_or_default().to_string(), r[1].as_f64().unwrap_or(0.0));
-        }
-    }
-    let daily = lc.interval == Period::Day;
-    let mut trailing_counts: Vec<BTreeMap<NaiveDate, i64>> = Vec::new();
-    if daily {
-        for n in [7, 30] {
-            let mut running = 0;
-            let mut by_day = BTreeMap::new();
-            for r in table::rows(&sql(ctx, &trailing(n)).await?)? {
-                running += r[1].as_i64().unwrap_or(0);
-                if let Some(d) = day_of(&r[0]) {
-                    by_day.insert(d, running);
-                }
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut days: Vec<Vec<i64>> = Vec::new();
+    for b in sql(ctx, &daily_sql).await? {
+        let users = finpulse_query::text_values(b.column(0).as_ref())?;
+        let d = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Int64).map_err(|e| InsightError::Query(e.to_string()))?;
+        let d = d.as_primitive::<arrow::datatypes::Int64Type>();
+        for (r, user) in users.into_iter().enumerate() {
+            let Some(user) = user else { continue };
+            let next = index.len();
+            let i = *index.entry(user).or_insert(next);
+            if i == days.len() {
+                days.push(Vec::new());
             }
-            trailing_counts.push(by_day);
+            days[i].push(d.value(r).div_euclid(86_400));
         }
     }
-    let at = |m: &BTreeMap<NaiveDate, i64>, d: NaiveDate| m.range(..=d).next_back().map_or(0, |(_, v)| *v);
+    let Some(last_day) = days.iter().flat_map(|d| d.iter().copied()).max() else { return Ok(Table::new(&columns(lc))) };
+    let last_period = lc.period_of(last_day);
+    let mut counts: BTreeMap<i64, PeriodCounts> = BTreeMap::new();
+    let mut dau: BTreeMap<i64, i64> = BTreeMap::new();
+    // Trailing 7- and 30-day users: +1 where a user's coverage starts, −1 where it ends.
+    let mut trailing: [BTreeMap<i64, i64>; 2] = [BTreeMap::new(), BTreeMap::new()];
+    let churn = i64::from(lc.churn_after);
+    for user_days in &mut days {
+        user_days.sort_unstable();
+        let mut periods: Vec<i64> = Vec::with_capacity(user_days.len());
+        let mut previous_day: Option<i64> = None;
+        for &day in user_days.iter() {
+            *dau.entry(day).or_default() += 1;
+            for (t, n) in trailing.iter_mut().zip([7, 30]) {
+                let start = previous_day.map_or(day, |p| day.max(p + n));
+                *t.entry(start).or_default() += 1;
+                *t.entry(day + n).or_default() -= 1;
+            }
+            previous_day = Some(day);
+            let p = lc.period_of(day);
+            counts.entry(p).or_default().user_days += 1;
+            if periods.last() != Some(&p) {
+                periods.push(p);
+            }
+        }
+        for (i, &p) in periods.iter().enumerate() {
+            let c = counts.entry(p).or_default();
+            c.active += 1;
+            match i.checked_sub(1).map(|j| periods[j]) {
+                None => c.new += 1,
+                Some(prev) if prev == p - 1 => c.returning += 1,
+                Some(_) => c.resurrecting += 1,
+            }
+            let next = periods.get(i + 1).copied();
+            if next.is_none_or(|n| n > p + 1) && p + 1 <= last_period {
+                counts.entry(p + 1).or_default().dormant += 1;
+            }
+            if next.is_none_or(|n| n > p + churn) && p + churn <= last_period {
+                counts.entry(p + churn).or_default().churned += 1;
+            }
+        }
+    }
+    let running = |deltas: &BTreeMap<i64, i64>, day: i64| deltas.range(..=day).map(|(_, v)| v).sum::<i64>();
+    let days_in = |p: i64| dau.keys().filter(|&&d| lc.period_of(d) == p).count() as i64;
 
-    let mut columns = vec!["period", "new", "returning", "resurrecting", "dormant", "churned", "active"];
-    if daily {
-        columns.extend(["wau", "mau", "stickiness"]);
-    } else {
-        columns.extend(["avg_daily_active", "stickiness"]);
-    }
-    columns.push("usage_secs_per_active_user");
-    let mut t = Table::new(&columns);
-    for r in table::rows(&sql(ctx, &activity).await?)? {
-        let period = r[0].as_str().unwrap_or_default().to_string();
-        let active = r[1].as_i64().unwrap_or(0);
-        let avg_daily = r[2].as_f64().unwrap_or(0.0);
-        let s = status.get(&period);
-        let get = |k: &str| s.and_then(|m| m.get(k)).copied().unwrap_or(0);
-        let mut row = vec![
-            Value::from(period.clone()),
-            Value::from(get("new")),
-            Value::from(get("returning")),
-            Value::from(get("resurrecting")),
-            Value::from(-get("dormant")),
-            Value::from(-get("churned")),
-            Value::from(active),
-        ];
-        if daily {
-            let d = day_of(&r[0]);
-            let (wau, mau) = d.map_or((0, 0), |d| (at(&trailing_counts[0], d), at(&trailing_counts[1], d)));
-            row.extend([Value::from(wau), Value::from(mau), if mau > 0 { Value::from(active as f64 / mau as f64) } else { Value::Null }]);
-        } else {
-            row.extend([Value::from(avg_daily), if active > 0 { Value::from(avg_daily / active as f64) } else { Value::Null }]);
+    let mut usage: BTreeMap<String, f64> = BTreeMap::new();
+    if ctx.table_exist("app_session")? {
+        let q = format!(
+            "SELECT date_trunc('{}', ts) AS p, sum(session_secs) FROM app_session WHERE {} GROUP BY 1",
+            lc.interval.name(),
+            lc.scope.range_sql("app_session.ts")
+        );
+        for r in table::rows(&sql(ctx, &q).await?)? {
+            usage.insert(r[0].as_str().unwrap_or_default().to_string(), r[1].as_f64().unwrap_or(0.0));
         }
-        row.push(match usage_by.get(&period) {
-            Some(secs) if active > 0 => Value::from(secs / active as f64),
+    }
+    let first = lc.scope.from.map(|f| lc.period_of(f.signed_duration_since(date_of(0)).num_days()));
+    let last = lc.scope.to.map(|t| lc.period_of(t.signed_duration_since(date_of(0)).num_days()));
+    let mut t = Table::new(&columns(lc));
+    for (&p, c) in counts.range(first.unwrap_or(i64::MIN)..=last.unwrap_or(i64::MAX).min(last_period)) {
+        let start = lc.period_start(p).to_string();
+        let mut row = vec![
+            Value::from(start.clone()),
+            Value::from(c.new),
+            Value::from(c.returning),
+            Value::from(c.resurrecting),
+            Value::from(-c.dormant),
+            Value::from(-c.churned),
+            Value::from(c.active),
+        ];
+        if lc.interval == Period::Day {
+            let (wau, mau) = (running(&trailing[0], p), running(&trailing[1], p));
+            row.extend([Value::from(wau), Value::from(mau), if mau > 0 { Value::from(c.active as f64 / mau as f64) } else { Value::Null }]);
+        } else {
+            let days = days_in(p);
+            let avg = if days > 0 { c.user_days as f64 / days as f64 } else { 0.0 };
+            row.extend([Value::from(avg), if c.active > 0 { Value::from(avg / c.active as f64) } else { Value::Null }]);
+        }
+        row.push(match usage.get(&start) {
+            Some(secs) if c.active > 0 => Value::from(secs / c.active as f64),
             _ => Value::Null,
         });
         t.rows.push(row);
     }
     Ok(t)
+}
+
+fn columns(lc: &Lifecycle) -> Vec<&'static str> {
+    let mut columns = vec!["period", "new", "returning", "resurrecting", "dormant", "churned", "active"];
+    if lc.interval == Period::Day {
+        columns.extend(["wau", "mau", "stickiness"]);
+    } else {
+        columns.extend(["avg_daily_active", "stickiness"]);
+    }
+    columns.push("usage_secs_per_active_user");
+    columns
 }
