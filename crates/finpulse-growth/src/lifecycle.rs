@@ -173,7 +173,7 @@ pub async fn run(ctx: &SessionContext, lc: &Lifecycle) -> Result<Table, InsightE
                 Some(_) => c.resurrecting += 1,
             }
             let next = periods.get(i + 1).copied();
-            if next.is_none_or(|n| n > p + 1) && p + 1 <= last_period {
+            if next.is_none_or(|n| n > p + 1) && p < last_period {
                 counts.entry(p + 1).or_default().dormant += 1;
             }
             if next.is_none_or(|n| n > p + churn) && p + churn <= last_period {
