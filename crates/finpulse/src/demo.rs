@@ -99,6 +99,12 @@ Try it:
   curl {url}/metrics
   OpenAPI: {url}/openapi.json
 
+Lifecycle insights (also GET|POST {url}/v1/insights/KIND):
+  finpulse insight funnel --data-dir {dir} --steps user_signup,task_completed:task=bind_card,deposit --breakdown user.channel
+  finpulse insight retention --data-dir {dir} --period week --periods 8
+  finpulse insight acquisition --data-dir {dir} --period month
+  curl '{url}/v1/insights/lifecycle?interval=week'
+
 Churn early warning and LTV-based offers (in another terminal, beside the server):
   finpulse churn train --data-dir {dir} --as-of {train_as_of}
   curl '{url}/v1/churn/risk?limit=10'

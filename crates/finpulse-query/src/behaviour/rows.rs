@@ -81,6 +81,17 @@ impl RowStore {
     pub fn take_first(&mut self, n: usize) -> Bucketed {
         let mut counts = vec![0usize; n + 1];
         let all_taken = self.group.iter().all(|&g| (g as usize) < n);
+        if all_taken && self.group.is_sorted() {
+            // Rows already arrive grouped (input sorted by user): count, and hand the rows over.
+            for &g in &self.group {
+                counts[g as usize + 1] += 1;
+            }
+            for i in 1..=n {
+                counts[i] += counts[i - 1];
+            }
+            self.group.clear();
+            return Bucketed { offsets: counts, ts: std::mem::take(&mut self.ts), masks: std::mem::take(&mut self.mask) };
+        }
         for &g in &self.group {
             if (g as usize) < n {
                 counts[g as usize + 1] += 1;
@@ -143,6 +154,19 @@ mod tests {
         let rest = store.take_first(2);
         assert_eq!(rest.rows(0).ts, &[10, 12]);
         assert_eq!(rest.rows(1).ts, &[15]);
+        assert!(store.take_first(1).rows(0).is_empty());
+    }
+
+    #[test]
+    fn rows_already_grouped_are_handed_over_in_order() {
+        let mut store = RowStore::default();
+        for (g, ts) in [(0, 10), (0, 11), (2, 12), (2, 13)] {
+            store.push(g, ts, 1);
+        }
+        let all = store.take_first(3);
+        assert_eq!(all.rows(0).ts, &[10, 11]);
+        assert!(all.rows(1).is_empty());
+        assert_eq!(all.rows(2).ts, &[12, 13]);
         assert!(store.take_first(1).rows(0).is_empty());
     }
 }
