@@ -5,9 +5,8 @@
 
 use crate::activation::{Tasks, signups_sql};
 use crate::params::{Period, Property, Scope, ScopeInput};
-use crate::{InsightError, Table, sql, table};
+use crate::{Catalog, InsightError, Table, sql, table};
 use datafusion::prelude::SessionContext;
-use finpulse_core::registry::Registry;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -45,12 +44,13 @@ pub struct Acquisition {
 
 impl Acquisition {
     /// Checks an acquisition request.
-    pub fn parse(input: &AcquisitionInput, registry: &Registry) -> Result<Self, InsightError> {
+    pub fn parse(input: &AcquisitionInput, cx: &Catalog) -> Result<Self, InsightError> {
+        let registry = cx.registry;
         let period = Period::parse(input.period.as_deref().unwrap_or("week"), "period")?;
         let breakdown = input.breakdown.clone().unwrap_or_else(|| "user.channel".into());
         let scope = Scope::parse(
             &ScopeInput { from: input.from.clone(), to: input.to.clone(), filters: input.filters.clone(), breakdown: Some(breakdown) },
-            registry,
+            cx,
         )?;
         let spend_column = match &scope.breakdown {
             Some(Property::User(f)) if f == "channel" => "channel",

@@ -3,7 +3,7 @@
 //! after signing up; the median time to complete every task; by channel (or any breakdown).
 
 use crate::params::{EventSpec, Scope, ScopeInput, duration_secs};
-use crate::{InsightError, Table, sql, table};
+use crate::{Catalog, InsightError, Table, sql, table};
 use datafusion::prelude::SessionContext;
 use finpulse_core::registry::Registry;
 use serde::Deserialize;
@@ -99,13 +99,12 @@ pub struct Activation {
 
 impl Activation {
     /// Checks an activation request.
-    pub fn parse(input: &ActivationInput, registry: &Registry) -> Result<Self, InsightError> {
+    pub fn parse(input: &ActivationInput, cx: &Catalog) -> Result<Self, InsightError> {
+        let registry = cx.registry;
         let tasks = Tasks::parse(&input.tasks, input.window.as_deref(), registry)?;
         let breakdown = input.breakdown.clone().or_else(|| Some("user.channel".into()));
-        let scope = Scope::parse(
-            &ScopeInput { from: input.from.clone(), to: input.to.clone(), filters: input.filters.clone(), breakdown },
-            registry,
-        )?;
+        let scope =
+            Scope::parse(&ScopeInput { from: input.from.clone(), to: input.to.clone(), filters: input.filters.clone(), breakdown }, cx)?;
         Ok(Self { tasks, scope })
     }
 }

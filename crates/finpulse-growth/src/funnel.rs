@@ -3,9 +3,8 @@
 //! the median time between steps, and the users who dropped at a step.
 
 use crate::params::{EventSpec, Scope, ScopeInput, duration_secs, text_literal};
-use crate::{InsightError, Table, sql, table};
+use crate::{Catalog, InsightError, Table, sql, table};
 use datafusion::prelude::SessionContext;
-use finpulse_core::registry::Registry;
 use finpulse_query::behaviour::{FunnelMode, MAX_CONDITIONS};
 use serde::Deserialize;
 use serde_json::Value;
@@ -54,7 +53,8 @@ pub struct Funnel {
 
 impl Funnel {
     /// Checks a funnel request.
-    pub fn parse(input: &FunnelInput, registry: &Registry) -> Result<Self, InsightError> {
+    pub fn parse(input: &FunnelInput, cx: &Catalog) -> Result<Self, InsightError> {
+        let registry = cx.registry;
         if input.steps.is_empty() {
             return Err(InsightError::param("steps", "give at least one step"));
         }
@@ -76,7 +76,7 @@ impl Funnel {
                 filters: input.filters.clone(),
                 breakdown: input.breakdown.clone(),
             },
-            registry,
+            cx,
         )?;
         Ok(Self {
             steps,

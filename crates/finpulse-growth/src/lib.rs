@@ -12,6 +12,7 @@ pub mod funnel;
 pub mod lifecycle;
 pub mod params;
 pub mod retention;
+pub mod segments;
 pub mod table;
 pub mod trends;
 
@@ -70,8 +71,22 @@ pub(crate) async fn sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBat
     Ok(ctx.sql(sql).await?.collect().await?)
 }
 
+/// What requests are checked against: the event catalogue and the saved segments.
+#[derive(Clone, Copy)]
+pub struct Catalog<'a> {
+    /// Event types and fields.
+    pub registry: &'a finpulse_core::Registry,
+    /// Saved segments (`segment = NAME` filters).
+    pub segments: &'a segments::SegmentBook,
+}
+
 /// Answers an insight given as JSON (the API body), by kind.
-pub async fn run_json(view: &StoreView, kind: &str, body: serde_json::Value) -> Result<Table, InsightError> {
+pub async fn run_json(
+    view: &StoreView,
+    segments: &segments::SegmentBook,
+    kind: &str,
+    body: serde_json::Value,
+) -> Result<Table, InsightError> {
     fn parse<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, InsightError> {
         serde_json::from_value(body).map_err(|e| {
             let text = e.to_string();
@@ -80,14 +95,15 @@ pub async fn run_json(view: &StoreView, kind: &str, body: serde_json::Value) -> 
         })
     }
     let registry = view.registry.clone();
+    let cx = Catalog { registry: &registry, segments };
     let ctx = session(view).await?;
     match kind {
-        "funnel" => funnel::run(&ctx, &funnel::Funnel::parse(&parse(body)?, &registry)?).await,
-        "retention" => retention::run(&ctx, &retention::Retention::parse(&parse(body)?, &registry)?).await,
-        "trends" => trends::run(&ctx, &trends::Trends::parse(&parse(body)?, &registry)?).await,
-        "lifecycle" => lifecycle::run(&ctx, &lifecycle::Lifecycle::parse(&parse(body)?, &registry)?).await,
-        "activation" => activation::run(&ctx, &activation::Activation::parse(&parse(body)?, &registry)?).await,
-        "acquisition" => acquisition::run(&ctx, &acquisition::Acquisition::parse(&parse(body)?, &registry)?).await,
+        "funnel" => funnel::run(&ctx, &funnel::Funnel::parse(&parse(body)?, &cx)?).await,
+        "retention" => retention::run(&ctx, &retention::Retention::parse(&parse(body)?, &cx)?).await,
+        "trends" => trends::run(&ctx, &trends::Trends::parse(&parse(body)?, &cx)?).await,
+        "lifecycle" => lifecycle::run(&ctx, &lifecycle::Lifecycle::parse(&parse(body)?, &cx)?).await,
+        "activation" => activation::run(&ctx, &activation::Activation::parse(&parse(body)?, &cx)?).await,
+        "acquisition" => acquisition::run(&ctx, &acquisition::Acquisition::parse(&parse(body)?, &cx)?).await,
         other => Err(InsightError::param("kind", format!("unknown insight '{other}' (known: {})", KINDS.join(", ")))),
     }
 }

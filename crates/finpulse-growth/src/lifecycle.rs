@@ -6,11 +6,10 @@
 //! Statuses look at all history, so a user active before the range is not counted as new in it.
 
 use crate::params::{EventSpec, Period, Scope, ScopeInput};
-use crate::{InsightError, Table, sql, table};
+use crate::{Catalog, InsightError, Table, sql, table};
 use arrow::array::AsArray;
 use chrono::{Datelike, NaiveDate};
 use datafusion::prelude::SessionContext;
-use finpulse_core::registry::Registry;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -47,7 +46,8 @@ pub struct Lifecycle {
 
 impl Lifecycle {
     /// Checks a lifecycle request.
-    pub fn parse(input: &LifecycleInput, registry: &Registry) -> Result<Self, InsightError> {
+    pub fn parse(input: &LifecycleInput, cx: &Catalog) -> Result<Self, InsightError> {
+        let registry = cx.registry;
         if input.breakdown.is_some() {
             return Err(InsightError::param("breakdown", "lifecycle has no breakdown; filter on a property instead"));
         }
@@ -66,7 +66,7 @@ impl Lifecycle {
         }
         let scope = Scope::parse(
             &ScopeInput { from: input.from.clone(), to: input.to.clone(), filters: input.filters.clone(), breakdown: None },
-            registry,
+            cx,
         )?;
         Ok(Self { event, interval, churn_after, scope })
     }

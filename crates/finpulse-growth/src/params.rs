@@ -5,7 +5,7 @@
 //! (`user.channel`, `user.campaign`, `user.city`, `user.os`). Event properties are fields of the
 //! event catalogue, written bare (`amount_fen`). Values are quoted by this module, never pasted.
 
-use crate::InsightError;
+use crate::{Catalog, InsightError};
 use chrono::NaiveDate;
 use finpulse_core::registry::{FieldType, Registry};
 use serde::Deserialize;
@@ -77,12 +77,26 @@ pub fn text_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-/// One filter: `PROPERTY OP VALUE`, OP one of `=`, `!=`, `>`, `>=`, `<`, `<=`.
+/// One filter: `PROPERTY OP VALUE`, OP one of `=`, `!=`, `>`, `>=`, `<`, `<=`; or
+/// `segment = NAME` / `segment != NAME` for the members of a saved segment.
 #[derive(Debug, Clone)]
-pub struct Filter {
-    property: Property,
-    op: &'static str,
-    value: String,
+pub enum Filter {
+    /// A property compared with a value.
+    Compare {
+        /// The property.
+        property: Property,
+        /// The comparison.
+        op: &'static str,
+        /// The value, as an SQL literal.
+        value: String,
+    },
+    /// Membership of a segment, evaluated as of the end of the data.
+    Segment {
+        /// `!=`: users outside the segment.
+        negated: bool,
+        /// SQL listing the members.
+        members_sql: String,
+    },
 }
 
 impl Filter {
@@ -117,17 +131,33 @@ impl Filter {
             }
             FieldType::Timestamp => text_literal(unquoted),
         };
-        Ok(Self { property, op, value })
+        Ok(Self::Compare { property, op, value })
     }
 
-    /// The SQL condition.
+    /// Parses a filter, resolving `segment = NAME` with the saved segments.
+    pub fn parse_in(text: &str, cx: &Catalog, param: &str) -> Result<Self, InsightError> {
+        let Some(rest) = text.trim().strip_prefix("segment").map(str::trim_start) else { return Self::parse(text, cx.registry, param) };
+        let (negated, name) = match (rest.strip_prefix("!="), rest.strip_prefix('=')) {
+            (Some(n), _) => (true, n),
+            (None, Some(n)) => (false, n),
+            _ => return Err(InsightError::param(param, format!("'{text}': write segment = NAME or segment != NAME"))),
+        };
+        let segment = cx.segments.get(name.trim().trim_matches('\''), cx.registry)?;
+        let end_of_data = "(SELECT max(ts) FROM events) + INTERVAL '1 microsecond'";
+        Ok(Self::Segment { negated, members_sql: segment.members_sql(cx.registry, end_of_data) })
+    }
+
+    /// The SQL condition (on an `events e` row, users joined as `u`).
     pub fn sql(&self) -> String {
-        format!("{} {} {}", self.property.sql(), self.op, self.value)
+        match self {
+            Self::Compare { property, op, value } => format!("{} {op} {value}", property.sql()),
+            Self::Segment { negated, members_sql } => format!("e.user_id {}IN ({members_sql})", if *negated { "NOT " } else { "" }),
+        }
     }
 
     /// Whether it needs user properties.
     pub fn on_user(&self) -> bool {
-        matches!(self.property, Property::User(_))
+        matches!(self, Self::Compare { property: Property::User(_), .. })
     }
 }
 
@@ -166,7 +196,7 @@ impl EventSpec {
         if let Some(narrow) = narrow {
             let filter = Filter::parse(narrow, registry, param)?;
             let spec = registry.event_type(type_id);
-            if let Property::Event(field) = &filter.property
+            if let Filter::Compare { property: Property::Event(field), .. } = &filter
                 && !spec.fields.iter().any(|f| registry.field(f.field).name == *field)
             {
                 return Err(InsightError::param(param, format!("event type '{name}' has no field '{field}'")));
@@ -218,7 +248,8 @@ fn date(text: &str, param: &str) -> Result<NaiveDate, InsightError> {
 
 impl Scope {
     /// Checks the common options against the registry.
-    pub fn parse(input: &ScopeInput, registry: &Registry) -> Result<Self, InsightError> {
+    pub fn parse(input: &ScopeInput, cx: &Catalog) -> Result<Self, InsightError> {
+        let registry = cx.registry;
         let from = input.from.as_deref().map(|d| date(d, "from")).transpose()?;
         let to = input.to.as_deref().map(|d| date(d, "to")).transpose()?;
         if let (Some(f), Some(t)) = (from, to)
@@ -226,7 +257,7 @@ impl Scope {
         {
             return Err(InsightError::param("to", format!("{t} is before from ({f})")));
         }
-        let filters = input.filters.iter().map(|f| Filter::parse(f, registry, "filters")).collect::<Result<Vec<_>, _>>()?;
+        let filters = input.filters.iter().map(|f| Filter::parse_in(f, cx, "filters")).collect::<Result<Vec<_>, _>>()?;
         let breakdown = input.breakdown.as_deref().map(|b| Property::parse(b, registry, "breakdown").map(|(p, _)| p)).transpose()?;
         Ok(Self { from, to, filters, breakdown, users_cte: users_cte(registry) })
     }
@@ -275,7 +306,7 @@ impl Scope {
 }
 
 /// The `users u` CTE body: each user's properties from their first signup.
-fn users_cte(registry: &Registry) -> String {
+pub(crate) fn users_cte(registry: &Registry) -> String {
     let signup = registry.type_id(USER_PROPERTIES_EVENT).map(|t| registry.event_type(t));
     let fields: Vec<String> = signup
         .map(|s| s.fields.iter().map(|f| registry.field(f.field).name.clone()).collect::<Vec<String>>())

@@ -4,10 +4,9 @@
 //! has not reached yet are empty, not zero. Built on the `retention` behaviour function.
 
 use crate::params::{EventSpec, Period, Scope, ScopeInput, text_literal};
-use crate::{InsightError, Table, sql, table};
+use crate::{Catalog, InsightError, Table, sql, table};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
-use finpulse_core::registry::Registry;
 use finpulse_query::behaviour::MAX_CONDITIONS;
 use serde::Deserialize;
 use serde_json::Value;
@@ -66,7 +65,8 @@ pub struct Retention {
 
 impl Retention {
     /// Checks a retention request.
-    pub fn parse(input: &RetentionInput, registry: &Registry) -> Result<Self, InsightError> {
+    pub fn parse(input: &RetentionInput, cx: &Catalog) -> Result<Self, InsightError> {
+        let registry = cx.registry;
         let cohort_event = EventSpec::parse(input.cohort_event.as_deref().unwrap_or("user_signup"), registry, "cohort_event")?;
         let return_event = EventSpec::parse(input.return_event.as_deref().unwrap_or("any"), registry, "return_event")?;
         let period = Period::parse(input.period.as_deref().unwrap_or("day"), "period")?;
@@ -100,7 +100,7 @@ impl Retention {
                 filters: input.filters.clone(),
                 breakdown: input.breakdown.clone(),
             },
-            registry,
+            cx,
         )?;
         Ok(Self {
             cohort_event,

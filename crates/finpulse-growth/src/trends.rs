@@ -2,9 +2,9 @@
 //! week, month or quarter, optionally broken down.
 
 use crate::params::{EventSpec, Period, Scope, ScopeInput, ident};
-use crate::{InsightError, Table, sql, table};
+use crate::{Catalog, InsightError, Table, sql, table};
 use datafusion::prelude::SessionContext;
-use finpulse_core::registry::{FieldType, Registry};
+use finpulse_core::registry::FieldType;
 use serde::Deserialize;
 
 /// A trends request as sent.
@@ -40,7 +40,8 @@ pub struct Trends {
 
 impl Trends {
     /// Checks a trends request.
-    pub fn parse(input: &TrendsInput, registry: &Registry) -> Result<Self, InsightError> {
+    pub fn parse(input: &TrendsInput, cx: &Catalog) -> Result<Self, InsightError> {
+        let registry = cx.registry;
         let event = EventSpec::parse(input.event.as_deref().unwrap_or("any"), registry, "event")?;
         let measure = input.measure.clone().unwrap_or_else(|| "count".into());
         let measure_sql = match measure.split_once(':') {
@@ -64,7 +65,7 @@ impl Trends {
                 filters: input.filters.clone(),
                 breakdown: input.breakdown.clone(),
             },
-            registry,
+            cx,
         )?;
         Ok(Self { event, measure, measure_sql, interval, scope })
     }

@@ -10,6 +10,7 @@
 //! Spend: douyin 3,000 fen and wechat 2,000 fen on 01-05, wechat 1,000 fen on 01-12.
 
 use finpulse_core::{RawRecord, RawValue, ValidationLimits};
+use finpulse_growth::segments::{self, SegmentBook, SegmentDef};
 use finpulse_growth::{InsightError, Table, run_json};
 use finpulse_log::{EventStore, StoreOptions, StoreView};
 use serde_json::{Value, json};
@@ -74,8 +75,12 @@ fn history(dir: &std::path::Path) -> StoreView {
     store.view_handle().snapshot()
 }
 
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(f)
+}
+
 fn ask(view: &StoreView, kind: &str, body: Value) -> Result<Table, InsightError> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(run_json(view, kind, body))
+    block_on(run_json(view, &SegmentBook::empty(), kind, body))
 }
 
 fn column(t: &Table, name: &str) -> Vec<Value> {
@@ -197,4 +202,62 @@ fn bad_requests_name_the_parameter_and_an_empty_range_is_an_empty_answer() {
     assert!(empty.rows.is_empty());
     let empty = ask(&view, "retention", json!({ "from": "2030-01-01" })).unwrap();
     assert!(empty.rows.is_empty());
+}
+
+#[test]
+fn segments_select_users_by_behaviour_and_properties_and_filter_insights() {
+    let dir = tempfile::tempdir().unwrap();
+    let view = history(dir.path());
+    let mut book = SegmentBook::load(dir.path()).unwrap();
+    let def = |name: &str, rules: &[&str]| SegmentDef {
+        name: name.into(),
+        description: String::new(),
+        rules: rules.iter().map(|r| r.to_string()).collect(),
+    };
+    let active_wechat = book.save(def("active_wechat", &["user.channel = wechat", "did app_session >= 1 in 7d"]), &view.registry).unwrap();
+    let douyin_no_deposit = book.save(def("douyin_no_deposit", &["user.channel = douyin", "not deposit"]), &view.registry).unwrap();
+    let sessions = book.save(def("sessions", &["did app_session"]), &view.registry).unwrap();
+    let members = |s: &segments::Segment, as_of: Option<i64>| {
+        block_on(async {
+            let ctx = finpulse_growth::session(&view).await.unwrap();
+            let as_of = match as_of {
+                Some(t) => t,
+                None => segments::default_as_of_us(&ctx).await.unwrap(),
+            };
+            segments::members(&ctx, s, &view.registry, as_of).await.unwrap()
+        })
+    };
+    // As of the end (just after u4's session on 01-19 10:00), u1's session of 01-12 10:00 is
+    // exactly seven days old: outside "in 7d".
+    assert_eq!(members(&active_wechat, None), ["u4"]);
+    assert!(members(&douyin_no_deposit, None).is_empty());
+    // On 01-07 at midnight neither douyin user had deposited yet (u1 did at 10:00).
+    assert_eq!(members(&douyin_no_deposit, Some(at(2, 0))), ["u1", "u3"]);
+    assert_eq!(members(&sessions, Some(at(5, 0))), ["u1", "u2"]);
+
+    // Saved, reloaded, materialised, and used as a filter.
+    let book = SegmentBook::load(dir.path()).unwrap();
+    assert_eq!(book.defs().len(), 3);
+    let states = block_on(segments::materialise_all(&view, &book)).unwrap();
+    assert_eq!(
+        states.iter().map(|(n, s)| (n.as_str(), s.members)).collect::<Vec<_>>(),
+        [("active_wechat", 1), ("douyin_no_deposit", 0), ("sessions", 3)]
+    );
+    assert_eq!(book.materialised_members("sessions").unwrap(), ["u1", "u2", "u4"]);
+    let t =
+        block_on(run_json(&view, &book, "funnel", json!({ "steps": ["user_signup"], "filters": ["segment = active_wechat"] }))).unwrap();
+    assert_eq!(column(&t, "users"), [json!(1)]);
+    let t =
+        block_on(run_json(&view, &book, "funnel", json!({ "steps": ["user_signup"], "filters": ["segment != active_wechat"] }))).unwrap();
+    assert_eq!(column(&t, "users"), [json!(3)]);
+
+    // Bad definitions and references are named.
+    let mut book = book;
+    let err = |d: SegmentDef, book: &mut SegmentBook| book.save(d, &view.registry).unwrap_err().to_string();
+    assert!(err(def("x", &["did no_such_event"]), &mut book).starts_with("rules[0]: unknown event type"));
+    assert!(err(def("x", &["did deposit", "sometimes deposit"]), &mut book).starts_with("rules[1]:"));
+    assert!(err(def("x", &["did deposit in 30"]), &mut book).starts_with("rules[0]: '30' is not a number of days"));
+    assert!(err(def("bad name!", &["did deposit"]), &mut book).starts_with("name:"));
+    let missing = block_on(run_json(&view, &book, "trends", json!({ "filters": ["segment = nobody"] }))).unwrap_err().to_string();
+    assert!(missing.starts_with("segment: no segment 'nobody'"), "{missing}");
 }

@@ -1,5 +1,7 @@
 //! `GET|POST /v1/insights/{kind}`: lifecycle insights. POST takes the request as a JSON object;
 //! GET takes the same options as query parameters (lists comma-separated, `filters` repeatable).
+//! `GET|POST /v1/segments`, `GET /v1/segments/{name}/members`: saved segments, materialised on
+//! save and then on a schedule.
 
 use crate::{AppState, ErrorBody, error};
 use axum::Json;
@@ -7,7 +9,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use finpulse_growth::InsightError;
+use finpulse_growth::segments::{SegmentBook, SegmentDef};
+use finpulse_log::ViewHandle;
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::IntoParams;
 
 /// Options given as numbers in query strings.
 const NUMBER_OPTIONS: [&str; 5] = ["dropped_at", "limit", "periods", "period_index", "churn_after"];
@@ -36,9 +45,24 @@ fn body_from_query(pairs: Vec<(String, String)>) -> Result<Value, String> {
     Ok(Value::Object(m))
 }
 
+fn insight_error(e: InsightError) -> Response {
+    match e {
+        InsightError::Param { .. } => error(StatusCode::BAD_REQUEST, e.to_string()),
+        InsightError::Query(_) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn load_book(state: &AppState) -> Result<SegmentBook, Response> {
+    SegmentBook::load(&state.data_dir).map_err(insight_error)
+}
+
 async fn answer(state: AppState, kind: String, body: Value) -> Response {
     let view = state.views.snapshot();
-    match finpulse_growth::run_json(&view, &kind, body).await {
+    let book = match load_book(&state) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match finpulse_growth::run_json(&view, &book, &kind, body).await {
         Ok(table) => Json(table).into_response(),
         Err(e @ InsightError::Param { .. }) => {
             let status = if kind_known(&kind) { StatusCode::BAD_REQUEST } else { StatusCode::NOT_FOUND };
@@ -83,5 +107,133 @@ pub(crate) async fn post_insight(
         Ok(Json(body)) if body.is_object() => answer(state, kind, body).await,
         Ok(_) => error(StatusCode::BAD_REQUEST, "the body must be a JSON object of options"),
         Err(e) => error(StatusCode::BAD_REQUEST, e.body_text()),
+    }
+}
+
+/// Re-materialises every saved segment every `every`, in the background.
+pub(crate) fn refresh_segments(
+    views: ViewHandle,
+    data_dir: PathBuf,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let _guard = lock.lock().await;
+            let result = match SegmentBook::load(&data_dir) {
+                Ok(book) if !book.defs().is_empty() => {
+                    finpulse_growth::segments::materialise_all(&views.snapshot(), &book).await.map(|s| s.len())
+                }
+                Ok(_) => Ok(0),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(n) if n > 0 => tracing::info!(segments = n, "segments materialised"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "materialising segments failed; the previous members stay"),
+            }
+        }
+    })
+}
+
+/// Saved segments, each with its rules and last materialisation.
+#[utoipa::path(get, path = "/v1/segments", tag = "segments", responses((status = 200, body = Object)))]
+pub(crate) async fn list_segments(State(state): State<AppState>) -> Response {
+    let book = match load_book(&state) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let list: Vec<Value> = book
+        .defs()
+        .values()
+        .map(|d| serde_json::json!({"name": d.name, "description": d.description, "rules": d.rules, "state": book.state(&d.name)}))
+        .collect();
+    Json(serde_json::json!({ "segments": list })).into_response()
+}
+
+/// Saves (or replaces) a segment, e.g. `{"name": "douyin_no_deposit", "rules": ["user.channel = douyin", "not deposit"]}`,
+/// and materialises it at once.
+#[utoipa::path(post, path = "/v1/segments", tag = "segments", request_body = Object,
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+pub(crate) async fn save_segment(
+    State(state): State<AppState>,
+    body: Result<Json<SegmentDef>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let def = match body {
+        Ok(Json(d)) => d,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let _guard = state.segments.lock().await;
+    let view = state.views.snapshot();
+    let mut book = match load_book(&state) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let segment = match book.save(def, &view.registry) {
+        Ok(s) => s,
+        Err(e) => return insight_error(e),
+    };
+    let run = async {
+        let ctx = finpulse_growth::session(&view).await?;
+        let as_of = finpulse_growth::segments::default_as_of_us(&ctx).await?;
+        let members = finpulse_growth::segments::members(&ctx, &segment, &view.registry, as_of).await?;
+        book.write_members(&segment.def.name, as_of, &members)
+    };
+    match run.await {
+        Ok(s) => Json(serde_json::json!({"name": segment.def.name, "rules": segment.def.rules, "state": s})).into_response(),
+        Err(e) => insight_error(e),
+    }
+}
+
+/// Membership options.
+#[derive(Deserialize, IntoParams)]
+pub struct MembersQuery {
+    /// Is this user a member? (Answers `{"member": true|false}` instead of the list.)
+    pub user_id: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// A segment's members as of its last materialisation (CSV export with `format=csv`), or
+/// whether one user is a member.
+#[utoipa::path(get, path = "/v1/segments/{name}/members", tag = "segments", params(("name" = String, Path), MembersQuery),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn segment_members(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<MembersQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let book = match load_book(&state) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if !book.defs().contains_key(&name) {
+        return error(StatusCode::NOT_FOUND, format!("no segment '{name}'"));
+    }
+    let (Some(members), Some(seg_state)) = (book.materialised_members(&name), book.state(&name)) else {
+        return error(StatusCode::NOT_FOUND, format!("segment '{name}' is not materialised yet"));
+    };
+    if let Some(user) = q.user_id {
+        let member = members.binary_search(&user).is_ok();
+        return Json(serde_json::json!({"segment": name, "user_id": user, "member": member, "as_of": seg_state.as_of})).into_response();
+    }
+    match q.format.as_deref() {
+        Some("csv") => {
+            let mut csv = String::from("user_id\n");
+            for m in &members {
+                csv.push_str(m);
+                csv.push('\n');
+            }
+            ([(axum::http::header::CONTENT_TYPE, "text/csv")], csv).into_response()
+        }
+        None | Some("json") => Json(serde_json::json!({"segment": name, "as_of": seg_state.as_of, "members": members})).into_response(),
+        Some(other) => error(StatusCode::BAD_REQUEST, format!("format: '{other}' is not json or csv")),
     }
 }

@@ -54,6 +54,8 @@ pub struct ApiLimits {
     pub query_memory_bytes_max: usize,
     /// A non-empty tail is compacted at least this often, seconds.
     pub compaction_interval_secs: u64,
+    /// How often saved segments are re-materialised, in seconds.
+    pub segment_refresh_secs: u64,
 }
 
 impl Default for ApiLimits {
@@ -67,6 +69,7 @@ impl Default for ApiLimits {
             sql_rows_max: 100_000,
             query_memory_bytes_max: finpulse_query::QUERY_MEMORY_BYTES_MAX_DEFAULT,
             compaction_interval_secs: 300,
+            segment_refresh_secs: finpulse_growth::segments::SEGMENT_REFRESH_SECS_DEFAULT,
         }
     }
 }
@@ -83,6 +86,8 @@ pub(crate) struct AppState {
     offers: Arc<models::OffersCache>,
     /// Live state and the decision engine.
     live: Arc<risk::Live>,
+    /// Held while saving or materialising segments, so files are written one at a time.
+    segments: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
@@ -376,6 +381,8 @@ pub struct Server {
     live: Arc<risk::Live>,
     /// Reloads rules and models published by other processes.
     watcher: tokio::task::JoinHandle<()>,
+    /// Re-materialises saved segments on a schedule.
+    refresher: tokio::task::JoinHandle<()>,
 }
 
 /// The router and the OpenAPI document it was generated with.
@@ -394,6 +401,8 @@ fn router(state: AppState) -> axum::Router {
         .routes(routes!(models::churn_risk))
         .routes(routes!(models::offers))
         .routes(routes!(insights::get_insight, insights::post_insight))
+        .routes(routes!(insights::list_segments, insights::save_segment))
+        .routes(routes!(insights::segment_members))
         .routes(routes!(risk::decide))
         .routes(routes!(risk::user))
         .routes(routes!(risk::rules, risk::publish))
@@ -417,7 +426,11 @@ impl Server {
         let live = Arc::new(risk::Live::open(&data_dir, Policy::default()).map_err(std::io::Error::other)?);
         let (writer, writer_thread) =
             Writer::start(store, limits.write_queue_depth, Duration::from_secs(limits.compaction_interval_secs), live.clone());
-        let state = AppState { writer, views, limits, metrics: metrics_handle(), data_dir, offers: Arc::default(), live: live.clone() };
+        let segments = Arc::new(tokio::sync::Mutex::new(()));
+        let refresher =
+            insights::refresh_segments(views.clone(), data_dir.clone(), segments.clone(), Duration::from_secs(limits.segment_refresh_secs));
+        let state =
+            AppState { writer, views, limits, metrics: metrics_handle(), data_dir, offers: Arc::default(), live: live.clone(), segments };
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -430,7 +443,7 @@ impl Server {
                 })
                 .await
         });
-        Ok(Self { addr, shutdown: Some(tx), task, writer_thread: Some(writer_thread), live, watcher })
+        Ok(Self { addr, shutdown: Some(tx), task, writer_thread: Some(writer_thread), live, watcher, refresher })
     }
 
     /// Stops accepting requests, finishes those in flight, and stops the writer.
@@ -440,6 +453,7 @@ impl Server {
         }
         let result = (&mut self.task).await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.watcher.abort();
+        self.refresher.abort();
         if let Some(t) = self.writer_thread.take() {
             // The router (and with it the last writer handle) is dropped once serving ends.
             let _ = tokio::task::spawn_blocking(move || t.join()).await;

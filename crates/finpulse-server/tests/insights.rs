@@ -1,5 +1,5 @@
-//! Insights over HTTP: events sent through the API answer a funnel by GET and by POST, and a bad
-//! option is a 400 naming it.
+//! Insights over HTTP: events sent through the API answer a funnel by GET and by POST, a bad
+//! option is a 400 naming it, and a segment saved over HTTP is materialised and filters insights.
 
 use finpulse_log::{EventStore, StoreOptions};
 use finpulse_server::{ApiLimits, Server};
@@ -12,7 +12,7 @@ fn event(id: &str, user: &str, day: u32, kind: &str, extra: Value) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_funnel_is_answered_by_get_and_post_and_bad_options_are_named() {
+async fn insights_answer_by_get_and_post_and_segments_are_saved_materialised_and_used_as_filters() {
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
     let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), ApiLimits::default()).await.unwrap();
@@ -61,4 +61,37 @@ async fn a_funnel_is_answered_by_get_and_post_and_bad_options_are_named() {
     assert_eq!(bad.status(), 400);
     let unknown = c.get(format!("{base}/v1/insights/cohorts")).send().await.unwrap();
     assert_eq!(unknown.status(), 404);
+
+    // A segment saved over HTTP is materialised at once; membership, CSV export, and as a filter.
+    let saved = c
+        .post(format!("{base}/v1/segments"))
+        .json(&json!({"name": "douyin_depositors", "rules": ["user.channel = douyin", "did deposit"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200);
+    assert_eq!(saved.json::<Value>().await.unwrap()["state"]["members"], 2);
+    let member: Value =
+        c.get(format!("{base}/v1/segments/douyin_depositors/members?user_id=u3")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(member["member"], true);
+    let member: Value =
+        c.get(format!("{base}/v1/segments/douyin_depositors/members?user_id=u2")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(member["member"], false);
+    let csv = c.get(format!("{base}/v1/segments/douyin_depositors/members?format=csv")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(csv, "user_id\nu1\nu3\n");
+    let filtered: Value = c
+        .get(format!("{base}/v1/insights/trends?event=user_signup&filters=segment%3Ddouyin_depositors"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered["rows"].as_array().unwrap().iter().map(|r| r[1].as_i64().unwrap()).sum::<i64>(), 2);
+    let listed: Value = c.get(format!("{base}/v1/segments")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["segments"][0]["name"], "douyin_depositors");
+    let bad = c.post(format!("{base}/v1/segments")).json(&json!({"name": "x", "rules": ["did nothing_here"]})).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.json::<Value>().await.unwrap()["error"].as_str().unwrap().starts_with("rules[0]: unknown event type"));
+    assert_eq!(c.get(format!("{base}/v1/segments/nobody/members")).send().await.unwrap().status(), 404);
 }

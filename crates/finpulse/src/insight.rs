@@ -1,9 +1,10 @@
 //! `finpulse insight KIND`: the lifecycle insights from the command line. Flags become the same
-//! JSON request the API takes, so both check parameters the same way.
+//! JSON request the API takes, so both check parameters the same way. Also `finpulse segment`.
 
 use crate::Format;
 use crate::config::Config;
 use anyhow::{Context, Result};
+use finpulse_growth::segments::{self, SegmentBook, SegmentDef};
 use finpulse_log::EventStore;
 use serde_json::{Map, Value};
 
@@ -123,11 +124,105 @@ impl InsightArgs {
 /// Runs an insight over the data directory (read-only, beside a running server).
 pub async fn run(config: &Config, args: &InsightArgs) -> Result<()> {
     let view = EventStore::read_view(&config.data_dir).with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
-    let table = finpulse_growth::run_json(&view, &args.kind, args.body()).await.with_context(|| format!("insight {}", args.kind))?;
+    let book = SegmentBook::load(&config.data_dir)?;
+    let table = finpulse_growth::run_json(&view, &book, &args.kind, args.body()).await.with_context(|| format!("insight {}", args.kind))?;
     match args.format {
         Format::Table => print!("{}", table.to_text()),
         Format::Csv => print!("{}", table.to_csv()),
         Format::Json => println!("{}", serde_json::to_string_pretty(&table)?),
+    }
+    Ok(())
+}
+
+/// `finpulse segment …`.
+#[derive(clap::Subcommand, Debug)]
+pub enum SegmentCommand {
+    /// Save (or replace) a segment; every rule must hold.
+    Save {
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        /// Letters, digits, '_' or '-'.
+        name: String,
+        /// `did EVENT [>= N] [in Nd]`, `not EVENT [in Nd]` or `user.FIELD OP VALUE` (repeatable).
+        #[arg(long = "rule", required = true)]
+        rules: Vec<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Saved segments with their last materialisation.
+    List {
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+    },
+    /// A segment's members, evaluated now (as of the end of the data, or --as-of DATE).
+    Members {
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        name: String,
+        /// YYYY-MM-DD (UTC): membership at the start of that day.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Only say whether this user is a member.
+        #[arg(long)]
+        user: Option<String>,
+        /// Write the members as CSV here instead of printing them.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Evaluate every saved segment and write its members (what a server does on a schedule).
+    Materialise {
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+    },
+}
+
+/// Runs a segment command.
+pub async fn segment(config: &Config, command: SegmentCommand) -> Result<()> {
+    let view = EventStore::read_view(&config.data_dir).with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
+    let mut book = SegmentBook::load(&config.data_dir)?;
+    match command {
+        SegmentCommand::Save { name, rules, description, .. } => {
+            let segment = book.save(SegmentDef { name, description, rules }, &view.registry)?;
+            println!("saved segment {} ({} rules)", segment.def.name, segment.def.rules.len());
+        }
+        SegmentCommand::List { .. } => {
+            for def in book.defs().values() {
+                let state =
+                    book.state(&def.name).map_or("not materialised".to_string(), |s| format!("{} members as of {}", s.members, s.as_of));
+                println!(
+                    "{}: {} — {}{}",
+                    def.name,
+                    def.rules.join(" and "),
+                    state,
+                    if def.description.is_empty() { String::new() } else { format!(" ({})", def.description) }
+                );
+            }
+        }
+        SegmentCommand::Members { name, as_of, user, out, .. } => {
+            let segment = book.get(&name, &view.registry)?;
+            let ctx = finpulse_growth::session(&view).await?;
+            let as_of_us = match as_of {
+                Some(d) => finpulse_core::time::parse_date_us(&d).with_context(|| format!("--as-of: '{d}' is not a YYYY-MM-DD date"))?,
+                None => segments::default_as_of_us(&ctx).await?,
+            };
+            let members = segments::members(&ctx, &segment, &view.registry, as_of_us).await?;
+            if let Some(user) = user {
+                println!("{user} is {}a member of {name}", if members.binary_search(&user).is_ok() { "" } else { "not " });
+            } else if let Some(out) = out {
+                let mut csv = String::from("user_id\n");
+                members.iter().for_each(|m| csv.push_str(&format!("{m}\n")));
+                std::fs::write(&out, csv).with_context(|| format!("writing {}", out.display()))?;
+                eprintln!("{} members written to {}", members.len(), out.display());
+            } else {
+                members.iter().for_each(|m| println!("{m}"));
+                eprintln!("{} members", members.len());
+            }
+        }
+        SegmentCommand::Materialise { .. } => {
+            for (name, state) in segments::materialise_all(&view, &book).await? {
+                println!("{name}: {} members as of {}", state.members, state.as_of);
+            }
+        }
     }
     Ok(())
 }

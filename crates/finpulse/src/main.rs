@@ -86,6 +86,9 @@ enum Command {
         query: String,
     },
     /// Show every event type and field with its type and data class.
+    /// Segments: save, list, members (CSV export), materialise.
+    #[command(subcommand)]
+    Segment(insight::SegmentCommand),
     /// Lifecycle insights: acquisition, activation, funnel, retention, lifecycle, trends.
     Insight {
         #[arg(long)]
@@ -413,6 +416,16 @@ fn main() -> Result<()> {
         Command::Sql { data_dir, format, query } => {
             set_dir(&mut config, data_dir);
             runtime.block_on(sql::run(&config, &query, format))
+        }
+        Command::Segment(command) => {
+            let dir = match &command {
+                insight::SegmentCommand::Save { data_dir, .. }
+                | insight::SegmentCommand::List { data_dir }
+                | insight::SegmentCommand::Members { data_dir, .. }
+                | insight::SegmentCommand::Materialise { data_dir } => data_dir.clone(),
+            };
+            set_dir(&mut config, dir);
+            runtime.block_on(insight::segment(&config, command))
         }
         Command::Insight { data_dir, args } => {
             set_dir(&mut config, data_dir);
