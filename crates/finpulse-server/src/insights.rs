@@ -52,15 +52,15 @@ fn insight_error(e: InsightError) -> Response {
     }
 }
 
-fn load_book(state: &AppState) -> Result<SegmentBook, Response> {
-    SegmentBook::load(&state.data_dir).map_err(insight_error)
+fn load_book(state: &AppState) -> Result<SegmentBook, Box<Response>> {
+    SegmentBook::load(&state.data_dir).map_err(|e| Box::new(insight_error(e)))
 }
 
 async fn answer(state: AppState, kind: String, body: Value) -> Response {
     let view = state.views.snapshot();
     let book = match load_book(&state) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match finpulse_growth::run_json(&view, &book, &kind, body).await {
         Ok(table) => Json(table).into_response(),
@@ -144,7 +144,7 @@ pub(crate) fn refresh_segments(
 pub(crate) async fn list_segments(State(state): State<AppState>) -> Response {
     let book = match load_book(&state) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let list: Vec<Value> = book
         .defs()
@@ -170,7 +170,7 @@ pub(crate) async fn save_segment(
     let view = state.views.snapshot();
     let mut book = match load_book(&state) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let segment = match book.save(def, &view.registry) {
         Ok(s) => s,
@@ -212,7 +212,7 @@ pub(crate) async fn segment_members(
     };
     let book = match load_book(&state) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if !book.defs().contains_key(&name) {
         return error(StatusCode::NOT_FOUND, format!("no segment '{name}'"));
