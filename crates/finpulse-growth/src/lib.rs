@@ -9,6 +9,7 @@
 pub mod acquisition;
 pub mod activation;
 pub mod funnel;
+pub mod goals;
 pub mod lifecycle;
 pub mod params;
 pub mod retention;

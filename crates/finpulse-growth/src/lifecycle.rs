@@ -115,30 +115,9 @@ struct PeriodCounts {
 /// Answers a lifecycle request: who was active on which day comes from one query; statuses,
 /// DAU/WAU/MAU and stickiness are counted from it here, in one pass per user.
 pub async fn run(ctx: &SessionContext, lc: &Lifecycle) -> Result<Table, InsightError> {
-    let daily_sql = format!(
-        "WITH {users}x AS (SELECT e.user_id, CAST(date_part('epoch', date_trunc('day', e.ts)) AS BIGINT) AS d FROM {from} \
-         WHERE {event} AND {filters} AND e.user_id <> '' GROUP BY 1, 2) SELECT user_id, d FROM x",
-        users = lc.scope.with_users(),
-        from = lc.scope.from_events(),
-        event = lc.event.sql(),
-        filters = lc.scope.filters_sql(),
-    );
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut days: Vec<Vec<i64>> = Vec::new();
-    for b in sql(ctx, &daily_sql).await? {
-        let users = finpulse_query::text_values(b.column(0).as_ref())?;
-        let d = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Int64).map_err(|e| InsightError::Query(e.to_string()))?;
-        let d = d.as_primitive::<arrow::datatypes::Int64Type>();
-        for (r, user) in users.into_iter().enumerate() {
-            let Some(user) = user else { continue };
-            let next = index.len();
-            let i = *index.entry(user).or_insert(next);
-            if i == days.len() {
-                days.push(Vec::new());
-            }
-            days[i].push(d.value(r).div_euclid(86_400));
-        }
-    }
+    let daily_sql =
+        daily_sql(&lc.scope.with_users(), lc.scope.from_events(), &format!("{} AND {}", lc.event.sql(), lc.scope.filters_sql()));
+    let mut days = active_days(ctx, &daily_sql).await?;
     let Some(last_day) = days.iter().flat_map(|d| d.iter().copied()).max() else { return Ok(Table::new(&columns(lc))) };
     let last_period = lc.period_of(last_day);
     let mut counts: BTreeMap<i64, PeriodCounts> = BTreeMap::new();
@@ -147,7 +126,6 @@ pub async fn run(ctx: &SessionContext, lc: &Lifecycle) -> Result<Table, InsightE
     let mut trailing: [BTreeMap<i64, i64>; 2] = [BTreeMap::new(), BTreeMap::new()];
     let churn = i64::from(lc.churn_after);
     for user_days in &mut days {
-        user_days.sort_unstable();
         let mut periods: Vec<i64> = Vec::with_capacity(user_days.len());
         let mut previous_day: Option<i64> = None;
         for &day in user_days.iter() {
@@ -235,4 +213,35 @@ fn columns(lc: &Lifecycle) -> Vec<&'static str> {
     }
     columns.push("usage_secs_per_active_user");
     columns
+}
+
+/// Per user, the days (since 1970-01-01) they were active, from a query of distinct
+/// `(user_id, day start in epoch seconds)` rows; each list sorted.
+pub(crate) async fn active_days(ctx: &SessionContext, daily_sql: &str) -> Result<Vec<Vec<i64>>, InsightError> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut days: Vec<Vec<i64>> = Vec::new();
+    for b in sql(ctx, daily_sql).await? {
+        let users = finpulse_query::text_values(b.column(0).as_ref())?;
+        let d = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Int64).map_err(|e| InsightError::Query(e.to_string()))?;
+        let d = d.as_primitive::<arrow::datatypes::Int64Type>();
+        for (r, user) in users.into_iter().enumerate() {
+            let Some(user) = user else { continue };
+            let next = index.len();
+            let i = *index.entry(user).or_insert(next);
+            if i == days.len() {
+                days.push(Vec::new());
+            }
+            days[i].push(d.value(r).div_euclid(86_400));
+        }
+    }
+    days.iter_mut().for_each(|d| d.sort_unstable());
+    Ok(days)
+}
+
+/// The query of distinct active (user, day) rows for an event condition on `events e`.
+pub(crate) fn daily_sql(with_users: &str, from: &str, condition: &str) -> String {
+    format!(
+        "WITH {with_users}x AS (SELECT e.user_id, CAST(date_part('epoch', date_trunc('day', e.ts)) AS BIGINT) AS d FROM {from} \
+         WHERE {condition} AND e.user_id <> '' GROUP BY 1, 2) SELECT user_id, d FROM x"
+    )
 }

@@ -261,3 +261,37 @@ fn segments_select_users_by_behaviour_and_properties_and_filter_insights() {
     let missing = block_on(run_json(&view, &book, "trends", json!({ "filters": ["segment = nobody"] }))).unwrap_err().to_string();
     assert!(missing.starts_with("segment: no segment 'nobody'"), "{missing}");
 }
+
+#[test]
+fn goals_report_current_value_projection_and_status() {
+    use finpulse_growth::goals::{Goal, GoalBook, evaluate};
+    let dir = tempfile::tempdir().unwrap();
+    let view = history(dir.path());
+    let mut book = GoalBook::load(dir.path()).unwrap();
+    let goal = |name: &str, metric: &str, target: f64, deadline: &str| Goal {
+        name: name.into(),
+        metric: metric.into(),
+        target,
+        deadline: deadline.into(),
+    };
+    // Signups in the 7 days to 01-12: u3 (01-06) and u4 (01-12). The data ends 01-19: judged on the deadline.
+    book.set(goal("signups", "new_users_7d", 2.0, "2026-01-12")).unwrap();
+    book.set(goal("signups-stretch", "new_users_7d", 3.0, "2026-01-12")).unwrap();
+    book.set(goal("incidents", "risk_incident_rate", 0.005, "2026-06-30")).unwrap();
+    book.set(goal("reach", "mau", 10.0, "2026-06-30")).unwrap();
+    let book = GoalBook::load(dir.path()).unwrap();
+    let t = block_on(async {
+        let ctx = finpulse_growth::session(&view).await.unwrap();
+        evaluate(&ctx, &view.registry, &book).await.unwrap()
+    });
+    let row = |name: &str| t.rows.iter().find(|r| r[0] == json!(name)).unwrap().clone();
+    assert_eq!(row("signups")[6], json!(2.0));
+    assert_eq!(row("signups")[8], json!("met"));
+    assert_eq!(row("signups-stretch")[8], json!("missed"));
+    assert_eq!(row("incidents")[1], json!("compliance"));
+    assert_eq!(row("incidents")[8], json!("no data"), "no payments: no rate");
+    // Everyone (4 users) was active in the 30 days to 01-19, growing from 2: the trend reaches 10 by June.
+    assert_eq!(row("reach")[6], json!(4.0));
+    assert_eq!(row("reach")[8], json!("on track"));
+    assert_eq!(row("reach")[5], json!("2026-01-19"));
+}

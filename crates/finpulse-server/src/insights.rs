@@ -237,3 +237,37 @@ pub(crate) async fn segment_members(
         Some(other) => error(StatusCode::BAD_REQUEST, format!("format: '{other}' is not json or csv")),
     }
 }
+
+/// Every KPI goal with its current value, trend projection to the deadline and status.
+#[utoipa::path(get, path = "/v1/goals", tag = "goals", responses((status = 200, description = "columns and rows", body = Object)))]
+pub(crate) async fn list_goals(State(state): State<AppState>) -> Response {
+    let view = state.views.snapshot();
+    let run = async {
+        let book = finpulse_growth::goals::GoalBook::load(&state.data_dir)?;
+        let ctx = finpulse_growth::session(&view).await?;
+        finpulse_growth::goals::evaluate(&ctx, &view.registry, &book).await
+    };
+    match run.await {
+        Ok(t) => Json(t).into_response(),
+        Err(e) => insight_error(e),
+    }
+}
+
+/// Adds or replaces a goal: `{"name": "q2-retention", "metric": "retention_90d", "target": 0.85, "deadline": "2026-06-30"}`.
+#[utoipa::path(post, path = "/v1/goals", tag = "goals", request_body = Object,
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+pub(crate) async fn set_goal(
+    State(state): State<AppState>,
+    body: Result<Json<finpulse_growth::goals::Goal>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let goal = match body {
+        Ok(Json(g)) => g,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let _guard = state.segments.lock().await;
+    let result = finpulse_growth::goals::GoalBook::load(&state.data_dir).and_then(|mut book| book.set(goal.clone()));
+    match result {
+        Ok(()) => Json(goal).into_response(),
+        Err(e) => insight_error(e),
+    }
+}

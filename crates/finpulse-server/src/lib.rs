@@ -86,7 +86,7 @@ pub(crate) struct AppState {
     offers: Arc<models::OffersCache>,
     /// Live state and the decision engine.
     live: Arc<risk::Live>,
-    /// Held while saving or materialising segments, so files are written one at a time.
+    /// Held while saving segments or goals or materialising segments: files are written one at a time.
     segments: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -403,6 +403,7 @@ fn router(state: AppState) -> axum::Router {
         .routes(routes!(insights::get_insight, insights::post_insight))
         .routes(routes!(insights::list_segments, insights::save_segment))
         .routes(routes!(insights::segment_members))
+        .routes(routes!(insights::list_goals, insights::set_goal))
         .routes(routes!(risk::decide))
         .routes(routes!(risk::user))
         .routes(routes!(risk::rules, risk::publish))

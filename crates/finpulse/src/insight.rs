@@ -226,3 +226,74 @@ pub async fn segment(config: &Config, command: SegmentCommand) -> Result<()> {
     }
     Ok(())
 }
+
+/// `finpulse goals …`.
+#[derive(clap::Subcommand, Debug)]
+pub enum GoalsCommand {
+    /// Every goal with its current value, projection and status.
+    List {
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Add or replace a goal.
+    Set {
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        name: String,
+        /// retention_90d, mau, new_users_7d (growth); aum_fen, revenue_roi (value); risk_incident_rate (compliance).
+        #[arg(long)]
+        metric: String,
+        /// Shares as fractions: 0.85 for 85%.
+        #[arg(long, allow_negative_numbers = true)]
+        target: f64,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        deadline: String,
+    },
+    /// Remove a goal.
+    Remove {
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        name: String,
+    },
+}
+
+impl GoalsCommand {
+    /// The data directory flag, whichever the command.
+    pub fn data_dir(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Self::List { data_dir, .. } | Self::Set { data_dir, .. } | Self::Remove { data_dir, .. } => data_dir.clone(),
+        }
+    }
+}
+
+/// Runs a goals command.
+pub async fn goals(config: &Config, command: GoalsCommand) -> Result<()> {
+    let mut book = finpulse_growth::goals::GoalBook::load(&config.data_dir)?;
+    match command {
+        GoalsCommand::Set { name, metric, target, deadline, .. } => {
+            book.set(finpulse_growth::goals::Goal { name: name.clone(), metric, target, deadline })?;
+            println!("goal {name} saved");
+        }
+        GoalsCommand::Remove { name, .. } => {
+            if !book.remove(&name)? {
+                anyhow::bail!("no goal '{name}'");
+            }
+            println!("goal {name} removed");
+        }
+        GoalsCommand::List { format, .. } => {
+            let view =
+                EventStore::read_view(&config.data_dir).with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
+            let ctx = finpulse_growth::session(&view).await?;
+            let table = finpulse_growth::goals::evaluate(&ctx, &view.registry, &book).await?;
+            match format {
+                Format::Table => print!("{}", table.to_text()),
+                Format::Csv => print!("{}", table.to_csv()),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&table)?),
+            }
+        }
+    }
+    Ok(())
+}

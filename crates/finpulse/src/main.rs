@@ -86,6 +86,9 @@ enum Command {
         query: String,
     },
     /// Show every event type and field with its type and data class.
+    /// KPI goals: growth, value and compliance targets with a projection and a status.
+    #[command(subcommand)]
+    Goals(insight::GoalsCommand),
     /// Segments: save, list, members (CSV export), materialise.
     #[command(subcommand)]
     Segment(insight::SegmentCommand),
@@ -416,6 +419,10 @@ fn main() -> Result<()> {
         Command::Sql { data_dir, format, query } => {
             set_dir(&mut config, data_dir);
             runtime.block_on(sql::run(&config, &query, format))
+        }
+        Command::Goals(command) => {
+            set_dir(&mut config, command.data_dir());
+            runtime.block_on(insight::goals(&config, command))
         }
         Command::Segment(command) => {
             let dir = match &command {
