@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 pub const TREND_DAYS: usize = 28;
 /// A projection short of the target by at most this share of it is "at risk", not "off track".
 pub const AT_RISK_GAP: f64 = 0.05;
-/// The window of the retention metric, in days.
+/// The window of the quarterly retention metric, in days.
 pub const RETENTION_WINDOW_DAYS: i64 = 90;
-/// The window of the incident-rate and MAU metrics, in days.
+/// The window of the incident-rate, MAU and monthly retention metrics, in days.
 pub const TRAILING_DAYS: i64 = 30;
 
 /// The metrics a goal can track.
@@ -28,6 +28,8 @@ pub const TRAILING_DAYS: i64 = 30;
 pub enum Metric {
     /// Growth: of the users active in the 90 days before the last 90, the share active in the last 90.
     Retention90d,
+    /// Growth: the same over 30-day windows.
+    Retention30d,
     /// Growth: users active in the last 30 days.
     Mau,
     /// Growth: signups in the last 7 days.
@@ -42,12 +44,14 @@ pub enum Metric {
 
 impl Metric {
     /// All metrics, for help and errors.
-    pub const ALL: [Metric; 6] = [Self::Retention90d, Self::Mau, Self::NewUsers7d, Self::AumFen, Self::RevenueRoi, Self::RiskIncidentRate];
+    pub const ALL: [Metric; 7] =
+        [Self::Retention90d, Self::Retention30d, Self::Mau, Self::NewUsers7d, Self::AumFen, Self::RevenueRoi, Self::RiskIncidentRate];
 
     /// The name used in requests.
     pub fn name(self) -> &'static str {
         match self {
             Self::Retention90d => "retention_90d",
+            Self::Retention30d => "retention_30d",
             Self::Mau => "mau",
             Self::NewUsers7d => "new_users_7d",
             Self::AumFen => "aum_fen",
@@ -59,10 +63,15 @@ impl Metric {
     /// The plan dimension it belongs to.
     pub fn dimension(self) -> &'static str {
         match self {
-            Self::Retention90d | Self::Mau | Self::NewUsers7d => "growth",
+            Self::Retention90d | Self::Retention30d | Self::Mau | Self::NewUsers7d => "growth",
             Self::AumFen | Self::RevenueRoi => "value",
             Self::RiskIncidentRate => "compliance",
         }
+    }
+
+    /// Whether its values are shares (between 0 and 1).
+    pub fn is_share(self) -> bool {
+        matches!(self, Self::Retention90d | Self::Retention30d | Self::RiskIncidentRate)
     }
 
     /// Whether more is better.
@@ -231,7 +240,7 @@ async fn series(ctx: &SessionContext, any_user_event: &str, metric: Metric, firs
             };
             payments.iter().filter(|(_, p)| **p > 0.0).map(|(d, p)| (*d, frauds.get(d).copied().unwrap_or(0.0) / p)).collect()
         }
-        Metric::Mau | Metric::Retention90d => {
+        Metric::Mau | Metric::Retention90d | Metric::Retention30d => {
             let daily = crate::lifecycle::daily_sql("", "events e", any_user_event);
             let activity = crate::lifecycle::active_days(ctx, &daily).await?;
             let active_in = |days: &[i64], from: i64, to: i64| {
@@ -243,7 +252,11 @@ async fn series(ctx: &SessionContext, any_user_event: &str, metric: Metric, firs
                     if metric == Metric::Mau {
                         return Some((d, activity.iter().filter(|u| active_in(u, d - TRAILING_DAYS + 1, d)).count() as f64));
                     }
-                    let w = RETENTION_WINDOW_DAYS;
+                    let w = if metric == Metric::Retention90d { RETENTION_WINDOW_DAYS } else { TRAILING_DAYS };
+                    // Only once the data covers the earlier window entirely.
+                    if d - 2 * w + 1 < first {
+                        return None;
+                    }
                     let earlier = activity.iter().filter(|u| active_in(u, d - 2 * w + 1, d - w)).collect::<Vec<_>>();
                     let kept = earlier.iter().filter(|u| active_in(u, d - w + 1, d)).count();
                     (!earlier.is_empty()).then(|| (d, kept as f64 / earlier.len() as f64))
@@ -307,7 +320,9 @@ pub async fn evaluate(ctx: &SessionContext, registry: &finpulse_core::Registry, 
         let passed = deadline_day <= last;
         // Past the deadline, judge the value on the deadline.
         let current = if passed { s.range(..=deadline_day).next_back().map(|(_, v)| *v) } else { s.values().next_back().copied() };
-        let projected = if passed { current } else { project(s, deadline_day) };
+        // Every metric is at least 0; shares are at most 1.
+        let ceiling = if metric.is_share() { 1.0 } else { f64::INFINITY };
+        let projected = if passed { current } else { project(s, deadline_day).map(|p| p.clamp(0.0, ceiling)) };
         t.rows.push(vec![
             Value::from(goal.name.clone()),
             Value::from(metric.dimension()),

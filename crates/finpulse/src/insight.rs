@@ -242,7 +242,7 @@ pub enum GoalsCommand {
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
         name: String,
-        /// retention_90d, mau, new_users_7d (growth); aum_fen, revenue_roi (value); risk_incident_rate (compliance).
+        /// retention_90d, retention_30d, mau, new_users_7d (growth); aum_fen, revenue_roi (value); risk_incident_rate (compliance).
         #[arg(long)]
         metric: String,
         /// Shares as fractions: 0.85 for 85%.
