@@ -262,3 +262,37 @@ async fn behaviour_functions_agree_with_clickhouse_on_random_event_sets() {
     }
     assert!(total > 500, "compared {total} queries");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_arguments_are_rejected_naming_the_function_and_the_argument() {
+    let ctx = SessionContext::new();
+    finpulse_query::behaviour::register(&ctx);
+    ctx.sql("CREATE TABLE t (u BIGINT, ts BIGINT, e BIGINT) AS VALUES (1, 10, 1), (1, 11, 2)").await.unwrap().collect().await.unwrap();
+    let error = |q: &'static str| {
+        let ctx = ctx.clone();
+        async move {
+            match ctx.sql(q).await {
+                Err(e) => e.to_string(),
+                Ok(df) => df.collect().await.expect_err(q).to_string(),
+            }
+        }
+    };
+    let cases = [
+        ("SELECT window_funnel(10, 'fast', ts, e = 1) FROM t", "window_funnel: mode: unknown option 'fast'"),
+        ("SELECT window_funnel(-1, '', ts, e = 1) FROM t", "window_funnel: window must not be negative"),
+        ("SELECT window_funnel(w, '', ts, e = 1) FROM (SELECT 10 AS w, ts, e FROM t)", "window_funnel: window must be a constant"),
+        ("SELECT window_funnel(10, '', ts, e) FROM t", "window_funnel: condition 1 must be a boolean"),
+        ("SELECT window_funnel(10, '', 'x', e = 1) FROM t", "window_funnel: ts must be a timestamp, date or integer"),
+        ("SELECT retention(e = 1) FROM t", "retention: takes 2 to 32 conditions, got 1"),
+        ("SELECT sequence_match('(?1)(?3)', ts, e = 1, e = 2) FROM t", "sequence_match: pattern: condition 3 does not exist"),
+        ("SELECT sequence_count('(?1)x', ts, e = 1, e = 2) FROM t", "position 4"),
+        ("SELECT sequence_match('(?1)(?t~1)(?2)', ts, e = 1, e = 2) FROM t", "unknown time comparison"),
+    ];
+    for (q, expected) in cases {
+        let got = error(q).await;
+        assert!(got.contains(expected), "{q}\n  got: {got}\n  expected to contain: {expected}");
+    }
+    let many = (0..33).map(|i| format!("e = {i}")).collect::<Vec<_>>().join(", ");
+    let q: &'static str = Box::leak(format!("SELECT window_funnel(10, '', ts, {many}) FROM t").into_boxed_str());
+    assert!(error(q).await.contains("takes 1 to 32 conditions, got 33"));
+}
