@@ -241,8 +241,8 @@ async fn series(ctx: &SessionContext, any_user_event: &str, metric: Metric, firs
             payments.iter().filter(|(_, p)| **p > 0.0).map(|(d, p)| (*d, frauds.get(d).copied().unwrap_or(0.0) / p)).collect()
         }
         Metric::Mau | Metric::Retention90d | Metric::Retention30d => {
-            let daily = crate::lifecycle::daily_sql("", "events e", any_user_event);
-            let activity = crate::lifecycle::active_days(ctx, &daily).await?;
+            let daily = crate::lifecycle::daily_sql("", "events e", "'all'", any_user_event);
+            let activity: Vec<Vec<i64>> = crate::lifecycle::active_days(ctx, &daily).await?.into_iter().map(|(_, d)| d).collect();
             let active_in = |days: &[i64], from: i64, to: i64| {
                 let i = days.partition_point(|&d| d < from);
                 i < days.len() && days[i] <= to

@@ -31,7 +31,7 @@ pub struct LifecycleInput {
     /// Filters.
     #[serde(default)]
     pub filters: Vec<String>,
-    /// Not supported for lifecycle; rejected with a clear error.
+    /// Breakdown property.
     pub breakdown: Option<String>,
 }
 
@@ -48,9 +48,6 @@ impl Lifecycle {
     /// Checks a lifecycle request.
     pub fn parse(input: &LifecycleInput, cx: &Catalog) -> Result<Self, InsightError> {
         let registry = cx.registry;
-        if input.breakdown.is_some() {
-            return Err(InsightError::param("breakdown", "lifecycle has no breakdown; filter on a property instead"));
-        }
         let event = EventSpec::parse(input.event.as_deref().unwrap_or("any"), registry, "event")?;
         let interval = Period::parse(input.interval.as_deref().unwrap_or("week"), "interval")?;
         if interval == Period::Quarter {
@@ -65,7 +62,12 @@ impl Lifecycle {
             return Err(InsightError::param("churn_after", "must be at least 1"));
         }
         let scope = Scope::parse(
-            &ScopeInput { from: input.from.clone(), to: input.to.clone(), filters: input.filters.clone(), breakdown: None },
+            &ScopeInput {
+                from: input.from.clone(),
+                to: input.to.clone(),
+                filters: input.filters.clone(),
+                breakdown: input.breakdown.clone(),
+            },
             cx,
         )?;
         Ok(Self { event, interval, churn_after, scope })
@@ -115,35 +117,33 @@ struct PeriodCounts {
 /// Answers a lifecycle request: who was active on which day comes from one query; statuses,
 /// DAU/WAU/MAU and stickiness are counted from it here, in one pass per user.
 pub async fn run(ctx: &SessionContext, lc: &Lifecycle) -> Result<Table, InsightError> {
-    let daily_sql =
-        daily_sql(&lc.scope.with_users(), lc.scope.from_events(), &format!("{} AND {}", lc.event.sql(), lc.scope.filters_sql()));
-    let mut days = active_days(ctx, &daily_sql).await?;
-    let Some(last_day) = days.iter().flat_map(|d| d.iter().copied()).max() else { return Ok(Table::new(&columns(lc))) };
+    let condition = format!("{} AND {}", lc.event.sql(), lc.scope.filters_sql());
+    let daily_sql = daily_sql(&lc.scope.with_users(), lc.scope.from_events(), &lc.scope.breakdown_sql(), &condition);
+    let days = active_days(ctx, &daily_sql).await?;
+    let Some(last_day) = days.iter().flat_map(|(_, d)| d.iter().copied()).max() else { return Ok(Table::new(&columns(lc))) };
     let last_period = lc.period_of(last_day);
-    let mut counts: BTreeMap<i64, PeriodCounts> = BTreeMap::new();
-    let mut dau: BTreeMap<i64, i64> = BTreeMap::new();
-    // Trailing 7- and 30-day users: +1 where a user's coverage starts, −1 where it ends.
-    let mut trailing: [BTreeMap<i64, i64>; 2] = [BTreeMap::new(), BTreeMap::new()];
     let churn = i64::from(lc.churn_after);
-    for user_days in &mut days {
+    let mut tallies: BTreeMap<&str, Tally> = BTreeMap::new();
+    for (grp, user_days) in &days {
+        let tally = tallies.entry(grp.as_str()).or_default();
         let mut periods: Vec<i64> = Vec::with_capacity(user_days.len());
         let mut previous_day: Option<i64> = None;
-        for &day in user_days.iter() {
-            *dau.entry(day).or_default() += 1;
-            for (t, n) in trailing.iter_mut().zip([7, 30]) {
+        for &day in user_days {
+            *tally.dau.entry(day).or_default() += 1;
+            for (t, n) in tally.trailing.iter_mut().zip([7, 30]) {
                 let start = previous_day.map_or(day, |p| day.max(p + n));
                 *t.entry(start).or_default() += 1;
                 *t.entry(day + n).or_default() -= 1;
             }
             previous_day = Some(day);
             let p = lc.period_of(day);
-            counts.entry(p).or_default().user_days += 1;
+            tally.counts.entry(p).or_default().user_days += 1;
             if periods.last() != Some(&p) {
                 periods.push(p);
             }
         }
         for (i, &p) in periods.iter().enumerate() {
-            let c = counts.entry(p).or_default();
+            let c = tally.counts.entry(p).or_default();
             c.active += 1;
             match i.checked_sub(1).map(|j| periods[j]) {
                 None => c.new += 1,
@@ -152,60 +152,85 @@ pub async fn run(ctx: &SessionContext, lc: &Lifecycle) -> Result<Table, InsightE
             }
             let next = periods.get(i + 1).copied();
             if next.is_none_or(|n| n > p + 1) && p < last_period {
-                counts.entry(p + 1).or_default().dormant += 1;
+                tally.counts.entry(p + 1).or_default().dormant += 1;
             }
             if next.is_none_or(|n| n > p + churn) && p + churn <= last_period {
-                counts.entry(p + churn).or_default().churned += 1;
+                tally.counts.entry(p + churn).or_default().churned += 1;
             }
         }
     }
     let running = |deltas: &BTreeMap<i64, i64>, day: i64| deltas.range(..=day).map(|(_, v)| v).sum::<i64>();
-    let days_in = |p: i64| dau.keys().filter(|&&d| lc.period_of(d) == p).count() as i64;
 
-    let mut usage: BTreeMap<String, f64> = BTreeMap::new();
+    // Session time per period (and group), from app_session.session_secs.
+    let mut usage: BTreeMap<(String, String), f64> = BTreeMap::new();
     if ctx.table_exist("app_session")? {
         let q = format!(
-            "SELECT date_trunc('{}', ts) AS p, sum(session_secs) FROM app_session WHERE {} GROUP BY 1",
-            lc.interval.name(),
-            lc.scope.range_sql("app_session.ts")
+            "WITH {users}x AS (SELECT date_trunc('{p}', e.ts) AS p, {grp} AS grp, sum(e.session_secs) AS secs FROM {from} \
+             WHERE e.\"type\" = 'app_session' AND {filters} GROUP BY 1, 2) SELECT p, grp, secs FROM x",
+            users = lc.scope.with_users(),
+            p = lc.interval.name(),
+            grp = lc.scope.breakdown_sql(),
+            from = lc.scope.from_events(),
+            filters = lc.scope.filters_sql(),
         );
         for r in table::rows(&sql(ctx, &q).await?)? {
-            usage.insert(r[0].as_str().unwrap_or_default().to_string(), r[1].as_f64().unwrap_or(0.0));
+            let key = (r[1].as_str().unwrap_or("(none)").to_string(), r[0].as_str().unwrap_or_default().to_string());
+            usage.insert(key, r[2].as_f64().unwrap_or(0.0));
         }
     }
     let first = lc.scope.from.map(|f| lc.period_of(f.signed_duration_since(date_of(0)).num_days()));
     let last = lc.scope.to.map(|t| lc.period_of(t.signed_duration_since(date_of(0)).num_days()));
     let mut t = Table::new(&columns(lc));
-    for (&p, c) in counts.range(first.unwrap_or(i64::MIN)..=last.unwrap_or(i64::MAX).min(last_period)) {
-        let start = lc.period_start(p).to_string();
-        let mut row = vec![
-            Value::from(start.clone()),
-            Value::from(c.new),
-            Value::from(c.returning),
-            Value::from(c.resurrecting),
-            Value::from(-c.dormant),
-            Value::from(-c.churned),
-            Value::from(c.active),
-        ];
-        if lc.interval == Period::Day {
-            let (wau, mau) = (running(&trailing[0], p), running(&trailing[1], p));
-            row.extend([Value::from(wau), Value::from(mau), if mau > 0 { Value::from(c.active as f64 / mau as f64) } else { Value::Null }]);
-        } else {
-            let days = days_in(p);
-            let avg = if days > 0 { c.user_days as f64 / days as f64 } else { 0.0 };
-            row.extend([Value::from(avg), if c.active > 0 { Value::from(avg / c.active as f64) } else { Value::Null }]);
+    for (grp, tally) in &tallies {
+        for (&p, c) in tally.counts.range(first.unwrap_or(i64::MIN)..=last.unwrap_or(i64::MAX).min(last_period)) {
+            let start = lc.period_start(p).to_string();
+            let mut row = Vec::new();
+            if lc.scope.breakdown.is_some() {
+                row.push(Value::from(*grp));
+            }
+            row.extend([
+                Value::from(start.clone()),
+                Value::from(c.new),
+                Value::from(c.returning),
+                Value::from(c.resurrecting),
+                Value::from(-c.dormant),
+                Value::from(-c.churned),
+                Value::from(c.active),
+            ]);
+            if lc.interval == Period::Day {
+                let (wau, mau) = (running(&tally.trailing[0], p), running(&tally.trailing[1], p));
+                row.extend([
+                    Value::from(wau),
+                    Value::from(mau),
+                    if mau > 0 { Value::from(c.active as f64 / mau as f64) } else { Value::Null },
+                ]);
+            } else {
+                let days = tally.dau.keys().filter(|&&d| lc.period_of(d) == p).count() as i64;
+                let avg = if days > 0 { c.user_days as f64 / days as f64 } else { 0.0 };
+                row.extend([Value::from(avg), if c.active > 0 { Value::from(avg / c.active as f64) } else { Value::Null }]);
+            }
+            row.push(match usage.get(&(grp.to_string(), start)) {
+                Some(secs) if c.active > 0 => Value::from(secs / c.active as f64),
+                _ => Value::Null,
+            });
+            t.rows.push(row);
         }
-        row.push(match usage.get(&start) {
-            Some(secs) if c.active > 0 => Value::from(secs / c.active as f64),
-            _ => Value::Null,
-        });
-        t.rows.push(row);
     }
     Ok(t)
 }
 
+/// Per breakdown group: statuses per period, users per day, and trailing 7/30-day coverage.
+#[derive(Default)]
+struct Tally {
+    counts: BTreeMap<i64, PeriodCounts>,
+    dau: BTreeMap<i64, i64>,
+    /// +1 where a user's 7- (30-) day coverage starts, −1 where it ends.
+    trailing: [BTreeMap<i64, i64>; 2],
+}
+
 fn columns(lc: &Lifecycle) -> Vec<&'static str> {
-    let mut columns = vec!["period", "new", "returning", "resurrecting", "dormant", "churned", "active"];
+    let mut columns = if lc.scope.breakdown.is_some() { vec!["breakdown"] } else { Vec::new() };
+    columns.extend(["period", "new", "returning", "resurrecting", "dormant", "churned", "active"]);
     if lc.interval == Period::Day {
         columns.extend(["wau", "mau", "stickiness"]);
     } else {
@@ -215,33 +240,35 @@ fn columns(lc: &Lifecycle) -> Vec<&'static str> {
     columns
 }
 
-/// Per user, the days (since 1970-01-01) they were active, from a query of distinct
-/// `(user_id, day start in epoch seconds)` rows; each list sorted.
-pub(crate) async fn active_days(ctx: &SessionContext, daily_sql: &str) -> Result<Vec<Vec<i64>>, InsightError> {
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut days: Vec<Vec<i64>> = Vec::new();
+/// Per (user, group), the days (since 1970-01-01) they were active, sorted, from a query of
+/// distinct `(user_id, group, day start in epoch seconds)` rows.
+pub(crate) async fn active_days(ctx: &SessionContext, daily_sql: &str) -> Result<Vec<(String, Vec<i64>)>, InsightError> {
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    let mut days: Vec<(String, Vec<i64>)> = Vec::new();
     for b in sql(ctx, daily_sql).await? {
         let users = finpulse_query::text_values(b.column(0).as_ref())?;
-        let d = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Int64).map_err(|e| InsightError::Query(e.to_string()))?;
+        let groups = finpulse_query::text_values(b.column(1).as_ref())?;
+        let d = arrow::compute::cast(b.column(2), &arrow::datatypes::DataType::Int64).map_err(|e| InsightError::Query(e.to_string()))?;
         let d = d.as_primitive::<arrow::datatypes::Int64Type>();
-        for (r, user) in users.into_iter().enumerate() {
+        for (r, (user, grp)) in users.into_iter().zip(groups).enumerate() {
             let Some(user) = user else { continue };
+            let grp = grp.unwrap_or_else(|| "(none)".to_string());
             let next = index.len();
-            let i = *index.entry(user).or_insert(next);
+            let i = *index.entry((user, grp.clone())).or_insert(next);
             if i == days.len() {
-                days.push(Vec::new());
+                days.push((grp, Vec::new()));
             }
-            days[i].push(d.value(r).div_euclid(86_400));
+            days[i].1.push(d.value(r).div_euclid(86_400));
         }
     }
-    days.iter_mut().for_each(|d| d.sort_unstable());
+    days.iter_mut().for_each(|(_, d)| d.sort_unstable());
     Ok(days)
 }
 
-/// The query of distinct active (user, day) rows for an event condition on `events e`.
-pub(crate) fn daily_sql(with_users: &str, from: &str, condition: &str) -> String {
+/// The query of distinct active (user, group, day) rows for an event condition on `events e`.
+pub(crate) fn daily_sql(with_users: &str, from: &str, group: &str, condition: &str) -> String {
     format!(
-        "WITH {with_users}x AS (SELECT e.user_id, CAST(date_part('epoch', date_trunc('day', e.ts)) AS BIGINT) AS d FROM {from} \
-         WHERE {condition} AND e.user_id <> '' GROUP BY 1, 2) SELECT user_id, d FROM x"
+        "WITH {with_users}x AS (SELECT e.user_id, {group} AS grp, CAST(date_part('epoch', date_trunc('day', e.ts)) AS BIGINT) AS d FROM {from} \
+         WHERE {condition} AND e.user_id <> '' GROUP BY 1, 2, 3) SELECT user_id, grp, d FROM x"
     )
 }

@@ -148,6 +148,32 @@ fn trends_lifecycle_activation_and_acquisition_answer_from_the_same_history() {
     assert_eq!(column(&lc, "returning"), [0, 1, 0].map(|n| json!(n)));
     assert_eq!(column(&lc, "dormant"), [0, -1, -1].map(|n| json!(n)));
     assert_eq!(column(&lc, "usage_secs_per_active_user"), [100.0, 100.0, 100.0].map(|n| json!(n)));
+    let by_channel = ask(&view, "lifecycle", json!({ "event": "app_session", "breakdown": "user.channel" })).unwrap();
+    let rows: Vec<(String, String, i64, i64, i64)> = by_channel
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_str().unwrap().into(),
+                r[1].as_str().unwrap().into(),
+                r[2].as_i64().unwrap(),
+                r[3].as_i64().unwrap(),
+                r[5].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let row = |g: &str, p: &str, new: i64, returning: i64, dormant: i64| (g.to_string(), p.to_string(), new, returning, dormant);
+    assert_eq!(
+        rows,
+        [
+            row("douyin", "2026-01-05", 1, 0, 0),
+            row("douyin", "2026-01-12", 0, 1, 0),
+            row("douyin", "2026-01-19", 0, 0, -1),
+            row("wechat", "2026-01-05", 1, 0, 0),
+            row("wechat", "2026-01-12", 0, 0, -1),
+            row("wechat", "2026-01-19", 1, 0, 0),
+        ]
+    );
 
     let act = ask(&view, "activation", json!({})).unwrap();
     assert_eq!(column(&act, "breakdown"), [json!("douyin"), json!("wechat")]);
