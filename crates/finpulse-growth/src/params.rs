@@ -115,10 +115,11 @@ impl Filter {
             return Err(InsightError::param(param, format!("'{text}' has no value")));
         }
         let value = match ty {
-            FieldType::Int | FieldType::Float => {
-                unquoted.parse::<f64>().map_err(|_| InsightError::param(param, format!("{name} is a number, '{unquoted}' is not")))?;
-                unquoted.to_string()
-            }
+            FieldType::Int | FieldType::Float => match (unquoted.parse::<i64>(), unquoted.parse::<f64>()) {
+                (Ok(i), _) => i.to_string(),
+                (_, Ok(f)) if f.is_finite() => format!("{f:?}"),
+                _ => return Err(InsightError::param(param, format!("{name} is a number, '{unquoted}' is not"))),
+            },
             FieldType::Bool => match unquoted {
                 "true" | "false" => unquoted.to_string(),
                 _ => return Err(InsightError::param(param, format!("{name} is true or false, not '{unquoted}'"))),

@@ -219,6 +219,12 @@ fn bad_requests_name_the_parameter_and_an_empty_range_is_an_empty_answer() {
         param("funnel", json!({ "steps": ["user_signup"], "filters": ["amount_fen > lots"] }))
             .starts_with("filters: amount_fen is a number")
     );
+    assert!(
+        param("funnel", json!({ "steps": ["user_signup"], "filters": ["amount_fen > inf"] }))
+            .starts_with("filters: amount_fen is a number")
+    );
+    let big = ask(&view, "trends", json!({ "event": "deposit", "filters": ["amount_fen >= 1.5e4"] })).unwrap();
+    assert_eq!(big.rows.iter().map(|r| r[1].as_i64().unwrap()).sum::<i64>(), 1, "only u3's 20,000 fen deposit");
     assert!(param("funnel", json!({ "steps": ["user_signup"], "stepz": 1 })).contains("stepz"));
     assert!(param("retention", json!({ "from": "2026-02-01", "to": "2026-01-01" })).starts_with("to:"));
     assert!(param("retention", json!({ "period": "fortnight" })).starts_with("period:"));
