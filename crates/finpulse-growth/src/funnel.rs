@@ -157,8 +157,7 @@ pub async fn run(ctx: &SessionContext, funnel: &Funnel) -> Result<Table, Insight
         let mut t = Table::new(&["user_id", "breakdown"]);
         t.rows = table::rows(&sql(ctx, &q).await?)?;
         if funnel.scope.breakdown.is_none() {
-            t.columns.truncate(1);
-            t.rows.iter_mut().for_each(|r| r.truncate(1));
+            t.drop_column(1);
         }
         return Ok(t);
     }
@@ -196,10 +195,7 @@ pub async fn run(ctx: &SessionContext, funnel: &Funnel) -> Result<Table, Insight
         }
     }
     if funnel.scope.breakdown.is_none() {
-        t.columns.remove(0);
-        t.rows.iter_mut().for_each(|r| {
-            r.remove(0);
-        });
+        t.drop_column(0);
     }
     Ok(t)
 }

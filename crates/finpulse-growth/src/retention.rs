@@ -151,8 +151,7 @@ pub async fn run(ctx: &SessionContext, retention: &Retention) -> Result<Table, I
         let mut t = Table::new(&["user_id", "breakdown"]);
         t.rows = table::rows(&sql(ctx, &q).await?)?;
         if retention.scope.breakdown.is_none() {
-            t.columns.truncate(1);
-            t.rows.iter_mut().for_each(|r| r.truncate(1));
+            t.drop_column(1);
         }
         return Ok(t);
     }
@@ -185,10 +184,7 @@ pub async fn run(ctx: &SessionContext, retention: &Retention) -> Result<Table, I
         t.rows.push(out);
     }
     if retention.scope.breakdown.is_none() {
-        t.columns.remove(0);
-        t.rows.iter_mut().for_each(|r| {
-            r.remove(0);
-        });
+        t.drop_column(0);
     }
     Ok(t)
 }

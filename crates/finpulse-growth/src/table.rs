@@ -97,6 +97,14 @@ impl Table {
         Self { columns: columns.iter().map(|c| c.to_string()).collect(), rows: Vec::new() }
     }
 
+    /// Removes column `i` (e.g. the breakdown when none was asked for).
+    pub fn drop_column(&mut self, i: usize) {
+        self.columns.remove(i);
+        self.rows.iter_mut().for_each(|r| {
+            r.remove(i);
+        });
+    }
+
     /// Aligned text, for a terminal.
     pub fn to_text(&self) -> String {
         let cells: Vec<Vec<String>> = self.rows.iter().map(|r| r.iter().map(cell).collect()).collect();

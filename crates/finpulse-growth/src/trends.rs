@@ -88,10 +88,7 @@ pub async fn run(ctx: &SessionContext, trends: &Trends) -> Result<Table, Insight
     let mut t = Table::new(&["breakdown", "period", &trends.measure]);
     t.rows = table::rows(&sql(ctx, &q).await?)?;
     if trends.scope.breakdown.is_none() {
-        t.columns.remove(0);
-        t.rows.iter_mut().for_each(|r| {
-            r.remove(0);
-        });
+        t.drop_column(0);
     }
     Ok(t)
 }
