@@ -183,7 +183,13 @@ fn clickhouse(cases: &[Case], dir: &Path) -> BTreeMap<usize, Vec<(u64, String)>>
 }
 
 async fn finpulse(cases: &[Case], csv: &Path, partitions: usize, batch_rows: usize) -> BTreeMap<usize, Vec<(u64, String)>> {
-    let config = SessionConfig::new().with_target_partitions(partitions).with_batch_size(batch_rows).with_repartition_file_min_size(1);
+    let mut config = SessionConfig::new().with_target_partitions(partitions).with_batch_size(batch_rows).with_repartition_file_min_size(1);
+    if partitions > 1 {
+        // Give up partial aggregation at once, so rows also travel as states of their own.
+        config = config
+            .set_usize("datafusion.execution.skip_partial_aggregation_probe_rows_threshold", 1)
+            .set_str("datafusion.execution.skip_partial_aggregation_probe_ratio_threshold", "0.0");
+    }
     let ctx = SessionContext::new_with_config(config);
     finpulse_query::behaviour::register(&ctx);
     let schema = Schema::new(["user", "ts", "e", "p"].map(|n| Field::new(n, DataType::Int64, false)).to_vec());
@@ -256,7 +262,7 @@ async fn behaviour_functions_agree_with_clickhouse_on_random_event_sets() {
         let reference = clickhouse(&cases, dir.path());
         assert_eq!(reference.len(), cases.len(), "ClickHouse answered every query");
         // One partition keeps rows in file order (what ClickHouse sees); several partitions and
-        // small batches exercise partial states and their merge.
+        // small batches exercise partial states, their merge, and rows converted to states.
         total += compare(&cases, &reference, &finpulse(&cases, &csv, 1, 8192).await, "1 partition");
         total += compare(&cases, &reference, &finpulse(&cases, &csv, 4, 97).await, "4 partitions");
     }
