@@ -7,7 +7,7 @@
 
 use crate::params::{EventSpec, Period, Scope, ScopeInput};
 use crate::{Catalog, InsightError, Table, sql, table};
-use arrow::array::AsArray;
+use arrow::array::{Array, AsArray};
 use chrono::{Datelike, NaiveDate};
 use datafusion::prelude::SessionContext;
 use serde::Deserialize;
@@ -161,21 +161,22 @@ pub async fn run(ctx: &SessionContext, lc: &Lifecycle) -> Result<Table, InsightE
     }
     let running = |deltas: &BTreeMap<i64, i64>, day: i64| deltas.range(..=day).map(|(_, v)| v).sum::<i64>();
 
-    // Session time per period (and group), from app_session.session_secs.
+    // Session time per period (and group), from app_session.session_secs, summed per day in
+    // SQL and folded into periods here.
     let mut usage: BTreeMap<(String, String), f64> = BTreeMap::new();
     if ctx.table_exist("app_session")? {
         let q = format!(
-            "WITH {users}x AS (SELECT date_trunc('{p}', e.ts) AS p, {grp} AS grp, sum(e.session_secs) AS secs FROM {from} \
-             WHERE e.\"type\" = 'app_session' AND {filters} GROUP BY 1, 2) SELECT p, grp, secs FROM x",
+            "WITH {users}x AS (SELECT {day} AS d, {grp} AS grp, sum(e.session_secs) AS secs FROM {from} \
+             WHERE e.\"type\" = 'app_session' AND {filters} GROUP BY 1, 2) SELECT d, grp, secs FROM x",
             users = lc.scope.with_users(),
-            p = lc.interval.name(),
+            day = crate::params::day_number_sql("e.ts"),
             grp = lc.scope.breakdown_sql(),
             from = lc.scope.from_events(),
             filters = lc.scope.filters_sql(),
         );
         for r in table::rows(&sql(ctx, &q).await?)? {
-            let key = (r[1].as_str().unwrap_or("(none)").to_string(), r[0].as_str().unwrap_or_default().to_string());
-            usage.insert(key, r[2].as_f64().unwrap_or(0.0));
+            let period = lc.period_start(lc.period_of(r[0].as_i64().unwrap_or_default())).to_string();
+            *usage.entry((r[1].as_str().unwrap_or("(none)").to_string(), period)).or_default() += r[2].as_f64().unwrap_or(0.0);
         }
     }
     let first = lc.scope.from.map(|f| lc.period_of(f.signed_duration_since(date_of(0)).num_days()));
@@ -243,21 +244,34 @@ fn columns(lc: &Lifecycle) -> Vec<&'static str> {
 /// Per (user, group), the days (since 1970-01-01) they were active, sorted, from a query of
 /// distinct `(user_id, group, day start in epoch seconds)` rows.
 pub(crate) async fn active_days(ctx: &SessionContext, daily_sql: &str) -> Result<Vec<(String, Vec<i64>)>, InsightError> {
-    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    let text = |a: &arrow::array::ArrayRef| {
+        arrow::compute::cast(a, &arrow::datatypes::DataType::Utf8).map_err(|e| InsightError::Query(e.to_string()))
+    };
+    // Group → user → position in `days`; keys are allocated once per user, not per row.
+    let mut index: HashMap<String, HashMap<String, usize>> = HashMap::new();
     let mut days: Vec<(String, Vec<i64>)> = Vec::new();
     for b in sql(ctx, daily_sql).await? {
-        let users = finpulse_query::text_values(b.column(0).as_ref())?;
-        let groups = finpulse_query::text_values(b.column(1).as_ref())?;
+        let (users, groups) = (text(b.column(0))?, text(b.column(1))?);
+        let (users, groups) = (users.as_string::<i32>(), groups.as_string::<i32>());
         let d = arrow::compute::cast(b.column(2), &arrow::datatypes::DataType::Int64).map_err(|e| InsightError::Query(e.to_string()))?;
         let d = d.as_primitive::<arrow::datatypes::Int64Type>();
-        for (r, (user, grp)) in users.into_iter().zip(groups).enumerate() {
-            let Some(user) = user else { continue };
-            let grp = grp.unwrap_or_else(|| "(none)".to_string());
-            let next = index.len();
-            let i = *index.entry((user, grp.clone())).or_insert(next);
-            if i == days.len() {
-                days.push((grp, Vec::new()));
+        for r in 0..b.num_rows() {
+            if users.is_null(r) {
+                continue;
             }
+            let grp = if groups.is_null(r) { "(none)" } else { groups.value(r) };
+            let by_user = match index.get_mut(grp) {
+                Some(m) => m,
+                None => index.entry(grp.to_string()).or_default(),
+            };
+            let i = match by_user.get(users.value(r)) {
+                Some(&i) => i,
+                None => {
+                    by_user.insert(users.value(r).to_string(), days.len());
+                    days.push((grp.to_string(), Vec::new()));
+                    days.len() - 1
+                }
+            };
             days[i].1.push(d.value(r).div_euclid(86_400));
         }
     }
@@ -266,9 +280,19 @@ pub(crate) async fn active_days(ctx: &SessionContext, daily_sql: &str) -> Result
 }
 
 /// The query of distinct active (user, group, day) rows for an event condition on `events e`.
+/// Days are whole days since 1970 computed on the integer time (much cheaper than truncating
+/// timestamps), and the group takes part in the grouping only when there is a breakdown.
 pub(crate) fn daily_sql(with_users: &str, from: &str, group: &str, condition: &str) -> String {
-    format!(
-        "WITH {with_users}x AS (SELECT e.user_id, {group} AS grp, CAST(date_part('epoch', date_trunc('day', e.ts)) AS BIGINT) AS d FROM {from} \
-         WHERE {condition} AND e.user_id <> '' GROUP BY 1, 2, 3) SELECT user_id, grp, d FROM x"
-    )
+    let day = crate::params::day_number_sql("e.ts");
+    if group == crate::params::NO_BREAKDOWN_SQL {
+        format!(
+            "WITH {with_users}x AS (SELECT e.user_id, {day} AS d FROM {from} WHERE {condition} AND e.user_id <> '' GROUP BY 1, 2) \
+             SELECT user_id, {group} AS grp, d * 86400 AS d FROM x"
+        )
+    } else {
+        format!(
+            "WITH {with_users}x AS (SELECT e.user_id, {group} AS grp, {day} AS d FROM {from} WHERE {condition} AND e.user_id <> '' GROUP BY 1, 2, 3) \
+             SELECT user_id, grp, d * 86400 AS d FROM x"
+        )
+    }
 }

@@ -10,6 +10,16 @@ use chrono::NaiveDate;
 use finpulse_core::registry::{FieldType, Registry};
 use serde::Deserialize;
 
+/// The breakdown value when none is asked for.
+pub const NO_BREAKDOWN_SQL: &str = "'all'";
+
+/// Whole days since 1970-01-01 (UTC) of a timestamp column, as integer arithmetic on its
+/// microseconds (floor division, so times before 1970 fall on the right day too).
+pub fn day_number_sql(ts: &str) -> String {
+    let micros = format!("arrow_cast({ts}, 'Int64')");
+    format!("(CASE WHEN {micros} >= 0 THEN {micros} / 86400000000 ELSE ({micros} - 86399999999) / 86400000000 END)")
+}
+
 /// The event type whose first occurrence carries a user's properties.
 pub const USER_PROPERTIES_EVENT: &str = "user_signup";
 
@@ -285,9 +295,9 @@ impl Scope {
         self.filters.iter().any(Filter::on_user) || matches!(self.breakdown, Some(Property::User(_)))
     }
 
-    /// The breakdown column's SQL, or a constant when there is none.
+    /// The breakdown column's SQL, or [`NO_BREAKDOWN_SQL`] when there is none.
     pub fn breakdown_sql(&self) -> String {
-        self.breakdown.as_ref().map_or_else(|| "'all'".to_string(), Property::sql)
+        self.breakdown.as_ref().map_or_else(|| NO_BREAKDOWN_SQL.to_string(), Property::sql)
     }
 
     /// `FROM events e` with the users join when needed.
