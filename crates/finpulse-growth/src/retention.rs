@@ -122,7 +122,9 @@ impl Retention {
         format!(
             "WITH {users}c AS (SELECT e.user_id, {grp} AS grp, min(e.ts) AS t0 FROM {from} WHERE {cohort} AND {range} AND {filters} GROUP BY e.user_id, {grp}), \
              c2 AS (SELECT user_id, grp, t0, date_trunc('{p}', t0) AS cohort FROM c), \
-             ev AS (SELECT e.user_id, date_trunc('{p}', e.ts) AS rp, max(e.ts) AS last_ts FROM events e WHERE {ret} GROUP BY 1, 2), \
+             ev0 AS (SELECT e.user_id, {day} AS dn, max(e.ts) AS last_ts FROM events e WHERE {ret} GROUP BY 1, 2), \
+             ev AS (SELECT user_id, date_trunc('{p}', arrow_cast(dn * 86400000000, 'Timestamp(µs, \"UTC\")')) AS rp, max(last_ts) AS last_ts \
+               FROM ev0 GROUP BY 1, 2), \
              r AS (SELECT c2.user_id, c2.grp, {k} AS k FROM c2 JOIN ev ON ev.user_id = c2.user_id WHERE ev.last_ts >= c2.t0), \
              per_user AS (SELECT c2.user_id, c2.grp, c2.cohort, retention(TRUE, {conditions}) AS ret FROM c2 LEFT JOIN r \
                ON r.user_id = c2.user_id AND r.grp IS NOT DISTINCT FROM c2.grp GROUP BY c2.user_id, c2.grp, c2.cohort)",
@@ -134,6 +136,7 @@ impl Retention {
             filters = self.scope.filters_sql(),
             k = self.period.between_sql("c2.cohort", "ev.rp"),
             ret = self.return_event.sql(),
+            day = crate::params::day_number_sql("e.ts"),
         )
     }
 }
