@@ -44,6 +44,8 @@ pub struct Tasks {
     pub tasks: Vec<EventSpec>,
     /// The window after signup.
     pub window_secs: i64,
+    /// Any event of a user (for next-day activity).
+    any_user_event: EventSpec,
 }
 
 impl Tasks {
@@ -54,7 +56,8 @@ impl Tasks {
             return Err(InsightError::param("tasks", format!("at most 32 tasks, got {}", given.len())));
         }
         let tasks = given.iter().map(|t| EventSpec::parse(t, registry, "tasks")).collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { tasks, window_secs: duration_secs(window.unwrap_or("7d"), "window")? })
+        let any_user_event = EventSpec::parse("any", registry, "tasks")?;
+        Ok(Self { tasks, window_secs: duration_secs(window.unwrap_or("7d"), "window")?, any_user_event })
     }
 
     /// A short name for task `i`: the value it is narrowed to, or its type.
@@ -75,12 +78,19 @@ impl Tasks {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let reach = self.window_secs.max(2 * 86_400);
+        let any_task = self.tasks.iter().map(|t| t.sql().to_string()).collect::<Vec<_>>().join(" OR ");
+        // Only task events are joined for the tasks; next-day activity comes from one row per
+        // user and active day.
         format!(
-            "SELECT s.user_id, s.grp, s.t0, {firsts}, \
-             max(CASE WHEN date_trunc('day', e.ts) = date_trunc('day', s.t0) + INTERVAL '1 days' THEN 1 ELSE 0 END) AS next_day \
-             FROM s LEFT JOIN events e ON e.user_id = s.user_id AND e.ts >= s.t0 AND e.ts < s.t0 + INTERVAL '{reach} seconds' \
-             GROUP BY s.user_id, s.grp, s.t0"
+            "SELECT s.user_id, s.grp, s.t0, {firsts}, max(CASE WHEN nd.user_id IS NULL THEN 0 ELSE 1 END) AS next_day FROM s \
+             LEFT JOIN events e ON e.user_id = s.user_id AND e.ts >= s.t0 AND e.ts < s.t0 + INTERVAL '{w} seconds' AND ({any_task}) \
+             LEFT JOIN (SELECT e.user_id, {day} AS dn FROM events e WHERE {any} GROUP BY 1, 2) nd \
+               ON nd.user_id = s.user_id AND nd.dn = {signup_day} + 1 \
+             GROUP BY s.user_id, s.grp, s.t0",
+            w = self.window_secs,
+            day = crate::params::day_number_sql("e.ts"),
+            any = self.any_user_event.sql(),
+            signup_day = crate::params::day_number_sql("s.t0"),
         )
     }
 
