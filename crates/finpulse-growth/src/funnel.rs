@@ -112,35 +112,15 @@ impl Funnel {
         )
     }
 
-    /// Median seconds from each step to the next, following each user's first step-1 event and
-    /// the first occurrence of each later step inside the window.
-    fn times_sql(&self) -> String {
+    /// The step events of the funnel's users (`user_id, grp, ts, s1…sN`).
+    fn steps_sql(&self) -> String {
         let flags = self.steps.iter().enumerate().map(|(i, s)| format!("{} AS s{}", s.sql(), i + 1)).collect::<Vec<_>>().join(", ");
-        let mut ctes = vec![format!(
-            "s AS (SELECT e.user_id, {grp} AS grp, e.ts, {flags} FROM {from} WHERE {filter})",
+        format!(
+            "WITH {users}x AS (SELECT e.user_id, {grp} AS grp, e.ts, {flags} FROM {from} WHERE {filter}) SELECT * FROM x",
+            users = self.scope.with_users(),
             grp = self.scope.breakdown_sql(),
             from = self.scope.from_events(),
             filter = self.where_sql()
-        )];
-        ctes.push("f1 AS (SELECT user_id, grp, min(ts) AS t1 FROM s WHERE s1 GROUP BY user_id, grp)".into());
-        for k in 2..=self.steps.len() {
-            let carried = (1..k).map(|j| format!("f.t{j}")).collect::<Vec<_>>().join(", ");
-            ctes.push(format!(
-                "f{k} AS (SELECT f.user_id, f.grp, {carried}, min(s.ts) AS t{k} FROM f{p} f JOIN s ON s.user_id = f.user_id AND s.grp = f.grp \
-                 AND s.s{k} AND s.ts >= f.t{p} AND s.ts <= f.t1 + INTERVAL '{w} seconds' GROUP BY f.user_id, f.grp, {carried})",
-                p = k - 1,
-                w = self.window_secs
-            ));
-        }
-        let medians = (2..=self.steps.len())
-            .map(|k| format!("median(date_part('epoch', t{k}) - date_part('epoch', t{p})) AS m{k}", p = k - 1))
-            .collect::<Vec<_>>();
-        let last = self.steps.len();
-        let select = if medians.is_empty() { "NULL AS none".to_string() } else { medians.join(", ") };
-        format!(
-            "WITH {users}{ctes} SELECT grp, {select} FROM f{last} GROUP BY grp",
-            users = self.scope.with_users(),
-            ctes = ctes.join(", ")
         )
     }
 }
@@ -169,15 +149,54 @@ pub async fn run(ctx: &SessionContext, funnel: &Funnel) -> Result<Table, Insight
         let (level, users) = (r[1].as_i64().unwrap_or(0) as usize, r[2].as_i64().unwrap_or(0));
         levels.entry(grp).or_insert_with(|| vec![0; n + 1])[level.min(n)] += users;
     }
+    // Median time between steps k−1 and k, over the users who reached step k: following each
+    // user's first step-1 event, the first occurrence of each later step inside the window.
+    // Each step's users are computed once from the previous step's.
     let mut medians: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     if n > 1 && !levels.is_empty() {
-        for r in table::rows(&sql(ctx, &funnel.times_sql()).await?)? {
-            let grp = r[0].as_str().map_or_else(|| "(none)".to_string(), str::to_string);
-            medians.insert(grp, r[1..].to_vec());
+        let register = |name: &str, batches: Vec<arrow::array::RecordBatch>, sql_text: &str| -> Result<(), InsightError> {
+            let df = if batches.is_empty() { return Ok(()) } else { ctx.read_batches(batches)? };
+            ctx.register_table(name, df.into_view()).map(|_| ()).map_err(|e| InsightError::Query(format!("{sql_text}: {e}")))
+        };
+        let steps = sql(ctx, &funnel.steps_sql()).await?;
+        if steps.iter().all(|b| b.num_rows() == 0) {
+            return Ok(table_of(funnel, &levels, &medians));
+        }
+        register("funnel_steps", steps, "steps")?;
+        let first = sql(ctx, "SELECT user_id, grp, min(ts) AS t1, min(ts) AS tp FROM funnel_steps WHERE s1 GROUP BY user_id, grp").await?;
+        register("funnel_reached_1", first, "step 1")?;
+        for k in 2..=n {
+            if !ctx.table_exist(format!("funnel_reached_{}", k - 1))? {
+                break;
+            }
+            let q = format!(
+                "SELECT f.user_id, f.grp, f.t1, min(s.ts) AS tp, f.tp AS tprev FROM funnel_reached_{p} f JOIN funnel_steps s \
+                 ON s.user_id = f.user_id AND (s.grp IS NOT DISTINCT FROM f.grp) AND s.s{k} AND s.ts >= f.tp AND s.ts <= f.t1 + INTERVAL '{w} seconds' \
+                 GROUP BY f.user_id, f.grp, f.t1, f.tp",
+                p = k - 1,
+                w = funnel.window_secs
+            );
+            let reached = sql(ctx, &q).await.map_err(|e| InsightError::Query(format!("{q}: {e}")))?;
+            register(&format!("funnel_reached_{k}"), reached, &format!("step {k}"))?;
+            if !ctx.table_exist(format!("funnel_reached_{k}"))? {
+                break;
+            }
+            let m = format!("SELECT grp, median(date_part('epoch', tp) - date_part('epoch', tprev)) FROM funnel_reached_{k} GROUP BY grp");
+            for r in table::rows(&sql(ctx, &m).await?)? {
+                let grp = r[0].as_str().map_or_else(|| "(none)".to_string(), str::to_string);
+                let slot = medians.entry(grp).or_insert_with(|| vec![Value::Null; n - 1]);
+                slot[k - 2] = r[1].clone();
+            }
         }
     }
+    Ok(table_of(funnel, &levels, &medians))
+}
+
+/// Users per step, conversion, drop-off and median times, per breakdown group.
+fn table_of(funnel: &Funnel, levels: &BTreeMap<String, Vec<i64>>, medians: &BTreeMap<String, Vec<Value>>) -> Table {
+    let n = funnel.steps.len();
     let mut t = Table::new(&["breakdown", "step", "event", "users", "conversion", "from_previous", "dropped", "median_secs_from_previous"]);
-    for (grp, counts) in &levels {
+    for (grp, counts) in levels {
         // Users who reached at least step k.
         let reached: Vec<i64> = (0..=n).map(|k| counts[k..].iter().sum()).collect();
         for k in 1..=n {
@@ -197,5 +216,5 @@ pub async fn run(ctx: &SessionContext, funnel: &Funnel) -> Result<Table, Insight
     if funnel.scope.breakdown.is_none() {
         t.drop_column(0);
     }
-    Ok(t)
+    t
 }
