@@ -11,16 +11,10 @@ mkdir -p "$OUT"
 # The whole workspace, so features unify the same way as in the tests (no second DataFusion build).
 cargo build --release
 BIN="$CARGO_TARGET_DIR/release"
-VENV="${FINPULSE_BENCH_VENV:-$HOME/.cache/finpulse/bench-venv}"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-fi
-"$VENV/bin/python" -c "import duckdb" 2>/dev/null || "$VENV/bin/pip" install --quiet duckdb
-"$VENV/bin/python" -c "import lifetimes" 2>/dev/null || "$VENV/bin/pip" install --quiet lifetimes
-"$VENV/bin/python" -c "import lightgbm, sklearn, pandas" 2>/dev/null || "$VENV/bin/pip" install --quiet lightgbm scikit-learn pandas
+# The peers, installed from PyPI into one environment outside the repository on first use.
+PY="$(bash tools/reference-python.sh duckdb lifetimes lightgbm sklearn pandas chdb numpy pyarrow)"
 
 echo "== funnel and retention against ClickHouse (chdb) and DuckDB on the same Parquet file"
-PY="$(bash tools/reference-python.sh chdb duckdb numpy pyarrow)"
 for n in ${BEHAVIOUR_EVENTS:-10000000 100000000}; do
   "$PY" bench/behaviour.py "$BIN/finpulse-bench" "$OUT" "$n" 3
 done
@@ -52,7 +46,7 @@ python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print(f'import:
 echo "== count by type over $EVENTS events: finpulse vs DuckDB, same Parquet files"
 Q="SELECT type, count(*) AS n FROM events GROUP BY type ORDER BY n DESC"
 F=$("$BIN/finpulse-bench" sql --data-dir "$OUT/import" --repeat 7 "$Q")
-D=$("$VENV/bin/python" bench/duckdb_scan.py "$OUT/import" 7 "$Q")
+D=$("$PY" bench/duckdb_scan.py "$OUT/import" 7 "$Q")
 echo "$F"; echo "$D"
 python3 - "$F" "$D" "$EVENTS" <<'PY'
 import json, sys
@@ -61,7 +55,7 @@ print(f"scan: finpulse {n/f['median_secs']/1e6:,.1f} M events/s, DuckDB {d['vers
 PY
 
 echo "== LTV fits: finpulse vs lifetimes, same synthetic customers (${LTV_CUSTOMERS:-1000000})"
-"$VENV/bin/python" bench/ltv_fits.py "$BIN/finpulse" "$OUT" "${LTV_CUSTOMERS:-1000000}"
+"$PY" bench/ltv_fits.py "$BIN/finpulse" "$OUT" "${LTV_CUSTOMERS:-1000000}"
 
 echo "== classifiers: finpulse GBDT vs LightGBM (quality on two public tables; speed on ${GBDT_ROWS:-1000000} rows x 30 features)"
-"$VENV/bin/python" bench/gbdt_compare.py "$BIN/finpulse" "$OUT" "${GBDT_ROWS:-1000000}"
+"$PY" bench/gbdt_compare.py "$BIN/finpulse" "$OUT" "${GBDT_ROWS:-1000000}"
