@@ -3,6 +3,10 @@
 //! insights, each a checked request turned into SQL over a finpulse session (using the
 //! behaviour functions `window_funnel` and `retention`) and answered as a [`Table`].
 //!
+//! Segments (`segments`: users by behaviour and properties, saved, materialised, usable as a
+//! filter in every insight) and KPI goals (`goals`: metric, target, deadline, projection,
+//! status) live here too.
+//!
 //! Every parameter is checked before any SQL runs, and an error names it; an insight over a range
 //! with no data is an empty table, not an error.
 
