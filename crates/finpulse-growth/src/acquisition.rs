@@ -17,20 +17,11 @@ use std::collections::BTreeMap;
 pub struct AcquisitionInput {
     /// day, week (default), month or quarter.
     pub period: Option<String>,
-    /// user.channel (default) or user.campaign: how spend is attributed.
-    pub breakdown: Option<String>,
     /// New-user tasks that make a user activated (default: the four new-user tasks).
     #[serde(default)]
     pub tasks: Vec<String>,
     /// Window after signup for activation (default 7d).
     pub window: Option<String>,
-    /// First day (inclusive).
-    pub from: Option<String>,
-    /// Last day (inclusive).
-    pub to: Option<String>,
-    /// Filters on users.
-    #[serde(default)]
-    pub filters: Vec<String>,
 }
 
 /// A checked acquisition request.
@@ -44,14 +35,10 @@ pub struct Acquisition {
 
 impl Acquisition {
     /// Checks an acquisition request.
-    pub fn parse(input: &AcquisitionInput, cx: &Catalog) -> Result<Self, InsightError> {
+    pub fn parse(input: &AcquisitionInput, scope: &ScopeInput, cx: &Catalog) -> Result<Self, InsightError> {
         let registry = cx.registry;
         let period = Period::parse(input.period.as_deref().unwrap_or("week"), "period")?;
-        let breakdown = input.breakdown.clone().unwrap_or_else(|| "user.channel".into());
-        let scope = Scope::parse(
-            &ScopeInput { from: input.from.clone(), to: input.to.clone(), filters: input.filters.clone(), breakdown: Some(breakdown) },
-            cx,
-        )?;
+        let scope = Scope::parse(&scope.with_default_breakdown("user.channel"), cx)?;
         let spend_column = match &scope.breakdown {
             Some(Property::User(f)) if f == "channel" => "channel",
             Some(Property::User(f)) if f == "campaign" => "campaign",

@@ -26,15 +26,6 @@ pub struct ActivationInput {
     pub tasks: Vec<String>,
     /// Window after signup (default 7d).
     pub window: Option<String>,
-    /// First signup day (inclusive).
-    pub from: Option<String>,
-    /// Last signup day (inclusive).
-    pub to: Option<String>,
-    /// Filters on users and the signup.
-    #[serde(default)]
-    pub filters: Vec<String>,
-    /// Breakdown (default user.channel).
-    pub breakdown: Option<String>,
 }
 
 /// Checked new-user tasks and their window, shared with acquisition.
@@ -109,12 +100,10 @@ pub struct Activation {
 
 impl Activation {
     /// Checks an activation request.
-    pub fn parse(input: &ActivationInput, cx: &Catalog) -> Result<Self, InsightError> {
+    pub fn parse(input: &ActivationInput, scope: &ScopeInput, cx: &Catalog) -> Result<Self, InsightError> {
         let registry = cx.registry;
         let tasks = Tasks::parse(&input.tasks, input.window.as_deref(), registry)?;
-        let breakdown = input.breakdown.clone().or_else(|| Some("user.channel".into()));
-        let scope =
-            Scope::parse(&ScopeInput { from: input.from.clone(), to: input.to.clone(), filters: input.filters.clone(), breakdown }, cx)?;
+        let scope = Scope::parse(&scope.with_default_breakdown("user.channel"), cx)?;
         Ok(Self { tasks, scope })
     }
 }

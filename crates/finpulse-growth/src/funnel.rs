@@ -28,15 +28,6 @@ pub struct FunnelInput {
     pub dropped_at: Option<usize>,
     /// Most users listed.
     pub limit: Option<usize>,
-    /// First day (inclusive).
-    pub from: Option<String>,
-    /// Last day (inclusive).
-    pub to: Option<String>,
-    /// Filters.
-    #[serde(default)]
-    pub filters: Vec<String>,
-    /// Breakdown property.
-    pub breakdown: Option<String>,
 }
 
 /// A checked funnel.
@@ -53,7 +44,7 @@ pub struct Funnel {
 
 impl Funnel {
     /// Checks a funnel request.
-    pub fn parse(input: &FunnelInput, cx: &Catalog) -> Result<Self, InsightError> {
+    pub fn parse(input: &FunnelInput, scope: &ScopeInput, cx: &Catalog) -> Result<Self, InsightError> {
         let registry = cx.registry;
         if input.steps.is_empty() {
             return Err(InsightError::param("steps", "give at least one step"));
@@ -69,15 +60,7 @@ impl Funnel {
         {
             return Err(InsightError::param("dropped_at", format!("a step from 2 to {}, got {k}", steps.len())));
         }
-        let scope = Scope::parse(
-            &ScopeInput {
-                from: input.from.clone(),
-                to: input.to.clone(),
-                filters: input.filters.clone(),
-                breakdown: input.breakdown.clone(),
-            },
-            cx,
-        )?;
+        let scope = Scope::parse(scope, cx)?;
         Ok(Self {
             steps,
             window_secs,

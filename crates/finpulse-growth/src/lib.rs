@@ -92,23 +92,29 @@ pub async fn run_json(
     kind: &str,
     body: serde_json::Value,
 ) -> Result<Table, InsightError> {
-    fn parse<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, InsightError> {
-        serde_json::from_value(body).map_err(|e| {
+    fn parse<T: serde::de::DeserializeOwned>(fields: serde_json::Map<String, serde_json::Value>) -> Result<T, InsightError> {
+        serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| {
             let text = e.to_string();
             let param = text.split('`').nth(1).unwrap_or("body").to_string();
             InsightError::Param { param, message: text }
         })
     }
+    let unknown = |kind: &str| InsightError::param("kind", format!("unknown insight '{kind}' (known: {})", KINDS.join(", ")));
+    if !KINDS.contains(&kind) {
+        return Err(unknown(kind));
+    }
+    let serde_json::Value::Object(mut body) = body else { return Err(InsightError::param("body", "must be a JSON object of options")) };
+    let scope = params::ScopeInput::take_from(&mut body)?;
     let registry = view.registry.clone();
     let cx = Catalog { registry: &registry, segments };
     let ctx = session(view).await?;
     match kind {
-        "funnel" => funnel::run(&ctx, &funnel::Funnel::parse(&parse(body)?, &cx)?).await,
-        "retention" => retention::run(&ctx, &retention::Retention::parse(&parse(body)?, &cx)?).await,
-        "trends" => trends::run(&ctx, &trends::Trends::parse(&parse(body)?, &cx)?).await,
-        "lifecycle" => lifecycle::run(&ctx, &lifecycle::Lifecycle::parse(&parse(body)?, &cx)?).await,
-        "activation" => activation::run(&ctx, &activation::Activation::parse(&parse(body)?, &cx)?).await,
-        "acquisition" => acquisition::run(&ctx, &acquisition::Acquisition::parse(&parse(body)?, &cx)?).await,
-        other => Err(InsightError::param("kind", format!("unknown insight '{other}' (known: {})", KINDS.join(", ")))),
+        "funnel" => funnel::run(&ctx, &funnel::Funnel::parse(&parse(body)?, &scope, &cx)?).await,
+        "retention" => retention::run(&ctx, &retention::Retention::parse(&parse(body)?, &scope, &cx)?).await,
+        "trends" => trends::run(&ctx, &trends::Trends::parse(&parse(body)?, &scope, &cx)?).await,
+        "lifecycle" => lifecycle::run(&ctx, &lifecycle::Lifecycle::parse(&parse(body)?, &scope, &cx)?).await,
+        "activation" => activation::run(&ctx, &activation::Activation::parse(&parse(body)?, &scope, &cx)?).await,
+        "acquisition" => acquisition::run(&ctx, &acquisition::Acquisition::parse(&parse(body)?, &scope, &cx)?).await,
+        other => Err(unknown(other)),
     }
 }

@@ -24,15 +24,6 @@ pub struct LifecycleInput {
     pub interval: Option<String>,
     /// Periods without activity after which a user counts as churned (default 30 days, 4 weeks, 2 months).
     pub churn_after: Option<u32>,
-    /// First day (inclusive).
-    pub from: Option<String>,
-    /// Last day (inclusive).
-    pub to: Option<String>,
-    /// Filters.
-    #[serde(default)]
-    pub filters: Vec<String>,
-    /// Breakdown property.
-    pub breakdown: Option<String>,
 }
 
 /// A checked lifecycle request.
@@ -46,7 +37,7 @@ pub struct Lifecycle {
 
 impl Lifecycle {
     /// Checks a lifecycle request.
-    pub fn parse(input: &LifecycleInput, cx: &Catalog) -> Result<Self, InsightError> {
+    pub fn parse(input: &LifecycleInput, scope: &ScopeInput, cx: &Catalog) -> Result<Self, InsightError> {
         let registry = cx.registry;
         let event = EventSpec::parse(input.event.as_deref().unwrap_or("any"), registry, "event")?;
         let interval = Period::parse(input.interval.as_deref().unwrap_or("week"), "interval")?;
@@ -61,15 +52,7 @@ impl Lifecycle {
         if churn_after == 0 {
             return Err(InsightError::param("churn_after", "must be at least 1"));
         }
-        let scope = Scope::parse(
-            &ScopeInput {
-                from: input.from.clone(),
-                to: input.to.clone(),
-                filters: input.filters.clone(),
-                breakdown: input.breakdown.clone(),
-            },
-            cx,
-        )?;
+        let scope = Scope::parse(scope, cx)?;
         Ok(Self { event, interval, churn_after, scope })
     }
 }

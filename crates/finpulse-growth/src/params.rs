@@ -223,19 +223,45 @@ impl EventSpec {
     }
 }
 
-/// Options every insight takes, as sent (API JSON or CLI flags).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Options every insight takes, as sent (API JSON or CLI flags): `from`, `to`, `filters`,
+/// `breakdown`. They are taken out of a request before the rest is read by its kind.
+#[derive(Debug, Clone, Default)]
 pub struct ScopeInput {
     /// First day, `YYYY-MM-DD` (UTC), inclusive.
     pub from: Option<String>,
     /// Last day, `YYYY-MM-DD` (UTC), inclusive.
     pub to: Option<String>,
-    /// Filters, each `PROPERTY OP VALUE`.
-    #[serde(default)]
+    /// Filters, each `PROPERTY OP VALUE` or `segment = NAME`.
     pub filters: Vec<String>,
     /// A property to break results down by.
     pub breakdown: Option<String>,
+}
+
+impl ScopeInput {
+    /// Removes the common options from a request's fields, checking their types.
+    pub fn take_from(fields: &mut serde_json::Map<String, serde_json::Value>) -> Result<Self, InsightError> {
+        fn take<T: serde::de::DeserializeOwned>(
+            fields: &mut serde_json::Map<String, serde_json::Value>,
+            key: &str,
+        ) -> Result<Option<T>, InsightError> {
+            fields
+                .remove(key)
+                .filter(|v| !v.is_null())
+                .map(|v| serde_json::from_value(v).map_err(|e| InsightError::param(key, e.to_string())))
+                .transpose()
+        }
+        Ok(Self {
+            from: take(fields, "from")?,
+            to: take(fields, "to")?,
+            filters: take(fields, "filters")?.unwrap_or_default(),
+            breakdown: take(fields, "breakdown")?,
+        })
+    }
+
+    /// The same, breaking down by `property` when no breakdown was given.
+    pub fn with_default_breakdown(&self, property: &str) -> Self {
+        Self { breakdown: self.breakdown.clone().or_else(|| Some(property.to_string())), ..self.clone() }
+    }
 }
 
 /// Checked scope.

@@ -38,15 +38,6 @@ pub struct RetentionInput {
     pub period_index: Option<usize>,
     /// Most users listed.
     pub limit: Option<usize>,
-    /// First day of cohorts (inclusive).
-    pub from: Option<String>,
-    /// Last day of cohorts (inclusive).
-    pub to: Option<String>,
-    /// Filters on users and the cohort event.
-    #[serde(default)]
-    pub filters: Vec<String>,
-    /// Breakdown property.
-    pub breakdown: Option<String>,
 }
 
 /// A checked retention request.
@@ -65,7 +56,7 @@ pub struct Retention {
 
 impl Retention {
     /// Checks a retention request.
-    pub fn parse(input: &RetentionInput, cx: &Catalog) -> Result<Self, InsightError> {
+    pub fn parse(input: &RetentionInput, scope: &ScopeInput, cx: &Catalog) -> Result<Self, InsightError> {
         let registry = cx.registry;
         let cohort_event = EventSpec::parse(input.cohort_event.as_deref().unwrap_or("user_signup"), registry, "cohort_event")?;
         let return_event = EventSpec::parse(input.return_event.as_deref().unwrap_or("any"), registry, "return_event")?;
@@ -93,15 +84,7 @@ impl Retention {
             (Some(_), None) => return Err(InsightError::param("period_index", "give it with cohort to list a cell's users")),
             (None, Some(_)) => return Err(InsightError::param("cohort", "give it with period_index to list a cell's users")),
         };
-        let scope = Scope::parse(
-            &ScopeInput {
-                from: input.from.clone(),
-                to: input.to.clone(),
-                filters: input.filters.clone(),
-                breakdown: input.breakdown.clone(),
-            },
-            cx,
-        )?;
+        let scope = Scope::parse(scope, cx)?;
         Ok(Self {
             cohort_event,
             return_event,

@@ -17,15 +17,6 @@ pub struct TrendsInput {
     pub measure: Option<String>,
     /// day (default), week, month or quarter.
     pub interval: Option<String>,
-    /// First day (inclusive).
-    pub from: Option<String>,
-    /// Last day (inclusive).
-    pub to: Option<String>,
-    /// Filters.
-    #[serde(default)]
-    pub filters: Vec<String>,
-    /// Breakdown property.
-    pub breakdown: Option<String>,
 }
 
 /// A checked trends request.
@@ -40,7 +31,7 @@ pub struct Trends {
 
 impl Trends {
     /// Checks a trends request.
-    pub fn parse(input: &TrendsInput, cx: &Catalog) -> Result<Self, InsightError> {
+    pub fn parse(input: &TrendsInput, scope: &ScopeInput, cx: &Catalog) -> Result<Self, InsightError> {
         let registry = cx.registry;
         let event = EventSpec::parse(input.event.as_deref().unwrap_or("any"), registry, "event")?;
         let measure = input.measure.clone().unwrap_or_else(|| "count".into());
@@ -58,15 +49,7 @@ impl Trends {
             _ => return Err(InsightError::param("measure", format!("'{measure}' is not count, users, sum:FIELD or avg:FIELD"))),
         };
         let interval = Period::parse(input.interval.as_deref().unwrap_or("day"), "interval")?;
-        let scope = Scope::parse(
-            &ScopeInput {
-                from: input.from.clone(),
-                to: input.to.clone(),
-                filters: input.filters.clone(),
-                breakdown: input.breakdown.clone(),
-            },
-            cx,
-        )?;
+        let scope = Scope::parse(scope, cx)?;
         Ok(Self { event, measure, measure_sql, interval, scope })
     }
 }

@@ -230,6 +230,9 @@ fn bad_requests_name_the_parameter_and_an_empty_range_is_an_empty_answer() {
     assert!(param("retention", json!({ "period": "fortnight" })).starts_with("period:"));
     assert!(param("trends", json!({ "measure": "sum:channel" })).starts_with("measure: channel is not numeric"));
     assert!(param("insights", json!({})).starts_with("kind: unknown insight"));
+    assert!(param("trends", json!({ "from": 20260101 })).starts_with("from: invalid type"));
+    assert!(param("trends", json!({ "filters": "user.channel = douyin" })).starts_with("filters: invalid type"));
+    assert!(param("trends", json!(["not", "an", "object"])).starts_with("body:"));
     let empty = ask(&view, "funnel", json!({ "steps": ["user_signup", "deposit"], "from": "2030-01-01", "to": "2030-01-31" })).unwrap();
     assert!(empty.rows.is_empty());
     let empty = ask(&view, "retention", json!({ "from": "2030-01-01" })).unwrap();
