@@ -81,17 +81,13 @@ impl Funnel {
         parts.join(" AND ")
     }
 
+    /// Each user's level, from the step events read once into `funnel_steps`.
     fn levels_sql(&self) -> String {
-        let conditions = self.steps.iter().map(|s| s.sql().to_string()).collect::<Vec<_>>().join(", ");
+        let flags = (1..=self.steps.len()).map(|k| format!("s{k}")).collect::<Vec<_>>().join(", ");
         format!(
-            "WITH {users}levels AS (SELECT e.user_id, {grp} AS grp, window_funnel({w}, {mode}, e.ts, {conditions}) AS level \
-             FROM {from} WHERE {filter} GROUP BY e.user_id, {grp})",
-            users = self.scope.with_users(),
-            grp = self.scope.breakdown_sql(),
+            "WITH levels AS (SELECT user_id, grp, window_funnel({w}, {mode}, ts, {flags}) AS level FROM funnel_steps GROUP BY user_id, grp)",
             w = self.window_secs,
             mode = text_literal(&self.mode),
-            from = self.scope.from_events(),
-            filter = self.where_sql(),
         )
     }
 
@@ -108,25 +104,42 @@ impl Funnel {
     }
 }
 
-/// Answers a funnel.
+/// Registers query results as a table of the session; false when there were no rows.
+fn register(ctx: &SessionContext, name: &str, batches: Vec<arrow::array::RecordBatch>) -> Result<bool, InsightError> {
+    if batches.iter().all(|b| b.num_rows() == 0) {
+        return Ok(false);
+    }
+    ctx.register_table(name, ctx.read_batches(batches)?.into_view())?;
+    Ok(true)
+}
+
+/// Answers a funnel. The step events are read once; levels, the users who dropped and the
+/// times between steps all come from them.
 pub async fn run(ctx: &SessionContext, funnel: &Funnel) -> Result<Table, InsightError> {
+    let any_steps = register(ctx, "funnel_steps", sql(ctx, &funnel.steps_sql()).await?)?;
     if let Some(k) = funnel.dropped_at {
-        let q = format!(
-            "{} SELECT user_id, grp FROM levels WHERE level = {} ORDER BY user_id LIMIT {}",
-            funnel.levels_sql(),
-            k - 1,
-            funnel.limit
-        );
         let mut t = Table::new(&["user_id", "breakdown"]);
-        t.rows = table::rows(&sql(ctx, &q).await?)?;
+        if any_steps {
+            let q = format!(
+                "{} SELECT user_id, grp FROM levels WHERE level = {} ORDER BY user_id LIMIT {}",
+                funnel.levels_sql(),
+                k - 1,
+                funnel.limit
+            );
+            t.rows = table::rows(&sql(ctx, &q).await?)?;
+        }
         if funnel.scope.breakdown.is_none() {
             t.drop_column(1);
         }
         return Ok(t);
     }
-    let q = format!("{} SELECT grp, level, count(*) AS users FROM levels GROUP BY grp, level", funnel.levels_sql());
-    let mut levels: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let n = funnel.steps.len();
+    let mut levels: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut medians: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    if !any_steps {
+        return Ok(table_of(funnel, &levels, &medians));
+    }
+    let q = format!("{} SELECT grp, level, count(*) AS users FROM levels GROUP BY grp, level", funnel.levels_sql());
     for r in table::rows(&sql(ctx, &q).await?)? {
         let grp = r[0].as_str().map_or_else(|| "(none)".to_string(), str::to_string);
         let (level, users) = (r[1].as_i64().unwrap_or(0) as usize, r[2].as_i64().unwrap_or(0));
@@ -135,41 +148,27 @@ pub async fn run(ctx: &SessionContext, funnel: &Funnel) -> Result<Table, Insight
     // Median time between steps k−1 and k, over the users who reached step k: following each
     // user's first step-1 event, the first occurrence of each later step inside the window.
     // Each step's users are computed once from the previous step's.
-    let mut medians: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    if n > 1 && !levels.is_empty() {
-        let register = |name: &str, batches: Vec<arrow::array::RecordBatch>, sql_text: &str| -> Result<(), InsightError> {
-            let df = if batches.is_empty() { return Ok(()) } else { ctx.read_batches(batches)? };
-            ctx.register_table(name, df.into_view()).map(|_| ()).map_err(|e| InsightError::Query(format!("{sql_text}: {e}")))
-        };
-        let steps = sql(ctx, &funnel.steps_sql()).await?;
-        if steps.iter().all(|b| b.num_rows() == 0) {
-            return Ok(table_of(funnel, &levels, &medians));
+    let first = sql(ctx, "SELECT user_id, grp, min(ts) AS t1, min(ts) AS tp FROM funnel_steps WHERE s1 GROUP BY user_id, grp").await?;
+    let mut reached = register(ctx, "funnel_reached_1", first)?;
+    for k in 2..=n {
+        if !reached {
+            break;
         }
-        register("funnel_steps", steps, "steps")?;
-        let first = sql(ctx, "SELECT user_id, grp, min(ts) AS t1, min(ts) AS tp FROM funnel_steps WHERE s1 GROUP BY user_id, grp").await?;
-        register("funnel_reached_1", first, "step 1")?;
-        for k in 2..=n {
-            if !ctx.table_exist(format!("funnel_reached_{}", k - 1))? {
-                break;
-            }
-            let q = format!(
-                "SELECT f.user_id, f.grp, f.t1, min(s.ts) AS tp, f.tp AS tprev FROM funnel_reached_{p} f JOIN funnel_steps s \
-                 ON s.user_id = f.user_id AND (s.grp IS NOT DISTINCT FROM f.grp) AND s.s{k} AND s.ts >= f.tp AND s.ts <= f.t1 + INTERVAL '{w} seconds' \
-                 GROUP BY f.user_id, f.grp, f.t1, f.tp",
-                p = k - 1,
-                w = funnel.window_secs
-            );
-            let reached = sql(ctx, &q).await.map_err(|e| InsightError::Query(format!("{q}: {e}")))?;
-            register(&format!("funnel_reached_{k}"), reached, &format!("step {k}"))?;
-            if !ctx.table_exist(format!("funnel_reached_{k}"))? {
-                break;
-            }
-            let m = format!("SELECT grp, median(date_part('epoch', tp) - date_part('epoch', tprev)) FROM funnel_reached_{k} GROUP BY grp");
-            for r in table::rows(&sql(ctx, &m).await?)? {
-                let grp = r[0].as_str().map_or_else(|| "(none)".to_string(), str::to_string);
-                let slot = medians.entry(grp).or_insert_with(|| vec![Value::Null; n - 1]);
-                slot[k - 2] = r[1].clone();
-            }
+        let q = format!(
+            "SELECT f.user_id, f.grp, f.t1, min(s.ts) AS tp, f.tp AS tprev FROM funnel_reached_{p} f JOIN funnel_steps s \
+             ON s.user_id = f.user_id AND (s.grp IS NOT DISTINCT FROM f.grp) AND s.s{k} AND s.ts >= f.tp AND s.ts <= f.t1 + INTERVAL '{w} seconds' \
+             GROUP BY f.user_id, f.grp, f.t1, f.tp",
+            p = k - 1,
+            w = funnel.window_secs
+        );
+        reached = register(ctx, &format!("funnel_reached_{k}"), sql(ctx, &q).await?)?;
+        if !reached {
+            break;
+        }
+        let m = format!("SELECT grp, median(date_part('epoch', tp) - date_part('epoch', tprev)) FROM funnel_reached_{k} GROUP BY grp");
+        for r in table::rows(&sql(ctx, &m).await?)? {
+            let grp = r[0].as_str().map_or_else(|| "(none)".to_string(), str::to_string);
+            medians.entry(grp).or_insert_with(|| vec![Value::Null; n - 1])[k - 2] = r[1].clone();
         }
     }
     Ok(table_of(funnel, &levels, &medians))
