@@ -98,6 +98,19 @@ pub async fn run(ctx: &SessionContext, a: &Acquisition) -> Result<Table, Insight
         }
     }
     let ratio = |a: i64, b: i64| if b > 0 { Value::from(a as f64 / b as f64) } else { Value::Null };
+    let row = |period: &str, grp: &str, [users, activated, spend]: [i64; 3], payback: Option<i64>| {
+        vec![
+            Value::from(period),
+            Value::from(grp),
+            Value::from(users),
+            Value::from(spend),
+            ratio(spend, users),
+            Value::from(activated),
+            ratio(activated, users),
+            ratio(spend, activated),
+            payback.map_or(Value::Null, Value::from),
+        ]
+    };
     let mut t = Table::new(&[
         "period",
         &format!("user.{}", a.spend_column),
@@ -115,17 +128,7 @@ pub async fn run(ctx: &SessionContext, a: &Acquisition) -> Result<Table, Insight
         total[0] += users;
         total[1] += activated;
         total[2] += spend;
-        t.rows.push(vec![
-            Value::from(period.clone()),
-            Value::from(grp.clone()),
-            Value::from(*users),
-            Value::from(*spend),
-            ratio(*spend, *users),
-            Value::from(*activated),
-            ratio(*activated, *users),
-            ratio(*spend, *activated),
-            Value::Null,
-        ]);
+        t.rows.push(row(period, grp, [*users, *activated, *spend], None));
     }
     for (grp, [users, activated, spend]) in &totals {
         // Payback: the first day on which cumulative revenue per new user reaches CAC.
@@ -139,17 +142,7 @@ pub async fn run(ctx: &SessionContext, a: &Acquisition) -> Result<Table, Insight
                 })
             })
             .flatten();
-        t.rows.push(vec![
-            Value::from("total"),
-            Value::from(grp.clone()),
-            Value::from(*users),
-            Value::from(*spend),
-            ratio(*spend, *users),
-            Value::from(*activated),
-            ratio(*activated, *users),
-            ratio(*spend, *activated),
-            payback.map_or(Value::Null, Value::from),
-        ]);
+        t.rows.push(row("total", grp, [*users, *activated, *spend], payback));
     }
     Ok(t)
 }
