@@ -130,11 +130,11 @@ impl GoalBook {
         let path = data_dir.join("goals.json");
         let goals = match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let list: Vec<Goal> = serde_json::from_str(&text).map_err(|e| InsightError::Query(format!("{}: {e}", path.display())))?;
+                let list: Vec<Goal> = serde_json::from_str(&text).map_err(|e| InsightError::file(&path, e))?;
                 list.into_iter().map(|g| (g.name.clone(), g)).collect()
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(InsightError::Query(format!("{}: {e}", path.display()))),
+            Err(e) => return Err(InsightError::file(&path, e)),
         };
         Ok(Self { path, goals })
     }
@@ -142,7 +142,7 @@ impl GoalBook {
     fn write(&self) -> Result<(), InsightError> {
         let list: Vec<&Goal> = self.goals.values().collect();
         let bytes = serde_json::to_vec_pretty(&list).expect("goals serialise");
-        finpulse_models::durable::write_file(&self.path, &bytes).map_err(|e| InsightError::Query(format!("{}: {e}", self.path.display())))
+        finpulse_models::durable::write_file(&self.path, &bytes).map_err(|e| InsightError::file(&self.path, e))
     }
 
     /// Adds or replaces a goal, durably.

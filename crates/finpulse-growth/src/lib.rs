@@ -42,12 +42,25 @@ pub enum InsightError {
     /// The insight's query failed.
     #[error("query failed: {0}")]
     Query(String),
+    /// A segment or goal file could not be read or written.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl InsightError {
     /// A parameter error.
     pub fn param(param: &str, message: impl Into<String>) -> Self {
         Self::Param { param: param.to_string(), message: message.into() }
+    }
+
+    /// A file error.
+    pub fn file(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
+        Self::File { path: path.to_path_buf(), message: e.to_string() }
     }
 }
 

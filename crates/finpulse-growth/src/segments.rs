@@ -184,7 +184,7 @@ pub struct SegmentBook {
 }
 
 fn io(e: std::io::Error, what: &Path) -> InsightError {
-    InsightError::Query(format!("{}: {e}", what.display()))
+    InsightError::file(what, e)
 }
 
 impl SegmentBook {
@@ -198,8 +198,7 @@ impl SegmentBook {
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
                 if let Some(stem) = name.strip_suffix(".json").filter(|s| !s.ends_with(".state")) {
                     let text = std::fs::read_to_string(&path).map_err(|e| io(e, &path))?;
-                    let def: SegmentDef =
-                        serde_json::from_str(&text).map_err(|e| InsightError::Query(format!("{}: {e}", path.display())))?;
+                    let def: SegmentDef = serde_json::from_str(&text).map_err(|e| InsightError::file(&path, e))?;
                     defs.insert(stem.to_string(), def);
                 }
             }

@@ -48,7 +48,7 @@ fn body_from_query(pairs: Vec<(String, String)>) -> Result<Value, String> {
 fn insight_error(e: InsightError) -> Response {
     match e {
         InsightError::Param { .. } => error(StatusCode::BAD_REQUEST, e.to_string()),
-        InsightError::Query(_) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        InsightError::Query(_) | InsightError::File { .. } => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
@@ -68,7 +68,7 @@ async fn answer(state: AppState, kind: String, body: Value) -> Response {
             let status = if kind_known(&kind) { StatusCode::BAD_REQUEST } else { StatusCode::NOT_FOUND };
             error(status, e.to_string())
         }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => insight_error(e),
     }
 }
 
@@ -104,8 +104,7 @@ pub(crate) async fn post_insight(
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     match body {
-        Ok(Json(body)) if body.is_object() => answer(state, kind, body).await,
-        Ok(_) => error(StatusCode::BAD_REQUEST, "the body must be a JSON object of options"),
+        Ok(Json(body)) => answer(state, kind, body).await,
         Err(e) => error(StatusCode::BAD_REQUEST, e.body_text()),
     }
 }
