@@ -1,5 +1,6 @@
 //! Insights over HTTP: events sent through the API answer a funnel by GET and by POST, a bad
-//! option is a 400 naming it, and a segment saved over HTTP is materialised and filters insights.
+//! option is a 400 naming it, a segment saved over HTTP is materialised and filters insights,
+//! and goals are set and evaluated.
 
 use finpulse_log::{EventStore, StoreOptions};
 use finpulse_server::{ApiLimits, Server};
@@ -11,8 +12,20 @@ fn event(id: &str, user: &str, day: u32, kind: &str, extra: Value) -> Value {
     e
 }
 
+/// GETs a URL: its status and JSON body (Null when the body is not JSON).
+async fn get(c: &reqwest::Client, url: String) -> (u16, Value) {
+    let r = c.get(url).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// POSTs JSON: the status and JSON body.
+async fn post(c: &reqwest::Client, url: String, body: &Value) -> (u16, Value) {
+    let r = c.post(url).json(body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn insights_answer_by_get_and_post_and_segments_are_saved_materialised_and_used_as_filters() {
+async fn insights_segments_and_goals_answer_over_http_and_bad_options_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
     let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), ApiLimits::default()).await.unwrap();
@@ -29,69 +42,51 @@ async fn insights_answer_by_get_and_post_and_segments_are_saved_materialised_and
     let r = c.post(format!("{base}/v1/events")).json(&events).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 
-    let get: Value = c
-        .get(format!("{base}/v1/insights/funnel?steps=user_signup,deposit&window=7d&breakdown=user.channel"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let users = get["columns"].as_array().unwrap().iter().position(|c| c == "users").unwrap();
+    let (_, got) = get(&c, format!("{base}/v1/insights/funnel?steps=user_signup,deposit&window=7d&breakdown=user.channel")).await;
+    let users = got["columns"].as_array().unwrap().iter().position(|c| c == "users").unwrap();
     let counts: Vec<(String, i64)> =
-        get["rows"].as_array().unwrap().iter().map(|r| (r[0].as_str().unwrap().to_string(), r[users].as_i64().unwrap())).collect();
+        got["rows"].as_array().unwrap().iter().map(|r| (r[0].as_str().unwrap().to_string(), r[users].as_i64().unwrap())).collect();
     assert_eq!(counts, [("douyin".into(), 2), ("douyin".into(), 1), ("wechat".into(), 1), ("wechat".into(), 0)]);
 
-    let post: Value = c
-        .post(format!("{base}/v1/insights/funnel"))
-        .json(&json!({"steps": ["user_signup", "deposit"], "window": "30d"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let users = post["columns"].as_array().unwrap().iter().position(|c| c == "users").unwrap();
-    assert_eq!(post["rows"].as_array().unwrap().iter().map(|r| r[users].as_i64().unwrap()).collect::<Vec<_>>(), [3, 2]);
+    let (_, posted) = post(&c, format!("{base}/v1/insights/funnel"), &json!({"steps": ["user_signup", "deposit"], "window": "30d"})).await;
+    let users = posted["columns"].as_array().unwrap().iter().position(|c| c == "users").unwrap();
+    assert_eq!(posted["rows"].as_array().unwrap().iter().map(|r| r[users].as_i64().unwrap()).collect::<Vec<_>>(), [3, 2]);
 
-    let bad = c.get(format!("{base}/v1/insights/funnel?steps=user_signup&window=0")).send().await.unwrap();
-    assert_eq!(bad.status(), 400);
-    assert!(bad.json::<Value>().await.unwrap()["error"].as_str().unwrap().starts_with("window:"));
-    let bad = c.get(format!("{base}/v1/insights/funnel?steps=user_signup&dropped_at=two")).send().await.unwrap();
-    assert_eq!(bad.status(), 400);
-    let unknown = c.get(format!("{base}/v1/insights/cohorts")).send().await.unwrap();
-    assert_eq!(unknown.status(), 404);
+    let (status, bad) = get(&c, format!("{base}/v1/insights/funnel?steps=user_signup&window=0")).await;
+    assert_eq!(status, 400);
+    assert!(bad["error"].as_str().unwrap().starts_with("window:"));
+    assert_eq!(get(&c, format!("{base}/v1/insights/funnel?steps=user_signup&dropped_at=two")).await.0, 400);
+    let (status, bad) = post(&c, format!("{base}/v1/insights/funnel"), &json!(["user_signup"])).await;
+    assert_eq!(status, 400);
+    assert!(bad["error"].as_str().unwrap().starts_with("body:"));
+    assert_eq!(get(&c, format!("{base}/v1/insights/cohorts")).await.0, 404);
 
     // A segment saved over HTTP is materialised at once; membership, CSV export, and as a filter.
-    let saved = c
-        .post(format!("{base}/v1/segments"))
-        .json(&json!({"name": "douyin_depositors", "rules": ["user.channel = douyin", "did deposit"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(saved.status(), 200);
-    assert_eq!(saved.json::<Value>().await.unwrap()["state"]["members"], 2);
-    let member: Value =
-        c.get(format!("{base}/v1/segments/douyin_depositors/members?user_id=u3")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(member["member"], true);
-    let member: Value =
-        c.get(format!("{base}/v1/segments/douyin_depositors/members?user_id=u2")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(member["member"], false);
+    let rules = json!({"name": "douyin_depositors", "rules": ["user.channel = douyin", "did deposit"]});
+    let (status, saved) = post(&c, format!("{base}/v1/segments"), &rules).await;
+    assert_eq!(status, 200);
+    assert_eq!(saved["state"]["members"], 2);
+    assert_eq!(get(&c, format!("{base}/v1/segments/douyin_depositors/members?user_id=u3")).await.1["member"], true);
+    assert_eq!(get(&c, format!("{base}/v1/segments/douyin_depositors/members?user_id=u2")).await.1["member"], false);
     let csv = c.get(format!("{base}/v1/segments/douyin_depositors/members?format=csv")).send().await.unwrap().text().await.unwrap();
     assert_eq!(csv, "user_id\nu1\nu3\n");
-    let filtered: Value = c
-        .get(format!("{base}/v1/insights/trends?event=user_signup&filters=segment%3Ddouyin_depositors"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(get(&c, format!("{base}/v1/segments/douyin_depositors/members?format=xml")).await.0, 400);
+    let (_, filtered) = get(&c, format!("{base}/v1/insights/trends?event=user_signup&filters=segment%3Ddouyin_depositors")).await;
     assert_eq!(filtered["rows"].as_array().unwrap().iter().map(|r| r[1].as_i64().unwrap()).sum::<i64>(), 2);
-    let listed: Value = c.get(format!("{base}/v1/segments")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(listed["segments"][0]["name"], "douyin_depositors");
-    let bad = c.post(format!("{base}/v1/segments")).json(&json!({"name": "x", "rules": ["did nothing_here"]})).send().await.unwrap();
-    assert_eq!(bad.status(), 400);
-    assert!(bad.json::<Value>().await.unwrap()["error"].as_str().unwrap().starts_with("rules[0]: unknown event type"));
-    assert_eq!(c.get(format!("{base}/v1/segments/nobody/members")).send().await.unwrap().status(), 404);
+    assert_eq!(get(&c, format!("{base}/v1/segments")).await.1["segments"][0]["name"], "douyin_depositors");
+    let (status, bad) = post(&c, format!("{base}/v1/segments"), &json!({"name": "x", "rules": ["did nothing_here"]})).await;
+    assert_eq!(status, 400);
+    assert!(bad["error"].as_str().unwrap().starts_with("rules[0]: unknown event type"));
+    assert_eq!(get(&c, format!("{base}/v1/segments/nobody/members")).await.0, 404);
+
+    // Goals: set over HTTP, evaluated from the same events; a bad goal is named.
+    let goal = json!({"name": "signups", "metric": "new_users_7d", "target": 3, "deadline": "2026-12-31"});
+    assert_eq!(post(&c, format!("{base}/v1/goals"), &goal).await.0, 200);
+    let (_, goals) = get(&c, format!("{base}/v1/goals")).await;
+    assert_eq!(goals["rows"][0][0], "signups");
+    assert_eq!(goals["rows"][0][6], 0.0, "no signups in the 7 days to 03-20, the last day with data");
+    let (status, bad) =
+        post(&c, format!("{base}/v1/goals"), &json!({"name": "g", "metric": "joy", "target": 1, "deadline": "2026-12-31"})).await;
+    assert_eq!(status, 400);
+    assert!(bad["error"].as_str().unwrap().starts_with("metric: unknown metric 'joy'"));
 }
