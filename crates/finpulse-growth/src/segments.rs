@@ -289,15 +289,32 @@ pub async fn members(ctx: &SessionContext, segment: &Segment, registry: &Registr
     Ok(out)
 }
 
-/// Re-materialises every saved segment as of the end of the data; returns each one's state.
-pub async fn materialise_all(view: &finpulse_log::StoreView, book: &SegmentBook) -> Result<Vec<(String, SegmentState)>, InsightError> {
+/// Evaluates saved segments as of the end of the data and writes their members; returns each
+/// one's state.
+async fn materialise(
+    view: &finpulse_log::StoreView,
+    book: &SegmentBook,
+    names: &[&str],
+) -> Result<Vec<(String, SegmentState)>, InsightError> {
     let ctx = crate::session(view).await?;
     let as_of = default_as_of_us(&ctx).await?;
     let mut out = Vec::new();
-    for name in book.defs.keys() {
+    for &name in names {
         let segment = book.get(name, &view.registry)?;
         let members = members(&ctx, &segment, &view.registry, as_of).await?;
-        out.push((name.clone(), book.write_members(name, as_of, &members)?));
+        out.push((name.to_string(), book.write_members(name, as_of, &members)?));
     }
     Ok(out)
+}
+
+/// Re-materialises every saved segment as of the end of the data; returns each one's state.
+pub async fn materialise_all(view: &finpulse_log::StoreView, book: &SegmentBook) -> Result<Vec<(String, SegmentState)>, InsightError> {
+    let names: Vec<&str> = book.defs.keys().map(String::as_str).collect();
+    materialise(view, book, &names).await
+}
+
+/// Materialises one saved segment as of the end of the data.
+pub async fn materialise_one(view: &finpulse_log::StoreView, book: &SegmentBook, name: &str) -> Result<SegmentState, InsightError> {
+    let mut states = materialise(view, book, &[name]).await?;
+    Ok(states.remove(0).1)
 }

@@ -175,13 +175,7 @@ pub(crate) async fn save_segment(
         Ok(s) => s,
         Err(e) => return insight_error(e),
     };
-    let run = async {
-        let ctx = finpulse_growth::session(&view).await?;
-        let as_of = finpulse_growth::segments::default_as_of_us(&ctx).await?;
-        let members = finpulse_growth::segments::members(&ctx, &segment, &view.registry, as_of).await?;
-        book.write_members(&segment.def.name, as_of, &members)
-    };
-    match run.await {
+    match finpulse_growth::segments::materialise_one(&view, &book, &segment.def.name).await {
         Ok(s) => Json(serde_json::json!({"name": segment.def.name, "rules": segment.def.rules, "state": s})).into_response(),
         Err(e) => insight_error(e),
     }
