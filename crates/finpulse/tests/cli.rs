@@ -736,3 +736,64 @@ fn models_trained_by_lightgbm_and_xgboost_import_score_like_their_libraries_and_
     ]);
     assert!(!o.status.success() && stderr(&o).contains("XGBoost model, document"), "{}", stderr(&o));
 }
+
+#[test]
+fn insights_segments_and_goals_from_the_command_line_agree_with_sql_and_name_bad_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = run(&["demo", "--users", "300", "--days", "20", "--seed", "5", "--no-serve", "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let douyin = sql_csv(dir.path(), "SELECT count(DISTINCT user_id) FROM user_signup WHERE channel = 'douyin'")[0][0].clone();
+
+    // Flags become the API's request: steps, breakdown and a filter on a user property.
+    let o = run(&[
+        "insight",
+        "funnel",
+        "--data-dir",
+        d,
+        "--steps",
+        "user_signup,deposit",
+        "--breakdown",
+        "user.channel",
+        "--filter",
+        "user.channel=douyin",
+        "--format",
+        "csv",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<Vec<String>> = stdout(&o).lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!((rows[0][0].as_str(), rows[0][3].clone()), ("douyin", douyin.clone()));
+
+    let o = run(&["insight", "retention", "--data-dir", d, "--period", "week", "--periods", "2", "--unbounded", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(table["columns"][4], "week_2");
+
+    // A segment saved, then asked about by user.
+    let o = run(&["segment", "save", "--data-dir", d, "douyin", "--rule", "user.channel = douyin"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["segment", "members", "--data-dir", d, "douyin"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count().to_string(), douyin);
+    let member = stdout(&o).lines().next().unwrap().to_string();
+    let o = run(&["segment", "members", "--data-dir", d, "douyin", "--user", &member]);
+    assert_eq!(stdout(&o).trim(), format!("{member} is a member of douyin"));
+
+    // A goal set and listed with a status.
+    let o = run(&["goals", "set", "--data-dir", d, "reach", "--metric", "mau", "--target", "100", "--deadline", "2030-01-01"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["goals", "list", "--data-dir", d, "--format", "csv"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).lines().nth(1).unwrap().starts_with("reach,growth,mau,100,2030-01-01,"), "{}", stdout(&o));
+
+    // Bad flags are named, and nothing is printed as an answer.
+    let o = run(&["insight", "funnel", "--data-dir", d, "--steps", "user_signup", "--window", "0"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("window: must be more than 0"), "{}", stderr(&o));
+    let o = run(&["insight", "trends", "--data-dir", d, "--steps", "user_signup"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("unknown field `steps`"), "{}", stderr(&o));
+    let o = run(&["segment", "members", "--data-dir", d, "nobody"]);
+    assert!(stderr(&o).contains("no segment 'nobody'"), "{}", stderr(&o));
+}
