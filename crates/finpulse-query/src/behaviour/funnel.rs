@@ -117,21 +117,24 @@ impl Funnel {
         if !sorted {
             scratch.sort_unstable();
         }
-        if self.mode.strict_once { self.level_once(scratch) } else { self.level_chains(scratch) }
+        if self.mode.strict_once {
+            self.walk(scratch, &mut AllChains(vec![Vec::new(); self.steps]))
+        } else {
+            self.walk(scratch, &mut LatestChains([None; MAX_CONDITIONS]))
+        }
     }
 
     fn window_end(&self, start: i64) -> i64 {
         start.saturating_add(self.window)
     }
 
-    /// Deepest step reached, keeping per step only the latest chain start that reached it.
-    fn level_chains(&self, entries: &[Entry]) -> u8 {
-        // reached[k] = (chain start, time of step k+1) of the chain that last reached step k+1.
-        let mut reached: [Option<(i64, i64)>; MAX_CONDITIONS] = [None; MAX_CONDITIONS];
+    /// ClickHouse's walk over the entries: the modes decide here, the chains kept decide how a
+    /// step extends them.
+    fn walk<C: Chains>(&self, entries: &[Entry], chains: &mut C) -> u8 {
         let steps = self.steps;
-        let deepest = |reached: &[Option<(i64, i64)>]| reached[..steps].iter().rposition(Option::is_some).map_or(0, |k| k as u8 + 1);
+        let deepest = |chains: &C| (0..steps).rev().find(|&k| chains.reached(k)).map_or(0, |k| k as u8 + 1);
         let mut started = false;
-        for &(ts, step, _) in entries {
+        for &(ts, step, row) in entries {
             if step == 0 {
                 // Only kept under strict_order: a row outside the funnel ends it once it started.
                 if started {
@@ -141,88 +144,101 @@ impl Funnel {
             }
             let k = usize::from(step - 1);
             if k == 0 {
-                reached[0] = Some((ts, ts));
+                chains.start(ts, row);
                 started = true;
-            } else if self.mode.strict_deduplication && reached[k].is_some() {
-                return deepest(&reached);
-            } else if self.mode.strict_order && started && reached[k - 1].is_none() {
+            } else if self.mode.strict_deduplication && chains.reached(k) {
+                return deepest(chains);
+            } else if self.mode.strict_order && started && !chains.reached(k - 1) {
                 if self.mode.allow_reentry {
                     continue;
                 }
-                return reached[..steps].iter().position(Option::is_none).map_or(steps as u8, |k| k as u8);
-            } else if let Some((start, last)) = reached[k - 1] {
-                let in_time = ts <= self.window_end(start) && (!self.mode.strict_increase || last < ts);
-                if in_time {
-                    reached[k] = Some((start, ts));
-                    if k + 1 == steps {
-                        return steps as u8;
-                    }
-                }
+                return (0..steps).find(|&k| !chains.reached(k)).map_or(steps as u8, |k| k as u8);
+            } else if chains.reached(k - 1) && chains.extend(self, k, ts, row) && k + 1 == steps {
+                return steps as u8;
             }
         }
-        deepest(&reached)
+        deepest(chains)
+    }
+}
+
+/// The chains a funnel keeps while walking a user's entries.
+trait Chains {
+    /// Whether some chain reached step `k` (0-based).
+    fn reached(&self, k: usize) -> bool;
+    /// A step-1 entry starts a chain.
+    fn start(&mut self, ts: i64, row: u32);
+    /// A step-`k` entry (k ≥ 1) extends the chains at step k−1 it may; true when one did.
+    fn extend(&mut self, funnel: &Funnel, k: usize, ts: i64, row: u32) -> bool;
+}
+
+/// Per step only the chain that reached it last: `(chain start, time of the step)`. Enough
+/// when a row may count for several steps, since later starts leave more of the window.
+struct LatestChains([Option<(i64, i64)>; MAX_CONDITIONS]);
+
+impl Chains for LatestChains {
+    fn reached(&self, k: usize) -> bool {
+        self.0[k].is_some()
     }
 
-    /// Deepest step reached when a row may count for one step of a chain only: every chain is
-    /// kept with the rows it used.
-    fn level_once(&self, entries: &[Entry]) -> u8 {
-        #[derive(Clone)]
-        struct Chain {
-            start: i64,
-            last: i64,
-            rows: [u32; MAX_CONDITIONS],
+    fn start(&mut self, ts: i64, _row: u32) {
+        self.0[0] = Some((ts, ts));
+    }
+
+    fn extend(&mut self, funnel: &Funnel, k: usize, ts: i64, _row: u32) -> bool {
+        let Some((start, last)) = self.0[k - 1] else { return false };
+        let in_time = ts <= funnel.window_end(start) && (!funnel.mode.strict_increase || last < ts);
+        if in_time {
+            self.0[k] = Some((start, ts));
         }
-        let steps = self.steps;
-        let mut chains: Vec<Vec<Chain>> = vec![Vec::new(); steps];
-        let deepest = |chains: &[Vec<Chain>]| chains.iter().rposition(|c| !c.is_empty()).map_or(0, |k| k as u8 + 1);
-        let mut started = false;
-        for &(ts, step, row) in entries {
-            if step == 0 {
-                if started {
-                    break;
-                }
+        in_time
+    }
+}
+
+#[derive(Clone)]
+struct Chain {
+    start: i64,
+    last: i64,
+    /// The row used for each step so far.
+    rows: [u32; MAX_CONDITIONS],
+}
+
+/// Every chain with the rows it used (strict_once: one row counts for one step of a chain).
+struct AllChains(Vec<Vec<Chain>>);
+
+impl Chains for AllChains {
+    fn reached(&self, k: usize) -> bool {
+        !self.0[k].is_empty()
+    }
+
+    fn start(&mut self, ts: i64, row: u32) {
+        let mut rows = [u32::MAX; MAX_CONDITIONS];
+        rows[0] = row;
+        self.0[0].push(Chain { start: ts, last: ts, rows });
+    }
+
+    fn extend(&mut self, funnel: &Funnel, k: usize, ts: i64, row: u32) -> bool {
+        let (before, after) = self.0.split_at_mut(k);
+        let previous = std::mem::take(&mut before[k - 1]);
+        let total = previous.len();
+        let mut kept = Vec::with_capacity(total);
+        let mut joined = false;
+        for (i, chain) in previous.into_iter().enumerate() {
+            let in_window = ts <= funnel.window_end(chain.start);
+            // A chain that fell out of the window is dropped, but one is always kept.
+            if !in_window && kept.len() + (total - i) > 1 {
                 continue;
             }
-            let k = usize::from(step - 1);
-            if k == 0 {
-                let mut rows = [u32::MAX; MAX_CONDITIONS];
-                rows[0] = row;
-                chains[0].push(Chain { start: ts, last: ts, rows });
-                started = true;
-            } else if self.mode.strict_deduplication && !chains[k].is_empty() {
-                return deepest(&chains);
-            } else if self.mode.strict_order && started && chains[k - 1].is_empty() {
-                if self.mode.allow_reentry {
-                    continue;
-                }
-                return chains.iter().position(Vec::is_empty).map_or(steps as u8, |k| k as u8);
-            } else if !chains[k - 1].is_empty() {
-                let (before, after) = chains.split_at_mut(k);
-                let previous = std::mem::take(&mut before[k - 1]);
-                let total = previous.len();
-                let mut kept = Vec::with_capacity(total);
-                for (i, chain) in previous.into_iter().enumerate() {
-                    let in_window = ts <= self.window_end(chain.start);
-                    // A chain that fell out of the window is dropped, but one is always kept.
-                    if !in_window && kept.len() + (total - i) > 1 {
-                        continue;
-                    }
-                    let fresh_row = chain.rows[..k].iter().all(|&r| r != row);
-                    let joins = in_window && fresh_row && (!self.mode.strict_increase || chain.last < ts);
-                    if joins {
-                        let mut rows = chain.rows;
-                        rows[k] = row;
-                        after[0].push(Chain { start: chain.start, last: ts, rows });
-                        if k + 1 == steps {
-                            return steps as u8;
-                        }
-                    }
-                    kept.push(chain);
-                }
-                before[k - 1] = kept;
+            let fresh_row = chain.rows[..k].iter().all(|&r| r != row);
+            if in_window && fresh_row && (!funnel.mode.strict_increase || chain.last < ts) {
+                let mut rows = chain.rows;
+                rows[k] = row;
+                after[0].push(Chain { start: chain.start, last: ts, rows });
+                joined = true;
             }
+            kept.push(chain);
         }
-        deepest(&chains)
+        before[k - 1] = kept;
+        joined
     }
 }
 
