@@ -704,36 +704,29 @@ fn models_trained_by_lightgbm_and_xgboost_import_score_like_their_libraries_and_
     }
     let o = run(&["models", "list", "--data-dir", d.to_str().unwrap(), "--format", "json"]);
     assert!(stdout(&o).contains("imported_xgboost"), "{}", stdout(&o));
+    let import = |from: &str, data: &Path| {
+        let out = dir.path().join("x.json");
+        let (file, data, out) = (golden.join("lightgbm.txt"), data.to_str().unwrap().to_string(), out.to_str().unwrap().to_string());
+        run(&[
+            "model",
+            "import",
+            "--from",
+            from,
+            "--file",
+            file.to_str().unwrap(),
+            "--data",
+            &data,
+            "--label",
+            "default.payment.next.month",
+            "--out",
+            &out,
+        ])
+    };
     // A check file without the model's features is refused, naming the column.
-    let o = run(&[
-        "model",
-        "import",
-        "--from",
-        "lightgbm",
-        "--file",
-        golden.join("lightgbm.txt").to_str().unwrap(),
-        "--data",
-        rows.to_str().unwrap(),
-        "--label",
-        "default.payment.next.month",
-        "--out",
-        dir.path().join("x.json").to_str().unwrap(),
-    ]);
+    let o = import("lightgbm", &rows);
     assert!(!o.status.success() && stderr(&o).contains("default.payment.next.month"), "{}", stderr(&o));
-    let o = run(&[
-        "model",
-        "import",
-        "--from",
-        "xgboost",
-        "--file",
-        golden.join("lightgbm.txt").to_str().unwrap(),
-        "--data",
-        uci.to_str().unwrap(),
-        "--label",
-        "default.payment.next.month",
-        "--out",
-        dir.path().join("x.json").to_str().unwrap(),
-    ]);
+    // A LightGBM file read as XGBoost is refused, saying what was expected.
+    let o = import("xgboost", &uci);
     assert!(!o.status.success() && stderr(&o).contains("XGBoost model, document"), "{}", stderr(&o));
 }
 
