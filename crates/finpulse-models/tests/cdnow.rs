@@ -5,8 +5,14 @@ use finpulse_models::summary::read_summary;
 use finpulse_models::{LtvFit, LtvModel, fit, predict};
 use std::path::PathBuf;
 
+/// This package's directory, asked at run time: a path baked in at compile time would point
+/// into whichever checkout built the test binary when builds are cached across checkouts.
+fn package_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo test, which sets CARGO_MANIFEST_DIR"))
+}
+
 fn data(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name);
+    let path = package_dir().join("../../../shared/data").join(name);
     assert!(path.exists(), "{} is missing: the shared data sets sit beside the repository", path.display());
     path
 }
@@ -101,7 +107,7 @@ fn mbgnbd_matches_lifetimes_on_the_cdnow_sample() {
 
 #[test]
 fn bgbb_reproduces_fader_hardie_shang_on_the_donations() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/donations.csv");
+    let path = package_dir().join("tests/data/donations.csv");
     let customers = read_summary(std::fs::File::open(path).unwrap()).unwrap();
     assert_eq!(customers.len(), 11_104, "weighted rows stand for every donor");
     let f = fit(LtvModel::Bgbb, &customers).unwrap();

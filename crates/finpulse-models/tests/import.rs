@@ -4,8 +4,14 @@
 
 use finpulse_models::import::ImportedTrees;
 
+/// This package's directory, asked at run time: a path baked in at compile time would point
+/// into whichever checkout built the test binary when builds are cached across checkouts.
+fn package_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo test, which sets CARGO_MANIFEST_DIR"))
+}
+
 fn golden() -> (Vec<String>, Vec<Vec<f64>>, Vec<f64>, Vec<f64>) {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/rows.csv")).unwrap();
+    let text = std::fs::read_to_string(package_dir().join("tests/data/golden/rows.csv")).unwrap();
     let mut lines = text.lines();
     let header: Vec<String> = lines.next().unwrap().split(',').map(str::to_string).collect();
     let n = header.len() - 2;
@@ -38,7 +44,7 @@ fn check(model: &ImportedTrees, names: &[String], rows: &[Vec<f64>], expected: &
 #[test]
 fn a_lightgbm_model_predicts_what_lightgbm_predicted() {
     let (names, rows, lgb, _) = golden();
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/lightgbm.txt")).unwrap();
+    let text = std::fs::read_to_string(package_dir().join("tests/data/golden/lightgbm.txt")).unwrap();
     let model = ImportedTrees::from_lightgbm(&text).unwrap();
     assert_eq!(model.trees.len(), 40);
     // LightGBM scores in 64-bit floats.
@@ -48,7 +54,7 @@ fn a_lightgbm_model_predicts_what_lightgbm_predicted() {
 #[test]
 fn an_xgboost_model_predicts_what_xgboost_predicted() {
     let (names, rows, _, xgb) = golden();
-    let json = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/xgboost.json")).unwrap();
+    let json = std::fs::read_to_string(package_dir().join("tests/data/golden/xgboost.json")).unwrap();
     let model = ImportedTrees::from_xgboost(&json).unwrap();
     assert_eq!(model.trees.len(), 40);
     // XGBoost sums leaves in 32-bit floats.
@@ -57,12 +63,12 @@ fn an_xgboost_model_predicts_what_xgboost_predicted() {
 
 #[test]
 fn damaged_model_files_are_refused_with_their_place() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/lightgbm.txt")).unwrap();
+    let text = std::fs::read_to_string(package_dir().join("tests/data/golden/lightgbm.txt")).unwrap();
     let damaged = text.replacen("left_child=1 ", "left_child=x ", 1);
     let e = ImportedTrees::from_lightgbm(&damaged).unwrap_err().to_string();
     assert!(e.contains("left_child: \"x\" is not a number"), "{e}");
     assert!(e.starts_with("LightGBM model, line "), "{e}");
-    let json = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/xgboost.json")).unwrap();
+    let json = std::fs::read_to_string(package_dir().join("tests/data/golden/xgboost.json")).unwrap();
     let damaged = json.replacen("\"split_conditions\"", "\"split_conditionz\"", 1);
     let e = ImportedTrees::from_xgboost(&damaged).unwrap_err().to_string();
     assert_eq!(e, "XGBoost model, learner.gradient_booster.model.trees[0]: split_conditions is missing");

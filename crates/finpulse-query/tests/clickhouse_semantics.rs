@@ -13,6 +13,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// This package's directory, asked at run time: a path baked in at compile time would point
+/// into whichever checkout built the test binary when builds are cached across checkouts.
+fn package_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo test, which sets CARGO_MANIFEST_DIR"))
+}
+
 /// A small deterministic generator (the test must not depend on the run).
 struct Lcg(u64);
 
@@ -150,7 +156,7 @@ fn cases(csv: &Path) -> Vec<Case> {
 }
 
 fn reference_python() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/reference-python.sh");
+    let script = package_dir().join("../../tools/reference-python.sh");
     let out = Command::new("bash").arg(&script).arg("chdb").output().expect("running tools/reference-python.sh");
     assert!(
         out.status.success(),
@@ -167,7 +173,7 @@ fn clickhouse(cases: &[Case], dir: &Path) -> BTreeMap<usize, Vec<(u64, String)>>
     for c in cases {
         writeln!(f, "{}", c.clickhouse).unwrap();
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clickhouse_reference.py");
+    let script = package_dir().join("tests/clickhouse_reference.py");
     let out = Command::new(reference_python()).arg(script).arg(&queries).output().unwrap();
     assert!(out.status.success(), "chdb failed: {}", String::from_utf8_lossy(&out.stderr));
     let mut results: BTreeMap<usize, Vec<(u64, String)>> = BTreeMap::new();

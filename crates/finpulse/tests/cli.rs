@@ -8,6 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// This package's directory, asked at run time: a path baked in at compile time would point
+/// into whichever checkout built the test binary when builds are cached across checkouts.
+fn package_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo test, which sets CARGO_MANIFEST_DIR"))
+}
+
 fn finpulse() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_finpulse"));
     c.env("FINPULSE_LOG", "warn");
@@ -232,7 +238,7 @@ fn every_acknowledged_event_survives_sigkill_exactly_once() {
 
 #[test]
 fn ltv_fits_a_summary_file_and_the_stores_own_purchases() {
-    let cdnow = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/cdnow-sample-summary.csv");
+    let cdnow = package_dir().join("../../../shared/data/cdnow-sample-summary.csv");
     let o = run(&["ltv", "fit", "--model", "bgnbd", "--input", cdnow.to_str().unwrap(), "--format", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let fit: Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -303,7 +309,7 @@ fn ltv_fits_a_summary_file_and_the_stores_own_purchases() {
 
 #[test]
 fn model_trains_on_a_public_table_scores_in_order_and_names_bad_input() {
-    let uci = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/uci-default-credit-card.csv");
+    let uci = package_dir().join("../../../shared/data/uci-default-credit-card.csv");
     let text = std::fs::read_to_string(&uci).unwrap();
     // Every fifth row is held out, as bench/gbdt_compare.py does.
     let dir = tempfile::tempdir().unwrap();
@@ -648,8 +654,8 @@ fn output_piped_into_a_closed_reader_ends_quietly() {
 #[test]
 fn models_trained_by_lightgbm_and_xgboost_import_score_like_their_libraries_and_register() {
     let dir = tempfile::tempdir().unwrap();
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../finpulse-models/tests/data/golden");
-    let uci = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/uci-default-credit-card.csv");
+    let golden = package_dir().join("../finpulse-models/tests/data/golden");
+    let uci = package_dir().join("../../../shared/data/uci-default-credit-card.csv");
     let d = dir.path().join("d");
     let rows = golden.join("rows.csv");
     let expected: Vec<Vec<f64>> = std::fs::read_to_string(&rows)
