@@ -3,6 +3,7 @@
 
 mod behaviour;
 mod decide;
+mod load;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -68,6 +69,9 @@ enum Bench {
         seconds: u64,
         #[arg(long, default_value_t = 100_000)]
         users: u64,
+        /// Keep-alive connections the requests share.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
     },
     /// A SQL query with the behaviour functions over one Parquet file (as `events`), best of
     /// `repeat`; with `--machine-steps`, also the funnel state machine alone.
@@ -111,7 +115,9 @@ fn main() -> Result<()> {
             behaviour::run(&parquet, repeat, &query, machine)?
         }
         Bench::Decide { users, history, decisions } => decide::run(users, history, decisions)?,
-        Bench::DecideHttp { rate, seconds, users } => decide_http(&cli.finpulse, &cli.scratch, rate, seconds, users)?,
+        Bench::DecideHttp { rate, seconds, users, connections } => {
+            decide_http(&cli.finpulse, &cli.scratch, rate, seconds, users, connections)?
+        }
     }
     Ok(())
 }
@@ -263,56 +269,35 @@ fn ingest_http(finpulse: &Path, scratch: &Path, batch: usize, connections: usize
     })
 }
 
-/// Decisions over HTTP at a fixed arrival rate (open loop: a late answer does not delay the
-/// next request, and latency counts from when the request was due).
-fn decide_http(finpulse: &Path, scratch: &Path, rate: u64, seconds: u64, users: u64) -> Result<()> {
+/// Decisions over HTTP at a fixed arrival rate, open loop over a fixed pool of connections
+/// (see [`load`]).
+fn decide_http(finpulse: &Path, scratch: &Path, rate: u64, seconds: u64, users: u64, connections: usize) -> Result<()> {
     let (_server, _data, base) = start_server(finpulse, scratch, "decide-http")?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    rt.block_on(async move {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(4096).build()?;
-        wait_healthy(&client, &base).await?;
-        let total = rate * seconds;
-        let started = Instant::now();
-        let mut tasks = Vec::with_capacity(total as usize);
-        for i in 0..total {
-            let due = started + Duration::from_nanos(i * 1_000_000_000 / rate);
-            tokio::time::sleep_until(due.into()).await;
-            let body = format!(
-                "{{\"event_id\":\"dh{i}\",\"user_id\":\"u{}\",\"ts\":{},\"type\":\"payment\",\"amount_fen\":{},\"currency\":\"CNY\",\"terminal_id\":\"t{}\"}}",
-                i * 7919 % users,
-                1_780_000_000_000u64 + i,
-                100 + i * 7919 % 50_000,
-                i % 10_000
-            );
-            let (client, base) = (client.clone(), base.clone());
-            tasks.push(tokio::spawn(async move {
-                let r = client.post(format!("{base}/v1/decisions")).header("content-type", "application/json").body(body).send().await;
-                let ok = match r {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
-                (ok, due.elapsed().as_micros() as u64)
-            }));
-        }
-        let mut latencies = Vec::with_capacity(tasks.len());
-        let mut failed = 0u64;
-        for t in tasks {
-            let (ok, us) = t.await?;
-            failed += u64::from(!ok);
-            latencies.push(us);
-        }
-        let secs = started.elapsed().as_secs_f64();
-        latencies.sort_unstable();
-        let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] as f64 / 1000.0;
-        println!(
-            "decide-http: {total} decisions offered at {rate}/s, done in {secs:.1} s ({:.0}/s), {failed} failed; latency from due time p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms (target p99 <= 5 ms at 20k/s)",
-            total as f64 / secs,
-            pct(0.5),
-            pct(0.99),
-            pct(0.999)
-        );
-        Ok(())
-    })
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(wait_healthy(&reqwest::Client::new(), &base))?;
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;
+    let total = rate * seconds;
+    let report = load::post_open_loop(addr, "/v1/decisions", rate, total, connections, Duration::from_secs(10), move |i| {
+        format!(
+            "{{\"event_id\":\"dh{i}\",\"user_id\":\"u{}\",\"ts\":{},\"type\":\"payment\",\"amount_fen\":{},\"currency\":\"CNY\",\"terminal_id\":\"t{}\"}}",
+            i * 7919 % users,
+            1_780_000_000_000u64 + i,
+            100 + i * 7919 % 50_000,
+            i % 10_000
+        )
+    })?;
+    println!(
+        "decide-http: {total} decisions offered at {rate}/s over {connections} connections, answered {} in {:.1} s ({:.0}/s), {} failed{}; latency from due time p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms (target p99 <= 5 ms at 20k/s)",
+        report.latencies_us.len(),
+        report.secs,
+        report.latencies_us.len() as f64 / report.secs,
+        report.failed,
+        report.first_error.as_deref().map(|e| format!(" (first: {e})")).unwrap_or_default(),
+        report.quantile_ms(0.5),
+        report.quantile_ms(0.99),
+        report.quantile_ms(0.999)
+    );
+    Ok(())
 }
 
 fn sql(data_dir: &Path, repeat: usize, query: &str) -> Result<()> {

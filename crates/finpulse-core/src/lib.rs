@@ -16,3 +16,10 @@ pub use class::{DataClass, JrCategory};
 pub use event::{Event, FieldId, TypeId, Value};
 pub use record::{RawRecord, RawRef, RawValue, RecordError, RecordProblem, ValidationLimits};
 pub use registry::{EventTypeSpec, FieldSpec, FieldType, Registry, RegistryError, Scope, TypeFieldSpec};
+
+/// Cores this process may use, asked once: `std::thread::available_parallelism` reads the
+/// cgroup files on every call, which cost more than a whole decision when asked per request.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}

@@ -209,8 +209,7 @@ fn validate_csv_rows(registry: &Registry, csv: &CsvChunk, rows: std::ops::Range<
 
 /// How many threads to validate `n` records on.
 fn parallel_parts(n: usize) -> usize {
-    let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
-    if n < PARALLEL_VALIDATION_RECORDS_MIN { 1 } else { cores }
+    if n < PARALLEL_VALIDATION_RECORDS_MIN { 1 } else { finpulse_core::cores() }
 }
 
 fn split_even(mut decoded: Vec<Decoded>) -> Vec<Vec<Decoded>> {

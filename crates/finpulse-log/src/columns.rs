@@ -1,11 +1,16 @@
 //! Events as Arrow columns: one wide `events` schema with the common columns and every field of
 //! the registry (null where a type lacks it). The live tail and Parquet segments share it.
 
-use arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::array::{
+    Array, ArrayData, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    make_array,
+};
+use arrow::buffer::{Buffer, MutableBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
 use finpulse_core::registry::CUSTOM_ID_BASE;
 use finpulse_core::{Event, FieldId, FieldType, Registry, Value};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The UTC zone name Arrow timestamps carry.
 pub const UTC: &str = "UTC";
@@ -165,9 +170,13 @@ pub fn events_to_batch<'a>(registry: &Registry, schema: &SchemaRef, events: impl
     }
     let mut arrays: Vec<ArrayRef> =
         vec![Arc::new(event_id.finish()), Arc::new(user_id.finish()), Arc::new(ts.finish().with_timezone(UTC)), Arc::new(ty.finish())];
-    for mut c in columns {
-        c.pad_nulls_to(n);
-        arrays.push(c.finish());
+    for (mut c, field) in columns.into_iter().zip(schema.fields().iter().skip(4)) {
+        if c.len() == 0 {
+            arrays.push(null_column(field.data_type(), n));
+        } else {
+            c.pad_nulls_to(n);
+            arrays.push(c.finish());
+        }
     }
     // The arrays follow `events_schema(registry)` field by field, each of length `n`.
     RecordBatch::try_new(schema.clone(), arrays).expect("arrays built to the events schema")
@@ -183,11 +192,103 @@ pub fn widen(batch: &RecordBatch, schema: &SchemaRef) -> RecordBatch {
         .iter()
         .map(|f| match batch.column_by_name(f.name()) {
             Some(a) => a.clone(),
-            None => arrow::array::new_null_array(f.data_type(), batch.num_rows()),
+            None => null_column(f.data_type(), batch.num_rows()),
         })
         .collect();
     // Older registries only ever lack fields (ids are append-only), so names and types match.
     RecordBatch::try_new(schema.clone(), arrays).expect("older batch is a prefix of the schema")
+}
+
+/// Zeroed bytes shared by every all-null column: a field no event in a batch carries costs no
+/// memory and no copying, however many batches are built, merged and sorted. (Most of the wide
+/// schema's columns are null in any batch; giving each its own zeroed buffers made them the
+/// larger part of an import's memory traffic.)
+static ZEROS: Mutex<Option<Buffer>> = Mutex::new(None);
+
+/// At least `bytes` zeroed bytes, shared.
+fn zeros(bytes: usize) -> Buffer {
+    let mut shared = ZEROS.lock().unwrap_or_else(|p| p.into_inner());
+    match shared.as_ref() {
+        Some(b) if b.len() >= bytes => b.slice_with_length(0, bytes),
+        _ => {
+            let b = Buffer::from(MutableBuffer::from_len_zeroed(bytes.next_power_of_two().max(64 * 1024)));
+            let out = b.slice_with_length(0, bytes);
+            *shared = Some(b);
+            out
+        }
+    }
+}
+
+/// Rows of the ready-made all-null columns that small batches take slices of.
+const NULL_TEMPLATE_ROWS: usize = 4096;
+
+/// An all-null array of `len` rows over the shared zeroed bytes. A small one (a decision's
+/// one-row batch has some sixty) is a slice of a ready-made column, which costs one
+/// allocation instead of building the array. Types outside the events schema get arrow's own
+/// null array.
+pub fn null_column(data_type: &DataType, len: usize) -> ArrayRef {
+    static TEMPLATES: OnceLock<Vec<ArrayRef>> = OnceLock::new();
+    if len <= NULL_TEMPLATE_ROWS {
+        let templates = TEMPLATES.get_or_init(|| {
+            [FieldType::Bool, FieldType::Int, FieldType::Float, FieldType::String, FieldType::Timestamp]
+                .map(|ty| build_null_column(&arrow_type(ty), NULL_TEMPLATE_ROWS))
+                .to_vec()
+        });
+        if let Some(t) = templates.iter().find(|t| t.data_type() == data_type) {
+            return t.slice(0, len);
+        }
+    }
+    build_null_column(data_type, len)
+}
+
+fn build_null_column(data_type: &DataType, len: usize) -> ArrayRef {
+    let values = match data_type {
+        DataType::Boolean => zeros(len.div_ceil(8)),
+        DataType::Int64 | DataType::Float64 | DataType::Timestamp(TimeUnit::Microsecond, _) => zeros(len * 8),
+        // Offsets all zero: every value is the empty slice of an empty value buffer.
+        DataType::Utf8 => zeros((len + 1) * 4),
+        other => return arrow::array::new_null_array(other, len),
+    };
+    let mut builder = ArrayData::builder(data_type.clone()).len(len).null_count(len).null_bit_buffer(Some(zeros(len.div_ceil(8))));
+    builder = builder.add_buffer(values);
+    if *data_type == DataType::Utf8 {
+        builder = builder.add_buffer(Buffer::from(MutableBuffer::new(0)));
+    }
+    // SAFETY: the buffers are sized for `len` rows of the type above and hold zeros, which is
+    // a valid value for each of them (zero offsets for strings); every row is null.
+    make_array(unsafe { builder.build_unchecked() })
+}
+
+/// Whether every row of a column is null.
+fn all_null(column: &ArrayRef) -> bool {
+    column.null_count() == column.len()
+}
+
+/// Concatenates batches of one schema, giving columns that are null in every batch the shared
+/// null column instead of copying zeros.
+pub fn concat_wide(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let columns = (0..schema.fields().len())
+        .map(|i| {
+            let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
+            if batches.iter().all(|b| all_null(b.column(i))) {
+                Ok(null_column(schema.field(i).data_type(), rows))
+            } else {
+                arrow::compute::concat(&parts)
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new_with_options(schema.clone(), columns, &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)))
+}
+
+/// Reorders a batch's rows by `indices`; all-null columns stay shared.
+pub fn take_wide(batch: &RecordBatch, indices: &arrow::array::UInt32Array) -> Result<RecordBatch, ArrowError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| if all_null(c) { Ok(null_column(c.data_type(), indices.len())) } else { arrow::compute::take(c, indices, None) })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(batch.schema(), columns)
 }
 
 #[cfg(test)]
@@ -221,5 +322,46 @@ mod tests {
         assert_eq!(amounts.value(2), 7);
         assert_eq!(batch.column_by_name("type").unwrap().as_string::<i32>().value(1), "fraud_label");
         assert!(batch.column_by_name("user_id").unwrap().is_null(1));
+    }
+
+    #[test]
+    fn shared_null_columns_read_as_null_for_every_type_and_length() {
+        for ty in [FieldType::Bool, FieldType::Int, FieldType::Float, FieldType::String, FieldType::Timestamp] {
+            for len in [0, 1, 7, NULL_TEMPLATE_ROWS, NULL_TEMPLATE_ROWS + 3] {
+                let column = null_column(&arrow_type(ty), len);
+                column.to_data().validate_full().unwrap();
+                assert_eq!((column.len(), column.null_count(), column.data_type()), (len, len, &arrow_type(ty)));
+            }
+        }
+    }
+
+    #[test]
+    fn concatenating_and_reordering_keep_values_and_nulls_in_place() {
+        let reg = Registry::builtin();
+        let schema = events_schema(&reg);
+        let amount = reg.field_id("amount_fen").unwrap();
+        let payment = reg.type_id("payment").unwrap();
+        let event = |id: &str, value: Option<i64>| Event {
+            event_id: id.into(),
+            user_id: Some("u".into()),
+            ts_us: 1,
+            type_id: payment,
+            fields: value.map(|v| vec![(amount, Value::Int(v))]).unwrap_or_default(),
+        };
+        let first = events_to_batch(&reg, &schema, [event("a", None), event("b", None)].iter());
+        let second = events_to_batch(&reg, &schema, [event("c", Some(3))].iter());
+        let all = concat_wide(&schema, &[first.clone(), second]).unwrap();
+        let amounts = all.column_by_name("amount_fen").unwrap().as_primitive::<Int64Type>();
+        assert_eq!((amounts.null_count(), amounts.value(2)), (2, 3));
+        let nulls_only = concat_wide(&schema, &[first.clone(), first]).unwrap();
+        assert_eq!(nulls_only.column_by_name("amount_fen").unwrap().null_count(), 4);
+        let reordered = take_wide(&all, &arrow::array::UInt32Array::from(vec![2, 0, 1])).unwrap();
+        let ids = reordered.column(0).as_string::<i32>();
+        assert_eq!((ids.value(0), ids.value(1), ids.value(2)), ("c", "a", "b"));
+        let amounts = reordered.column_by_name("amount_fen").unwrap().as_primitive::<Int64Type>();
+        assert_eq!((amounts.value(0), amounts.is_null(1), amounts.is_null(2)), (3, true, true));
+        for c in reordered.columns() {
+            c.to_data().validate_full().unwrap();
+        }
     }
 }

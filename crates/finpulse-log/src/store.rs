@@ -10,7 +10,7 @@
 //!   (user_id, ts), listed in `manifest.json` with the log position compacted through.
 
 use crate::codec;
-use crate::columns::{events_schema, events_to_batch, widen};
+use crate::columns::{concat_wide, events_schema, events_to_batch, take_wide, widen};
 use crate::dedup::DedupIndex;
 use crate::wal::{Frame, Recovery, Wal, WalError, WalOptions, put_frame, sync_dir};
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
@@ -446,7 +446,7 @@ impl EventStore {
         for run in accepted_batches.chunk_by(|a, b| a.schema() == b.schema()) {
             let batch = match run {
                 [one] => one.clone(),
-                many => arrow::compute::concat_batches(&many[0].schema(), many).expect("same schema"),
+                many => concat_wide(&many[0].schema(), many).expect("same schema"),
             };
             self.push_tail(batch);
         }
@@ -484,7 +484,7 @@ impl EventStore {
                 break;
             }
             // Both batches have the same schema, so concatenation cannot fail.
-            let merged = arrow::compute::concat_batches(&newer.schema(), [older, newer]).expect("same schema");
+            let merged = concat_wide(&newer.schema(), &[older.clone(), newer.clone()]).expect("same schema");
             view.tail.truncate(n - 2);
             view.tail.push(merged);
         }
@@ -613,7 +613,7 @@ impl CompactionJob {
     /// Writes the batches as one sorted file per UTC day; returns the files for the manifest.
     fn run(self) -> Result<Vec<ManifestFile>, StoreError> {
         let tail: Vec<RecordBatch> = self.batches.iter().map(|b| widen(b, &self.schema)).collect();
-        let all = arrow::compute::concat_batches(&self.schema, &tail).map_err(|e| StoreError::Compaction(e.to_string()))?;
+        let all = concat_wide(&self.schema, &tail).map_err(|e| StoreError::Compaction(e.to_string()))?;
         drop(tail);
         drop(self.batches);
         let sorted = sort_by_day_user_ts(&all)?;
@@ -729,14 +729,7 @@ fn sort_by_day_user_ts(batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
             })
             .then(ta.cmp(&tb))
     });
-    let indices = UInt32Array::from(order);
-    let columns = batch
-        .columns()
-        .iter()
-        .map(|c| arrow::compute::take(c, &indices, None))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StoreError::Compaction(e.to_string()))?;
-    RecordBatch::try_new(batch.schema(), columns).map_err(|e| StoreError::Compaction(e.to_string()))
+    take_wide(batch, &UInt32Array::from(order)).map_err(|e| StoreError::Compaction(e.to_string()))
 }
 
 /// Prepares events for [`EventStore::append_prepared`] under one registry.

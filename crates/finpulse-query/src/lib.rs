@@ -52,10 +52,7 @@ pub struct QueryOptions {
 
 impl Default for QueryOptions {
     fn default() -> Self {
-        Self {
-            memory_bytes_max: QUERY_MEMORY_BYTES_MAX_DEFAULT,
-            target_partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        }
+        Self { memory_bytes_max: QUERY_MEMORY_BYTES_MAX_DEFAULT, target_partitions: finpulse_core::cores() }
     }
 }
 

@@ -21,10 +21,6 @@ struct Ready {
     rejected: Vec<Rejection>,
 }
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-}
-
 /// Imports every file. Exit status: Ok when every record was stored or was a duplicate; an
 /// error when any was rejected (the valid ones are stored all the same) or a file is unreadable.
 pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
@@ -62,7 +58,7 @@ pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
                 for chunk in read_rx {
                     let ready = chunk.map(|chunk| {
                         let v = finpulse_ingest::validate_chunk(preparer.registry(), chunk, &limits);
-                        Ready { prepared: preparer.prepare_in_parts(&v.events, cores()), rejected: v.rejected }
+                        Ready { prepared: preparer.prepare_in_parts(&v.events, finpulse_core::cores()), rejected: v.rejected }
                     });
                     if ready_tx.send(ready).is_err() {
                         break;

@@ -1,0 +1,160 @@
+//! Open-loop HTTP load at a fixed arrival rate over a fixed pool of keep-alive HTTP/1.1
+//! connections, the method of wrk2: request `i` is due at `start + i / rate`; a connection
+//! takes the next due request, waits for its due time if early, and sends it. Latency counts
+//! from the due time, so a server that falls behind is charged for the queueing it causes
+//! (no coordinated omission), and the number of connections stays fixed however slow the
+//! server gets (a client that opens a connection per late request measures its own connection
+//! storm instead).
+//!
+//! The client speaks just enough HTTP/1.1 for this: one request per connection at a time, a
+//! `Content-Length` body in each answer. It runs on one thread, so it costs the server at most
+//! one of the machine's cores.
+
+use anyhow::{Context, Result, bail};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// What a run measured.
+pub struct LoadReport {
+    pub sent: u64,
+    pub failed: u64,
+    pub secs: f64,
+    /// Latency from due time to the whole answer, sorted, in microseconds.
+    pub latencies_us: Vec<u64>,
+    /// The first failure, for the report.
+    pub first_error: Option<String>,
+}
+
+impl LoadReport {
+    /// The `p` quantile of latency, in milliseconds.
+    pub fn quantile_ms(&self, p: f64) -> f64 {
+        let l = &self.latencies_us;
+        if l.is_empty() {
+            return f64::NAN;
+        }
+        l[((l.len() as f64 * p) as usize).min(l.len() - 1)] as f64 / 1000.0
+    }
+}
+
+/// Sends `total` POSTs of `body(i)` to `path` at `rate` per second over `connections`
+/// connections; gives up on a request after `timeout`.
+pub fn post_open_loop(
+    addr: SocketAddr,
+    path: &str,
+    rate: u64,
+    total: u64,
+    connections: usize,
+    timeout: Duration,
+    body: impl Fn(u64) -> String + Send + Sync + 'static,
+) -> Result<LoadReport> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let body = Arc::new(body);
+    let path: Arc<str> = path.into();
+    rt.block_on(async move {
+        let next = Arc::new(AtomicU64::new(0));
+        let mut streams = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            let stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
+            stream.set_nodelay(true)?;
+            streams.push(stream);
+        }
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(connections);
+        for stream in streams {
+            let (next, body, path) = (next.clone(), body.clone(), path.clone());
+            tasks.push(tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut read = BufReader::new(read);
+                let (mut latencies, mut failed, mut first_error) = (Vec::new(), 0u64, None);
+                let mut request = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    let due = started + Duration::from_nanos(i * 1_000_000_000 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                    let b = body(i);
+                    request.clear();
+                    request.extend_from_slice(
+                        format!(
+                            "POST {path} HTTP/1.1\r\nhost: finpulse\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                            b.len()
+                        )
+                        .as_bytes(),
+                    );
+                    request.extend_from_slice(b.as_bytes());
+                    let exchange = async {
+                        write.write_all(&request).await?;
+                        read_response(&mut read).await
+                    };
+                    match tokio::time::timeout(timeout, exchange).await {
+                        Ok(Ok(())) => latencies.push(due.elapsed().as_micros() as u64),
+                        Ok(Err(e)) => {
+                            failed += 1;
+                            first_error.get_or_insert(e.to_string());
+                            // The connection's state is unknown after a failed exchange.
+                            break;
+                        }
+                        Err(_) => {
+                            failed += 1;
+                            first_error.get_or_insert(format!("no answer within {timeout:?}"));
+                            break;
+                        }
+                    }
+                }
+                (latencies, failed, first_error)
+            }));
+        }
+        let mut report = LoadReport { sent: 0, failed: 0, secs: 0.0, latencies_us: Vec::new(), first_error: None };
+        for t in tasks {
+            let (latencies, failed, error) = t.await?;
+            report.latencies_us.extend(latencies);
+            report.failed += failed;
+            if report.first_error.is_none() {
+                report.first_error = error;
+            }
+        }
+        report.secs = started.elapsed().as_secs_f64();
+        report.sent = report.latencies_us.len() as u64 + report.failed;
+        report.latencies_us.sort_unstable();
+        Ok(report)
+    })
+}
+
+/// Reads one answer: a 2xx status line, headers, and a body of `Content-Length` bytes.
+async fn read_response(read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Result<()> {
+    let mut line = String::new();
+    if read.read_line(&mut line).await? == 0 {
+        bail!("connection closed by the server");
+    }
+    let status = line.split_whitespace().nth(1).context("malformed status line")?.to_string();
+    let mut length = None;
+    loop {
+        line.clear();
+        if read.read_line(&mut line).await? == 0 {
+            bail!("connection closed inside the headers");
+        }
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = Some(value.trim().parse::<usize>().context("bad content-length")?);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                bail!("chunked answers are not supported by this load generator");
+            }
+        }
+    }
+    let mut body = vec![0; length.context("answer without content-length")?];
+    read.read_exact(&mut body).await?;
+    if !status.starts_with('2') {
+        bail!("status {status}: {}", String::from_utf8_lossy(&body));
+    }
+    Ok(())
+}
