@@ -25,6 +25,8 @@ pub struct LoadReport {
     pub secs: f64,
     /// Latency from due time to the whole answer, sorted, in microseconds.
     pub latencies_us: Vec<u64>,
+    /// The most latency of a request due in each second of the run, in microseconds.
+    pub worst_by_second_us: Vec<u64>,
     /// The first failure, for the report.
     pub first_error: Option<String>,
 }
@@ -93,7 +95,7 @@ pub fn post_open_loop(
                         read_response(&mut read).await
                     };
                     match tokio::time::timeout(timeout, exchange).await {
-                        Ok(Ok(())) => latencies.push(due.elapsed().as_micros() as u64),
+                        Ok(Ok(())) => latencies.push((i * 1_000_000_000 / rate / 1_000_000_000, due.elapsed().as_micros() as u64)),
                         Ok(Err(e)) => {
                             failed += 1;
                             first_error.get_or_insert(e.to_string());
@@ -110,10 +112,18 @@ pub fn post_open_loop(
                 (latencies, failed, first_error)
             }));
         }
-        let mut report = LoadReport { sent: 0, failed: 0, secs: 0.0, latencies_us: Vec::new(), first_error: None };
+        let mut report =
+            LoadReport { sent: 0, failed: 0, secs: 0.0, latencies_us: Vec::new(), worst_by_second_us: Vec::new(), first_error: None };
         for t in tasks {
             let (latencies, failed, error) = t.await?;
-            report.latencies_us.extend(latencies);
+            for (second, us) in latencies {
+                let second = second as usize;
+                if report.worst_by_second_us.len() <= second {
+                    report.worst_by_second_us.resize(second + 1, 0);
+                }
+                report.worst_by_second_us[second] = report.worst_by_second_us[second].max(us);
+                report.latencies_us.push(us);
+            }
             report.failed += failed;
             if report.first_error.is_none() {
                 report.first_error = error;

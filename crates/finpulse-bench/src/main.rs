@@ -297,6 +297,8 @@ fn decide_http(finpulse: &Path, scratch: &Path, rate: u64, seconds: u64, users: 
         report.quantile_ms(0.99),
         report.quantile_ms(0.999)
     );
+    let worst: Vec<String> = report.worst_by_second_us.iter().map(|us| format!("{:.1}", *us as f64 / 1000.0)).collect();
+    println!("decide-http: slowest answer per second of the run (ms): {}", worst.join(" "));
     Ok(())
 }
 

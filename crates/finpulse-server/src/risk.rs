@@ -58,7 +58,7 @@ impl Live {
     /// Rebuilds the state of a data directory (checkpoint plus log) and loads the active
     /// ruleset and fraud model.
     pub fn open(data_dir: &std::path::Path, policy: Policy) -> Result<Self, String> {
-        let (state, vocab, _) = finpulse_state::rebuild(data_dir, 1).map_err(|e| e.to_string())?;
+        let (state, vocab, _) = finpulse_state::rebuild(data_dir, finpulse_state::LIVE_STATE_PARTITIONS).map_err(|e| e.to_string())?;
         let cases = CaseBook::rebuild(data_dir).map_err(|e| e.to_string())?;
         let engine = load_engine(data_dir, policy)?;
         let stamps = (RulesetStore::in_data_dir(data_dir).stamp(), model_stamp(data_dir));

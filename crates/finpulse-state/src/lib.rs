@@ -28,6 +28,14 @@ pub enum StateError {
     /// Reading the log failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A checkpoint was written by an earlier version of live state.
+    #[error("checkpoint {path}: format {found:?}, expected {CHECKPOINT_FORMAT:?}")]
+    CheckpointFormat {
+        /// The file.
+        path: PathBuf,
+        /// The format it declares.
+        found: String,
+    },
     /// A checkpoint file could not be read or written.
     #[error("checkpoint {path}: {detail}")]
     Checkpoint {
@@ -37,6 +45,11 @@ pub enum StateError {
         detail: String,
     },
 }
+
+/// User partitions of a server's live state. Each partition's map grows on its own, so the
+/// pause of growing one (under the state's lock, with decisions waiting) is a 64th of what one
+/// map of every user would take.
+pub const LIVE_STATE_PARTITIONS: usize = 64;
 
 /// Where a data directory keeps its live-state checkpoint.
 pub fn checkpoint_path(data_dir: &Path) -> PathBuf {
@@ -51,7 +64,8 @@ struct Checkpoint {
     state: LiveState,
 }
 
-const CHECKPOINT_FORMAT: &str = "finpulse-live-state/1";
+/// The checkpoint format; changes whenever [`LiveState`]'s layout does.
+pub const CHECKPOINT_FORMAT: &str = "finpulse-live-state/2";
 
 /// Writes a checkpoint of `state`, which has applied every record before `next_seq`
 /// (durably: temporary file, fsync, rename, folder fsync).
@@ -74,21 +88,36 @@ pub fn save_checkpoint(path: &Path, state: &LiveState, next_seq: u64) -> Result<
 pub fn load_checkpoint(path: &Path) -> Result<(LiveState, u64), StateError> {
     let err = |detail: String| StateError::Checkpoint { path: path.to_path_buf(), detail };
     let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    let c: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
-    if c.format != CHECKPOINT_FORMAT {
-        return Err(err(format!("format {:?}, expected {CHECKPOINT_FORMAT:?}", c.format)));
+    #[derive(Deserialize)]
+    struct Header {
+        format: String,
     }
+    let header: Header = serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
+    if header.format != CHECKPOINT_FORMAT {
+        return Err(StateError::CheckpointFormat { path: path.to_path_buf(), found: header.format });
+    }
+    let c: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
     Ok((c.state, c.next_seq))
 }
 
-/// Rebuilds live state for a data directory: from its checkpoint when there is one (a
-/// checkpoint that does not load is reported, not silently ignored), then every log record
-/// after it. Returns the state, the vocabulary and the next sequence number.
+/// Rebuilds live state for a data directory: from its checkpoint when there is one, then every
+/// log record after it. A checkpoint that does not load is reported, not silently ignored; one
+/// in an earlier version's format is set aside with a warning and the state is rebuilt from the
+/// whole log, which is the source of truth. Returns the state, the vocabulary and the next
+/// sequence number.
 pub fn rebuild(data_dir: &Path, partitions: usize) -> Result<(LiveState, Vocabulary, u64), StateError> {
     let registry = EventStore::load_registry(data_dir)?;
     let vocab = Vocabulary::new(&registry);
     let path = checkpoint_path(data_dir);
-    let (mut state, from) = if path.exists() { load_checkpoint(&path)? } else { (LiveState::new(partitions), 0) };
+    let (mut state, from) = match path.exists().then(|| load_checkpoint(&path)) {
+        None => (LiveState::new(partitions), 0),
+        Some(Ok(loaded)) => loaded,
+        Some(Err(e @ StateError::CheckpointFormat { .. })) => {
+            tracing::warn!(error = %e, "rebuilding live state from the whole log");
+            (LiveState::new(partitions), 0)
+        }
+        Some(Err(e)) => return Err(e),
+    };
     let next = EventStore::replay(data_dir, from, |_| true, |_, e| state.apply(&vocab, &e))?;
     Ok((state, vocab, next))
 }

@@ -350,10 +350,21 @@ fn flag(e: &Event, f: Option<FieldId>) -> Option<bool> {
     }
 }
 
-/// Users live in partitions by key (one by default), so a node can own a share of them.
+/// Users live in partitions by key, so a node can own a share of them. A user's state is
+/// boxed: when a partition's map grows, it moves pointers, not kilobytes of state per user,
+/// so the pause (under the state's lock) stays short.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Partition {
-    users: HashMap<u64, UserState>,
+    users: HashMap<u64, Box<UserState>>,
+}
+
+/// One business day's payments a late label may refer to. Keeping a map per day means
+/// forgetting a day drops one map rather than removing its keys one by one, and no map ever
+/// holds more than a day: growing one never copies the whole window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct PaymentDay {
+    day: i32,
+    payments: HashMap<u64, PaymentRef>,
 }
 
 /// Everything live, derived from the log.
@@ -362,9 +373,8 @@ pub struct LiveState {
     partitions: Vec<Partition>,
     terminals: HashMap<u64, DayBuckets>,
     merchants: HashMap<u64, DayBuckets>,
-    payments: HashMap<u64, PaymentRef>,
-    /// Payment keys by day, for forgetting them after [`LABEL_MATCH_DAYS`].
-    payment_days: VecDeque<(i32, Vec<u64>)>,
+    /// The payments of the last [`LABEL_MATCH_DAYS`] days, one map per day, oldest first.
+    payment_days: VecDeque<PaymentDay>,
     /// Every user's amounts: the cold-start baseline.
     population: Moments,
     /// Events applied.
@@ -380,7 +390,6 @@ impl LiveState {
             partitions: vec![Partition::default(); partitions.max(1)],
             terminals: HashMap::new(),
             merchants: HashMap::new(),
-            payments: HashMap::new(),
             payment_days: VecDeque::new(),
             population: Moments::default(),
             applied: 0,
@@ -395,7 +404,7 @@ impl LiveState {
     /// A user's state.
     pub fn user(&self, user_id: &str) -> Option<&UserState> {
         let k = key(user_id);
-        self.partitions[self.partition_of(k)].users.get(&k)
+        self.partitions[self.partition_of(k)].users.get(&k).map(|u| &**u)
     }
 
     /// Users in state.
@@ -411,9 +420,11 @@ impl LiveState {
     fn user_mut(&mut self, user_id: &str, ts_us: i64) -> &mut UserState {
         let k = key(user_id);
         let p = self.partition_of(k);
-        self.partitions[p].users.entry(k).or_insert_with(|| UserState {
-            profile: Profile { user_id: user_id.to_string(), first_seen_us: ts_us, last_seen_us: ts_us, ..Default::default() },
-            ..Default::default()
+        self.partitions[p].users.entry(k).or_insert_with(|| {
+            Box::new(UserState {
+                profile: Profile { user_id: user_id.to_string(), first_seen_us: ts_us, last_seen_us: ts_us, ..Default::default() },
+                ..Default::default()
+            })
         })
     }
 
@@ -446,18 +457,7 @@ impl LiveState {
             }
             let payment = key(&e.event_id);
             let (terminal, merchant) = (terminal.and_then(NonZeroU64::new), merchant.and_then(NonZeroU64::new));
-            self.payments.insert(payment, PaymentRef { user: key(uid), terminal, merchant, day, labelled_fraud: false });
-            match self.payment_days.back_mut() {
-                Some((d, keys)) if *d == day => keys.push(payment),
-                _ => self.payment_days.push_back((day, vec![payment])),
-            }
-            while self.payment_days.front().is_some_and(|(d, _)| *d <= day - LABEL_MATCH_DAYS) {
-                if let Some((_, keys)) = self.payment_days.pop_front() {
-                    keys.iter().for_each(|k| {
-                        self.payments.remove(k);
-                    });
-                }
-            }
+            self.remember_payment(payment, PaymentRef { user: key(uid), terminal, merchant, day, labelled_fraud: false });
         }
         let u = self.user_mut(uid, e.ts_us);
         let p = &mut u.profile;
@@ -574,12 +574,40 @@ impl LiveState {
         }
     }
 
+    /// Keeps a payment for late labels, in its day's map; forgets days more than
+    /// [`LABEL_MATCH_DAYS`] before the newest.
+    fn remember_payment(&mut self, payment: u64, r: PaymentRef) {
+        let days = &mut self.payment_days;
+        // Payments arrive in about time order: their day is the newest, or a new one after it.
+        let at = days.iter().rposition(|d| d.day <= r.day);
+        let at = match at {
+            Some(i) if days[i].day == r.day => i,
+            _ => {
+                let i = at.map_or(0, |i| i + 1);
+                // Sized like the newest day so far, so a day's map rarely grows at all.
+                let expected = days.back().map_or(0, |d| d.payments.len());
+                days.insert(i, PaymentDay { day: r.day, payments: HashMap::with_capacity(expected) });
+                i
+            }
+        };
+        days[at].payments.insert(payment, r);
+        let newest = days.back().map_or(r.day, |d| d.day);
+        while days.front().is_some_and(|d| d.day <= newest - LABEL_MATCH_DAYS) {
+            days.pop_front();
+        }
+    }
+
+    /// A remembered payment, newest day first.
+    fn payment_mut(&mut self, payment: u64) -> Option<&mut PaymentRef> {
+        self.payment_days.iter_mut().rev().find_map(|d| d.payments.get_mut(&payment))
+    }
+
     fn apply_label(&mut self, vocab: &Vocabulary, e: &Event) {
         let (Some(target), Some(is_fraud)) = (text(e, vocab.target_event_id), flag(e, vocab.is_fraud)) else {
             return;
         };
         let target_key = key(target);
-        let found = self.payments.get_mut(&target_key).map(|r| {
+        let found = self.payment_mut(target_key).map(|r| {
             let was = r.labelled_fraud;
             r.labelled_fraud = is_fraud;
             (*r, was)

@@ -57,6 +57,19 @@ fn a_damaged_checkpoint_is_reported_not_ignored() {
 }
 
 #[test]
+fn a_checkpoint_of_an_earlier_format_is_set_aside_and_the_log_rebuilds_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path());
+    let (full, _, _) = rebuild(dir.path(), 2).unwrap();
+    let path = checkpoint_path(dir.path());
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, b"{\"format\": \"finpulse-live-state/1\", \"next_seq\": 3, \"state\": {\"partitions\": []}}").unwrap();
+    assert!(matches!(load_checkpoint(&path), Err(finpulse_state::StateError::CheckpointFormat { .. })));
+    let (rebuilt, _, _) = rebuild(dir.path(), 2).unwrap();
+    assert!(rebuilt == full, "the whole log rebuilds the state");
+}
+
+#[test]
 fn terminal_fraud_counts_only_labels_that_have_arrived() {
     let dir = tempfile::tempdir().unwrap();
     let events = simulate(dir.path());

@@ -305,7 +305,7 @@ pub fn user(config: &mut Config, id: &str, data_dir: Option<PathBuf>) -> Result<
     if let Some(d) = data_dir {
         config.data_dir = d;
     }
-    let (state, _, _) = finpulse_state::rebuild(&config.data_dir, 1)?;
+    let (state, _, _) = finpulse_state::rebuild(&config.data_dir, finpulse_state::LIVE_STATE_PARTITIONS)?;
     let view = finpulse_state::view::user_view(&state, id).with_context(|| format!("no user {id:?} in {}", config.data_dir.display()))?;
     println!("{}", serde_json::to_string_pretty(&view)?);
     Ok(())
