@@ -430,16 +430,31 @@ impl EventStore {
             inserted.iter().for_each(|k| self.dedup.remove_key(*k));
             return Err(self.poison(e));
         }
+        // Small groups' accepted events, in log order, become one batch here.
         let mut accepted_batches: Vec<RecordBatch> = Vec::with_capacity(groups.len());
+        let mut pending: Vec<&Event> = Vec::new();
         for (group, s) in groups.iter().zip(&statuses) {
+            let batch = match &group.rows {
+                Rows::Events(events) => {
+                    pending.extend(events.iter().zip(s).filter(|(_, s)| **s == AppendStatus::Accepted).map(|(e, _)| e));
+                    continue;
+                }
+                Rows::Batch(batch) => batch,
+            };
+            if !pending.is_empty() {
+                accepted_batches.push(events_to_batch(&self.registry, &self.schema, pending.drain(..)));
+            }
             let accepted = s.iter().filter(|s| **s == AppendStatus::Accepted).count();
             if accepted == s.len() {
-                accepted_batches.push(group.batch.clone());
+                accepted_batches.push(batch.clone());
             } else if accepted > 0 {
                 let mask = arrow::array::BooleanArray::from_iter(s.iter().map(|s| Some(*s == AppendStatus::Accepted)));
                 // The mask has one entry per row of the batch, so filtering cannot fail.
-                accepted_batches.push(arrow::compute::filter_record_batch(&group.batch, &mask).expect("mask matches the batch"));
+                accepted_batches.push(arrow::compute::filter_record_batch(batch, &mask).expect("mask matches the batch"));
             }
+        }
+        if !pending.is_empty() {
+            accepted_batches.push(events_to_batch(&self.registry, &self.schema, pending.drain(..)));
         }
         // One batch per commit (per run of one schema), so many small requests committed
         // together cost one concatenation, not one each.
@@ -749,6 +764,22 @@ impl Preparer {
     /// batch: the costly part of an append, done by the caller so the single writer only
     /// deduplicates, writes and fsyncs.
     pub fn prepare(&self, events: &[Event]) -> PreparedEvents {
+        let batch = events_to_batch(&self.registry, &self.schema, events.iter());
+        self.encode(events, Rows::Batch(batch))
+    }
+
+    /// Like [`Preparer::prepare`], but a group of at most [`WRITER_BUILT_GROUP_EVENTS_MAX`]
+    /// events is kept as events: the writer builds one batch for every such group of a commit,
+    /// where a batch per group would cost some seventy columns for a decision's two events.
+    pub fn prepare_shared(&self, events: Arc<Vec<Event>>) -> PreparedEvents {
+        if events.len() > WRITER_BUILT_GROUP_EVENTS_MAX {
+            return self.prepare(&events);
+        }
+        let rows = Rows::Events(events.clone());
+        self.encode(&events, rows)
+    }
+
+    fn encode(&self, events: &[Event], rows: Rows) -> PreparedEvents {
         let mut encoded = Vec::with_capacity(events.len() * ENCODED_BYTES_GUESS);
         let mut ends = Vec::with_capacity(events.len());
         let mut keys = Vec::with_capacity(events.len());
@@ -757,8 +788,7 @@ impl Preparer {
             ends.push(encoded.len());
             keys.push(DedupIndex::key(&event.event_id));
         }
-        let batch = events_to_batch(&self.registry, &self.schema, events.iter());
-        PreparedEvents { keys, encoded, ends, batch }
+        PreparedEvents { keys, encoded, ends, rows }
     }
 
     /// Prepares events as `parts` groups in input order, one thread each.
@@ -777,14 +807,24 @@ impl Preparer {
 /// Bytes per event an encoding buffer is first sized for.
 const ENCODED_BYTES_GUESS: usize = 96;
 
-/// Events ready for the log: their keys, log frames and tail batch, in input order. A batch
+/// Groups of at most this many events may be handed to the writer as events, for it to build
+/// into the tail batch of their commit ([`Preparer::prepare_shared`]).
+pub const WRITER_BUILT_GROUP_EVENTS_MAX: usize = 64;
+
+/// Events ready for the log: their keys, log frames and tail rows, in input order. A batch
 /// prepared before a custom type was registered is narrower than the store's schema; the tail
 /// and compaction widen it.
 pub struct PreparedEvents {
     keys: Vec<u128>,
     encoded: Vec<u8>,
     ends: Vec<usize>,
-    batch: RecordBatch,
+    rows: Rows,
+}
+
+/// The tail rows of prepared events: built, or left for the writer to build.
+enum Rows {
+    Batch(RecordBatch),
+    Events(Arc<Vec<Event>>),
 }
 
 impl PreparedEvents {

@@ -63,6 +63,37 @@ fn duplicate_event_ids_are_accepted_once_even_across_restarts() {
 }
 
 #[test]
+fn small_groups_left_to_the_writer_land_in_the_tail_in_log_order_beside_built_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let preparer = store.preparer();
+    let shared = |ids: &[&str]| {
+        let events: Vec<Event> = ids.iter().map(|id| payment(id, "u1", DAY0_US, 5)).collect();
+        preparer.prepare_shared(std::sync::Arc::new(events))
+    };
+    let big: Vec<Event> =
+        (0..=finpulse_log::store::WRITER_BUILT_GROUP_EVENTS_MAX).map(|i| payment(&format!("b{i}"), "u2", DAY0_US, 7)).collect();
+    let groups = [shared(&["s1", "s2"]), shared(&["s1", "s3"]), preparer.prepare_shared(std::sync::Arc::new(big.clone())), shared(&["s4"])];
+    let statuses = store.append_prepared(&groups).unwrap();
+    assert_eq!(statuses[1], vec![AppendStatus::Duplicate, AppendStatus::Accepted]);
+    let mut expected: Vec<String> = ["s1", "s2", "s3"].map(String::from).to_vec();
+    expected.extend(big.iter().map(|e| e.event_id.clone()));
+    expected.push("s4".into());
+    assert_eq!(tail_ids(&store), expected);
+    let view = store.view_handle().snapshot();
+    let amounts: Vec<i64> = view
+        .tail
+        .iter()
+        .flat_map(|b| b.column_by_name("amount_fen").unwrap().as_primitive::<arrow::datatypes::Int64Type>().values().to_vec())
+        .collect();
+    assert_eq!(amounts.iter().filter(|a| **a == 5).count(), 4);
+    drop(store);
+    // The log holds the same events: a restart rebuilds the same tail.
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(tail_ids(&store), expected);
+}
+
+#[test]
 fn a_second_process_cannot_open_a_held_directory() {
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();

@@ -193,18 +193,19 @@ async fn ingest(State(state): State<AppState>, body: Result<Bytes, BytesRejectio
     let limits = state.validation_limits();
     // Validating and preparing (encoding, keying, building columns) happen here, on the
     // request's thread, so the single writer only deduplicates, writes and fsyncs.
-    let (validated, prepared) = tokio::task::block_in_place(|| {
-        let validated = finpulse_ingest::validate(preparer.registry(), decoded, &limits);
-        let prepared = preparer.prepare(&validated.events);
-        (validated, prepared)
+    let (validated, events, prepared) = tokio::task::block_in_place(|| {
+        let mut validated = finpulse_ingest::validate(preparer.registry(), decoded, &limits);
+        let events = Arc::new(std::mem::take(&mut validated.events));
+        let prepared = preparer.prepare_shared(events.clone());
+        (validated, events, prepared)
     });
     let rejected = validated.rejected.len();
     let errors: Vec<RecordErrorBody> = validated.rejected.iter().take(ERRORS_LISTED_MAX).map(record_error).collect();
     metrics::counter!("finpulse_ingest_records_total", "outcome" => "rejected").increment(rejected as u64);
-    if validated.events.is_empty() {
+    if events.is_empty() {
         return (StatusCode::BAD_REQUEST, Json(IngestResponse { accepted: 0, duplicates: 0, rejected, errors })).into_response();
     }
-    let statuses = match state.writer.append(prepared, Arc::new(validated.events)).await {
+    let statuses = match state.writer.append(prepared, events).await {
         Ok(s) => s,
         Err(e @ WriterError::QueueFull(_)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("events were not stored: {e}")),

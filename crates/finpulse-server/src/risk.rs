@@ -206,9 +206,9 @@ pub(crate) async fn decide(State(app): State<AppState>, body: Bytes) -> Response
     let Some(record) = decision_event(preparer.registry(), &tx, &decision) else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "the registry has no risk_decision type");
     };
-    let events = vec![tx, record];
-    let prepared = preparer.prepare(&events);
-    let statuses = match app.writer.append(prepared, Arc::new(events)).await {
+    let events = Arc::new(vec![tx, record]);
+    let prepared = preparer.prepare_shared(events.clone());
+    let statuses = match app.writer.append(prepared, events).await {
         Ok(s) => s,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("the decision was not recorded: {e}")),
     };
@@ -378,8 +378,9 @@ pub(crate) async fn change_case(
         Err(e @ CaseError::Resolved(_)) => return error(StatusCode::CONFLICT, e.to_string()),
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let prepared = preparer.prepare(&events);
-    if let Err(e) = app.writer.append(prepared, Arc::new(events)).await {
+    let events = Arc::new(events);
+    let prepared = preparer.prepare_shared(events.clone());
+    if let Err(e) = app.writer.append(prepared, events).await {
         return error(StatusCode::SERVICE_UNAVAILABLE, format!("the change was not stored: {e}"));
     }
     let book = app.live.cases.lock().unwrap_or_else(|p| p.into_inner());
