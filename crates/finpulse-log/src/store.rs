@@ -499,7 +499,7 @@ impl EventStore {
                 break;
             }
             // Both batches have the same schema, so concatenation cannot fail.
-            let merged = concat_wide(&newer.schema(), &[older.clone(), newer.clone()]).expect("same schema");
+            let merged = concat_wide(&newer.schema(), &view.tail[n - 2..]).expect("same schema");
             view.tail.truncate(n - 2);
             view.tail.push(merged);
         }

@@ -747,9 +747,34 @@ impl LiveState {
 }
 
 #[cfg(test)]
-mod size {
+mod tests {
+    use super::*;
+
     #[test]
     fn a_payment_reference_is_32_bytes() {
-        assert_eq!(std::mem::size_of::<super::PaymentRef>(), 32);
+        assert_eq!(std::mem::size_of::<PaymentRef>(), 32);
+    }
+
+    fn on_day(day: i32) -> PaymentRef {
+        PaymentRef { user: 1, terminal: None, merchant: None, day, labelled_fraud: false }
+    }
+
+    #[test]
+    fn payments_are_kept_by_day_in_order_and_forgotten_past_the_label_window() {
+        let mut state = LiveState::new(1);
+        for (key, day) in [(1, 10), (2, 12), (3, 11), (4, 12)] {
+            state.remember_payment(key, on_day(day));
+        }
+        let days: Vec<i32> = state.payment_days.iter().map(|d| d.day).collect();
+        assert_eq!(days, vec![10, 11, 12], "a late payment joins its own day, in order");
+        assert!((1..=4).all(|k| state.payment_mut(k).is_some()));
+        state.payment_mut(3).unwrap().labelled_fraud = true;
+        assert!(state.payment_mut(3).unwrap().labelled_fraud);
+
+        state.remember_payment(5, on_day(10 + LABEL_MATCH_DAYS));
+        assert!(state.payment_mut(1).is_none(), "day 10 is past the window of the newest day");
+        assert!([2, 3, 4, 5].iter().all(|k| state.payment_mut(*k).is_some()));
+        let newest = state.payment_days.back().unwrap();
+        assert!(newest.payments.capacity() >= 2, "a new day is sized like the newest before it");
     }
 }
