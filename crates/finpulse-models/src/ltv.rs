@@ -9,7 +9,7 @@
 //! the first purchase to the end of calibration, and optionally `monetary` = average value of the
 //! repeat purchases.
 
-use crate::optimize::{Minimum, minimize, minimize_with_gradient, standard_errors};
+use crate::optimize::{Minimum, minimize, minimize_with_gradient, standard_errors, standard_errors_from_gradient};
 use crate::special::{digamma, hyp2f1, ln_gamma, log_add_exp, log_sub_exp};
 use serde::Serialize;
 
@@ -313,23 +313,19 @@ struct Distinct {
 }
 
 impl Distinct {
+    /// Counts customers per distinct summary in a hash map (one pass over a large base), then
+    /// orders the distinct rows by (frequency, recency, T, spend) so runs of equal frequency are
+    /// adjacent for the per-frequency terms.
     fn new<'a>(customers: impl Iterator<Item = &'a Customer>) -> Self {
-        let mut keyed: Vec<(SummaryKey, &Customer)> = customers
-            .map(|c| ((c.frequency.to_bits(), c.recency.to_bits(), c.age.to_bits(), c.monetary.unwrap_or(0.0).to_bits()), c))
-            .collect();
-        keyed.sort_unstable_by_key(|(k, _)| *k);
-        let mut rows: Vec<(Customer, f64)> = Vec::new();
-        let mut last = None;
-        for (key, c) in keyed {
-            if last == Some(key) {
-                if let Some(row) = rows.last_mut() {
-                    row.1 += 1.0;
-                }
-            } else {
-                rows.push((Customer { id: String::new(), ..c.clone() }, 1.0));
-                last = Some(key);
-            }
+        let mut counts: foldhash::HashMap<SummaryKey, (&Customer, f64)> = foldhash::HashMap::default();
+        for c in customers {
+            let key = (c.frequency.to_bits(), c.recency.to_bits(), c.age.to_bits(), c.monetary.unwrap_or(0.0).to_bits());
+            counts.entry(key).or_insert((c, 0.0)).1 += 1.0;
         }
+        let mut keyed: Vec<(SummaryKey, (&Customer, f64))> = counts.into_iter().collect();
+        // Non-negative floats order as their bits do.
+        keyed.sort_unstable_by_key(|(k, _)| *k);
+        let rows = keyed.into_iter().map(|(_, (c, weight))| (Customer { id: String::new(), ..c.clone() }, weight)).collect();
         Self { rows }
     }
 
@@ -365,25 +361,47 @@ impl Distinct {
 /// share of it.
 fn bgnbd_gradient_of(p: &[f64], rows: &[(Customer, f64)]) -> (f64, [f64; 4]) {
     let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
-    let (psi_r, psi_ab, psi_b, ln_alpha) = (digamma(r), digamma(a + b), digamma(b), alpha.ln());
+    let (psi_r, psi_ab, psi_b, ln_alpha, ln_a) = (digamma(r), digamma(a + b), digamma(b), alpha.ln(), a.ln());
     let mut value = 0.0;
     let mut grad = [0.0; 4];
+    // Rows come sorted by frequency: the terms that depend on it alone are computed once per run.
+    let mut per_x: Option<FrequencyTerms> = None;
     for (c, w) in rows {
         let x = c.frequency;
-        let head = LtvModel::Bgnbd.frequency_terms(p, x);
+        let t = match per_x {
+            Some(t) if t.x == x => t,
+            _ => *per_x.insert(FrequencyTerms {
+                x,
+                head: LtvModel::Bgnbd.frequency_terms(p, x),
+                psi_rx: digamma(r + x),
+                psi_abx: digamma(a + b + x),
+                psi_bx: digamma(b + x),
+                ln_bx1: if x > 0.0 { (b + x - 1.0).ln() } else { f64::NAN },
+            }),
+        };
         let (ln_t, ln_tx) = ((alpha + c.age).ln(), (alpha + c.recency).ln());
         let alive = -(r + x) * ln_t;
-        let dropped = if x > 0.0 { a.ln() - (b + x - 1.0).ln() - (r + x) * ln_tx } else { f64::NEG_INFINITY };
+        let dropped = if x > 0.0 { ln_a - t.ln_bx1 - (r + x) * ln_tx } else { f64::NEG_INFINITY };
         let mix = log_add_exp(alive, dropped);
         let (wa, wd) = ((alive - mix).exp(), (dropped - mix).exp());
-        value += w * (head + mix);
-        let psi_abx = digamma(a + b + x);
-        grad[0] += w * (digamma(r + x) - psi_r + ln_alpha - wa * ln_t - wd * ln_tx);
+        value += w * (t.head + mix);
+        grad[0] += w * (t.psi_rx - psi_r + ln_alpha - wa * ln_t - wd * ln_tx);
         grad[1] += w * (r / alpha - wa * (r + x) / (alpha + c.age) - wd * (r + x) / (alpha + c.recency));
-        grad[2] += w * (psi_ab - psi_abx + wd / a);
-        grad[3] += w * (psi_ab + digamma(b + x) - psi_b - psi_abx - if x > 0.0 { wd / (b + x - 1.0) } else { 0.0 });
+        grad[2] += w * (psi_ab - t.psi_abx + wd / a);
+        grad[3] += w * (psi_ab + t.psi_bx - psi_b - t.psi_abx - if x > 0.0 { wd / (b + x - 1.0) } else { 0.0 });
     }
     (value, grad)
+}
+
+/// BG/NBD's terms for one frequency, shared by every customer with it.
+#[derive(Clone, Copy)]
+struct FrequencyTerms {
+    x: f64,
+    head: f64,
+    psi_rx: f64,
+    psi_abx: f64,
+    psi_bx: f64,
+    ln_bx1: f64,
 }
 
 /// Distinct summaries at or above this many are evaluated on every core.
@@ -474,7 +492,12 @@ pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> 
         return Err(FitError::NotConverged { model: model.name(), evaluations, log_likelihood: -value });
     }
     let estimate: Vec<f64> = x.iter().map(|v| v.exp()).collect();
-    let errors = standard_errors(|params| -data.log_likelihood(model, params), &estimate);
+    let errors = match model {
+        LtvModel::Bgnbd => {
+            standard_errors_from_gradient(|params| data.bgnbd_value_and_gradient(params).1.iter().map(|g| -g).collect(), &estimate)
+        }
+        _ => standard_errors(|params| -data.log_likelihood(model, params), &estimate),
+    };
     let params: Vec<Param> = model
         .param_names()
         .iter()

@@ -52,10 +52,29 @@ fn find(header: &csv::StringRecord, names: &[&str]) -> Option<usize> {
     names.iter().find_map(|n| header.iter().position(|h| h.trim() == *n))
 }
 
-/// Reads and checks a customer summary. Every error names the row and column.
-pub fn read_summary(input: impl Read) -> Result<Vec<Customer>, ReadError> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(input);
+/// Files at least this large are parsed in pieces on every core.
+pub const PARALLEL_PARSE_BYTES_MIN: usize = 1 << 20;
+
+/// Where each quantity is in a summary file's columns.
+struct Columns {
+    header: csv::StringRecord,
+    id: Option<usize>,
+    frequency: usize,
+    recency: usize,
+    age: usize,
+    monetary: Option<usize>,
+    weight: Option<usize>,
+}
+
+/// Reads and checks a customer summary. Every error names the row and column. A large file
+/// without quoted cells is split at line ends and its pieces parsed on every core; rows keep
+/// the file's order and numbering.
+pub fn read_summary(mut input: impl Read) -> Result<Vec<Customer>, ReadError> {
+    let mut bytes = Vec::new();
+    input.read_to_end(&mut bytes).map_err(csv::Error::from)?;
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::Headers).from_reader(&bytes[..]);
     let header = reader.headers()?.clone();
+    let body = &bytes[reader.position().byte() as usize..];
     let require = |wanted: &'static str, names: &[&str]| {
         find(&header, names).ok_or_else(|| ReadError::MissingColumn {
             wanted,
@@ -63,25 +82,110 @@ pub fn read_summary(input: impl Read) -> Result<Vec<Customer>, ReadError> {
             header: header.iter().collect::<Vec<_>>().join(", "),
         })
     };
-    let (f, r, t) = (require("frequency", FREQUENCY_COLUMNS)?, require("recency", RECENCY_COLUMNS)?, require("T", AGE_COLUMNS)?);
-    let (id, m, w) = (find(&header, ID_COLUMNS), find(&header, MONETARY_COLUMNS), find(&header, WEIGHT_COLUMNS));
+    let columns = Columns {
+        frequency: require("frequency", FREQUENCY_COLUMNS)?,
+        recency: require("recency", RECENCY_COLUMNS)?,
+        age: require("T", AGE_COLUMNS)?,
+        id: find(&header, ID_COLUMNS),
+        monetary: find(&header, MONETARY_COLUMNS),
+        weight: find(&header, WEIGHT_COLUMNS),
+        header: header.clone(),
+    };
+    // A quoted cell may hold a line end, so only files without quotes are split; weighted rows
+    // are named after their row, so those files are read in one piece.
+    let parts = if body.len() >= PARALLEL_PARSE_BYTES_MIN && columns.weight.is_none() && !body.contains(&b'"') {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    };
+    let mut pieces = Vec::with_capacity(parts);
+    let mut rest = body;
+    for left in (1..=parts).rev() {
+        let cut = if left == 1 {
+            rest.len()
+        } else {
+            let at = rest.len() / left;
+            rest[at..].iter().position(|&b| b == b'\n').map_or(rest.len(), |p| at + p + 1)
+        };
+        let (piece, after) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = after;
+    }
+    let parsed: Vec<Result<(Vec<Customer>, usize), ReadError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = pieces.iter().map(|piece| s.spawn(|| read_rows(piece, &columns, parts == 1))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    let mut out: Vec<Customer> = Vec::new();
+    let mut rows_before = 0;
+    for piece in parsed {
+        match piece {
+            // The first piece's customers are kept in place; the rest are appended.
+            Ok((customers, rows)) if out.is_empty() => (out, rows_before) = (customers, rows_before + rows),
+            Ok((customers, rows)) => {
+                out.extend(customers);
+                rows_before += rows;
+            }
+            Err(e) => return Err(e.after_rows(rows_before)),
+        }
+    }
+    if out.is_empty() {
+        return Err(SummaryError::Empty(" (the file has a header but no rows)").into());
+    }
+    if parts > 1 && columns.id.is_none() {
+        // Unweighted, so customer i is data row i + 1 of the file.
+        out.iter_mut().enumerate().for_each(|(i, c)| c.id = (i + 1).to_string());
+    }
+    Ok(out)
+}
+
+impl ReadError {
+    /// The same error, for a piece of the file that starts after `rows` data rows.
+    fn after_rows(self, rows: usize) -> Self {
+        match self {
+            Self::NotNumber { row, column, text } => Self::NotNumber { row: row + rows, column, text },
+            Self::Summary(SummaryError::Value { row, column, problem }) => {
+                Self::Summary(SummaryError::Value { row: row + rows, column, problem })
+            }
+            other => other,
+        }
+    }
+}
+
+/// Parses data rows (no header); rows are numbered from 1 within `piece`, and without an id
+/// column customers are named by that number when `name_by_row` (else left unnamed). Returns
+/// the customers and the number of rows read.
+fn read_rows(piece: &[u8], columns: &Columns, name_by_row: bool) -> Result<(Vec<Customer>, usize), ReadError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(piece);
+    let header = &columns.header;
     let mut out = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record?;
-        let row = i + 1;
+    // One record buffer for the whole piece, and cells trimmed as they are read: a summary of a
+    // large base has millions of rows.
+    let mut record = csv::ByteRecord::new();
+    let mut row = 0;
+    while reader.read_byte_record(&mut record)? {
+        row += 1;
         let number = |col: usize| -> Result<f64, ReadError> {
-            let text = record.get(col).unwrap_or("");
-            text.parse::<f64>().map_err(|_| ReadError::NotNumber { row, column: header[col].to_string(), text: text.to_string() })
+            let bytes = record.get(col).unwrap_or_default().trim_ascii();
+            let text = std::str::from_utf8(bytes).ok();
+            text.and_then(|t| t.parse::<f64>().ok()).ok_or_else(|| ReadError::NotNumber {
+                row,
+                column: header[col].to_string(),
+                text: String::from_utf8_lossy(bytes).into_owned(),
+            })
         };
         let customer = Customer {
-            id: id.and_then(|c| record.get(c)).map_or_else(|| row.to_string(), str::to_string),
-            frequency: number(f)?,
-            recency: number(r)?,
-            age: number(t)?,
-            monetary: m.map(number).transpose()?,
+            id: match columns.id {
+                Some(c) => String::from_utf8_lossy(record.get(c).unwrap_or_default().trim_ascii()).into_owned(),
+                None if name_by_row => row.to_string(),
+                None => String::new(),
+            },
+            frequency: number(columns.frequency)?,
+            recency: number(columns.recency)?,
+            age: number(columns.age)?,
+            monetary: columns.monetary.map(number).transpose()?,
         };
         check_customer(row, &customer)?;
-        let copies = match w {
+        let copies = match columns.weight {
             None => 1,
             Some(col) => {
                 let weight = number(col)?;
@@ -96,15 +200,13 @@ pub fn read_summary(input: impl Read) -> Result<Vec<Customer>, ReadError> {
                 weight as u64
             }
         };
-        for k in 0..copies {
-            let id = if copies > 1 { format!("{}#{}", customer.id, k + 1) } else { customer.id.clone() };
-            out.push(Customer { id, ..customer.clone() });
+        if copies == 1 {
+            out.push(customer);
+        } else {
+            out.extend((0..copies).map(|k| Customer { id: format!("{}#{}", customer.id, k + 1), ..customer.clone() }));
         }
     }
-    if out.is_empty() {
-        return Err(SummaryError::Empty(" (the file has a header but no rows)").into());
-    }
-    Ok(out)
+    Ok((out, row))
 }
 
 /// One purchase: who, when (UTC microseconds) and its value, if the event has one.
@@ -185,6 +287,37 @@ mod tests {
         for (i, c) in summary.iter().enumerate() {
             check_customer(i + 1, c).unwrap();
         }
+    }
+
+    #[test]
+    fn a_large_file_read_in_pieces_keeps_row_order_names_and_numbers() {
+        // Over PARALLEL_PARSE_BYTES_MIN, so every core takes a piece.
+        let rows = 300_000;
+        let mut text = String::from("frequency,recency,T\n");
+        for i in 0..rows {
+            text.push_str(&format!("{},{},{}\n", i % 3, i % 3, 10 + i % 7));
+        }
+        assert!(text.len() >= PARALLEL_PARSE_BYTES_MIN);
+        let c = read_summary(text.as_bytes()).unwrap();
+        assert_eq!(c.len(), rows);
+        for i in [0, 1, rows / 2, rows / 2 + 1, rows - 1] {
+            assert_eq!(
+                c[i],
+                Customer {
+                    id: (i + 1).to_string(),
+                    frequency: (i % 3) as f64,
+                    recency: (i % 3) as f64,
+                    age: (10 + i % 7) as f64,
+                    monetary: None
+                }
+            );
+        }
+        let bad_row = rows - 10;
+        let broken = text.replacen(&format!("\n{},{},{}\n", (bad_row - 1) % 3, (bad_row - 1) % 3, 10 + (bad_row - 1) % 7), "\n1,x,3\n", 1);
+        let message = read_summary(broken.as_bytes()).unwrap_err().to_string();
+        assert!(message.starts_with("row ") && message.contains("column 'recency': 'x' is not a number"), "{message}");
+        let reported: usize = message["row ".len()..].split(',').next().unwrap().parse().unwrap();
+        assert_eq!(broken.lines().nth(reported).unwrap(), "1,x,3", "row {reported} is the bad line");
     }
 
     #[test]

@@ -111,6 +111,15 @@ fn customers(config: &mut Config, source: &Source, runtime: &tokio::runtime::Run
     Ok(summary)
 }
 
+/// A fit as `ltv fit --format json` prints it: the fit and the seconds it took (reading the
+/// input not included).
+#[derive(serde::Serialize)]
+struct FitReport<'a> {
+    #[serde(flatten)]
+    fit: &'a LtvFit,
+    fit_secs: f64,
+}
+
 /// `finpulse ltv fit`.
 pub fn fit_command(config: &mut Config, model: ModelArg, source: &Source, format: Format, runtime: &tokio::runtime::Runtime) -> Result<()> {
     let customers = customers(config, source, runtime)?;
@@ -118,7 +127,7 @@ pub fn fit_command(config: &mut Config, model: ModelArg, source: &Source, format
     let f = fit(model.into(), &customers)?;
     let secs = started.elapsed().as_secs_f64();
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&f)?),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&FitReport { fit: &f, fit_secs: secs })?),
         Format::Csv => {
             println!("parameter,value,std_error");
             for p in &f.params {
