@@ -10,7 +10,7 @@
 //! repeat purchases.
 
 use crate::optimize::{Minimum, minimize, minimize_with_gradient, standard_errors, standard_errors_from_gradient};
-use crate::special::{digamma, hyp2f1, ln_gamma, log_add_exp, log_sub_exp};
+use crate::special::{digamma, hyp2f1, hyp2f1_with_derivatives, ln_gamma, log_add_exp, log_sub_exp};
 use serde::Serialize;
 
 /// One customer's purchase summary.
@@ -195,6 +195,78 @@ fn pnbd_term(p: &[f64], x: f64, t: f64) -> Option<f64> {
     Some(hyp2f1(rsx, second, rsx + 1.0, gap / (max + t))?.ln() - rsx * (max + t).ln())
 }
 
+/// A Pareto/NBD term's log value and its gradient in (r, α, s, β).
+type TermWithGradient = (f64, [f64; 4]);
+
+/// [`pnbd_term`] and its gradient in (r, α, s, β): the series' partial derivatives carried
+/// through a = r + s + x, c = a + 1, the second parameter (s + 1 or r + x) and
+/// z = |α − β| / (max(α, β) + t).
+fn pnbd_term_with_gradient(p: &[f64], x: f64, t: f64) -> Option<TermWithGradient> {
+    let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
+    let rsx = r + s + x;
+    let alpha_first = alpha >= beta;
+    let (max, second) = if alpha_first { (alpha, s + 1.0) } else { (beta, r + x) };
+    let h = hyp2f1_with_derivatives(rsx, second, rsx + 1.0, (alpha - beta).abs() / (max + t))?;
+    let ln_mt = (max + t).ln();
+    let value = h.value.ln() - rsx * ln_mt;
+    // ∂ ln ₂F₁ along a and c together (both move with r and s), along the second parameter,
+    // and along z.
+    let (d_rsx, d_second, d_z) = ((h.d_a + h.d_c) / h.value, h.d_b / h.value, h.d_z / h.value);
+    let gradient = if alpha_first {
+        // z = (α − β)/(α + t); the second parameter is s + 1.
+        [d_rsx - ln_mt, d_z * (beta + t) / ((alpha + t) * (alpha + t)) - rsx / (alpha + t), d_rsx + d_second - ln_mt, -d_z / (alpha + t)]
+    } else {
+        // z = (β − α)/(β + t); the second parameter is r + x.
+        [d_rsx + d_second - ln_mt, -d_z / (beta + t), d_rsx - ln_mt, d_z * (alpha + t) / ((beta + t) * (beta + t)) - rsx / (beta + t)]
+    };
+    Some((value, gradient))
+}
+
+/// The weighted Pareto/NBD log-likelihood of `rows` (sorted by frequency) and its analytic
+/// gradient: the mixture of alive-at-T and died-between-the-last-purchase-and-T, each weighted
+/// by its share; the died branch's A₀ is a difference of two hypergeometric terms, each
+/// computed once per distinct (frequency, time).
+fn pnbd_gradient_of(p: &[f64], rows: &[(Customer, f64)]) -> (f64, [f64; 4]) {
+    let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
+    let (psi_r, ln_alpha, ln_beta, ln_s) = (digamma(r), alpha.ln(), beta.ln(), s.ln());
+    let mut terms: foldhash::HashMap<(u64, u64), Option<TermWithGradient>> = foldhash::HashMap::default();
+    let mut term = |x: f64, t: f64| *terms.entry((x.to_bits(), t.to_bits())).or_insert_with(|| pnbd_term_with_gradient(p, x, t));
+    let mut value = 0.0;
+    let mut grad = [0.0; 4];
+    // (frequency, its head terms, ψ(r + x)) for the current run of equal frequencies.
+    let mut per_x: Option<(f64, f64, f64)> = None;
+    for (c, w) in rows {
+        let x = c.frequency;
+        let (head, psi_rx) = match per_x {
+            Some((px, head, psi)) if px == x => (head, psi),
+            _ => {
+                let (head, psi) = (LtvModel::Pnbd.frequency_terms(p, x), digamma(r + x));
+                per_x = Some((x, head, psi));
+                (head, psi)
+            }
+        };
+        let (Some((at_last, g_last)), Some((at_end, g_end))) = (term(x, c.recency), term(x, c.age)) else {
+            return (f64::NAN, [0.0; 4]);
+        };
+        let (ln_t_alpha, ln_t_beta) = ((alpha + c.age).ln(), (beta + c.age).ln());
+        let alive = -(r + x) * ln_t_alpha - s * ln_t_beta;
+        let died = ln_s - (r + s + x).ln() + log_sub_exp(at_last, at_end);
+        let mix = log_add_exp(alive, died);
+        let (wa, wd) = ((alive - mix).exp(), (died - mix).exp());
+        value += w * (head + mix);
+        // ∂ ln A₀ = (∂F(tₓ) − q ∂F(T)) / (1 − q) with q = F(T)/F(tₓ), all F on the log scale;
+        // A₀ = 0 (tₓ = T) leaves wd = 0 and nothing to add.
+        let q = (at_end - at_last).exp();
+        let d_a0 = |i: usize| if wd > 0.0 { (g_last[i] - q * g_end[i]) / (1.0 - q) } else { 0.0 };
+        let inv_rsx = 1.0 / (r + s + x);
+        grad[0] += w * (psi_rx - psi_r + ln_alpha - wa * ln_t_alpha + wd * (d_a0(0) - inv_rsx));
+        grad[1] += w * (r / alpha - wa * (r + x) / (alpha + c.age) + wd * d_a0(1));
+        grad[2] += w * (ln_beta - wa * ln_t_beta + wd * (1.0 / s - inv_rsx + d_a0(2)));
+        grad[3] += w * (s / beta - wa * s / (beta + c.age) + wd * d_a0(3));
+    }
+    (value, grad)
+}
+
 /// ln A₀ from its terms at the last purchase and at T; NaN when a series did not converge.
 fn ln_a0(at_last: Option<f64>, at_end: Option<f64>) -> f64 {
     match (at_last, at_end) {
@@ -342,14 +414,25 @@ impl Distinct {
     }
 }
 
+/// A model's log-likelihood and gradient over a run of rows sorted by frequency.
+type GradientOf = fn(&[f64], &[(Customer, f64)]) -> (f64, [f64; 4]);
+
 impl Distinct {
-    /// BG/NBD's log-likelihood and its gradient with respect to (r, α, a, b), on every core for
-    /// large bases.
+    /// BG/NBD's log-likelihood and its gradient with respect to (r, α, a, b).
+    #[cfg(test)]
     fn bgnbd_value_and_gradient(&self, params: &[f64]) -> (f64, [f64; 4]) {
+        self.value_and_gradient(params, bgnbd_gradient_of)
+    }
+
+    /// A model's log-likelihood and gradient from `of`, on every core for large bases.
+    fn value_and_gradient(&self, params: &[f64], of: GradientOf) -> (f64, [f64; 4]) {
         let parts = if self.rows.len() >= PARALLEL_ROWS_MIN { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { 1 };
+        if parts == 1 {
+            return of(params, &self.rows);
+        }
         let per = self.rows.len().div_ceil(parts).max(1);
         let partial: Vec<(f64, [f64; 4])> = std::thread::scope(|s| {
-            let handles: Vec<_> = self.rows.chunks(per).map(|rows| s.spawn(move || bgnbd_gradient_of(params, rows))).collect();
+            let handles: Vec<_> = self.rows.chunks(per).map(|rows| s.spawn(move || of(params, rows))).collect();
             handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
         });
         partial.into_iter().fold((0.0, [0.0; 4]), |(v, g), (pv, pg)| (v + pv, [g[0] + pg[0], g[1] + pg[1], g[2] + pg[2], g[3] + pg[3]]))
@@ -435,6 +518,15 @@ fn log_likelihood_of(model: LtvModel, params: &[f64], rows: &[(Customer, f64)]) 
     total
 }
 
+/// The models whose log-likelihood has a closed-form gradient, and that gradient.
+fn analytic_gradient(model: LtvModel) -> Option<GradientOf> {
+    match model {
+        LtvModel::Bgnbd => Some(bgnbd_gradient_of),
+        LtvModel::Pnbd => Some(pnbd_gradient_of),
+        LtvModel::Mbgnbd | LtvModel::Bgbb | LtvModel::Gg => None,
+    }
+}
+
 /// Fits a model by maximum likelihood. Parameters are searched on the log scale (they are all
 /// positive), then standard errors come from the observed information on the natural scale.
 pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> {
@@ -469,13 +561,14 @@ pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> 
         -data.log_likelihood(model, &params)
     };
     let start = vec![0.0; model.param_names().len()];
-    let Minimum { x, value, evaluations, converged } = match model {
-        // BG/NBD has a closed-form gradient: BFGS needs a few dozen evaluations where
-        // Nelder–Mead needs hundreds. Should it stall, Nelder–Mead carries on from there.
-        LtvModel::Bgnbd => {
+    let gradient_of = analytic_gradient(model);
+    let Minimum { x, value, evaluations, converged } = match gradient_of {
+        // With a closed-form gradient BFGS needs a few dozen evaluations where Nelder–Mead
+        // needs hundreds. Should it stall, Nelder–Mead carries on from there.
+        Some(of) => {
             let with_gradient = |log_params: &[f64]| {
                 let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
-                let (ll, g) = data.bgnbd_value_and_gradient(&params);
+                let (ll, g) = data.value_and_gradient(&params, of);
                 (-ll, (0..4).map(|i| -g[i] * params[i]).collect())
             };
             let m = minimize_with_gradient(with_gradient, &start);
@@ -486,17 +579,15 @@ pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> 
                 Minimum { evaluations: m.evaluations + more.evaluations, ..more }
             }
         }
-        _ => minimize(negative, &start),
+        None => minimize(negative, &start),
     };
     if !converged || !value.is_finite() {
         return Err(FitError::NotConverged { model: model.name(), evaluations, log_likelihood: -value });
     }
     let estimate: Vec<f64> = x.iter().map(|v| v.exp()).collect();
-    let errors = match model {
-        LtvModel::Bgnbd => {
-            standard_errors_from_gradient(|params| data.bgnbd_value_and_gradient(params).1.iter().map(|g| -g).collect(), &estimate)
-        }
-        _ => standard_errors(|params| -data.log_likelihood(model, params), &estimate),
+    let errors = match gradient_of {
+        Some(of) => standard_errors_from_gradient(|params| data.value_and_gradient(params, of).1.iter().map(|g| -g).collect(), &estimate),
+        None => standard_errors(|params| -data.log_likelihood(model, params), &estimate),
     };
     let params: Vec<Param> = model
         .param_names()
@@ -637,6 +728,32 @@ pub fn clv(purchases: &LtvFit, gg: &LtvFit, c: &Customer, periods: u32, period_u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pareto_nbd_gradient_matches_finite_differences_on_both_sides_of_alpha_equals_beta() {
+        let customers: Vec<Customer> = (0..80)
+            .map(|i| {
+                let x = f64::from(i % 6);
+                let age = 5.0 + f64::from(i % 31);
+                let recency = if x > 0.0 { (age * f64::from(i % 4 + 1) / 5.0).floor().max(1.0) } else { 0.0 };
+                Customer { id: i.to_string(), frequency: x, recency, age, monetary: None }
+            })
+            .collect();
+        let data = Distinct::new(customers.iter());
+        // α > β, α < β, and α = β exactly (z = 0 in every series).
+        for at in [[0.55, 10.6, 0.61, 11.7], [0.55, 12.6, 0.61, 9.7], [1.3, 4.0, 0.4, 4.0]] {
+            let (value, grad) = data.value_and_gradient(&at, pnbd_gradient_of);
+            assert!((value - data.log_likelihood(LtvModel::Pnbd, &at)).abs() < 1e-9 * value.abs(), "{at:?}");
+            for i in 0..4 {
+                let h = 1e-6 * at[i];
+                let (mut up, mut down) = (at, at);
+                up[i] += h;
+                down[i] -= h;
+                let numeric = (data.log_likelihood(LtvModel::Pnbd, &up) - data.log_likelihood(LtvModel::Pnbd, &down)) / (2.0 * h);
+                assert!((grad[i] - numeric).abs() < 1e-5 * numeric.abs().max(1.0), "{at:?} parameter {i}: {} vs {numeric}", grad[i]);
+            }
+        }
+    }
 
     #[test]
     fn the_bgnbd_gradient_matches_finite_differences() {
