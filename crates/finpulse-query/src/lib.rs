@@ -6,13 +6,15 @@ use arrow::datatypes::SchemaRef;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::execution::cache::cache_manager::{CacheManagerConfig, FileMetadataCache, FileStatisticsCache};
+use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
 use finpulse_log::StoreView;
 use finpulse_log::columns::widen;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub mod behaviour;
 
@@ -20,6 +22,31 @@ pub mod behaviour;
 pub const QUERY_MEMORY_BYTES_MAX_DEFAULT: usize = 4 << 30;
 /// The longest SQL text accepted.
 pub const SQL_BYTES_MAX: usize = 64 * 1024;
+/// Memory for Parquet footers kept across queries (a compacted day's file carries about 100 KB
+/// of footer for the 69-column schema).
+pub const PARQUET_FOOTER_CACHE_BYTES: usize = 256 << 20;
+/// Memory for per-file statistics kept across queries.
+pub const FILE_STATISTICS_CACHE_BYTES: usize = 64 << 20;
+
+/// Caches every query session shares: Parquet footers and per-file statistics. Each query has
+/// its own session (and memory budget), and without these every query would read and decode the
+/// footer of every file again (0.2 s over 104 files). Files are never rewritten in place — a
+/// compaction writes new names — and an entry is used only while the file's size and
+/// modification time match it.
+fn shared_caches() -> CacheManagerConfig {
+    static CACHES: OnceLock<(Arc<FileMetadataCache>, Arc<FileStatisticsCache>)> = OnceLock::new();
+    let (footers, statistics) = CACHES.get_or_init(|| {
+        (
+            Arc::new(DefaultCache::new(PARQUET_FOOTER_CACHE_BYTES).with_name("finpulse parquet footers")),
+            Arc::new(DefaultCache::new(FILE_STATISTICS_CACHE_BYTES).with_name("finpulse file statistics")),
+        )
+    });
+    CacheManagerConfig::default()
+        .with_file_metadata_cache(Some(footers.clone()))
+        .with_metadata_cache_limit(PARQUET_FOOTER_CACHE_BYTES)
+        .with_file_statistics_cache(Some(statistics.clone()))
+        .with_file_statistics_cache_limit(FILE_STATISTICS_CACHE_BYTES)
+}
 
 /// Query errors.
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +103,10 @@ pub fn text_values(column: &dyn arrow::array::Array) -> Result<Vec<Option<String
 
 /// Builds a session with `events` and the per-type views over a store view.
 pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionContext, QueryError> {
-    let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_bytes_max))).build_arc()?;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_bytes_max)))
+        .with_cache_manager(shared_caches())
+        .build_arc()?;
     let config = SessionConfig::new().with_target_partitions(opts.target_partitions.max(1)).with_information_schema(true);
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     behaviour::register(&ctx);
