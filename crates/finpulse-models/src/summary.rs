@@ -40,6 +40,16 @@ pub enum ReadError {
         /// The cell.
         text: String,
     },
+    /// A row with more or fewer cells than the header.
+    #[error("row {row}: {found} cells, but the header has {expected}")]
+    Width {
+        /// One-based data row.
+        row: usize,
+        /// Cells in the row.
+        found: usize,
+        /// Cells in the header.
+        expected: usize,
+    },
     /// A value out of its domain.
     #[error(transparent)]
     Summary(#[from] SummaryError),
@@ -148,6 +158,7 @@ impl ReadError {
     fn after_rows(self, rows: usize) -> Self {
         match self {
             Self::NotNumber { row, column, text } => Self::NotNumber { row: row + rows, column, text },
+            Self::Width { row, found, expected } => Self::Width { row: row + rows, found, expected },
             Self::Summary(SummaryError::Value { row, column, problem }) => {
                 Self::Summary(SummaryError::Value { row: row + rows, column, problem })
             }
@@ -160,7 +171,9 @@ impl ReadError {
 /// column customers are named by that number when `name_by_row` (else left unnamed). Returns
 /// the customers and the number of rows read.
 fn read_rows(piece: &[u8], columns: &Columns, name_by_row: bool) -> Result<(Vec<Customer>, usize), ReadError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(piece);
+    // Row widths are checked here, against the header, so the error carries the file's row
+    // number whichever piece the row is in.
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(piece);
     let header = &columns.header;
     // About one customer per line (weighted rows may stand for more).
     let mut out = Vec::with_capacity(piece.iter().filter(|&&b| b == b'\n').count() + 1);
@@ -170,6 +183,9 @@ fn read_rows(piece: &[u8], columns: &Columns, name_by_row: bool) -> Result<(Vec<
     let mut row = 0;
     while reader.read_byte_record(&mut record)? {
         row += 1;
+        if record.len() != header.len() {
+            return Err(ReadError::Width { row, found: record.len(), expected: header.len() });
+        }
         let number = |col: usize| -> Result<f64, ReadError> {
             let bytes = record.get(col).unwrap_or_default().trim_ascii();
             let text = std::str::from_utf8(bytes).ok();
@@ -324,6 +340,12 @@ mod tests {
         assert!(message.starts_with("row ") && message.contains("column 'recency': 'x' is not a number"), "{message}");
         let reported: usize = message["row ".len()..].split(',').next().unwrap().parse().unwrap();
         assert_eq!(broken.lines().nth(reported).unwrap(), "1,x,3", "row {reported} is the bad line");
+        // A short row in the second piece is named by its row in the file too.
+        let short = text.replacen(&format!("\n{},{},{}\n", (bad_row - 1) % 3, (bad_row - 1) % 3, 10 + (bad_row - 1) % 7), "\n1,1\n", 1);
+        let message = read_summary(short.as_bytes()).unwrap_err().to_string();
+        let reported: usize = message["row ".len()..].split(':').next().unwrap().parse().unwrap();
+        assert!(message.ends_with("2 cells, but the header has 3"), "{message}");
+        assert_eq!(short.lines().nth(reported).unwrap(), "1,1", "row {reported} is the short line");
     }
 
     #[test]
@@ -337,6 +359,7 @@ mod tests {
         assert!(err("frequency,recency,T\nNaN,1,3\n").contains("not a finite number"));
         assert!(err("frequency,recency,T\n1,inf,3\n").contains("column 'recency'"));
         assert!(err("frequency,recency,T\n").contains("no rows"));
+        assert!(err("frequency,recency,T\n1,1,3\n1,1,3,4\n").contains("row 2: 4 cells, but the header has 3"));
         assert!(
             err("frequency,recency,periods,weights\n0,0,6,3\n1,1,6,-2\n")
                 .contains("row 2, column 'weights': -2 is not a whole number of customers")
