@@ -181,6 +181,8 @@ pub struct EventSpec {
     condition: String,
     /// The type, or `None` for `any`.
     pub event_type: Option<String>,
+    /// The types it matches when it is a set of types and nothing more (no field condition).
+    types: Option<Vec<String>>,
 }
 
 impl EventSpec {
@@ -194,9 +196,10 @@ impl EventSpec {
         if name == "any" && narrow.is_none() {
             // Every event a user does; business records (spend, revenue bookings) are not activity.
             let user_types: Vec<String> =
-                registry.event_types().filter(|t| t.scope == finpulse_core::Scope::User).map(|t| text_literal(&t.name)).collect();
-            let condition = format!("e.\"type\" IN ({})", user_types.join(", "));
-            return Ok(Self { label: text.into(), condition, event_type: None });
+                registry.event_types().filter(|t| t.scope == finpulse_core::Scope::User).map(|t| t.name.clone()).collect();
+            let literals: Vec<String> = user_types.iter().map(|t| text_literal(t)).collect();
+            let condition = format!("e.\"type\" IN ({})", literals.join(", "));
+            return Ok(Self { label: text.into(), condition, event_type: None, types: Some(user_types) });
         }
         let Some(type_id) = registry.type_id(name) else {
             let mut known = registry.type_names();
@@ -214,12 +217,19 @@ impl EventSpec {
             }
             condition = format!("({condition} AND {})", filter.sql());
         }
-        Ok(Self { label: text.into(), condition, event_type: Some(name.to_string()) })
+        let types = narrow.is_none().then(|| vec![name.to_string()]);
+        Ok(Self { label: text.into(), condition, event_type: Some(name.to_string()), types })
     }
 
     /// The SQL condition on an `events e` row.
     pub fn sql(&self) -> &str {
         &self.condition
+    }
+
+    /// The event types matched, when the spec is only a set of types (`any` or `TYPE`, not
+    /// `TYPE:FIELD=VALUE`).
+    pub fn types_only(&self) -> Option<&[String]> {
+        self.types.as_deref()
     }
 }
 

@@ -16,6 +16,7 @@ use finpulse_log::StoreView;
 use finpulse_log::columns::widen;
 use std::sync::{Arc, OnceLock};
 
+pub mod activity;
 pub mod behaviour;
 
 /// Memory a query may use before it spills or fails.
