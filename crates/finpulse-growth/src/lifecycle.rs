@@ -100,6 +100,8 @@ struct PeriodCounts {
     active: i64,
     /// Sum over the period's days of users active that day.
     user_days: i64,
+    /// Whether any user's history touched the period (only those are reported).
+    touched: bool,
 }
 
 /// Answers a lifecycle request: who was active on which day comes from one query; statuses,
@@ -121,30 +123,40 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, lc: &Lifecycle) -> Resu
             active_days(ctx, &daily_sql).await?
         }
     };
-    let Some(last_day) = days.iter().flat_map(|(_, d)| d.iter().copied()).max() else { return Ok(Table::new(&columns(lc))) };
-    let last_period = lc.period_of(last_day);
+    // Each user's days are sorted, so the span is from the smallest first day to the largest last.
+    let (Some(first_day), Some(last_day)) =
+        (days.iter().filter_map(|(_, d)| d.first()).min().copied(), days.iter().filter_map(|(_, d)| d.last()).max().copied())
+    else {
+        return Ok(Table::new(&columns(lc)));
+    };
+    let (first_period, last_period) = (lc.period_of(first_day), lc.period_of(last_day));
     let churn = i64::from(lc.churn_after);
+    // Days and periods index dense arrays from the first one: millions of user-days at 100k
+    // users, each a few array increments.
+    let (day_at, period_at) = (|day: i64| (day - first_day) as usize, |period: i64| (period - first_period) as usize);
     let mut tallies: BTreeMap<&str, Tally> = BTreeMap::new();
     for (grp, user_days) in &days {
-        let tally = tallies.entry(grp.as_str()).or_default();
+        let tally = tallies.entry(grp.as_str()).or_insert_with(|| Tally::new(last_day - first_day, last_period - first_period));
         let mut periods: Vec<i64> = Vec::with_capacity(user_days.len());
         let mut previous_day: Option<i64> = None;
         for &day in user_days {
-            *tally.dau.entry(day).or_default() += 1;
-            for (t, n) in tally.trailing.iter_mut().zip([7, 30]) {
+            tally.dau[day_at(day)] += 1;
+            for (t, n) in tally.trailing.iter_mut().zip(TRAILING_DAYS) {
                 let start = previous_day.map_or(day, |p| day.max(p + n));
-                *t.entry(start).or_default() += 1;
-                *t.entry(day + n).or_default() -= 1;
+                t[day_at(start)] += 1;
+                t[day_at(day + n)] -= 1;
             }
             previous_day = Some(day);
             let p = lc.period_of(day);
-            tally.counts.entry(p).or_default().user_days += 1;
+            let c = &mut tally.counts[period_at(p)];
+            c.user_days += 1;
+            c.touched = true;
             if periods.last() != Some(&p) {
                 periods.push(p);
             }
         }
         for (i, &p) in periods.iter().enumerate() {
-            let c = tally.counts.entry(p).or_default();
+            let c = &mut tally.counts[period_at(p)];
             c.active += 1;
             match i.checked_sub(1).map(|j| periods[j]) {
                 None => c.new += 1,
@@ -153,14 +165,27 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, lc: &Lifecycle) -> Resu
             }
             let next = periods.get(i + 1).copied();
             if next.is_none_or(|n| n > p + 1) && p < last_period {
-                tally.counts.entry(p + 1).or_default().dormant += 1;
+                let c = &mut tally.counts[period_at(p + 1)];
+                c.dormant += 1;
+                c.touched = true;
             }
             if next.is_none_or(|n| n > p + churn) && p + churn <= last_period {
-                tally.counts.entry(p + churn).or_default().churned += 1;
+                let c = &mut tally.counts[period_at(p + churn)];
+                c.churned += 1;
+                c.touched = true;
             }
         }
     }
-    let running = |deltas: &BTreeMap<i64, i64>, day: i64| deltas.range(..=day).map(|(_, v)| v).sum::<i64>();
+    // Users covered by a trailing window on a day: the running sum of the starts and ends.
+    for tally in tallies.values_mut() {
+        for t in &mut tally.trailing {
+            let mut sum = 0;
+            t.iter_mut().for_each(|v| {
+                sum += *v;
+                *v = sum;
+            });
+        }
+    }
 
     // Session time per period (and group), from app_session.session_secs, summed per day in
     // SQL and folded into periods here.
@@ -184,7 +209,8 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, lc: &Lifecycle) -> Resu
     let last = lc.scope.to.map(|t| lc.period_of(t.signed_duration_since(date_of(0)).num_days()));
     let mut t = Table::new(&columns(lc));
     for (grp, tally) in &tallies {
-        for (&p, c) in tally.counts.range(first.unwrap_or(i64::MIN)..=last.unwrap_or(i64::MAX).min(last_period)) {
+        let shown = first.unwrap_or(i64::MIN).max(first_period)..=last.unwrap_or(i64::MAX).min(last_period);
+        for (p, c) in shown.map(|p| (p, &tally.counts[period_at(p)])).filter(|(_, c)| c.touched) {
             let start = lc.period_start(p).to_string();
             let mut row = Vec::new();
             if lc.scope.breakdown.is_some() {
@@ -200,14 +226,15 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, lc: &Lifecycle) -> Resu
                 Value::from(c.active),
             ]);
             if lc.interval == Period::Day {
-                let (wau, mau) = (running(&tally.trailing[0], p), running(&tally.trailing[1], p));
+                // Daily: the period is the day.
+                let (wau, mau) = (tally.trailing[0][day_at(p)], tally.trailing[1][day_at(p)]);
                 row.extend([
                     Value::from(wau),
                     Value::from(mau),
                     if mau > 0 { Value::from(c.active as f64 / mau as f64) } else { Value::Null },
                 ]);
             } else {
-                let days = tally.dau.keys().filter(|&&d| lc.period_of(d) == p).count() as i64;
+                let days = (first_day..=last_day).filter(|&d| tally.dau[day_at(d)] > 0 && lc.period_of(d) == p).count() as i64;
                 let avg = if days > 0 { c.user_days as f64 / days as f64 } else { 0.0 };
                 row.extend([Value::from(avg), if c.active > 0 { Value::from(avg / c.active as f64) } else { Value::Null }]);
             }
@@ -221,13 +248,30 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, lc: &Lifecycle) -> Resu
     Ok(t)
 }
 
-/// Per breakdown group: statuses per period, users per day, and trailing 7/30-day coverage.
-#[derive(Default)]
+/// The trailing windows counted for WAU and MAU, days.
+const TRAILING_DAYS: [i64; 2] = [7, 30];
+
+/// Per breakdown group: statuses per period, users per day, and trailing 7/30-day coverage,
+/// each indexed from the first day (period) with activity.
 struct Tally {
-    counts: BTreeMap<i64, PeriodCounts>,
-    dau: BTreeMap<i64, i64>,
-    /// +1 where a user's 7- (30-) day coverage starts, −1 where it ends.
-    trailing: [BTreeMap<i64, i64>; 2],
+    counts: Vec<PeriodCounts>,
+    dau: Vec<i64>,
+    /// +1 where a user's 7- (30-) day coverage starts, −1 where it ends; after the fold, the
+    /// running sum: users covered on each day.
+    trailing: [Vec<i64>; 2],
+}
+
+impl Tally {
+    /// A tally over `days + 1` days and `periods + 1` periods.
+    fn new(days: i64, periods: i64) -> Self {
+        let (days, periods) = (days as usize + 1, periods as usize + 1);
+        Self {
+            counts: vec![PeriodCounts::default(); periods],
+            dau: vec![0; days],
+            // Coverage ends up to the longest window after the last day.
+            trailing: [vec![0; days + TRAILING_DAYS[1] as usize], vec![0; days + TRAILING_DAYS[1] as usize]],
+        }
+    }
 }
 
 fn columns(lc: &Lifecycle) -> Vec<&'static str> {

@@ -98,10 +98,8 @@ fn read_file(path: &Path, types: &[String], days: &mut Days) -> Result<(), Query
         .collect();
     let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new_with_metadata(hinted, plain.schema().metadata().clone())));
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(open()?, options).map_err(|e| fail(&e))?;
-    let wanted: Vec<usize> = ["user_id", "type", "ts"]
-        .iter()
-        .map(|name| builder.schema().index_of(name).map_err(|e| fail(&e)))
-        .collect::<Result<_, _>>()?;
+    let wanted: Vec<usize> =
+        ["user_id", "type", "ts"].iter().map(|name| builder.schema().index_of(name).map_err(|e| fail(&e))).collect::<Result<_, _>>()?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
     let reader = builder.with_projection(mask).with_batch_size(READ_BATCH_ROWS).build().map_err(|e| fail(&e))?;
     for batch in reader {
@@ -128,7 +126,8 @@ fn fold_batch(batch: &RecordBatch, types: &[String], days: &mut Days) -> Result<
         .ok_or_else(|| QueryError::Sql(format!("activity: ts is {}, not a timestamp", ts.data_type())))?;
     let (user_values, kind_values) = (users.values().as_string::<i32>(), kinds.values().as_string::<i32>());
     // Whether each distinct type is wanted, decided once per dictionary value.
-    let wanted_kind: Vec<bool> = (0..kind_values.len()).map(|i| kind_values.is_valid(i) && types.iter().any(|t| t == kind_values.value(i))).collect();
+    let wanted_kind: Vec<bool> =
+        (0..kind_values.len()).map(|i| kind_values.is_valid(i) && types.iter().any(|t| t == kind_values.value(i))).collect();
     let (user_keys, kind_keys) = (users.keys(), kinds.keys());
     // The batch's distinct consecutive (user key, day) pairs, then one map lookup per user run.
     let mut pairs: Vec<(i32, i64)> = Vec::new();
