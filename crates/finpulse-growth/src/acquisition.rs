@@ -64,7 +64,7 @@ pub async fn run(ctx: &SessionContext, a: &Acquisition) -> Result<Table, Insight
         "WITH {s}, per_user AS ({per_user}) SELECT date_trunc('{p}', t0) AS period, grp, count(*) AS new_users, \
          sum(CASE WHEN {all} THEN 1 ELSE 0 END) AS activated FROM per_user GROUP BY 1, 2",
         s = signups_sql(&a.scope),
-        per_user = a.tasks.per_user_sql(),
+        per_user = a.tasks.per_user_sql(false),
         all = a.tasks.all_done_sql(),
     );
     let spend = format!(

@@ -4,10 +4,19 @@
 
 use crate::params::{EventSpec, Scope, ScopeInput, duration_secs};
 use crate::{Catalog, InsightError, Table, sql, table};
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use finpulse_core::registry::Registry;
+use finpulse_log::StoreView;
 use serde::Deserialize;
 use serde_json::Value;
+use std::sync::Arc;
+
+/// The table of (user_id, dn) active days an activation query joins; a name no event type can
+/// take (type names start with a letter).
+pub const ACTIVE_DAYS_TABLE: &str = "_active_days";
 
 /// The new-user tasks when none are given: the catalogue's `task_completed` events.
 pub const DEFAULT_TASKS: [&str; 4] = [
@@ -59,7 +68,9 @@ impl Tasks {
 
     /// `per_user` CTE body: per signed-up user (`s`: user_id, grp, t0), when each task was
     /// first completed inside the window (t1…tn) and whether they were active the next day.
-    pub fn per_user_sql(&self) -> String {
+    /// Without `next_day`, the column is NULL and no activity is joined (acquisition needs only
+    /// the tasks).
+    pub fn per_user_sql(&self, next_day: bool) -> String {
         let firsts = self
             .tasks
             .iter()
@@ -71,18 +82,53 @@ impl Tasks {
             .join(", ");
         let any_task = self.tasks.iter().map(|t| t.sql().to_string()).collect::<Vec<_>>().join(" OR ");
         // Only task events are joined for the tasks; next-day activity comes from one row per
-        // user and active day.
+        // user and active day (ACTIVE_DAYS_TABLE, see `register_active_days`).
+        let (next_day, join_next_day) = if next_day {
+            (
+                "max(CASE WHEN nd.user_id IS NULL THEN 0 ELSE 1 END)".to_string(),
+                format!(
+                    "LEFT JOIN {ACTIVE_DAYS_TABLE} nd ON nd.user_id = s.user_id AND nd.dn = {} + 1",
+                    crate::params::day_number_sql("s.t0")
+                ),
+            )
+        } else {
+            ("CAST(NULL AS BIGINT)".to_string(), String::new())
+        };
         format!(
-            "SELECT s.user_id, s.grp, s.t0, {firsts}, max(CASE WHEN nd.user_id IS NULL THEN 0 ELSE 1 END) AS next_day FROM s \
+            "SELECT s.user_id, s.grp, s.t0, {firsts}, {next_day} AS next_day FROM s \
              LEFT JOIN events e ON e.user_id = s.user_id AND e.ts >= s.t0 AND e.ts < s.t0 + INTERVAL '{w} seconds' AND ({any_task}) \
-             LEFT JOIN (SELECT e.user_id, {day} AS dn FROM events e WHERE {any} GROUP BY 1, 2) nd \
-               ON nd.user_id = s.user_id AND nd.dn = {signup_day} + 1 \
-             GROUP BY s.user_id, s.grp, s.t0",
+             {join_next_day} GROUP BY s.user_id, s.grp, s.t0",
             w = self.window_secs,
-            day = crate::params::day_number_sql("e.ts"),
-            any = self.any_user_event.sql(),
-            signup_day = crate::params::day_number_sql("s.t0"),
         )
+    }
+
+    /// Registers [`ACTIVE_DAYS_TABLE`] in `ctx`: one row (user_id, dn) per user and day with
+    /// any event of the user, read straight from the store's sorted files and tail (as a SQL
+    /// `GROUP BY user_id, day` over every event it took most of an activation's time).
+    pub async fn register_active_days(&self, ctx: &SessionContext, view: &StoreView) -> Result<(), InsightError> {
+        let types = self.any_user_event.types_only().map(<[String]>::to_vec).unwrap_or_default();
+        let view = view.clone();
+        let days = tokio::task::spawn_blocking(move || finpulse_query::activity::user_days(&view, &types))
+            .await
+            .map_err(|e| InsightError::Query(format!("activity scan stopped: {e}")))??;
+        let rows: usize = days.iter().map(|(_, d)| d.len()).sum();
+        let mut users = arrow::array::StringBuilder::with_capacity(rows, rows * 8);
+        let mut day_numbers = arrow::array::Int64Builder::with_capacity(rows);
+        for (user, d) in &days {
+            for &day in d {
+                users.append_value(user);
+                day_numbers.append_value(day);
+            }
+        }
+        let schema = Arc::new(Schema::new(vec![Field::new("user_id", DataType::Utf8, false), Field::new("dn", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(users.finish()), Arc::new(day_numbers.finish())])
+            .map_err(|e| InsightError::Query(e.to_string()))?;
+        // One partition per core, so the join reads it in parallel.
+        let per = batch.num_rows().div_ceil(finpulse_core::cores()).max(1);
+        let partitions = (0..batch.num_rows()).step_by(per).map(|at| vec![batch.slice(at, per.min(batch.num_rows() - at))]).collect();
+        let table = MemTable::try_new(schema, partitions)?;
+        ctx.register_table(ACTIVE_DAYS_TABLE, Arc::new(table))?;
+        Ok(())
     }
 
     /// SQL true when a `per_user` row completed every task.
@@ -121,7 +167,8 @@ pub fn signups_sql(scope: &Scope) -> String {
 }
 
 /// Answers an activation request.
-pub async fn run(ctx: &SessionContext, a: &Activation) -> Result<Table, InsightError> {
+pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Activation) -> Result<Table, InsightError> {
+    a.tasks.register_active_days(ctx, view).await?;
     let n = a.tasks.tasks.len();
     let shares = (1..=n).map(|i| format!("avg(CASE WHEN t{i} IS NOT NULL THEN 1.0 ELSE 0.0 END)")).collect::<Vec<_>>().join(", ");
     let last =
@@ -132,7 +179,7 @@ pub async fn run(ctx: &SessionContext, a: &Activation) -> Result<Table, InsightE
          median(CASE WHEN {all} THEN date_part('epoch', {last}) - date_part('epoch', t0) END) \
          FROM per_user GROUP BY grp ORDER BY signups DESC, grp",
         s = signups_sql(&a.scope),
-        per_user = a.tasks.per_user_sql(),
+        per_user = a.tasks.per_user_sql(true),
         all = a.tasks.all_done_sql(),
     );
     let mut columns = vec!["breakdown".to_string(), "signups".to_string()];

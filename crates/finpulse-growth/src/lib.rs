@@ -126,7 +126,7 @@ pub async fn run_json(
         "retention" => retention::run(&ctx, &retention::Retention::parse(&parse(body)?, &scope, &cx)?).await,
         "trends" => trends::run(&ctx, &trends::Trends::parse(&parse(body)?, &scope, &cx)?).await,
         "lifecycle" => lifecycle::run(&ctx, view, &lifecycle::Lifecycle::parse(&parse(body)?, &scope, &cx)?).await,
-        "activation" => activation::run(&ctx, &activation::Activation::parse(&parse(body)?, &scope, &cx)?).await,
+        "activation" => activation::run(&ctx, view, &activation::Activation::parse(&parse(body)?, &scope, &cx)?).await,
         "acquisition" => acquisition::run(&ctx, &acquisition::Acquisition::parse(&parse(body)?, &scope, &cx)?).await,
         other => Err(unknown(other)),
     }
