@@ -4,15 +4,11 @@
 
 use crate::params::{EventSpec, Scope, ScopeInput, duration_secs};
 use crate::{Catalog, InsightError, Table, sql, table};
-use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema};
-use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use finpulse_core::registry::Registry;
 use finpulse_log::StoreView;
 use serde::Deserialize;
 use serde_json::Value;
-use std::sync::Arc;
 
 /// The table of (user_id, dn) active days an activation query joins; a name no event type can
 /// take (type names start with a letter).
@@ -102,33 +98,11 @@ impl Tasks {
         )
     }
 
-    /// Registers [`ACTIVE_DAYS_TABLE`] in `ctx`: one row (user_id, dn) per user and day with
-    /// any event of the user, read straight from the store's sorted files and tail (as a SQL
-    /// `GROUP BY user_id, day` over every event it took most of an activation's time).
+    /// Registers [`ACTIVE_DAYS_TABLE`] in `ctx`: one row per user and day with any event of the
+    /// user (see [`crate::register_activity`]).
     pub async fn register_active_days(&self, ctx: &SessionContext, view: &StoreView) -> Result<(), InsightError> {
         let types = self.any_user_event.types_only().map(<[String]>::to_vec).unwrap_or_default();
-        let view = view.clone();
-        let days = tokio::task::spawn_blocking(move || finpulse_query::activity::user_days(&view, &types))
-            .await
-            .map_err(|e| InsightError::Query(format!("activity scan stopped: {e}")))??;
-        let rows: usize = days.iter().map(|(_, d)| d.len()).sum();
-        let mut users = arrow::array::StringBuilder::with_capacity(rows, rows * 8);
-        let mut day_numbers = arrow::array::Int64Builder::with_capacity(rows);
-        for (user, d) in &days {
-            for &day in d {
-                users.append_value(user);
-                day_numbers.append_value(day);
-            }
-        }
-        let schema = Arc::new(Schema::new(vec![Field::new("user_id", DataType::Utf8, false), Field::new("dn", DataType::Int64, false)]));
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(users.finish()), Arc::new(day_numbers.finish())])
-            .map_err(|e| InsightError::Query(e.to_string()))?;
-        // One partition per core, so the join reads it in parallel.
-        let per = batch.num_rows().div_ceil(finpulse_core::cores()).max(1);
-        let partitions = (0..batch.num_rows()).step_by(per).map(|at| vec![batch.slice(at, per.min(batch.num_rows() - at))]).collect();
-        let table = MemTable::try_new(schema, partitions)?;
-        ctx.register_table(ACTIVE_DAYS_TABLE, Arc::new(table))?;
-        Ok(())
+        crate::register_activity(ctx, view, types, ACTIVE_DAYS_TABLE).await
     }
 
     /// SQL true when a `per_user` row completed every task.

@@ -349,9 +349,8 @@ mod tests {
     use finpulse_log::{EventStore, StoreOptions};
     use finpulse_sim::{SimConfig, Simulator};
 
-    /// The direct scan of files and tail gives the same (user, days) as the SQL query it stands
-    /// in for, over compacted days (several files for some days) and a tail, for `any` and for
-    /// one type.
+    /// The direct scan of files and tail gives the same (user, day, last time) as the SQL query
+    /// it stands in for, over compacted days and a tail, for `any` and for single types.
     #[test]
     fn active_days_read_from_the_files_equal_the_sql_answer() {
         let dir = tempfile::tempdir().unwrap();
@@ -377,23 +376,29 @@ mod tests {
             let types = event.types_only().unwrap().to_vec();
             // What lifecycle asked SQL for, with the user kept.
             let sql = format!(
-                "SELECT e.user_id, {} AS d FROM events e WHERE {} AND e.user_id <> '' GROUP BY 1, 2",
+                "SELECT e.user_id, {} AS d, arrow_cast(max(e.ts), 'Int64') FROM events e WHERE {} AND e.user_id <> '' GROUP BY 1, 2",
                 crate::params::day_number_sql("e.ts"),
                 event.sql()
             );
-            let mut by_sql: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+            let mut by_sql: std::collections::BTreeMap<String, Vec<(i64, i64)>> = Default::default();
             for b in runtime.block_on(crate::sql(&ctx, &sql)).unwrap() {
                 let users = finpulse_query::text_values(b.column(0)).unwrap();
                 let days = b.column(1).as_primitive::<arrow::datatypes::Int64Type>();
+                let last = b.column(2).as_primitive::<arrow::datatypes::Int64Type>();
                 for (i, u) in users.into_iter().enumerate() {
-                    by_sql.entry(u.unwrap()).or_default().push(days.value(i));
+                    by_sql.entry(u.unwrap()).or_default().push((days.value(i), last.value(i)));
                 }
             }
             by_sql.values_mut().for_each(|d| d.sort_unstable());
+            let by_scan: std::collections::BTreeMap<String, Vec<(i64, i64)>> =
+                finpulse_query::activity::user_day_last_times(&view, &types).unwrap().into_iter().collect();
+            assert!(by_sql.len() > 100, "{spec}: {} users", by_sql.len());
+            assert_eq!(by_scan, by_sql, "{spec}: days and each day's last time");
+            let days_only: std::collections::BTreeMap<String, Vec<i64>> =
+                by_sql.iter().map(|(u, d)| (u.clone(), d.iter().map(|p| p.0).collect())).collect();
             let by_scan: std::collections::BTreeMap<String, Vec<i64>> =
                 finpulse_query::activity::user_days(&view, &types).unwrap().into_iter().collect();
-            assert!(by_sql.len() > 100, "{spec}: {} users", by_sql.len());
-            assert_eq!(by_scan, by_sql, "{spec}");
+            assert_eq!(by_scan, days_only, "{spec}: days");
         }
     }
 }

@@ -7,9 +7,14 @@ use crate::params::{EventSpec, Period, Scope, ScopeInput, text_literal};
 use crate::{Catalog, InsightError, Table, sql, table};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
+use finpulse_log::StoreView;
 use finpulse_query::behaviour::MAX_CONDITIONS;
 use serde::Deserialize;
 use serde_json::Value;
+
+/// The table of (user_id, dn, last_ts) return days a retention query reads when the return
+/// event is a plain set of types; a name no event type can take.
+pub const RETURN_DAYS_TABLE: &str = "_return_days";
 
 /// Most users listed behind a cell when no limit is given.
 pub const USERS_LISTED_DEFAULT: usize = 1_000;
@@ -98,14 +103,15 @@ impl Retention {
         })
     }
 
-    fn per_user_sql(&self) -> String {
+    /// With `return_days`, the return event's days come from [`RETURN_DAYS_TABLE`].
+    fn per_user_sql(&self, return_days: bool) -> String {
         let p = self.period.name();
         let op = if self.unbounded { ">=" } else { "=" };
         let conditions = (0..=self.periods).map(|k| format!("coalesce(r.k {op} {k}, false)")).collect::<Vec<_>>().join(", ");
         format!(
             "WITH {users}c AS (SELECT e.user_id, {grp} AS grp, min(e.ts) AS t0 FROM {from} WHERE {cohort} AND {range} AND {filters} GROUP BY e.user_id, {grp}), \
              c2 AS (SELECT user_id, grp, t0, date_trunc('{p}', t0) AS cohort FROM c), \
-             ev0 AS (SELECT e.user_id, {day} AS dn, max(e.ts) AS last_ts FROM events e WHERE {ret} GROUP BY 1, 2), \
+             ev0 AS ({ev0}), \
              ev AS (SELECT user_id, date_trunc('{p}', arrow_cast(dn * 86400000000, 'Timestamp(µs, \"UTC\")')) AS rp, max(last_ts) AS last_ts \
                FROM ev0 GROUP BY 1, 2), \
              r AS (SELECT c2.user_id, c2.grp, {k} AS k FROM c2 JOIN ev ON ev.user_id = c2.user_id WHERE ev.last_ts >= c2.t0), \
@@ -118,15 +124,30 @@ impl Retention {
             range = self.scope.range_sql("e.ts"),
             filters = self.scope.filters_sql(),
             k = self.period.between_sql("c2.cohort", "ev.rp"),
-            ret = self.return_event.sql(),
-            day = crate::params::day_number_sql("e.ts"),
+            ev0 = if return_days {
+                format!("SELECT user_id, dn, last_ts FROM {RETURN_DAYS_TABLE}")
+            } else {
+                format!(
+                    "SELECT e.user_id, {day} AS dn, max(e.ts) AS last_ts FROM events e WHERE {ret} GROUP BY 1, 2",
+                    ret = self.return_event.sql(),
+                    day = crate::params::day_number_sql("e.ts"),
+                )
+            },
         )
     }
 }
 
 /// Answers a retention request.
-pub async fn run(ctx: &SessionContext, retention: &Retention) -> Result<Table, InsightError> {
-    let per_user = retention.per_user_sql();
+pub async fn run(ctx: &SessionContext, view: &StoreView, retention: &Retention) -> Result<Table, InsightError> {
+    // A return event that is only a set of types is read straight from the store.
+    let return_days = match retention.return_event.types_only() {
+        Some(types) => {
+            crate::register_activity(ctx, view, types.to_vec(), RETURN_DAYS_TABLE).await?;
+            true
+        }
+        None => false,
+    };
+    let per_user = retention.per_user_sql(return_days);
     if let Some((day, k)) = retention.cell {
         let q = format!(
             "{per_user} SELECT user_id, grp FROM per_user WHERE cohort = {} AND ret[{}] = 1 ORDER BY user_id LIMIT {}",

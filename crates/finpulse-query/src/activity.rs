@@ -24,6 +24,15 @@ const READ_BATCH_ROWS: usize = 64 * 1024;
 /// Per user, the sorted distinct days (since 1970-01-01, UTC) on which they did an event of one
 /// of `types`. Events without a user (or with an empty one) are not activity.
 pub fn user_days(view: &StoreView, types: &[String]) -> Result<Vec<(String, Vec<i64>)>, QueryError> {
+    Ok(user_day_last_times(view, types)?.into_iter().map(|(user, d)| (user, d.into_iter().map(|(day, _)| day).collect())).collect())
+}
+
+/// One active day: the day number and the time of the day's last event of the types (UTC µs).
+pub type ActiveDay = (i64, i64);
+
+/// Per user, the sorted distinct active days as in [`user_days`], each with the time of that
+/// day's last event of `types` — what `GROUP BY user_id, day` with `max(ts)` gives.
+pub fn user_day_last_times(view: &StoreView, types: &[String]) -> Result<Vec<(String, Vec<ActiveDay>)>, QueryError> {
     let parts = finpulse_core::cores().min(view.files.len()).max(1);
     let per = view.files.len().div_ceil(parts).max(1);
     let partial: Vec<Result<Days, QueryError>> = std::thread::scope(|s| {
@@ -53,18 +62,24 @@ pub fn user_days(view: &StoreView, types: &[String]) -> Result<Vec<(String, Vec<
         .by_user
         .into_iter()
         .map(|(user, mut d)| {
-            // Several files (and the tail) may hold the same day.
+            // Several files (and the tail) may hold the same day: keep its latest time.
             d.sort_unstable();
-            d.dedup();
+            d.dedup_by(|later, earlier| {
+                let same = later.0 == earlier.0;
+                if same {
+                    earlier.1 = earlier.1.max(later.1);
+                }
+                same
+            });
             (user, d)
         })
         .collect())
 }
 
-/// Days per user, as gathered (unsorted, possibly repeated across files).
+/// Active days per user, as gathered (unsorted, possibly repeated across files).
 #[derive(Default)]
 struct Days {
-    by_user: foldhash::HashMap<String, Vec<i64>>,
+    by_user: foldhash::HashMap<String, Vec<ActiveDay>>,
 }
 
 impl Days {
@@ -129,27 +144,29 @@ fn fold_batch(batch: &RecordBatch, types: &[String], days: &mut Days) -> Result<
     let wanted_kind: Vec<bool> =
         (0..kind_values.len()).map(|i| kind_values.is_valid(i) && types.iter().any(|t| t == kind_values.value(i))).collect();
     let (user_keys, kind_keys) = (users.keys(), kinds.keys());
-    // The batch's distinct consecutive (user key, day) pairs, then one map lookup per user run.
-    let mut pairs: Vec<(i32, i64)> = Vec::new();
+    // The batch's distinct consecutive (user key, day) runs with their latest time, then one
+    // map lookup per user run.
+    let mut runs: Vec<(i32, ActiveDay)> = Vec::new();
     for row in 0..batch.num_rows() {
         if users.is_null(row) || kinds.is_null(row) || ts.is_null(row) || !wanted_kind[kind_keys.value(row) as usize] {
             continue;
         }
-        let key = user_keys.value(row);
-        let day = ts.value(row).div_euclid(DAY_US);
-        if pairs.last() != Some(&(key, day)) {
-            pairs.push((key, day));
+        let (key, at) = (user_keys.value(row), ts.value(row));
+        let day = at.div_euclid(DAY_US);
+        match runs.last_mut() {
+            Some((k, (d, last))) if *k == key && *d == day => *last = (*last).max(at),
+            _ => runs.push((key, (day, at))),
         }
     }
-    for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+    for run in runs.chunk_by(|a, b| a.0 == b.0) {
         let user = user_values.value(run[0].0 as usize);
         if user.is_empty() {
             continue;
         }
         if let Some(d) = days.by_user.get_mut(user) {
-            d.extend(run.iter().map(|p| p.1));
+            d.extend(run.iter().map(|r| r.1));
         } else {
-            days.by_user.insert(user.to_string(), run.iter().map(|p| p.1).collect());
+            days.by_user.insert(user.to_string(), run.iter().map(|r| r.1).collect());
         }
     }
     Ok(())
