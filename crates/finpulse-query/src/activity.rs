@@ -12,7 +12,7 @@ use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimestampMicrosecondType};
 use finpulse_log::StoreView;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -96,10 +96,10 @@ impl Days {
 
 fn read_file(path: &Path, types: &[String], days: &mut Days) -> Result<(), QueryError> {
     let fail = |e: &dyn std::fmt::Display| QueryError::Sql(format!("reading {}: {e}", path.display()));
-    let open = || std::fs::File::open(path).map_err(|e| fail(&e));
+    let file = std::fs::File::open(path).map_err(|e| fail(&e))?;
     // Text columns are dictionary-encoded in the files: read `user_id` and `type` as
-    // dictionaries, so neither is expanded into strings row by row.
-    let plain = ParquetRecordBatchReaderBuilder::try_new(open()?).map_err(|e| fail(&e))?;
+    // dictionaries, so neither is expanded into strings row by row. The footer is read once.
+    let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| fail(&e))?;
     let hinted: Vec<Field> = plain
         .schema()
         .fields()
@@ -112,7 +112,8 @@ fn read_file(path: &Path, types: &[String], days: &mut Days) -> Result<(), Query
         })
         .collect();
     let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new_with_metadata(hinted, plain.schema().metadata().clone())));
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(open()?, options).map_err(|e| fail(&e))?;
+    let hinted = ArrowReaderMetadata::try_new(plain.metadata().clone(), options).map_err(|e| fail(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, hinted);
     let wanted: Vec<usize> =
         ["user_id", "type", "ts"].iter().map(|name| builder.schema().index_of(name).map_err(|e| fail(&e))).collect::<Result<_, _>>()?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
