@@ -5,7 +5,7 @@
 //! the period's active users) and usage time per active user from `app_session.session_secs`.
 //! Statuses look at all history, so a user active before the range is not counted as new in it.
 
-use crate::params::{EventSpec, Period, Scope, ScopeInput};
+use crate::params::{EventSpec, Period, Property, Scope, ScopeInput};
 use crate::{Catalog, InsightError, Table, sql, table};
 use arrow::array::{Array, AsArray};
 use chrono::{Datelike, NaiveDate};
@@ -58,6 +58,29 @@ impl Lifecycle {
     }
 }
 
+/// The group of a user without a value for the breakdown.
+const NO_GROUP: &str = "(none)";
+
+/// Each user's value of a user-property breakdown, as text (as the SQL path reads it); users
+/// without one are left out.
+async fn user_groups(ctx: &SessionContext, scope: &Scope) -> Result<std::collections::HashMap<String, String>, InsightError> {
+    let q = format!(
+        "WITH {}x AS (SELECT u.user_id, {} AS grp FROM users u) SELECT user_id, grp FROM x",
+        scope.with_users_always(),
+        scope.breakdown_sql()
+    );
+    let mut groups = std::collections::HashMap::new();
+    for b in sql(ctx, &q).await? {
+        let (users, values) = (finpulse_query::text_values(b.column(0))?, finpulse_query::text_values(b.column(1))?);
+        for (user, value) in users.into_iter().zip(values) {
+            if let (Some(user), Some(value)) = (user, value) {
+                groups.insert(user, value);
+            }
+        }
+    }
+    Ok(groups)
+}
+
 /// The group every user is in without a breakdown (what [`crate::params::NO_BREAKDOWN_SQL`]
 /// reads as).
 const NO_BREAKDOWN_GROUP: &str = "all";
@@ -108,14 +131,21 @@ struct PeriodCounts {
 /// DAU/WAU/MAU and stickiness are counted from it here, in one pass per user.
 pub async fn run(ctx: &SessionContext, view: &StoreView, lc: &Lifecycle) -> Result<Table, InsightError> {
     let days = match lc.event.types_only() {
-        // Plain activity of some types, for everyone: read from the sorted files directly.
-        Some(types) if lc.scope.filters.is_empty() && lc.scope.breakdown.is_none() => {
+        // Plain activity of some types, for everyone, whole or by a user property (one value per
+        // user): read from the sorted files directly.
+        Some(types) if lc.scope.filters.is_empty() && matches!(lc.scope.breakdown, None | Some(Property::User(_))) => {
             let types = types.to_vec();
             let view = view.clone();
             let days = tokio::task::spawn_blocking(move || finpulse_query::activity::user_days(&view, &types))
                 .await
                 .map_err(|e| InsightError::Query(format!("activity scan stopped: {e}")))??;
-            days.into_iter().map(|(_, d)| (NO_BREAKDOWN_GROUP.to_string(), d)).collect()
+            match lc.scope.breakdown {
+                None => days.into_iter().map(|(_, d)| (NO_BREAKDOWN_GROUP.to_string(), d)).collect(),
+                Some(_) => {
+                    let groups = user_groups(ctx, &lc.scope).await?;
+                    days.into_iter().map(|(user, d)| (groups.get(&user).cloned().unwrap_or_else(|| NO_GROUP.to_string()), d)).collect()
+                }
+            }
         }
         _ => {
             let condition = format!("{} AND {}", lc.event.sql(), lc.scope.filters_sql());
@@ -305,7 +335,7 @@ pub(crate) async fn active_days(ctx: &SessionContext, daily_sql: &str) -> Result
             if users.is_null(r) {
                 continue;
             }
-            let grp = if groups.is_null(r) { "(none)" } else { groups.value(r) };
+            let grp = if groups.is_null(r) { NO_GROUP } else { groups.value(r) };
             let by_user = match index.get_mut(grp) {
                 Some(m) => m,
                 None => index.entry(grp.to_string()).or_default(),
