@@ -93,10 +93,7 @@ pub(crate) async fn register_activity(ctx: &SessionContext, view: &StoreView, ty
     use arrow::array::{Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use std::sync::Arc;
-    let view = view.clone();
-    let days = tokio::task::spawn_blocking(move || finpulse_query::activity::user_day_last_times(&view, &types))
-        .await
-        .map_err(|e| InsightError::Query(format!("activity scan stopped: {e}")))??;
+    let days = active_days(view, types).await?;
     let rows: usize = days.iter().map(|(_, d)| d.len()).sum();
     let mut users = StringBuilder::with_capacity(rows, rows * 8);
     let mut day_numbers = Int64Builder::with_capacity(rows);
@@ -115,11 +112,20 @@ pub(crate) async fn register_activity(ctx: &SessionContext, view: &StoreView, ty
     ]));
     let columns: Vec<arrow::array::ArrayRef> = vec![Arc::new(users.finish()), Arc::new(day_numbers.finish()), Arc::new(last.finish())];
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| InsightError::Query(e.to_string()))?;
-    // One partition per core, so joins read it in parallel.
-    let per = batch.num_rows().div_ceil(finpulse_core::cores()).max(1);
-    let partitions = (0..batch.num_rows()).step_by(per).map(|at| vec![batch.slice(at, per.min(batch.num_rows() - at))]).collect();
-    ctx.register_table(table, Arc::new(datafusion::datasource::MemTable::try_new(schema, partitions)?))?;
+    ctx.register_table(table, Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![vec![batch]])?))?;
     Ok(())
+}
+
+/// [`finpulse_query::activity::user_day_last_times`] off the async workers (it reads every file).
+pub(crate) async fn active_days(
+    view: &StoreView,
+    types: Vec<String>,
+) -> Result<Vec<(String, Vec<finpulse_query::activity::ActiveDay>)>, InsightError> {
+    let view = view.clone();
+    tokio::task::spawn_blocking(move || finpulse_query::activity::user_day_last_times(&view, &types))
+        .await
+        .map_err(|e| InsightError::Query(format!("activity scan stopped: {e}")))?
+        .map_err(InsightError::from)
 }
 
 /// Runs one SQL statement of an insight.

@@ -418,12 +418,6 @@ impl Distinct {
 type GradientOf = fn(&[f64], &[(Customer, f64)]) -> (f64, [f64; 4]);
 
 impl Distinct {
-    /// BG/NBD's log-likelihood and its gradient with respect to (r, α, a, b).
-    #[cfg(test)]
-    fn bgnbd_value_and_gradient(&self, params: &[f64]) -> (f64, [f64; 4]) {
-        self.value_and_gradient(params, bgnbd_gradient_of)
-    }
-
     /// A model's log-likelihood and gradient from `of`, on every core for large bases.
     fn value_and_gradient(&self, params: &[f64], of: GradientOf) -> (f64, [f64; 4]) {
         let parts = if self.rows.len() >= PARALLEL_ROWS_MIN { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { 1 };
@@ -729,53 +723,45 @@ pub fn clv(purchases: &LtvFit, gg: &LtvFit, c: &Customer, periods: u32, period_u
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_pareto_nbd_gradient_matches_finite_differences_on_both_sides_of_alpha_equals_beta() {
-        let customers: Vec<Customer> = (0..80)
+    /// Customers with frequencies 0…(kinds − 1) and ages from `first_age`, recency a share of age.
+    fn customers(n: i32, kinds: i32, first_age: f64, ages: i32, shares: i32) -> Vec<Customer> {
+        (0..n)
             .map(|i| {
-                let x = f64::from(i % 6);
-                let age = 5.0 + f64::from(i % 31);
-                let recency = if x > 0.0 { (age * f64::from(i % 4 + 1) / 5.0).floor().max(1.0) } else { 0.0 };
+                let x = f64::from(i % kinds);
+                let age = first_age + f64::from(i % ages);
+                let recency = if x > 0.0 { (age * f64::from(i % shares + 1) / f64::from(shares + 1)).floor().max(1.0) } else { 0.0 };
                 Customer { id: i.to_string(), frequency: x, recency, age, monetary: None }
             })
-            .collect();
-        let data = Distinct::new(customers.iter());
-        // α > β, α < β, and α = β exactly (z = 0 in every series).
-        for at in [[0.55, 10.6, 0.61, 11.7], [0.55, 12.6, 0.61, 9.7], [1.3, 4.0, 0.4, 4.0]] {
-            let (value, grad) = data.value_and_gradient(&at, pnbd_gradient_of);
-            assert!((value - data.log_likelihood(LtvModel::Pnbd, &at)).abs() < 1e-9 * value.abs(), "{at:?}");
-            for i in 0..4 {
-                let h = 1e-6 * at[i];
-                let (mut up, mut down) = (at, at);
-                up[i] += h;
-                down[i] -= h;
-                let numeric = (data.log_likelihood(LtvModel::Pnbd, &up) - data.log_likelihood(LtvModel::Pnbd, &down)) / (2.0 * h);
-                assert!((grad[i] - numeric).abs() < 1e-5 * numeric.abs().max(1.0), "{at:?} parameter {i}: {} vs {numeric}", grad[i]);
-            }
-        }
+            .collect()
     }
 
-    #[test]
-    fn the_bgnbd_gradient_matches_finite_differences() {
-        let customers: Vec<Customer> = (0..60)
-            .map(|i| {
-                let x = f64::from(i % 7);
-                let age = 10.0 + f64::from(i % 29);
-                let recency = if x > 0.0 { (age * f64::from(i % 5 + 1) / 6.0).floor().max(1.0) } else { 0.0 };
-                Customer { id: i.to_string(), frequency: x, recency, age, monetary: None }
-            })
-            .collect();
+    /// The analytic value and gradient `of` agree with the model's log-likelihood and its
+    /// central differences at `at`.
+    fn assert_gradient_matches(customers: &[Customer], model: LtvModel, of: GradientOf, at: [f64; 4]) {
         let data = Distinct::new(customers.iter());
-        let at = [0.31, 3.7, 0.85, 2.2];
-        let (value, grad) = data.bgnbd_value_and_gradient(&at);
-        assert!((value - data.log_likelihood(LtvModel::Bgnbd, &at)).abs() < 1e-9 * value.abs());
+        let (value, grad) = data.value_and_gradient(&at, of);
+        assert!((value - data.log_likelihood(model, &at)).abs() < 1e-9 * value.abs(), "{at:?}");
         for i in 0..4 {
             let h = 1e-6 * at[i];
             let (mut up, mut down) = (at, at);
             up[i] += h;
             down[i] -= h;
-            let numeric = (data.log_likelihood(LtvModel::Bgnbd, &up) - data.log_likelihood(LtvModel::Bgnbd, &down)) / (2.0 * h);
-            assert!((grad[i] - numeric).abs() < 1e-5 * numeric.abs().max(1.0), "parameter {i}: {} vs {numeric}", grad[i]);
+            let numeric = (data.log_likelihood(model, &up) - data.log_likelihood(model, &down)) / (2.0 * h);
+            assert!((grad[i] - numeric).abs() < 1e-5 * numeric.abs().max(1.0), "{at:?} parameter {i}: {} vs {numeric}", grad[i]);
         }
+    }
+
+    #[test]
+    fn the_pareto_nbd_gradient_matches_finite_differences_on_both_sides_of_alpha_equals_beta() {
+        let customers = customers(80, 6, 5.0, 31, 4);
+        // α > β, α < β, and α = β exactly (z = 0 in every series).
+        for at in [[0.55, 10.6, 0.61, 11.7], [0.55, 12.6, 0.61, 9.7], [1.3, 4.0, 0.4, 4.0]] {
+            assert_gradient_matches(&customers, LtvModel::Pnbd, pnbd_gradient_of, at);
+        }
+    }
+
+    #[test]
+    fn the_bgnbd_gradient_matches_finite_differences() {
+        assert_gradient_matches(&customers(60, 7, 10.0, 29, 5), LtvModel::Bgnbd, bgnbd_gradient_of, [0.31, 3.7, 0.85, 2.2]);
     }
 }

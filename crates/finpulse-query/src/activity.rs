@@ -21,17 +21,13 @@ const DAY_US: i64 = 86_400_000_000;
 /// Rows per batch read from a file.
 const READ_BATCH_ROWS: usize = 64 * 1024;
 
-/// Per user, the sorted distinct days (since 1970-01-01, UTC) on which they did an event of one
-/// of `types`. Events without a user (or with an empty one) are not activity.
-pub fn user_days(view: &StoreView, types: &[String]) -> Result<Vec<(String, Vec<i64>)>, QueryError> {
-    Ok(user_day_last_times(view, types)?.into_iter().map(|(user, d)| (user, d.into_iter().map(|(day, _)| day).collect())).collect())
-}
-
-/// One active day: the day number and the time of the day's last event of the types (UTC µs).
+/// One active day: the day number (since 1970-01-01, UTC) and the time of the day's last event
+/// of the types (UTC µs).
 pub type ActiveDay = (i64, i64);
 
-/// Per user, the sorted distinct active days as in [`user_days`], each with the time of that
-/// day's last event of `types` — what `GROUP BY user_id, day` with `max(ts)` gives.
+/// Per user, the sorted distinct days on which they did an event of one of `types`, each with
+/// the time of that day's last such event — what `GROUP BY user_id, day` with `max(ts)` gives.
+/// Events without a user (or with an empty one) are not activity.
 pub fn user_day_last_times(view: &StoreView, types: &[String]) -> Result<Vec<(String, Vec<ActiveDay>)>, QueryError> {
     let parts = finpulse_core::cores().min(view.files.len()).max(1);
     let per = view.files.len().div_ceil(parts).max(1);
