@@ -88,6 +88,15 @@ enum Bench {
         machine_window: i64,
         query: String,
     },
+    /// Every insight kind over HTTP against `finpulse serve` on an existing data directory (e.g.
+    /// made by `finpulse demo --users 100000 --no-serve`): the first answer after start and the
+    /// median of the repeats.
+    Insights {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
     /// In-process SQL over a data directory, repeated; prints the median time.
     Sql {
         #[arg(long)]
@@ -109,6 +118,7 @@ fn main() -> Result<()> {
         Bench::IngestHttp { batch, connections, seconds } => ingest_http(&cli.finpulse, &cli.scratch, batch, connections, seconds)?,
         Bench::MakeFile { events, out } => make_file(events, &out)?,
         Bench::Sql { data_dir, repeat, query } => sql(&data_dir, repeat, &query)?,
+        Bench::Insights { data_dir, repeat } => insights(&cli.finpulse, &data_dir, repeat)?,
         Bench::Behaviour { parquet, repeat, machine_steps, machine_window, query } => {
             let machine =
                 machine_steps.map(|s| behaviour::Machine { steps: s.split(',').map(str::to_string).collect(), window: machine_window });
@@ -172,6 +182,69 @@ fn make_file(events: u64, out: &Path) -> Result<()> {
         }
     }
     w.flush()?;
+    Ok(())
+}
+
+/// The insights the console's pages ask for, as `/v1/insights/…` paths.
+const INSIGHT_PATHS: [&str; 10] = [
+    "funnel?steps=user_signup,identity_verified,card_bound,deposit&window=7d",
+    "trends",
+    "lifecycle?interval=day",
+    "lifecycle?interval=week&breakdown=user.channel",
+    "retention",
+    "retention?period=week&return_event=app_session&unbounded=true",
+    "retention?period=week&breakdown=user.channel",
+    "activation",
+    "acquisition",
+    "acquisition?breakdown=user.campaign&period=month",
+];
+
+/// Times each of [`INSIGHT_PATHS`] over HTTP against a `finpulse serve` of `data_dir`.
+fn insights(finpulse: &Path, data_dir: &Path, repeat: usize) -> Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let _server = Server(
+        Command::new(finpulse)
+            .args(["serve", "--data-dir", data_dir.to_str().context("utf-8 path")?, "--listen", &format!("127.0.0.1:{port}")])
+            .env("FINPULSE_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", finpulse.display()))?,
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(600)).build()?;
+    let started = Instant::now();
+    let health = loop {
+        match client.get(format!("{base}/healthz")).send() {
+            Ok(r) if r.status().is_success() => break r.json::<serde_json::Value>()?,
+            _ if started.elapsed() > Duration::from_secs(600) => bail!("the server did not answer /healthz within 600 s"),
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    };
+    println!(
+        "insights: {} events stored, server up in {:.1} s; seconds per answer over HTTP",
+        health["events_stored"],
+        started.elapsed().as_secs_f64()
+    );
+    println!("{:<66} {:>8} {:>8} {:>8}", "insight", "first", "median", "max");
+    for path in INSIGHT_PATHS {
+        let mut secs = Vec::with_capacity(repeat + 1);
+        for _ in 0..=repeat {
+            let t = Instant::now();
+            let response = client.get(format!("{base}/v1/insights/{path}")).send()?;
+            let status = response.status();
+            let body = response.text()?;
+            if !status.is_success() {
+                bail!("{path}: {status}: {body}");
+            }
+            secs.push(t.elapsed().as_secs_f64());
+        }
+        let first = secs[0];
+        let mut warm = secs[1..].to_vec();
+        warm.sort_by(f64::total_cmp);
+        let median = warm.get(warm.len() / 2).copied().unwrap_or(first);
+        let max = warm.last().copied().unwrap_or(first);
+        println!("{path:<66} {first:>8.3} {median:>8.3} {max:>8.3}");
+    }
     Ok(())
 }
 

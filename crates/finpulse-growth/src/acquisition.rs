@@ -3,10 +3,11 @@
 //! activated user, and — over the whole range — the payback period: days after signup until the
 //! cohort's realised revenue per user covered its CAC. Money is in fen (minor units, CNY).
 
-use crate::activation::{Tasks, signups_sql};
+use crate::activation::{SIGNUPS_TABLE, Tasks};
 use crate::params::{Period, Property, Scope, ScopeInput};
 use crate::{Catalog, InsightError, Table, sql, table};
 use datafusion::prelude::SessionContext;
+use finpulse_log::StoreView;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -58,17 +59,21 @@ impl Acquisition {
 }
 
 /// Answers an acquisition request.
-pub async fn run(ctx: &SessionContext, a: &Acquisition) -> Result<Table, InsightError> {
-    let p = a.period.name();
+pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Acquisition) -> Result<Table, InsightError> {
+    // The signups are found once and read by both the cohorts and the revenue.
+    a.tasks.register_signups(ctx, view, &a.scope, false).await?;
+    let signups = format!("s AS (SELECT user_id, grp, t0 FROM {SIGNUPS_TABLE})");
     let cohorts = format!(
-        "WITH {s}, per_user AS ({per_user}) SELECT date_trunc('{p}', t0) AS period, grp, count(*) AS new_users, \
+        "WITH {s}, per_user AS ({per_user}) SELECT {t0_period} AS period, grp, count(*) AS new_users, \
          sum(CASE WHEN {all} THEN 1 ELSE 0 END) AS activated FROM per_user GROUP BY 1, 2",
-        s = signups_sql(&a.scope),
+        s = signups,
         per_user = a.tasks.per_user_sql(false),
+        t0_period = a.period.trunc_sql("t0"),
         all = a.tasks.all_done_sql(),
     );
     let spend = format!(
-        "SELECT date_trunc('{p}', ts) AS period, \"{c}\" AS grp, sum(amount_fen) FROM marketing_spend WHERE {range} GROUP BY 1, 2",
+        "SELECT {period} AS period, \"{c}\" AS grp, sum(amount_fen) FROM marketing_spend WHERE {range} GROUP BY 1, 2",
+        period = a.period.trunc_sql("ts"),
         c = a.spend_column,
         range = a.scope.range_sql("ts"),
     );
@@ -76,7 +81,7 @@ pub async fn run(ctx: &SessionContext, a: &Acquisition) -> Result<Table, Insight
     let revenue = format!(
         "WITH {s} SELECT s.grp, CAST(floor((date_part('epoch', r.ts) - date_part('epoch', s.t0)) / 86400) AS BIGINT) AS day, sum(r.amount_fen) \
          FROM s JOIN revenue r ON r.user_id = s.user_id AND r.ts >= s.t0 GROUP BY 1, 2 ORDER BY 1, 2",
-        s = signups_sql(&a.scope),
+        s = signups,
     );
     type Key = (String, String);
     let text = |v: &Value| v.as_str().map_or_else(|| "(none)".to_string(), str::to_string);

@@ -10,9 +10,16 @@ use finpulse_log::StoreView;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// The table of (user_id, dn) active days an activation query joins; a name no event type can
-/// take (type names start with a letter).
-pub const ACTIVE_DAYS_TABLE: &str = "_active_days";
+/// The table of signed-up users (user_id, grp, t0, next_day) an activation query reads: the
+/// signups from SQL, and whether each was active the day after from the store; a name no event
+/// type can take (type names start with a letter).
+pub const SIGNUPS_TABLE: &str = "_signups";
+
+/// The signups with next-day activity, as the CTE `s` the activation query reads.
+const SIGNUPS_CTE: &str = "s AS (SELECT user_id, grp, t0, next_day FROM _signups)";
+
+/// Microseconds in a day.
+const DAY_US: i64 = 86_400_000_000;
 
 /// The new-user tasks when none are given: the catalogue's `task_completed` events.
 pub const DEFAULT_TASKS: [&str; 4] = [
@@ -77,32 +84,64 @@ impl Tasks {
             .collect::<Vec<_>>()
             .join(", ");
         let any_task = self.tasks.iter().map(|t| t.sql().to_string()).collect::<Vec<_>>().join(" OR ");
-        // Only task events are joined for the tasks; next-day activity comes from one row per
-        // user and active day (ACTIVE_DAYS_TABLE, see `register_active_days`).
-        let (next_day, join_next_day) = if next_day {
-            (
-                "max(CASE WHEN nd.user_id IS NULL THEN 0 ELSE 1 END)".to_string(),
-                format!(
-                    "LEFT JOIN {ACTIVE_DAYS_TABLE} nd ON nd.user_id = s.user_id AND nd.dn = {} + 1",
-                    crate::params::day_number_sql("s.t0")
-                ),
-            )
-        } else {
-            ("CAST(NULL AS BIGINT)".to_string(), String::new())
-        };
+        // Only task events are joined for the tasks; next-day activity is a column of the
+        // signups (see `register_signups`).
+        let next_day = if next_day { "max(s.next_day)" } else { "CAST(NULL AS BIGINT)" };
         format!(
             "SELECT s.user_id, s.grp, s.t0, {firsts}, {next_day} AS next_day FROM s \
              LEFT JOIN events e ON e.user_id = s.user_id AND e.ts >= s.t0 AND e.ts < s.t0 + INTERVAL '{w} seconds' AND ({any_task}) \
-             {join_next_day} GROUP BY s.user_id, s.grp, s.t0",
+             GROUP BY s.user_id, s.grp, s.t0",
             w = self.window_secs,
         )
     }
 
-    /// Registers [`ACTIVE_DAYS_TABLE`] in `ctx`: one row per user and day with any event of the
-    /// user (see [`crate::register_activity`]).
-    pub async fn register_active_days(&self, ctx: &SessionContext, view: &StoreView) -> Result<(), InsightError> {
+    /// Registers [`SIGNUPS_TABLE`] in `ctx`: the signups in `scope`, and with `next_day` whether
+    /// each user did anything the day after their signup (from the user's active days, read
+    /// from the store).
+    pub async fn register_signups(
+        &self,
+        ctx: &SessionContext,
+        view: &StoreView,
+        scope: &Scope,
+        next_day: bool,
+    ) -> Result<(), InsightError> {
+        use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
+        use arrow::datatypes::{DataType, Field, Schema, TimestampMicrosecondType};
+        use std::sync::Arc;
         let types = self.any_user_event.types_only().map(<[String]>::to_vec).unwrap_or_default();
-        crate::register_activity(ctx, view, types, ACTIVE_DAYS_TABLE).await
+        let active = if next_day { crate::active_days(view, types).await? } else { Vec::new() };
+        let by_user: std::collections::HashMap<&str, &[finpulse_query::activity::ActiveDay]> =
+            active.iter().map(|(u, d)| (u.as_str(), d.as_slice())).collect();
+        let signups = ctx.sql(&format!("WITH {} SELECT user_id, grp, t0 FROM s", signups_sql(scope))).await?;
+        let mut fields: Vec<Field> = signups.schema().as_arrow().fields().iter().map(|f| f.as_ref().clone()).collect();
+        if next_day {
+            fields.push(Field::new("next_day", DataType::Int64, false));
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let mut batches = Vec::new();
+        for b in signups.collect().await? {
+            let mut columns: Vec<ArrayRef> = b.columns().to_vec();
+            if next_day {
+                let users = finpulse_query::text_values(b.column(0))?;
+                let t0 = b
+                    .column(2)
+                    .as_primitive_opt::<TimestampMicrosecondType>()
+                    .ok_or_else(|| InsightError::Query("signups: t0 is not a time".into()))?;
+                let active_next_day: Int64Array = users
+                    .iter()
+                    .enumerate()
+                    .map(|(i, user)| {
+                        let days = user.as_deref().and_then(|u| by_user.get(u).copied()).unwrap_or_default();
+                        let after = t0.is_valid(i).then(|| t0.value(i).div_euclid(DAY_US) + 1);
+                        i64::from(after.is_some_and(|d| days.binary_search_by_key(&d, |a| a.0).is_ok()))
+                    })
+                    .collect();
+                columns.push(Arc::new(active_next_day));
+            }
+            batches.push(RecordBatch::try_new(schema.clone(), columns).map_err(|e| InsightError::Query(e.to_string()))?);
+        }
+        ctx.register_table(SIGNUPS_TABLE, Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![batches])?))?;
+        Ok(())
     }
 
     /// SQL true when a `per_user` row completed every task.
@@ -142,7 +181,7 @@ pub fn signups_sql(scope: &Scope) -> String {
 
 /// Answers an activation request.
 pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Activation) -> Result<Table, InsightError> {
-    a.tasks.register_active_days(ctx, view).await?;
+    a.tasks.register_signups(ctx, view, &a.scope, true).await?;
     let n = a.tasks.tasks.len();
     let shares = (1..=n).map(|i| format!("avg(CASE WHEN t{i} IS NOT NULL THEN 1.0 ELSE 0.0 END)")).collect::<Vec<_>>().join(", ");
     let last =
@@ -152,7 +191,7 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Activation) -> Resu
          avg(CASE WHEN {all} THEN 1.0 ELSE 0.0 END), avg(CAST(next_day AS DOUBLE)), \
          median(CASE WHEN {all} THEN date_part('epoch', {last}) - date_part('epoch', t0) END) \
          FROM per_user GROUP BY grp ORDER BY signups DESC, grp",
-        s = signups_sql(&a.scope),
+        s = SIGNUPS_CTE,
         per_user = a.tasks.per_user_sql(true),
         all = a.tasks.all_done_sql(),
     );

@@ -84,38 +84,6 @@ pub async fn session(view: &StoreView) -> Result<SessionContext, InsightError> {
     Ok(finpulse_query::session(view, QueryOptions::default()).await?)
 }
 
-/// Registers `table` in `ctx`: one row `(user_id, dn, last_ts)` per user and day with an event
-/// of `types` (dn: days since 1970-01-01 UTC; last_ts: that day's last such event), read
-/// straight from the store's sorted files and tail. It is what
-/// `SELECT user_id, day, max(ts) FROM events WHERE type IN (…) GROUP BY 1, 2` gives, without a
-/// group-by over every event keyed by text (most of an insight's time at 100k users).
-pub(crate) async fn register_activity(ctx: &SessionContext, view: &StoreView, types: Vec<String>, table: &str) -> Result<(), InsightError> {
-    use arrow::array::{Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-    use std::sync::Arc;
-    let days = active_days(view, types).await?;
-    let rows: usize = days.iter().map(|(_, d)| d.len()).sum();
-    let mut users = StringBuilder::with_capacity(rows, rows * 8);
-    let mut day_numbers = Int64Builder::with_capacity(rows);
-    let mut last = TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
-    for (user, d) in &days {
-        for &(day, at) in d {
-            users.append_value(user);
-            day_numbers.append_value(day);
-            last.append_value(at);
-        }
-    }
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("user_id", DataType::Utf8, false),
-        Field::new("dn", DataType::Int64, false),
-        Field::new("last_ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
-    ]));
-    let columns: Vec<arrow::array::ArrayRef> = vec![Arc::new(users.finish()), Arc::new(day_numbers.finish()), Arc::new(last.finish())];
-    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| InsightError::Query(e.to_string()))?;
-    ctx.register_table(table, Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![vec![batch]])?))?;
-    Ok(())
-}
-
 /// [`finpulse_query::activity::user_day_last_times`] off the async workers (it reads every file).
 pub(crate) async fn active_days(
     view: &StoreView,
@@ -171,7 +139,7 @@ pub async fn run_json(
         "trends" => trends::run(&ctx, &trends::Trends::parse(&parse(body)?, &scope, &cx)?).await,
         "lifecycle" => lifecycle::run(&ctx, view, &lifecycle::Lifecycle::parse(&parse(body)?, &scope, &cx)?).await,
         "activation" => activation::run(&ctx, view, &activation::Activation::parse(&parse(body)?, &scope, &cx)?).await,
-        "acquisition" => acquisition::run(&ctx, &acquisition::Acquisition::parse(&parse(body)?, &scope, &cx)?).await,
+        "acquisition" => acquisition::run(&ctx, view, &acquisition::Acquisition::parse(&parse(body)?, &scope, &cx)?).await,
         other => Err(unknown(other)),
     }
 }

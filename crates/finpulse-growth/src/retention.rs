@@ -8,13 +8,18 @@ use crate::{Catalog, InsightError, Table, sql, table};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use finpulse_log::StoreView;
+use finpulse_query::activity::ActiveDay;
 use finpulse_query::behaviour::MAX_CONDITIONS;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// The table of (user_id, dn, last_ts) return days a retention query reads when the return
-/// event is a plain set of types; a name no event type can take.
-pub const RETURN_DAYS_TABLE: &str = "_return_days";
+/// The table of per-cohort-member rows (user_id, grp, cohort, r0…rN: 1 when the user came back
+/// in period k) a retention query reads when the return event is a plain set of types; a name
+/// no event type can take.
+pub const PER_USER_TABLE: &str = "_retention_per_user";
+
+/// Microseconds in a day.
+const DAY_US: i64 = 86_400_000_000;
 
 /// Most users listed behind a cell when no limit is given.
 pub const USERS_LISTED_DEFAULT: usize = 1_000;
@@ -103,16 +108,32 @@ impl Retention {
         })
     }
 
-    /// With `return_days`, the return event's days come from [`RETURN_DAYS_TABLE`].
-    fn per_user_sql(&self, return_days: bool) -> String {
-        let p = self.period.name();
+    /// The cohort members: one row per user (and breakdown value) with the first cohort event
+    /// in range and its cohort, as `user_id, grp, t0_us, cohort`.
+    fn cohort_sql(&self) -> String {
+        format!(
+            "WITH {users}c AS (SELECT e.user_id, {grp} AS grp, min(e.ts) AS t0 FROM {from} WHERE {cohort} AND {range} AND {filters} GROUP BY e.user_id, {grp}) \
+             SELECT user_id, grp, arrow_cast(t0, 'Int64') AS t0_us, {cohort_period} AS cohort FROM c",
+            users = self.scope.with_users(),
+            grp = self.scope.breakdown_sql(),
+            from = self.scope.from_events(),
+            cohort = self.cohort_event.sql(),
+            range = self.scope.range_sql("e.ts"),
+            filters = self.scope.filters_sql(),
+            cohort_period = self.period.trunc_sql("t0"),
+        )
+    }
+
+    /// Per cohort member (`user_id, grp, cohort`), the `retention` array (`ret`) of the
+    /// cohort condition and one condition per period, all in SQL (any return event).
+    fn per_user_sql(&self) -> String {
         let op = if self.unbounded { ">=" } else { "=" };
         let conditions = (0..=self.periods).map(|k| format!("coalesce(r.k {op} {k}, false)")).collect::<Vec<_>>().join(", ");
         format!(
             "WITH {users}c AS (SELECT e.user_id, {grp} AS grp, min(e.ts) AS t0 FROM {from} WHERE {cohort} AND {range} AND {filters} GROUP BY e.user_id, {grp}), \
-             c2 AS (SELECT user_id, grp, t0, date_trunc('{p}', t0) AS cohort FROM c), \
-             ev0 AS ({ev0}), \
-             ev AS (SELECT user_id, date_trunc('{p}', arrow_cast(dn * 86400000000, 'Timestamp(µs, \"UTC\")')) AS rp, max(last_ts) AS last_ts \
+             c2 AS (SELECT user_id, grp, t0, {cohort_period} AS cohort FROM c), \
+             ev0 AS (SELECT e.user_id, {day} AS dn, max(e.ts) AS last_ts FROM events e WHERE {ret} GROUP BY 1, 2), \
+             ev AS (SELECT user_id, {return_period} AS rp, max(last_ts) AS last_ts \
                FROM ev0 GROUP BY 1, 2), \
              r AS (SELECT c2.user_id, c2.grp, {k} AS k FROM c2 JOIN ev ON ev.user_id = c2.user_id WHERE ev.last_ts >= c2.t0), \
              per_user AS (SELECT c2.user_id, c2.grp, c2.cohort, retention(TRUE, {conditions}) AS ret FROM c2 LEFT JOIN r \
@@ -124,35 +145,94 @@ impl Retention {
             range = self.scope.range_sql("e.ts"),
             filters = self.scope.filters_sql(),
             k = self.period.between_sql("c2.cohort", "ev.rp"),
-            ev0 = if return_days {
-                format!("SELECT user_id, dn, last_ts FROM {RETURN_DAYS_TABLE}")
-            } else {
-                format!(
-                    "SELECT e.user_id, {day} AS dn, max(e.ts) AS last_ts FROM events e WHERE {ret} GROUP BY 1, 2",
-                    ret = self.return_event.sql(),
-                    day = crate::params::day_number_sql("e.ts"),
-                )
-            },
+            cohort_period = self.period.trunc_sql("t0"),
+            return_period = self.period.trunc_sql("arrow_cast(dn * 86400000000, 'Timestamp(Microsecond, None)')"),
+            ret = self.return_event.sql(),
+            day = crate::params::day_number_sql("e.ts"),
         )
+    }
+
+    /// Which periods after its cohort's a member came back in (`came_back[k]`), from the
+    /// member's first cohort event `t0_us` and their active days of the return event. A period
+    /// counts when it holds a return event at or after `t0_us` — what the SQL form's join gives.
+    fn came_back(&self, t0_us: i64, days: &[ActiveDay], came_back: &mut [bool]) {
+        came_back.fill(false);
+        let cohort = self.period.ordinal(t0_us.div_euclid(DAY_US));
+        for &(day, last_us) in days {
+            if last_us < t0_us {
+                continue;
+            }
+            let Ok(k) = usize::try_from(self.period.ordinal(day) - cohort) else { continue };
+            if self.unbounded {
+                // On or after: period k counts for every j ≤ k.
+                came_back[..=k.min(self.periods)].fill(true);
+            } else if k <= self.periods {
+                came_back[k] = true;
+            }
+        }
+    }
+
+    /// Registers [`PER_USER_TABLE`]: the cohort members from SQL, and whether each came back in
+    /// each period from the return days read straight from the store.
+    async fn register_per_user(&self, ctx: &SessionContext, view: &StoreView, types: &[String]) -> Result<(), InsightError> {
+        use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
+        use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+        use std::sync::Arc;
+        let active = crate::active_days(view, types.to_vec()).await?;
+        let by_user: std::collections::HashMap<&str, &[ActiveDay]> = active.iter().map(|(u, d)| (u.as_str(), d.as_slice())).collect();
+        let members = ctx.sql(&self.cohort_sql()).await?;
+        let fields = members.schema().as_arrow().fields().clone();
+        let mut out_fields: Vec<Field> = [&fields[0], &fields[1], &fields[3]].iter().map(|f| f.as_ref().clone()).collect();
+        out_fields.extend((0..=self.periods).map(|k| Field::new(format!("r{k}"), DataType::Int64, false)));
+        let schema = Arc::new(Schema::new(out_fields));
+        let mut batches = Vec::new();
+        let mut came_back = vec![false; self.periods + 1];
+        for b in members.collect().await? {
+            let users = finpulse_query::text_values(b.column(0))?;
+            let t0 = b.column(2).as_primitive::<Int64Type>();
+            let mut returns: Vec<Vec<i64>> = vec![Vec::with_capacity(b.num_rows()); self.periods + 1];
+            for (i, user) in users.iter().enumerate() {
+                let days = user.as_deref().and_then(|u| by_user.get(u).copied()).unwrap_or_default();
+                if t0.is_valid(i) {
+                    self.came_back(t0.value(i), days, &mut came_back);
+                } else {
+                    came_back.fill(false);
+                }
+                for (column, &back) in returns.iter_mut().zip(&came_back) {
+                    column.push(i64::from(back));
+                }
+            }
+            let mut columns: Vec<ArrayRef> = vec![b.column(0).clone(), b.column(1).clone(), b.column(3).clone()];
+            columns.extend(returns.into_iter().map(|r| Arc::new(Int64Array::from(r)) as ArrayRef));
+            batches.push(RecordBatch::try_new(schema.clone(), columns).map_err(|e| InsightError::Query(e.to_string()))?);
+        }
+        ctx.register_table(PER_USER_TABLE, Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![batches])?))?;
+        Ok(())
     }
 }
 
 /// Answers a retention request.
 pub async fn run(ctx: &SessionContext, view: &StoreView, retention: &Retention) -> Result<Table, InsightError> {
-    // A return event that is only a set of types is read straight from the store.
-    let return_days = match retention.return_event.types_only() {
+    run_reading(ctx, view, retention, true).await
+}
+
+/// [`run`], with `from_store` false keeping every step in SQL (what the store-read form is held
+/// equal to in tests).
+async fn run_reading(ctx: &SessionContext, view: &StoreView, retention: &Retention, from_store: bool) -> Result<Table, InsightError> {
+    // A return event that is only a set of types is read straight from the store, and who came
+    // back when is worked out here; otherwise all of it is SQL with the `retention` function.
+    let (per_user, from, returned): (String, &str, fn(usize) -> String) = match retention.return_event.types_only().filter(|_| from_store) {
         Some(types) => {
-            crate::register_activity(ctx, view, types.to_vec(), RETURN_DAYS_TABLE).await?;
-            true
+            retention.register_per_user(ctx, view, types).await?;
+            (String::new(), PER_USER_TABLE, |k| format!("r{k}"))
         }
-        None => false,
+        None => (retention.per_user_sql(), "per_user", |k| format!("ret[{}]", k + 2)),
     };
-    let per_user = retention.per_user_sql(return_days);
     if let Some((day, k)) = retention.cell {
         let q = format!(
-            "{per_user} SELECT user_id, grp FROM per_user WHERE cohort = {} AND ret[{}] = 1 ORDER BY user_id LIMIT {}",
+            "{per_user} SELECT user_id, grp FROM {from} WHERE cohort = {} AND {} = 1 ORDER BY user_id LIMIT {}",
             text_literal(&format!("{day}T00:00:00Z")),
-            k + 2,
+            returned(k),
             retention.limit
         );
         let mut t = Table::new(&["user_id", "breakdown"]);
@@ -162,8 +242,8 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, retention: &Retention) 
         }
         return Ok(t);
     }
-    let sums = (0..=retention.periods).map(|k| format!("sum(ret[{}])", k + 2)).collect::<Vec<_>>().join(", ");
-    let q = format!("{per_user} SELECT grp, cohort, count(*) AS users, {sums} FROM per_user GROUP BY grp, cohort ORDER BY grp, cohort");
+    let sums = (0..=retention.periods).map(|k| format!("sum({})", returned(k))).collect::<Vec<_>>().join(", ");
+    let q = format!("{per_user} SELECT grp, cohort, count(*) AS users, {sums} FROM {from} GROUP BY grp, cohort ORDER BY grp, cohort");
     let rows = table::rows(&sql(ctx, &q).await?)?;
     // The last day with data: cells starting after it are not known yet.
     let last = table::rows(&sql(ctx, "SELECT max(ts) FROM events").await?)?;
@@ -194,4 +274,59 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, retention: &Retention) 
         t.drop_column(0);
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segments::SegmentBook;
+    use finpulse_log::{EventStore, StoreOptions};
+    use finpulse_sim::{SimConfig, Simulator};
+
+    /// Reading the return days from the store and working out who came back here gives the
+    /// same table as doing all of it in SQL with `retention`, for every period, bounded and
+    /// unbounded, with a breakdown, a filter, counts and a cell's users, over files and a tail.
+    #[test]
+    fn retention_from_the_store_equals_the_sql_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let registry = store.registry();
+        let mut sim = Simulator::new(SimConfig { users: 600, days: 100, seed: 5, start_day: 20_454 }, &registry);
+        let mut day = 0;
+        while let Some(events) = sim.next_day() {
+            store.append_groups(&[events]).unwrap();
+            day += 1;
+            if day % 20 == 0 && day < 100 {
+                store.compact().unwrap();
+            }
+        }
+        let view = store.view_handle().snapshot();
+        assert!(!view.files.is_empty() && !view.tail.is_empty(), "files and a tail");
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let segments = SegmentBook::empty();
+        let cx = Catalog { registry: &registry, segments: &segments };
+        let shapes = [
+            serde_json::json!({}),
+            serde_json::json!({ "period": "week", "unbounded": true }),
+            serde_json::json!({ "period": "month", "return_event": "app_session", "counts": true }),
+            serde_json::json!({ "period": "quarter", "periods": 2, "unbounded": true }),
+            serde_json::json!({ "period": "week", "return_event": "payment", "breakdown": "user.channel" }),
+            serde_json::json!({ "cohort_event": "login", "periods": 10, "filters": ["user.channel = 'douyin'"], "from": "2026-01-10" }),
+            serde_json::json!({ "cohort": "2026-01-05", "period_index": 3 }),
+            serde_json::json!({ "period": "week", "unbounded": true, "cohort": "2026-01-05", "period_index": 1 }),
+        ];
+        for shape in shapes {
+            let serde_json::Value::Object(mut fields) = shape.clone() else { unreachable!() };
+            let scope = ScopeInput::take_from(&mut fields).unwrap();
+            let input: RetentionInput = serde_json::from_value(serde_json::Value::Object(fields)).unwrap();
+            let r = Retention::parse(&input, &scope, &cx).unwrap();
+            let ctx = runtime.block_on(crate::session(&view)).unwrap();
+            let by_store = runtime.block_on(run_reading(&ctx, &view, &r, true)).unwrap();
+            let ctx = runtime.block_on(crate::session(&view)).unwrap();
+            let by_sql = runtime.block_on(run_reading(&ctx, &view, &r, false)).unwrap();
+            assert!(by_sql.rows.len() > 1, "{shape}: {} rows", by_sql.rows.len());
+            assert_eq!(by_store.columns, by_sql.columns, "{shape}");
+            assert_eq!(by_store.rows, by_sql.rows, "{shape}");
+        }
+    }
 }

@@ -57,10 +57,10 @@ impl Trends {
 /// Answers a trends request.
 pub async fn run(ctx: &SessionContext, trends: &Trends) -> Result<Table, InsightError> {
     let q = format!(
-        "WITH {users}x AS (SELECT date_trunc('{p}', e.ts) AS period, {grp} AS grp, {m} AS value FROM {from} WHERE {event} AND {range} AND {filters} \
+        "WITH {users}x AS (SELECT {period} AS period, {grp} AS grp, {m} AS value FROM {from} WHERE {event} AND {range} AND {filters} \
          GROUP BY 1, 2) SELECT grp, period, value FROM x ORDER BY grp, period",
         users = trends.scope.with_users(),
-        p = trends.interval.name(),
+        period = trends.interval.trunc_sql("e.ts"),
         grp = trends.scope.breakdown_sql(),
         m = trends.measure_sql,
         from = trends.scope.from_events(),

@@ -25,72 +25,223 @@ const READ_BATCH_ROWS: usize = 64 * 1024;
 /// of the types (UTC µs).
 pub type ActiveDay = (i64, i64);
 
+/// Most bytes of per-file activity (and the user names it points at) kept in memory between
+/// queries. Past it the whole cache is dropped and refilled by the queries that follow.
+pub const ACTIVITY_CACHE_BYTES: usize = 1 << 30;
+
 /// Per user, the sorted distinct days on which they did an event of one of `types`, each with
 /// the time of that day's last such event — what `GROUP BY user_id, day` with `max(ts)` gives.
 /// Events without a user (or with an empty one) are not activity.
+///
+/// A compacted file never changes, so what each file holds — per event type, its (user, day,
+/// last time) runs — is kept in a process-wide cache ([`ACTIVITY_CACHE_BYTES`]): only files not
+/// seen before are read, and the tail is folded in on every call.
 pub fn user_day_last_times(view: &StoreView, types: &[String]) -> Result<Vec<(String, Vec<ActiveDay>)>, QueryError> {
-    let parts = finpulse_core::cores().min(view.files.len()).max(1);
-    let per = view.files.len().div_ceil(parts).max(1);
-    let partial: Vec<Result<Days, QueryError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = view
-            .files
-            .chunks(per)
-            .map(|files| {
-                s.spawn(move || {
-                    let mut days = Days::default();
-                    for f in files {
-                        read_file(f, types, &mut days)?;
-                    }
-                    Ok(days)
-                })
+    let keys: Vec<FileKey> = view.files.iter().map(|f| FileKey::of(f)).collect::<Result<_, _>>()?;
+    let missing: Vec<&FileKey> = {
+        let cache = cache().lock().unwrap_or_else(|p| p.into_inner());
+        keys.iter().filter(|k| !cache.files.contains_key(*k)).collect()
+    };
+    let read = read_files(&missing)?;
+    let mut tail = FileRuns::default();
+    for batch in &view.tail {
+        fold_batch(batch, &mut tail)?;
+    }
+    let mut cache = cache().lock().unwrap_or_else(|p| p.into_inner());
+    for (key, runs) in missing.into_iter().zip(read) {
+        let interned = cache.intern(runs);
+        cache.bytes += interned.bytes();
+        cache.files.insert(key.clone(), Arc::new(interned));
+    }
+    let tail = cache.intern(tail);
+    let files: Vec<Arc<FileActivity>> = keys.iter().filter_map(|k| cache.files.get(k).cloned()).collect();
+    let answer = cache.gather(files.iter().map(Arc::as_ref).chain([&tail]).collect(), types);
+    if cache.bytes > ACTIVITY_CACHE_BYTES {
+        *cache = ActivityCache::default();
+    }
+    Ok(answer)
+}
+
+/// Identifies one compacted file's content: files are written once under a new name, and the
+/// length and modification time guard against a path reused for other data.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct FileKey {
+    path: std::path::PathBuf,
+    len_bytes: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileKey {
+    fn of(path: &Path) -> Result<Self, QueryError> {
+        let meta = std::fs::metadata(path).map_err(|e| QueryError::Sql(format!("reading {}: {e}", path.display())))?;
+        Ok(Self { path: path.to_path_buf(), len_bytes: meta.len(), modified: meta.modified().ok() })
+    }
+}
+
+/// One (user, day) with activity of a type: the user's number, the day number and the day's
+/// last time of that type.
+#[derive(Clone, Copy)]
+struct Run {
+    user: u32,
+    day: i32,
+    last_us: i64,
+}
+
+/// What one file (or the tail) holds, per event type and for all types together, with users
+/// numbered within it.
+#[derive(Default)]
+struct FileRuns {
+    users: Vec<String>,
+    user_numbers: foldhash::HashMap<String, u32>,
+    by_type: foldhash::HashMap<String, Vec<Run>>,
+    all: Vec<Run>,
+}
+
+impl FileRuns {
+    fn number(&mut self, user: &str) -> u32 {
+        if let Some(&n) = self.user_numbers.get(user) {
+            return n;
+        }
+        let n = self.users.len() as u32;
+        self.users.push(user.to_string());
+        self.user_numbers.insert(user.to_string(), n);
+        n
+    }
+}
+
+/// A file's runs, with users numbered as in the cache.
+struct FileActivity {
+    by_type: foldhash::HashMap<String, Vec<Run>>,
+    /// The runs of every type together (what `any` asks for: a third as many at 100k users).
+    all: Vec<Run>,
+    /// The earliest day in the file: files are gathered in day order, so each user's days
+    /// mostly arrive sorted.
+    first_day: i32,
+}
+
+impl FileActivity {
+    fn bytes(&self) -> usize {
+        let runs: usize = self.by_type.values().map(Vec::len).sum::<usize>() + self.all.len();
+        self.by_type.keys().map(String::len).sum::<usize>() + runs * std::mem::size_of::<Run>()
+    }
+
+    /// The runs of `types` here: all of them at once when `types` covers every type the file has.
+    fn runs_of<'a>(&'a self, types: &foldhash::HashSet<&str>) -> Vec<&'a [Run]> {
+        if self.by_type.keys().all(|t| types.contains(t.as_str())) {
+            vec![&self.all]
+        } else {
+            self.by_type.iter().filter(|(t, _)| types.contains(t.as_str())).map(|(_, r)| r.as_slice()).collect()
+        }
+    }
+}
+
+/// Per-file activity of compacted files, and the user names its numbers stand for.
+#[derive(Default)]
+struct ActivityCache {
+    files: foldhash::HashMap<FileKey, Arc<FileActivity>>,
+    users: Vec<String>,
+    user_numbers: foldhash::HashMap<String, u32>,
+    bytes: usize,
+}
+
+fn cache() -> &'static std::sync::Mutex<ActivityCache> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<ActivityCache>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Bytes a cached user name costs beyond its text (two copies, map slot, vector slot).
+const USER_NAME_OVERHEAD_BYTES: usize = 64;
+
+impl ActivityCache {
+    /// Renumbers a file's users into the cache's numbering.
+    fn intern(&mut self, runs: FileRuns) -> FileActivity {
+        let global: Vec<u32> = runs
+            .users
+            .into_iter()
+            .map(|user| match self.user_numbers.get(&user) {
+                Some(&n) => n,
+                None => {
+                    let n = self.users.len() as u32;
+                    self.bytes += 2 * user.len() + USER_NAME_OVERHEAD_BYTES;
+                    self.user_numbers.insert(user.clone(), n);
+                    self.users.push(user);
+                    n
+                }
             })
             .collect();
+        let (mut by_type, mut all) = (runs.by_type, runs.all);
+        for r in by_type.values_mut().flatten().chain(&mut all) {
+            r.user = global[r.user as usize];
+        }
+        let first_day = all.iter().map(|r| r.day).min().unwrap_or(i32::MAX);
+        FileActivity { by_type, all, first_day }
+    }
+
+    /// The runs of `types` in `files`, per user, sorted by day with one time per day.
+    fn gather(&self, mut files: Vec<&FileActivity>, types: &[String]) -> Vec<(String, Vec<ActiveDay>)> {
+        let types: foldhash::HashSet<&str> = types.iter().map(String::as_str).collect();
+        // Stable: the tail (last) stays after the files of its first day.
+        files.sort_by_key(|f| f.first_day);
+        let runs: Vec<&[Run]> = files.iter().flat_map(|f| f.runs_of(&types)).collect();
+        // A counting sort by user: how many runs each has, then each user's runs side by side,
+        // in file order.
+        let mut start = vec![0usize; self.users.len() + 1];
+        for r in runs.iter().copied().flatten() {
+            start[r.user as usize + 1] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let mut next = start.clone();
+        let mut days: Vec<ActiveDay> = vec![(0, 0); start[self.users.len()]];
+        for r in runs.iter().copied().flatten() {
+            let slot = &mut next[r.user as usize];
+            days[*slot] = (i64::from(r.day), r.last_us);
+            *slot += 1;
+        }
+        let mut out = Vec::new();
+        for (user, name) in self.users.iter().enumerate() {
+            let d = &mut days[start[user]..start[user + 1]];
+            if d.is_empty() {
+                continue;
+            }
+            // Late events and the tail can put a day out of order.
+            if !d.is_sorted_by_key(|a| a.0) {
+                d.sort_unstable_by_key(|a| a.0);
+            }
+            // Several types, files (and the tail) may hold the same day: keep its latest time.
+            let mut merged: Vec<ActiveDay> = Vec::with_capacity(d.len());
+            for &(day, at) in d.iter() {
+                match merged.last_mut() {
+                    Some(last) if last.0 == day => last.1 = last.1.max(at),
+                    _ => merged.push((day, at)),
+                }
+            }
+            out.push((name.clone(), merged));
+        }
+        out
+    }
+}
+
+/// Reads files on every core.
+fn read_files(files: &[&FileKey]) -> Result<Vec<FileRuns>, QueryError> {
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let parts = finpulse_core::cores().min(files.len()).max(1);
+    let per = files.len().div_ceil(parts).max(1);
+    let partial: Vec<Result<Vec<FileRuns>, QueryError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = files.chunks(per).map(|chunk| s.spawn(move || chunk.iter().map(|k| read_file(&k.path)).collect())).collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
     });
-    let mut all = Days::default();
-    for days in partial {
-        all.absorb(days?);
+    let mut all = Vec::with_capacity(files.len());
+    for p in partial {
+        all.extend(p?);
     }
-    for batch in &view.tail {
-        fold_batch(batch, types, &mut all)?;
-    }
-    Ok(all
-        .by_user
-        .into_iter()
-        .map(|(user, mut d)| {
-            // Several files (and the tail) may hold the same day: keep its latest time.
-            d.sort_unstable();
-            d.dedup_by(|later, earlier| {
-                let same = later.0 == earlier.0;
-                if same {
-                    earlier.1 = earlier.1.max(later.1);
-                }
-                same
-            });
-            (user, d)
-        })
-        .collect())
+    Ok(all)
 }
 
-/// Active days per user, as gathered (unsorted, possibly repeated across files).
-#[derive(Default)]
-struct Days {
-    by_user: foldhash::HashMap<String, Vec<ActiveDay>>,
-}
-
-impl Days {
-    fn absorb(&mut self, other: Days) {
-        if self.by_user.is_empty() {
-            *self = other;
-            return;
-        }
-        for (user, d) in other.by_user {
-            self.by_user.entry(user).or_default().extend(d);
-        }
-    }
-}
-
-fn read_file(path: &Path, types: &[String], days: &mut Days) -> Result<(), QueryError> {
+fn read_file(path: &Path) -> Result<FileRuns, QueryError> {
     let fail = |e: &dyn std::fmt::Display| QueryError::Sql(format!("reading {}: {e}", path.display()));
     let file = std::fs::File::open(path).map_err(|e| fail(&e))?;
     // Text columns are dictionary-encoded in the files: read `user_id` and `type` as
@@ -114,10 +265,11 @@ fn read_file(path: &Path, types: &[String], days: &mut Days) -> Result<(), Query
         ["user_id", "type", "ts"].iter().map(|name| builder.schema().index_of(name).map_err(|e| fail(&e))).collect::<Result<_, _>>()?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
     let reader = builder.with_projection(mask).with_batch_size(READ_BATCH_ROWS).build().map_err(|e| fail(&e))?;
+    let mut runs = FileRuns::default();
     for batch in reader {
-        fold_batch(&batch.map_err(|e| fail(&e))?, types, days)?;
+        fold_batch(&batch.map_err(|e| fail(&e))?, &mut runs)?;
     }
-    Ok(())
+    Ok(runs)
 }
 
 /// A text column as dictionary keys into distinct values (a plain column is dictionary-encoded
@@ -129,42 +281,61 @@ fn dictionary(batch: &RecordBatch, name: &str) -> Result<DictionaryArray<Int32Ty
     Ok(cast.as_dictionary::<Int32Type>().clone())
 }
 
-/// Adds a batch's (user, day) pairs for `types`. Rows sorted by user cost one lookup per run.
-fn fold_batch(batch: &RecordBatch, types: &[String], days: &mut Days) -> Result<(), QueryError> {
+/// Adds a batch's (user, day) runs per event type. Within a user's rows (sorted by time in a
+/// file) a type's runs of one day are consecutive, so each row extends or starts one run.
+fn fold_batch(batch: &RecordBatch, runs: &mut FileRuns) -> Result<(), QueryError> {
     let (users, kinds) = (dictionary(batch, "user_id")?, dictionary(batch, "type")?);
     let ts = batch.column_by_name("ts").ok_or_else(|| QueryError::Sql("activity: the events have no 'ts' column".into()))?;
     let ts = ts
         .as_primitive_opt::<TimestampMicrosecondType>()
         .ok_or_else(|| QueryError::Sql(format!("activity: ts is {}, not a timestamp", ts.data_type())))?;
     let (user_values, kind_values) = (users.values().as_string::<i32>(), kinds.values().as_string::<i32>());
-    // Whether each distinct type is wanted, decided once per dictionary value.
-    let wanted_kind: Vec<bool> =
-        (0..kind_values.len()).map(|i| kind_values.is_valid(i) && types.iter().any(|t| t == kind_values.value(i))).collect();
+    // Each distinct type's runs, taken out of the file's map once per batch; `slot` maps a
+    // dictionary value to them (a dictionary may repeat a value).
+    let mut kind_runs: Vec<(String, Vec<Run>)> = Vec::new();
+    let slot: Vec<Option<usize>> = (0..kind_values.len())
+        .map(|i| {
+            let name = kind_values.is_valid(i).then(|| kind_values.value(i))?;
+            Some(kind_runs.iter().position(|(k, _)| k == name).unwrap_or_else(|| {
+                kind_runs.push((name.to_string(), runs.by_type.remove(name).unwrap_or_default()));
+                kind_runs.len() - 1
+            }))
+        })
+        .collect();
+    // The batch's user keys as numbers within the file, found once per run of rows.
+    let mut user_number: Vec<Option<Option<u32>>> = vec![None; user_values.len()];
     let (user_keys, kind_keys) = (users.keys(), kinds.keys());
-    // The batch's distinct consecutive (user key, day) runs with their latest time, then one
-    // map lookup per user run.
-    let mut runs: Vec<(i32, ActiveDay)> = Vec::new();
+    let mut current: Option<(i32, Option<u32>)> = None;
     for row in 0..batch.num_rows() {
-        if users.is_null(row) || kinds.is_null(row) || ts.is_null(row) || !wanted_kind[kind_keys.value(row) as usize] {
+        if users.is_null(row) || kinds.is_null(row) || ts.is_null(row) {
             continue;
         }
-        let (key, at) = (user_keys.value(row), ts.value(row));
-        let day = at.div_euclid(DAY_US);
-        match runs.last_mut() {
-            Some((k, (d, last))) if *k == key && *d == day => *last = (*last).max(at),
-            _ => runs.push((key, (day, at))),
+        let Some(kind) = slot[kind_keys.value(row) as usize] else { continue };
+        let key = user_keys.value(row);
+        let user = match current {
+            Some((k, n)) if k == key => n,
+            _ => {
+                let n = *user_number[key as usize].get_or_insert_with(|| {
+                    let name = user_values.value(key as usize);
+                    (!name.is_empty()).then(|| runs.number(name))
+                });
+                current = Some((key, n));
+                n
+            }
+        };
+        // Events without a user are not activity.
+        let Some(user) = user else { continue };
+        let at = ts.value(row);
+        let day = at.div_euclid(DAY_US) as i32;
+        match runs.all.last_mut() {
+            Some(r) if r.user == user && r.day == day => r.last_us = r.last_us.max(at),
+            _ => runs.all.push(Run { user, day, last_us: at }),
+        }
+        match kind_runs[kind].1.last_mut() {
+            Some(r) if r.user == user && r.day == day => r.last_us = r.last_us.max(at),
+            _ => kind_runs[kind].1.push(Run { user, day, last_us: at }),
         }
     }
-    for run in runs.chunk_by(|a, b| a.0 == b.0) {
-        let user = user_values.value(run[0].0 as usize);
-        if user.is_empty() {
-            continue;
-        }
-        if let Some(d) = days.by_user.get_mut(user) {
-            d.extend(run.iter().map(|r| r.1));
-        } else {
-            days.by_user.insert(user.to_string(), run.iter().map(|r| r.1).collect());
-        }
-    }
+    runs.by_type.extend(kind_runs);
     Ok(())
 }

@@ -108,7 +108,8 @@ pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionCont
         .with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_bytes_max)))
         .with_cache_manager(shared_caches())
         .build_arc()?;
-    let config = SessionConfig::new().with_target_partitions(opts.target_partitions.max(1)).with_information_schema(true);
+    // DataFusion's own settings can be tuned by the operator through `DATAFUSION_*` variables.
+    let config = SessionConfig::from_env()?.with_target_partitions(opts.target_partitions.max(1)).with_information_schema(true);
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     behaviour::register(&ctx);
     let schema = view.schema.clone();
