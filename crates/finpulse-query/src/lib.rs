@@ -2,7 +2,7 @@
 //! tail — with an `events` table and one view per event type whose columns are its fields.
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::{MemTable, TableProvider};
@@ -11,7 +11,7 @@ use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
+use datafusion::prelude::{SessionConfig, SessionContext, cast, col, lit};
 use finpulse_log::StoreView;
 use finpulse_log::columns::widen;
 use std::sync::{Arc, OnceLock};
@@ -120,9 +120,27 @@ pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionCont
     if !view.files.is_empty() {
         let urls = view.files.iter().map(|p| ListingTableUrl::parse(p.to_string_lossy())).collect::<Result<Vec<_>, _>>()?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema.clone());
+        // Text is read from the files as string views (no copy of each value out of the page
+        // dictionaries) and seen as plain text: a filter on a text column (`type = 'deposit'`)
+        // runs on the views, and only the rows it keeps are copied.
+        let read_schema = Arc::new(arrow::datatypes::Schema::new_with_metadata(
+            schema
+                .fields()
+                .iter()
+                .map(|f| match f.data_type() {
+                    DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+                    _ => f.as_ref().clone(),
+                })
+                .collect::<Vec<_>>(),
+            schema.metadata().clone(),
+        ));
+        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(read_schema);
         let parquet: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
-        events = ctx.read_table(parquet)?.union(events)?;
+        let as_text = schema.fields().iter().map(|f| match f.data_type() {
+            DataType::Utf8 => cast(col(f.name()), DataType::Utf8).alias(f.name()),
+            _ => col(f.name()),
+        });
+        events = ctx.read_table(parquet)?.select(as_text.collect::<Vec<_>>())?.union(events)?;
     }
     ctx.register_table("events", events.clone().into_view())?;
 
