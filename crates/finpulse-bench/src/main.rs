@@ -225,7 +225,7 @@ fn insights(finpulse: &Path, data_dir: &Path, repeat: usize) -> Result<()> {
         health["events_stored"],
         started.elapsed().as_secs_f64()
     );
-    println!("{:<66} {:>8} {:>8} {:>8}", "insight", "first", "median", "max");
+    println!("{:<72} {:>8} {:>8} {:>8}", "insight", "first", "median", "max");
     for path in INSIGHT_PATHS {
         let mut secs = Vec::with_capacity(repeat + 1);
         for _ in 0..=repeat {
@@ -243,7 +243,7 @@ fn insights(finpulse: &Path, data_dir: &Path, repeat: usize) -> Result<()> {
         warm.sort_by(f64::total_cmp);
         let median = warm.get(warm.len() / 2).copied().unwrap_or(first);
         let max = warm.last().copied().unwrap_or(first);
-        println!("{path:<66} {first:>8.3} {median:>8.3} {max:>8.3}");
+        println!("{path:<72} {first:>8.3} {median:>8.3} {max:>8.3}");
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ pub mod retention;
 pub mod segments;
 pub mod table;
 pub mod trends;
+pub mod users;
 
 pub use table::Table;
 
@@ -79,8 +80,16 @@ impl From<finpulse_query::QueryError> for InsightError {
 /// The insight kinds, as named by `finpulse insight KIND` and `/v1/insights/KIND`.
 pub const KINDS: [&str; 6] = ["acquisition", "activation", "funnel", "retention", "lifecycle", "trends"];
 
-/// A session over a store view, for one insight.
+/// A session over a store view, for one insight: the store's tables and the users table
+/// ([`users::USERS_TABLE`]).
 pub async fn session(view: &StoreView) -> Result<SessionContext, InsightError> {
+    let ctx = plain_session(view).await?;
+    users::register(&ctx, view).await?;
+    Ok(ctx)
+}
+
+/// A session with the store's tables only.
+pub(crate) async fn plain_session(view: &StoreView) -> Result<SessionContext, InsightError> {
     Ok(finpulse_query::session(view, QueryOptions::default()).await?)
 }
 

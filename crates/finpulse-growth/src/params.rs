@@ -155,7 +155,7 @@ impl Filter {
         };
         let segment = cx.segments.get(name.trim().trim_matches('\''), cx.registry)?;
         let end_of_data = "(SELECT max(ts) FROM events) + INTERVAL '1 microsecond'";
-        Ok(Self::Segment { negated, members_sql: segment.members_sql(cx.registry, end_of_data) })
+        Ok(Self::Segment { negated, members_sql: segment.members_sql(end_of_data) })
     }
 
     /// The SQL condition (on an `events e` row, users joined as `u`).
@@ -306,7 +306,7 @@ impl Scope {
         }
         let filters = input.filters.iter().map(|f| Filter::parse_in(f, cx, "filters")).collect::<Result<Vec<_>, _>>()?;
         let breakdown = input.breakdown.as_deref().map(|b| Property::parse(b, registry, "breakdown").map(|(p, _)| p)).transpose()?;
-        Ok(Self { from, to, filters, breakdown, users_cte: users_cte(registry) })
+        Ok(Self { from, to, filters, breakdown, users_cte: users_cte() })
     }
 
     /// SQL conditions on `e.ts` for the range (`TRUE` when open).
@@ -352,17 +352,10 @@ impl Scope {
     }
 }
 
-/// The `users u` CTE body: each user's properties from their first signup.
-pub(crate) fn users_cte(registry: &Registry) -> String {
-    let signup = registry.type_id(USER_PROPERTIES_EVENT).map(|t| registry.event_type(t));
-    let fields: Vec<String> = signup
-        .map(|s| s.fields.iter().map(|f| registry.field(f.field).name.clone()).collect::<Vec<String>>())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|f| format!("first_value({} ORDER BY ts) AS {}", ident(&f), ident(&f)))
-        .collect();
-    let select = if fields.is_empty() { String::new() } else { format!(", {}", fields.join(", ")) };
-    format!("SELECT user_id{select} FROM {USER_PROPERTIES_EVENT} GROUP BY user_id")
+/// The `users u` CTE body: each user's properties from their first signup (see
+/// [`crate::users`]).
+pub(crate) fn users_cte() -> String {
+    format!("SELECT * FROM {}", crate::users::USERS_TABLE)
 }
 
 /// A duration: `30m`, `24h`, `7d`, or seconds.

@@ -95,9 +95,9 @@ impl Segment {
     }
 
     /// SQL listing the members' user ids as of `as_of` (an SQL timestamp expression).
-    pub fn members_sql(&self, registry: &Registry, as_of: &str) -> String {
+    pub fn members_sql(&self, as_of: &str) -> String {
         let before = format!("e.ts < {as_of}");
-        let mut ctes = vec![format!("users AS ({})", crate::params::users_cte(registry))];
+        let mut ctes = vec![format!("users AS ({})", crate::params::users_cte())];
         let mut joins = Vec::new();
         let mut conditions = Vec::new();
         let mut bases = vec![format!("SELECT user_id FROM {USER_PROPERTIES_EVENT} WHERE ts < {as_of}")];
@@ -279,9 +279,9 @@ pub async fn default_as_of_us(ctx: &SessionContext) -> Result<i64, InsightError>
 }
 
 /// The members of a segment as of a moment, sorted.
-pub async fn members(ctx: &SessionContext, segment: &Segment, registry: &Registry, as_of_us: i64) -> Result<Vec<String>, InsightError> {
+pub async fn members(ctx: &SessionContext, segment: &Segment, as_of_us: i64) -> Result<Vec<String>, InsightError> {
     let as_of = format!("arrow_cast({as_of_us}, 'Timestamp(µs, \"UTC\")')");
-    let q = format!("{} ORDER BY b.user_id", segment.members_sql(registry, &as_of));
+    let q = format!("{} ORDER BY b.user_id", segment.members_sql(&as_of));
     let mut out = Vec::new();
     for b in sql(ctx, &q).await? {
         out.extend(finpulse_query::text_values(b.column(0).as_ref())?.into_iter().flatten());
@@ -301,7 +301,7 @@ async fn materialise(
     let mut out = Vec::new();
     for &name in names {
         let segment = book.get(name, &view.registry)?;
-        let members = members(&ctx, &segment, &view.registry, as_of).await?;
+        let members = members(&ctx, &segment, as_of).await?;
         out.push((name.to_string(), book.write_members(name, as_of, &members)?));
     }
     Ok(out)

@@ -259,7 +259,7 @@ fn segments_select_users_by_behaviour_and_properties_and_filter_insights() {
                 Some(t) => t,
                 None => segments::default_as_of_us(&ctx).await.unwrap(),
             };
-            segments::members(&ctx, s, &view.registry, as_of).await.unwrap()
+            segments::members(&ctx, s, as_of).await.unwrap()
         })
     };
     // As of the end (just after u4's session on 01-19 10:00), u1's session of 01-12 10:00 is

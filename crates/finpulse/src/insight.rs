@@ -205,7 +205,7 @@ pub async fn segment(config: &Config, command: SegmentCommand) -> Result<()> {
                 Some(d) => finpulse_core::time::parse_date_us(&d).with_context(|| format!("--as-of: '{d}' is not a YYYY-MM-DD date"))?,
                 None => segments::default_as_of_us(&ctx).await?,
             };
-            let members = segments::members(&ctx, &segment, &view.registry, as_of_us).await?;
+            let members = segments::members(&ctx, &segment, as_of_us).await?;
             if let Some(user) = user {
                 println!("{user} is {}a member of {name}", if members.binary_search(&user).is_ok() { "" } else { "not " });
             } else if let Some(out) = out {

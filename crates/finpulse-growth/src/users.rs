@@ -1,0 +1,198 @@
+//! The `users` table insights join for user properties (channel, campaign, …): each user's
+//! fields from their first signup.
+//!
+//! As a query it is a group-by over every signup in the store, run again by every insight that
+//! breaks down or filters by a user property (about 0.2 s at 100k users). Compacted files never
+//! change, so their part — each user's first signup in them — is kept for the latest set of
+//! files, and only signups still in the tail are folded in per session.
+
+use crate::InsightError;
+use crate::params::{USER_PROPERTIES_EVENT, ident};
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::SchemaRef;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use finpulse_log::StoreView;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The table insights read user properties from; the `users` CTE selects from it.
+pub const USERS_TABLE: &str = "_users";
+
+/// The compacted files' first signups, with the time of each (`first_ts`), kept for one set of
+/// files (the latest asked about): one row per user, so its size follows the user count.
+struct Compacted {
+    files: Vec<FileKey>,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+}
+
+/// A compacted file as written: its path, length and modification time.
+type FileKey = (PathBuf, u64, Option<std::time::SystemTime>);
+
+fn cache() -> &'static Mutex<Option<Arc<Compacted>>> {
+    static CACHE: OnceLock<Mutex<Option<Arc<Compacted>>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The signup fields that become user properties.
+fn fields(view: &StoreView) -> Vec<String> {
+    let registry = &view.registry;
+    registry
+        .type_id(USER_PROPERTIES_EVENT)
+        .map(|t| registry.event_type(t).fields.iter().map(|f| registry.field(f.field).name.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// `user_id, first_value(f ORDER BY ts) AS f, …` grouped by user, over `from` (rows with
+/// `user_id`, `ts` and the fields); with `first_ts`, the first time too.
+fn first_signups_sql(fields: &[String], from: &str, first_ts: bool) -> String {
+    let mut select = vec!["user_id".to_string()];
+    if first_ts {
+        select.push("min(ts) AS first_ts".to_string());
+    }
+    select.extend(fields.iter().map(|f| format!("first_value({f} ORDER BY ts) AS {f}", f = ident(f))));
+    format!("SELECT {} FROM {from} GROUP BY user_id", select.join(", "))
+}
+
+/// Registers [`USERS_TABLE`] in `ctx`: per user, the fields of their first signup — what
+/// `SELECT user_id, first_value(f ORDER BY ts) … FROM user_signup GROUP BY user_id` gives.
+pub(crate) async fn register(ctx: &SessionContext, view: &StoreView) -> Result<(), InsightError> {
+    let fields = fields(view);
+    let compacted = compacted(view, &fields).await?;
+    let tail = tail_signups(view)?;
+    let compacted_table = MemTable::try_new(compacted.schema.clone(), vec![compacted.batches.clone()])?;
+    if tail.is_empty() {
+        // No signup waits in the tail: the compacted part is the answer (without first_ts).
+        let columns: Vec<&str> = std::iter::once("user_id").chain(fields.iter().map(String::as_str)).collect();
+        let users = ctx.read_table(Arc::new(compacted_table))?.select_columns(&columns)?;
+        ctx.register_table(USERS_TABLE, users.into_view())?;
+        return Ok(());
+    }
+    // Tail signups are few: each user's compacted first signup (at first_ts) competes with them.
+    let schema = view.schema.clone();
+    ctx.register_table("_users_compacted", Arc::new(compacted_table))?;
+    ctx.register_table("_tail_signups", Arc::new(MemTable::try_new(schema, vec![tail])?))?;
+    let columns: Vec<String> = fields.iter().map(|f| ident(f)).collect();
+    let list = if columns.is_empty() { String::new() } else { format!(", {}", columns.join(", ")) };
+    let union = format!(
+        "(SELECT user_id, first_ts AS ts{list} FROM _users_compacted UNION ALL \
+         SELECT user_id, ts{list} FROM _tail_signups WHERE \"type\" = '{USER_PROPERTIES_EVENT}') AS s"
+    );
+    let users = ctx.sql(&first_signups_sql(&fields, &union, false)).await?;
+    ctx.register_table(USERS_TABLE, users.into_view())?;
+    Ok(())
+}
+
+/// The compacted files' part, from the cache or worked out now (and kept).
+async fn compacted(view: &StoreView, fields: &[String]) -> Result<Arc<Compacted>, InsightError> {
+    let files: Vec<FileKey> = view
+        .files
+        .iter()
+        .map(|p| {
+            let meta = std::fs::metadata(p).map_err(|e| InsightError::Query(format!("reading {}: {e}", p.display())))?;
+            Ok((p.clone(), meta.len(), meta.modified().ok()))
+        })
+        .collect::<Result<_, InsightError>>()?;
+    if let Some(c) = cache().lock().unwrap_or_else(|p| p.into_inner()).as_ref().filter(|c| c.files == files) {
+        return Ok(c.clone());
+    }
+    let files_only =
+        StoreView { registry: view.registry.clone(), schema: view.schema.clone(), files: view.files.clone(), tail: Vec::new() };
+    let ctx = crate::plain_session(&files_only).await?;
+    let df = if ctx.table_exist(USER_PROPERTIES_EVENT)? {
+        ctx.sql(&first_signups_sql(fields, USER_PROPERTIES_EVENT, true)).await?
+    } else {
+        // A catalogue without signups: no user has properties.
+        ctx.sql("SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS TIMESTAMP) AS first_ts WHERE FALSE").await?
+    };
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    let c = Arc::new(Compacted { files, schema, batches });
+    *cache().lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
+    Ok(c)
+}
+
+/// The tail's signup rows, widened to the store's schema.
+fn tail_signups(view: &StoreView) -> Result<Vec<RecordBatch>, InsightError> {
+    let mut out = Vec::new();
+    for batch in &view.tail {
+        let Some(kinds) = batch.column_by_name("type") else { continue };
+        let kinds = arrow::compute::cast(kinds, &arrow::datatypes::DataType::Utf8).map_err(|e| InsightError::Query(e.to_string()))?;
+        let is_signup: arrow::array::BooleanArray =
+            kinds.as_string::<i32>().iter().map(|k| Some(k == Some(USER_PROPERTIES_EVENT))).collect();
+        if is_signup.true_count() == 0 {
+            continue;
+        }
+        let kept = arrow::compute::filter_record_batch(batch, &is_signup).map_err(|e| InsightError::Query(e.to_string()))?;
+        out.push(finpulse_log::columns::widen(&kept, &view.schema));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use finpulse_core::{RawRecord, RawValue, ValidationLimits};
+    use finpulse_log::{EventStore, StoreOptions};
+    use finpulse_sim::{SimConfig, Simulator};
+
+    /// The users table gives what the group-by over every signup gives, from compacted files
+    /// alone and with signups in the tail — one earlier than a user's compacted signup (it
+    /// wins), one later (it does not), one of a new user — and again after a compaction.
+    #[test]
+    fn users_from_the_cache_and_the_tail_equal_the_sql_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let registry = store.registry();
+        let mut sim = Simulator::new(SimConfig { users: 300, days: 20, seed: 3, start_day: 20_454 }, &registry);
+        while let Some(events) = sim.next_day() {
+            store.append_groups(&[events]).unwrap();
+        }
+        store.compact().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let check = |view: &StoreView, what: &str| {
+            let fields = fields(view);
+            let ctx = runtime.block_on(crate::session(view)).unwrap();
+            let rows = |q: String| crate::table::rows(&runtime.block_on(crate::sql(&ctx, &q)).unwrap()).unwrap();
+            let by_table = rows(format!("SELECT * FROM {USERS_TABLE} ORDER BY user_id"));
+            let by_sql = rows(format!("{} ORDER BY user_id", first_signups_sql(&fields, USER_PROPERTIES_EVENT, false)));
+            assert!(by_sql.len() >= 300, "{what}: {} users", by_sql.len());
+            assert_eq!(by_table, by_sql, "{what}");
+            by_table
+        };
+        let before = check(&store.view_handle().snapshot(), "compacted only");
+        // u-ids and channels as the simulator writes them; the first user's compacted signup
+        // is at some time in the first day.
+        let first = before[0][0].as_str().unwrap().to_string();
+        let signup = |n: u32, user: &str, ts_us: i64, channel: &str| {
+            let r = RawRecord::default()
+                .with("event_id", RawValue::Str(format!("late-signup-{n}")))
+                .with("ts", RawValue::Micros(ts_us))
+                .with("type", RawValue::Str(USER_PROPERTIES_EVENT.into()))
+                .with("user_id", RawValue::Str(user.into()))
+                .with("channel", RawValue::Str(channel.into()));
+            registry.validate(&r, &ValidationLimits::default()).unwrap()
+        };
+        let start_us = 20_454 * 86_400_000_000i64;
+        store
+            .append_groups(&[vec![
+                signup(1, &first, start_us - 86_400_000_000, "tail_earlier"),
+                signup(2, before[1][0].as_str().unwrap(), start_us + 40 * 86_400_000_000, "tail_later"),
+                signup(3, "zz-new-user", start_us + 41 * 86_400_000_000, "tail_new"),
+            ]])
+            .unwrap();
+        let view = store.view_handle().snapshot();
+        assert!(!view.tail.is_empty(), "signups in the tail");
+        let with_tail = check(&view, "with the tail");
+        let channel_of = |rows: &[Vec<serde_json::Value>], user: &str| {
+            let i = 1 + fields(&view).iter().position(|f| f == "channel").unwrap();
+            rows.iter().find(|r| r[0] == user).map(|r| r[i].clone())
+        };
+        assert_eq!(channel_of(&with_tail, &first), Some(serde_json::json!("tail_earlier")));
+        assert_eq!(channel_of(&with_tail, "zz-new-user"), Some(serde_json::json!("tail_new")));
+        store.compact().unwrap();
+        let after = check(&store.view_handle().snapshot(), "after compacting the tail");
+        assert_eq!(after, with_tail);
+    }
+}
