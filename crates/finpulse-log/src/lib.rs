@@ -1,6 +1,6 @@
 //! finpulse's durable event log and its derived storage: the segmented write-ahead log (the
 //! source of truth), the idempotency index, the live tail as Arrow batches, and compaction of
-//! the tail into Parquet partitioned by day and sorted by (user_id, ts).
+//! the tail into Parquet partitioned by day and sorted by (type, user_id, ts).
 
 pub mod codec;
 pub mod columns;

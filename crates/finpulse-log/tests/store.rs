@@ -1,5 +1,5 @@
 //! The event store end to end on real files: idempotency across restarts, recovery, locking,
-//! custom types, and compaction into day-partitioned Parquet sorted by (user_id, ts).
+//! custom types, and compaction into day-partitioned Parquet sorted by (type, user_id, ts).
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::TimestampMicrosecondType;
@@ -134,28 +134,32 @@ fn a_torn_log_tail_loses_only_the_unacknowledged_bytes() {
 }
 
 #[test]
-fn compaction_writes_one_file_per_day_sorted_by_user_then_time() {
+fn compaction_writes_one_file_per_day_sorted_by_type_user_then_time() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let mut login = payment("f", "u1", DAY0_US + 95, 6);
+    login.type_id = store.registry().type_id("login").unwrap();
+    login.fields.clear();
     let events = vec![
         payment("a", "u2", DAY0_US + 50, 1),
         payment("b", "u1", DAY0_US + 90, 2),
         payment("c", "u1", DAY0_US + 10, 3),
         payment("d", "u1", DAY0_US + MICROS_PER_DAY + 5, 4),
         payment("e", "u2", DAY0_US + 50, 5), // same user and time as "a": keeps log order
+        login,                               // "login" sorts before "payment"
     ];
     store.append_groups(&[events]).unwrap();
     let report = store.compact().unwrap();
-    assert_eq!((report.events, report.files), (5, 2));
+    assert_eq!((report.events, report.files), (6, 2));
     let view = store.view_handle().snapshot();
     assert!(view.tail.is_empty());
     assert_eq!(view.files.len(), 2);
     assert!(view.files[0].to_string_lossy().contains("day=2026-01-01"));
     let day0 = read_parquet(&view.files[0]);
     let ids: Vec<&str> = day0.column(0).as_string::<i32>().iter().map(|s| s.unwrap()).collect();
-    assert_eq!(ids, vec!["c", "b", "a", "e"]);
+    assert_eq!(ids, vec!["f", "c", "b", "a", "e"]);
     let ts = day0.column(2).as_primitive::<TimestampMicrosecondType>();
-    assert_eq!(ts.value(0), DAY0_US + 10);
+    assert_eq!(ts.value(1), DAY0_US + 10);
     let day1 = read_parquet(&view.files[1]);
     assert_eq!(day1.num_rows(), 1);
 }

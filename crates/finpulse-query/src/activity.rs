@@ -3,9 +3,10 @@
 //! Lifecycle statuses, DAU/WAU/MAU and the goals' activity series all start from the distinct
 //! (user, day) pairs of some event types. As a SQL `GROUP BY user_id, day` that is a hash
 //! aggregation over every event keyed by text (about 0.8 s for 15M events on two cores). The
-//! compacted files are already sorted by (user_id, ts), one file per day, so here each file is
-//! read for three columns only and a user's run of rows in it is one lookup; files are read on
-//! every core. The tail (not yet compacted, in log order) is folded in the same way.
+//! compacted files are one per day, sorted by (type, user_id, ts), so here each file is read for
+//! three columns only and a user's run of rows of a type is one lookup; files are read on every
+//! core, and kept per file (see [`ACTIVITY_CACHE_BYTES`]). The tail (not yet compacted, in log
+//! order) is folded in the same way on every call.
 
 use crate::QueryError;
 use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch};
@@ -47,6 +48,7 @@ pub fn user_day_last_times(view: &StoreView, types: &[String]) -> Result<Vec<(St
     for batch in &view.tail {
         fold_batch(batch, &mut tail)?;
     }
+    let tail = tail.finish();
     let mut cache = cache().lock().unwrap_or_else(|p| p.into_inner());
     for (key, runs) in missing.into_iter().zip(read) {
         let interned = cache.intern(runs);
@@ -98,6 +100,21 @@ struct FileRuns {
 }
 
 impl FileRuns {
+    /// Fills `all`: each (user, day) once, with the latest time of any type.
+    fn finish(mut self) -> Self {
+        let mut all: Vec<Run> = self.by_type.values().flatten().copied().collect();
+        all.sort_unstable_by_key(|r| (r.user, r.day));
+        all.dedup_by(|later, earlier| {
+            let same = later.user == earlier.user && later.day == earlier.day;
+            if same {
+                earlier.last_us = earlier.last_us.max(later.last_us);
+            }
+            same
+        });
+        self.all = all;
+        self
+    }
+
     fn number(&mut self, user: &str) -> u32 {
         if let Some(&n) = self.user_numbers.get(user) {
             return n;
@@ -269,7 +286,7 @@ fn read_file(path: &Path) -> Result<FileRuns, QueryError> {
     for batch in reader {
         fold_batch(&batch.map_err(|e| fail(&e))?, &mut runs)?;
     }
-    Ok(runs)
+    Ok(runs.finish())
 }
 
 /// A text column as dictionary keys into distinct values (a plain column is dictionary-encoded
@@ -281,8 +298,9 @@ fn dictionary(batch: &RecordBatch, name: &str) -> Result<DictionaryArray<Int32Ty
     Ok(cast.as_dictionary::<Int32Type>().clone())
 }
 
-/// Adds a batch's (user, day) runs per event type. Within a user's rows (sorted by time in a
-/// file) a type's runs of one day are consecutive, so each row extends or starts one run.
+/// Adds a batch's (user, day) runs per event type. A file holds each type's rows together,
+/// sorted by user and time, so a type's rows of one user and day are consecutive: each row
+/// extends or starts one run. (The tail is in log order: its runs repeat, and are merged later.)
 fn fold_batch(batch: &RecordBatch, runs: &mut FileRuns) -> Result<(), QueryError> {
     let (users, kinds) = (dictionary(batch, "user_id")?, dictionary(batch, "type")?);
     let ts = batch.column_by_name("ts").ok_or_else(|| QueryError::Sql("activity: the events have no 'ts' column".into()))?;
@@ -327,10 +345,6 @@ fn fold_batch(batch: &RecordBatch, runs: &mut FileRuns) -> Result<(), QueryError
         let Some(user) = user else { continue };
         let at = ts.value(row);
         let day = at.div_euclid(DAY_US) as i32;
-        match runs.all.last_mut() {
-            Some(r) if r.user == user && r.day == day => r.last_us = r.last_us.max(at),
-            _ => runs.all.push(Run { user, day, last_us: at }),
-        }
         match kind_runs[kind].1.last_mut() {
             Some(r) if r.user == user && r.day == day => r.last_us = r.last_us.max(at),
             _ => kind_runs[kind].1.push(Run { user, day, last_us: at }),

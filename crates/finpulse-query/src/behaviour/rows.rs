@@ -82,7 +82,8 @@ impl RowStore {
         let mut counts = vec![0usize; n + 1];
         let all_taken = self.group.iter().all(|&g| (g as usize) < n);
         if all_taken && self.group.is_sorted() {
-            // Rows already arrive grouped (input sorted by user): count, and hand the rows over.
+            // Rows already arrive grouped (input sorted by user, as a one-type query over the
+            // compacted files gives): count, and hand the rows over.
             for &g in &self.group {
                 counts[g as usize + 1] += 1;
             }
