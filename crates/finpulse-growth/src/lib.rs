@@ -88,6 +88,15 @@ pub async fn session(view: &StoreView) -> Result<SessionContext, InsightError> {
     Ok(ctx)
 }
 
+/// Fills the caches insights read (every compacted file's activity, the users table) for
+/// `view`, so the first insight after a start does not pay for them.
+pub async fn warm_caches(view: &StoreView) -> Result<(), InsightError> {
+    session(view).await?;
+    let every_type: Vec<String> = view.registry.event_types().map(|t| t.name.clone()).collect();
+    active_days(view, every_type).await?;
+    Ok(())
+}
+
 /// A session with the store's tables only.
 pub(crate) async fn plain_session(view: &StoreView) -> Result<SessionContext, InsightError> {
     Ok(finpulse_query::session(view, QueryOptions::default()).await?)

@@ -384,6 +384,8 @@ pub struct Server {
     watcher: tokio::task::JoinHandle<()>,
     /// Re-materialises saved segments on a schedule.
     refresher: tokio::task::JoinHandle<()>,
+    /// Fills the insights' caches once at start.
+    warmer: tokio::task::JoinHandle<()>,
 }
 
 /// The router and the OpenAPI document it was generated with.
@@ -431,6 +433,13 @@ impl Server {
         let segments = Arc::new(tokio::sync::Mutex::new(()));
         let refresher =
             insights::refresh_segments(views.clone(), data_dir.clone(), segments.clone(), Duration::from_secs(limits.segment_refresh_secs));
+        // The first insight after a start would otherwise read every file for the caches.
+        let warm_views = views.clone();
+        let warmer = tokio::spawn(async move {
+            if let Err(e) = finpulse_growth::warm_caches(&warm_views.snapshot()).await {
+                tracing::warn!(error = %e, "warming the insight caches failed; the first insight fills them");
+            }
+        });
         let state =
             AppState { writer, views, limits, metrics: metrics_handle(), data_dir, offers: Arc::default(), live: live.clone(), segments };
         let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -445,7 +454,7 @@ impl Server {
                 })
                 .await
         });
-        Ok(Self { addr, shutdown: Some(tx), task, writer_thread: Some(writer_thread), live, watcher, refresher })
+        Ok(Self { addr, shutdown: Some(tx), task, writer_thread: Some(writer_thread), live, watcher, refresher, warmer })
     }
 
     /// Stops accepting requests, finishes those in flight, and stops the writer.
@@ -456,6 +465,7 @@ impl Server {
         let result = (&mut self.task).await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.watcher.abort();
         self.refresher.abort();
+        self.warmer.abort();
         if let Some(t) = self.writer_thread.take() {
             // The router (and with it the last writer handle) is dropped once serving ends.
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
