@@ -19,6 +19,13 @@ for n in ${BEHAVIOUR_EVENTS:-10000000 100000000}; do
   "$PY" bench/behaviour.py "$BIN/finpulse-bench" "$OUT" "$n" 3
 done
 
+echo "== every insight over HTTP on the demo's data at ${INSIGHT_USERS:-100000} users (first answer after start, median of 5)"
+DEMO="$OUT/demo-${INSIGHT_USERS:-100000}"
+if [ ! -f "$DEMO/manifest.json" ]; then
+  "$BIN/finpulse" demo --users "${INSIGHT_USERS:-100000}" --no-serve --data-dir "$DEMO"
+fi
+"$BIN/finpulse-bench" --finpulse "$BIN/finpulse" insights --data-dir "$DEMO" --repeat 5
+
 echo "== disk (physical limit for durable ingest)"
 "$BIN/finpulse-bench" --scratch "$OUT" disk --mib 512 --block-kib 1024
 "$BIN/finpulse-bench" --scratch "$OUT" disk --mib 64 --block-kib 256

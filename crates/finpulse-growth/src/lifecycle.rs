@@ -362,7 +362,8 @@ mod tests {
 
     /// The direct scan of files and tail gives the same (user, day, last time) as the SQL query
     /// it stands in for, over compacted days and a tail, for `any` and for single types — also
-    /// when asked again (files from the cache) and after more days were compacted.
+    /// when asked again (files from the cache), after more days were compacted, and from calls
+    /// racing with drops of the cache.
     #[test]
     fn active_days_read_from_the_files_equal_the_sql_answer() {
         let dir = tempfile::tempdir().unwrap();
@@ -400,6 +401,41 @@ mod tests {
                 }
             }
         };
+        // Calls racing while the cache is dropped after every one (a budget of 0 bytes) still
+        // see every file: a call whose reads a drop made stale reads again.
+        let racing = |view: &finpulse_log::StoreView| {
+            let types: Vec<String> = registry.event_types().map(|t| t.name.clone()).collect();
+            let expected = finpulse_query::activity::user_day_last_times(view, &types).unwrap();
+            std::thread::scope(|s| {
+                let types = &types;
+                let calls: Vec<_> = [0, usize::MAX, 0, usize::MAX]
+                    .into_iter()
+                    .map(|budget| {
+                        s.spawn(move || {
+                            (0..20)
+                                .map(|_| finpulse_query::activity::user_day_last_times_within(view, types, budget).unwrap())
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                let mut expected = expected;
+                expected.sort();
+                for answers in calls.into_iter().map(|c| c.join().unwrap()) {
+                    for mut a in answers {
+                        a.sort();
+                        let days = |d: &[(String, Vec<(i64, i64)>)]| d.iter().map(|(_, d)| d.len()).sum::<usize>();
+                        assert!(
+                            a == expected,
+                            "an answer while the cache was being dropped: {} users, {} days; expected {} and {}",
+                            a.len(),
+                            days(&a),
+                            expected.len(),
+                            days(&expected)
+                        );
+                    }
+                }
+            });
+        };
         let mut day = 0;
         while let Some(events) = sim.next_day() {
             store.append_groups(&[events]).unwrap();
@@ -414,5 +450,6 @@ mod tests {
             }
         }
         check(&store.view_handle().snapshot());
+        racing(&store.view_handle().snapshot());
     }
 }

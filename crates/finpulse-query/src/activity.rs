@@ -38,31 +38,63 @@ pub const ACTIVITY_CACHE_BYTES: usize = 1 << 30;
 /// last time) runs — is kept in a process-wide cache ([`ACTIVITY_CACHE_BYTES`]): only files not
 /// seen before are read, and the tail is folded in on every call.
 pub fn user_day_last_times(view: &StoreView, types: &[String]) -> Result<Vec<(String, Vec<ActiveDay>)>, QueryError> {
+    user_day_last_times_within(view, types, ACTIVITY_CACHE_BYTES)
+}
+
+/// [`user_day_last_times`] with the cache dropped whenever it holds more than
+/// `cache_bytes_max` after a call (the same cache: every call sees the smallest budget asked).
+pub fn user_day_last_times_within(
+    view: &StoreView,
+    types: &[String],
+    cache_bytes_max: usize,
+) -> Result<Vec<(String, Vec<ActiveDay>)>, QueryError> {
     let keys: Vec<FileKey> = view.files.iter().map(|f| FileKey::of(f)).collect::<Result<_, _>>()?;
-    let missing: Vec<&FileKey> = {
-        let cache = cache().lock().unwrap_or_else(|p| p.into_inner());
-        keys.iter().filter(|k| !cache.files.contains_key(*k)).collect()
-    };
-    let read = read_files(&missing)?;
     let mut tail = FileRuns::default();
     for batch in &view.tail {
         fold_batch(batch, &mut tail)?;
     }
     let tail = tail.finish();
-    let mut cache = cache().lock().unwrap_or_else(|p| p.into_inner());
-    for (key, runs) in missing.into_iter().zip(read) {
-        let interned = cache.intern(runs);
-        cache.bytes += interned.bytes();
-        cache.files.insert(key.clone(), Arc::new(interned));
+    let lock = || cache().lock().unwrap_or_else(|p| p.into_inner());
+    for attempt in 0..CACHE_ATTEMPTS {
+        // Files are read without the lock, unless other calls keep dropping the cache meanwhile.
+        let guard = lock();
+        let generation = guard.generation;
+        let missing: Vec<&FileKey> = keys.iter().filter(|k| !guard.files.contains_key(*k)).collect();
+        let held = if attempt + 1 == CACHE_ATTEMPTS {
+            Some(guard)
+        } else {
+            drop(guard);
+            None
+        };
+        let read = read_files(&missing)?;
+        let mut cache = held.unwrap_or_else(lock);
+        if cache.generation != generation {
+            // Dropped since: the numbers of the files read before no longer hold.
+            continue;
+        }
+        for (key, runs) in missing.into_iter().zip(read) {
+            if cache.files.contains_key(key) {
+                // Another call read it meanwhile.
+                continue;
+            }
+            let interned = cache.intern(runs);
+            cache.bytes += interned.bytes();
+            cache.files.insert(key.clone(), Arc::new(interned));
+        }
+        let tail = cache.intern(tail);
+        let files: Vec<&FileActivity> = keys.iter().filter_map(|k| cache.files.get(k)).map(Arc::as_ref).chain([&tail]).collect();
+        let answer = cache.gather(files, types);
+        if cache.bytes > cache_bytes_max {
+            let generation = cache.generation + 1;
+            *cache = ActivityCache { generation, ..ActivityCache::default() };
+        }
+        return Ok(answer);
     }
-    let tail = cache.intern(tail);
-    let files: Vec<Arc<FileActivity>> = keys.iter().filter_map(|k| cache.files.get(k).cloned()).collect();
-    let answer = cache.gather(files.iter().map(Arc::as_ref).chain([&tail]).collect(), types);
-    if cache.bytes > ACTIVITY_CACHE_BYTES {
-        *cache = ActivityCache::default();
-    }
-    Ok(answer)
+    unreachable!("the last attempt holds the lock throughout")
 }
+
+/// Tries at reading files outside the cache's lock before one holds it while reading.
+const CACHE_ATTEMPTS: usize = 3;
 
 /// Identifies one compacted file's content: files are written once under a new name, and the
 /// length and modification time guard against a path reused for other data.
@@ -159,6 +191,8 @@ struct ActivityCache {
     users: Vec<String>,
     user_numbers: foldhash::HashMap<String, u32>,
     bytes: usize,
+    /// Counts the times the cache was dropped: user numbers from before a drop mean nothing.
+    generation: u64,
 }
 
 fn cache() -> &'static std::sync::Mutex<ActivityCache> {
