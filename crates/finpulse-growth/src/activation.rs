@@ -6,6 +6,7 @@ use crate::params::{EventSpec, Scope, ScopeInput, duration_secs};
 use crate::{Catalog, InsightError, Table, sql, table};
 use datafusion::prelude::SessionContext;
 use finpulse_core::registry::Registry;
+use finpulse_core::time::MICROS_PER_DAY;
 use finpulse_log::StoreView;
 use serde::Deserialize;
 use serde_json::Value;
@@ -14,12 +15,6 @@ use serde_json::Value;
 /// signups from SQL, and whether each was active the day after from the store; a name no event
 /// type can take (type names start with a letter).
 pub const SIGNUPS_TABLE: &str = "_signups";
-
-/// The signups with next-day activity, as the CTE `s` the activation query reads.
-const SIGNUPS_CTE: &str = "s AS (SELECT user_id, grp, t0, next_day FROM _signups)";
-
-/// Microseconds in a day.
-const DAY_US: i64 = 86_400_000_000;
 
 /// The new-user tasks when none are given: the catalogue's `task_completed` events.
 pub const DEFAULT_TASKS: [&str; 4] = [
@@ -132,7 +127,7 @@ impl Tasks {
                     .enumerate()
                     .map(|(i, user)| {
                         let days = user.as_deref().and_then(|u| by_user.get(u).copied()).unwrap_or_default();
-                        let after = t0.is_valid(i).then(|| t0.value(i).div_euclid(DAY_US) + 1);
+                        let after = t0.is_valid(i).then(|| t0.value(i).div_euclid(MICROS_PER_DAY) + 1);
                         i64::from(after.is_some_and(|d| days.binary_search_by_key(&d, |a| a.0).is_ok()))
                     })
                     .collect();
@@ -181,6 +176,8 @@ pub fn signups_sql(scope: &Scope) -> String {
 
 /// Answers an activation request.
 pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Activation) -> Result<Table, InsightError> {
+    // The signups, with next-day activity, as the CTE `s`.
+    let signups = format!("s AS (SELECT user_id, grp, t0, next_day FROM {SIGNUPS_TABLE})");
     a.tasks.register_signups(ctx, view, &a.scope, true).await?;
     let n = a.tasks.tasks.len();
     let shares = (1..=n).map(|i| format!("avg(CASE WHEN t{i} IS NOT NULL THEN 1.0 ELSE 0.0 END)")).collect::<Vec<_>>().join(", ");
@@ -191,7 +188,7 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Activation) -> Resu
          avg(CASE WHEN {all} THEN 1.0 ELSE 0.0 END), avg(CAST(next_day AS DOUBLE)), \
          median(CASE WHEN {all} THEN date_part('epoch', {last}) - date_part('epoch', t0) END) \
          FROM per_user GROUP BY grp ORDER BY signups DESC, grp",
-        s = SIGNUPS_CTE,
+        s = signups,
         per_user = a.tasks.per_user_sql(true),
         all = a.tasks.all_done_sql(),
     );

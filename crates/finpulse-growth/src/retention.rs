@@ -7,6 +7,7 @@ use crate::params::{EventSpec, Period, Scope, ScopeInput, text_literal};
 use crate::{Catalog, InsightError, Table, sql, table};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
+use finpulse_core::time::MICROS_PER_DAY;
 use finpulse_log::StoreView;
 use finpulse_query::activity::ActiveDay;
 use finpulse_query::behaviour::MAX_CONDITIONS;
@@ -17,9 +18,6 @@ use serde_json::Value;
 /// in period k) a retention query reads when the return event is a plain set of types; a name
 /// no event type can take.
 pub const PER_USER_TABLE: &str = "_retention_per_user";
-
-/// Microseconds in a day.
-const DAY_US: i64 = 86_400_000_000;
 
 /// Most users listed behind a cell when no limit is given.
 pub const USERS_LISTED_DEFAULT: usize = 1_000;
@@ -157,7 +155,7 @@ impl Retention {
     /// counts when it holds a return event at or after `t0_us` — what the SQL form's join gives.
     fn came_back(&self, t0_us: i64, days: &[ActiveDay], came_back: &mut [bool]) {
         came_back.fill(false);
-        let cohort = self.period.ordinal(t0_us.div_euclid(DAY_US));
+        let cohort = self.period.ordinal(t0_us.div_euclid(MICROS_PER_DAY));
         for &(day, last_us) in days {
             if last_us < t0_us {
                 continue;

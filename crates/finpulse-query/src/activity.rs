@@ -11,14 +11,13 @@
 use crate::QueryError;
 use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimestampMicrosecondType};
+use finpulse_core::time::MICROS_PER_DAY;
 use finpulse_log::StoreView;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Microseconds in a day.
-const DAY_US: i64 = 86_400_000_000;
 /// Rows per batch read from a file.
 const READ_BATCH_ROWS: usize = 64 * 1024;
 
@@ -378,7 +377,7 @@ fn fold_batch(batch: &RecordBatch, runs: &mut FileRuns) -> Result<(), QueryError
         // Events without a user are not activity.
         let Some(user) = user else { continue };
         let at = ts.value(row);
-        let day = at.div_euclid(DAY_US) as i32;
+        let day = at.div_euclid(MICROS_PER_DAY) as i32;
         match kind_runs[kind].1.last_mut() {
             Some(r) if r.user == user && r.day == day => r.last_us = r.last_us.max(at),
             _ => kind_runs[kind].1.push(Run { user, day, last_us: at }),
