@@ -201,16 +201,7 @@ const INSIGHT_PATHS: [&str; 10] = [
 
 /// Times each of [`INSIGHT_PATHS`] over HTTP against a `finpulse serve` of `data_dir`.
 fn insights(finpulse: &Path, data_dir: &Path, repeat: usize) -> Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let _server = Server(
-        Command::new(finpulse)
-            .args(["serve", "--data-dir", data_dir.to_str().context("utf-8 path")?, "--listen", &format!("127.0.0.1:{port}")])
-            .env("FINPULSE_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", finpulse.display()))?,
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let (_server, base) = serve(finpulse, data_dir)?;
     let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(600)).build()?;
     let started = Instant::now();
     let health = loop {
@@ -261,6 +252,13 @@ impl Drop for Server {
 fn start_server(finpulse: &Path, scratch: &Path, name: &str) -> Result<(Server, PathBuf, String)> {
     let data = scratch.join(name);
     let _ = std::fs::remove_dir_all(&data);
+    let (server, base) = serve(finpulse, &data)?;
+    Ok((server, data, base))
+}
+
+/// Starts `finpulse serve` on `data` on a free local port (a separate process); returns it and
+/// its base URL.
+fn serve(finpulse: &Path, data: &Path) -> Result<(Server, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let server = Server(
         Command::new(finpulse)
@@ -270,7 +268,7 @@ fn start_server(finpulse: &Path, scratch: &Path, name: &str) -> Result<(Server, 
             .spawn()
             .with_context(|| format!("starting {}", finpulse.display()))?,
     );
-    Ok((server, data, format!("http://127.0.0.1:{port}")))
+    Ok((server, format!("http://127.0.0.1:{port}")))
 }
 
 async fn wait_healthy(client: &reqwest::Client, base: &str) -> Result<()> {

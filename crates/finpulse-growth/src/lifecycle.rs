@@ -8,7 +8,6 @@
 use crate::params::{EventSpec, Period, Property, Scope, ScopeInput};
 use crate::{Catalog, InsightError, Table, sql, table};
 use arrow::array::{Array, AsArray};
-use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use finpulse_log::StoreView;
 use serde::Deserialize;
@@ -85,18 +84,6 @@ async fn user_groups(ctx: &SessionContext, scope: &Scope) -> Result<std::collect
 /// reads as).
 const NO_BREAKDOWN_GROUP: &str = "all";
 
-impl Lifecycle {
-    /// The ordinal of the period holding `day` (consecutive periods have consecutive ordinals).
-    fn period_of(&self, day: i64) -> i64 {
-        self.interval.ordinal(day)
-    }
-
-    /// The first day of a period ordinal.
-    fn period_start(&self, period: i64) -> NaiveDate {
-        self.interval.ordinal_start(period)
-    }
-}
-
 #[derive(Default, Clone, Copy)]
 struct PeriodCounts {
     new: i64,
@@ -140,7 +127,7 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, lc: &Lifecycle) -> Resu
     else {
         return Ok(Table::new(&columns(lc)));
     };
-    let (first_period, last_period) = (lc.period_of(first_day), lc.period_of(last_day));
+    let (first_period, last_period) = (lc.interval.ordinal(first_day), lc.interval.ordinal(last_day));
     let churn = i64::from(lc.churn_after);
     // Days and periods index dense arrays from the first one: millions of user-days at 100k
     // users, each a few array increments.
@@ -158,7 +145,7 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, lc: &Lifecycle) -> Resu
                 t[day_at(day + n)] -= 1;
             }
             previous_day = Some(day);
-            let p = lc.period_of(day);
+            let p = lc.interval.ordinal(day);
             let c = &mut tally.counts[period_at(p)];
             c.user_days += 1;
             c.touched = true;
@@ -212,17 +199,17 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, lc: &Lifecycle) -> Resu
             filters = lc.scope.filters_sql(),
         );
         for r in table::rows(&sql(ctx, &q).await?)? {
-            let period = lc.period_start(lc.period_of(r[0].as_i64().unwrap_or_default())).to_string();
+            let period = lc.interval.ordinal_start(lc.interval.ordinal(r[0].as_i64().unwrap_or_default())).to_string();
             *usage.entry((r[1].as_str().unwrap_or("(none)").to_string(), period)).or_default() += r[2].as_f64().unwrap_or(0.0);
         }
     }
-    let first = lc.scope.from.map(|f| lc.period_of(f.signed_duration_since(crate::params::date_of_day(0)).num_days()));
-    let last = lc.scope.to.map(|t| lc.period_of(t.signed_duration_since(crate::params::date_of_day(0)).num_days()));
+    let first = lc.scope.from.map(|f| lc.interval.ordinal(f.signed_duration_since(crate::params::date_of_day(0)).num_days()));
+    let last = lc.scope.to.map(|t| lc.interval.ordinal(t.signed_duration_since(crate::params::date_of_day(0)).num_days()));
     let mut t = Table::new(&columns(lc));
     for (grp, tally) in &tallies {
         let shown = first.unwrap_or(i64::MIN).max(first_period)..=last.unwrap_or(i64::MAX).min(last_period);
         for (p, c) in shown.map(|p| (p, &tally.counts[period_at(p)])).filter(|(_, c)| c.touched) {
-            let start = lc.period_start(p).to_string();
+            let start = lc.interval.ordinal_start(p).to_string();
             let mut row = Vec::new();
             if lc.scope.breakdown.is_some() {
                 row.push(Value::from(*grp));
@@ -245,7 +232,7 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, lc: &Lifecycle) -> Resu
                     if mau > 0 { Value::from(c.active as f64 / mau as f64) } else { Value::Null },
                 ]);
             } else {
-                let days = (first_day..=last_day).filter(|&d| tally.dau[day_at(d)] > 0 && lc.period_of(d) == p).count() as i64;
+                let days = (first_day..=last_day).filter(|&d| tally.dau[day_at(d)] > 0 && lc.interval.ordinal(d) == p).count() as i64;
                 let avg = if days > 0 { c.user_days as f64 / days as f64 } else { 0.0 };
                 row.extend([Value::from(avg), if c.active > 0 { Value::from(avg / c.active as f64) } else { Value::Null }]);
             }
@@ -358,7 +345,6 @@ pub(crate) fn daily_sql(with_users: &str, from: &str, group: &str, condition: &s
 mod tests {
     use super::*;
     use finpulse_log::{EventStore, StoreOptions};
-    use finpulse_sim::{SimConfig, Simulator};
 
     /// The direct scan of files and tail gives the same (user, day, last time) as the SQL query
     /// it stands in for, over compacted days and a tail, for `any` and for single types — also
@@ -369,8 +355,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
         let registry = store.registry();
-        let mut sim = Simulator::new(SimConfig { users: 400, days: 40, seed: 11, start_day: 20_454 }, &registry);
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let runtime = crate::test_support::runtime();
         let check = |view: &finpulse_log::StoreView| {
             assert!(!view.files.is_empty() && !view.tail.is_empty(), "files and a tail");
             let ctx = runtime.block_on(crate::session(view)).unwrap();
@@ -436,10 +421,7 @@ mod tests {
                 }
             });
         };
-        let mut day = 0;
-        while let Some(events) = sim.next_day() {
-            store.append_groups(&[events]).unwrap();
-            day += 1;
+        crate::test_support::simulate(&mut store, 400, 40, 11, |store, day| {
             // Compacted every ten days, the last stretch left in the tail; a day's events may
             // also arrive after its day was compacted (late events), giving a second file.
             if day % 10 == 0 && day < 40 {
@@ -448,7 +430,7 @@ mod tests {
             if day == 15 {
                 check(&store.view_handle().snapshot());
             }
-        }
+        });
         check(&store.view_handle().snapshot());
         racing(&store.view_handle().snapshot());
     }

@@ -285,7 +285,6 @@ pub struct Scope {
     pub filters: Vec<Filter>,
     /// Breakdown.
     pub breakdown: Option<Property>,
-    users_cte: String,
 }
 
 fn date(text: &str, param: &str) -> Result<NaiveDate, InsightError> {
@@ -306,7 +305,7 @@ impl Scope {
         }
         let filters = input.filters.iter().map(|f| Filter::parse_in(f, cx, "filters")).collect::<Result<Vec<_>, _>>()?;
         let breakdown = input.breakdown.as_deref().map(|b| Property::parse(b, registry, "breakdown").map(|(p, _)| p)).transpose()?;
-        Ok(Self { from, to, filters, breakdown, users_cte: users_cte() })
+        Ok(Self { from, to, filters, breakdown })
     }
 
     /// SQL conditions on `e.ts` for the range (`TRUE` when open).
@@ -343,12 +342,12 @@ impl Scope {
 
     /// `users AS (…), ` for a WITH clause when needed, else empty.
     pub fn with_users(&self) -> String {
-        if self.needs_users() { format!("users AS ({}), ", self.users_cte) } else { String::new() }
+        if self.needs_users() { self.with_users_always() } else { String::new() }
     }
 
     /// `users AS (…), ` whether or not filters need it (for insights that always join users).
     pub fn with_users_always(&self) -> String {
-        format!("users AS ({}), ", self.users_cte)
+        format!("users AS ({}), ", users_cte())
     }
 }
 

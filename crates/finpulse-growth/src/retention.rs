@@ -106,18 +106,25 @@ impl Retention {
         })
     }
 
-    /// The cohort members: one row per user (and breakdown value) with the first cohort event
-    /// in range and its cohort, as `user_id, grp, t0_us, cohort`.
-    fn cohort_sql(&self) -> String {
+    /// `c`: one row per user (and breakdown value) with the user's first cohort event in range
+    /// (`t0`), after the `users` CTE when filters or the breakdown need it.
+    fn cohort_ctes(&self) -> String {
         format!(
-            "WITH {users}c AS (SELECT e.user_id, {grp} AS grp, min(e.ts) AS t0 FROM {from} WHERE {cohort} AND {range} AND {filters} GROUP BY e.user_id, {grp}) \
-             SELECT user_id, grp, arrow_cast(t0, 'Int64') AS t0_us, {cohort_period} AS cohort FROM c",
+            "{users}c AS (SELECT e.user_id, {grp} AS grp, min(e.ts) AS t0 FROM {from} WHERE {cohort} AND {range} AND {filters} GROUP BY e.user_id, {grp})",
             users = self.scope.with_users(),
             grp = self.scope.breakdown_sql(),
             from = self.scope.from_events(),
             cohort = self.cohort_event.sql(),
             range = self.scope.range_sql("e.ts"),
             filters = self.scope.filters_sql(),
+        )
+    }
+
+    /// The cohort members as `user_id, grp, t0_us, cohort`.
+    fn cohort_sql(&self) -> String {
+        format!(
+            "WITH {c} SELECT user_id, grp, arrow_cast(t0, 'Int64') AS t0_us, {cohort_period} AS cohort FROM c",
+            c = self.cohort_ctes(),
             cohort_period = self.period.trunc_sql("t0"),
         )
     }
@@ -128,7 +135,7 @@ impl Retention {
         let op = if self.unbounded { ">=" } else { "=" };
         let conditions = (0..=self.periods).map(|k| format!("coalesce(r.k {op} {k}, false)")).collect::<Vec<_>>().join(", ");
         format!(
-            "WITH {users}c AS (SELECT e.user_id, {grp} AS grp, min(e.ts) AS t0 FROM {from} WHERE {cohort} AND {range} AND {filters} GROUP BY e.user_id, {grp}), \
+            "WITH {c}, \
              c2 AS (SELECT user_id, grp, t0, {cohort_period} AS cohort FROM c), \
              ev0 AS (SELECT e.user_id, {day} AS dn, max(e.ts) AS last_ts FROM events e WHERE {ret} GROUP BY 1, 2), \
              ev AS (SELECT user_id, {return_period} AS rp, max(last_ts) AS last_ts \
@@ -136,12 +143,7 @@ impl Retention {
              r AS (SELECT c2.user_id, c2.grp, {k} AS k FROM c2 JOIN ev ON ev.user_id = c2.user_id WHERE ev.last_ts >= c2.t0), \
              per_user AS (SELECT c2.user_id, c2.grp, c2.cohort, retention(TRUE, {conditions}) AS ret FROM c2 LEFT JOIN r \
                ON r.user_id = c2.user_id AND r.grp IS NOT DISTINCT FROM c2.grp GROUP BY c2.user_id, c2.grp, c2.cohort)",
-            users = self.scope.with_users(),
-            grp = self.scope.breakdown_sql(),
-            from = self.scope.from_events(),
-            cohort = self.cohort_event.sql(),
-            range = self.scope.range_sql("e.ts"),
-            filters = self.scope.filters_sql(),
+            c = self.cohort_ctes(),
             k = self.period.between_sql("c2.cohort", "ev.rp"),
             cohort_period = self.period.trunc_sql("t0"),
             return_period = self.period.trunc_sql("arrow_cast(dn * 86400000000, 'Timestamp(Microsecond, None)')"),
@@ -279,7 +281,6 @@ mod tests {
     use super::*;
     use crate::segments::SegmentBook;
     use finpulse_log::{EventStore, StoreOptions};
-    use finpulse_sim::{SimConfig, Simulator};
 
     /// Reading the return days from the store and working out who came back here gives the
     /// same table as doing all of it in SQL with `retention`, for every period, bounded and
@@ -289,18 +290,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
         let registry = store.registry();
-        let mut sim = Simulator::new(SimConfig { users: 600, days: 100, seed: 5, start_day: 20_454 }, &registry);
-        let mut day = 0;
-        while let Some(events) = sim.next_day() {
-            store.append_groups(&[events]).unwrap();
-            day += 1;
+        crate::test_support::simulate(&mut store, 600, 100, 5, |store, day| {
             if day % 20 == 0 && day < 100 {
                 store.compact().unwrap();
             }
-        }
+        });
         let view = store.view_handle().snapshot();
         assert!(!view.files.is_empty() && !view.tail.is_empty(), "files and a tail");
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let runtime = crate::test_support::runtime();
         let segments = SegmentBook::empty();
         let cx = Catalog { registry: &registry, segments: &segments };
         let shapes = [

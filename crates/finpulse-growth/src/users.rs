@@ -135,7 +135,6 @@ mod tests {
     use super::*;
     use finpulse_core::{RawRecord, RawValue, ValidationLimits};
     use finpulse_log::{EventStore, StoreOptions};
-    use finpulse_sim::{SimConfig, Simulator};
 
     /// The users table gives what the group-by over every signup gives, from compacted files
     /// alone and with signups in the tail — one earlier than a user's compacted signup (it
@@ -145,12 +144,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
         let registry = store.registry();
-        let mut sim = Simulator::new(SimConfig { users: 300, days: 20, seed: 3, start_day: 20_454 }, &registry);
-        while let Some(events) = sim.next_day() {
-            store.append_groups(&[events]).unwrap();
-        }
+        crate::test_support::simulate(&mut store, 300, 20, 3, |_, _| {});
         store.compact().unwrap();
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let runtime = crate::test_support::runtime();
         let check = |view: &StoreView, what: &str| {
             let fields = fields(view);
             let ctx = runtime.block_on(crate::session(view)).unwrap();
