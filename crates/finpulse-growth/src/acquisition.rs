@@ -1,16 +1,22 @@
 //! Acquisition: per period and channel (or campaign), new users, marketing spend, cost per new
 //! user (CAC), how many activated (every new-user task inside the window) and the cost per
-//! activated user, and — over the whole range — the payback period: days after signup until the
-//! cohort's realised revenue per user covered its CAC. Money is in fen (minor units, CNY).
+//! activated user, and what the new users are worth: LTV per new user over a horizon (realised
+//! revenue, then what the LTV models expect — see [`crate::value`]), LTV:CAC and the projected
+//! payback day. Over the whole range it also gives the payback period on realised revenue alone:
+//! days after signup until the cohort's revenue per user covered its CAC. Money is in fen (minor
+//! units, CNY).
 
 use crate::activation::{SIGNUPS_TABLE, Tasks};
-use crate::params::{Period, Property, Scope, ScopeInput};
+use crate::params::{Period, Property, Scope, ScopeInput, date_of_day, duration_secs};
+use crate::value::{Curve, History, LTV_HORIZON_DAYS_DEFAULT, LTV_HORIZON_DAYS_MAX, Projector, ValueModel};
 use crate::{Catalog, InsightError, Table, sql, table};
+use arrow::array::AsArray;
+use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use datafusion::prelude::SessionContext;
 use finpulse_log::StoreView;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// An acquisition request as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -23,6 +29,8 @@ pub struct AcquisitionInput {
     pub tasks: Vec<String>,
     /// Window after signup for activation (default 7d).
     pub window: Option<String>,
+    /// How long after signup LTV counts, in whole days (default 365d).
+    pub ltv_horizon: Option<String>,
 }
 
 /// A checked acquisition request.
@@ -32,6 +40,7 @@ pub struct Acquisition {
     spend_column: &'static str,
     tasks: Tasks,
     scope: Scope,
+    ltv_horizon_days: i64,
 }
 
 impl Acquisition {
@@ -54,13 +63,24 @@ impl Acquisition {
             return Err(InsightError::param("filters", "acquisition filters on user properties only (user.FIELD)"));
         }
         let tasks = Tasks::parse(&input.tasks, input.window.as_deref(), registry)?;
-        Ok(Self { period, spend_column, tasks, scope })
+        let ltv_horizon_days = match input.ltv_horizon.as_deref() {
+            None => LTV_HORIZON_DAYS_DEFAULT,
+            Some(text) => {
+                let secs = duration_secs(text, "ltv_horizon")?;
+                let days = secs / 86_400;
+                if secs % 86_400 != 0 || days > LTV_HORIZON_DAYS_MAX {
+                    return Err(InsightError::param("ltv_horizon", format!("'{text}': give whole days, at most {LTV_HORIZON_DAYS_MAX}d")));
+                }
+                days
+            }
+        };
+        Ok(Self { period, spend_column, tasks, scope, ltv_horizon_days })
     }
 }
 
 /// Answers an acquisition request.
 pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Acquisition) -> Result<Table, InsightError> {
-    // The signups are found once and read by both the cohorts and the revenue.
+    // The signups are found once and read by both the cohorts and the value curves.
     a.tasks.register_signups(ctx, view, &a.scope, false).await?;
     let signups = format!("s AS (SELECT user_id, grp, t0 FROM {SIGNUPS_TABLE})");
     let cohorts = format!(
@@ -77,12 +97,6 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Acquisition) -> Res
         c = a.spend_column,
         range = a.scope.range_sql("ts"),
     );
-    // Realised revenue per signed-up user by whole days since signup, for payback.
-    let revenue = format!(
-        "WITH {s} SELECT s.grp, CAST(floor((date_part('epoch', r.ts) - date_part('epoch', s.t0)) / 86400) AS BIGINT) AS day, sum(r.amount_fen) \
-         FROM s JOIN revenue r ON r.user_id = s.user_id AND r.ts >= s.t0 GROUP BY 1, 2 ORDER BY 1, 2",
-        s = signups,
-    );
     type Key = (String, String);
     let text = |v: &Value| v.as_str().map_or_else(|| "(none)".to_string(), str::to_string);
     let mut rows: BTreeMap<Key, [i64; 3]> = BTreeMap::new();
@@ -96,14 +110,21 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Acquisition) -> Res
             rows.entry((text(&r[0]), text(&r[1]))).or_default()[2] += r[2].as_i64().unwrap_or(0);
         }
     }
-    let mut revenue_by_day: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
-    if ctx.table_exist("revenue")? {
-        for r in table::rows(&sql(ctx, &revenue).await?)? {
-            revenue_by_day.entry(text(&r[0])).or_default().push((r[1].as_i64().unwrap_or(0), r[2].as_i64().unwrap_or(0)));
-        }
+    let mut totals: BTreeMap<String, [i64; 3]> = BTreeMap::new();
+    for ((_, grp), counts) in &rows {
+        let total = totals.entry(grp.clone()).or_default();
+        (0..3).for_each(|i| total[i] += counts[i]);
     }
+    let values = value_curves(ctx, a).await?;
     let ratio = |a: i64, b: i64| if b > 0 { Value::from(a as f64 / b as f64) } else { Value::Null };
-    let row = |period: &str, grp: &str, [users, activated, spend]: [i64; 3], payback: Option<i64>| {
+    let number = |v: Option<f64>| v.map_or(Value::Null, Value::from);
+    let day = |v: Option<usize>| v.map_or(Value::Null, Value::from);
+    let row = |period: &str, grp: &str, [users, activated, spend]: [i64; 3]| {
+        let curve = values.curves.get(&(period.to_string(), grp.to_string()));
+        let cac = (users > 0 && spend > 0).then(|| spend as f64 / users as f64);
+        let realised_payback = curve.zip(cac).and_then(|(curve, c)| curve.realised_payback_day(c));
+        let ltv = curve.filter(|_| values.predicted).and_then(Curve::per_user_fen);
+        let projected_payback = curve.filter(|_| values.predicted).zip(cac).and_then(|(curve, c)| curve.payback_day(c));
         vec![
             Value::from(period),
             Value::from(grp),
@@ -113,7 +134,10 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Acquisition) -> Res
             Value::from(activated),
             ratio(activated, users),
             ratio(spend, activated),
-            payback.map_or(Value::Null, Value::from),
+            day(realised_payback),
+            number(ltv),
+            number(ltv.zip(cac).map(|(l, c)| l / c)),
+            day(projected_payback),
         ]
     };
     let mut t = Table::new(&[
@@ -126,28 +150,160 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Acquisition) -> Res
         "activation_rate",
         "activated_cac_fen",
         "payback_days",
+        "ltv_fen",
+        "ltv_to_cac",
+        "payback_days_projected",
     ]);
-    let mut totals: BTreeMap<String, [i64; 3]> = BTreeMap::new();
-    for ((period, grp), [users, activated, spend]) in &rows {
-        let total = totals.entry(grp.clone()).or_default();
-        total[0] += users;
-        total[1] += activated;
-        total[2] += spend;
-        t.rows.push(row(period, grp, [*users, *activated, *spend], None));
-    }
-    for (grp, [users, activated, spend]) in &totals {
-        // Payback: the first day on which cumulative revenue per new user reaches CAC.
-        let payback = (*users > 0 && *spend > 0)
-            .then(|| {
-                let cac = *spend as f64 / *users as f64;
-                let mut cumulative = 0i64;
-                revenue_by_day.get(grp)?.iter().find_map(|(day, fen)| {
-                    cumulative += fen;
-                    (cumulative as f64 / *users as f64 >= cac).then_some(*day)
-                })
-            })
-            .flatten();
-        t.rows.push(row("total", grp, [*users, *activated, *spend], payback));
-    }
+    t.rows = rows.iter().map(|((period, grp), counts)| row(period, grp, *counts)).collect();
+    t.rows.extend(totals.iter().map(|(grp, counts)| row(TOTAL, grp, *counts)));
+    t.notes = values.notes;
     Ok(t)
+}
+
+/// The label of the rows over the whole range.
+const TOTAL: &str = "total";
+
+/// The new users' revenue curves and what is known of the models behind them.
+struct Values {
+    /// Per (period, group) and per ("total", group).
+    curves: BTreeMap<(String, String), Curve>,
+    /// Whether the curves hold expected revenue after each user's last observed day (the models
+    /// were fitted), or realised revenue only.
+    predicted: bool,
+    /// The models and the as-of day, or why there are no predictions.
+    notes: Vec<String>,
+}
+
+/// Revenue curves of the new users per (period, group) and per ("total", group).
+async fn value_curves(ctx: &SessionContext, a: &Acquisition) -> Result<Values, InsightError> {
+    let end_day = a.scope.to.and_then(|t| t.succ_opt()).map(|d| d.signed_duration_since(date_of_day(0)).num_days());
+    let history = History::read(ctx, end_day).await?;
+    let model = ValueModel::fit(&history);
+    let notes = match &model {
+        Ok(m) => std::iter::once(format!(
+            "LTV over {} days after signup, as of {}: realised revenue, then {}",
+            a.ltv_horizon_days,
+            date_of_day(history.as_of_day - 1),
+            m.describe()
+        ))
+        .chain(m.warnings())
+        .collect(),
+        Err(why) => vec![format!("no LTV: {why}")],
+    };
+    let mut projector = Projector::new(&history, model.as_ref().ok(), a.ltv_horizon_days);
+    // Curves by (period, group), each found once per label rather than once per user.
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    let mut curves: Vec<Curve> = Vec::new();
+    let mut curve_of = |key: (String, String), curves: &mut Vec<Curve>, projector: &Projector| {
+        *index.entry(key).or_insert_with(|| {
+            curves.push(projector.curve());
+            curves.len() - 1
+        })
+    };
+    let signups = format!("SELECT user_id, grp, {} FROM {SIGNUPS_TABLE}", a.period.trunc_sql("t0"));
+    let mut labels: HashMap<i64, String> = HashMap::new();
+    for b in sql(ctx, &signups).await? {
+        let users = finpulse_query::text_values(b.column(0))?;
+        let groups = finpulse_query::text_values(b.column(1))?;
+        let periods = arrow::compute::cast(b.column(2), &DataType::Timestamp(TimeUnit::Microsecond, None))
+            .map_err(|e| InsightError::Query(e.to_string()))?;
+        let periods = periods.as_primitive::<TimestampMicrosecondType>();
+        for (i, (user, grp)) in users.into_iter().zip(groups).enumerate() {
+            let Some(user) = user else { continue };
+            let grp = grp.unwrap_or_else(|| "(none)".to_string());
+            let period = labels.entry(periods.value(i)).or_insert_with_key(|&us| table::time_text(us)).clone();
+            let in_period = curve_of((period, grp.clone()), &mut curves, &projector);
+            let in_total = curve_of((TOTAL.to_string(), grp), &mut curves, &projector);
+            let [p, t] = curves.get_disjoint_mut([in_period, in_total]).map_err(|e| InsightError::Query(format!("value curves: {e}")))?;
+            projector.add(&mut [p, t], &user);
+        }
+    }
+    curves.iter_mut().for_each(Curve::finish);
+    let mut keys: Vec<((String, String), usize)> = index.into_iter().collect();
+    keys.sort_unstable_by_key(|(_, i)| *i);
+    let curves = keys.into_iter().map(|(key, _)| key).zip(curves).collect();
+    Ok(Values { curves, predicted: model.is_ok(), notes })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::segments::SegmentBook;
+    use crate::test_support::{runtime, simulate};
+    use finpulse_log::{EventStore, StoreOptions};
+    use serde_json::{Value, json};
+
+    fn column<'a>(t: &'a crate::Table, name: &str) -> Vec<&'a Value> {
+        let i = t.columns.iter().position(|c| c == name).unwrap_or_else(|| panic!("no column {name}"));
+        t.rows.iter().map(|r| &r[i]).collect()
+    }
+
+    #[test]
+    fn ltv_and_projected_payback_read_only_what_was_known_on_the_last_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+        // The simulator's days are Beijing days (UTC+8): after its 31st, every event up to
+        // 2026-01-31 16:00 UTC is in, which covers 2026-01-30 (UTC) whole.
+        let mut after_day_31 = None;
+        simulate(&mut store, 1500, 45, 11, |store, day| {
+            if day == 31 {
+                after_day_31 = Some(store.view_handle().snapshot());
+            }
+        });
+        let (then, now) = (after_day_31.unwrap(), store.view_handle().snapshot());
+        let rt = runtime();
+        let ask = |view, body: Value| rt.block_on(crate::run_json(view, &SegmentBook::empty(), "acquisition", body)).unwrap();
+        // Asked later with `to` set to 2026-01-30, LTV and payback are the ones given then (up to
+        // the order floating-point sums ran in). Activation may differ: its 7-day window runs past `to`.
+        let body = json!({ "period": "week", "to": "2026-01-30" });
+        let (later, earlier) = (ask(&now, body.clone()), ask(&then, body));
+        assert_eq!(later.notes, earlier.notes);
+        for name in ["payback_days", "ltv_fen", "ltv_to_cac", "payback_days_projected"] {
+            for (a, b) in column(&later, name).into_iter().zip(column(&earlier, name)) {
+                let same = match (a.as_f64(), b.as_f64()) {
+                    (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                    _ => a == b,
+                };
+                assert!(same, "{name}: {a} later, {b} then");
+            }
+        }
+        assert!(later.notes[0].contains("as of 2026-01-30") && later.notes[0].contains("BG/NBD"), "{:?}", later.notes);
+
+        let (ltv, cac, ratio) = (column(&later, "ltv_fen"), column(&later, "cac_fen"), column(&later, "ltv_to_cac"));
+        let (realised, projected) = (column(&later, "payback_days"), column(&later, "payback_days_projected"));
+        assert!(ltv.iter().filter(|v| v.is_number()).count() >= 5, "{later:?}");
+        for i in 0..later.rows.len() {
+            if let (Some(l), Some(c)) = (ltv[i].as_f64(), cac[i].as_f64()) {
+                assert!((ratio[i].as_f64().unwrap() - l / c).abs() < 1e-9 * l / c);
+            }
+            // Expected revenue only adds to realised revenue: it pays back no later.
+            if let Some(r) = realised[i].as_i64() {
+                assert!(projected[i].as_i64().is_some_and(|p| p <= r), "row {i}: {:?}", later.rows[i]);
+            }
+        }
+
+        // A longer horizon is worth at least as much, row by row.
+        let longer = ask(&now, json!({ "period": "week", "to": "2026-01-30", "ltv_horizon": "730d" }));
+        for (short, long) in ltv.iter().zip(column(&longer, "ltv_fen")) {
+            assert!(long.as_f64().unwrap() >= short.as_f64().unwrap());
+        }
+        assert!(longer.notes[0].contains("over 730 days"));
+    }
+
+    #[test]
+    fn ltv_horizons_are_whole_days_within_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+        simulate(&mut store, 50, 3, 5, |_, _| {});
+        let view = store.view_handle().snapshot();
+        let rt = runtime();
+        for (horizon, says) in [("36h", "whole days"), ("4000d", "at most 3650d"), ("0d", "more than 0"), ("soon", "not a duration")] {
+            match rt.block_on(crate::run_json(&view, &SegmentBook::empty(), "acquisition", json!({ "ltv_horizon": horizon }))) {
+                Err(crate::InsightError::Param { param, message }) => {
+                    assert_eq!(param, "ltv_horizon");
+                    assert!(message.contains(says), "{horizon}: {message}");
+                }
+                other => panic!("{horizon}: {other:?}"),
+            }
+        }
+    }
 }

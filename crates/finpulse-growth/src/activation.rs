@@ -199,5 +199,6 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Activation) -> Resu
     Ok(Table {
         columns,
         rows: rows.into_iter().map(|r| r.into_iter().map(|v| if v.is_null() { Value::Null } else { v }).collect()).collect(),
+        notes: Vec::new(),
     })
 }

@@ -21,6 +21,7 @@ pub mod segments;
 pub mod table;
 pub mod trends;
 pub mod users;
+pub mod value;
 
 #[cfg(test)]
 pub(crate) mod test_support {

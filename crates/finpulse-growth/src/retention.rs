@@ -250,7 +250,7 @@ async fn run_reading(ctx: &SessionContext, view: &StoreView, retention: &Retenti
     let last_day = last.first().and_then(|r| r[0].as_str()).and_then(|t| NaiveDate::parse_from_str(&t[..10.min(t.len())], "%Y-%m-%d").ok());
     let mut columns = vec!["breakdown".to_string(), "cohort".to_string(), "users".to_string()];
     columns.extend((0..=retention.periods).map(|k| format!("{}_{k}", retention.period.name())));
-    let mut t = Table { columns, rows: Vec::new() };
+    let mut t = Table { columns, rows: Vec::new(), notes: Vec::new() };
     for r in rows {
         let users = r[2].as_i64().unwrap_or(0);
         let cohort = r[1].as_str().and_then(|c| NaiveDate::parse_from_str(&c[..10.min(c.len())], "%Y-%m-%d").ok());

@@ -14,6 +14,10 @@ pub struct Table {
     pub columns: Vec<String>,
     /// Rows, one value per column (`null` where there is none).
     pub rows: Vec<Vec<Value>>,
+    /// What a reader needs to know to trust the numbers: the models behind predicted columns,
+    /// or why such columns are empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A day or a time as text: `2026-01-05` at midnight UTC, RFC 3339 otherwise.
@@ -94,7 +98,7 @@ fn cell(v: &Value) -> String {
 impl Table {
     /// A table with these columns and no rows.
     pub fn new(columns: &[&str]) -> Self {
-        Self { columns: columns.iter().map(|c| c.to_string()).collect(), rows: Vec::new() }
+        Self { columns: columns.iter().map(|c| c.to_string()).collect(), rows: Vec::new(), notes: Vec::new() }
     }
 
     /// Removes column `i` (e.g. the breakdown when none was asked for).
@@ -120,6 +124,9 @@ impl Table {
         }
         if self.rows.is_empty() {
             out.push_str("(no rows)\n");
+        }
+        for n in &self.notes {
+            out.push_str(&format!("note: {n}\n"));
         }
         out
     }

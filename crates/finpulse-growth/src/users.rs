@@ -18,8 +18,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// The table insights read user properties from; the `users` CTE selects from it.
 pub const USERS_TABLE: &str = "_users";
+/// The users table's column with the time of each user's first signup (named apart from any
+/// signup field).
+pub const FIRST_SIGNUP_COLUMN: &str = "_first_ts";
 
-/// The compacted files' first signups, with the time of each (`first_ts`), kept for one set of
+/// The compacted files' first signups, with the time of each ([`FIRST_SIGNUP_COLUMN`]), kept for one set of
 /// files (the latest asked about): one row per user, so its size follows the user count.
 struct Compacted {
     files: Vec<FileKey>,
@@ -44,42 +47,38 @@ fn fields(view: &StoreView) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `user_id, first_value(f ORDER BY ts) AS f, …` grouped by user, over `from` (rows with
-/// `user_id`, `ts` and the fields); with `first_ts`, the first time too.
-fn first_signups_sql(fields: &[String], from: &str, first_ts: bool) -> String {
-    let mut select = vec!["user_id".to_string()];
-    if first_ts {
-        select.push("min(ts) AS first_ts".to_string());
-    }
+/// `user_id, min(ts) AS _first_ts, first_value(f ORDER BY ts) AS f, …` grouped by user, over
+/// `from` (rows with `user_id`, `ts` and the fields).
+fn first_signups_sql(fields: &[String], from: &str) -> String {
+    let mut select = vec!["user_id".to_string(), format!("min(ts) AS {FIRST_SIGNUP_COLUMN}")];
     select.extend(fields.iter().map(|f| format!("first_value({f} ORDER BY ts) AS {f}", f = ident(f))));
     format!("SELECT {} FROM {from} GROUP BY user_id", select.join(", "))
 }
 
-/// Registers [`USERS_TABLE`] in `ctx`: per user, the fields of their first signup — what
-/// `SELECT user_id, first_value(f ORDER BY ts) … FROM user_signup GROUP BY user_id` gives.
+/// Registers [`USERS_TABLE`] in `ctx`: per user, the time and fields of their first signup —
+/// what `SELECT user_id, min(ts), first_value(f ORDER BY ts) … FROM user_signup GROUP BY user_id`
+/// gives.
 pub(crate) async fn register(ctx: &SessionContext, view: &StoreView) -> Result<(), InsightError> {
     let fields = fields(view);
     let compacted = compacted(view, &fields).await?;
     let tail = tail_signups(view)?;
     let compacted_table = MemTable::try_new(compacted.schema.clone(), vec![compacted.batches.clone()])?;
     if tail.is_empty() {
-        // No signup waits in the tail: the compacted part is the answer (without first_ts).
-        let columns: Vec<&str> = std::iter::once("user_id").chain(fields.iter().map(String::as_str)).collect();
-        let users = ctx.read_table(Arc::new(compacted_table))?.select_columns(&columns)?;
-        ctx.register_table(USERS_TABLE, users.into_view())?;
+        // No signup waits in the tail: the compacted part is the answer.
+        ctx.register_table(USERS_TABLE, Arc::new(compacted_table))?;
         return Ok(());
     }
-    // Tail signups are few: each user's compacted first signup (at first_ts) competes with them.
+    // Tail signups are few: each user's compacted first signup competes with them.
     let schema = view.schema.clone();
     ctx.register_table("_users_compacted", Arc::new(compacted_table))?;
     ctx.register_table("_tail_signups", Arc::new(MemTable::try_new(schema, vec![tail])?))?;
     let columns: Vec<String> = fields.iter().map(|f| ident(f)).collect();
     let list = if columns.is_empty() { String::new() } else { format!(", {}", columns.join(", ")) };
     let union = format!(
-        "(SELECT user_id, first_ts AS ts{list} FROM _users_compacted UNION ALL \
+        "(SELECT user_id, {FIRST_SIGNUP_COLUMN} AS ts{list} FROM _users_compacted UNION ALL \
          SELECT user_id, ts{list} FROM _tail_signups WHERE \"type\" = '{USER_PROPERTIES_EVENT}') AS s"
     );
-    let users = ctx.sql(&first_signups_sql(&fields, &union, false)).await?;
+    let users = ctx.sql(&first_signups_sql(&fields, &union)).await?;
     ctx.register_table(USERS_TABLE, users.into_view())?;
     Ok(())
 }
@@ -101,10 +100,10 @@ async fn compacted(view: &StoreView, fields: &[String]) -> Result<Arc<Compacted>
         StoreView { registry: view.registry.clone(), schema: view.schema.clone(), files: view.files.clone(), tail: Vec::new() };
     let ctx = crate::plain_session(&files_only).await?;
     let df = if ctx.table_exist(USER_PROPERTIES_EVENT)? {
-        ctx.sql(&first_signups_sql(fields, USER_PROPERTIES_EVENT, true)).await?
+        ctx.sql(&first_signups_sql(fields, USER_PROPERTIES_EVENT)).await?
     } else {
         // A catalogue without signups: no user has properties.
-        ctx.sql("SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS TIMESTAMP) AS first_ts WHERE FALSE").await?
+        ctx.sql(&format!("SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS TIMESTAMP) AS {FIRST_SIGNUP_COLUMN} WHERE FALSE")).await?
     };
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
@@ -152,7 +151,7 @@ mod tests {
             let ctx = runtime.block_on(crate::session(view)).unwrap();
             let rows = |q: String| crate::table::rows(&runtime.block_on(crate::sql(&ctx, &q)).unwrap()).unwrap();
             let by_table = rows(format!("SELECT * FROM {USERS_TABLE} ORDER BY user_id"));
-            let by_sql = rows(format!("{} ORDER BY user_id", first_signups_sql(&fields, USER_PROPERTIES_EVENT, false)));
+            let by_sql = rows(format!("{} ORDER BY user_id", first_signups_sql(&fields, USER_PROPERTIES_EVENT)));
             assert!(by_sql.len() >= 300, "{what}: {} users", by_sql.len());
             assert_eq!(by_table, by_sql, "{what}");
             by_table
@@ -182,7 +181,7 @@ mod tests {
         assert!(!view.tail.is_empty(), "signups in the tail");
         let with_tail = check(&view, "with the tail");
         let channel_of = |rows: &[Vec<serde_json::Value>], user: &str| {
-            let i = 1 + fields(&view).iter().position(|f| f == "channel").unwrap();
+            let i = 2 + fields(&view).iter().position(|f| f == "channel").unwrap();
             rows.iter().find(|r| r[0] == user).map(|r| r[i].clone())
         };
         assert_eq!(channel_of(&with_tail, &first), Some(serde_json::json!("tail_earlier")));

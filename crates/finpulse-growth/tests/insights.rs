@@ -196,6 +196,12 @@ fn trends_lifecycle_activation_and_acquisition_answer_from_the_same_history() {
     assert_eq!(row("total", "douyin")[8], json!(3));
     // wechat: CAC 1,500; 1,000 fen over two users never covers it.
     assert_eq!(row("total", "wechat")[8], Value::Null);
+    // Per week too: u1 alone pays back the week's douyin CAC on day 3.
+    assert_eq!(row("2026-01-05", "douyin")[8], json!(3));
+    // Two buyers are too few to fit LTV models: the predicted columns are empty, and say why.
+    assert_eq!(column(&acq, "ltv_fen"), vec![Value::Null; acq.rows.len()]);
+    assert_eq!(column(&acq, "payback_days_projected"), vec![Value::Null; acq.rows.len()]);
+    assert!(acq.notes.iter().any(|n| n.starts_with("no LTV:") && n.contains("at least 30")), "{:?}", acq.notes);
 }
 
 #[test]

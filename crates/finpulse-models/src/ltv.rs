@@ -414,7 +414,8 @@ impl Distinct {
     }
 }
 
-/// A model's log-likelihood and gradient over a run of rows sorted by frequency.
+/// A model's log-likelihood and gradient over a run of rows sorted by frequency (models with
+/// three parameters leave the fourth entry 0).
 type GradientOf = fn(&[f64], &[(Customer, f64)]) -> (f64, [f64; 4]);
 
 impl Distinct {
@@ -470,6 +471,32 @@ fn bgnbd_gradient_of(p: &[f64], rows: &[(Customer, f64)]) -> (f64, [f64; 4]) {
     (value, grad)
 }
 
+/// The weighted Gamma-Gamma log-likelihood of `rows` (customers with repeat purchases) and its
+/// analytic gradient in (p, q, γ); the ψ terms are computed once per run of equal frequencies.
+fn gg_gradient_of(params: &[f64], rows: &[(Customer, f64)]) -> (f64, [f64; 4]) {
+    let (p, q, gamma) = (params[0], params[1], params[2]);
+    let (psi_q, ln_gamma_) = (digamma(q), gamma.ln());
+    let mut value = 0.0;
+    let mut grad = [0.0; 4];
+    // (x, head, ψ(px + q), ψ(px), ln x) for the current run of frequencies.
+    let mut per_x: Option<(f64, f64, f64, f64, f64)> = None;
+    for (c, w) in rows {
+        let x = c.frequency;
+        let (_, head, psi_pxq, psi_px, ln_x) = match per_x {
+            Some(t) if t.0 == x => t,
+            _ => *per_x.insert((x, LtvModel::Gg.frequency_terms(params, x), digamma(p * x + q), digamma(p * x), x.ln())),
+        };
+        let m = c.monetary.unwrap_or(f64::NAN);
+        let (ln_m, ln_total) = (m.ln(), (x * m + gamma).ln());
+        let px = p * x;
+        value += w * (head + (px - 1.0) * ln_m - (px + q) * ln_total);
+        grad[0] += w * x * (psi_pxq - psi_px + ln_x + ln_m - ln_total);
+        grad[1] += w * (psi_pxq - psi_q + ln_gamma_ - ln_total);
+        grad[2] += w * (q / gamma - (px + q) / (x * m + gamma));
+    }
+    (value, grad)
+}
+
 /// BG/NBD's terms for one frequency, shared by every customer with it.
 #[derive(Clone, Copy)]
 struct FrequencyTerms {
@@ -517,7 +544,8 @@ fn analytic_gradient(model: LtvModel) -> Option<GradientOf> {
     match model {
         LtvModel::Bgnbd => Some(bgnbd_gradient_of),
         LtvModel::Pnbd => Some(pnbd_gradient_of),
-        LtvModel::Mbgnbd | LtvModel::Bgbb | LtvModel::Gg => None,
+        LtvModel::Gg => Some(gg_gradient_of),
+        LtvModel::Mbgnbd | LtvModel::Bgbb => None,
     }
 }
 
@@ -563,7 +591,7 @@ pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> 
             let with_gradient = |log_params: &[f64]| {
                 let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
                 let (ll, g) = data.value_and_gradient(&params, of);
-                (-ll, (0..4).map(|i| -g[i] * params[i]).collect())
+                (-ll, (0..params.len()).map(|i| -g[i] * params[i]).collect())
             };
             let m = minimize_with_gradient(with_gradient, &start);
             if m.converged {
@@ -580,7 +608,10 @@ pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> 
     }
     let estimate: Vec<f64> = x.iter().map(|v| v.exp()).collect();
     let errors = match gradient_of {
-        Some(of) => standard_errors_from_gradient(|params| data.value_and_gradient(params, of).1.iter().map(|g| -g).collect(), &estimate),
+        Some(of) => standard_errors_from_gradient(
+            |params| data.value_and_gradient(params, of).1[..params.len()].iter().map(|g| -g).collect(),
+            &estimate,
+        ),
         None => standard_errors(|params| -data.log_likelihood(model, params), &estimate),
     };
     let params: Vec<Param> = model
@@ -741,7 +772,7 @@ mod tests {
         let data = Distinct::new(customers.iter());
         let (value, grad) = data.value_and_gradient(&at, of);
         assert!((value - data.log_likelihood(model, &at)).abs() < 1e-9 * value.abs(), "{at:?}");
-        for i in 0..4 {
+        for i in 0..model.param_names().len() {
             let h = 1e-6 * at[i];
             let (mut up, mut down) = (at, at);
             up[i] += h;
@@ -758,6 +789,16 @@ mod tests {
         for at in [[0.55, 10.6, 0.61, 11.7], [0.55, 12.6, 0.61, 9.7], [1.3, 4.0, 0.4, 4.0]] {
             assert_gradient_matches(&customers, LtvModel::Pnbd, pnbd_gradient_of, at);
         }
+    }
+
+    #[test]
+    fn the_gamma_gamma_gradient_matches_finite_differences() {
+        let mut customers = customers(70, 6, 8.0, 23, 3);
+        customers.retain(|c| c.frequency > 0.0);
+        for (i, c) in customers.iter_mut().enumerate() {
+            c.monetary = Some(20.0 + 13.7 * (i % 9) as f64);
+        }
+        assert_gradient_matches(&customers, LtvModel::Gg, gg_gradient_of, [6.2, 3.9, 15.4, 0.0]);
     }
 
     #[test]

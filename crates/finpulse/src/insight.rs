@@ -76,6 +76,9 @@ pub struct InsightArgs {
     /// lifecycle: periods without activity after which a user has churned.
     #[arg(long)]
     pub churn_after: Option<u32>,
+    /// acquisition: how long after signup LTV counts, in whole days (default 365d).
+    #[arg(long)]
+    pub ltv_horizon: Option<String>,
     /// activation, acquisition: new-user tasks, comma-separated, each TYPE or TYPE:FIELD=VALUE.
     #[arg(long, value_delimiter = ',')]
     pub tasks: Vec<String>,
@@ -117,6 +120,7 @@ impl InsightArgs {
         put("interval", text(&self.interval));
         put("churn_after", self.churn_after.map(Value::from));
         put("tasks", list(&self.tasks));
+        put("ltv_horizon", text(&self.ltv_horizon));
         Value::Object(m)
     }
 }
@@ -128,7 +132,13 @@ pub async fn run(config: &Config, args: &InsightArgs) -> Result<()> {
     let table = finpulse_growth::run_json(&view, &book, &args.kind, args.body()).await.with_context(|| format!("insight {}", args.kind))?;
     match args.format {
         Format::Table => print!("{}", table.to_text()),
-        Format::Csv => print!("{}", table.to_csv()),
+        Format::Csv => {
+            print!("{}", table.to_csv());
+            // CSV has no place for notes: they go beside it, where a terminal still shows them.
+            for n in &table.notes {
+                eprintln!("note: {n}");
+            }
+        }
         Format::Json => println!("{}", serde_json::to_string_pretty(&table)?),
     }
     Ok(())
@@ -290,7 +300,13 @@ pub async fn goals(config: &Config, command: GoalsCommand) -> Result<()> {
             let table = finpulse_growth::goals::evaluate(&ctx, &view.registry, &book).await?;
             match format {
                 Format::Table => print!("{}", table.to_text()),
-                Format::Csv => print!("{}", table.to_csv()),
+                Format::Csv => {
+                    print!("{}", table.to_csv());
+                    // CSV has no place for notes: they go beside it, where a terminal still shows them.
+                    for n in &table.notes {
+                        eprintln!("note: {n}");
+                    }
+                }
                 Format::Json => println!("{}", serde_json::to_string_pretty(&table)?),
             }
         }
