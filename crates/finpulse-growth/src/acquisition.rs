@@ -10,7 +10,7 @@ use crate::activation::{SIGNUPS_TABLE, Tasks};
 use crate::params::{Period, Property, Scope, ScopeInput, date_of_day, duration_secs};
 use crate::value::{Curve, History, LTV_HORIZON_DAYS_DEFAULT, LTV_HORIZON_DAYS_MAX, Projector, ValueModel};
 use crate::{Catalog, InsightError, Table, sql, table};
-use arrow::array::AsArray;
+use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use datafusion::prelude::SessionContext;
 use finpulse_log::StoreView;
@@ -80,42 +80,15 @@ impl Acquisition {
 
 /// Answers an acquisition request.
 pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Acquisition) -> Result<Table, InsightError> {
-    // The signups are found once and read by both the cohorts and the value curves.
+    // The signups are found once and read by both the cohorts and the value curves, which are
+    // worked out side by side.
     a.tasks.register_signups(ctx, view, &a.scope, false).await?;
-    let signups = format!("s AS (SELECT user_id, grp, t0 FROM {SIGNUPS_TABLE})");
-    let cohorts = format!(
-        "WITH {s}, per_user AS ({per_user}) SELECT {t0_period} AS period, grp, count(*) AS new_users, \
-         sum(CASE WHEN {all} THEN 1 ELSE 0 END) AS activated FROM per_user GROUP BY 1, 2",
-        s = signups,
-        per_user = a.tasks.per_user_sql(false),
-        t0_period = a.period.trunc_sql("t0"),
-        all = a.tasks.all_done_sql(),
-    );
-    let spend = format!(
-        "SELECT {period} AS period, \"{c}\" AS grp, sum(amount_fen) FROM marketing_spend WHERE {range} GROUP BY 1, 2",
-        period = a.period.trunc_sql("ts"),
-        c = a.spend_column,
-        range = a.scope.range_sql("ts"),
-    );
-    type Key = (String, String);
-    let text = |v: &Value| v.as_str().map_or_else(|| "(none)".to_string(), str::to_string);
-    let mut rows: BTreeMap<Key, [i64; 3]> = BTreeMap::new();
-    for r in table::rows(&sql(ctx, &cohorts).await?)? {
-        let e = rows.entry((text(&r[0]), text(&r[1]))).or_default();
-        e[0] += r[2].as_i64().unwrap_or(0);
-        e[1] += r[3].as_i64().unwrap_or(0);
-    }
-    if ctx.table_exist("marketing_spend")? {
-        for r in table::rows(&sql(ctx, &spend).await?)? {
-            rows.entry((text(&r[0]), text(&r[1]))).or_default()[2] += r[2].as_i64().unwrap_or(0);
-        }
-    }
+    let (rows, values) = tokio::try_join!(counts(ctx, a), value_curves(ctx, a))?;
     let mut totals: BTreeMap<String, [i64; 3]> = BTreeMap::new();
     for ((_, grp), counts) in &rows {
         let total = totals.entry(grp.clone()).or_default();
         (0..3).for_each(|i| total[i] += counts[i]);
     }
-    let values = value_curves(ctx, a).await?;
     let ratio = |a: i64, b: i64| if b > 0 { Value::from(a as f64 / b as f64) } else { Value::Null };
     let number = |v: Option<f64>| v.map_or(Value::Null, Value::from);
     let day = |v: Option<usize>| v.map_or(Value::Null, Value::from);
@@ -160,6 +133,37 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Acquisition) -> Res
     Ok(t)
 }
 
+/// New users, activated users and spend per (period, group).
+async fn counts(ctx: &SessionContext, a: &Acquisition) -> Result<BTreeMap<(String, String), [i64; 3]>, InsightError> {
+    let cohorts = format!(
+        "WITH s AS (SELECT user_id, grp, t0 FROM {SIGNUPS_TABLE}), per_user AS ({per_user}) \
+         SELECT {t0_period} AS period, grp, count(*) AS new_users, \
+         sum(CASE WHEN {all} THEN 1 ELSE 0 END) AS activated FROM per_user GROUP BY 1, 2",
+        per_user = a.tasks.per_user_sql(false),
+        t0_period = a.period.trunc_sql("t0"),
+        all = a.tasks.all_done_sql(),
+    );
+    let spend = format!(
+        "SELECT {period} AS period, \"{c}\" AS grp, sum(amount_fen) FROM marketing_spend WHERE {range} GROUP BY 1, 2",
+        period = a.period.trunc_sql("ts"),
+        c = a.spend_column,
+        range = a.scope.range_sql("ts"),
+    );
+    let text = |v: &Value| v.as_str().map_or_else(|| "(none)".to_string(), str::to_string);
+    let mut rows: BTreeMap<(String, String), [i64; 3]> = BTreeMap::new();
+    for r in table::rows(&sql(ctx, &cohorts).await?)? {
+        let e = rows.entry((text(&r[0]), text(&r[1]))).or_default();
+        e[0] += r[2].as_i64().unwrap_or(0);
+        e[1] += r[3].as_i64().unwrap_or(0);
+    }
+    if ctx.table_exist("marketing_spend")? {
+        for r in table::rows(&sql(ctx, &spend).await?)? {
+            rows.entry((text(&r[0]), text(&r[1]))).or_default()[2] += r[2].as_i64().unwrap_or(0);
+        }
+    }
+    Ok(rows)
+}
+
 /// The label of the rows over the whole range.
 const TOTAL: &str = "total";
 
@@ -174,15 +178,25 @@ struct Values {
     notes: Vec<String>,
 }
 
-/// Revenue curves of the new users per (period, group) and per ("total", group).
+/// Revenue curves of the new users per (period, group) and per ("total", group): the history
+/// and the signups are read, then the models fitted and the curves built off the async workers.
 async fn value_curves(ctx: &SessionContext, a: &Acquisition) -> Result<Values, InsightError> {
     let end_day = a.scope.to.and_then(|t| t.succ_opt()).map(|d| d.signed_duration_since(date_of_day(0)).num_days());
-    let history = History::read(ctx, end_day).await?;
-    let model = ValueModel::fit(&history);
+    let signups = format!("SELECT user_id, grp, {} FROM {SIGNUPS_TABLE}", a.period.trunc_sql("t0"));
+    let (history, signups) = tokio::try_join!(History::read(ctx, end_day), sql(ctx, &signups))?;
+    let horizon_days = a.ltv_horizon_days;
+    tokio::task::spawn_blocking(move || build_values(&history, &signups, horizon_days))
+        .await
+        .map_err(|e| InsightError::Query(format!("value curves stopped: {e}")))?
+}
+
+/// Fits the value models on `history` and sums each signup's revenue curve into its period's
+/// and its group's total.
+fn build_values(history: &History, signups: &[RecordBatch], horizon_days: i64) -> Result<Values, InsightError> {
+    let model = ValueModel::fit(history);
     let notes = match &model {
         Ok(m) => std::iter::once(format!(
-            "LTV over {} days after signup, as of {}: realised revenue, then {}",
-            a.ltv_horizon_days,
+            "LTV over {horizon_days} days after signup, as of {}: realised revenue, then {}",
             date_of_day(history.as_of_day - 1),
             m.describe()
         ))
@@ -190,7 +204,7 @@ async fn value_curves(ctx: &SessionContext, a: &Acquisition) -> Result<Values, I
         .collect(),
         Err(why) => vec![format!("no LTV: {why}")],
     };
-    let mut projector = Projector::new(&history, model.as_ref().ok(), a.ltv_horizon_days);
+    let mut projector = Projector::new(history, model.as_ref().ok(), horizon_days);
     // Curves by (period, group), each found once per label rather than once per user.
     let mut index: HashMap<(String, String), usize> = HashMap::new();
     let mut curves: Vec<Curve> = Vec::new();
@@ -200,9 +214,8 @@ async fn value_curves(ctx: &SessionContext, a: &Acquisition) -> Result<Values, I
             curves.len() - 1
         })
     };
-    let signups = format!("SELECT user_id, grp, {} FROM {SIGNUPS_TABLE}", a.period.trunc_sql("t0"));
     let mut labels: HashMap<i64, String> = HashMap::new();
-    for b in sql(ctx, &signups).await? {
+    for b in signups {
         let users = finpulse_query::text_values(b.column(0))?;
         let groups = finpulse_query::text_values(b.column(1))?;
         let periods = arrow::compute::cast(b.column(2), &DataType::Timestamp(TimeUnit::Microsecond, None))

@@ -19,6 +19,7 @@ use crate::{InsightError, sql};
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 use datafusion::prelude::SessionContext;
+use finpulse_core::time::MICROS_PER_DAY;
 use finpulse_models::{Customer, LtvFit, LtvModel};
 use std::collections::HashMap;
 
@@ -56,39 +57,57 @@ impl History {
             return Ok(Self::default());
         }
         let before = |ts: &str| end_day.map_or_else(|| "TRUE".to_string(), |d| format!("{} < {d}", day_number_sql(ts)));
-        let q = format!(
-            "WITH f AS (SELECT user_id, {first} AS t0 FROM {USERS_TABLE} WHERE user_id IS NOT NULL AND {signup_before}) \
-             SELECT f.user_id, {signup_day}, {day}, CAST(sum(r.amount_fen) AS BIGINT) FROM f LEFT JOIN revenue r \
-             ON r.user_id = f.user_id AND r.ts >= f.t0 AND {revenue_before} GROUP BY 1, 2, 3",
-            first = FIRST_SIGNUP_COLUMN,
-            signup_before = before(FIRST_SIGNUP_COLUMN),
-            signup_day = day_number_sql("f.t0"),
-            day = day_number_sql("r.ts"),
-            revenue_before = before("r.ts"),
+        // Two plain reads joined here: a user's revenue counts from their first signup on.
+        let signups = format!(
+            "SELECT user_id, arrow_cast({FIRST_SIGNUP_COLUMN}, 'Int64') FROM {USERS_TABLE} WHERE user_id IS NOT NULL AND {}",
+            before(FIRST_SIGNUP_COLUMN)
         );
-        let mut users: HashMap<String, UserRevenue> = HashMap::new();
+        let revenue = format!(
+            "SELECT user_id, arrow_cast(ts, 'Int64'), CAST(amount_fen AS BIGINT) FROM revenue WHERE user_id IS NOT NULL AND {}",
+            before("ts")
+        );
+        let (signups, revenue) = tokio::try_join!(sql(ctx, &signups), sql(ctx, &revenue))?;
+        let day_of = |us: i64| us.div_euclid(MICROS_PER_DAY);
+        // Each user's first signup time, then revenue per (user, day) on or after it.
+        let mut users: HashMap<String, (i64, UserRevenue)> = HashMap::new();
         let mut last_day = i64::MIN;
-        for b in sql(ctx, &q).await? {
-            let ids = finpulse_query::text_values(b.column(0))?;
-            let int = |i: usize| {
-                arrow::compute::cast(b.column(i), &arrow::datatypes::DataType::Int64).map_err(|e| InsightError::Query(e.to_string()))
-            };
-            let (signup, day, fen) = (int(1)?, int(2)?, int(3)?);
-            let (signup, day, fen) = (signup.as_primitive::<Int64Type>(), day.as_primitive::<Int64Type>(), fen.as_primitive::<Int64Type>());
-            for (i, id) in ids.into_iter().enumerate() {
-                let Some(id) = id else { continue };
-                let u = users.entry(id).or_default();
-                u.signup_day = signup.value(i);
-                last_day = last_day.max(u.signup_day);
-                if day.is_valid(i) {
-                    u.days.push((day.value(i), if fen.is_valid(i) { fen.value(i) } else { 0 }));
-                    last_day = last_day.max(day.value(i));
+        for b in &signups {
+            let t0 = b.column(1).as_primitive::<Int64Type>();
+            for (i, id) in finpulse_query::text_values(b.column(0))?.into_iter().enumerate() {
+                if let Some(id) = id {
+                    let signup_day = day_of(t0.value(i));
+                    last_day = last_day.max(signup_day);
+                    users.insert(id, (t0.value(i), UserRevenue { signup_day, days: Vec::new() }));
                 }
             }
         }
-        for u in users.values_mut() {
-            u.days.sort_unstable();
+        for b in &revenue {
+            let (ts, fen) = (b.column(1).as_primitive::<Int64Type>(), b.column(2).as_primitive::<Int64Type>());
+            for (i, id) in finpulse_query::text_values(b.column(0))?.into_iter().enumerate() {
+                let Some((t0, u)) = id.and_then(|id| users.get_mut(&id)) else { continue };
+                if ts.value(i) < *t0 {
+                    continue;
+                }
+                let day = day_of(ts.value(i));
+                last_day = last_day.max(day);
+                u.days.push((day, if fen.is_valid(i) { fen.value(i) } else { 0 }));
+            }
         }
+        let users = users
+            .into_iter()
+            .map(|(id, (_, mut u))| {
+                // One entry per day: the day's revenue summed.
+                u.days.sort_unstable_by_key(|(day, _)| *day);
+                u.days.dedup_by(|later, kept| {
+                    let same = later.0 == kept.0;
+                    if same {
+                        kept.1 += later.1;
+                    }
+                    same
+                });
+                (id, u)
+            })
+            .collect();
         let as_of_day = end_day.unwrap_or(last_day.saturating_add(1));
         Ok(Self { users, as_of_day })
     }
@@ -100,12 +119,18 @@ impl History {
 
     /// A user's summary for the models (days as the time unit).
     fn customer(&self, id: &str, u: &UserRevenue) -> Customer {
-        let repeat: Vec<&(i64, i64)> = u.days.iter().filter(|(d, _)| *d > u.signup_day).collect();
-        let x = repeat.len();
-        let recency = repeat.last().map_or(0, |(d, _)| d - u.signup_day);
-        let total: i64 = repeat.iter().map(|(_, fen)| fen).sum();
-        let monetary = (x > 0 && total > 0).then(|| total as f64 / x as f64);
-        Customer { id: id.to_string(), frequency: x as f64, recency: recency as f64, age: self.observed_days(u) as f64, monetary }
+        let (mut x, mut last, mut total) = (0u32, u.signup_day, 0i64);
+        for &(day, fen) in u.days.iter().filter(|(d, _)| *d > u.signup_day) {
+            (x, last, total) = (x + 1, day, total + fen);
+        }
+        let monetary = (x > 0 && total > 0).then(|| total as f64 / f64::from(x));
+        Customer {
+            id: id.to_string(),
+            frequency: f64::from(x),
+            recency: (last - u.signup_day) as f64,
+            age: self.observed_days(u) as f64,
+            monetary,
+        }
     }
 }
 
@@ -219,14 +244,15 @@ pub struct Projector<'a> {
     history: &'a History,
     model: Option<&'a ValueModel>,
     horizon_days: i64,
-    /// Expected purchase days at each projection point, per (x, t_x, T) — users share them.
-    expected: HashMap<(u32, i64, i64), Vec<f64>>,
+    /// Expected purchase days at each projection point of a user still active, per (x, T):
+    /// users share them.
+    if_alive: HashMap<(u32, i64), Vec<f64>>,
 }
 
 impl<'a> Projector<'a> {
     /// A projector over `horizon_days` days after signup.
     pub fn new(history: &'a History, model: Option<&'a ValueModel>, horizon_days: i64) -> Self {
-        Self { history, model, horizon_days, expected: HashMap::new() }
+        Self { history, model, horizon_days, if_alive: HashMap::new() }
     }
 
     /// An empty curve to add users to.
@@ -253,19 +279,27 @@ impl<'a> Projector<'a> {
         }
         let observed = self.history.observed_days(u);
         let Some(model) = self.model.filter(|_| observed < h) else { return };
-        let c = self.history.customer(user_id, u);
-        let Some(spend) = finpulse_models::expected_spend(&model.spend, &c) else { return };
+        let c = self.history.customer("", u);
+        let (Some(spend), Some(p_alive)) =
+            (finpulse_models::expected_spend(&model.spend, &c), finpulse_models::ltv::p_alive(&model.purchases, &c))
+        else {
+            return;
+        };
         let points = projection_points(h - observed);
-        let expected = self.expected.entry((c.frequency as u32, c.recency as i64, observed)).or_insert_with(|| {
+        // What an active user with this x and T buys by each point; P(alive) scales it.
+        let if_alive = self.if_alive.entry((c.frequency as u32, observed)).or_insert_with(|| {
             points
                 .iter()
-                .map(|&tau| finpulse_models::predict(&model.purchases, &c, tau as f64).map_or(0.0, |p| p.expected_purchases))
+                .map(|&tau| {
+                    finpulse_models::ltv::expected_purchases_if_alive(&model.purchases, c.frequency, c.age, tau as f64).unwrap_or(0.0)
+                })
                 .collect()
         });
         // Each step's expected revenue, spread evenly over its days: a constant rate from the
         // day after the step starts through the day it ends.
         let (mut before_tau, mut before) = (0, 0.0);
-        for (&tau, &upto) in points.iter().zip(expected.iter()) {
+        for (&tau, &upto) in points.iter().zip(if_alive.iter()) {
+            let upto = upto * p_alive;
             let per_day = (upto - before) * spend / (tau - before_tau) as f64;
             let (first, after_last) = ((observed + before_tau + 1) as usize, (observed + tau + 1) as usize);
             for c in curves.iter_mut() {
@@ -304,6 +338,52 @@ mod tests {
         let c = h.customer("a", &h.users["a"]);
         // Signup-day revenue is the birth, not a repeat purchase: x 2, t_x 5, T 9, mean 200.
         assert_eq!((c.frequency, c.recency, c.age, c.monetary), (2.0, 5.0, 9.0, Some(200.0)));
+    }
+
+    /// The history read equals a SQL join of first signups and revenue per day, with and
+    /// without an end day, over compacted files and a tail.
+    #[test]
+    fn the_history_read_equals_the_sql_join_of_signups_and_revenue() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = finpulse_log::EventStore::open(dir.path(), finpulse_log::StoreOptions::default()).unwrap();
+        crate::test_support::simulate(&mut store, 400, 40, 7, |store, day| {
+            if day == 25 {
+                store.compact().unwrap();
+            }
+        });
+        let view = store.view_handle().snapshot();
+        assert!(!view.files.is_empty() && !view.tail.is_empty());
+        let rt = crate::test_support::runtime();
+        let ctx = rt.block_on(crate::session(&view)).unwrap();
+        for end_day in [None, Some(20_454 + 30)] {
+            let history = rt.block_on(History::read(&ctx, end_day)).unwrap();
+            let before = |ts: &str| end_day.map_or_else(|| "TRUE".to_string(), |d| format!("{} < {d}", day_number_sql(ts)));
+            let q = format!(
+                "WITH f AS (SELECT user_id, min(ts) AS t0 FROM user_signup WHERE {} GROUP BY user_id) \
+                 SELECT f.user_id, {}, {}, CAST(sum(r.amount_fen) AS BIGINT) FROM f LEFT JOIN revenue r \
+                 ON r.user_id = f.user_id AND r.ts >= f.t0 AND {} GROUP BY 1, 2, 3",
+                before("ts"),
+                day_number_sql("f.t0"),
+                day_number_sql("r.ts"),
+                before("r.ts")
+            );
+            let mut expected: HashMap<String, (i64, Vec<(i64, i64)>)> = HashMap::new();
+            for r in crate::table::rows(&rt.block_on(crate::sql(&ctx, &q)).unwrap()).unwrap() {
+                let e = expected.entry(r[0].as_str().unwrap().to_string()).or_default();
+                e.0 = r[1].as_i64().unwrap();
+                if let Some(day) = r[2].as_i64() {
+                    e.1.push((day, r[3].as_i64().unwrap()));
+                }
+            }
+            let buyers = expected.values().filter(|e| !e.1.is_empty()).count();
+            assert!(expected.len() > 200 && buyers > 30, "{} users, {buyers} with revenue", expected.len());
+            assert_eq!(history.users.len(), expected.len());
+            for (id, (signup_day, mut days)) in expected {
+                days.sort_unstable();
+                let u = &history.users[&id];
+                assert_eq!((u.signup_day, &u.days), (signup_day, &days), "{id}");
+            }
+        }
     }
 
     #[test]

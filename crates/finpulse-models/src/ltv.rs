@@ -651,39 +651,15 @@ pub struct Prediction {
 /// fit (BG/BB: P(alive) at the next period, `horizon` in periods); `None` for
 /// Gamma-Gamma or when a series does not converge.
 pub fn predict(fit: &LtvFit, c: &Customer, horizon: f64) -> Option<Prediction> {
-    let p = fit.values();
-    let x = c.frequency;
     match fit.model {
-        LtvModel::Bgnbd => {
-            let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
-            let odds_dead = if x > 0.0 { a / (b + x - 1.0) * ((alpha + c.age) / (alpha + c.recency)).powf(r + x) } else { 0.0 };
-            let z = horizon / (alpha + c.age + horizon);
-            let series = hyp2f1(r + x, b + x, a + b + x - 1.0, z)?;
-            let purchases = (a + b + x - 1.0) / (a - 1.0) * (1.0 - ((alpha + c.age) / (alpha + c.age + horizon)).powf(r + x) * series);
-            Some(Prediction { p_alive: 1.0 / (1.0 + odds_dead), expected_purchases: purchases / (1.0 + odds_dead) })
-        }
-        LtvModel::Mbgnbd => {
-            // Batislam et al. (2007), eq. 7 and 8, with (α + t_x) in the drop-out odds.
-            let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
-            let odds_dead = a / (b + x) * ((alpha + c.age) / (alpha + c.recency)).powf(r + x);
-            let z = horizon / (alpha + c.age + horizon);
-            let series = hyp2f1(r + x, b + x + 1.0, a + b + x, z)?;
-            let purchases = (a + b + x) / (a - 1.0) * (1.0 - ((alpha + c.age) / (alpha + c.age + horizon)).powf(r + x) * series);
-            Some(Prediction { p_alive: 1.0 / (1.0 + odds_dead), expected_purchases: purchases / (1.0 + odds_dead) })
-        }
-        LtvModel::Pnbd => {
-            let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
-            let ln_a0 = pnbd_ln_a0(r, alpha, s, beta, c);
-            if ln_a0.is_nan() {
-                return None;
-            }
-            let ln_odds = (s / (r + s + x)).ln() + (r + x) * (alpha + c.age).ln() + s * (beta + c.age).ln() + ln_a0;
-            let p_alive = 1.0 / (1.0 + ln_odds.exp());
-            let rate = (r + x) * (beta + c.age) / ((alpha + c.age) * (s - 1.0));
-            let purchases = rate * (1.0 - ((beta + c.age) / (beta + c.age + horizon)).powf(s - 1.0)) * p_alive;
-            Some(Prediction { p_alive, expected_purchases: purchases })
+        LtvModel::Bgnbd | LtvModel::Mbgnbd | LtvModel::Pnbd => {
+            let p_alive = p_alive(fit, c)?;
+            let if_alive = expected_purchases_if_alive(fit, c.frequency, c.age, horizon)?;
+            Some(Prediction { p_alive, expected_purchases: p_alive * if_alive })
         }
         LtvModel::Bgbb => {
+            let p = fit.values();
+            let x = c.frequency;
             // Fader, Hardie & Shang (2010), (A10) with one period ahead, and eq. 13.
             let (alpha, beta, gamma, delta) = (p[0], p[1], p[2], p[3]);
             let n = c.age;
@@ -697,6 +673,63 @@ pub fn predict(fit: &LtvFit, c: &Customer, horizon: f64) -> Option<Prediction> {
             Some(Prediction { p_alive, expected_purchases: lead * (ratio(n) - ratio(n + horizon)) })
         }
         LtvModel::Gg => None,
+    }
+}
+
+/// The probability that a customer is still active at the end of calibration (BG/NBD, MBG/NBD,
+/// Pareto/NBD; BG/BB through [`predict`]); `None` for other models or out of the domain.
+pub fn p_alive(fit: &LtvFit, c: &Customer) -> Option<f64> {
+    let p = fit.values();
+    let x = c.frequency;
+    match fit.model {
+        LtvModel::Bgnbd => {
+            let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+            let odds_dead = if x > 0.0 { a / (b + x - 1.0) * ((alpha + c.age) / (alpha + c.recency)).powf(r + x) } else { 0.0 };
+            Some(1.0 / (1.0 + odds_dead))
+        }
+        LtvModel::Mbgnbd => {
+            // Batislam et al. (2007), eq. 7, with (α + t_x) in the drop-out odds.
+            let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+            Some(1.0 / (1.0 + a / (b + x) * ((alpha + c.age) / (alpha + c.recency)).powf(r + x)))
+        }
+        LtvModel::Pnbd => {
+            let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
+            let ln_a0 = pnbd_ln_a0(r, alpha, s, beta, c);
+            if ln_a0.is_nan() {
+                return None;
+            }
+            let ln_odds = (s / (r + s + x)).ln() + (r + x) * (alpha + c.age).ln() + s * (beta + c.age).ln() + ln_a0;
+            Some(1.0 / (1.0 + ln_odds.exp()))
+        }
+        LtvModel::Bgbb | LtvModel::Gg => None,
+    }
+}
+
+/// Expected purchases over `horizon` of a customer who is still active, with `frequency`
+/// repeat purchases by `age` (T). It does not depend on the recency, so customers who share
+/// (x, T) share it; [`predict`]'s expected purchases are this times [`p_alive`]. BG/NBD,
+/// MBG/NBD and Pareto/NBD; `None` for other models or when a series does not converge.
+pub fn expected_purchases_if_alive(fit: &LtvFit, frequency: f64, age: f64, horizon: f64) -> Option<f64> {
+    let p = fit.values();
+    let x = frequency;
+    match fit.model {
+        LtvModel::Bgnbd => {
+            let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+            let series = hyp2f1(r + x, b + x, a + b + x - 1.0, horizon / (alpha + age + horizon))?;
+            Some((a + b + x - 1.0) / (a - 1.0) * (1.0 - ((alpha + age) / (alpha + age + horizon)).powf(r + x) * series))
+        }
+        LtvModel::Mbgnbd => {
+            // Batislam et al. (2007), eq. 8.
+            let (r, alpha, a, b) = (p[0], p[1], p[2], p[3]);
+            let series = hyp2f1(r + x, b + x + 1.0, a + b + x, horizon / (alpha + age + horizon))?;
+            Some((a + b + x) / (a - 1.0) * (1.0 - ((alpha + age) / (alpha + age + horizon)).powf(r + x) * series))
+        }
+        LtvModel::Pnbd => {
+            let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
+            let rate = (r + x) * (beta + age) / ((alpha + age) * (s - 1.0));
+            Some(rate * (1.0 - ((beta + age) / (beta + age + horizon)).powf(s - 1.0)))
+        }
+        LtvModel::Bgbb | LtvModel::Gg => None,
     }
 }
 
