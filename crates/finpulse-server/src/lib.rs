@@ -56,6 +56,11 @@ pub struct ApiLimits {
     pub compaction_interval_secs: u64,
     /// How often saved segments are re-materialised, in seconds.
     pub segment_refresh_secs: u64,
+    /// How often the server looks whether to move the live-state checkpoint up, in seconds.
+    pub checkpoint_check_secs: u64,
+    /// Events applied since the last live-state checkpoint before a new one is written in the
+    /// background (a restart replays at most about this many, plus one check's worth).
+    pub checkpoint_events_min: u64,
 }
 
 impl Default for ApiLimits {
@@ -70,6 +75,8 @@ impl Default for ApiLimits {
             query_memory_bytes_max: finpulse_query::QUERY_MEMORY_BYTES_MAX_DEFAULT,
             compaction_interval_secs: 300,
             segment_refresh_secs: finpulse_growth::segments::SEGMENT_REFRESH_SECS_DEFAULT,
+            checkpoint_check_secs: 60,
+            checkpoint_events_min: 1_000_000,
         }
     }
 }
@@ -386,6 +393,8 @@ pub struct Server {
     refresher: tokio::task::JoinHandle<()>,
     /// Fills the insights' caches once at start.
     warmer: tokio::task::JoinHandle<()>,
+    /// Moves the live-state checkpoint up in the background.
+    checkpointer: tokio::task::JoinHandle<()>,
 }
 
 /// The router and the OpenAPI document it was generated with.
@@ -447,6 +456,8 @@ impl Server {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = router(state);
         let watcher = live.clone().watch_publications();
+        let checkpointer =
+            live.clone().watch_checkpoints(Duration::from_secs(limits.checkpoint_check_secs.max(1)), limits.checkpoint_events_min);
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -454,7 +465,7 @@ impl Server {
                 })
                 .await
         });
-        Ok(Self { addr, shutdown: Some(tx), task, writer_thread: Some(writer_thread), live, watcher, refresher, warmer })
+        Ok(Self { addr, shutdown: Some(tx), task, writer_thread: Some(writer_thread), live, watcher, refresher, warmer, checkpointer })
     }
 
     /// Stops accepting requests, finishes those in flight, and stops the writer.
@@ -466,6 +477,7 @@ impl Server {
         self.watcher.abort();
         self.refresher.abort();
         self.warmer.abort();
+        self.checkpointer.abort();
         if let Some(t) = self.writer_thread.take() {
             // The router (and with it the last writer handle) is dropped once serving ends.
             let _ = tokio::task::spawn_blocking(move || t.join()).await;

@@ -42,6 +42,10 @@ pub struct Live {
     stamps: Mutex<(Option<SystemTime>, Option<SystemTime>)>,
     data_dir: PathBuf,
     policy: Policy,
+    /// Where the checkpoint on disk stands (the next log record it has not applied).
+    checkpoint_seq: std::sync::atomic::AtomicU64,
+    /// Checkpoints are written one at a time (the background one and the one at stop).
+    checkpoint_writes: Mutex<()>,
 }
 
 fn model_stamp(data_dir: &std::path::Path) -> Option<SystemTime> {
@@ -58,7 +62,9 @@ impl Live {
     /// Rebuilds the state of a data directory (checkpoint plus log) and loads the active
     /// ruleset and fraud model.
     pub fn open(data_dir: &std::path::Path, policy: Policy) -> Result<Self, String> {
-        let (state, vocab, _) = finpulse_state::rebuild(data_dir, finpulse_state::LIVE_STATE_PARTITIONS).map_err(|e| e.to_string())?;
+        let rebuilt =
+            finpulse_state::rebuild_through(data_dir, finpulse_state::LIVE_STATE_PARTITIONS, u64::MAX).map_err(|e| e.to_string())?;
+        let (state, vocab) = (rebuilt.state, rebuilt.vocab);
         let cases = CaseBook::rebuild(data_dir).map_err(|e| e.to_string())?;
         let engine = load_engine(data_dir, policy)?;
         let stamps = (RulesetStore::in_data_dir(data_dir).stamp(), model_stamp(data_dir));
@@ -71,6 +77,8 @@ impl Live {
             stamps: Mutex::new(stamps),
             data_dir: data_dir.to_path_buf(),
             policy,
+            checkpoint_seq: rebuilt.checkpoint_seq.into(),
+            checkpoint_writes: Mutex::new(()),
         })
     }
 
@@ -89,10 +97,59 @@ impl Live {
         }
     }
 
-    /// Saves a checkpoint of the state (at shutdown).
+    /// Saves a checkpoint of the state as it is (at shutdown, when nothing applies events any
+    /// more: it holds the state's lock while it writes).
     pub fn checkpoint(&self) -> Result<(), String> {
+        let _one_writer = self.checkpoint_writes.lock().unwrap_or_else(|p| p.into_inner());
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        finpulse_state::save_checkpoint(&finpulse_state::checkpoint_path(&self.data_dir), &state, state.applied).map_err(|e| e.to_string())
+        finpulse_state::save_checkpoint(&finpulse_state::checkpoint_path(&self.data_dir), &state, state.applied)
+            .map_err(|e| e.to_string())?;
+        self.checkpoint_seq.store(state.applied, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Moves the checkpoint up to what the live state has applied, once that is at least
+    /// `events_min` records past it, without holding the live state: the state is rebuilt from
+    /// the checkpoint and the log on the side (for a while, a second copy in memory). Returns
+    /// where the new checkpoint stands, if one was written.
+    pub fn advance_checkpoint(&self, events_min: u64) -> Result<Option<u64>, String> {
+        use std::sync::atomic::Ordering;
+        // Events are applied after their fsync: everything applied is durable in the log.
+        let applied = self.state.lock().unwrap_or_else(|p| p.into_inner()).applied;
+        if applied < self.checkpoint_seq.load(Ordering::SeqCst).saturating_add(events_min.max(1)) {
+            return Ok(None);
+        }
+        let _one_writer = self.checkpoint_writes.lock().unwrap_or_else(|p| p.into_inner());
+        // Another writer (the stop) may have moved it meanwhile.
+        if applied <= self.checkpoint_seq.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let written = finpulse_state::advance_checkpoint(&self.data_dir, finpulse_state::LIVE_STATE_PARTITIONS, applied)
+            .map_err(|e| e.to_string())?;
+        if let Some(seq) = written {
+            self.checkpoint_seq.store(seq, Ordering::SeqCst);
+        }
+        Ok(written)
+    }
+
+    /// Every `every`, moves the checkpoint up once `events_min` events have been applied since
+    /// it (see [`Live::advance_checkpoint`]), until the task is aborted.
+    pub fn watch_checkpoints(self: Arc<Self>, every: Duration, events_min: u64) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let live = self.clone();
+                let started = Instant::now();
+                match tokio::task::spawn_blocking(move || live.advance_checkpoint(events_min)).await {
+                    Ok(Ok(Some(seq))) => {
+                        tracing::info!(next_seq = seq, secs = started.elapsed().as_secs_f64(), "live-state checkpoint moved up")
+                    }
+                    Ok(Ok(None)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "moving the live-state checkpoint up failed; the last one stays"),
+                    Err(e) => tracing::error!(error = %e, "the checkpoint task stopped"),
+                }
+            }
+        })
     }
 
     /// The engine in force.

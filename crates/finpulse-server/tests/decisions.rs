@@ -174,3 +174,52 @@ async fn decisions_use_the_state_before_the_transaction_rules_publish_without_re
     assert_eq!(case["status"], "resolved", "cases are rebuilt from the log: {case}");
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_server_moves_its_checkpoint_up_in_the_background_to_the_state_it_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let limits = ApiLimits { checkpoint_check_secs: 1, checkpoint_events_min: 10, ..ApiLimits::default() };
+    let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), limits).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let c = reqwest::Client::new();
+    // Each decision stores the payment and its risk_decision: 24 log records.
+    for i in 0..12u32 {
+        let (s, d) = post(&c, format!("{base}/v1/decisions"), payment(&format!("p{i}"), &format!("u{}", i % 3), i, 1000).to_string()).await;
+        assert_eq!(s, 200, "{d}");
+    }
+    let path = finpulse_state::checkpoint_path(dir.path());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // The first check after the decisions finds 24 records applied (or, on a slow machine, a
+    // check part-way finds at least 10).
+    let at = loop {
+        if let Ok((_, at)) = finpulse_state::load_checkpoint(&path) {
+            break at;
+        }
+        assert!(std::time::Instant::now() < deadline, "no background checkpoint within a minute");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!((10..=24).contains(&at), "{at}");
+    // The checkpoint is the state of its records applied from scratch.
+    let (checkpointed, _) = finpulse_state::load_checkpoint(&path).unwrap();
+    let registry = EventStore::load_registry(dir.path()).unwrap();
+    let vocab = finpulse_state::Vocabulary::new(&registry);
+    let mut replayed = finpulse_state::LiveState::new(finpulse_state::LIVE_STATE_PARTITIONS);
+    EventStore::replay(
+        dir.path(),
+        0,
+        |_| true,
+        |seq, e| {
+            if seq < at {
+                replayed.apply(&vocab, &e);
+            }
+        },
+    )
+    .unwrap();
+    assert!(checkpointed == replayed, "the background checkpoint equals the log replayed through it");
+    // Decisions go on while it runs; the stop writes the final one.
+    let (s, _) = post(&c, format!("{base}/v1/decisions"), payment("p-last", "u0", 40, 500).to_string()).await;
+    assert_eq!(s, 200);
+    server.stop().await.unwrap();
+    assert_eq!(finpulse_state::load_checkpoint(&path).unwrap().1, 26);
+}

@@ -106,6 +106,24 @@ pub fn load_checkpoint(path: &Path) -> Result<(LiveState, u64), StateError> {
 /// whole log, which is the source of truth. Returns the state, the vocabulary and the next
 /// sequence number.
 pub fn rebuild(data_dir: &Path, partitions: usize) -> Result<(LiveState, Vocabulary, u64), StateError> {
+    let r = rebuild_through(data_dir, partitions, u64::MAX)?;
+    Ok((r.state, r.vocab, r.next_seq))
+}
+
+/// Live state rebuilt from a checkpoint and the log.
+pub struct Rebuilt {
+    /// The state.
+    pub state: LiveState,
+    /// The event types it knows.
+    pub vocab: Vocabulary,
+    /// The next log record to apply.
+    pub next_seq: u64,
+    /// Where the checkpoint it started from stood (0 without one).
+    pub checkpoint_seq: u64,
+}
+
+/// [`rebuild`], applying log records before `upto_seq` only (`u64::MAX`: all of them).
+pub fn rebuild_through(data_dir: &Path, partitions: usize, upto_seq: u64) -> Result<Rebuilt, StateError> {
     let registry = EventStore::load_registry(data_dir)?;
     let vocab = Vocabulary::new(&registry);
     let path = checkpoint_path(data_dir);
@@ -118,6 +136,31 @@ pub fn rebuild(data_dir: &Path, partitions: usize) -> Result<(LiveState, Vocabul
         }
         Some(Err(e)) => return Err(e),
     };
-    let next = EventStore::replay(data_dir, from, |_| true, |_, e| state.apply(&vocab, &e))?;
-    Ok((state, vocab, next))
+    let next = EventStore::replay(
+        data_dir,
+        from,
+        |_| true,
+        |seq, e| {
+            if seq < upto_seq {
+                state.apply(&vocab, &e);
+            }
+        },
+    )?;
+    Ok(Rebuilt { state, vocab, next_seq: next.min(upto_seq.max(from)), checkpoint_seq: from })
+}
+
+/// Moves a data directory's checkpoint up to log record `upto_seq` (exclusive): the state is
+/// rebuilt from the current checkpoint and the log in this process's own memory, then saved.
+/// A running server does this in the background, so the next start replays little of the log
+/// while its live state stays unlocked. `upto_seq` must be durable in the log (a server passes
+/// what it has applied, which it applies only after the fsync). Returns the new checkpoint's
+/// sequence number, or `None` when the checkpoint already stands at or past `upto_seq`.
+pub fn advance_checkpoint(data_dir: &Path, partitions: usize, upto_seq: u64) -> Result<Option<u64>, StateError> {
+    let r = rebuild_through(data_dir, partitions, upto_seq)?;
+    if r.checkpoint_seq >= upto_seq || r.next_seq < upto_seq {
+        // Already there, or the log ends before `upto_seq` (it was not durable): keep what is.
+        return Ok(None);
+    }
+    save_checkpoint(&checkpoint_path(data_dir), &r.state, r.next_seq)?;
+    Ok(Some(r.next_seq))
 }

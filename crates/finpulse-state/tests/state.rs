@@ -6,7 +6,7 @@ use finpulse_log::{EventStore, StoreOptions};
 use finpulse_sim::{SimConfig, Simulator};
 use finpulse_state::features::Num;
 use finpulse_state::view::user_view;
-use finpulse_state::{LiveState, Vocabulary, checkpoint_path, load_checkpoint, rebuild, save_checkpoint};
+use finpulse_state::{LiveState, Vocabulary, advance_checkpoint, checkpoint_path, load_checkpoint, rebuild, save_checkpoint};
 
 const SIM: SimConfig = SimConfig { users: 800, days: 40, seed: 11, start_day: 20_454 };
 
@@ -126,4 +126,38 @@ fn features_of_a_transaction_exclude_the_transaction_itself_and_cold_starts_are_
     assert_eq!(row.get(Num::UserTxCount30d), 0.0);
     assert!(row.get(Num::UserAvgAmountFen30d).is_nan());
     assert!(row.get(Num::UserAmountZscore).is_finite(), "a cold start is compared with everyone's amounts");
+}
+
+#[test]
+fn a_checkpoint_moved_up_on_the_side_equals_the_state_applied_through_that_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = simulate(dir.path());
+    let registry = EventStore::load_registry(dir.path()).unwrap();
+    let vocab = Vocabulary::new(&registry);
+    let through = |n: usize| {
+        let mut s = LiveState::new(4);
+        events[..n].iter().for_each(|e| s.apply(&vocab, e));
+        s
+    };
+    let path = checkpoint_path(dir.path());
+    // No checkpoint yet: the first one is built from the log alone.
+    let third = events.len() / 3;
+    assert_eq!(advance_checkpoint(dir.path(), 4, third as u64).unwrap(), Some(third as u64));
+    let (loaded, at) = load_checkpoint(&path).unwrap();
+    assert_eq!(at as usize, third);
+    assert!(loaded == through(third));
+    // From that checkpoint to two thirds: the same as applying two thirds from scratch.
+    let two_thirds = 2 * events.len() / 3;
+    assert_eq!(advance_checkpoint(dir.path(), 4, two_thirds as u64).unwrap(), Some(two_thirds as u64));
+    let (loaded, at) = load_checkpoint(&path).unwrap();
+    assert_eq!(at as usize, two_thirds);
+    assert!(loaded == through(two_thirds));
+    // Not backwards, and not past the end of the log (records there are not durable yet).
+    assert_eq!(advance_checkpoint(dir.path(), 4, third as u64).unwrap(), None);
+    assert_eq!(advance_checkpoint(dir.path(), 4, events.len() as u64 + 10).unwrap(), None);
+    assert_eq!(load_checkpoint(&path).unwrap().1 as usize, two_thirds);
+    // And the start after it rebuilds the whole state.
+    let (rebuilt, _, next) = rebuild(dir.path(), 4).unwrap();
+    assert_eq!(next as usize, events.len());
+    assert!(rebuilt == through(events.len()));
 }
