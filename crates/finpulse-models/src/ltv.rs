@@ -382,27 +382,46 @@ type SummaryKey = (u64, u64, u64, u64);
 /// whole days or weeks in practice).
 struct Distinct {
     rows: Vec<(Customer, f64)>,
+    /// Distinct rows from which evaluations are split over every core.
+    parallel_rows_min: usize,
 }
 
 impl Distinct {
     /// Counts customers per distinct summary in a hash map (one pass over a large base), then
     /// orders the distinct rows by (frequency, recency, T, spend) so runs of equal frequency are
     /// adjacent for the per-frequency terms.
-    fn new<'a>(customers: impl Iterator<Item = &'a Customer>) -> Self {
-        let mut counts: foldhash::HashMap<SummaryKey, (&Customer, f64)> = foldhash::HashMap::default();
-        for c in customers {
-            let key = (c.frequency.to_bits(), c.recency.to_bits(), c.age.to_bits(), c.monetary.unwrap_or(0.0).to_bits());
-            counts.entry(key).or_insert((c, 0.0)).1 += 1.0;
+    fn new(customers: &[&Customer], model: LtvModel) -> Self {
+        let count = |range: std::ops::Range<usize>| {
+            let mut counts: foldhash::HashMap<SummaryKey, (&Customer, f64)> = foldhash::HashMap::default();
+            for &c in &customers[range] {
+                let key = (c.frequency.to_bits(), c.recency.to_bits(), c.age.to_bits(), c.monetary.unwrap_or(0.0).to_bits());
+                counts.entry(key).or_insert((c, 0.0)).1 += 1.0;
+            }
+            counts
+        };
+        let mut pieces = split_work(customers.len(), count).into_iter();
+        let mut counts = pieces.next().unwrap_or_default();
+        for piece in pieces {
+            for (key, (c, weight)) in piece {
+                counts.entry(key).or_insert((c, 0.0)).1 += weight;
+            }
         }
         let mut keyed: Vec<(SummaryKey, (&Customer, f64))> = counts.into_iter().collect();
         // Non-negative floats order as their bits do.
         keyed.sort_unstable_by_key(|(k, _)| *k);
         let rows = keyed.into_iter().map(|(_, (c, weight))| (Customer { id: String::new(), ..c.clone() }, weight)).collect();
-        Self { rows }
+        // A Pareto/NBD row costs a hypergeometric series or two: worth splitting far sooner.
+        let parallel_rows_min = if model == LtvModel::Pnbd { PARALLEL_ROWS_MIN_PNBD } else { PARALLEL_ROWS_MIN };
+        Self { rows, parallel_rows_min }
+    }
+
+    /// How many pieces an evaluation is split into.
+    fn parts(&self) -> usize {
+        if self.rows.len() >= self.parallel_rows_min { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { 1 }
     }
 
     fn log_likelihood(&self, model: LtvModel, params: &[f64]) -> f64 {
-        let parts = if self.rows.len() >= PARALLEL_ROWS_MIN { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { 1 };
+        let parts = self.parts();
         if parts <= 1 {
             return log_likelihood_of(model, params, &self.rows);
         }
@@ -421,7 +440,7 @@ type GradientOf = fn(&[f64], &[(Customer, f64)]) -> (f64, [f64; 4]);
 impl Distinct {
     /// A model's log-likelihood and gradient from `of`, on every core for large bases.
     fn value_and_gradient(&self, params: &[f64], of: GradientOf) -> (f64, [f64; 4]) {
-        let parts = if self.rows.len() >= PARALLEL_ROWS_MIN { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { 1 };
+        let parts = self.parts();
         if parts == 1 {
             return of(params, &self.rows);
         }
@@ -510,6 +529,8 @@ struct FrequencyTerms {
 
 /// Distinct summaries at or above this many are evaluated on every core.
 pub const PARALLEL_ROWS_MIN: usize = 20_000;
+/// The same for Pareto/NBD, whose rows each sum a series.
+pub const PARALLEL_ROWS_MIN_PNBD: usize = 2_000;
 
 /// The weighted log-likelihood of rows sorted by frequency: the terms that depend only on the
 /// frequency (the log-gamma ratios) are computed once per run of equal frequencies.
@@ -549,11 +570,31 @@ fn analytic_gradient(model: LtvModel) -> Option<GradientOf> {
     }
 }
 
+/// Customers from which checking and condensing them are split over every core.
+pub const PARALLEL_CUSTOMERS_MIN: usize = 100_000;
+
+/// `work` over `0..n` in one piece, or in one contiguous piece per core from
+/// [`PARALLEL_CUSTOMERS_MIN`] on; the pieces' answers in order.
+fn split_work<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
+    let parts = if n >= PARALLEL_CUSTOMERS_MIN { std::thread::available_parallelism().map_or(1, |p| p.get()) } else { 1 };
+    if parts <= 1 {
+        return vec![work(0..n)];
+    }
+    let per = n.div_ceil(parts);
+    let work = &work;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n).step_by(per).map(|start| s.spawn(move || work(start..(start + per).min(n)))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    })
+}
+
 /// Fits a model by maximum likelihood. Parameters are searched on the log scale (they are all
 /// positive), then standard errors come from the observed information on the natural scale.
 pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> {
-    for (i, c) in customers.iter().enumerate() {
-        check_customer(i + 1, c)?;
+    // The first bad row, in row order, whichever piece finds it.
+    let first_error = split_work(customers.len(), |range| range.into_iter().find_map(|i| check_customer(i + 1, &customers[i]).err()));
+    if let Some(e) = first_error.into_iter().flatten().next() {
+        return Err(e.into());
     }
     let used: Vec<&Customer> = match model {
         LtvModel::Gg => customers.iter().filter(|c| c.frequency > 0.0).collect(),
@@ -577,7 +618,7 @@ pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> 
         }
         .into());
     }
-    let data = Distinct::new(used.iter().copied());
+    let data = Distinct::new(&used, model);
     let negative = |log_params: &[f64]| {
         let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
         -data.log_likelihood(model, &params)
@@ -802,7 +843,7 @@ mod tests {
     /// The analytic value and gradient `of` agree with the model's log-likelihood and its
     /// central differences at `at`.
     fn assert_gradient_matches(customers: &[Customer], model: LtvModel, of: GradientOf, at: [f64; 4]) {
-        let data = Distinct::new(customers.iter());
+        let data = Distinct::new(&customers.iter().collect::<Vec<_>>(), model);
         let (value, grad) = data.value_and_gradient(&at, of);
         assert!((value - data.log_likelihood(model, &at)).abs() < 1e-9 * value.abs(), "{at:?}");
         for i in 0..model.param_names().len() {
