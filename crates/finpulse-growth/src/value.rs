@@ -74,7 +74,7 @@ impl History {
         for b in &signups {
             let t0 = b.column(1).as_primitive::<Int64Type>();
             for (i, id) in finpulse_query::text_values(b.column(0))?.into_iter().enumerate() {
-                if let Some(id) = id {
+                if let Some(id) = id.filter(|_| t0.is_valid(i)) {
                     let signup_day = day_of(t0.value(i));
                     last_day = last_day.max(signup_day);
                     users.insert(id, (t0.value(i), UserRevenue { signup_day, days: Vec::new() }));
