@@ -92,7 +92,6 @@ enum Command {
         /// One read-only SQL statement.
         query: String,
     },
-    /// Show every event type and field with its type and data class.
     /// KPI goals: growth, value and compliance targets with a projection and a status.
     #[command(subcommand)]
     Goals(insight::GoalsCommand),
@@ -106,6 +105,7 @@ enum Command {
         #[command(flatten)]
         args: Box<insight::InsightArgs>,
     },
+    /// Show every event type and field with its type and data class.
     Schema {
         #[arg(long)]
         data_dir: Option<PathBuf>,

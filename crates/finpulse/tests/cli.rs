@@ -143,6 +143,11 @@ fn schema_lists_every_type_with_data_classes() {
     assert_eq!(fields, ["amount_fen", "currency", "terminal_id", "merchant_id", "device_id", "channel", "card_number"]);
     let o = run(&["schema", "--data-dir", dir.path().to_str().unwrap()]);
     assert!(stdout(&o).contains("id_number") && stdout(&o).contains("C2 / level 3"), "{}", stdout(&o));
+    // The command list describes `schema` on its own line, and `goals` as goals only.
+    let help = stdout(&run(&["--help"]));
+    let line = |name: &str| help.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_default().to_string();
+    assert!(line("schema ").contains("Show every event type"), "{help}");
+    assert!(line("goals ").contains("KPI goals") && !line("goals ").contains("event type"), "{help}");
 }
 
 #[test]
