@@ -190,8 +190,8 @@ async fn value_curves(ctx: &SessionContext, a: &Acquisition) -> Result<Values, I
         .map_err(|e| InsightError::Query(format!("value curves stopped: {e}")))?
 }
 
-/// Fits the value models on `history` and sums each signup's revenue curve into its period's
-/// and its group's total.
+/// Fits the value models on `history`, sums each signup's revenue curve into its (period,
+/// group), and each group's periods into its total.
 fn build_values(history: &History, signups: &[RecordBatch], horizon_days: i64) -> Result<Values, InsightError> {
     let model = ValueModel::fit(history);
     let notes = match &model {
@@ -205,15 +205,7 @@ fn build_values(history: &History, signups: &[RecordBatch], horizon_days: i64) -
         Err(why) => vec![format!("no LTV: {why}")],
     };
     let mut projector = Projector::new(history, model.as_ref().ok(), horizon_days);
-    // Curves by (period, group), each found once per label rather than once per user.
-    let mut index: HashMap<(String, String), usize> = HashMap::new();
-    let mut curves: Vec<Curve> = Vec::new();
-    let mut curve_of = |key: (String, String), curves: &mut Vec<Curve>, projector: &Projector| {
-        *index.entry(key).or_insert_with(|| {
-            curves.push(projector.curve());
-            curves.len() - 1
-        })
-    };
+    let mut curves: BTreeMap<(String, String), Curve> = BTreeMap::new();
     let mut labels: HashMap<i64, String> = HashMap::new();
     for b in signups {
         let users = finpulse_query::text_values(b.column(0))?;
@@ -223,18 +215,18 @@ fn build_values(history: &History, signups: &[RecordBatch], horizon_days: i64) -
         let periods = periods.as_primitive::<TimestampMicrosecondType>();
         for (i, (user, grp)) in users.into_iter().zip(groups).enumerate() {
             let Some(user) = user else { continue };
-            let grp = grp.unwrap_or_else(|| "(none)".to_string());
             let period = labels.entry(periods.value(i)).or_insert_with_key(|&us| table::time_text(us)).clone();
-            let in_period = curve_of((period, grp.clone()), &mut curves, &projector);
-            let in_total = curve_of((TOTAL.to_string(), grp), &mut curves, &projector);
-            let [p, t] = curves.get_disjoint_mut([in_period, in_total]).map_err(|e| InsightError::Query(format!("value curves: {e}")))?;
-            projector.add(&mut [p, t], &user);
+            let key = (period, grp.unwrap_or_else(|| "(none)".to_string()));
+            projector.add(curves.entry(key).or_insert_with(|| projector.curve()), &user);
         }
     }
-    curves.iter_mut().for_each(Curve::finish);
-    let mut keys: Vec<((String, String), usize)> = index.into_iter().collect();
-    keys.sort_unstable_by_key(|(_, i)| *i);
-    let curves = keys.into_iter().map(|(key, _)| key).zip(curves).collect();
+    curves.values_mut().for_each(Curve::finish);
+    // A group's total is the sum of its periods.
+    let mut totals: BTreeMap<(String, String), Curve> = BTreeMap::new();
+    for ((_, grp), curve) in &curves {
+        totals.entry((TOTAL.to_string(), grp.clone())).or_insert_with(|| projector.curve()).absorb(curve);
+    }
+    curves.extend(totals);
     Ok(Values { curves, predicted: model.is_ok(), notes })
 }
 
@@ -242,7 +234,6 @@ fn build_values(history: &History, signups: &[RecordBatch], horizon_days: i64) -
 mod tests {
     use crate::segments::SegmentBook;
     use crate::test_support::{runtime, simulate};
-    use finpulse_log::{EventStore, StoreOptions};
     use serde_json::{Value, json};
 
     fn column<'a>(t: &'a crate::Table, name: &str) -> Vec<&'a Value> {
@@ -252,8 +243,7 @@ mod tests {
 
     #[test]
     fn ltv_and_projected_payback_read_only_what_was_known_on_the_last_day() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let (_dir, mut store) = crate::test_support::empty_store();
         // The simulator's days are Beijing days (UTC+8): after its 31st, every event up to
         // 2026-01-31 16:00 UTC is in, which covers 2026-01-30 (UTC) whole.
         let mut after_day_31 = None;
@@ -304,8 +294,7 @@ mod tests {
 
     #[test]
     fn ltv_horizons_are_whole_days_within_the_limit() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let (_dir, mut store) = crate::test_support::empty_store();
         simulate(&mut store, 50, 3, 5, |_, _| {});
         let view = store.view_handle().snapshot();
         let rt = runtime();

@@ -28,6 +28,13 @@ pub(crate) mod test_support {
     use finpulse_log::EventStore;
     use finpulse_sim::{SimConfig, Simulator};
 
+    /// A new store in a new temporary directory (kept while the directory lives).
+    pub(crate) fn empty_store() -> (tempfile::TempDir, EventStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EventStore::open(dir.path(), finpulse_log::StoreOptions::default()).unwrap();
+        (dir, store)
+    }
+
     /// Appends a simulated app (`users` signing up over `days` from 2026-01-01) to `store` one day
     /// at a time; `after_day(store, day)` runs after each (to compact, or to look part-way).
     pub(crate) fn simulate(store: &mut EventStore, users: u32, days: u32, seed: u64, mut after_day: impl FnMut(&mut EventStore, u32)) {

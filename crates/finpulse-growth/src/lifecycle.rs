@@ -344,7 +344,6 @@ pub(crate) fn daily_sql(with_users: &str, from: &str, group: &str, condition: &s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use finpulse_log::{EventStore, StoreOptions};
 
     /// The direct scan of files and tail gives the same (user, day, last time) as the SQL query
     /// it stands in for, over compacted days and a tail, for `any` and for single types — also
@@ -352,8 +351,7 @@ mod tests {
     /// racing with drops of the cache.
     #[test]
     fn active_days_read_from_the_files_equal_the_sql_answer() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let (_dir, mut store) = crate::test_support::empty_store();
         let registry = store.registry();
         let runtime = crate::test_support::runtime();
         let check = |view: &finpulse_log::StoreView| {

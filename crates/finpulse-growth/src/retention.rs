@@ -280,15 +280,13 @@ async fn run_reading(ctx: &SessionContext, view: &StoreView, retention: &Retenti
 mod tests {
     use super::*;
     use crate::segments::SegmentBook;
-    use finpulse_log::{EventStore, StoreOptions};
 
     /// Reading the return days from the store and working out who came back here gives the
     /// same table as doing all of it in SQL with `retention`, for every period, bounded and
     /// unbounded, with a breakdown, a filter, counts and a cell's users, over files and a tail.
     #[test]
     fn retention_from_the_store_equals_the_sql_answer() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let (_dir, mut store) = crate::test_support::empty_store();
         let registry = store.registry();
         crate::test_support::simulate(&mut store, 600, 100, 5, |store, day| {
             if day % 20 == 0 && day < 100 {

@@ -133,15 +133,13 @@ fn tail_signups(view: &StoreView) -> Result<Vec<RecordBatch>, InsightError> {
 mod tests {
     use super::*;
     use finpulse_core::{RawRecord, RawValue, ValidationLimits};
-    use finpulse_log::{EventStore, StoreOptions};
 
     /// The users table gives what the group-by over every signup gives, from compacted files
     /// alone and with signups in the tail — one earlier than a user's compacted signup (it
     /// wins), one later (it does not), one of a new user — and again after a compaction.
     #[test]
     fn users_from_the_cache_and_the_tail_equal_the_sql_answer() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let (_dir, mut store) = crate::test_support::empty_store();
         let registry = store.registry();
         crate::test_support::simulate(&mut store, 300, 20, 3, |_, _| {});
         store.compact().unwrap();

@@ -117,15 +117,15 @@ impl History {
         (self.as_of_day - 1 - u.signup_day).max(0)
     }
 
-    /// A user's summary for the models (days as the time unit).
-    fn customer(&self, id: &str, u: &UserRevenue) -> Customer {
+    /// A user's summary for the models (days as the time unit; the models need no id).
+    fn customer(&self, u: &UserRevenue) -> Customer {
         let (mut x, mut last, mut total) = (0u32, u.signup_day, 0i64);
         for &(day, fen) in u.days.iter().filter(|(d, _)| *d > u.signup_day) {
             (x, last, total) = (x + 1, day, total + fen);
         }
         let monetary = (x > 0 && total > 0).then(|| total as f64 / f64::from(x));
         Customer {
-            id: id.to_string(),
+            id: String::new(),
             frequency: f64::from(x),
             recency: (last - u.signup_day) as f64,
             age: self.observed_days(u) as f64,
@@ -146,7 +146,7 @@ pub struct ValueModel {
 impl ValueModel {
     /// Fits both models on every user in `history`; the reason when they cannot be.
     pub fn fit(history: &History) -> Result<Self, String> {
-        let customers: Vec<Customer> = history.users.iter().map(|(id, u)| history.customer(id, u)).collect();
+        let customers: Vec<Customer> = history.users.values().map(|u| history.customer(u)).collect();
         let buyers = customers.iter().filter(|c| c.frequency > 0.0 && c.monetary.is_some()).count();
         if buyers < REPEAT_BUYERS_MIN {
             return Err(format!(
@@ -236,6 +236,13 @@ impl Curve {
         }
         self.rate_change_fen.clear();
     }
+
+    /// Adds another finished curve of the same horizon (another group's users) to this one.
+    pub fn absorb(&mut self, other: &Curve) {
+        self.users += other.users;
+        self.cumulative_fen.iter_mut().zip(&other.cumulative_fen).for_each(|(a, b)| *a += b);
+        self.realised_fen.iter_mut().zip(&other.realised_fen).for_each(|(a, b)| *a += b);
+    }
 }
 
 /// Builds revenue curves for groups of users: realised revenue always, expected revenue when
@@ -260,26 +267,22 @@ impl<'a> Projector<'a> {
         Curve::new(self.horizon_days)
     }
 
-    /// Adds a user's realised and expected revenue to each of `curves` (as daily amounts; call
+    /// Adds a user's realised and expected revenue to `curve` (as daily amounts; call
     /// [`Curve::finish`] once all are added). A user the history does not know adds nothing
     /// but still counts.
-    pub fn add(&mut self, curves: &mut [&mut Curve], user_id: &str) {
-        for c in curves.iter_mut() {
-            c.users += 1;
-        }
+    pub fn add(&mut self, curve: &mut Curve, user_id: &str) {
+        curve.users += 1;
         let Some(u) = self.history.users.get(user_id) else { return };
         let h = self.horizon_days;
         for &(day, fen) in &u.days {
             let offset = day - u.signup_day;
             if (0..=h).contains(&offset) {
-                for c in curves.iter_mut() {
-                    c.realised_fen[offset as usize] += fen as f64;
-                }
+                curve.realised_fen[offset as usize] += fen as f64;
             }
         }
         let observed = self.history.observed_days(u);
         let Some(model) = self.model.filter(|_| observed < h) else { return };
-        let c = self.history.customer("", u);
+        let c = self.history.customer(u);
         let (Some(spend), Some(p_alive)) =
             (finpulse_models::expected_spend(&model.spend, &c), finpulse_models::ltv::p_alive(&model.purchases, &c))
         else {
@@ -301,11 +304,8 @@ impl<'a> Projector<'a> {
         for (&tau, &upto) in points.iter().zip(if_alive.iter()) {
             let upto = upto * p_alive;
             let per_day = (upto - before) * spend / (tau - before_tau) as f64;
-            let (first, after_last) = ((observed + before_tau + 1) as usize, (observed + tau + 1) as usize);
-            for c in curves.iter_mut() {
-                c.rate_change_fen[first] += per_day;
-                c.rate_change_fen[after_last] -= per_day;
-            }
+            curve.rate_change_fen[(observed + before_tau + 1) as usize] += per_day;
+            curve.rate_change_fen[(observed + tau + 1) as usize] -= per_day;
             (before_tau, before) = (tau, upto);
         }
     }
@@ -335,7 +335,7 @@ mod tests {
     #[test]
     fn a_summary_counts_days_after_the_signup_day_up_to_the_last_observed_day() {
         let h = history(&[("a", 10, &[(10, 500), (12, 100), (15, 300)])], 20);
-        let c = h.customer("a", &h.users["a"]);
+        let c = h.customer(&h.users["a"]);
         // Signup-day revenue is the birth, not a repeat purchase: x 2, t_x 5, T 9, mean 200.
         assert_eq!((c.frequency, c.recency, c.age, c.monetary), (2.0, 5.0, 9.0, Some(200.0)));
     }
@@ -344,8 +344,7 @@ mod tests {
     /// without an end day, over compacted files and a tail.
     #[test]
     fn the_history_read_equals_the_sql_join_of_signups_and_revenue() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = finpulse_log::EventStore::open(dir.path(), finpulse_log::StoreOptions::default()).unwrap();
+        let (_dir, mut store) = crate::test_support::empty_store();
         crate::test_support::simulate(&mut store, 400, 40, 7, |store, day| {
             if day == 25 {
                 store.compact().unwrap();
@@ -414,12 +413,15 @@ mod tests {
         let h = history(&[("a", 0, &[(0, 1_000), (3, 200), (8, 400)]), ("b", 5, &[])], 10);
         let model = model();
         let mut p = Projector::new(&h, Some(&model), 30);
-        let (mut curve, mut a_only) = (p.curve(), p.curve());
-        p.add(&mut [&mut curve, &mut a_only], "a");
-        p.add(&mut [&mut curve], "b");
-        p.add(&mut [&mut curve], "nobody");
-        curve.finish();
+        let (mut a_only, mut others) = (p.curve(), p.curve());
+        p.add(&mut a_only, "a");
+        p.add(&mut others, "b");
+        p.add(&mut others, "nobody");
         a_only.finish();
+        others.finish();
+        let mut curve = p.curve();
+        curve.absorb(&a_only);
+        curve.absorb(&others);
         assert_eq!((curve.users, a_only.users), (3, 1));
         let c = &curve.cumulative_fen;
         // Day 0 holds a's signup-day revenue only: b's T is 4, so b's projection starts on day 5.
@@ -427,10 +429,10 @@ mod tests {
         assert!((c[3] - 1_200.0).abs() < 1e-9, "{c:?}");
         assert!(c.windows(2).all(|w| w[1] >= w[0]), "{c:?}");
         // Expected purchases over a's remaining 21 days at the model's expected spend.
-        let customer = h.customer("a", &h.users["a"]);
+        let customer = h.customer(&h.users["a"]);
         let spend = finpulse_models::expected_spend(&model.spend, &customer).unwrap();
         let a_future = finpulse_models::predict(&model.purchases, &customer, 21.0).unwrap().expected_purchases * spend;
-        let b_customer = h.customer("b", &h.users["b"]);
+        let b_customer = h.customer(&h.users["b"]);
         let b_spend = finpulse_models::expected_spend(&model.spend, &b_customer).unwrap();
         let b_future = finpulse_models::predict(&model.purchases, &b_customer, 26.0).unwrap().expected_purchases * b_spend;
         assert!((c[30] - (1_600.0 + a_future + b_future)).abs() < 1e-6, "{} vs {}", c[30], 1_600.0 + a_future + b_future);
@@ -451,7 +453,7 @@ mod tests {
         let h = history(&[("a", 0, &[(0, 1_000), (3, 200)])], 10);
         let mut p = Projector::new(&h, None, 30);
         let mut curve = p.curve();
-        p.add(&mut [&mut curve], "a");
+        p.add(&mut curve, "a");
         curve.finish();
         assert_eq!(curve.cumulative_fen, curve.realised_fen);
         assert_eq!(curve.per_user_fen(), Some(1_200.0));

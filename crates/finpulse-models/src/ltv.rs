@@ -382,15 +382,13 @@ type SummaryKey = (u64, u64, u64, u64);
 /// whole days or weeks in practice).
 struct Distinct {
     rows: Vec<(Customer, f64)>,
-    /// Distinct rows from which evaluations are split over every core.
-    parallel_rows_min: usize,
 }
 
 impl Distinct {
     /// Counts customers per distinct summary in a hash map (one pass over a large base), then
     /// orders the distinct rows by (frequency, recency, T, spend) so runs of equal frequency are
     /// adjacent for the per-frequency terms.
-    fn new(customers: &[&Customer], model: LtvModel) -> Self {
+    fn new(customers: &[&Customer]) -> Self {
         let count = |range: std::ops::Range<usize>| {
             let mut counts: foldhash::HashMap<SummaryKey, (&Customer, f64)> = foldhash::HashMap::default();
             for &c in &customers[range] {
@@ -410,14 +408,12 @@ impl Distinct {
         // Non-negative floats order as their bits do.
         keyed.sort_unstable_by_key(|(k, _)| *k);
         let rows = keyed.into_iter().map(|(_, (c, weight))| (Customer { id: String::new(), ..c.clone() }, weight)).collect();
-        // A Pareto/NBD row costs a hypergeometric series or two: worth splitting far sooner.
-        let parallel_rows_min = if model == LtvModel::Pnbd { PARALLEL_ROWS_MIN_PNBD } else { PARALLEL_ROWS_MIN };
-        Self { rows, parallel_rows_min }
+        Self { rows }
     }
 
     /// How many pieces an evaluation is split into.
     fn parts(&self) -> usize {
-        if self.rows.len() >= self.parallel_rows_min { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { 1 }
+        if self.rows.len() >= PARALLEL_ROWS_MIN { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { 1 }
     }
 
     fn log_likelihood(&self, model: LtvModel, params: &[f64]) -> f64 {
@@ -529,8 +525,6 @@ struct FrequencyTerms {
 
 /// Distinct summaries at or above this many are evaluated on every core.
 pub const PARALLEL_ROWS_MIN: usize = 20_000;
-/// The same for Pareto/NBD, whose rows each sum a series.
-pub const PARALLEL_ROWS_MIN_PNBD: usize = 2_000;
 
 /// The weighted log-likelihood of rows sorted by frequency: the terms that depend only on the
 /// frequency (the log-gamma ratios) are computed once per run of equal frequencies.
@@ -618,7 +612,7 @@ pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> 
         }
         .into());
     }
-    let data = Distinct::new(&used, model);
+    let data = Distinct::new(&used);
     let negative = |log_params: &[f64]| {
         let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
         -data.log_likelihood(model, &params)
@@ -843,7 +837,7 @@ mod tests {
     /// The analytic value and gradient `of` agree with the model's log-likelihood and its
     /// central differences at `at`.
     fn assert_gradient_matches(customers: &[Customer], model: LtvModel, of: GradientOf, at: [f64; 4]) {
-        let data = Distinct::new(&customers.iter().collect::<Vec<_>>(), model);
+        let data = Distinct::new(&customers.iter().collect::<Vec<_>>());
         let (value, grad) = data.value_and_gradient(&at, of);
         assert!((value - data.log_likelihood(model, &at)).abs() < 1e-9 * value.abs(), "{at:?}");
         for i in 0..model.param_names().len() {
