@@ -113,6 +113,10 @@ pub const BFGS_ITERATIONS_MAX: usize = 500;
 /// BFGS stops when every gradient component is this small relative to the objective (a
 /// log-likelihood summed over customers grows with their number)...
 pub const GRADIENT_TOLERANCE: f64 = 1e-11;
+/// ... or when a full BFGS step is predicted to lower the objective by less than this much of
+/// it: below what a sum over many customers resolves in f64, where line searches only chase
+/// rounding.
+pub const PREDICTED_DECREASE_TOLERANCE: f64 = 1e-13;
 
 /// Minimises `f` from `start` by BFGS with a backtracking (Armijo) line search, given
 /// `value_and_gradient` that returns the objective and its gradient together. A non-finite
@@ -142,6 +146,10 @@ pub fn minimize_with_gradient(value_and_gradient: impl Fn(&[f64]) -> (f64, Vec<f
             h.iter_mut().enumerate().for_each(|(k, v)| *v = if k % (n + 1) == 0 { 1.0 } else { 0.0 });
             dir = g.iter().map(|d| -d).collect();
             slope = -g.iter().map(|d| d * d).sum::<f64>();
+        } else if iteration >= n && -slope <= 2.0 * PREDICTED_DECREASE_TOLERANCE * scale {
+            // After n updates the inverse Hessian has seen every direction, so the quadratic
+            // model's prediction −½ gᵀHg is trusted.
+            return Minimum { x, value: fx, evaluations, converged: true };
         }
         // No coordinate moves more than BFGS_STEP_MAX at once: far from the optimum the
         // gradient of a likelihood summed over many customers is huge, and a full step would
