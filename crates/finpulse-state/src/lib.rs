@@ -19,7 +19,6 @@ pub use live::{
 };
 
 use finpulse_log::{EventStore, StoreError};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Why state could not be saved, loaded or rebuilt.
@@ -53,51 +52,131 @@ pub const LIVE_STATE_PARTITIONS: usize = 64;
 
 /// Where a data directory keeps its live-state checkpoint.
 pub fn checkpoint_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("state").join("checkpoint.json")
+    data_dir.join("state").join("checkpoint.bin")
 }
 
-/// A checkpoint: the state after every log record before `next_seq`.
-#[derive(Serialize, Deserialize)]
-struct Checkpoint {
-    format: String,
-    next_seq: u64,
-    state: LiveState,
+/// The file name of checkpoints up to `finpulse-live-state/2` (JSON, about three times the
+/// size): set aside at start, removed once a checkpoint in the current format is written.
+pub const LEGACY_CHECKPOINT_FILE: &str = "checkpoint.json";
+
+/// The checkpoint format; changes whenever [`LiveState`]'s layout does. A checkpoint file is
+/// this name and a line end; the next log record to apply (8 bytes, little-endian); the state
+/// in postcard's encoding; then the state's length in bytes (8) and its CRC32C (4), so a torn or
+/// damaged file is found before anything uses it.
+pub const CHECKPOINT_FORMAT: &str = "finpulse-live-state/3";
+
+/// The trailer after the state: its length and checksum.
+const TRAILER_BYTES: usize = 12;
+
+/// Bytes a checkpoint's state is encoded into before each write to the file.
+const CHECKPOINT_CHUNK_BYTES: usize = 1 << 20;
+
+/// postcard's output, streamed to a file in chunks, counting the bytes and their CRC32C. The
+/// first write error is kept for the caller (postcard's own errors carry no I/O detail).
+struct Streamed<'a, W: std::io::Write> {
+    out: &'a mut W,
+    chunk: Vec<u8>,
+    bytes: u64,
+    crc: u32,
+    failed: &'a mut Option<std::io::Error>,
 }
 
-/// The checkpoint format; changes whenever [`LiveState`]'s layout does.
-pub const CHECKPOINT_FORMAT: &str = "finpulse-live-state/2";
-
-/// Writes a checkpoint of `state`, which has applied every record before `next_seq`
-/// (durably: temporary file, fsync, rename, folder fsync).
-pub fn save_checkpoint(path: &Path, state: &LiveState, next_seq: u64) -> Result<(), StateError> {
-    let err = |detail: String| StateError::Checkpoint { path: path.to_path_buf(), detail };
-    #[derive(Serialize)]
-    struct Out<'a> {
-        format: &'a str,
-        next_seq: u64,
-        state: &'a LiveState,
+impl<W: std::io::Write> Streamed<'_, W> {
+    fn drain(&mut self) -> postcard::Result<()> {
+        if let Err(e) = self.out.write_all(&self.chunk) {
+            *self.failed = Some(e);
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        self.bytes += self.chunk.len() as u64;
+        self.crc = crc32c::crc32c_append(self.crc, &self.chunk);
+        self.chunk.clear();
+        Ok(())
     }
-    let bytes = serde_json::to_vec(&Out { format: CHECKPOINT_FORMAT, next_seq, state }).map_err(|e| err(e.to_string()))?;
+}
+
+impl<W: std::io::Write> postcard::ser_flavors::Flavor for Streamed<'_, W> {
+    /// The state's length in bytes and its CRC32C.
+    type Output = (u64, u32);
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.try_extend(&[byte])
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.chunk.extend_from_slice(data);
+        if self.chunk.len() >= CHECKPOINT_CHUNK_BYTES { self.drain() } else { Ok(()) }
+    }
+
+    fn finalize(mut self) -> postcard::Result<(u64, u32)> {
+        self.drain()?;
+        Ok((self.bytes, self.crc))
+    }
+}
+
+/// Writes a checkpoint of `state`, which has applied every record before `next_seq`, streamed
+/// to disk (durably: temporary file, fsync, rename, folder fsync); then removes a checkpoint of
+/// the earlier JSON format, if one is left.
+pub fn save_checkpoint(path: &Path, state: &LiveState, next_seq: u64) -> Result<(), StateError> {
+    use std::io::Write;
+    let err = |detail: String| StateError::Checkpoint { path: path.to_path_buf(), detail };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
     }
-    finpulse_models::durable::write_file(path, &bytes).map_err(|e| err(e.to_string()))
+    finpulse_models::durable::write_with(path, |out| {
+        out.write_all(CHECKPOINT_FORMAT.as_bytes())?;
+        out.write_all(b"\n")?;
+        out.write_all(&next_seq.to_le_bytes())?;
+        let mut failed = None;
+        let streamed =
+            Streamed { out: &mut *out, chunk: Vec::with_capacity(CHECKPOINT_CHUNK_BYTES), bytes: 0, crc: 0, failed: &mut failed };
+        let (bytes, crc) = match postcard::serialize_with_flavor(state, streamed) {
+            Ok(summed) => summed,
+            Err(e) => return Err(failed.unwrap_or_else(|| std::io::Error::other(e))),
+        };
+        out.write_all(&bytes.to_le_bytes())?;
+        out.write_all(&crc.to_le_bytes())
+    })
+    .map_err(|e| err(e.to_string()))?;
+    if let Some(legacy) = path.parent().map(|d| d.join(LEGACY_CHECKPOINT_FILE))
+        && legacy.exists()
+    {
+        std::fs::remove_file(&legacy).map_err(|e| StateError::Checkpoint { path: legacy.clone(), detail: e.to_string() })?;
+        tracing::info!(path = %legacy.display(), "removed the checkpoint of the earlier format");
+    }
+    Ok(())
 }
 
-/// Reads a checkpoint: the state and the next log record to apply.
+/// Reads a checkpoint: the state and the next log record to apply. A file that names another
+/// `finpulse-live-state/` format, or an earlier JSON one, is [`StateError::CheckpointFormat`];
+/// anything else that does not check out (torn, damaged, not a checkpoint) is an error naming
+/// the file.
 pub fn load_checkpoint(path: &Path) -> Result<(LiveState, u64), StateError> {
     let err = |detail: String| StateError::Checkpoint { path: path.to_path_buf(), detail };
     let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    #[derive(Deserialize)]
-    struct Header {
-        format: String,
+    let line = bytes.iter().take(CHECKPOINT_FORMAT.len() + 1).position(|&b| b == b'\n').map(|end| &bytes[..end]);
+    if line != Some(CHECKPOINT_FORMAT.as_bytes()) {
+        let start: String = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).chars().take_while(|c| *c != '\n').collect();
+        if start.starts_with("finpulse-live-state/") || start.starts_with('{') {
+            return Err(StateError::CheckpointFormat { path: path.to_path_buf(), found: start });
+        }
+        return Err(err(format!("not a live-state checkpoint: it starts {start:?}")));
     }
-    let header: Header = serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
-    if header.format != CHECKPOINT_FORMAT {
-        return Err(StateError::CheckpointFormat { path: path.to_path_buf(), found: header.format });
+    let body = &bytes[CHECKPOINT_FORMAT.len() + 1..];
+    if body.len() < 8 + TRAILER_BYTES {
+        return Err(err(format!("torn: {} bytes after the format line", body.len())));
     }
-    let c: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
-    Ok((c.state, c.next_seq))
+    let next_seq = u64::from_le_bytes(body[..8].try_into().expect("8 bytes"));
+    let (payload, trailer) = body[8..].split_at(body.len() - 8 - TRAILER_BYTES);
+    let length = u64::from_le_bytes(trailer[..8].try_into().expect("8 bytes"));
+    let crc = u32::from_le_bytes(trailer[8..].try_into().expect("4 bytes"));
+    if length != payload.len() as u64 {
+        return Err(err(format!("torn: the state is {} bytes, its trailer says {length}", payload.len())));
+    }
+    if crc32c::crc32c(payload) != crc {
+        return Err(err("checksum mismatch: the file is damaged".into()));
+    }
+    let state = postcard::from_bytes(payload).map_err(|e| err(format!("the state does not decode: {e}")))?;
+    Ok((state, next_seq))
 }
 
 /// Rebuilds live state for a data directory: from its checkpoint when there is one, then every
@@ -127,6 +206,10 @@ pub fn rebuild_through(data_dir: &Path, partitions: usize, upto_seq: u64) -> Res
     let registry = EventStore::load_registry(data_dir)?;
     let vocab = Vocabulary::new(&registry);
     let path = checkpoint_path(data_dir);
+    let legacy = path.with_file_name(LEGACY_CHECKPOINT_FILE);
+    if !path.exists() && legacy.exists() {
+        tracing::warn!(path = %legacy.display(), "a checkpoint of an earlier format is set aside; rebuilding live state from the whole log");
+    }
     let (mut state, from) = match path.exists().then(|| load_checkpoint(&path)) {
         None => (LiveState::new(partitions), 0),
         Some(Ok(loaded)) => loaded,

@@ -49,24 +49,50 @@ fn state_rebuilt_from_a_checkpoint_and_the_log_equals_the_state_before() {
 fn a_damaged_checkpoint_is_reported_not_ignored() {
     let dir = tempfile::tempdir().unwrap();
     simulate(dir.path());
+    let (full, _, next) = rebuild(dir.path(), 2).unwrap();
     let path = checkpoint_path(dir.path());
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, b"{\"format\": \"finpulse-live-state/1\", \"next_seq\": 3").unwrap();
-    let err = rebuild(dir.path(), 1).unwrap_err().to_string();
-    assert!(err.contains("checkpoint.json"), "{err}");
+    save_checkpoint(&path, &full, next).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let refused = |bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        let err = rebuild(dir.path(), 2).unwrap_err().to_string();
+        assert!(err.contains("checkpoint.bin"), "{err}");
+        err
+    };
+    // One flipped bit in the state, a file cut short, and a file that is no checkpoint at all.
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x10;
+    assert!(refused(&flipped).contains("checksum mismatch"));
+    assert!(refused(&good[..good.len() - 100]).contains("torn"));
+    assert!(refused(b"PK\x03\x04 an archive").contains("not a live-state checkpoint"));
+    // The intact file still loads to the state it saved.
+    std::fs::write(&path, &good).unwrap();
+    assert!(load_checkpoint(&path).unwrap() == (full, next));
 }
 
 #[test]
 fn a_checkpoint_of_an_earlier_format_is_set_aside_and_the_log_rebuilds_the_state() {
     let dir = tempfile::tempdir().unwrap();
     simulate(dir.path());
-    let (full, _, _) = rebuild(dir.path(), 2).unwrap();
+    let (full, _, next) = rebuild(dir.path(), 2).unwrap();
     let path = checkpoint_path(dir.path());
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, b"{\"format\": \"finpulse-live-state/1\", \"next_seq\": 3, \"state\": {\"partitions\": []}}").unwrap();
-    assert!(matches!(load_checkpoint(&path), Err(finpulse_state::StateError::CheckpointFormat { .. })));
+    // A later binary format's name, then an earlier version's JSON under the current name.
+    for earlier in [&b"finpulse-live-state/2\n\x01\x02"[..], b"{\"format\": \"finpulse-live-state/1\", \"next_seq\": 3}"] {
+        std::fs::write(&path, earlier).unwrap();
+        assert!(matches!(load_checkpoint(&path), Err(finpulse_state::StateError::CheckpointFormat { .. })));
+        let (rebuilt, _, _) = rebuild(dir.path(), 2).unwrap();
+        assert!(rebuilt == full, "the whole log rebuilds the state");
+    }
+    // Earlier versions' JSON file, under its own name: ignored at start, removed by the next
+    // checkpoint.
+    std::fs::remove_file(&path).unwrap();
+    let legacy = path.with_file_name(finpulse_state::LEGACY_CHECKPOINT_FILE);
+    std::fs::write(&legacy, b"{\"format\": \"finpulse-live-state/2\", \"next_seq\": 3}").unwrap();
     let (rebuilt, _, _) = rebuild(dir.path(), 2).unwrap();
-    assert!(rebuilt == full, "the whole log rebuilds the state");
+    assert!(rebuilt == full);
+    save_checkpoint(&path, &rebuilt, next).unwrap();
+    assert!(!legacy.exists() && path.exists());
 }
 
 #[test]
