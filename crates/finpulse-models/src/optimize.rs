@@ -113,10 +113,13 @@ pub const BFGS_ITERATIONS_MAX: usize = 500;
 /// BFGS stops when every gradient component is this small relative to the objective (a
 /// log-likelihood summed over customers grows with their number)...
 pub const GRADIENT_TOLERANCE: f64 = 1e-11;
-/// ... or when a full BFGS step is predicted to lower the objective by less than this much of
-/// it: below what a sum over many customers resolves in f64, where line searches only chase
-/// rounding.
+/// ... or, once every gradient component is within [`STALLED_GRADIENT_TOLERANCE`], when a full
+/// BFGS step is predicted to lower the objective by less than this much of it: below what a
+/// sum over many customers resolves in f64, where line searches only chase rounding.
 pub const PREDICTED_DECREASE_TOLERANCE: f64 = 1e-13;
+/// The gradient (relative to the objective) below which a search that can no longer make
+/// progress counts as converged; above it, a stall is a failure.
+pub const STALLED_GRADIENT_TOLERANCE: f64 = 1e-6;
 
 /// Minimises `f` from `start` by BFGS with a backtracking (Armijo) line search, given
 /// `value_and_gradient` that returns the objective and its gradient together. A non-finite
@@ -146,7 +149,10 @@ pub fn minimize_with_gradient(value_and_gradient: impl Fn(&[f64]) -> (f64, Vec<f
             h.iter_mut().enumerate().for_each(|(k, v)| *v = if k % (n + 1) == 0 { 1.0 } else { 0.0 });
             dir = g.iter().map(|d| -d).collect();
             slope = -g.iter().map(|d| d * d).sum::<f64>();
-        } else if iteration >= n && -slope <= 2.0 * PREDICTED_DECREASE_TOLERANCE * scale {
+        } else if iteration >= n
+            && -slope <= 2.0 * PREDICTED_DECREASE_TOLERANCE * scale
+            && g.iter().all(|d| d.abs() <= STALLED_GRADIENT_TOLERANCE * scale)
+        {
             // After n updates the inverse Hessian has seen every direction, so the quadratic
             // model's prediction −½ gᵀHg is trusted.
             return Minimum { x, value: fx, evaluations, converged: true };
@@ -194,7 +200,7 @@ pub fn minimize_with_gradient(value_and_gradient: impl Fn(&[f64]) -> (f64, Vec<f
         let unchanged = (fx - f_next).abs() <= 1e-15 * scale && s_k.iter().all(|d| d.abs() <= 1e-12);
         (x, fx, g) = (next, f_next, g_next);
         if unchanged {
-            let converged = g.iter().all(|d| d.abs() <= 1e-6 * scale);
+            let converged = g.iter().all(|d| d.abs() <= STALLED_GRADIENT_TOLERANCE * scale);
             return Minimum { x, value: fx, evaluations, converged };
         }
     }
@@ -357,6 +363,26 @@ mod tests {
         assert!(m.converged, "{m:?}");
         assert!((m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6, "{m:?}");
         assert!(m.evaluations < 200, "{} evaluations", m.evaluations);
+    }
+
+    #[test]
+    fn bfgs_stops_converged_when_only_rounding_is_left_to_chase() {
+        // A bowl of size 1e7 whose value and gradient carry jitter at about 1e-13 and 1e-10 of
+        // their scale, as sums over millions of customers do: the gradient never gets below
+        // GRADIENT_TOLERANCE, and line searches near the bottom see only the jitter.
+        let centre = [0.3, -1.2, 2.0];
+        let bowl = |x: &[f64]| {
+            let q: f64 = x.iter().zip(&centre).enumerate().map(|(i, (a, c))| (i as f64 + 1.0) * (a - c).powi(2)).sum();
+            let value = 1e7 * (1.0 + q) + 1e-6 * ((x[0] * 1e9).sin() + (x[1] * 1e9).cos());
+            let gradient =
+                x.iter().zip(&centre).enumerate().map(|(i, (a, c))| 2e7 * (i as f64 + 1.0) * (a - c) + 1e-3 * (a * 1e9).sin()).collect();
+            (value, gradient)
+        };
+        let m = minimize_with_gradient(bowl, &[0.0, 0.0, 0.0]);
+        assert!(m.converged, "{m:?}");
+        for (x, c) in m.x.iter().zip(centre) {
+            assert!((x - c).abs() < 1e-6, "{:?}", m.x);
+        }
     }
 
     #[test]
