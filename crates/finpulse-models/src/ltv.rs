@@ -791,7 +791,8 @@ pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> 
     };
     let start = vec![0.0; model.param_names().len()];
     // With the closed-form gradient BFGS needs a few dozen evaluations where Nelder–Mead needs
-    // hundreds. Should it stall, Nelder–Mead carries on from there.
+    // hundreds. Should it stall (for example walking a ridge the data cannot pin down towards
+    // infinity), Nelder–Mead searches again from the start, where it settles on the ridge.
     let with_gradient = |log_params: &[f64]| {
         let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
         let (ll, g) = data.value_and_gradient(&params);
@@ -801,7 +802,7 @@ pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> 
     let Minimum { x, value, evaluations, converged } = if m.converged {
         m
     } else {
-        let more = minimize(negative, &m.x);
+        let more = minimize(negative, &start);
         Minimum { evaluations: m.evaluations + more.evaluations, ..more }
     };
     if !converged || !value.is_finite() {
