@@ -224,6 +224,7 @@ impl PnbdPlan {
         let mut ages: Vec<u64> = rows.iter().map(|(c, _)| c.age.to_bits()).collect();
         ages.sort_unstable();
         ages.dedup();
+        // Always found: the table holds every row's points and T's.
         let point = |x: f64, t: f64| points.binary_search(&(x.to_bits(), t.to_bits())).unwrap_or_default() as u32;
         let at = rows
             .iter()
