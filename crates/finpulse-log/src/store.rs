@@ -313,12 +313,13 @@ impl EventStore {
     }
 
     /// Replays the log of a data directory in log order from `from_seq`, without taking its
-    /// lock: `on_event(seq, event)` sees every committed event whose type `wanted` accepts.
+    /// lock: `on_event(seq, event)` sees every committed event that `wanted(seq, type)` accepts
+    /// (the others are not decoded).
     /// Returns the sequence number after the last record read. Live state is rebuilt this way.
     pub fn replay(
         dir: &Path,
         from_seq: u64,
-        wanted: impl Fn(TypeId) -> bool,
+        wanted: impl Fn(u64, TypeId) -> bool,
         mut on_event: impl FnMut(u64, Event),
     ) -> Result<u64, StoreError> {
         require_data(dir)?;
@@ -326,7 +327,7 @@ impl EventStore {
         Wal::read_from(&wal_dir(dir), from_seq, |seq, payload| {
             next = seq + 1;
             let type_id = codec::decode_type_id(payload).map_err(|e| bad_record(seq, e.to_string()))?;
-            if wanted(type_id) {
+            if wanted(seq, type_id) {
                 on_event(seq, codec::decode(payload).map_err(|e| bad_record(seq, e.to_string()))?);
             }
             Ok(())

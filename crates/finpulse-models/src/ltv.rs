@@ -184,15 +184,14 @@ fn pnbd_ln_a0(r: f64, alpha: f64, s: f64, beta: f64, c: &Customer) -> f64 {
     ln_a0(pnbd_term(&p, c.frequency, c.recency), pnbd_term(&p, c.frequency, c.age))
 }
 
-/// One hypergeometric term of A₀, at time `t`, for a customer with `x` repeat purchases. It
-/// depends on the customer only through (x, t), so a likelihood over many customers computes
-/// each distinct one once.
+/// One hypergeometric term of A₀, at time `t`, for a customer with `x` repeat purchases: the
+/// value [`pnbd_terms`] computes with its gradient for the fit, by the same ₂F₁.
 fn pnbd_term(p: &[f64], x: f64, t: f64) -> Option<f64> {
     let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
     let rsx = r + s + x;
     let (max, second) = if alpha >= beta { (alpha, s + 1.0) } else { (beta, r + x) };
-    let gap = (alpha - beta).abs();
-    Some(hyp2f1(rsx, second, rsx + 1.0, gap / (max + t))?.ln() - rsx * (max + t).ln())
+    let h = Hyp2f1PlusOne::new(rsx, second)?.at((alpha - beta).abs() / (max + t))?;
+    Some(h.value.ln() - rsx * (max + t).ln())
 }
 
 /// A Pareto/NBD term's log value and its gradient in (r, α, s, β).
@@ -362,14 +361,10 @@ fn ln_a0(at_last: Option<f64>, at_end: Option<f64>) -> f64 {
 }
 
 fn pnbd_rest(p: &[f64], c: &Customer) -> f64 {
-    pnbd_rest_with(p, c, pnbd_term(p, c.frequency, c.recency), pnbd_term(p, c.frequency, c.age))
-}
-
-fn pnbd_rest_with(p: &[f64], c: &Customer, at_last: Option<f64>, at_end: Option<f64>) -> f64 {
     let (r, alpha, s, beta) = (p[0], p[1], p[2], p[3]);
     let x = c.frequency;
     let alive_at_end = -(r + x) * (alpha + c.age).ln() - s * (beta + c.age).ln();
-    let died = s.ln() - (r + s + x).ln() + ln_a0(at_last, at_end);
+    let died = s.ln() - (r + s + x).ln() + pnbd_ln_a0(r, alpha, s, beta, c);
     log_add_exp(alive_at_end, died)
 }
 
@@ -540,18 +535,6 @@ impl Distinct {
     /// How many pieces an evaluation is split into.
     fn parts(&self) -> usize {
         if self.rows.len() >= PARALLEL_ROWS_MIN { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { 1 }
-    }
-
-    fn log_likelihood(&self, model: LtvModel, params: &[f64]) -> f64 {
-        let parts = self.parts();
-        if parts <= 1 {
-            return log_likelihood_of(model, params, &self.rows);
-        }
-        let per = self.rows.len().div_ceil(parts);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = self.rows.chunks(per).map(|rows| s.spawn(move || log_likelihood_of(model, params, rows))).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).sum()
-        })
     }
 }
 
@@ -728,34 +711,6 @@ struct FrequencyTerms {
 /// Distinct summaries at or above this many are evaluated on every core.
 pub const PARALLEL_ROWS_MIN: usize = 20_000;
 
-/// The weighted log-likelihood of rows sorted by frequency: the terms that depend only on the
-/// frequency (the log-gamma ratios) are computed once per run of equal frequencies.
-fn log_likelihood_of(model: LtvModel, params: &[f64], rows: &[(Customer, f64)]) -> f64 {
-    let mut total = 0.0;
-    let mut cached: Option<(f64, f64)> = None;
-    // Pareto/NBD: each hypergeometric term once per distinct (frequency, time) — far fewer
-    // than customers, since times are whole days or weeks.
-    let mut terms: std::collections::HashMap<(u64, u64), Option<f64>> = std::collections::HashMap::new();
-    let mut term = |x: f64, t: f64| *terms.entry((x.to_bits(), t.to_bits())).or_insert_with(|| pnbd_term(params, x, t));
-    for (c, w) in rows {
-        let head = match cached {
-            Some((x, head)) if x == c.frequency => head,
-            _ => {
-                let head = model.frequency_terms(params, c.frequency);
-                cached = Some((c.frequency, head));
-                head
-            }
-        };
-        let rest = if model == LtvModel::Pnbd {
-            pnbd_rest_with(params, c, term(c.frequency, c.recency), term(c.frequency, c.age))
-        } else {
-            model.rest(params, c)
-        };
-        total += w * (head + rest);
-    }
-    total
-}
-
 /// Customers from which checking and condensing them are split over every core.
 pub const PARALLEL_CUSTOMERS_MIN: usize = 100_000;
 
@@ -786,9 +741,10 @@ pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> 
             SummaryError::Empty(if model == LtvModel::Gg { " (Gamma-Gamma needs customers with repeat purchases)" } else { "" }).into()
         );
     }
+    // Nelder–Mead's objective: the same evaluation, its gradient unused.
     let negative = |log_params: &[f64]| {
         let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
-        -data.log_likelihood(model, &params)
+        -data.value_and_gradient(&params).0
     };
     let start = vec![0.0; model.param_names().len()];
     // With the closed-form gradient BFGS needs a few dozen evaluations where Nelder–Mead needs
@@ -997,18 +953,19 @@ mod tests {
             .collect()
     }
 
-    /// The analytic value and gradient `of` agree with the model's log-likelihood and its
-    /// central differences at `at`.
+    /// The condensed evaluation's value and analytic gradient agree with the model's
+    /// per-customer log-likelihood summed over `customers`, and its central differences, at `at`.
     fn assert_gradient_matches(customers: &[Customer], model: LtvModel, at: [f64; 4]) {
         let data = Distinct::new(model, customers).unwrap();
         let (value, grad) = data.value_and_gradient(&at);
-        assert!((value - data.log_likelihood(model, &at)).abs() < 1e-9 * value.abs(), "{at:?}");
+        let summed = |params: &[f64]| customers.iter().map(|c| model.log_likelihood(params, c)).sum::<f64>();
+        assert!((value - summed(&at)).abs() < 1e-9 * value.abs(), "{at:?}");
         for i in 0..model.param_names().len() {
             let h = 1e-6 * at[i];
             let (mut up, mut down) = (at, at);
             up[i] += h;
             down[i] -= h;
-            let numeric = (data.log_likelihood(model, &up) - data.log_likelihood(model, &down)) / (2.0 * h);
+            let numeric = (summed(&up) - summed(&down)) / (2.0 * h);
             assert!((grad[i] - numeric).abs() < 1e-5 * numeric.abs().max(1.0), "{at:?} parameter {i}: {} vs {numeric}", grad[i]);
         }
     }

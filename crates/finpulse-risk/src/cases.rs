@@ -173,7 +173,7 @@ impl CaseBook {
         let registry = finpulse_log::EventStore::load_registry(data_dir)?;
         let mut book = Self::new(&registry);
         let (decisions, updates) = (book.ids.decision_type, book.ids.update_type);
-        finpulse_log::EventStore::replay(data_dir, 0, |t| Some(t) == decisions || Some(t) == updates, |_, e| book.apply(&e))?;
+        finpulse_log::EventStore::replay(data_dir, 0, |_, t| Some(t) == decisions || Some(t) == updates, |_, e| book.apply(&e))?;
         Ok(book)
     }
 

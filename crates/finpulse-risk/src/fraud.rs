@@ -109,7 +109,7 @@ pub fn replay_transactions(
     EventStore::replay(
         data_dir,
         0,
-        |t| feeds_features(vocab.kind(t)),
+        |_, t| feeds_features(vocab.kind(t)),
         |_, e| {
             let kind = vocab.kind(e.type_id);
             if kind == Kind::FraudLabel {

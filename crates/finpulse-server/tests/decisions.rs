@@ -208,7 +208,7 @@ async fn a_running_server_moves_its_checkpoint_up_in_the_background_to_the_state
     EventStore::replay(
         dir.path(),
         0,
-        |_| true,
+        |_, _| true,
         |seq, e| {
             if seq < at {
                 replayed.apply(&vocab, &e);

@@ -219,16 +219,8 @@ pub fn rebuild_through(data_dir: &Path, partitions: usize, upto_seq: u64) -> Res
         }
         Some(Err(e)) => return Err(e),
     };
-    let next = EventStore::replay(
-        data_dir,
-        from,
-        |_| true,
-        |seq, e| {
-            if seq < upto_seq {
-                state.apply(&vocab, &e);
-            }
-        },
-    )?;
+    // Records from `upto_seq` on are read past but not decoded.
+    let next = EventStore::replay(data_dir, from, |seq, _| seq < upto_seq, |_, e| state.apply(&vocab, &e))?;
     Ok(Rebuilt { state, vocab, next_seq: next.min(upto_seq.max(from)), checkpoint_seq: from })
 }
 

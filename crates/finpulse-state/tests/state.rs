@@ -21,6 +21,14 @@ fn simulate(dir: &std::path::Path) -> Vec<Event> {
     events
 }
 
+/// A simulated store's events, with its registry and the state's vocabulary of it.
+fn simulated(dir: &std::path::Path) -> (Vec<Event>, std::sync::Arc<finpulse_core::Registry>, Vocabulary) {
+    let events = simulate(dir);
+    let registry = EventStore::load_registry(dir).unwrap();
+    let vocab = Vocabulary::new(&registry);
+    (events, registry, vocab)
+}
+
 #[test]
 fn state_rebuilt_from_a_checkpoint_and_the_log_equals_the_state_before() {
     let dir = tempfile::tempdir().unwrap();
@@ -98,9 +106,7 @@ fn a_checkpoint_of_an_earlier_format_is_set_aside_and_the_log_rebuilds_the_state
 #[test]
 fn terminal_fraud_counts_only_labels_that_have_arrived() {
     let dir = tempfile::tempdir().unwrap();
-    let events = simulate(dir.path());
-    let registry = EventStore::load_registry(dir.path()).unwrap();
-    let vocab = Vocabulary::new(&registry);
+    let (events, registry, vocab) = simulated(dir.path());
     let label_type = registry.type_id("fraud_label").unwrap();
     let target = registry.field_id("target_event_id").unwrap();
     // A fraudulent payment whose label arrives later.
@@ -126,9 +132,7 @@ fn terminal_fraud_counts_only_labels_that_have_arrived() {
 #[test]
 fn features_of_a_transaction_exclude_the_transaction_itself_and_cold_starts_are_not_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let events = simulate(dir.path());
-    let registry = EventStore::load_registry(dir.path()).unwrap();
-    let vocab = Vocabulary::new(&registry);
+    let (events, registry, vocab) = simulated(dir.path());
     let payment_type = registry.type_id("payment").unwrap();
     let mut state = LiveState::new(1);
     let mut checked = 0;
@@ -157,9 +161,7 @@ fn features_of_a_transaction_exclude_the_transaction_itself_and_cold_starts_are_
 #[test]
 fn a_checkpoint_moved_up_on_the_side_equals_the_state_applied_through_that_record() {
     let dir = tempfile::tempdir().unwrap();
-    let events = simulate(dir.path());
-    let registry = EventStore::load_registry(dir.path()).unwrap();
-    let vocab = Vocabulary::new(&registry);
+    let (events, _, vocab) = simulated(dir.path());
     let through = |n: usize| {
         let mut s = LiveState::new(4);
         events[..n].iter().for_each(|e| s.apply(&vocab, e));
