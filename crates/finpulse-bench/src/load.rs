@@ -29,17 +29,29 @@ pub struct LoadReport {
     pub worst_by_second_us: Vec<u64>,
     /// The first failure, for the report.
     pub first_error: Option<String>,
+    /// How late the client sent each request after its due time (its timer and its own
+    /// scheduling, not the server's), sorted, in microseconds.
+    pub send_lateness_us: Vec<u64>,
 }
 
 impl LoadReport {
     /// The `p` quantile of latency, in milliseconds.
     pub fn quantile_ms(&self, p: f64) -> f64 {
-        let l = &self.latencies_us;
-        if l.is_empty() {
-            return f64::NAN;
-        }
-        l[((l.len() as f64 * p) as usize).min(l.len() - 1)] as f64 / 1000.0
+        quantile_ms(&self.latencies_us, p)
     }
+
+    /// The `p` quantile of the client's send lateness, in milliseconds.
+    pub fn send_lateness_quantile_ms(&self, p: f64) -> f64 {
+        quantile_ms(&self.send_lateness_us, p)
+    }
+}
+
+/// The `p` quantile of sorted microseconds, in milliseconds.
+fn quantile_ms(l: &[u64], p: f64) -> f64 {
+    if l.is_empty() {
+        return f64::NAN;
+    }
+    l[((l.len() as f64 * p) as usize).min(l.len() - 1)] as f64 / 1000.0
 }
 
 /// Sends `total` POSTs of `body(i)` to `path` at `rate` per second over `connections`
@@ -72,6 +84,7 @@ pub fn post_open_loop(
                 let (read, mut write) = stream.into_split();
                 let mut read = BufReader::new(read);
                 let (mut latencies, mut failed, mut first_error) = (Vec::new(), 0u64, None);
+                let mut lateness = Vec::new();
                 let mut request = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -80,6 +93,7 @@ pub fn post_open_loop(
                     }
                     let due = started + Duration::from_nanos(i * 1_000_000_000 / rate);
                     tokio::time::sleep_until(due.into()).await;
+                    lateness.push(due.elapsed().as_micros() as u64);
                     let b = body(i);
                     request.clear();
                     request.extend_from_slice(
@@ -109,13 +123,21 @@ pub fn post_open_loop(
                         }
                     }
                 }
-                (latencies, failed, first_error)
+                (latencies, failed, first_error, lateness)
             }));
         }
-        let mut report =
-            LoadReport { sent: 0, failed: 0, secs: 0.0, latencies_us: Vec::new(), worst_by_second_us: Vec::new(), first_error: None };
+        let mut report = LoadReport {
+            sent: 0,
+            failed: 0,
+            secs: 0.0,
+            latencies_us: Vec::new(),
+            worst_by_second_us: Vec::new(),
+            first_error: None,
+            send_lateness_us: Vec::new(),
+        };
         for t in tasks {
-            let (latencies, failed, error) = t.await?;
+            let (latencies, failed, error, lateness) = t.await?;
+            report.send_lateness_us.extend(lateness);
             for (second, us) in latencies {
                 let second = second as usize;
                 if report.worst_by_second_us.len() <= second {
@@ -132,6 +154,7 @@ pub fn post_open_loop(
         report.secs = started.elapsed().as_secs_f64();
         report.sent = report.latencies_us.len() as u64 + report.failed;
         report.latencies_us.sort_unstable();
+        report.send_lateness_us.sort_unstable();
         Ok(report)
     })
 }

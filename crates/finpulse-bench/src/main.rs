@@ -370,6 +370,11 @@ fn decide_http(finpulse: &Path, scratch: &Path, rate: u64, seconds: u64, users: 
     );
     let worst: Vec<String> = report.worst_by_second_us.iter().map(|us| format!("{:.1}", *us as f64 / 1000.0)).collect();
     println!("decide-http: slowest answer per second of the run (ms): {}", worst.join(" "));
+    println!(
+        "decide-http: the client sent requests late by p50 {:.2} ms, p99 {:.2} ms (its timer and scheduling; included in the latency above)",
+        report.send_lateness_quantile_ms(0.5),
+        report.send_lateness_quantile_ms(0.99)
+    );
     Ok(())
 }
 

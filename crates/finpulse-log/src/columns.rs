@@ -105,6 +105,24 @@ impl Column {
             Self::Ts(mut b) => Arc::new(b.finish().with_timezone(UTC)),
         }
     }
+    fn finish_cloned(&self) -> ArrayRef {
+        match self {
+            Self::Bool(b) => Arc::new(b.finish_cloned()),
+            Self::Int(b) => Arc::new(b.finish_cloned()),
+            Self::Float(b) => Arc::new(b.finish_cloned()),
+            Self::Str(b) => Arc::new(b.finish_cloned()),
+            Self::Ts(b) => Arc::new(b.finish_cloned().with_timezone(UTC)),
+        }
+    }
+    fn field_type(&self) -> FieldType {
+        match self {
+            Self::Bool(_) => FieldType::Bool,
+            Self::Int(_) => FieldType::Int,
+            Self::Float(_) => FieldType::Float,
+            Self::Str(_) => FieldType::String,
+            Self::Ts(_) => FieldType::Timestamp,
+        }
+    }
 }
 
 /// Bytes per value a string column is first sized for.
@@ -142,44 +160,149 @@ impl FieldIndex {
 /// Converts events to a batch of the registry's `events` schema. Cost is proportional to the
 /// number of values present, not to events × columns.
 pub fn events_to_batch<'a>(registry: &Registry, schema: &SchemaRef, events: impl ExactSizeIterator<Item = &'a Event>) -> RecordBatch {
-    let n = events.len();
-    let mut event_id = StringBuilder::with_capacity(n, n * 24);
-    let mut user_id = StringBuilder::with_capacity(n, n * 12);
-    let mut ts = TimestampMicrosecondBuilder::with_capacity(n);
-    let mut ty = StringBuilder::with_capacity(n, n * 10);
-    let index = FieldIndex::new(registry);
-    let types: Vec<FieldType> = registry.fields().map(|f| f.ty).collect();
-    let mut columns: Vec<Column> = types.iter().map(|ty| Column::with_capacity(*ty, 0)).collect();
-    for (row, e) in events.enumerate() {
-        event_id.append_value(&e.event_id);
-        user_id.append_option(e.user_id.as_deref());
-        ts.append_value(e.ts_us);
-        ty.append_value(&registry.event_type(e.type_id).name);
+    let mut open = OpenBatch::with_capacity(registry, schema.clone(), events.len());
+    for e in events {
+        open.push(registry, e);
+    }
+    open.into_batch()
+}
+
+/// Rows of the `events` schema growing in Arrow builders, one event at a time: the log tail's
+/// newest rows. Appending costs the values an event carries; [`OpenBatch::finish`] hands the
+/// columns over without copying them, so rows are copied once however small the commits that
+/// brought them (merging many small batches instead copies each row several times, and the
+/// largest merges stall whoever waits on them). [`OpenBatch::snapshot`] copies the rows so far
+/// for a reader.
+pub struct OpenBatch {
+    schema: SchemaRef,
+    index: FieldIndex,
+    types: Vec<FieldType>,
+    /// Rows each column is sized for at its first value.
+    capacity: usize,
+    event_id: StringBuilder,
+    user_id: StringBuilder,
+    ts: TimestampMicrosecondBuilder,
+    ty: StringBuilder,
+    /// One per registry field; a column no event has used yet holds nothing (its nulls are
+    /// added when the batch is finished).
+    columns: Vec<Column>,
+    rows: usize,
+}
+
+impl OpenBatch {
+    /// An empty batch of `schema` (the registry's `events_schema`) sized for `capacity` rows.
+    pub fn with_capacity(registry: &Registry, schema: SchemaRef, capacity: usize) -> Self {
+        let types: Vec<FieldType> = registry.fields().map(|f| f.ty).collect();
+        Self {
+            schema,
+            index: FieldIndex::new(registry),
+            columns: types.iter().map(|ty| Column::with_capacity(*ty, 0)).collect(),
+            types,
+            capacity,
+            event_id: StringBuilder::with_capacity(capacity, capacity * 24),
+            user_id: StringBuilder::with_capacity(capacity, capacity * 12),
+            ts: TimestampMicrosecondBuilder::with_capacity(capacity),
+            ty: StringBuilder::with_capacity(capacity, capacity * 10),
+            rows: 0,
+        }
+    }
+
+    /// Rows so far.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The schema the rows follow.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Appends an event of `registry` (the one the batch was made for, or a later one: field
+    /// ids the batch has no column for are left out).
+    pub fn push(&mut self, registry: &Registry, e: &Event) {
+        self.event_id.append_value(&e.event_id);
+        self.user_id.append_option(e.user_id.as_deref());
+        self.ts.append_value(e.ts_us);
+        self.ty.append_value(&registry.event_type(e.type_id).name);
         for (fid, value) in &e.fields {
-            if let Some(c) = index.column(*fid) {
-                let column = &mut columns[c];
+            if let Some(c) = self.index.column(*fid) {
+                let column = &mut self.columns[c];
                 if column.len() == 0 {
                     // First value: size the column for the whole batch rather than by doubling;
                     // columns no event uses allocate nothing until the final null padding.
-                    *column = Column::with_capacity(types[c], n);
+                    *column = Column::with_capacity(self.types[c], self.capacity.max(self.rows + 1));
                 }
-                column.pad_nulls_to(row);
+                column.pad_nulls_to(self.rows);
                 column.push(value);
             }
         }
+        self.rows += 1;
     }
-    let mut arrays: Vec<ArrayRef> =
-        vec![Arc::new(event_id.finish()), Arc::new(user_id.finish()), Arc::new(ts.finish().with_timezone(UTC)), Arc::new(ty.finish())];
-    for (mut c, field) in columns.into_iter().zip(schema.fields().iter().skip(4)) {
-        if c.len() == 0 {
-            arrays.push(null_column(field.data_type(), n));
-        } else {
-            c.pad_nulls_to(n);
-            arrays.push(c.finish());
+
+    /// The rows as a batch, leaving this one empty (and sized as before) for the next rows.
+    pub fn finish(&mut self) -> RecordBatch {
+        self.take(self.capacity)
+    }
+
+    /// The rows as a batch.
+    pub fn into_batch(mut self) -> RecordBatch {
+        self.take(0)
+    }
+
+    /// The rows as a batch, leaving the common columns sized for `cap` rows.
+    fn take(&mut self, cap: usize) -> RecordBatch {
+        let n = self.rows;
+        let mut arrays: Vec<ArrayRef> = vec![
+            Arc::new(std::mem::replace(&mut self.event_id, StringBuilder::with_capacity(cap, cap * 24)).finish()),
+            Arc::new(std::mem::replace(&mut self.user_id, StringBuilder::with_capacity(cap, cap * 12)).finish()),
+            Arc::new(std::mem::replace(&mut self.ts, TimestampMicrosecondBuilder::with_capacity(cap)).finish().with_timezone(UTC)),
+            Arc::new(std::mem::replace(&mut self.ty, StringBuilder::with_capacity(cap, cap * 10)).finish()),
+        ];
+        for (c, field) in self.columns.iter_mut().zip(self.schema.fields().iter().skip(4)) {
+            if c.len() == 0 {
+                arrays.push(null_column(field.data_type(), n));
+            } else {
+                c.pad_nulls_to(n);
+                let ty = c.field_type();
+                arrays.push(std::mem::replace(c, Column::with_capacity(ty, 0)).finish());
+            }
         }
+        self.rows = 0;
+        // The arrays follow the schema field by field, each of length `n`.
+        RecordBatch::try_new(self.schema.clone(), arrays).expect("arrays built to the events schema")
     }
-    // The arrays follow `events_schema(registry)` field by field, each of length `n`.
-    RecordBatch::try_new(schema.clone(), arrays).expect("arrays built to the events schema")
+
+    /// A copy of the rows so far as a batch, or `None` when there are none.
+    pub fn snapshot(&self) -> Option<RecordBatch> {
+        let n = self.rows;
+        if n == 0 {
+            return None;
+        }
+        let mut arrays: Vec<ArrayRef> = vec![
+            Arc::new(self.event_id.finish_cloned()),
+            Arc::new(self.user_id.finish_cloned()),
+            Arc::new(self.ts.finish_cloned().with_timezone(UTC)),
+            Arc::new(self.ty.finish_cloned()),
+        ];
+        for (c, field) in self.columns.iter().zip(self.schema.fields().iter().skip(4)) {
+            let len = c.len();
+            arrays.push(if len == 0 {
+                null_column(field.data_type(), n)
+            } else if len == n {
+                c.finish_cloned()
+            } else {
+                // Rows after the column's last value are null.
+                let nulls = null_column(field.data_type(), n - len);
+                arrow::compute::concat(&[c.finish_cloned().as_ref(), nulls.as_ref()]).expect("one type")
+            });
+        }
+        Some(RecordBatch::try_new(self.schema.clone(), arrays).expect("arrays built to the events schema"))
+    }
 }
 
 /// Widens a batch built under an older registry to `schema`, filling new columns with nulls.
@@ -322,6 +445,45 @@ mod tests {
         assert_eq!(amounts.value(2), 7);
         assert_eq!(batch.column_by_name("type").unwrap().as_string::<i32>().value(1), "fraud_label");
         assert!(batch.column_by_name("user_id").unwrap().is_null(1));
+    }
+
+    #[test]
+    fn an_open_batch_gives_the_batch_its_events_make_whether_copied_midway_or_finished() {
+        let reg = Registry::builtin();
+        let schema = events_schema(&reg);
+        let (amount, label) = (reg.field_id("amount_fen").unwrap(), FieldId(7));
+        let payment = reg.type_id("payment").unwrap();
+        // The amount column's last value comes before the last row, and the label's first
+        // value after the first: both need nulls added at either end.
+        let events: Vec<Event> = (0..5)
+            .map(|i| Event {
+                event_id: format!("e{i}"),
+                user_id: (i != 2).then(|| format!("u{i}")),
+                ts_us: i,
+                type_id: if i == 3 { TypeId(1) } else { payment },
+                fields: match i {
+                    0 | 2 => vec![(amount, Value::Int(i * 10))],
+                    3 => vec![(label, Value::Bool(true))],
+                    _ => vec![],
+                },
+            })
+            .collect();
+        let mut open = OpenBatch::with_capacity(&reg, schema.clone(), 2);
+        assert!(open.snapshot().is_none());
+        for (i, e) in events.iter().enumerate() {
+            open.push(&reg, e);
+            let copy = open.snapshot().unwrap();
+            copy.columns().iter().for_each(|c| c.to_data().validate_full().unwrap());
+            assert_eq!(copy, events_to_batch(&reg, &schema, events[..=i].iter()), "after {} rows", i + 1);
+        }
+        assert_eq!(open.finish(), events_to_batch(&reg, &schema, events.iter()));
+        assert!(open.is_empty() && open.snapshot().is_none());
+        // Emptied, it takes the next rows as a new batch.
+        open.push(&reg, &events[3]);
+        open.push(&reg, &events[0]);
+        let next = open.finish();
+        next.columns().iter().for_each(|c| c.to_data().validate_full().unwrap());
+        assert_eq!(next, events_to_batch(&reg, &schema, [&events[3], &events[0]].into_iter()));
     }
 
     #[test]

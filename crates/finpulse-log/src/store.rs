@@ -13,7 +13,7 @@
 //!   within a type, each user's rows are together and in time order.
 
 use crate::codec;
-use crate::columns::{concat_wide, events_schema, events_to_batch, take_wide, widen};
+use crate::columns::{OpenBatch, concat_wide, events_schema, events_to_batch, take_wide, widen};
 use crate::dedup::DedupIndex;
 use crate::wal::{Frame, Recovery, Wal, WalError, WalOptions, put_frame, sync_dir};
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
@@ -34,7 +34,8 @@ use std::sync::{Arc, RwLock};
 /// Default number of tail events that triggers a compaction.
 pub const TAIL_EVENTS_MAX_DEFAULT: usize = 1_000_000;
 /// Tail batches smaller than this are merged with the next append, so single-event ingestion
-/// does not leave thousands of one-row batches for queries to scan.
+/// does not leave thousands of one-row batches for queries to scan; small appends of events
+/// grow one open batch that is sealed at this many rows.
 pub const TAIL_BATCH_ROWS_MIN: usize = 8192;
 /// Rows per Parquet row group.
 pub const PARQUET_ROW_GROUP_ROWS: usize = 256 * 1024;
@@ -183,13 +184,51 @@ pub struct EventStore {
     dedup: DedupIndex,
     manifest: Manifest,
     tail_rows: usize,
-    view: Arc<RwLock<StoreView>>,
+    shared: Arc<RwLock<Shared>>,
     poisoned: Option<String>,
     recovery: Recovery,
     /// The compaction running in the background, if any.
     compaction: Option<Compaction>,
     /// Tail batches a running compaction covers: appends never merge into them.
     sealed_batches: usize,
+}
+
+/// What the writer shares with readers: the view without its newest rows, and those rows,
+/// still growing.
+struct Shared {
+    view: StoreView,
+    /// Rows appended after the view's tail, as small appends of events bring them.
+    open: OpenBatch,
+}
+
+impl Shared {
+    /// Moves the open rows to the tail as a batch of their own.
+    fn seal_open(&mut self, sealed_batches: usize) {
+        if !self.open.is_empty() {
+            let batch = self.open.finish();
+            push_tail(&mut self.view, sealed_batches, batch);
+        }
+    }
+}
+
+/// Adds a batch to the tail. Small batches are merged like a binary counter (the last two
+/// open ones whenever the older is no larger than the newer, until batches reach
+/// [`TAIL_BATCH_ROWS_MIN`]): each row is copied O(log) times, not once per append, and readers
+/// see at most a few dozen small batches. The first `sealed_batches` (a running compaction's)
+/// are never merged into.
+fn push_tail(view: &mut StoreView, sealed_batches: usize, batch: RecordBatch) {
+    view.tail.push(batch);
+    while view.tail.len() >= sealed_batches + 2 {
+        let n = view.tail.len();
+        let (older, newer) = (&view.tail[n - 2], &view.tail[n - 1]);
+        if older.num_rows() >= TAIL_BATCH_ROWS_MIN || older.num_rows() > newer.num_rows() || older.schema() != newer.schema() {
+            break;
+        }
+        // Both batches have the same schema, so concatenation cannot fail.
+        let merged = concat_wide(&newer.schema(), &view.tail[n - 2..]).expect("same schema");
+        view.tail.truncate(n - 2);
+        view.tail.push(merged);
+    }
 }
 
 /// A compaction running on its own thread over the first `batches` tail batches.
@@ -287,6 +326,7 @@ impl EventStore {
         }
         let files = manifest.files.iter().map(|f| dir.join(&f.path)).collect();
         let view = StoreView { registry: registry.clone(), schema: schema.clone(), files, tail };
+        let open = OpenBatch::with_capacity(&registry, schema.clone(), TAIL_BATCH_ROWS_MIN);
         Ok(Self {
             dir: dir.to_path_buf(),
             opts,
@@ -297,7 +337,7 @@ impl EventStore {
             dedup,
             manifest,
             tail_rows,
-            view: Arc::new(RwLock::new(view)),
+            shared: Arc::new(RwLock::new(Shared { view, open })),
             poisoned: None,
             recovery,
             compaction: None,
@@ -383,7 +423,7 @@ impl EventStore {
 
     /// A handle queries use to take consistent views while the store keeps writing.
     pub fn view_handle(&self) -> ViewHandle {
-        ViewHandle(self.view.clone())
+        ViewHandle(self.shared.clone())
     }
 
     /// Registers a custom event type and persists it before it can be used.
@@ -394,9 +434,12 @@ impl EventStore {
         write_atomically(&self.dir.join("schema.json"), &json)?;
         self.registry = Arc::new(next);
         self.schema = events_schema(&self.registry);
-        let mut view = self.view.write().unwrap_or_else(|p| p.into_inner());
-        view.registry = self.registry.clone();
-        view.schema = self.schema.clone();
+        let mut shared = self.shared.write().unwrap_or_else(|p| p.into_inner());
+        // The open rows keep the schema they were built for.
+        shared.seal_open(self.sealed_batches);
+        shared.open = OpenBatch::with_capacity(&self.registry, self.schema.clone(), TAIL_BATCH_ROWS_MIN);
+        shared.view.registry = self.registry.clone();
+        shared.view.schema = self.schema.clone();
         Ok(id)
     }
 
@@ -437,41 +480,36 @@ impl EventStore {
             inserted.iter().for_each(|k| self.dedup.remove_key(*k));
             return Err(self.poison(e));
         }
-        // Small groups' accepted events, in log order, become one batch here.
-        let mut accepted_batches: Vec<RecordBatch> = Vec::with_capacity(groups.len());
-        let mut pending: Vec<&Event> = Vec::new();
+        // Accepted events go to the tail in log order: small groups' events into the open
+        // batch, a prepared batch after the open rows, sealed before it.
+        let mut shared = self.shared.write().unwrap_or_else(|p| p.into_inner());
         for (group, s) in groups.iter().zip(&statuses) {
-            let batch = match &group.rows {
-                Rows::Events(events) => {
-                    pending.extend(events.iter().zip(s).filter(|(_, s)| **s == AppendStatus::Accepted).map(|(e, _)| e));
-                    continue;
-                }
-                Rows::Batch(batch) => batch,
-            };
-            if !pending.is_empty() {
-                accepted_batches.push(events_to_batch(&self.registry, &self.schema, pending.drain(..)));
-            }
             let accepted = s.iter().filter(|s| **s == AppendStatus::Accepted).count();
-            if accepted == s.len() {
-                accepted_batches.push(batch.clone());
-            } else if accepted > 0 {
-                let mask = arrow::array::BooleanArray::from_iter(s.iter().map(|s| Some(*s == AppendStatus::Accepted)));
-                // The mask has one entry per row of the batch, so filtering cannot fail.
-                accepted_batches.push(arrow::compute::filter_record_batch(batch, &mask).expect("mask matches the batch"));
+            self.tail_rows += accepted;
+            match &group.rows {
+                Rows::Events(events) => {
+                    for (e, _) in events.iter().zip(s).filter(|(_, s)| **s == AppendStatus::Accepted) {
+                        shared.open.push(&self.registry, e);
+                    }
+                }
+                Rows::Batch(batch) if accepted > 0 => {
+                    shared.seal_open(self.sealed_batches);
+                    let batch = if accepted == s.len() {
+                        batch.clone()
+                    } else {
+                        let mask = arrow::array::BooleanArray::from_iter(s.iter().map(|s| Some(*s == AppendStatus::Accepted)));
+                        // The mask has one entry per row of the batch, so filtering cannot fail.
+                        arrow::compute::filter_record_batch(batch, &mask).expect("mask matches the batch")
+                    };
+                    push_tail(&mut shared.view, self.sealed_batches, batch);
+                }
+                Rows::Batch(_) => {}
             }
         }
-        if !pending.is_empty() {
-            accepted_batches.push(events_to_batch(&self.registry, &self.schema, pending.drain(..)));
+        if shared.open.len() >= TAIL_BATCH_ROWS_MIN {
+            shared.seal_open(self.sealed_batches);
         }
-        // One batch per commit (per run of one schema), so many small requests committed
-        // together cost one concatenation, not one each.
-        for run in accepted_batches.chunk_by(|a, b| a.schema() == b.schema()) {
-            let batch = match run {
-                [one] => one.clone(),
-                many => concat_wide(&many[0].schema(), many).expect("same schema"),
-            };
-            self.push_tail(batch);
-        }
+        drop(shared);
         self.compact_in_background();
         Ok(statuses)
     }
@@ -488,28 +526,6 @@ impl EventStore {
         tracing::error!(error = %why, "log write failed; refusing further writes");
         self.poisoned = Some(why);
         StoreError::Wal(e)
-    }
-
-    /// Adds a batch to the tail. Small batches are merged like a binary counter (the last two
-    /// open ones whenever the older is no larger than the newer, until batches reach
-    /// [`TAIL_BATCH_ROWS_MIN`]): each row is copied O(log) times, not once per append, so a
-    /// stream of one-event appends (decisions) costs the same per event as large batches,
-    /// and readers see at most a few dozen small batches.
-    fn push_tail(&mut self, batch: RecordBatch) {
-        self.tail_rows += batch.num_rows();
-        let mut view = self.view.write().unwrap_or_else(|p| p.into_inner());
-        view.tail.push(batch);
-        while view.tail.len() >= self.sealed_batches + 2 {
-            let n = view.tail.len();
-            let (older, newer) = (&view.tail[n - 2], &view.tail[n - 1]);
-            if older.num_rows() >= TAIL_BATCH_ROWS_MIN || older.num_rows() > newer.num_rows() || older.schema() != newer.schema() {
-                break;
-            }
-            // Both batches have the same schema, so concatenation cannot fail.
-            let merged = concat_wide(&newer.schema(), &view.tail[n - 2..]).expect("same schema");
-            view.tail.truncate(n - 2);
-            view.tail.push(merged);
-        }
     }
 
     /// Applies a finished background compaction, and starts one when the tail is over its
@@ -541,7 +557,12 @@ impl EventStore {
         if self.compaction.is_some() {
             return;
         }
-        let batches: Vec<RecordBatch> = self.view.read().unwrap_or_else(|p| p.into_inner()).tail.clone();
+        let batches: Vec<RecordBatch> = {
+            let mut shared = self.shared.write().unwrap_or_else(|p| p.into_inner());
+            // Every committed row, the open ones included, goes into the compaction.
+            shared.seal_open(self.sealed_batches);
+            shared.view.tail.clone()
+        };
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         if rows == 0 {
             return;
@@ -586,9 +607,9 @@ impl EventStore {
         write_atomically(&self.dir.join("manifest.json"), &json)?;
         self.manifest = manifest;
         {
-            let mut view = self.view.write().unwrap_or_else(|p| p.into_inner());
-            view.files.extend(new_files.iter().map(|f| self.dir.join(&f.path)));
-            view.tail.drain(..c.batches);
+            let mut shared = self.shared.write().unwrap_or_else(|p| p.into_inner());
+            shared.view.files.extend(new_files.iter().map(|f| self.dir.join(&f.path)));
+            shared.view.tail.drain(..c.batches);
         }
         self.tail_rows -= c.rows;
         Ok(Some(CompactionReport { events: c.rows as u64, files: new_files.len() as u64 }))
@@ -857,22 +878,25 @@ impl PreparedEvents {
 
 /// A shared handle to the store's current view.
 #[derive(Clone)]
-pub struct ViewHandle(Arc<RwLock<StoreView>>);
+pub struct ViewHandle(Arc<RwLock<Shared>>);
 
 impl ViewHandle {
     /// The registry in force, without copying the rest of the view.
     pub fn registry(&self) -> Arc<Registry> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).registry.clone()
+        self.0.read().unwrap_or_else(|p| p.into_inner()).view.registry.clone()
     }
 
     /// A preparer for the registry in force.
     pub fn preparer(&self) -> Preparer {
-        let view = self.0.read().unwrap_or_else(|p| p.into_inner());
-        Preparer { registry: view.registry.clone(), schema: view.schema.clone() }
+        let shared = self.0.read().unwrap_or_else(|p| p.into_inner());
+        Preparer { registry: shared.view.registry.clone(), schema: shared.view.schema.clone() }
     }
 
-    /// A consistent cut: files and tail taken under one lock.
+    /// A consistent cut: files and tail taken under one lock (the open rows copied).
     pub fn snapshot(&self) -> StoreView {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+        let shared = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let mut view = shared.view.clone();
+        view.tail.extend(shared.open.snapshot());
+        view
     }
 }

@@ -94,6 +94,35 @@ fn small_groups_left_to_the_writer_land_in_the_tail_in_log_order_beside_built_ba
 }
 
 #[test]
+fn small_appends_fill_one_open_batch_sealed_at_its_size_and_compaction_takes_the_open_rows() {
+    use finpulse_log::store::TAIL_BATCH_ROWS_MIN;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let preparer = store.preparer();
+    let n = TAIL_BATCH_ROWS_MIN + 101;
+    let ids: Vec<String> = (0..n).map(|i| format!("d{i:06}")).collect();
+    // Two events per append, as a decision stores its transaction and its verdict.
+    for pair in ids.chunks(2) {
+        let events: Vec<Event> = pair.iter().map(|id| payment(id, "u1", DAY0_US, 5)).collect();
+        store.append_prepared(&[preparer.prepare_shared(std::sync::Arc::new(events))]).unwrap();
+    }
+    let view = store.view_handle().snapshot();
+    let sizes: Vec<usize> = view.tail.iter().map(|b| b.num_rows()).collect();
+    assert_eq!(sizes, vec![TAIL_BATCH_ROWS_MIN, 101], "one sealed batch, then the open rows");
+    assert_eq!(tail_ids(&store), ids);
+    store.compact().unwrap();
+    assert_eq!(store.stats().tail_events, 0);
+    let view = store.view_handle().snapshot();
+    assert!(view.tail.is_empty(), "the open rows went into the compaction");
+    let mut stored: Vec<String> = view.files.iter().flat_map(|f| column_strings(&read_parquet(f), "event_id")).collect();
+    stored.sort();
+    assert_eq!(stored, ids);
+    drop(store);
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    assert!(store.view_handle().snapshot().tail.is_empty(), "nothing left in the log after the compaction");
+}
+
+#[test]
 fn a_second_process_cannot_open_a_held_directory() {
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
