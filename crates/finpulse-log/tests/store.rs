@@ -283,6 +283,50 @@ fn custom_types_persist_and_their_events_survive_restart() {
 }
 
 #[test]
+fn open_rows_keep_their_schema_when_a_custom_type_is_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let small = |store: &mut EventStore, events: Vec<Event>| {
+        let prepared = store.preparer().prepare_shared(std::sync::Arc::new(events));
+        store.append_prepared(&[prepared]).unwrap();
+    };
+    small(&mut store, vec![payment("p1", "u1", DAY0_US, 5)]);
+    let def = CustomTypeDef {
+        name: "coupon_redeemed".into(),
+        doc: String::new(),
+        scope: Scope::User,
+        fields: vec![CustomFieldDef {
+            name: "coupon_code".into(),
+            ty: FieldType::String,
+            required: true,
+            class: Some(DataClass::BASIC),
+            check: FieldCheck::None,
+            doc: String::new(),
+        }],
+    };
+    let type_id = store.register_type(def).unwrap();
+    let field = store.registry().field_id("coupon_code").unwrap();
+    let coupon = Event {
+        event_id: "c1".into(),
+        user_id: Some("u1".into()),
+        ts_us: DAY0_US,
+        type_id,
+        fields: vec![(field, Value::Str("SPRING".into()))],
+    };
+    small(&mut store, vec![coupon, payment("p2", "u1", DAY0_US, 6)]);
+    let view = store.view_handle().snapshot();
+    assert_eq!(view.tail.len(), 2, "the rows before the type was registered were sealed under the old schema");
+    assert!(view.tail[0].column_by_name("coupon_code").is_none());
+    assert_eq!(view.tail[1].column_by_name("coupon_code").unwrap().as_string::<i32>().value(0), "SPRING");
+    assert_eq!(tail_ids(&store), vec!["p1", "c1", "p2"]);
+    store.compact().unwrap();
+    let view = store.view_handle().snapshot();
+    let mut ids: Vec<String> = view.files.iter().flat_map(|f| column_strings(&read_parquet(f), "event_id")).collect();
+    ids.sort();
+    assert_eq!(ids, vec!["c1", "p1", "p2"]);
+}
+
+#[test]
 fn a_log_whose_types_the_registry_lost_fails_loudly() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
