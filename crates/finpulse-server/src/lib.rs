@@ -436,7 +436,9 @@ impl Server {
     pub async fn start(store: EventStore, listen: SocketAddr, limits: ApiLimits) -> std::io::Result<Self> {
         let views = store.view_handle();
         let data_dir = store.dir().to_path_buf();
+        let started = std::time::Instant::now();
         let live = Arc::new(risk::Live::open(&data_dir, Policy::default()).map_err(std::io::Error::other)?);
+        tracing::info!(secs = started.elapsed().as_secs_f64(), "live state, cases and engine loaded");
         let (writer, writer_thread) =
             Writer::start(store, limits.write_queue_depth, Duration::from_secs(limits.compaction_interval_secs), live.clone());
         let segments = Arc::new(tokio::sync::Mutex::new(()));

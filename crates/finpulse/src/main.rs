@@ -329,8 +329,12 @@ fn init_logging(config: &Config) {
 /// Opens the store for writing. When another process holds the directory, the error says who
 /// and `hint(url)` says what to do instead.
 pub(crate) fn open_store(config: &Config, hint: impl Fn(&str) -> String) -> Result<EventStore> {
+    let started = std::time::Instant::now();
     match EventStore::open(&config.data_dir, config.store.options()) {
-        Ok(store) => Ok(store),
+        Ok(store) => {
+            tracing::info!(log_records = store.recovery().records, secs = started.elapsed().as_secs_f64(), "data directory opened");
+            Ok(store)
+        }
         Err(e) => {
             if let StoreError::Locked { owner, .. } = &e {
                 let url = owner.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or("its address");
