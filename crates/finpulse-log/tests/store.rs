@@ -211,17 +211,25 @@ fn a_compaction_cut_short_by_a_crash_is_redone_from_the_log() {
 
 #[test]
 fn automatic_compaction_keeps_the_tail_bounded_and_loses_nothing() {
+    compaction_keeps_the_tail_bounded_and_loses_nothing(60, |store, events| {
+        store.append_groups(&[events]).unwrap();
+    });
+}
+
+#[test]
+fn automatic_compaction_takes_open_rows_of_small_appends_and_loses_nothing() {
+    compaction_keeps_the_tail_bounded_and_loses_nothing(3, |store, events| {
+        let prepared = store.preparer().prepare_shared(std::sync::Arc::new(events));
+        store.append_prepared(&[prepared]).unwrap();
+    });
+}
+
+/// Appends 20 × 50 chunks of `per_append` events through `append` into a store whose tail
+/// compacts at 100 events, checking that every event is in a file or the tail exactly once.
+fn compaction_keeps_the_tail_bounded_and_loses_nothing(per_append: i64, append: impl Fn(&mut EventStore, Vec<Event>)) {
     let dir = tempfile::tempdir().unwrap();
     let opts = StoreOptions { tail_events_max: 100, ..StoreOptions::default() };
     let mut store = EventStore::open(dir.path(), opts).unwrap();
-    let mut all_ids = Vec::new();
-    for chunk in 0..20 {
-        let events: Vec<Event> = (0..60).map(|i| payment(&format!("e{chunk}-{i}"), &format!("u{}", i % 7), DAY0_US + i, 1)).collect();
-        all_ids.extend(events.iter().map(|e| e.event_id.clone()));
-        store.append_groups(&[events]).unwrap();
-        // Compaction runs in the background; appends wait for it only at twice the limit.
-        assert!(store.stats().tail_events < 200 + 60, "tail {}", store.stats().tail_events);
-    }
     let stored = |store: &EventStore| {
         let view = store.view_handle().snapshot();
         let mut ids: Vec<String> = view.files.iter().flat_map(|f| column_strings(&read_parquet(f), "event_id")).collect();
@@ -229,6 +237,20 @@ fn automatic_compaction_keeps_the_tail_bounded_and_loses_nothing() {
         ids.sort();
         ids
     };
+    let mut all_ids = Vec::new();
+    for chunk in 0..20 * 60 / per_append {
+        let events: Vec<Event> =
+            (0..per_append).map(|i| payment(&format!("e{chunk}-{i}"), &format!("u{}", i % 7), DAY0_US + i, 1)).collect();
+        all_ids.extend(events.iter().map(|e| e.event_id.clone()));
+        append(&mut store, events);
+        // Compaction runs in the background; appends wait for it only at twice the limit.
+        assert!(store.stats().tail_events < 200 + per_append as u64, "tail {}", store.stats().tail_events);
+        if chunk % 25 == 0 {
+            let mut so_far = all_ids.clone();
+            so_far.sort();
+            assert_eq!(stored(&store), so_far, "after chunk {chunk}: every event once, in a file or the tail");
+        }
+    }
     all_ids.sort();
     assert_eq!(stored(&store), all_ids, "every event once, in a file or the tail");
     store.compact().unwrap();
