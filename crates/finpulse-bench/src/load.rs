@@ -32,6 +32,8 @@ pub struct LoadReport {
     /// How late the client sent each request after its due time (its timer and its own
     /// scheduling, not the server's), sorted, in microseconds.
     pub send_lateness_us: Vec<u64>,
+    /// The pacing thread's time on a core and waiting for one, read as it ended.
+    pub pacer: Option<crate::sched::ThreadTimes>,
 }
 
 impl LoadReport {
@@ -143,6 +145,7 @@ pub fn post_open_loop(
             worst_by_second_us: Vec::new(),
             first_error: None,
             send_lateness_us: Vec::new(),
+            pacer: None,
         };
         for t in tasks {
             let (latencies, failed, error, lateness) = t.await?;
@@ -161,7 +164,7 @@ pub fn post_open_loop(
             }
         }
         // Every connection is done, so the pacer has finished or has only its schedule to end.
-        pacer.join().map_err(|_| anyhow::anyhow!("the pacer thread panicked"))?;
+        report.pacer = pacer.join().map_err(|_| anyhow::anyhow!("the pacer thread panicked"))?;
         report.secs = started.elapsed().as_secs_f64();
         report.sent = report.latencies_us.len() as u64 + report.failed;
         report.latencies_us.sort_unstable();
@@ -183,7 +186,14 @@ pub const PACER_TICK: Duration = Duration::from_micros(250);
 /// connection so that every connection task wakes to find nothing left. It sleeps on the OS
 /// timer, waking at most every [`PACER_TICK`], so a request goes out within about that of its
 /// due time; the runtime's timer ticks every 1 ms and sent requests up to a millisecond late.
-fn pace(started: Instant, rate: u64, total: u64, connections: usize, due_requests: &tokio::sync::Semaphore) {
+/// Returns its own time on a core and waiting for one, read as it ends.
+fn pace(
+    started: Instant,
+    rate: u64,
+    total: u64,
+    connections: usize,
+    due_requests: &tokio::sync::Semaphore,
+) -> Option<crate::sched::ThreadTimes> {
     let mut released = 0;
     while released < total {
         let now = Instant::now();
@@ -201,6 +211,7 @@ fn pace(started: Instant, rate: u64, total: u64, connections: usize, due_request
         }
     }
     due_requests.add_permits(connections);
+    crate::sched::this_thread("pacer")
 }
 
 /// Reads one answer: a 2xx status line, headers, and a body of `Content-Length` bytes.

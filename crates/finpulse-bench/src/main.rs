@@ -4,6 +4,7 @@
 mod behaviour;
 mod decide;
 mod load;
+mod sched;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -343,11 +344,13 @@ fn ingest_http(finpulse: &Path, scratch: &Path, batch: usize, connections: usize
 /// Decisions over HTTP at a fixed arrival rate, open loop over a fixed pool of connections
 /// (see [`load`]).
 fn decide_http(finpulse: &Path, scratch: &Path, rate: u64, seconds: u64, users: u64, connections: usize) -> Result<()> {
-    let (_server, _data, base) = start_server(finpulse, scratch, "decide-http")?;
+    let (server, _data, base) = start_server(finpulse, scratch, "decide-http")?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(wait_healthy(&reqwest::Client::new(), &base))?;
     let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;
     let total = rate * seconds;
+    let (server_pid, client_pid) = (server.0.id(), std::process::id());
+    let (server_before, client_before, started) = (sched::sample(server_pid), sched::sample(client_pid), Instant::now());
     let report = load::post_open_loop(addr, "/v1/decisions", rate, total, connections, Duration::from_secs(10), move |i| {
         format!(
             "{{\"event_id\":\"dh{i}\",\"user_id\":\"u{}\",\"ts\":{},\"type\":\"payment\",\"amount_fen\":{},\"currency\":\"CNY\",\"terminal_id\":\"t{}\"}}",
@@ -368,6 +371,12 @@ fn decide_http(finpulse: &Path, scratch: &Path, rate: u64, seconds: u64, users: 
         report.quantile_ms(0.99),
         report.quantile_ms(0.999)
     );
+    let wall = started.elapsed();
+    let mut client_after = sched::sample(client_pid);
+    // The pacer has ended by now: its own reading stands in for it (it started at zero).
+    client_after.extend(report.pacer.clone().map(|p| (u32::MAX, p)));
+    let (server_threads, client_threads) =
+        (sched::report(&server_before, &sched::sample(server_pid), wall), sched::report(&client_before, &client_after, wall));
     let worst: Vec<String> = report.worst_by_second_us.iter().map(|us| format!("{:.1}", *us as f64 / 1000.0)).collect();
     println!("decide-http: slowest answer per second of the run (ms): {}", worst.join(" "));
     println!(
@@ -375,6 +384,13 @@ fn decide_http(finpulse: &Path, scratch: &Path, rate: u64, seconds: u64, users: 
         report.send_lateness_quantile_ms(0.5),
         report.send_lateness_quantile_ms(0.99)
     );
+    if !server_threads.is_empty() {
+        println!(
+            "decide-http: threads, as shares of one core over the run (waiting: runnable, but no core free): server {}; load generator {}",
+            server_threads.join(", "),
+            client_threads.join(", ")
+        );
+    }
     Ok(())
 }
 
