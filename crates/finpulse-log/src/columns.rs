@@ -217,11 +217,6 @@ impl OpenBatch {
         self.rows == 0
     }
 
-    /// The schema the rows follow.
-    pub fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
     /// Appends an event of `registry` (the one the batch was made for, or a later one: field
     /// ids the batch has no column for are left out).
     pub fn push(&mut self, registry: &Registry, e: &Event) {

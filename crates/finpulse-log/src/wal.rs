@@ -520,6 +520,22 @@ mod tests {
         for chunk_bytes in [1, 3, 8, 50, 257] {
             assert_eq!(scan(chunk_bytes), torn, "chunks of {chunk_bytes} bytes");
         }
+        // A damaged payload and a length over the limit in the middle stop the scan at the same
+        // frame, with the same reason, whatever the chunk size.
+        let tenth = HEADER_BYTES + (0..10).map(|i| FRAME_HEADER_BYTES + 1 + i * 7).sum::<usize>();
+        for (damage, why) in [(FRAME_HEADER_BYTES, "checksum mismatch"), (3, "frame length")] {
+            let mut bytes = full.clone();
+            bytes[tenth + damage] ^= 0x40;
+            fs::write(&path, &bytes).unwrap();
+            let bad = scan(full.len());
+            assert_eq!(bad.0.0, 10);
+            let (offset, problem) = bad.0.1.clone().unwrap();
+            assert_eq!(offset, tenth as u64);
+            assert!(problem.starts_with(why), "{problem}");
+            for chunk_bytes in [1, 3, 8, 50, 257] {
+                assert_eq!(scan(chunk_bytes), bad, "chunks of {chunk_bytes} bytes");
+            }
+        }
     }
 
     #[test]

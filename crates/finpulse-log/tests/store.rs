@@ -98,13 +98,11 @@ fn small_appends_fill_one_open_batch_sealed_at_its_size_and_compaction_takes_the
     use finpulse_log::store::TAIL_BATCH_ROWS_MIN;
     let dir = tempfile::tempdir().unwrap();
     let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
-    let preparer = store.preparer();
     let n = TAIL_BATCH_ROWS_MIN + 101;
     let ids: Vec<String> = (0..n).map(|i| format!("d{i:06}")).collect();
     // Two events per append, as a decision stores its transaction and its verdict.
     for pair in ids.chunks(2) {
-        let events: Vec<Event> = pair.iter().map(|id| payment(id, "u1", DAY0_US, 5)).collect();
-        store.append_prepared(&[preparer.prepare_shared(std::sync::Arc::new(events))]).unwrap();
+        append_small(&mut store, pair.iter().map(|id| payment(id, "u1", DAY0_US, 5)).collect());
     }
     let view = store.view_handle().snapshot();
     let sizes: Vec<usize> = view.tail.iter().map(|b| b.num_rows()).collect();
@@ -218,10 +216,7 @@ fn automatic_compaction_keeps_the_tail_bounded_and_loses_nothing() {
 
 #[test]
 fn automatic_compaction_takes_open_rows_of_small_appends_and_loses_nothing() {
-    compaction_keeps_the_tail_bounded_and_loses_nothing(3, |store, events| {
-        let prepared = store.preparer().prepare_shared(std::sync::Arc::new(events));
-        store.append_prepared(&[prepared]).unwrap();
-    });
+    compaction_keeps_the_tail_bounded_and_loses_nothing(3, append_small);
 }
 
 /// Appends 20 × 50 chunks of `per_append` events through `append` into a store whose tail
@@ -266,53 +261,16 @@ fn column_strings(batch: &arrow::array::RecordBatch, name: &str) -> Vec<String> 
     col.iter().map(|v| v.unwrap_or_default().to_string()).collect()
 }
 
-#[test]
-fn custom_types_persist_and_their_events_survive_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
-    let def = CustomTypeDef {
-        name: "coupon_redeemed".into(),
-        doc: String::new(),
-        scope: Scope::User,
-        fields: vec![CustomFieldDef {
-            name: "coupon_code".into(),
-            ty: FieldType::String,
-            required: true,
-            class: Some(DataClass::BASIC),
-            check: FieldCheck::None,
-            doc: String::new(),
-        }],
-    };
-    let type_id = store.register_type(def).unwrap();
-    let reg = store.registry();
-    let field = reg.field_id("coupon_code").unwrap();
-    let e = Event {
-        event_id: "c1".into(),
-        user_id: Some("u1".into()),
-        ts_us: DAY0_US,
-        type_id,
-        fields: vec![(field, Value::Str("SPRING".into()))],
-    };
-    store.append_groups(&[vec![e]]).unwrap();
-    drop(store);
-    let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
-    assert_eq!(store.registry().type_id("coupon_redeemed"), Some(type_id));
-    assert_eq!(tail_ids(&store), vec!["c1"]);
-    store.compact().unwrap();
-    let view = store.view_handle().snapshot();
-    let batch = read_parquet(&view.files[0]);
-    assert_eq!(batch.column_by_name("coupon_code").unwrap().as_string::<i32>().value(0), "SPRING");
+/// Appends `events` as a small group the writer builds into the tail itself, as a decision's
+/// transaction and record are appended.
+fn append_small(store: &mut EventStore, events: Vec<Event>) {
+    let prepared = store.preparer().prepare_shared(std::sync::Arc::new(events));
+    store.append_prepared(&[prepared]).unwrap();
 }
 
-#[test]
-fn open_rows_keep_their_schema_when_a_custom_type_is_registered() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
-    let small = |store: &mut EventStore, events: Vec<Event>| {
-        let prepared = store.preparer().prepare_shared(std::sync::Arc::new(events));
-        store.append_prepared(&[prepared]).unwrap();
-    };
-    small(&mut store, vec![payment("p1", "u1", DAY0_US, 5)]);
+/// Registers the custom type `coupon_redeemed` (one required string, `coupon_code`) and returns
+/// a maker of its events.
+fn register_coupon_type(store: &mut EventStore) -> impl Fn(&str, &str) -> Event + use<> {
     let def = CustomTypeDef {
         name: "coupon_redeemed".into(),
         doc: String::new(),
@@ -328,14 +286,39 @@ fn open_rows_keep_their_schema_when_a_custom_type_is_registered() {
     };
     let type_id = store.register_type(def).unwrap();
     let field = store.registry().field_id("coupon_code").unwrap();
-    let coupon = Event {
-        event_id: "c1".into(),
+    move |id: &str, code: &str| Event {
+        event_id: id.into(),
         user_id: Some("u1".into()),
         ts_us: DAY0_US,
         type_id,
-        fields: vec![(field, Value::Str("SPRING".into()))],
-    };
-    small(&mut store, vec![coupon, payment("p2", "u1", DAY0_US, 6)]);
+        fields: vec![(field, Value::Str(code.into()))],
+    }
+}
+
+#[test]
+fn custom_types_persist_and_their_events_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let coupon = register_coupon_type(&mut store);
+    let type_id = store.registry().type_id("coupon_redeemed").unwrap();
+    store.append_groups(&[vec![coupon("c1", "SPRING")]]).unwrap();
+    drop(store);
+    let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(store.registry().type_id("coupon_redeemed"), Some(type_id));
+    assert_eq!(tail_ids(&store), vec!["c1"]);
+    store.compact().unwrap();
+    let view = store.view_handle().snapshot();
+    let batch = read_parquet(&view.files[0]);
+    assert_eq!(batch.column_by_name("coupon_code").unwrap().as_string::<i32>().value(0), "SPRING");
+}
+
+#[test]
+fn open_rows_keep_their_schema_when_a_custom_type_is_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    append_small(&mut store, vec![payment("p1", "u1", DAY0_US, 5)]);
+    let coupon = register_coupon_type(&mut store);
+    append_small(&mut store, vec![coupon("c1", "SPRING"), payment("p2", "u1", DAY0_US, 6)]);
     let view = store.view_handle().snapshot();
     assert_eq!(view.tail.len(), 2, "the rows before the type was registered were sealed under the old schema");
     assert!(view.tail[0].column_by_name("coupon_code").is_none());
