@@ -30,6 +30,9 @@ echo "== disk (physical limit for durable ingest)"
 "$BIN/finpulse-bench" --scratch "$OUT" disk --mib 512 --block-kib 1024
 "$BIN/finpulse-bench" --scratch "$OUT" disk --mib 64 --block-kib 256
 
+echo "== log commits: into zeroed space against extending the file"
+"$BIN/finpulse-bench" --scratch "$OUT" wal-commit --rounds 4
+
 echo "== durable HTTP ingest, batches of 1,000"
 "$BIN/finpulse-bench" --finpulse "$BIN/finpulse" --scratch "$OUT" ingest-http --batch 1000 --connections 8 --seconds 15
 

@@ -62,6 +62,22 @@ enum Bench {
         #[arg(long, default_value_t = 200_000)]
         decisions: usize,
     },
+    /// Log commits (write + fdatasync) of small records, with zeroed space ahead of the records
+    /// and without, in alternating rounds: wall time per commit and CPU per commit.
+    WalCommit {
+        #[arg(long, default_value_t = 4000)]
+        commits: usize,
+        /// Records per commit.
+        #[arg(long, default_value_t = 10)]
+        records: usize,
+        #[arg(long, default_value_t = 300)]
+        record_bytes: usize,
+        #[arg(long, default_value_t = 4)]
+        rounds: usize,
+        /// The zeroed space kept ahead (the log's default unless given).
+        #[arg(long)]
+        zero_ahead_bytes: Option<u64>,
+    },
     /// Decisions over HTTP at a fixed rate against a `finpulse serve` process.
     DecideHttp {
         #[arg(long, default_value_t = 20_000)]
@@ -126,6 +142,14 @@ fn main() -> Result<()> {
             behaviour::run(&parquet, repeat, &query, machine)?
         }
         Bench::Decide { users, history, decisions } => decide::run(users, history, decisions)?,
+        Bench::WalCommit { commits, records, record_bytes, rounds, zero_ahead_bytes } => wal_commit(
+            &cli.scratch,
+            commits,
+            records,
+            record_bytes,
+            rounds,
+            zero_ahead_bytes.unwrap_or(finpulse_log::wal::ZERO_AHEAD_BYTES_DEFAULT),
+        )?,
         Bench::DecideHttp { rate, seconds, users, connections } => {
             decide_http(&cli.finpulse, &cli.scratch, rate, seconds, users, connections)?
         }
@@ -148,6 +172,64 @@ fn disk(scratch: &Path, mib: usize, block_kib: usize) -> Result<f64> {
     drop(f);
     std::fs::remove_file(&path)?;
     Ok((blocks * block.len()) as f64 / secs / 1e6)
+}
+
+/// The machine's busy time so far (all cores, every process and the kernel's own threads), in
+/// clock ticks, from `/proc/stat`; 0 where unreadable.
+fn machine_busy_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else { return 0 };
+    let fields: Vec<u64> = stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+    fields.iter().enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).take(7).sum()
+}
+
+fn wal_commit(scratch: &Path, commits: usize, records: usize, record_bytes: usize, rounds: usize, zero_ahead_bytes: u64) -> Result<()> {
+    use finpulse_log::wal::{Wal, WalOptions};
+    let zeroed = format!("into zeroed space ({} KiB ahead)", zero_ahead_bytes >> 10);
+    let modes = [("extending the file", 0), (zeroed.as_str(), zero_ahead_bytes)];
+    let tick_ns = 1e9 / 100.0; // USER_HZ
+    let mut results: Vec<(Vec<u64>, u64, u64)> = vec![(Vec::new(), 0, 0); modes.len()];
+    let record: Vec<u8> = (0..record_bytes).map(|i| (i % 251) as u8 + 1).collect();
+    for _ in 0..rounds {
+        for (m, (_, zero_ahead_bytes)) in modes.iter().enumerate() {
+            let dir = scratch.join("wal-commit");
+            let _ = std::fs::remove_dir_all(&dir);
+            let opts = WalOptions { zero_ahead_bytes: *zero_ahead_bytes, ..WalOptions::default() };
+            let (mut wal, _) = Wal::open(&dir, opts, |_, _| Ok(()))?;
+            let (cpu0, busy0) = (sched::this_thread("bench").map_or(0, |t| t.on_core_ns), machine_busy_ticks());
+            for _ in 0..commits {
+                for _ in 0..records {
+                    wal.append(&record)?;
+                }
+                let started = Instant::now();
+                wal.commit()?;
+                results[m].0.push(started.elapsed().as_nanos() as u64);
+            }
+            results[m].1 += sched::this_thread("bench").map_or(0, |t| t.on_core_ns) - cpu0;
+            results[m].2 += machine_busy_ticks() - busy0;
+            drop(wal);
+            std::fs::remove_dir_all(&dir)?;
+        }
+    }
+    let n = (commits * rounds) as f64;
+    let mut p50s = Vec::new();
+    for ((name, _), (mut walls, cpu_ns, busy)) in modes.iter().zip(results) {
+        walls.sort_unstable();
+        let q = |p: f64| walls[((walls.len() as f64 * p) as usize).min(walls.len() - 1)] as f64 / 1000.0;
+        p50s.push(q(0.5));
+        println!(
+            "wal-commit {name}: {} commits of {records} x {record_bytes} B, wall p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us; CPU per commit: this thread {:.1} us, whole machine {:.1} us",
+            walls.len(),
+            q(0.5),
+            q(0.99),
+            q(0.999),
+            q(1.0),
+            cpu_ns as f64 / n / 1000.0,
+            busy as f64 * tick_ns / n / 1000.0
+        );
+    }
+    println!("wal-commit: zeroed space takes {:.2}x the wall time per commit at p50", p50s[1] / p50s[0]);
+    Ok(())
 }
 
 fn payment_json(i: u64) -> String {

@@ -36,6 +36,9 @@ pub struct StoreConfig {
     pub tail_events_max: usize,
     /// Log segment size, bytes.
     pub segment_bytes_max: u64,
+    /// Zeroed space kept ahead of the log's records, bytes (0: none; commits then also write
+    /// the file's new size).
+    pub zero_ahead_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -43,6 +46,7 @@ impl Default for StoreConfig {
         Self {
             tail_events_max: finpulse_log::store::TAIL_EVENTS_MAX_DEFAULT,
             segment_bytes_max: finpulse_log::wal::SEGMENT_BYTES_MAX_DEFAULT,
+            zero_ahead_bytes: finpulse_log::wal::ZERO_AHEAD_BYTES_DEFAULT,
         }
     }
 }
@@ -51,7 +55,7 @@ impl StoreConfig {
     /// As store options.
     pub fn options(&self) -> finpulse_log::StoreOptions {
         finpulse_log::StoreOptions {
-            wal: finpulse_log::wal::WalOptions { segment_bytes_max: self.segment_bytes_max },
+            wal: finpulse_log::wal::WalOptions { segment_bytes_max: self.segment_bytes_max, zero_ahead_bytes: self.zero_ahead_bytes },
             tail_events_max: self.tail_events_max,
         }
     }
