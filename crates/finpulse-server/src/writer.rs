@@ -98,7 +98,13 @@ impl Writer {
                         continue;
                     }
                     let (groups, replies): (Vec<PreparedEvents>, Vec<_>) = appends.into_iter().unzip();
-                    match store.append_prepared(&groups) {
+                    let started = Instant::now();
+                    let stored = store.append_prepared(&groups);
+                    // Every request in the group waited this long for the log (write, fdatasync
+                    // and the tail), whether on the disk or for a core.
+                    metrics::histogram!("finpulse_log_commit_seconds").record(started.elapsed().as_secs_f64());
+                    metrics::histogram!("finpulse_log_commit_requests").record(groups.len() as f64);
+                    match stored {
                         Ok(statuses) => {
                             for (status, (plain, reply)) in statuses.into_iter().zip(replies) {
                                 // Live state follows the log: every stored event is applied here,

@@ -179,6 +179,10 @@ async fn schema_health_metrics_and_openapi_are_served() {
     assert_eq!(status, 200);
     assert!(metrics.contains("finpulse_ingest_records_total"), "{metrics}");
     assert!(metrics.contains("finpulse_log_bytes"), "{metrics}");
+    // The recorder is shared by the tests of this process: other tests' commits count too.
+    for commit in ["finpulse_log_commit_seconds_count ", "finpulse_log_commit_requests_sum "] {
+        assert!(metrics.contains(commit), "{commit} in {metrics}");
+    }
     let (status, openapi) = api.get_text("/openapi.json").await;
     assert_eq!(status, 200);
     let openapi: Value = serde_json::from_str(&openapi).unwrap();
