@@ -6,13 +6,14 @@
 //! [`Wal::commit`] (write + fdatasync): group commit. On open, a torn or corrupt tail of the last
 //! segment is truncated; a bad frame anywhere else is an error, never silently dropped.
 //!
-//! Segments written now (magic `FPWAL002`) are zero-filled ahead of the records: a commit then
-//! overwrites blocks the file already has, so its fdatasync writes the data and flushes, without
-//! also writing the inode for a new file size (on this machine's ext4, about 40% less time and a
-//! third less CPU per commit at p50; the commit that finds the space used up adds more). A frame
-//! header of length 0 marks where the records end, so records are never empty. Segments of the
-//! first format (`FPWAL001`, no zeroed space, where an empty record was allowed) are still read;
-//! appends after them go to a new segment.
+//! The segment being written is zero-filled ahead of its records: a commit then overwrites
+//! blocks the file already has, so its fdatasync writes the data and flushes, without also
+//! writing the inode for a new file size (on this machine's ext4, about 40% less time and a third
+//! less CPU per commit at p50; the commit that finds the space used up adds more). A frame length
+//! of 0 ends a segment's records, so records are never empty (the log never wrote an empty one,
+//! so logs written before this read the same). A clean stop gives the zeroed space back, so a
+//! segment then ends at its records, as it always did; after a crash, an earlier build reading
+//! the zeros fails to decode an empty record and refuses to open, rather than cutting anything.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -22,10 +23,7 @@ use std::path::{Path, PathBuf};
 pub const RECORD_BYTES_MAX: usize = 1 << 20;
 /// The default size at which a segment is closed and a new one started.
 pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 256 << 20;
-/// The first segment format: records up to the end of the file.
-const MAGIC_V1: &[u8; 8] = b"FPWAL001";
-/// The current format: records, then zeroed space; a frame length of 0 ends the records.
-const MAGIC_V2: &[u8; 8] = b"FPWAL002";
+const MAGIC: &[u8; 8] = b"FPWAL001";
 /// The default zeroed space kept ahead of the records of the segment being written. The commit
 /// that adds it writes that much more: at 64 KiB its wall time stays inside a normal commit's
 /// p99.9, where 1 MiB and 4 MiB made single commits of 2.5 and 8 ms (`finpulse-bench
@@ -195,13 +193,18 @@ fn scan_segment(
     buf.clear();
     let mut reader = SegmentReader { file: &mut file, path, buf, chunk_bytes, consumed: 0, at: 0, eof: false };
     let stop = |records: u64, records_end: u64, why: Option<String>| Ok(ScanOutcome { records, records_end, bad: why });
-    if !reader.fill(HEADER_BYTES)? || ![&MAGIC_V1[..], &MAGIC_V2[..]].contains(&&reader.buf[..8]) {
-        return stop(0, 0, Some("missing or bad segment header".into()));
+    // A header cut short or never written (zeros) is a crash while the segment was created.
+    if !reader.fill(HEADER_BYTES)? || reader.buf[..HEADER_BYTES].iter().all(|b| *b == 0) {
+        return stop(0, 0, Some("missing segment header".into()));
     }
-    let zero_length_ends = reader.buf[..8] == MAGIC_V2[..];
+    // Any other header that is not ours is an error, never cut: it may be a later format.
+    let corrupt = |offset: u64, problem: String| Err(WalError::Corrupt { path: path.to_path_buf(), offset, problem });
+    if &reader.buf[..8] != MAGIC {
+        return corrupt(0, format!("segment header {:?} is not {:?}", String::from_utf8_lossy(&reader.buf[..8]), "FPWAL001"));
+    }
     let header_base = u64::from_le_bytes(reader.buf[8..16].try_into().expect("8-byte slice"));
     if header_base != base_seq {
-        return stop(0, 8, Some(format!("header says base {header_base}, name says {base_seq}")));
+        return corrupt(8, format!("header says base {header_base}, name says {base_seq}"));
     }
     reader.at = HEADER_BYTES;
     let mut count = 0u64;
@@ -216,7 +219,7 @@ fn scan_segment(
         if len > RECORD_BYTES_MAX {
             return stop(count, frame_at, Some(format!("frame length {len} over the limit")));
         }
-        if len == 0 && zero_length_ends {
+        if len == 0 {
             return stop(count, frame_at, (crc != 0).then(|| "zero-length frame with a checksum".into()));
         }
         if !reader.fill(FRAME_HEADER_BYTES + len)? {
@@ -315,9 +318,10 @@ impl Wal {
             segments.push((0, path));
         }
         let (_, active_path) = segments.last().cloned().expect("at least one segment exists");
-        let active = OpenOptions::new().read(true).write(true).open(&active_path).map_err(io_err("open", &active_path))?;
+        let active = OpenOptions::new().write(true).open(&active_path).map_err(io_err("open", &active_path))?;
+        // Open cut the segment after its records, so there is no zeroed space yet.
         let active_bytes = active.metadata().map_err(io_err("stat", &active_path))?.len();
-        let mut wal = Self {
+        let wal = Self {
             dir: dir.to_path_buf(),
             opts,
             active,
@@ -329,25 +333,7 @@ impl Wal {
             next_seq,
             segments,
         };
-        wal.leave_first_format()?;
         Ok((wal, recovery))
-    }
-
-    /// Appends go to a segment of the current format: a first-format segment without records
-    /// is rewritten as one, and after one with records a new segment starts.
-    fn leave_first_format(&mut self) -> Result<(), WalError> {
-        let mut magic = [0u8; 8];
-        use std::os::unix::fs::FileExt;
-        self.active.read_exact_at(&mut magic, 0).map_err(io_err("read header", &self.active_path))?;
-        if &magic == MAGIC_V2 {
-            return Ok(());
-        }
-        if self.active_bytes > HEADER_BYTES as u64 {
-            return self.roll();
-        }
-        let base = self.segments.last().map_or(0, |(b, _)| *b);
-        write_header(&self.active, base, &self.active_path)?;
-        self.active.sync_all().map_err(io_err("fsync", &self.active_path))
     }
 
     /// The sequence number the next appended record gets.
@@ -400,7 +386,7 @@ impl Wal {
         }
         let records_bytes = self.pending.len();
         let end = self.active_bytes + records_bytes as u64;
-        if end > self.zeroed_to {
+        if end > self.zeroed_to && self.opts.zero_ahead_bytes > 0 {
             let ceiling = self.opts.segment_bytes_max.max(end);
             let ahead = (end + self.opts.zero_ahead_bytes).div_ceil(ZERO_BLOCK_BYTES) * ZERO_BLOCK_BYTES;
             self.pending.resize(records_bytes + (ahead.min(ceiling) - end) as usize, 0);
@@ -427,7 +413,7 @@ impl Wal {
         let path = segment_path(&self.dir, base);
         create_segment(&path, base)?;
         sync_dir(&self.dir)?;
-        self.active = OpenOptions::new().read(true).write(true).open(&path).map_err(io_err("open", &path))?;
+        self.active = OpenOptions::new().write(true).open(&path).map_err(io_err("open", &path))?;
         self.active_path = path.clone();
         self.active_bytes = HEADER_BYTES as u64;
         self.zeroed_to = self.active_bytes;
@@ -471,13 +457,14 @@ fn cut_after_records(path: &Path, base_seq: u64, scan: &ScanOutcome, buf: &mut V
     let len = f.metadata().map_err(io_err("stat", path))?.len();
     let records_end = scan.records_end;
     let keep = records_end.max(HEADER_BYTES as u64);
-    if len <= keep {
+    let header_lost = records_end < HEADER_BYTES as u64;
+    if len == keep && !header_lost {
         return Ok(0);
     }
     // The bytes cut, up to the last non-zero one: zeroed space alone is not a torn tail.
-    f.seek(io::SeekFrom::Start(keep)).map_err(io_err("seek", path))?;
-    let mut nonzero_end = keep;
-    let mut at = keep;
+    f.seek(io::SeekFrom::Start(records_end)).map_err(io_err("seek", path))?;
+    let mut nonzero_end = records_end;
+    let mut at = records_end;
     buf.resize(READ_CHUNK_BYTES, 0);
     loop {
         let n = f.read(buf).map_err(io_err("read", path))?;
@@ -489,12 +476,12 @@ fn cut_after_records(path: &Path, base_seq: u64, scan: &ScanOutcome, buf: &mut V
         }
         at += n as u64;
     }
-    let torn = nonzero_end - keep;
+    let torn = nonzero_end - records_end;
     if torn > 0 {
         let problem = scan.bad.as_deref().unwrap_or("bytes after the records' end");
-        tracing::warn!(path = %path.display(), offset = keep, torn_bytes = torn, problem, "truncating torn log tail");
+        tracing::warn!(path = %path.display(), offset = records_end, torn_bytes = torn, problem, "truncating torn log tail");
     }
-    if records_end < HEADER_BYTES as u64 {
+    if header_lost {
         write_header(&f, base_seq, path)?;
     }
     f.set_len(keep).map_err(io_err("truncate", path))?;
@@ -505,7 +492,7 @@ fn cut_after_records(path: &Path, base_seq: u64, scan: &ScanOutcome, buf: &mut V
 fn write_header(f: &File, base_seq: u64, path: &Path) -> Result<(), WalError> {
     use std::os::unix::fs::FileExt;
     let mut header = [0u8; HEADER_BYTES];
-    header[..8].copy_from_slice(MAGIC_V2);
+    header[..8].copy_from_slice(MAGIC);
     header[8..].copy_from_slice(&base_seq.to_le_bytes());
     f.write_all_at(&header, 0).map_err(io_err("write header", path))
 }
@@ -772,43 +759,56 @@ mod tests {
         assert!(seen.iter().enumerate().all(|(i, (seq, p))| *seq == i as u64 && p == &vec![i as u8 + 1; 40]));
     }
 
-    /// A segment of the first format, as it was written: header, then frames to the end.
-    fn first_format_segment(dir: &Path, base: u64, payloads: &[&[u8]]) {
-        let mut bytes = MAGIC_V1.to_vec();
-        bytes.extend_from_slice(&base.to_le_bytes());
-        for p in payloads {
-            put_frame(&mut bytes, |o| o.extend_from_slice(p));
+    #[test]
+    fn a_log_written_without_zeroed_space_is_read_and_continued_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = WalOptions { zero_ahead_bytes: 0, ..WalOptions::default() };
+        let (mut wal, _, _) = collect(dir.path(), before);
+        for i in 0..3u8 {
+            wal.append(&[i + 1; 10]).unwrap();
+            wal.commit().unwrap();
         }
-        fs::write(segment_path(dir, base), bytes).unwrap();
+        std::mem::forget(wal); // even a crash leaves nothing after the records
+        let path = segment_path(dir.path(), 0);
+        let records_end = (HEADER_BYTES + 3 * (FRAME_HEADER_BYTES + 10)) as u64;
+        assert_eq!(file_len(&path), records_end);
+        let (mut wal, rec, _) = collect(dir.path(), WalOptions::default());
+        assert_eq!(rec, Recovery { records: 3, truncated_bytes: 0 });
+        wal.append(&[4; 10]).unwrap();
+        wal.commit().unwrap();
+        assert!(file_len(&path) > records_end + FRAME_HEADER_BYTES as u64 + 10, "zeroed space follows");
+        drop(wal);
+        let (_, _, seen) = collect(dir.path(), WalOptions::default());
+        assert_eq!(seen.iter().map(|(_, p)| p[0]).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
     }
 
     #[test]
-    fn a_log_of_the_first_format_is_read_and_continued_in_a_new_segment() {
+    fn a_header_that_is_not_ours_is_an_error_but_one_never_written_is_recovered() {
         let dir = tempfile::tempdir().unwrap();
-        // The first format allowed an empty record.
-        first_format_segment(dir.path(), 0, &[b"one", b"", b"three"]);
-        let before = fs::read(segment_path(dir.path(), 0)).unwrap();
-        let (mut wal, rec, seen) = collect(dir.path(), WalOptions::default());
-        assert_eq!(rec, Recovery { records: 3, truncated_bytes: 0 });
-        assert_eq!(seen.iter().map(|(_, p)| p.as_slice()).collect::<Vec<_>>(), vec![&b"one"[..], b"", b"three"]);
-        wal.append(b"four").unwrap();
+        let (mut wal, _, _) = collect(dir.path(), WalOptions::default());
+        wal.append(b"kept").unwrap();
         wal.commit().unwrap();
         drop(wal);
-        assert_eq!(fs::read(segment_path(dir.path(), 0)).unwrap(), before, "the old segment is left as it was");
-        assert_eq!(&fs::read(segment_path(dir.path(), 3)).unwrap()[..8], MAGIC_V2);
-        let (_, rec, seen) = collect(dir.path(), WalOptions::default());
-        assert_eq!(rec.records, 4);
-        assert_eq!(seen[3], (3, b"four".to_vec()));
-
-        // A first-format segment with no records is rewritten in the current format.
-        let empty = tempfile::tempdir().unwrap();
-        first_format_segment(empty.path(), 0, &[]);
-        let (mut wal, _, _) = collect(empty.path(), WalOptions::default());
-        wal.append(b"a").unwrap();
-        wal.commit().unwrap();
-        drop(wal);
-        assert_eq!(list_segments(empty.path()).unwrap().len(), 1);
-        assert_eq!(&fs::read(segment_path(empty.path(), 0)).unwrap()[..8], MAGIC_V2);
-        assert_eq!(collect(empty.path(), WalOptions::default()).2, vec![(0, b"a".to_vec())]);
+        let path = segment_path(dir.path(), 0);
+        let good = fs::read(&path).unwrap();
+        // A later format, or a header for another base: refused, and the file is left alone.
+        for (at, byte) in [(7, b'9'), (8, 1)] {
+            let mut bytes = good.clone();
+            bytes[at] = byte;
+            fs::write(&path, &bytes).unwrap();
+            let err = Wal::open(dir.path(), WalOptions::default(), |_, _| Ok(())).err().expect("a foreign header must be refused");
+            assert!(matches!(err, WalError::Corrupt { .. }), "{err}");
+            assert_eq!(fs::read(&path).unwrap(), bytes, "nothing was cut");
+        }
+        // A crash while the segment was created: no header yet (zeros, or cut short).
+        for torn in [vec![0u8; 16], vec![b'F', b'P']] {
+            fs::write(&path, &torn).unwrap();
+            let (mut wal, rec, seen) = collect(dir.path(), WalOptions::default());
+            assert_eq!((rec.records, seen.len()), (0, 0));
+            wal.append(b"again").unwrap();
+            wal.commit().unwrap();
+            drop(wal);
+            assert_eq!(collect(dir.path(), WalOptions::default()).2, vec![(0, b"again".to_vec())]);
+        }
     }
 }
