@@ -118,7 +118,9 @@ impl Default for StoreOptions {
 pub enum AppendStatus {
     /// Stored, durably.
     Accepted,
-    /// Its event_id was stored before (or earlier in the same append): acknowledged, not stored again.
+    /// Its event_id was stored before (or earlier in the same append): acknowledged, not stored
+    /// again. In a group [`PreparedEvents::following_the_first`], also every later event of a
+    /// group whose first event is a duplicate.
     Duplicate,
 }
 
@@ -463,7 +465,8 @@ impl EventStore {
         for group in groups {
             let mut s = Vec::with_capacity(group.len());
             for (i, &key) in group.keys.iter().enumerate() {
-                if !self.dedup.insert_key(key) {
+                let first_refused = group.follow_first && i > 0 && s[0] == AppendStatus::Duplicate;
+                if first_refused || !self.dedup.insert_key(key) {
                     s.push(AppendStatus::Duplicate);
                     continue;
                 }
@@ -820,7 +823,7 @@ impl Preparer {
             ends.push(encoded.len());
             keys.push(DedupIndex::key(&event.event_id));
         }
-        PreparedEvents { keys, encoded, ends, rows }
+        PreparedEvents { keys, encoded, ends, rows, follow_first: false }
     }
 
     /// Prepares events as `parts` groups in input order, one thread each.
@@ -851,6 +854,8 @@ pub struct PreparedEvents {
     encoded: Vec<u8>,
     ends: Vec<usize>,
     rows: Rows,
+    /// The events after the first are stored only if the first is (a record about it).
+    follow_first: bool,
 }
 
 /// The tail rows of prepared events: built, or left for the writer to build.
@@ -868,6 +873,13 @@ impl PreparedEvents {
     /// Whether the group is empty.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Stores the events after the first only if the first is new (not a duplicate): records
+    /// about the first, such as a decision on a transaction, never outlive it.
+    pub fn following_the_first(mut self) -> Self {
+        self.follow_first = true;
+        self
     }
 
     fn frame(&self, i: usize) -> Frame<'_> {

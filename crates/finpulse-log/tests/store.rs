@@ -8,6 +8,7 @@ use finpulse_core::time::MICROS_PER_DAY;
 use finpulse_core::{DataClass, Event, FieldType, Registry, Scope, Value};
 use finpulse_log::{AppendStatus, EventStore, StoreError, StoreOptions};
 use std::path::Path;
+use std::sync::Arc;
 
 const DAY0_US: i64 = 20_454 * MICROS_PER_DAY; // 2026-01-01
 
@@ -138,6 +139,28 @@ fn a_second_process_cannot_open_a_held_directory() {
         Err(other) => panic!("unexpected error {other}"),
         Ok(_) => panic!("a held directory was opened twice"),
     }
+}
+
+#[test]
+fn records_following_a_duplicate_first_event_are_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    store.append_groups(&[vec![payment("tx", "u1", DAY0_US, 1)]]).unwrap();
+    let group = |ids: [&str; 2]| Arc::new(ids.iter().map(|id| payment(id, "u1", DAY0_US, 2)).collect::<Vec<_>>());
+    let preparer = store.preparer();
+    // The transaction was stored before: the record about it is not stored either.
+    let followed = preparer.prepare_shared(group(["tx", "tx#record"])).following_the_first();
+    assert_eq!(store.append_prepared(&[followed]).unwrap(), vec![vec![AppendStatus::Duplicate, AppendStatus::Duplicate]]);
+    // Without the link, each event stands alone; with it, a new first event takes its records.
+    let alone = preparer.prepare_shared(group(["tx", "tx#other"]));
+    let new_first = preparer.prepare_shared(group(["tx2", "tx2#record"])).following_the_first();
+    assert_eq!(
+        store.append_prepared(&[alone, new_first]).unwrap(),
+        vec![vec![AppendStatus::Duplicate, AppendStatus::Accepted], vec![AppendStatus::Accepted, AppendStatus::Accepted]]
+    );
+    drop(store);
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(tail_ids(&store), vec!["tx", "tx#other", "tx2", "tx2#record"]);
 }
 
 #[test]

@@ -244,7 +244,7 @@ fn decision_event(registry: &Registry, tx: &Event, d: &finpulse_risk::engine::De
 #[utoipa::path(post, path = "/v1/decisions", tag = "risk",
     request_body(content = String, description = "One JSON record, as for POST /v1/events", content_type = "application/json"),
     responses(
-        (status = 200, description = "The decision, recorded", body = Object),
+        (status = 200, description = "The decision, recorded; for an event_id decided before, the decision recorded then", body = Object),
         (status = 400, description = "Not one valid transaction record", body = ErrorBody),
         (status = 503, description = "Not stored", body = ErrorBody),
     ))]
@@ -289,18 +289,77 @@ pub(crate) async fn decide(State(app): State<AppState>, body: Bytes) -> Response
         return error(StatusCode::INTERNAL_SERVER_ERROR, "the registry has no risk_decision type");
     };
     let events = Arc::new(vec![tx, record]);
-    let prepared = preparer.prepare_shared(events.clone());
-    let statuses = match app.writer.append(prepared, events).await {
+    // A transaction stored before keeps the decision it got then: this one is not stored.
+    let prepared = preparer.prepare_shared(events.clone()).following_the_first();
+    let statuses = match app.writer.append(prepared, events.clone()).await {
         Ok(s) => s,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("the decision was not recorded: {e}")),
     };
+    if statuses[0] != AppendStatus::Accepted {
+        // A retry: the answer is the decision recorded the first time, so a client that timed
+        // out and sent the transaction again cannot get a different verdict for it.
+        return match recorded_decision(&app, &events[0]).await {
+            Ok(Some(mut first)) => {
+                first["recorded"] = json!("duplicate: this event_id was stored before; this is the decision recorded then");
+                (StatusCode::OK, Json(first)).into_response()
+            }
+            Ok(None) => {
+                let mut body = serde_json::to_value(&decision).unwrap_or_default();
+                body["recorded"] = json!("duplicate: this event_id was stored before, without a decision; this decision was not recorded");
+                (StatusCode::OK, Json(body)).into_response()
+            }
+            Err(e) => {
+                error(StatusCode::SERVICE_UNAVAILABLE, format!("this event_id was decided before; reading that decision failed: {e}"))
+            }
+        };
+    }
     metrics::histogram!("finpulse_decision_seconds").record(decision.elapsed_us / 1e6);
     metrics::counter!("finpulse_decisions_total", "action" => decision.action.name()).increment(1);
-    let recorded =
-        if statuses[0] == AppendStatus::Accepted { "new" } else { "duplicate: this event_id was stored before; this decision was not" };
     let mut body = serde_json::to_value(&decision).unwrap_or_default();
-    body["recorded"] = json!(recorded);
+    body["recorded"] = json!("new");
     (StatusCode::OK, Json(body)).into_response()
+}
+
+/// The decision stored for transaction `tx` (its `risk_decision` event, found by the user and
+/// the event id), in the shape of a decision answer, or `None` when it was stored without one
+/// (ingested, not decided). The ruleset's name and the model's own score are not stored, so
+/// they are absent.
+async fn recorded_decision(app: &AppState, tx: &Event) -> Result<Option<serde_json::Value>, String> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Float64Type};
+    let quoted = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let user = tx.user_id.as_deref().map_or("user_id IS NULL".to_string(), |u| format!("user_id = {}", quoted(u)));
+    let sql = format!(
+        "SELECT decision, risk_score, ruleset_version, model_version, reasons, decision_us FROM risk_decision \
+         WHERE {user} AND event_id = {}",
+        quoted(&format!("{}#decision", tx.event_id))
+    );
+    let view = app.views.snapshot();
+    let opts = finpulse_query::QueryOptions { memory_bytes_max: app.limits.query_memory_bytes_max, ..Default::default() };
+    let result = finpulse_query::run_sql(&view, &sql, opts).await.map_err(|e| e.to_string())?;
+    let Some(batch) = result.batches.iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
+    let text = |i: usize| finpulse_query::text_values(batch.column(i)).map(|v| v.into_iter().next().flatten()).map_err(|e| e.to_string());
+    let number = |i: usize| -> Result<Option<f64>, String> {
+        let column = arrow::compute::cast(batch.column(i), &DataType::Float64).map_err(|e| e.to_string())?;
+        let column = column.as_primitive::<Float64Type>();
+        Ok((!column.is_null(0)).then(|| column.value(0)))
+    };
+    let why: serde_json::Value = match text(4)? {
+        Some(r) => serde_json::from_str(&r).map_err(|e| format!("the stored reasons are not JSON: {e}"))?,
+        None => json!({}),
+    };
+    Ok(Some(json!({
+        "event_id": tx.event_id,
+        "user_id": tx.user_id,
+        "action": text(0)?,
+        "score": number(1)?,
+        "reasons": why.get("reasons").cloned().unwrap_or_else(|| json!([])),
+        "shadow_hits": why.get("shadow_hits").cloned().unwrap_or_else(|| json!([])),
+        "fallback": why.get("fallback").cloned().unwrap_or(serde_json::Value::Null),
+        "ruleset_version": number(2)?.map(|v| v as u32),
+        "model_version": number(3)?.map(|v| v as u32),
+        "elapsed_us": number(5)?,
+    })))
 }
 
 /// A user's live profile: identity, channel, lifecycle stage, RFM, balances and AUM, products,

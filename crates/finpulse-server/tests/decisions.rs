@@ -70,14 +70,28 @@ async fn decisions_use_the_state_before_the_transaction_rules_publish_without_re
     assert_eq!(d["ruleset_version"], 1);
     assert_eq!(d["reasons"][0]["name"], "large_vs_own_history");
     assert_eq!(d["shadow_hits"], json!(["burst"]), "shadow rules are recorded, not acted on");
+    let p5_elapsed_us = d["elapsed_us"].as_f64().unwrap();
     // A blocked device is blocked whatever the rules say.
     let mut stolen = payment("p6", "u2", 6, 100);
     stolen["device_id"] = json!("stolen-phone");
     let (_, d) = post(&c, format!("{base}/v1/decisions"), stolen.to_string()).await;
     assert_eq!((d["action"].as_str(), d["reasons"][0]["list"].as_str()), (Some("block"), Some("block_devices")), "{d}");
-    // The same event id again is answered but not stored twice.
-    let (_, d) = post(&c, format!("{base}/v1/decisions"), payment("p5", "u1", 5, 9000).to_string()).await;
+    // The same event id again is not stored twice, and is answered with the decision recorded
+    // the first time (its time taken too), not one made now.
+    let (s, d) = post(&c, format!("{base}/v1/decisions"), payment("p5", "u1", 5, 9000).to_string()).await;
+    assert_eq!(s, 200, "{d}");
     assert!(d["recorded"].as_str().unwrap().starts_with("duplicate"), "{d}");
+    assert_eq!((d["event_id"].as_str(), d["action"].as_str(), d["ruleset_version"].as_u64()), (Some("p5"), Some("review"), Some(1)), "{d}");
+    assert_eq!(d["reasons"][0]["name"], "large_vs_own_history", "{d}");
+    assert_eq!(d["shadow_hits"], json!(["burst"]), "{d}");
+    assert!(d["score"].as_f64().unwrap() >= 0.5, "{d}");
+    assert_eq!(d["elapsed_us"].as_f64(), Some(p5_elapsed_us), "{d}");
+    // An id stored by plain ingestion, never decided, gets a decision that is not recorded.
+    let (s, _) = post(&c, format!("{base}/v1/events"), json!([payment("ing1", "u3", 8, 100)]).to_string()).await;
+    assert_eq!(s, 200);
+    let (_, d) = post(&c, format!("{base}/v1/decisions"), payment("ing1", "u3", 8, 100).to_string()).await;
+    assert!(d["recorded"].as_str().unwrap().contains("without a decision"), "{d}");
+    assert_eq!(d["action"], "allow", "{d}");
 
     // Bad requests name what is wrong.
     let (s, e) = post(
