@@ -124,7 +124,7 @@ pub struct Recovery {
 pub struct Wal {
     dir: PathBuf,
     opts: WalOptions,
-    /// The segment being written (always of the current format), written at offsets.
+    /// The segment being written, written at offsets.
     active: File,
     active_path: PathBuf,
     /// Where its records end.
@@ -180,8 +180,8 @@ pub const READ_CHUNK_BYTES: usize = 8 << 20;
 
 /// Walks the frames of one segment file, read `chunk_bytes` at a time into `buf` (kept between
 /// segments), calling `on_record(seq, payload)` for each good frame, until the end of the file
-/// or, in the current format, a frame length of 0. A frame cut short counts as torn only at the
-/// end of the file.
+/// or a frame length of 0 (the end of the records). A frame cut short counts as torn only at the
+/// end of the file. A header that is not ours is an error.
 fn scan_segment(
     path: &Path,
     base_seq: u64,

@@ -86,6 +86,13 @@ async fn decisions_use_the_state_before_the_transaction_rules_publish_without_re
     assert_eq!(d["shadow_hits"], json!(["burst"]), "{d}");
     assert!(d["score"].as_f64().unwrap() >= 0.5, "{d}");
     assert_eq!(d["elapsed_us"].as_f64(), Some(p5_elapsed_us), "{d}");
+    // Ids are looked up as text, whatever quotes they hold.
+    let odd = payment("q' OR '1'='1", "u5", 9, 100);
+    let (_, first) = post(&c, format!("{base}/v1/decisions"), odd.to_string()).await;
+    let (_, again) = post(&c, format!("{base}/v1/decisions"), odd.to_string()).await;
+    assert_eq!((first["recorded"].as_str(), again["event_id"].as_str()), (Some("new"), Some("q' OR '1'='1")), "{again}");
+    assert!(again["recorded"].as_str().unwrap().ends_with("the decision recorded then"), "{again}");
+    assert_eq!(again["elapsed_us"], first["elapsed_us"], "{again}");
     // An id stored by plain ingestion, never decided, gets a decision that is not recorded.
     let (s, _) = post(&c, format!("{base}/v1/events"), json!([payment("ing1", "u3", 8, 100)]).to_string()).await;
     assert_eq!(s, 200);
@@ -168,14 +175,15 @@ async fn decisions_use_the_state_before_the_transaction_rules_publish_without_re
     let profile_after: Value = c.get(format!("{base}/v1/users/u1")).send().await.unwrap().json().await.unwrap();
     assert_eq!(profile_after["behaviour"]["known_frauds"], 1, "{profile_after}");
 
-    // Decisions are stored with their transactions and are queryable.
+    // Decisions are stored with their transactions and are queryable: one per new transaction
+    // (p1–p4 and the quoted id allowed), none for retries or the id ingested before.
     let (_, q) = post(
         &c,
         format!("{base}/v1/sql"),
         json!({"query": "SELECT decision, count(*) AS n FROM risk_decision GROUP BY decision ORDER BY decision"}).to_string(),
     )
     .await;
-    assert_eq!(q["rows"], json!([["allow", 4], ["block", 1], ["review", 1]]), "{q}");
+    assert_eq!(q["rows"], json!([["allow", 5], ["block", 1], ["review", 1]]), "{q}");
 
     // A restart rebuilds the same profile (from the checkpoint written at stop).
     server.stop().await.unwrap();
