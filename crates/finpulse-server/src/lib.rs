@@ -439,9 +439,6 @@ impl Server {
         let started = std::time::Instant::now();
         let live = Arc::new(risk::Live::open(&data_dir, Policy::default()).map_err(std::io::Error::other)?);
         tracing::info!(secs = started.elapsed().as_secs_f64(), "live state, cases and engine loaded");
-        if let Some(us) = live.warm_up(&store.registry()) {
-            tracing::info!(us, "decision engine warmed up (one made-up payment, not stored)");
-        }
         let (writer, writer_thread) =
             Writer::start(store, limits.write_queue_depth, Duration::from_secs(limits.compaction_interval_secs), live.clone());
         let segments = Arc::new(tokio::sync::Mutex::new(()));

@@ -163,31 +163,6 @@ impl Live {
         })
     }
 
-    /// Decides one made-up payment, of a user id no record can carry, against the live state
-    /// without storing it or its decision, so that the first customer's decision after a start
-    /// does not pay for paging in the engine's code and data (193–553 µs against 34–65 µs after
-    /// it, on a cold page cache). Returns the time it took, in µs, or `None` when the registry
-    /// has no payment type.
-    pub fn warm_up(&self, registry: &Registry) -> Option<f64> {
-        let f = |n: &str| registry.field_id(n);
-        let mut fields = vec![
-            (f("amount_fen")?, Value::Int(100)),
-            (f("currency")?, Value::Str("CNY".into())),
-            (f("terminal_id")?, Value::Str("warm-up".into())),
-        ];
-        fields.sort_by_key(|(id, _)| *id);
-        let tx = Event {
-            event_id: "\u{0}warm-up".into(),
-            user_id: Some("\u{0}warm-up".into()),
-            ts_us: finpulse_core::time::now_us(),
-            type_id: registry.type_id("payment")?,
-            fields,
-        };
-        let engine = self.engine();
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        engine.decide(&state, &self.vocab, &tx, Instant::now()).ok().map(|d| d.elapsed_us)
-    }
-
     /// The engine in force.
     fn engine(&self) -> Arc<Engine> {
         self.engine.read().unwrap_or_else(|p| p.into_inner()).clone()
@@ -553,24 +528,5 @@ pub(crate) async fn change_case(
     match book.case(&id) {
         Some(c) => Json(c).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no case {id:?}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use finpulse_log::{EventStore, StoreOptions};
-
-    #[test]
-    fn the_warm_up_decides_a_made_up_payment_and_leaves_no_trace() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
-        let live = Live::open(dir.path(), Policy::default()).unwrap();
-        let before = live.state.lock().unwrap().applied;
-        assert!(live.warm_up(&store.registry()).is_some_and(|us| us > 0.0));
-        let state = live.state.lock().unwrap();
-        assert_eq!(state.applied, before);
-        assert!(finpulse_state::view::user_view(&state, "\u{0}warm-up").is_none());
-        assert_eq!(store.stats().log_records, 0);
     }
 }
