@@ -179,8 +179,9 @@ fn disk(scratch: &Path, mib: usize, block_kib: usize) -> Result<f64> {
 fn machine_busy_ticks() -> u64 {
     let Ok(stat) = std::fs::read_to_string("/proc/stat") else { return 0 };
     let fields: Vec<u64> = stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
-    fields.iter().enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).take(7).sum()
+    // user nice system idle iowait irq softirq steal guest guest_nice: idle and iowait are not
+    // busy, and guest time is already in user.
+    [0, 1, 2, 5, 6, 7].iter().filter_map(|i| fields.get(*i)).sum()
 }
 
 fn wal_commit(scratch: &Path, commits: usize, records: usize, record_bytes: usize, rounds: usize, zero_ahead_bytes: u64) -> Result<()> {

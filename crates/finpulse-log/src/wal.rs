@@ -517,6 +517,16 @@ mod tests {
         (wal, rec, seen)
     }
 
+    /// A log in `dir` with one commit per payload, still open.
+    fn committed_one_by_one(dir: &Path, opts: WalOptions, payloads: impl IntoIterator<Item = Vec<u8>>) -> Wal {
+        let (mut wal, _, _) = collect(dir, opts);
+        for p in payloads {
+            wal.append(&p).unwrap();
+            wal.commit().unwrap();
+        }
+        wal
+    }
+
     #[test]
     fn committed_records_survive_reopen_in_order_across_segments() {
         let dir = tempfile::tempdir().unwrap();
@@ -581,12 +591,7 @@ mod tests {
     fn a_flipped_bit_in_the_tail_is_cut_but_in_an_earlier_segment_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let opts = WalOptions { segment_bytes_max: 100, ..WalOptions::default() };
-        let (mut wal, _, _) = collect(dir.path(), opts);
-        for i in 0..10u8 {
-            wal.append(&[i; 40]).unwrap();
-            wal.commit().unwrap();
-        }
-        drop(wal);
+        drop(committed_one_by_one(dir.path(), opts, (0..10u8).map(|i| vec![i; 40])));
         let segments = list_segments(dir.path()).unwrap();
         let first = &segments[0].1;
         let mut bytes = fs::read(first).unwrap();
@@ -736,12 +741,7 @@ mod tests {
     fn zeroed_space_left_in_a_closed_segment_reads_as_the_end_of_its_records() {
         let dir = tempfile::tempdir().unwrap();
         let opts = WalOptions { segment_bytes_max: 300, zero_ahead_bytes: 4096 };
-        let (mut wal, _, _) = collect(dir.path(), opts);
-        for i in 0..20u8 {
-            wal.append(&[i + 1; 40]).unwrap();
-            wal.commit().unwrap();
-        }
-        drop(wal);
+        drop(committed_one_by_one(dir.path(), opts, (0..20u8).map(|i| vec![i + 1; 40])));
         let segments = list_segments(dir.path()).unwrap();
         assert!(segments.len() > 2);
         // Closed segments were cut to their records, and zeroed space never passes the
@@ -763,12 +763,8 @@ mod tests {
     fn a_log_written_without_zeroed_space_is_read_and_continued_with_it() {
         let dir = tempfile::tempdir().unwrap();
         let before = WalOptions { zero_ahead_bytes: 0, ..WalOptions::default() };
-        let (mut wal, _, _) = collect(dir.path(), before);
-        for i in 0..3u8 {
-            wal.append(&[i + 1; 10]).unwrap();
-            wal.commit().unwrap();
-        }
-        std::mem::forget(wal); // even a crash leaves nothing after the records
+        // Even a crash (no drop) leaves nothing after the records.
+        std::mem::forget(committed_one_by_one(dir.path(), before, (0..3u8).map(|i| vec![i + 1; 10])));
         let path = segment_path(dir.path(), 0);
         let records_end = (HEADER_BYTES + 3 * (FRAME_HEADER_BYTES + 10)) as u64;
         assert_eq!(file_len(&path), records_end);
