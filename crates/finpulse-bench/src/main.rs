@@ -3,6 +3,7 @@
 
 mod behaviour;
 mod decide;
+mod growth;
 mod load;
 mod sched;
 
@@ -78,6 +79,14 @@ enum Bench {
         #[arg(long)]
         zero_ahead_bytes: Option<u64>,
     },
+    /// The longest single insert while a map fills, one `HashMap` against a `ShardedMap`
+    /// (the live state's and the idempotency index's maps), in alternating rounds.
+    MapGrowth {
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Decisions over HTTP at a fixed rate against a `finpulse serve` process.
     DecideHttp {
         #[arg(long, default_value_t = 20_000)]
@@ -150,6 +159,7 @@ fn main() -> Result<()> {
             rounds,
             zero_ahead_bytes.unwrap_or(finpulse_log::wal::ZERO_AHEAD_BYTES_DEFAULT),
         )?,
+        Bench::MapGrowth { entries, rounds } => growth::run(entries, rounds),
         Bench::DecideHttp { rate, seconds, users, connections } => {
             decide_http(&cli.finpulse, &cli.scratch, rate, seconds, users, connections)?
         }

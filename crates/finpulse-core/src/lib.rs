@@ -10,6 +10,7 @@ pub mod event;
 pub mod money;
 pub mod record;
 pub mod registry;
+pub mod sharded;
 pub mod time;
 
 pub use class::{DataClass, JrCategory};

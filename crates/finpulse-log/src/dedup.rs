@@ -1,6 +1,6 @@
 //! The idempotency index: the 128-bit hashes of every stored event id.
 
-use std::collections::HashSet;
+use finpulse_core::sharded::ShardedMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Passes a 128-bit hash through as its low 64 bits: the keys are already uniformly random.
@@ -22,10 +22,11 @@ impl Hasher for PassThroughHasher {
 }
 
 /// The set of stored event ids, by 128-bit XXH3 hash (collision odds ~n²/2¹²⁹: nil at any
-/// realistic volume).
+/// realistic volume). In shards, so that growing it pauses the writer for one shard's ids, not
+/// all of them: every id of the log is here, tens of millions in time.
 #[derive(Default)]
 pub struct DedupIndex {
-    ids: HashSet<u128, BuildHasherDefault<PassThroughHasher>>,
+    ids: ShardedMap<u128, (), BuildHasherDefault<PassThroughHasher>>,
 }
 
 impl DedupIndex {
@@ -36,12 +37,12 @@ impl DedupIndex {
 
     /// Inserts an id; false when it was already there.
     pub fn insert(&mut self, event_id: &str) -> bool {
-        self.ids.insert(Self::key(event_id))
+        self.ids.insert(Self::key(event_id), ()).is_none()
     }
 
     /// Inserts an id by its [`DedupIndex::key`], computed elsewhere; false when it was there.
     pub fn insert_key(&mut self, key: u128) -> bool {
-        self.ids.insert(key)
+        self.ids.insert(key, ()).is_none()
     }
 
     /// Removes an id by its key.
@@ -51,7 +52,7 @@ impl DedupIndex {
 
     /// Whether an id is stored.
     pub fn contains(&self, event_id: &str) -> bool {
-        self.ids.contains(&Self::key(event_id))
+        self.ids.contains_key(&Self::key(event_id))
     }
 
     /// Removes an id (used to undo the inserts of a batch that could not be made durable).

@@ -83,17 +83,18 @@ impl Live {
     }
 
     /// Applies events the writer stored (log order), skipping duplicates. The lock is taken
-    /// per [`LIVE_APPLY_CHUNK`] events, so a large ingest batch does not hold decisions up.
+    /// per [`LIVE_APPLY_CHUNK`] events, so a large ingest batch does not hold decisions up, and
+    /// the case book is brought up to date after the state's lock is let go: decisions never
+    /// wait for it (its lists grow by copying, at times a pause of milliseconds).
     pub fn apply(&self, events: &[Event], statuses: &[AppendStatus]) {
         for (events, statuses) in events.chunks(LIVE_APPLY_CHUNK).zip(statuses.chunks(LIVE_APPLY_CHUNK)) {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            let mut cases = self.cases.lock().unwrap_or_else(|p| p.into_inner());
-            for (e, s) in events.iter().zip(statuses) {
-                if *s == AppendStatus::Accepted {
-                    state.apply(&self.vocab, e);
-                    cases.apply(e);
-                }
+            let stored = || events.iter().zip(statuses).filter(|(_, s)| **s == AppendStatus::Accepted).map(|(e, _)| e);
+            {
+                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                stored().for_each(|e| state.apply(&self.vocab, e));
             }
+            let mut cases = self.cases.lock().unwrap_or_else(|p| p.into_inner());
+            stored().for_each(|e| cases.apply(e));
         }
     }
 
