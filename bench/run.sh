@@ -33,6 +33,9 @@ echo "== disk (physical limit for durable ingest)"
 echo "== log commits: into zeroed space against extending the file"
 "$BIN/finpulse-bench" --scratch "$OUT" wal-commit --rounds 4
 
+echo "== map growth: the longest insert of one HashMap against a ShardedMap"
+"$BIN/finpulse-bench" map-growth --entries 1000000 --rounds 5
+
 echo "== durable HTTP ingest, batches of 1,000"
 "$BIN/finpulse-bench" --finpulse "$BIN/finpulse" --scratch "$OUT" ingest-http --batch 1000 --connections 8 --seconds 15
 
