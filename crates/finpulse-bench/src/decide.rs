@@ -45,10 +45,11 @@ shadow = true
 "#;
 
 /// A tiny deterministic generator (xorshift64*), so the bench needs no RNG crate.
-struct Rng(u64);
+/// A xorshift generator: repeatable uniform 64-bit values for the benches' synthetic data.
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;

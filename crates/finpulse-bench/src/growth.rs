@@ -16,15 +16,8 @@ struct PaymentSized {
 
 /// Uniform 64-bit keys, like the hashed ids the maps hold.
 fn keys(n: usize) -> Vec<u64> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    (0..n)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        })
-        .collect()
+    let mut rng = crate::decide::Rng(0x9E37_79B9_7F4A_7C15);
+    (0..n).map(|_| rng.next()).collect()
 }
 
 /// Inserts every key through `insert`; returns the longest insert and the whole fill, in µs.

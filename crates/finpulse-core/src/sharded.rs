@@ -121,7 +121,9 @@ impl<K: ShardKey, V, S: BuildHasher + Default> ShardedMap<K, V, S> {
             }
         }
     }
+}
 
+impl<K, V, S> ShardedMap<K, V, S> {
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.shards.iter().flat_map(|s| s.iter())
@@ -149,14 +151,14 @@ impl<K: ShardKey, V: PartialEq, S: BuildHasher> PartialEq for ShardedMap<K, V, S
 
 impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for ShardedMap<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.shards.iter().flat_map(|s| s.iter())).finish()
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
 impl<K: Serialize, V: Serialize, S> Serialize for ShardedMap<K, V, S> {
     fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
         let mut map = serializer.serialize_map(Some(self.len))?;
-        for (k, v) in self.shards.iter().flat_map(|s| s.iter()) {
+        for (k, v) in self.iter() {
             map.serialize_entry(k, v)?;
         }
         map.end()
