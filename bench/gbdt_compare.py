@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+DATA = os.path.join(os.path.dirname(__file__), "..", "testdata")
 SETS = [
     ("uci-default-credit-card.csv", "default.payment.next.month", "ID"),
     ("telco-customer-churn.csv", "Churn", "customerID"),

@@ -5,7 +5,7 @@ missing-value routing is exercised), saves each model in its own format (LightGB
 XGBoost JSON), and writes 300 rows with the probabilities each library itself predicts.
 finpulse's import must reproduce those probabilities.
 
-    python bench/golden_models.py ../shared/data/uci-default-credit-card.csv crates/finpulse-models/tests/data/golden
+    python bench/golden_models.py testdata/uci-default-credit-card.csv crates/finpulse-models/tests/data/golden
 """
 import sys
 import numpy as np

@@ -1,5 +1,5 @@
-//! The published fits on the CDNOW sample (see `../shared/data/README.md` for the data's origin
-//! and the reference values), reproduced to 3 significant digits.
+//! The published fits on the CDNOW sample (see `testdata/README.md` at the repository's root for the
+//! data's origin and the reference values), reproduced to 3 significant digits.
 
 use finpulse_models::summary::read_summary;
 use finpulse_models::{LtvFit, LtvModel, fit, predict};
@@ -12,8 +12,8 @@ fn package_dir() -> std::path::PathBuf {
 }
 
 fn data(name: &str) -> PathBuf {
-    let path = package_dir().join("../../../shared/data").join(name);
-    assert!(path.exists(), "{} is missing: the shared data sets sit beside the repository", path.display());
+    let path = package_dir().join("../../testdata").join(name);
+    assert!(path.exists(), "{} is missing: the test data sets are in the repository's testdata folder", path.display());
     path
 }
 

@@ -243,7 +243,7 @@ fn every_acknowledged_event_survives_sigkill_exactly_once() {
 
 #[test]
 fn ltv_fits_a_summary_file_and_the_stores_own_purchases() {
-    let cdnow = package_dir().join("../../../shared/data/cdnow-sample-summary.csv");
+    let cdnow = package_dir().join("../../testdata/cdnow-sample-summary.csv");
     let o = run(&["ltv", "fit", "--model", "bgnbd", "--input", cdnow.to_str().unwrap(), "--format", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let fit: Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -314,7 +314,7 @@ fn ltv_fits_a_summary_file_and_the_stores_own_purchases() {
 
 #[test]
 fn model_trains_on_a_public_table_scores_in_order_and_names_bad_input() {
-    let uci = package_dir().join("../../../shared/data/uci-default-credit-card.csv");
+    let uci = package_dir().join("../../testdata/uci-default-credit-card.csv");
     let text = std::fs::read_to_string(&uci).unwrap();
     // Every fifth row is held out, as bench/gbdt_compare.py does.
     let dir = tempfile::tempdir().unwrap();
@@ -660,7 +660,7 @@ fn output_piped_into_a_closed_reader_ends_quietly() {
 fn models_trained_by_lightgbm_and_xgboost_import_score_like_their_libraries_and_register() {
     let dir = tempfile::tempdir().unwrap();
     let golden = package_dir().join("../finpulse-models/tests/data/golden");
-    let uci = package_dir().join("../../../shared/data/uci-default-credit-card.csv");
+    let uci = package_dir().join("../../testdata/uci-default-credit-card.csv");
     let d = dir.path().join("d");
     let rows = golden.join("rows.csv");
     let expected: Vec<Vec<f64>> = std::fs::read_to_string(&rows)
