@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 const TERMINALS: u64 = 10_000;
-const DAY_US: i64 = 86_400_000_000;
+use finpulse_core::time::MICROS_PER_DAY as DAY_US;
 const START_US: i64 = 1_767_225_600_000_000; // 2026-01-01
 
 const RULES: &str = r#"name = "bench"

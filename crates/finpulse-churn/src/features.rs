@@ -148,9 +148,7 @@ pub struct Snapshot {
 }
 
 /// A SQL string literal.
-pub(crate) fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
+pub(crate) use finpulse_query::sql::text_literal as quote;
 
 /// `type IN (...)` for the qualifying activity.
 pub(crate) fn activity_predicate(spec: &ChurnSpec) -> String {

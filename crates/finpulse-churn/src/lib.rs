@@ -22,7 +22,7 @@ use finpulse_models::tabular::{Algo, ModelError, TabularModel};
 use serde::{Deserialize, Serialize};
 
 /// Microseconds in a day.
-pub const DAY_US: i64 = 86_400_000_000;
+pub use finpulse_core::time::MICROS_PER_DAY as DAY_US;
 /// The model registry purpose of churn models.
 pub const PURPOSE: &str = "churn";
 /// The label column's name in a churn model.

@@ -6,6 +6,7 @@
 
 pub mod catalogue;
 pub mod class;
+pub mod durable;
 pub mod event;
 pub mod money;
 pub mod record;

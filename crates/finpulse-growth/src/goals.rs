@@ -142,7 +142,7 @@ impl GoalBook {
     fn write(&self) -> Result<(), InsightError> {
         let list: Vec<&Goal> = self.goals.values().collect();
         let bytes = serde_json::to_vec_pretty(&list).expect("goals serialise");
-        finpulse_models::durable::write_file(&self.path, &bytes).map_err(|e| InsightError::file(&self.path, e))
+        finpulse_core::durable::write_file(&self.path, &bytes).map_err(|e| InsightError::file(&self.path, e))
     }
 
     /// Adds or replaces a goal, durably.
@@ -329,7 +329,7 @@ pub async fn evaluate(ctx: &SessionContext, registry: &finpulse_core::Registry, 
             Value::from(metric.name()),
             Value::from(goal.target),
             Value::from(goal.deadline.clone()),
-            Value::from(crate::table::time_text(last * 86_400_000_000)),
+            Value::from(crate::table::time_text(last * finpulse_core::time::MICROS_PER_DAY)),
             current.map_or(Value::Null, Value::from),
             projected.map_or(Value::Null, Value::from),
             Value::from(status(metric, goal.target, current, projected, passed)),

@@ -77,15 +77,7 @@ impl Property {
     }
 }
 
-/// A quoted SQL identifier (names come from the registry, which allows only `[a-z0-9_]`).
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// A quoted SQL text literal.
-pub fn text_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
+pub use finpulse_query::sql::{ident, text_literal};
 
 /// One filter: `PROPERTY OP VALUE`, OP one of `=`, `!=`, `>`, `>=`, `<`, `<=`; or
 /// `segment = NAME` / `segment != NAME` for the members of a saved segment.

@@ -234,7 +234,7 @@ impl SegmentBook {
         let path = self.dir.join(format!("{}.json", segment.def.name));
         std::fs::create_dir_all(&self.dir).map_err(|e| io(e, &self.dir))?;
         let text = serde_json::to_vec_pretty(&segment.def).expect("a definition serialises");
-        finpulse_models::durable::write_file(&path, &text).map_err(|e| io(e, &path))?;
+        finpulse_core::durable::write_file(&path, &text).map_err(|e| io(e, &path))?;
         self.defs.insert(segment.def.name.clone(), segment.def.clone());
         Ok(segment)
     }
@@ -259,14 +259,14 @@ impl SegmentBook {
             csv.push('\n');
         }
         let path = self.dir.join(format!("{name}.members.csv"));
-        finpulse_models::durable::write_file(&path, csv.as_bytes()).map_err(|e| io(e, &path))?;
+        finpulse_core::durable::write_file(&path, csv.as_bytes()).map_err(|e| io(e, &path))?;
         let state = SegmentState {
             as_of: crate::table::time_text(as_of_us),
             members: members.len(),
             computed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
         let path = self.dir.join(format!("{name}.state.json"));
-        finpulse_models::durable::write_file(&path, &serde_json::to_vec_pretty(&state).expect("state serialises"))
+        finpulse_core::durable::write_file(&path, &serde_json::to_vec_pretty(&state).expect("state serialises"))
             .map_err(|e| io(e, &path))?;
         Ok(state)
     }

@@ -23,7 +23,7 @@ pub struct Table {
 /// A day or a time as text: `2026-01-05` at midnight UTC, RFC 3339 otherwise.
 pub fn time_text(micros: i64) -> String {
     let Some(t) = chrono::DateTime::from_timestamp_micros(micros) else { return micros.to_string() };
-    if micros.rem_euclid(86_400_000_000) == 0 {
+    if micros.rem_euclid(finpulse_core::time::MICROS_PER_DAY) == 0 {
         t.format("%Y-%m-%d").to_string()
     } else {
         t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

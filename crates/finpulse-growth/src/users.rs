@@ -93,6 +93,7 @@ async fn compacted(view: &StoreView, fields: &[String]) -> Result<Arc<Compacted>
             Ok((p.clone(), meta.len(), meta.modified().ok()))
         })
         .collect::<Result<_, InsightError>>()?;
+    // The cache is only ever replaced whole, so a lock poisoned elsewhere still holds a whole value.
     if let Some(c) = cache().lock().unwrap_or_else(|p| p.into_inner()).as_ref().filter(|c| c.files == files) {
         return Ok(c.clone());
     }

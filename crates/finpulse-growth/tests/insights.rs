@@ -15,7 +15,7 @@ use finpulse_growth::{InsightError, Table, run_json};
 use finpulse_log::{EventStore, StoreOptions, StoreView};
 use serde_json::{Value, json};
 
-const DAY_US: i64 = 86_400_000_000;
+use finpulse_core::time::MICROS_PER_DAY as DAY_US;
 const HOUR_US: i64 = 3_600_000_000;
 /// 2026-01-05T00:00:00Z, a Monday.
 const MONDAY_US: i64 = 1_767_571_200_000_000;

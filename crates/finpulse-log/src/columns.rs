@@ -325,6 +325,7 @@ static ZEROS: Mutex<Option<Buffer>> = Mutex::new(None);
 
 /// At least `bytes` zeroed bytes, shared.
 fn zeros(bytes: usize) -> Buffer {
+    // Only ever replaced whole: a lock poisoned elsewhere still holds a whole buffer.
     let mut shared = ZEROS.lock().unwrap_or_else(|p| p.into_inner());
     match shared.as_ref() {
         Some(b) if b.len() >= bytes => b.slice_with_length(0, bytes),

@@ -27,7 +27,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -92,6 +92,14 @@ pub enum StoreError {
     /// An earlier durability failure: the store refuses writes until reopened.
     #[error("the store stopped accepting writes after a durability failure: {0}")]
     Poisoned(String),
+    /// An event whose log record would be over the log's record limit; nothing was written.
+    #[error("event {event_index} of a batch encodes to {bytes} bytes, over the log's record limit of {limit} bytes; nothing was stored", limit = crate::wal::RECORD_BYTES_MAX)]
+    RecordTooLarge {
+        /// Its index in its batch.
+        event_index: usize,
+        /// Its encoded size.
+        bytes: usize,
+    },
 }
 
 fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
@@ -242,16 +250,7 @@ struct Compaction {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
-        f.write_all(bytes).map_err(io_err("write", &tmp))?;
-        f.sync_all().map_err(io_err("fsync", &tmp))?;
-    }
-    fs::rename(&tmp, path).map_err(io_err("rename", path))?;
-    let parent = path.parent().unwrap_or(Path::new("."));
-    sync_dir(parent)?;
-    Ok(())
+    finpulse_core::durable::write_file(path, bytes).map_err(io_err("write durably", path))
 }
 
 fn read_json<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> Result<T, StoreError> {
@@ -436,7 +435,7 @@ impl EventStore {
         write_atomically(&self.dir.join("schema.json"), &json)?;
         self.registry = Arc::new(next);
         self.schema = events_schema(&self.registry);
-        let mut shared = self.shared.write().unwrap_or_else(|p| p.into_inner());
+        let mut shared = self.shared.write().expect(VIEW_POISONED);
         // The open rows keep the schema they were built for.
         shared.seal_open(self.sealed_batches);
         shared.open = OpenBatch::with_capacity(&self.registry, self.schema.clone(), TAIL_BATCH_ROWS_MIN);
@@ -459,6 +458,11 @@ impl EventStore {
     pub fn append_prepared(&mut self, groups: &[PreparedEvents]) -> Result<Vec<Vec<AppendStatus>>, StoreError> {
         if let Some(why) = &self.poisoned {
             return Err(StoreError::Poisoned(why.clone()));
+        }
+        // Refused before anything is buffered: a record the log cannot take is the caller's
+        // error, not a durability failure, and must not stop the store.
+        for group in groups {
+            group.check_record_sizes()?;
         }
         let mut statuses = Vec::with_capacity(groups.len());
         let mut inserted: Vec<u128> = Vec::new();
@@ -485,7 +489,7 @@ impl EventStore {
         }
         // Accepted events go to the tail in log order: small groups' events into the open
         // batch, a prepared batch after the open rows, sealed before it.
-        let mut shared = self.shared.write().unwrap_or_else(|p| p.into_inner());
+        let mut shared = self.shared.write().expect(VIEW_POISONED);
         for (group, s) in groups.iter().zip(&statuses) {
             let accepted = s.iter().filter(|s| **s == AppendStatus::Accepted).count();
             self.tail_rows += accepted;
@@ -561,7 +565,7 @@ impl EventStore {
             return;
         }
         let batches: Vec<RecordBatch> = {
-            let mut shared = self.shared.write().unwrap_or_else(|p| p.into_inner());
+            let mut shared = self.shared.write().expect(VIEW_POISONED);
             // Every committed row, the open ones included, goes into the compaction.
             shared.seal_open(self.sealed_batches);
             shared.view.tail.clone()
@@ -610,7 +614,7 @@ impl EventStore {
         write_atomically(&self.dir.join("manifest.json"), &json)?;
         self.manifest = manifest;
         {
-            let mut shared = self.shared.write().unwrap_or_else(|p| p.into_inner());
+            let mut shared = self.shared.write().expect(VIEW_POISONED);
             shared.view.files.extend(new_files.iter().map(|f| self.dir.join(&f.path)));
             shared.view.tail.drain(..c.batches);
         }
@@ -882,11 +886,29 @@ impl PreparedEvents {
         self
     }
 
+    /// Whether every record fits the log ([`crate::wal::RECORD_BYTES_MAX`]); the error names
+    /// the first that does not.
+    pub fn check_record_sizes(&self) -> Result<(), StoreError> {
+        let mut start = 0;
+        for (event_index, &end) in self.ends.iter().enumerate() {
+            let bytes = end - start - crate::wal::FRAME_HEADER_BYTES;
+            if bytes > crate::wal::RECORD_BYTES_MAX {
+                return Err(StoreError::RecordTooLarge { event_index, bytes });
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
     fn frame(&self, i: usize) -> Frame<'_> {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         Frame::from_put(&self.encoded[start..self.ends[i]])
     }
 }
+
+/// A panic while the view was being changed leaves it matching no prefix of the log; readers
+/// must not go on from it (the server's writer stops the process first; a start rebuilds it).
+const VIEW_POISONED: &str = "the store's view is half-changed: a thread panicked while changing it";
 
 /// A shared handle to the store's current view.
 #[derive(Clone)]
@@ -895,18 +917,18 @@ pub struct ViewHandle(Arc<RwLock<Shared>>);
 impl ViewHandle {
     /// The registry in force, without copying the rest of the view.
     pub fn registry(&self) -> Arc<Registry> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).view.registry.clone()
+        self.0.read().expect(VIEW_POISONED).view.registry.clone()
     }
 
     /// A preparer for the registry in force.
     pub fn preparer(&self) -> Preparer {
-        let shared = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let shared = self.0.read().expect(VIEW_POISONED);
         Preparer { registry: shared.view.registry.clone(), schema: shared.view.schema.clone() }
     }
 
     /// A consistent cut: files and tail taken under one lock (the open rows copied).
     pub fn snapshot(&self) -> StoreView {
-        let shared = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let shared = self.0.read().expect(VIEW_POISONED);
         let mut view = shared.view.clone();
         view.tail.extend(shared.open.snapshot());
         view

@@ -32,7 +32,7 @@ pub const ZERO_AHEAD_BYTES_DEFAULT: u64 = 64 << 10;
 /// Zeroed space is added in whole blocks of this size.
 const ZERO_BLOCK_BYTES: u64 = 4096;
 const HEADER_BYTES: usize = 16;
-const FRAME_HEADER_BYTES: usize = 8;
+pub(crate) const FRAME_HEADER_BYTES: usize = 8;
 
 /// One record framed for the log: `[len u32][crc32c u32][payload]`, built by [`put_frame`].
 #[derive(Debug, Clone, Copy)]

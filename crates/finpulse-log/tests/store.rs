@@ -384,3 +384,23 @@ fn one_event_appends_keep_the_tail_in_few_batches_and_in_order() {
     let expected: Vec<String> = (0..n).map(|i| format!("e{i:05}")).collect();
     assert_eq!(tail_ids(&store), expected);
 }
+
+#[test]
+fn an_event_over_the_log_record_limit_is_refused_without_stopping_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let mut huge = payment("huge", "u1", DAY0_US, 1);
+    let terminal = Registry::builtin().field_id("terminal_id").unwrap();
+    huge.fields.iter_mut().find(|(f, _)| *f == terminal).unwrap().1 = Value::Str("t".repeat(finpulse_log::wal::RECORD_BYTES_MAX + 1));
+    let refused = store.append_groups(&[vec![payment("before", "u1", DAY0_US, 1), huge]]);
+    assert!(
+        matches!(refused, Err(StoreError::RecordTooLarge { event_index: 1, bytes }) if bytes > finpulse_log::wal::RECORD_BYTES_MAX),
+        "{refused:?}"
+    );
+    // Nothing of the refused batch was stored, and the store still takes writes.
+    assert_eq!(store.append_groups(&[vec![payment("after", "u1", DAY0_US, 1)]]).unwrap(), vec![vec![AppendStatus::Accepted]]);
+    assert_eq!(tail_ids(&store), vec!["after".to_string()]);
+    drop(store);
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(tail_ids(&store), vec!["after".to_string()]);
+}

@@ -2,7 +2,6 @@
 //! maximum-likelihood fits, predictions and CLV; and classifiers for any table (gradient-boosted
 //! trees, logistic regression) with the measures to judge them.
 
-pub mod durable;
 pub mod float_text;
 pub mod gbdt;
 pub mod import;

@@ -187,7 +187,7 @@ impl ModelRegistry {
     }
 
     fn write_durably(&self, name: &str, bytes: &[u8]) -> Result<(), RegistryError> {
-        crate::durable::write_file(&self.dir.join(name), bytes).map_err(self.io(name))
+        finpulse_core::durable::write_file(&self.dir.join(name), bytes).map_err(self.io(name))
     }
 
     fn write_index(&self, index: &Index) -> Result<(), RegistryError> {

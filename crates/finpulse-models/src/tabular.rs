@@ -248,11 +248,11 @@ impl TabularModel {
         Scored { ids: table.ids, scores, labels, reasons }
     }
 
-    /// Writes the model as JSON, durably ([`crate::durable::write_file`]).
+    /// Writes the model as JSON, durably ([`finpulse_core::durable::write_file`]).
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         let io = |source| ModelError::Io { path: path.display().to_string(), source };
         let json = serde_json::to_vec(self).map_err(|e| io(std::io::Error::other(e)))?;
-        crate::durable::write_file(path, &json).map_err(io)
+        finpulse_core::durable::write_file(path, &json).map_err(io)
     }
 
     /// Reads a model written by [`TabularModel::save`].

@@ -53,7 +53,15 @@ pub fn user_day_last_times_within(
         fold_batch(batch, &mut tail)?;
     }
     let tail = tail.finish();
-    let lock = || cache().lock().unwrap_or_else(|p| p.into_inner());
+    // A panic while the cache was being changed may have left it half-changed: start it anew.
+    let lock = || {
+        cache().lock().unwrap_or_else(|poisoned| {
+            let mut fresh = poisoned.into_inner();
+            *fresh = ActivityCache::default();
+            cache().clear_poison();
+            fresh
+        })
+    };
     for attempt in 0..CACHE_ATTEMPTS {
         // Files are read without the lock, unless other calls keep dropping the cache meanwhile.
         let guard = lock();

@@ -14,6 +14,10 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext, cast, col, lit};
 use finpulse_log::StoreView;
 use finpulse_log::columns::widen;
+pub mod sql;
+
+use futures::StreamExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 pub mod activity;
@@ -69,6 +73,21 @@ impl From<datafusion::error::DataFusionError> for QueryError {
     }
 }
 
+/// The memory budget of every query this process runs with default options: the operator's
+/// `query_memory_bytes_max`, set once at start ([`set_query_memory_bytes_max`]), so that SQL,
+/// insights, segments, churn features and the CLI all keep to it.
+static QUERY_MEMORY_BYTES_MAX: AtomicUsize = AtomicUsize::new(QUERY_MEMORY_BYTES_MAX_DEFAULT);
+
+/// Sets the memory budget of every query run with [`QueryOptions::default`] from now on.
+pub fn set_query_memory_bytes_max(bytes: usize) {
+    QUERY_MEMORY_BYTES_MAX.store(bytes, Ordering::Relaxed);
+}
+
+/// The memory budget queries get by default (see [`set_query_memory_bytes_max`]).
+pub fn query_memory_bytes_max() -> usize {
+    QUERY_MEMORY_BYTES_MAX.load(Ordering::Relaxed)
+}
+
 /// Query options.
 #[derive(Debug, Clone, Copy)]
 pub struct QueryOptions {
@@ -76,11 +95,14 @@ pub struct QueryOptions {
     pub memory_bytes_max: usize,
     /// Parallel partitions (defaults to the number of cores).
     pub target_partitions: usize,
+    /// Stop reading the result after this many rows ([`QueryResult::rows_truncated`] then
+    /// says so); the rest is never computed. `None`: every row.
+    pub rows_max: Option<usize>,
 }
 
 impl Default for QueryOptions {
     fn default() -> Self {
-        Self { memory_bytes_max: QUERY_MEMORY_BYTES_MAX_DEFAULT, target_partitions: finpulse_core::cores() }
+        Self { memory_bytes_max: query_memory_bytes_max(), target_partitions: finpulse_core::cores(), rows_max: None }
     }
 }
 
@@ -90,6 +112,8 @@ pub struct QueryResult {
     pub schema: SchemaRef,
     /// Rows.
     pub batches: Vec<RecordBatch>,
+    /// Whether rows were left out at [`QueryOptions::rows_max`].
+    pub rows_truncated: bool,
 }
 
 /// The values of a text column of a query result, whatever string encoding DataFusion chose
@@ -166,6 +190,23 @@ pub async fn run_sql(view: &StoreView, sql: &str, opts: QueryOptions) -> Result<
     let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
     let df = ctx.sql_with_options(sql, read_only).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await?;
-    Ok(QueryResult { schema, batches })
+    let Some(rows_max) = opts.rows_max else {
+        let batches = df.collect().await?;
+        return Ok(QueryResult { schema, batches, rows_truncated: false });
+    };
+    // Read the result as it is produced and stop at the limit: dropping the stream cancels
+    // the rest of the plan, so a huge result is never built in memory.
+    let mut stream = df.execute_stream().await?;
+    let (mut batches, mut rows) = (Vec::new(), 0usize);
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let room = rows_max - rows;
+        if batch.num_rows() > room {
+            batches.push(batch.slice(0, room));
+            return Ok(QueryResult { schema, batches, rows_truncated: true });
+        }
+        rows += batch.num_rows();
+        batches.push(batch);
+    }
+    Ok(QueryResult { schema, batches, rows_truncated: false })
 }

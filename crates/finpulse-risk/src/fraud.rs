@@ -26,7 +26,7 @@ use std::path::Path;
 pub const PURPOSE: &str = "fraud";
 /// The card precision cut-off (the handbook's k).
 pub const CARD_PRECISION_K: usize = 100;
-const MICROS_PER_DAY: i64 = 86_400_000_000;
+use finpulse_core::time::MICROS_PER_DAY;
 
 /// Why a fraud command failed.
 #[derive(Debug, thiserror::Error)]

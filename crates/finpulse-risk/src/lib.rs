@@ -5,5 +5,6 @@ pub mod backtest;
 pub mod cases;
 pub mod engine;
 pub mod fraud;
+pub mod live;
 pub mod rules;
 pub mod ruleset;

@@ -375,12 +375,12 @@ impl RulesetStore {
         lock.lock().map_err(|e| self.fail(e))?;
         let mut index = self.index()?;
         let version = index.history.iter().map(|p| p.version).max().unwrap_or(0) + 1;
-        finpulse_models::durable::write_file(&self.dir.join(format!("v{version}.toml")), src.as_bytes()).map_err(|e| self.fail(e))?;
+        finpulse_core::durable::write_file(&self.dir.join(format!("v{version}.toml")), src.as_bytes()).map_err(|e| self.fail(e))?;
         let at_secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         index.active = Some(version);
         index.history.push(Publication { version, name: ruleset.name.clone(), at_secs, by: by.to_string(), rules: ruleset.rules.len() });
         let json = serde_json::to_vec_pretty(&index).map_err(|e| self.fail(e))?;
-        finpulse_models::durable::write_file(&self.dir.join("index.json"), &json).map_err(|e| self.fail(e))?;
+        finpulse_core::durable::write_file(&self.dir.join("index.json"), &json).map_err(|e| self.fail(e))?;
         ruleset.version = version;
         Ok(ruleset)
     }

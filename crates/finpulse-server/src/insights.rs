@@ -57,6 +57,7 @@ fn load_book(state: &AppState) -> Result<SegmentBook, Box<Response>> {
 }
 
 async fn answer(state: AppState, kind: String, body: Value) -> Response {
+    let _turn = state.query_turn().await;
     let view = state.views.snapshot();
     let book = match load_book(&state) {
         Ok(b) => b,
@@ -166,6 +167,7 @@ pub(crate) async fn save_segment(
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
     let _guard = state.segments.lock().await;
+    let _turn = state.query_turn().await;
     let view = state.views.snapshot();
     let mut book = match load_book(&state) {
         Ok(b) => b,
@@ -234,6 +236,7 @@ pub(crate) async fn segment_members(
 /// Every KPI goal with its current value, trend projection to the deadline and status.
 #[utoipa::path(get, path = "/v1/goals", tag = "goals", responses((status = 200, description = "columns and rows", body = Object)))]
 pub(crate) async fn list_goals(State(state): State<AppState>) -> Response {
+    let _turn = state.query_turn().await;
     let view = state.views.snapshot();
     let run = async {
         let book = finpulse_growth::goals::GoalBook::load(&state.data_dir)?;

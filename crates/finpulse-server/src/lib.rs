@@ -5,7 +5,6 @@ mod insights;
 pub mod json;
 pub mod models;
 pub mod risk;
-pub mod writer;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -20,6 +19,9 @@ use finpulse_ingest::{Position, Rejection};
 use finpulse_log::{AppendStatus, EventStore, ViewHandle};
 use finpulse_query::QueryOptions;
 use finpulse_risk::engine::Policy;
+use finpulse_risk::live::Live;
+use finpulse_write::{Submission, WriterOptions};
+pub use finpulse_write::{Writer, WriterError};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -29,7 +31,6 @@ use std::time::{Duration, Instant};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-pub use writer::{Writer, WriterError};
 
 /// The media type of an Arrow IPC stream, for SQL results.
 pub const ARROW_STREAM_MEDIA_TYPE: &str = "application/vnd.apache.arrow.stream";
@@ -61,7 +62,79 @@ pub struct ApiLimits {
     /// Events applied since the last live-state checkpoint before a new one is written in the
     /// background (a restart replays at most about this many, plus one check's worth).
     pub checkpoint_events_min: u64,
+    /// The longest a request may take, seconds; past it the answer is 503 and its work is
+    /// dropped (a write already queued is still stored: sending it again is safe).
+    pub request_timeout_secs: u64,
+    /// Queries (SQL, insights, segment members) running at once; more wait for a turn, within
+    /// the request timeout.
+    pub queries_concurrent_max: usize,
 }
+
+/// Limits that do not fit together.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitsError {
+    /// A limit that must be positive is zero.
+    #[error("limits.{0} must be at least 1")]
+    Zero(&'static str),
+    /// One limit is over another it must fit in.
+    #[error("limits.{name} = {value} is over {bound_name} = {bound}: {why}")]
+    Over {
+        /// The limit.
+        name: &'static str,
+        /// Its value.
+        value: usize,
+        /// The limit it must fit in.
+        bound_name: &'static str,
+        /// That limit's value.
+        bound: usize,
+        /// What would go wrong.
+        why: &'static str,
+    },
+}
+
+impl ApiLimits {
+    /// Checks limits that interact against each other (and against the log's fixed record
+    /// limit), so a configuration that would fail later is refused at start.
+    pub fn check(&self) -> Result<(), LimitsError> {
+        let positive: [(&'static str, u64); 7] = [
+            ("body_bytes_max", self.body_bytes_max as u64),
+            ("batch_records_max", self.batch_records_max as u64),
+            ("field_bytes_max", self.field_bytes_max as u64),
+            ("write_queue_depth", self.write_queue_depth as u64),
+            ("query_memory_bytes_max", self.query_memory_bytes_max as u64),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("queries_concurrent_max", self.queries_concurrent_max as u64),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(LimitsError::Zero(name));
+        }
+        // One valid event holds at least one field of field_bytes_max; its log record must fit.
+        let record = finpulse_log::wal::RECORD_BYTES_MAX - RECORD_OVERHEAD_BYTES_MAX;
+        if self.field_bytes_max > record {
+            return Err(LimitsError::Over {
+                name: "field_bytes_max",
+                value: self.field_bytes_max,
+                bound_name: "the log's record limit less an event's own fields",
+                bound: record,
+                why: "a valid event with one such field could not be stored",
+            });
+        }
+        if self.field_bytes_max > self.body_bytes_max {
+            return Err(LimitsError::Over {
+                name: "field_bytes_max",
+                value: self.field_bytes_max,
+                bound_name: "body_bytes_max",
+                bound: self.body_bytes_max,
+                why: "no request could carry a field that long",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Room an event's id, user, time, type and field ids take in its log record beside one long
+/// field, kept free when `field_bytes_max` is checked against the log's record limit.
+pub const RECORD_OVERHEAD_BYTES_MAX: usize = 4096;
 
 impl Default for ApiLimits {
     fn default() -> Self {
@@ -77,6 +150,8 @@ impl Default for ApiLimits {
             segment_refresh_secs: finpulse_growth::segments::SEGMENT_REFRESH_SECS_DEFAULT,
             checkpoint_check_secs: 60,
             checkpoint_events_min: 1_000_000,
+            request_timeout_secs: 300,
+            queries_concurrent_max: 2 * finpulse_core::cores(),
         }
     }
 }
@@ -92,12 +167,20 @@ pub(crate) struct AppState {
     /// The last offers file read, with its modification time.
     offers: Arc<models::OffersCache>,
     /// Live state and the decision engine.
-    live: Arc<risk::Live>,
+    live: Arc<Live>,
     /// Held while saving segments or goals or materialising segments: files are written one at a time.
     segments: Arc<tokio::sync::Mutex<()>>,
+    /// One permit per query allowed to run at once (`queries_concurrent_max`).
+    queries: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
+    /// Waits for a turn to run a query (at most `queries_concurrent_max` run at once); the
+    /// turn ends when the permit is dropped.
+    pub(crate) async fn query_turn(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.queries.clone().acquire_owned().await.expect("the query semaphore is never closed")
+    }
+
     /// The limits records are validated under, as of now.
     pub(crate) fn validation_limits(&self) -> ValidationLimits {
         ValidationLimits {
@@ -200,19 +283,14 @@ async fn ingest(State(state): State<AppState>, body: Result<Bytes, BytesRejectio
     let limits = state.validation_limits();
     // Validating and preparing (encoding, keying, building columns) happen here, on the
     // request's thread, so the single writer only deduplicates, writes and fsyncs.
-    let (validated, events, prepared) = tokio::task::block_in_place(|| {
-        let mut validated = finpulse_ingest::validate(preparer.registry(), decoded, &limits);
-        let events = Arc::new(std::mem::take(&mut validated.events));
-        let prepared = preparer.prepare_shared(events.clone());
-        (validated, events, prepared)
-    });
-    let rejected = validated.rejected.len();
-    let errors: Vec<RecordErrorBody> = validated.rejected.iter().take(ERRORS_LISTED_MAX).map(record_error).collect();
+    let submission = tokio::task::block_in_place(|| Submission::records(&preparer, decoded, &limits));
+    let rejected = submission.rejected.len();
+    let errors: Vec<RecordErrorBody> = submission.rejected.iter().take(ERRORS_LISTED_MAX).map(record_error).collect();
     metrics::counter!("finpulse_ingest_records_total", "outcome" => "rejected").increment(rejected as u64);
-    if events.is_empty() {
+    if submission.batch.is_empty() {
         return (StatusCode::BAD_REQUEST, Json(IngestResponse { accepted: 0, duplicates: 0, rejected, errors })).into_response();
     }
-    let statuses = match state.writer.append(prepared, events).await {
+    let statuses = match state.writer.append(submission.batch).await {
         Ok(s) => s,
         Err(e @ WriterError::QueueFull(_)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("events were not stored: {e}")),
@@ -248,15 +326,18 @@ async fn sql(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("body must be {{\"query\": \"...\"}}: {}", e.body_text())),
     };
+    let wants_arrow = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(ARROW_STREAM_MEDIA_TYPE));
+    let _turn = state.query_turn().await;
     let view = state.views.snapshot();
-    let opts = QueryOptions { memory_bytes_max: state.limits.query_memory_bytes_max, ..QueryOptions::default() };
+    // A JSON answer carries at most sql_rows_max rows: the query stops there.
+    let rows_max = (!wants_arrow).then_some(state.limits.sql_rows_max);
+    let opts = QueryOptions { memory_bytes_max: state.limits.query_memory_bytes_max, rows_max, ..QueryOptions::default() };
     let started = Instant::now();
     let result = match finpulse_query::run_sql(&view, &req.query, opts).await {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     metrics::histogram!("finpulse_sql_query_seconds").record(started.elapsed().as_secs_f64());
-    let wants_arrow = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(ARROW_STREAM_MEDIA_TYPE));
     if wants_arrow {
         let mut buf = Vec::new();
         let written = (|| -> Result<(), arrow::error::ArrowError> {
@@ -271,7 +352,8 @@ async fn sql(
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         };
     }
-    let (rows, truncated) = json::rows(&result.batches, state.limits.sql_rows_max);
+    let (rows, cut_here) = json::rows(&result.batches, state.limits.sql_rows_max);
+    let truncated = result.rows_truncated || cut_here;
     Json(json!({"columns": json::columns(&result.schema), "rows": rows, "rows_truncated": truncated})).into_response()
 }
 
@@ -385,8 +467,8 @@ pub struct Server {
     pub addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
-    writer_thread: Option<std::thread::JoinHandle<()>>,
-    live: Arc<risk::Live>,
+    writer_thread: Option<finpulse_write::WriterThread>,
+    live: Arc<Live>,
     /// Reloads rules and models published by other processes.
     watcher: tokio::task::JoinHandle<()>,
     /// Re-materialises saved segments on a schedule.
@@ -395,6 +477,23 @@ pub struct Server {
     warmer: tokio::task::JoinHandle<()>,
     /// Moves the live-state checkpoint up in the background.
     checkpointer: tokio::task::JoinHandle<()>,
+}
+
+/// Answers 503 for a request still running after `request_timeout_secs`; its work is dropped.
+async fn deadline(State(limit): State<Duration>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            metrics::counter!("finpulse_requests_timed_out_total").increment(1);
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the request took longer than {} s (request_timeout_secs) and was stopped; a write already queued is still stored, so sending it again is safe",
+                    limit.as_secs()
+                ),
+            )
+        }
+    }
 }
 
 /// The router and the OpenAPI document it was generated with.
@@ -424,8 +523,10 @@ fn router(state: AppState) -> axum::Router {
         .routes(routes!(risk::change_case))
         .split_for_parts();
     let api = Arc::new(api);
+    let timeout = Duration::from_secs(state.limits.request_timeout_secs);
     router
         .route("/openapi.json", get(move || async move { Json(api.as_ref().clone()) }))
+        .layer(axum::middleware::from_fn_with_state(timeout, deadline))
         .layer(DefaultBodyLimit::max(state.limits.body_bytes_max))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
@@ -434,13 +535,16 @@ fn router(state: AppState) -> axum::Router {
 impl Server {
     /// Binds `listen` and serves the store until [`Server::stop`].
     pub async fn start(store: EventStore, listen: SocketAddr, limits: ApiLimits) -> std::io::Result<Self> {
+        limits.check().map_err(std::io::Error::other)?;
+        finpulse_query::set_query_memory_bytes_max(limits.query_memory_bytes_max);
         let views = store.view_handle();
         let data_dir = store.dir().to_path_buf();
         let started = std::time::Instant::now();
-        let live = Arc::new(risk::Live::open(&data_dir, Policy::default()).map_err(std::io::Error::other)?);
+        let live = Arc::new(Live::open(&data_dir, Policy::default()).map_err(std::io::Error::other)?);
         tracing::info!(secs = started.elapsed().as_secs_f64(), "live state, cases and engine loaded");
-        let (writer, writer_thread) =
-            Writer::start(store, limits.write_queue_depth, Duration::from_secs(limits.compaction_interval_secs), live.clone());
+        let writer_options =
+            WriterOptions { queue_depth: limits.write_queue_depth, compact_every: Duration::from_secs(limits.compaction_interval_secs) };
+        let (writer, writer_thread) = Writer::start(store, writer_options, vec![live.clone() as Arc<dyn finpulse_write::CommitConsumer>]);
         let segments = Arc::new(tokio::sync::Mutex::new(()));
         let refresher =
             insights::refresh_segments(views.clone(), data_dir.clone(), segments.clone(), Duration::from_secs(limits.segment_refresh_secs));
@@ -451,8 +555,18 @@ impl Server {
                 tracing::warn!(error = %e, "warming the insight caches failed; the first insight fills them");
             }
         });
-        let state =
-            AppState { writer, views, limits, metrics: metrics_handle(), data_dir, offers: Arc::default(), live: live.clone(), segments };
+        let queries = Arc::new(tokio::sync::Semaphore::new(limits.queries_concurrent_max));
+        let state = AppState {
+            writer,
+            views,
+            limits,
+            metrics: metrics_handle(),
+            data_dir,
+            offers: Arc::default(),
+            live: live.clone(),
+            segments,
+            queries,
+        };
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

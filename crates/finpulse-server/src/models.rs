@@ -135,6 +135,7 @@ pub(crate) async fn churn_risk(
         Ok(s) => s,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
+    let _turn = state.query_turn().await;
     let view = state.views.snapshot();
     let as_of_us = match &q.as_of {
         Some(text) => match finpulse_core::time::parse_date_us(text) {

@@ -1,10 +1,6 @@
 //! Live state and decisions over HTTP: POST /v1/decisions, GET /v1/users/{id},
-//! GET|POST /v1/rules.
-//!
-//! The writer thread applies every stored event to the live state in log order, so the state is
-//! a function of the log. A decision reads the state before its transaction; the transaction and
-//! its `risk_decision` event are then stored durably (and applied) before the answer. Decisions
-//! in flight in the same group commit do not see each other (a window of one fsync).
+//! GET|POST /v1/rules, and risk cases. The state itself is `finpulse_risk::live::Live`, a
+//! consumer of the write path; this module only speaks HTTP.
 
 use crate::{AppState, ErrorBody, error};
 use axum::Json;
@@ -12,232 +8,15 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use finpulse_core::{Event, Registry, Value};
+use finpulse_core::Event;
 use finpulse_log::AppendStatus;
-use finpulse_risk::cases::{CaseAction, CaseBook, CaseError};
-use finpulse_risk::engine::{Engine, Policy};
-use finpulse_risk::ruleset::{Ruleset, RulesetStore};
-use finpulse_state::{LiveState, Vocabulary};
+use finpulse_risk::cases::{CaseAction, CaseError};
+use finpulse_risk::live::decision_record;
+use finpulse_risk::ruleset::RulesetStore;
+use finpulse_write::Batch;
 use serde_json::json;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
-
-/// How often the engine looks for a ruleset or model published by another process.
-pub const ENGINE_RELOAD_CHECK: Duration = Duration::from_secs(1);
-/// Events applied to the live state per hold of its lock.
-pub const LIVE_APPLY_CHUNK: usize = 1024;
-
-/// The live state, the engine and where they come from.
-pub struct Live {
-    state: Mutex<LiveState>,
-    /// Alerts and cases (not in the state checkpoint: rebuilt from the log's decisions and
-    /// case updates, which a filtered replay reads without decoding other events).
-    cases: Mutex<CaseBook>,
-    /// Case changes are checked and written one at a time, so two resolutions cannot race.
-    case_writes: tokio::sync::Mutex<()>,
-    vocab: Vocabulary,
-    engine: RwLock<Arc<Engine>>,
-    /// The ruleset index's and the model registry's modification times last loaded.
-    stamps: Mutex<(Option<SystemTime>, Option<SystemTime>)>,
-    data_dir: PathBuf,
-    policy: Policy,
-    /// Where the checkpoint on disk stands (the next log record it has not applied).
-    checkpoint_seq: std::sync::atomic::AtomicU64,
-    /// Checkpoints are written one at a time (the background one and the one at stop).
-    checkpoint_writes: Mutex<()>,
-}
-
-fn model_stamp(data_dir: &std::path::Path) -> Option<SystemTime> {
-    std::fs::metadata(data_dir.join(finpulse_models::registry::REGISTRY_DIR).join("index.json")).and_then(|m| m.modified()).ok()
-}
-
-fn load_engine(data_dir: &std::path::Path, policy: Policy) -> Result<Engine, String> {
-    let ruleset = RulesetStore::in_data_dir(data_dir).active().map_err(|e| e.to_string())?.unwrap_or_else(Ruleset::empty);
-    let model = finpulse_risk::fraud::registered_model(data_dir, None).map_err(|e| e.to_string())?.map(Arc::new);
-    Ok(Engine { ruleset: Arc::new(ruleset), model, policy })
-}
-
-impl Live {
-    /// Rebuilds the state of a data directory (checkpoint plus log) and loads the active
-    /// ruleset and fraud model.
-    pub fn open(data_dir: &std::path::Path, policy: Policy) -> Result<Self, String> {
-        let rebuilt =
-            finpulse_state::rebuild_through(data_dir, finpulse_state::LIVE_STATE_PARTITIONS, u64::MAX).map_err(|e| e.to_string())?;
-        let (state, vocab) = (rebuilt.state, rebuilt.vocab);
-        let cases = CaseBook::rebuild(data_dir).map_err(|e| e.to_string())?;
-        let engine = load_engine(data_dir, policy)?;
-        let stamps = (RulesetStore::in_data_dir(data_dir).stamp(), model_stamp(data_dir));
-        Ok(Self {
-            state: Mutex::new(state),
-            cases: Mutex::new(cases),
-            case_writes: tokio::sync::Mutex::new(()),
-            vocab,
-            engine: RwLock::new(Arc::new(engine)),
-            stamps: Mutex::new(stamps),
-            data_dir: data_dir.to_path_buf(),
-            policy,
-            checkpoint_seq: rebuilt.checkpoint_seq.into(),
-            checkpoint_writes: Mutex::new(()),
-        })
-    }
-
-    /// Applies events the writer stored (log order), skipping duplicates. The lock is taken
-    /// per [`LIVE_APPLY_CHUNK`] events, so a large ingest batch does not hold decisions up, and
-    /// the case book is brought up to date after the state's lock is let go: decisions never
-    /// wait for it (its lists grow by copying, at times a pause of milliseconds).
-    pub fn apply(&self, events: &[Event], statuses: &[AppendStatus]) {
-        for (events, statuses) in events.chunks(LIVE_APPLY_CHUNK).zip(statuses.chunks(LIVE_APPLY_CHUNK)) {
-            let stored = || events.iter().zip(statuses).filter(|(_, s)| **s == AppendStatus::Accepted).map(|(e, _)| e);
-            {
-                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                stored().for_each(|e| state.apply(&self.vocab, e));
-            }
-            let mut cases = self.cases.lock().unwrap_or_else(|p| p.into_inner());
-            stored().for_each(|e| cases.apply(e));
-        }
-    }
-
-    /// Saves a checkpoint of the state as it is (at shutdown, when nothing applies events any
-    /// more: it holds the state's lock while it writes).
-    pub fn checkpoint(&self) -> Result<(), String> {
-        let _one_writer = self.checkpoint_writes.lock().unwrap_or_else(|p| p.into_inner());
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        finpulse_state::save_checkpoint(&finpulse_state::checkpoint_path(&self.data_dir), &state, state.applied)
-            .map_err(|e| e.to_string())?;
-        self.checkpoint_seq.store(state.applied, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
-    }
-
-    /// Moves the checkpoint up to what the live state has applied, once that is at least
-    /// `events_min` records past it, without holding the live state: the state is rebuilt from
-    /// the checkpoint and the log on the side (for a while, a second copy in memory). Returns
-    /// where the new checkpoint stands, if one was written.
-    pub fn advance_checkpoint(&self, events_min: u64) -> Result<Option<u64>, String> {
-        use std::sync::atomic::Ordering;
-        // Events are applied after their fsync: everything applied is durable in the log.
-        let applied = self.state.lock().unwrap_or_else(|p| p.into_inner()).applied;
-        if applied < self.checkpoint_seq.load(Ordering::SeqCst).saturating_add(events_min.max(1)) {
-            return Ok(None);
-        }
-        let _one_writer = self.checkpoint_writes.lock().unwrap_or_else(|p| p.into_inner());
-        // Another writer (the stop) may have moved it meanwhile.
-        if applied <= self.checkpoint_seq.load(Ordering::SeqCst) {
-            return Ok(None);
-        }
-        let written = finpulse_state::advance_checkpoint(&self.data_dir, finpulse_state::LIVE_STATE_PARTITIONS, applied)
-            .map_err(|e| e.to_string())?;
-        if let Some(seq) = written {
-            self.checkpoint_seq.store(seq, Ordering::SeqCst);
-        }
-        Ok(written)
-    }
-
-    /// Every `every`, moves the checkpoint up once `events_min` events have been applied since
-    /// it (see [`Live::advance_checkpoint`]), until the task is aborted.
-    pub fn watch_checkpoints(self: Arc<Self>, every: Duration, events_min: u64) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let live = self.clone();
-                let started = Instant::now();
-                let work = move || {
-                    // The rebuild takes a core for a while (about 20 s at 100k users): it yields
-                    // to decisions and ingestion.
-                    lower_this_threads_priority();
-                    live.advance_checkpoint(events_min)
-                };
-                // Its own thread, so the lowered priority leaves with it.
-                let run = move || -> Result<Option<u64>, String> {
-                    let thread = std::thread::Builder::new().name("checkpoint".into()).spawn(work).map_err(|e| e.to_string())?;
-                    thread.join().map_err(|_| "the checkpoint thread panicked".to_string())?
-                };
-                let outcome = tokio::task::spawn_blocking(run).await.map_err(|e| e.to_string()).and_then(|r| r);
-                match outcome {
-                    Ok(Some(seq)) => {
-                        tracing::info!(next_seq = seq, secs = started.elapsed().as_secs_f64(), "live-state checkpoint moved up")
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::error!(error = %e, "moving the live-state checkpoint up failed; the last one stays"),
-                }
-            }
-        })
-    }
-
-    /// The engine in force.
-    fn engine(&self) -> Arc<Engine> {
-        self.engine.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Looks for a ruleset or model published by another process every
-    /// [`ENGINE_RELOAD_CHECK`], off the decision path, until the task is aborted.
-    pub fn watch_publications(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(ENGINE_RELOAD_CHECK).await;
-                let live = self.clone();
-                let _ = tokio::task::spawn_blocking(move || live.reload_if_published()).await;
-            }
-        })
-    }
-
-    /// Reloads the engine when the ruleset index or the model registry changed.
-    pub fn reload_if_published(&self) {
-        let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
-        let now = (RulesetStore::in_data_dir(&self.data_dir).stamp(), model_stamp(&self.data_dir));
-        if now == *stamps {
-            return;
-        }
-        match load_engine(&self.data_dir, self.policy) {
-            Ok(e) => {
-                *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(e);
-                *stamps = now;
-            }
-            Err(e) => tracing::error!(error = %e, "reloading rules or model failed; keeping the active ones"),
-        }
-    }
-
-    fn set_engine(&self, e: Engine) {
-        *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(e);
-        let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
-        stamps.0 = RulesetStore::in_data_dir(&self.data_dir).stamp();
-    }
-}
-
-/// How much lower than the server's other threads the background checkpoint runs (`nice`).
-pub const CHECKPOINT_NICENESS: i32 = 10;
-
-/// Lowers the calling thread's scheduling priority by [`CHECKPOINT_NICENESS`] (Linux sets it
-/// per thread); elsewhere, or when refused, it runs at the normal priority.
-fn lower_this_threads_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority take and return plain integers; they touch no memory of ours.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, CHECKPOINT_NICENESS);
-    }
-}
-
-fn decision_event(registry: &Registry, tx: &Event, d: &finpulse_risk::engine::Decision) -> Option<Event> {
-    let t = registry.type_id("risk_decision")?;
-    let f = |n: &str| registry.field_id(n);
-    let mut fields = vec![
-        (f("target_event_id")?, Value::Str(tx.event_id.clone())),
-        (f("decision")?, Value::Str(d.action.name().into())),
-        (f("risk_score")?, Value::Float(d.score)),
-        (f("ruleset_version")?, Value::Int(i64::from(d.ruleset_version))),
-        (
-            f("reasons")?,
-            Value::Str(serde_json::to_string(&json!({ "reasons": d.reasons, "shadow_hits": d.shadow_hits, "fallback": d.fallback })).ok()?),
-        ),
-        (f("decision_us")?, Value::Float(d.elapsed_us)),
-    ];
-    if let Some(v) = d.model_version {
-        fields.push((f("model_version")?, Value::Int(i64::from(v))));
-    }
-    fields.sort_by_key(|(id, _)| *id);
-    Some(Event { event_id: format!("{}#decision", tx.event_id), user_id: tx.user_id.clone(), ts_us: tx.ts_us, type_id: t, fields })
-}
+use std::sync::Arc;
+use std::time::Instant;
 
 /// Decide a transaction: one record in the ingestion shape (type payment, transfer or
 /// withdrawal). Answers the decision, its score and reasons, the ruleset and model versions and
@@ -266,33 +45,17 @@ pub(crate) async fn decide(State(app): State<AppState>, body: Bytes) -> Response
         return error(StatusCode::BAD_REQUEST, format!("{at}{}", r.message));
     }
     let Some(tx) = validated.events.pop() else { return error(StatusCode::BAD_REQUEST, "no record") };
-    let engine = live.engine();
-    let decision = {
-        let deadline = started + Duration::from_micros(engine.policy.budget_us);
-        let mut guard = None;
-        while guard.is_none() {
-            match live.state.try_lock() {
-                Ok(g) => guard = Some(g),
-                Err(std::sync::TryLockError::Poisoned(p)) => guard = Some(p.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => std::thread::yield_now(),
-                Err(std::sync::TryLockError::WouldBlock) => break,
-            }
-        }
-        match guard {
-            Some(state) => match engine.decide(&state, &live.vocab, &tx, started) {
-                Ok(d) => d,
-                Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-            },
-            None => engine.fallback(&tx, format!("live state busy past the {} µs budget", engine.policy.budget_us), started),
-        }
+    let decision = match live.decide(&tx, started) {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let Some(record) = decision_event(preparer.registry(), &tx, &decision) else {
+    let Some(record) = decision_record(preparer.registry(), &tx, &decision) else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "the registry has no risk_decision type");
     };
     let events = Arc::new(vec![tx, record]);
     // A transaction stored before keeps the decision it got then: this one is not stored.
-    let prepared = preparer.prepare_shared(events.clone()).following_the_first();
-    let statuses = match app.writer.append(prepared, events.clone()).await {
+    let batch = Batch::shared(&preparer, events.clone()).following_the_first();
+    let statuses = match app.writer.append(batch).await {
         Ok(s) => s,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("the decision was not recorded: {e}")),
     };
@@ -328,13 +91,14 @@ pub(crate) async fn decide(State(app): State<AppState>, body: Bytes) -> Response
 async fn recorded_decision(app: &AppState, tx: &Event) -> Result<Option<serde_json::Value>, String> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{DataType, Float64Type};
-    let quoted = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let quoted = finpulse_query::sql::text_literal;
     let user = tx.user_id.as_deref().map_or("user_id IS NULL".to_string(), |u| format!("user_id = {}", quoted(u)));
     let sql = format!(
         "SELECT decision, risk_score, ruleset_version, model_version, reasons, decision_us FROM risk_decision \
          WHERE {user} AND event_id = {}",
         quoted(&format!("{}#decision", tx.event_id))
     );
+    let _turn = app.query_turn().await;
     let view = app.views.snapshot();
     let opts = finpulse_query::QueryOptions { memory_bytes_max: app.limits.query_memory_bytes_max, ..Default::default() };
     let result = finpulse_query::run_sql(&view, &sql, opts).await.map_err(|e| e.to_string())?;
@@ -369,11 +133,10 @@ async fn recorded_decision(app: &AppState, tx: &Event) -> Result<Option<serde_js
     params(("id" = String, Path, description = "user id")),
     responses((status = 200, description = "The profile", body = Object), (status = 404, description = "Unknown user", body = ErrorBody)))]
 pub(crate) async fn user(State(app): State<AppState>, Path(id): Path<String>) -> Response {
-    let state = app.live.state.lock().unwrap_or_else(|p| p.into_inner());
-    match finpulse_state::view::user_view(&state, &id) {
+    app.live.with_user_view(&id, |view| match view {
         Some(v) => Json(v).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no user {id:?}")),
-    }
+    })
 }
 
 /// The active ruleset (name, version, rules, lists) and the publication history.
@@ -405,8 +168,7 @@ pub(crate) async fn publish(State(app): State<AppState>, body: Bytes) -> Respons
     match store.publish(src, "request body", crate::models::API_ACTOR) {
         Ok(r) => {
             let version = r.version;
-            let current = app.live.engine();
-            app.live.set_engine(Engine { ruleset: Arc::new(r), model: current.model.clone(), policy: current.policy });
+            app.live.activate_ruleset(r);
             Json(json!({ "version": version, "active": true })).into_response()
         }
         Err(e) => {
@@ -439,8 +201,7 @@ pub(crate) async fn cases(State(app): State<AppState>, axum::extract::Query(q): 
         Ok(l) => l,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    let book = app.live.cases.lock().unwrap_or_else(|p| p.into_inner());
-    let cases: Vec<_> = book.list(q.status.as_deref(), q.assignee.as_deref()).take(limit).collect();
+    let cases = app.live.cases(q.status.as_deref(), q.assignee.as_deref(), limit);
     Json(json!({ "cases": cases })).into_response()
 }
 
@@ -448,8 +209,7 @@ pub(crate) async fn cases(State(app): State<AppState>, axum::extract::Query(q): 
 #[utoipa::path(get, path = "/v1/cases/{id}", tag = "risk", params(("id" = String, Path, description = "case id")),
     responses((status = 200, description = "The case", body = Object), (status = 404, description = "No such case", body = ErrorBody)))]
 pub(crate) async fn case(State(app): State<AppState>, Path(id): Path<String>) -> Response {
-    let book = app.live.cases.lock().unwrap_or_else(|p| p.into_inner());
-    match book.case(&id) {
+    match app.live.case(&id) {
         Some(c) => Json(c).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no case {id:?}")),
     }
@@ -508,25 +268,19 @@ pub(crate) async fn change_case(
         },
         other => return error(StatusCode::BAD_REQUEST, format!("unknown case action {other:?}: use assign, comment or resolve")),
     };
-    let _one_at_a_time = app.live.case_writes.lock().await;
+    let _one_at_a_time = app.live.case_writes().lock().await;
     let preparer = app.views.preparer();
-    let planned = {
-        let book = app.live.cases.lock().unwrap_or_else(|p| p.into_inner());
-        book.plan(&id, &action, &req.by, finpulse_core::time::now_us())
-    };
+    let planned = app.live.plan_case_change(&id, &action, &req.by, finpulse_core::time::now_us());
     let events = match planned {
         Ok(e) => e,
         Err(e @ CaseError::NotFound(_)) => return error(StatusCode::NOT_FOUND, e.to_string()),
         Err(e @ CaseError::Resolved(_)) => return error(StatusCode::CONFLICT, e.to_string()),
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let events = Arc::new(events);
-    let prepared = preparer.prepare_shared(events.clone());
-    if let Err(e) = app.writer.append(prepared, events).await {
+    if let Err(e) = app.writer.append(Batch::shared(&preparer, Arc::new(events))).await {
         return error(StatusCode::SERVICE_UNAVAILABLE, format!("the change was not stored: {e}"));
     }
-    let book = app.live.cases.lock().unwrap_or_else(|p| p.into_inner());
-    match book.case(&id) {
+    match app.live.case(&id) {
         Some(c) => Json(c).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no case {id:?}")),
     }

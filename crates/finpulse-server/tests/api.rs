@@ -241,3 +241,42 @@ async fn sql_answers_arrow_ipc_when_asked() {
     assert_eq!(amounts.values().to_vec(), vec![100, 200]);
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_answer_stops_at_sql_rows_max_without_computing_the_rest() {
+    let api = start(ApiLimits { sql_rows_max: 10, ..ApiLimits::default() }).await;
+    // Ten billion rows: collected whole, this would run for hours or exhaust the query memory.
+    let started = std::time::Instant::now();
+    let (status, body) = api.sql("SELECT value FROM generate_series(1, 10000000000)").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"].as_array().unwrap().len(), 10);
+    assert_eq!(body["rows"][9], json!([10]));
+    assert_eq!(body["rows_truncated"], json!(true));
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "took {:?}", started.elapsed());
+    let (_, body) = api.sql("SELECT value FROM generate_series(1, 10)").await;
+    assert_eq!(body["rows_truncated"], json!(false), "exactly the limit is not cut");
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_its_time_limit_is_answered_503_and_named() {
+    let api = start(ApiLimits { request_timeout_secs: 1, ..ApiLimits::default() }).await;
+    let started = std::time::Instant::now();
+    let (status, body) = api.sql("SELECT count(*) FROM generate_series(1, 100000000000)").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("request_timeout_secs"), "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "took {:?}", started.elapsed());
+    // The server goes on answering.
+    let (status, body) = api.sql("SELECT 1 AS one").await;
+    assert_eq!((status, &body["rows"]), (200, &json!([[1]])));
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_that_do_not_fit_together_refuse_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let limits = ApiLimits { field_bytes_max: 2 << 20, body_bytes_max: 64 << 20, ..ApiLimits::default() };
+    let Err(e) = Server::start(store, "127.0.0.1:0".parse().unwrap(), limits).await else { panic!("started with conflicting limits") };
+    assert!(e.to_string().contains("limits.field_bytes_max"), "{e}");
+}

@@ -122,7 +122,7 @@ pub fn save_checkpoint(path: &Path, state: &LiveState, next_seq: u64) -> Result<
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
     }
-    finpulse_models::durable::write_with(path, |out| {
+    finpulse_core::durable::write_with(path, |out| {
         out.write_all(CHECKPOINT_FORMAT.as_bytes())?;
         out.write_all(b"\n")?;
         out.write_all(&next_seq.to_le_bytes())?;

@@ -119,6 +119,7 @@ impl Config {
         if !matches!(config.log_format.as_str(), "text" | "json") {
             bail!("log_format must be 'text' or 'json', not '{}'", config.log_format);
         }
+        config.limits.check().context("invalid configuration")?;
         Ok(config)
     }
 }
@@ -160,5 +161,21 @@ mod tests {
         let env = vec![("FINPULSE_LIMITS__NOPE".to_string(), "5".to_string())];
         let err = Config::load(None, env.into_iter()).unwrap_err().to_string();
         assert!(err.contains("FINPULSE_LIMITS__NOPE"), "{err}");
+    }
+
+    #[test]
+    fn limits_that_do_not_fit_together_are_refused_at_start() {
+        let too_long = vec![("FINPULSE_LIMITS__FIELD_BYTES_MAX".to_string(), (2 << 20).to_string())];
+        let err = format!("{:#}", Config::load(None, too_long.into_iter()).unwrap_err());
+        assert!(err.contains("limits.field_bytes_max = 2097152") && err.contains("record limit"), "{err}");
+        let over_body = vec![
+            ("FINPULSE_LIMITS__FIELD_BYTES_MAX".to_string(), "65536".to_string()),
+            ("FINPULSE_LIMITS__BODY_BYTES_MAX".to_string(), "1024".to_string()),
+        ];
+        let err = format!("{:#}", Config::load(None, over_body.into_iter()).unwrap_err());
+        assert!(err.contains("is over body_bytes_max = 1024"), "{err}");
+        let zero = vec![("FINPULSE_LIMITS__QUERIES_CONCURRENT_MAX".to_string(), "0".to_string())];
+        let err = format!("{:#}", Config::load(None, zero.into_iter()).unwrap_err());
+        assert!(err.contains("limits.queries_concurrent_max must be at least 1"), "{err}");
     }
 }

@@ -5,6 +5,7 @@ use crate::open_store;
 use anyhow::Result;
 use finpulse_log::{AppendStatus, EventStore};
 use finpulse_sim::{SimConfig, Simulator};
+use finpulse_write::{Batch, Writer, WriterOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::net::SocketAddr;
 use std::sync::mpsc;
@@ -15,8 +16,9 @@ pub const DEMO_QUEUE_DAYS: usize = 2;
 
 /// Generates and ingests the demo data; returns the open store.
 pub fn run(config: &Config, sim: SimConfig) -> Result<EventStore> {
-    let mut store = open_store(config, |url| format!("a server already holds it at {url}: stop it first, or use another --data-dir"))?;
+    let store = open_store(config, |url| format!("a server already holds it at {url}: stop it first, or use another --data-dir"))?;
     let registry = store.registry();
+    let (writer, writer_thread) = Writer::start(store, WriterOptions::default(), Vec::new());
     eprintln!(
         "simulating {} users over {} days from {} (seed {}) into {}",
         sim.users,
@@ -29,11 +31,14 @@ pub fn run(config: &Config, sim: SimConfig) -> Result<EventStore> {
     let bar = ProgressBar::new(sim.days as u64);
     bar.set_style(ProgressStyle::with_template("day {pos}/{len} [{bar:30}] {elapsed} {msg}").expect("valid template"));
     let (tx, rx) = mpsc::sync_channel(DEMO_QUEUE_DAYS);
+    let preparer = writer.preparer();
     let (accepted, duplicates, stats) = std::thread::scope(|s| -> Result<_> {
+        // The simulator's thread also prepares each day for the log (encoding, keys, columns),
+        // while the writer commits the day before.
         let generator = s.spawn(move || {
             let mut simulator = Simulator::new(sim, &registry);
             while let Some(day) = simulator.next_day() {
-                if tx.send(day).is_err() {
+                if tx.send(Batch::in_parts(&preparer, day, 1)).is_err() {
                     break;
                 }
             }
@@ -41,7 +46,7 @@ pub fn run(config: &Config, sim: SimConfig) -> Result<EventStore> {
         });
         let (mut accepted, mut duplicates) = (0u64, 0u64);
         for day in rx {
-            for s in store.append_groups(&[day])?.concat() {
+            for s in writer.append_blocking(day)? {
                 match s {
                     AppendStatus::Accepted => accepted += 1,
                     AppendStatus::Duplicate => duplicates += 1,
@@ -53,7 +58,9 @@ pub fn run(config: &Config, sim: SimConfig) -> Result<EventStore> {
         let stats = generator.join().map_err(|_| anyhow::anyhow!("the simulator panicked"))?;
         Ok((accepted, duplicates, stats))
     })?;
-    let compaction = store.compact()?;
+    let compaction = writer.compact_blocking()?;
+    drop(writer);
+    let store = writer_thread.join()?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     eprintln!(

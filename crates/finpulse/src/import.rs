@@ -1,11 +1,13 @@
-//! `finpulse import`: files into the store, chunk by chunk, each chunk durable before the next.
+//! `finpulse import`: files into the store through the write path, chunk by chunk, each chunk
+//! durable before the next.
 
 use crate::config::Config;
 use crate::open_store;
 use anyhow::{Context, Result, bail};
 use finpulse_core::ValidationLimits;
-use finpulse_ingest::{FormatError, Rejection};
-use finpulse_log::{AppendStatus, PreparedEvents};
+use finpulse_ingest::FormatError;
+use finpulse_log::AppendStatus;
+use finpulse_write::{Submission, Writer, WriterOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -15,17 +17,12 @@ pub const ERRORS_PRINTED_MAX: usize = 20;
 /// Decoded chunks waiting for validation and the log.
 pub const IMPORT_QUEUE_CHUNKS: usize = 4;
 
-/// A chunk validated and prepared for the log.
-struct Ready {
-    prepared: Vec<PreparedEvents>,
-    rejected: Vec<Rejection>,
-}
-
 /// Imports every file. Exit status: Ok when every record was stored or was a duplicate; an
 /// error when any was rejected (the valid ones are stored all the same) or a file is unreadable.
 pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
-    let mut store =
+    let store =
         open_store(config, |url| format!("import through the server instead: curl -X POST {url}/v1/events --data-binary @FILE.ndjson"))?;
+    let (writer, writer_thread) = Writer::start(store, WriterOptions::default(), Vec::new());
     let mut total_rejected = 0;
     for path in files {
         let started = std::time::Instant::now();
@@ -34,10 +31,11 @@ pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
         bar.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {percent}% {elapsed} ({per_sec})").expect("valid template"));
         bar.set_message(path.display().to_string());
         // Three stages on their own threads: read and split into cells; validate and prepare
-        // (encode, key, build columns) on every core; append and fsync here, in file order.
+        // (encode, key, build columns) on every core; append and fsync through the writer, in
+        // file order.
         let (read_tx, read_rx) = mpsc::sync_channel(IMPORT_QUEUE_CHUNKS);
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<Ready, FormatError>>(IMPORT_QUEUE_CHUNKS);
-        let preparer = store.preparer();
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<Submission, FormatError>>(IMPORT_QUEUE_CHUNKS);
+        let preparer = writer.preparer();
         let limits = ValidationLimits {
             field_bytes_max: config.limits.field_bytes_max,
             ts_future_skew_secs: config.limits.ts_future_skew_secs,
@@ -56,10 +54,7 @@ pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
             let preparer = &preparer;
             s.spawn(move || {
                 for chunk in read_rx {
-                    let ready = chunk.map(|chunk| {
-                        let v = finpulse_ingest::validate_chunk(preparer.registry(), chunk, &limits);
-                        Ready { prepared: preparer.prepare_in_parts(&v.events, finpulse_core::cores()), rejected: v.rejected }
-                    });
+                    let ready = chunk.map(|chunk| Submission::chunk(preparer, chunk, &limits, finpulse_core::cores()));
                     if ready_tx.send(ready).is_err() {
                         break;
                     }
@@ -74,7 +69,7 @@ pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
                     }
                     rejected += 1;
                 }
-                for s in store.append_prepared(&ready.prepared)?.concat() {
+                for s in writer.append_blocking(ready.batch)? {
                     match s {
                         AppendStatus::Accepted => accepted += 1,
                         AppendStatus::Duplicate => duplicates += 1,
@@ -96,7 +91,9 @@ pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
         }
         total_rejected += rejected;
     }
-    let r = store.compact()?;
+    let r = writer.compact_blocking()?;
+    drop(writer);
+    writer_thread.join()?;
     if r.events > 0 {
         println!("compacted {} events into {} Parquet files", r.events, r.files);
     }

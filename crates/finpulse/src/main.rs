@@ -393,6 +393,8 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
     init_logging(&config);
+    // Every query this process runs (SQL, insights, churn features, LTV input) keeps to it.
+    finpulse_query::set_query_memory_bytes_max(config.limits.query_memory_bytes_max);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     let set_dir = |config: &mut Config, dir: Option<PathBuf>| {
         if let Some(d) = dir {

@@ -99,7 +99,7 @@ pub fn compute(config: &mut Config, args: &ComputeArgs, runtime: &tokio::runtime
     let path = config.data_dir.join(OFFERS_FILE);
     let dir = path.parent().context("the offers file has a folder")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    finpulse_models::durable::write_file(&path, &serde_json::to_vec(&set)?).with_context(|| format!("writing {}", path.display()))?;
+    finpulse_core::durable::write_file(&path, &serde_json::to_vec(&set)?).with_context(|| format!("writing {}", path.display()))?;
     if let Some(out) = &args.out {
         let mut w = std::io::BufWriter::new(std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?);
         writeln!(w, "user_id,clv,churn_probability,ltv_tier,risk_band,price_tier,discount_pct,price_fen,bound_by")?;

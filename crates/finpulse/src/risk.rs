@@ -380,12 +380,15 @@ pub fn cases_change(
         finpulse_risk::cases::CaseAction::Comment { .. } => "comment",
         finpulse_risk::cases::CaseAction::Resolve { .. } => "resolve",
     };
-    let mut store =
+    let store =
         crate::open_store(config, |url| format!("ask the server instead: curl -X POST {url}/v1/cases/{id}/{name} -d '{{\"by\": ...}}'"))?;
     let book = case_book(&config.data_dir)?;
     let events = book.plan(id, &action, by, finpulse_core::time::now_us())?;
     let labels = events.len() - 1;
-    store.append_groups(&[events])?;
+    let (writer, writer_thread) = finpulse_write::Writer::start(store, finpulse_write::WriterOptions::default(), Vec::new());
+    writer.append_blocking(finpulse_write::Batch::in_parts(&writer.preparer(), events, 1))?;
+    drop(writer);
+    writer_thread.join()?;
     println!("case {id}: {name} by {by} stored{}", if labels > 0 { format!(", with {labels} fraud labels") } else { String::new() });
     Ok(())
 }

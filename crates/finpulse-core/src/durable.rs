@@ -1,5 +1,6 @@
 //! Files written so that a crash leaves either the old content or the new, never a torn mix:
-//! model files, the registry index, stored offers.
+//! the store's manifest and registry, checkpoints, model files and their registry, rulesets,
+//! segments, goals and stored offers. The one place finpulse writes a whole file durably.
 
 use std::io::Write;
 use std::path::Path;

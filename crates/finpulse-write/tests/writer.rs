@@ -1,0 +1,184 @@
+//! The write path end to end on real files: what consumers of committed events see, answers
+//! from async and blocking producers, and a panic while applying stopping the process.
+
+use finpulse_core::time::MICROS_PER_DAY;
+use finpulse_core::{Event, Registry, Value};
+use finpulse_log::{AppendStatus, EventStore, StoreOptions};
+use finpulse_write::{Batch, CommitConsumer, Submission, Writer, WriterOptions};
+use std::sync::{Arc, Mutex};
+
+const DAY0_US: i64 = 20_454 * MICROS_PER_DAY; // 2026-01-01
+
+fn payment(id: &str, user: &str, amount_fen: i64) -> Event {
+    let reg = Registry::builtin();
+    Event {
+        event_id: id.into(),
+        user_id: Some(user.into()),
+        ts_us: DAY0_US,
+        type_id: reg.type_id("payment").unwrap(),
+        fields: vec![
+            (reg.field_id("amount_fen").unwrap(), Value::Int(amount_fen)),
+            (reg.field_id("currency").unwrap(), Value::Str("CNY".into())),
+            (reg.field_id("terminal_id").unwrap(), Value::Str("t1".into())),
+        ],
+    }
+}
+
+/// Remembers every (event id, status) it was handed, in order.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(String, AppendStatus)>>);
+
+impl CommitConsumer for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+    fn apply(&self, events: &[Event], statuses: &[AppendStatus]) {
+        assert_eq!(events.len(), statuses.len());
+        self.0.lock().unwrap().extend(events.iter().map(|e| e.event_id.clone()).zip(statuses.iter().copied()));
+    }
+}
+
+fn log_ids(dir: &std::path::Path) -> Vec<String> {
+    let mut ids = Vec::new();
+    EventStore::replay(dir, 0, |_, _| true, |_, e| ids.push(e.event_id)).unwrap();
+    ids
+}
+
+#[test]
+fn consumers_are_handed_every_committed_event_once_in_log_order_with_its_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let (writer, thread) = Writer::start(store, WriterOptions::default(), vec![recorder.clone() as Arc<dyn CommitConsumer>]);
+    let preparer = writer.preparer();
+    let first = writer.append_blocking(Batch::in_parts(&preparer, vec![payment("a", "u1", 1), payment("b", "u2", 2)], 2)).unwrap();
+    assert_eq!(first, vec![AppendStatus::Accepted; 2]);
+    // A repeat of "a" beside a new event: the consumer learns which was stored.
+    let second = writer.append_blocking(Batch::shared(&preparer, Arc::new(vec![payment("a", "u1", 1), payment("c", "u3", 3)]))).unwrap();
+    assert_eq!(second, vec![AppendStatus::Duplicate, AppendStatus::Accepted]);
+    drop(writer);
+    thread.join().unwrap();
+    let seen = recorder.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![
+            ("a".into(), AppendStatus::Accepted),
+            ("b".into(), AppendStatus::Accepted),
+            ("a".into(), AppendStatus::Duplicate),
+            ("c".into(), AppendStatus::Accepted),
+        ]
+    );
+    let accepted: Vec<String> = seen.into_iter().filter(|(_, s)| *s == AppendStatus::Accepted).map(|(id, _)| id).collect();
+    assert_eq!(accepted, log_ids(dir.path()), "the consumer saw what the log holds, in its order");
+}
+
+#[test]
+fn a_decision_record_is_stored_only_with_a_new_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let (writer, thread) = Writer::start(store, WriterOptions::default(), Vec::new());
+    let preparer = writer.preparer();
+    writer.append_blocking(Batch::shared(&preparer, Arc::new(vec![payment("tx", "u1", 1)]))).unwrap();
+    let retried = Batch::shared(&preparer, Arc::new(vec![payment("tx", "u1", 1), payment("tx#decision", "u1", 1)])).following_the_first();
+    assert_eq!(writer.append_blocking(retried).unwrap(), vec![AppendStatus::Duplicate; 2]);
+    drop(writer);
+    thread.join().unwrap();
+    assert_eq!(log_ids(dir.path()), vec!["tx".to_string()]);
+}
+
+#[test]
+fn submissions_name_the_records_they_refuse_and_keep_the_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let (writer, thread) = Writer::start(store, WriterOptions::default(), Vec::new());
+    let body = br#"[{"event_id": "ok", "user_id": "u1", "ts": 1767225600000, "type": "payment", "amount_fen": 5, "currency": "CNY", "terminal_id": "t1"},
+        {"event_id": "bad", "user_id": "u1", "ts": 1767225600000, "type": "payment", "amount_fen": "five", "currency": "CNY", "terminal_id": "t1"}]"#;
+    let decoded = finpulse_ingest::decode_body(body).unwrap();
+    let submission = Submission::records(&writer.preparer(), decoded, &finpulse_core::ValidationLimits::default());
+    assert_eq!(submission.rejected.len(), 1);
+    assert_eq!(submission.rejected[0].field.as_deref(), Some("amount_fen"));
+    assert_eq!(writer.append_blocking(submission.batch).unwrap(), vec![AppendStatus::Accepted]);
+    drop(writer);
+    thread.join().unwrap();
+    assert_eq!(log_ids(dir.path()), vec!["ok".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_producers_are_answered_after_their_group_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let (writer, thread) = Writer::start(store, WriterOptions::default(), vec![recorder.clone() as Arc<dyn CommitConsumer>]);
+    let requests = (0..50).map(|i| {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            let batch = Batch::shared(&writer.preparer(), Arc::new(vec![payment(&format!("e{i}"), "u1", i)]));
+            let statuses = writer.append(batch).await.unwrap();
+            // Answered only after the consumers applied it.
+            assert!(writer.stats().await.unwrap().events_stored > i as u64);
+            statuses
+        })
+    });
+    for r in futures_join(requests).await {
+        assert_eq!(r, vec![AppendStatus::Accepted]);
+    }
+    assert_eq!(recorder.0.lock().unwrap().len(), 50);
+    drop(writer);
+    tokio::task::spawn_blocking(move || thread.join().unwrap()).await.unwrap();
+    assert_eq!(log_ids(dir.path()).len(), 50);
+}
+
+async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+/// Panics on the first event it is handed.
+struct Faulty;
+
+impl CommitConsumer for Faulty {
+    fn name(&self) -> &'static str {
+        "faulty"
+    }
+    fn apply(&self, _: &[Event], _: &[AppendStatus]) {
+        panic!("a consumer failed half-way through applying");
+    }
+}
+
+/// The child half of the test below: set in the environment of the process it starts.
+const CHILD_DATA_DIR: &str = "FINPULSE_WRITE_TEST_PANIC_DIR";
+
+#[test]
+fn a_panic_while_applying_stops_the_process_and_the_log_keeps_the_batch() {
+    if let Some(dir) = std::env::var_os(CHILD_DATA_DIR) {
+        // In the child: this must never return normally.
+        let store = EventStore::open(std::path::Path::new(&dir), StoreOptions::default()).unwrap();
+        let (writer, _thread) = Writer::start(store, WriterOptions::default(), vec![Arc::new(Faulty) as Arc<dyn CommitConsumer>]);
+        let _ = writer.append_blocking(Batch::shared(&writer.preparer(), Arc::new(vec![payment("kept", "u1", 1)])));
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        unreachable!("the process should have stopped");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "a_panic_while_applying_stops_the_process_and_the_log_keeps_the_batch", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DATA_DIR, dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(libc_sigabrt()), "the child was not aborted: {:?}\n{stderr}", out.status);
+    }
+    assert!(stderr.contains("the writer thread panicked"), "{stderr}");
+    // The batch was durable before the consumer ran: a start finds it in the log.
+    assert_eq!(log_ids(dir.path()), vec!["kept".to_string()]);
+}
+
+#[cfg(unix)]
+fn libc_sigabrt() -> i32 {
+    6
+}
