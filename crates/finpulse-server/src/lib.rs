@@ -5,6 +5,7 @@ mod insights;
 pub mod json;
 pub mod models;
 pub mod risk;
+pub mod wire;
 
 use axum::Json;
 use axum::body::Bytes;

@@ -2,6 +2,7 @@
 //! GET|POST /v1/rules, and risk cases. The state itself is `finpulse_risk::live::Live`, a
 //! consumer of the write path; this module only speaks HTTP.
 
+use crate::wire::{CaseBody, CasesBody, DecisionBody, ReasonBody};
 use crate::{AppState, ErrorBody, error};
 use axum::Json;
 use axum::body::Bytes;
@@ -24,7 +25,7 @@ use std::time::Instant;
 #[utoipa::path(post, path = "/v1/decisions", tag = "risk",
     request_body(content = String, description = "One JSON record, as for POST /v1/events", content_type = "application/json"),
     responses(
-        (status = 200, description = "The decision, recorded; for an event_id decided before, the decision recorded then", body = Object),
+        (status = 200, description = "The decision, recorded; for an event_id decided before, the decision recorded then", body = DecisionBody),
         (status = 400, description = "Not one valid transaction record", body = ErrorBody),
         (status = 503, description = "Not stored", body = ErrorBody),
     ))]
@@ -63,13 +64,12 @@ pub(crate) async fn decide(State(app): State<AppState>, body: Bytes) -> Response
         // A retry: the answer is the decision recorded the first time, so a client that timed
         // out and sent the transaction again cannot get a different verdict for it.
         return match recorded_decision(&app, &events[0]).await {
-            Ok(Some(mut first)) => {
-                first["recorded"] = json!("duplicate: this event_id was stored before; this is the decision recorded then");
-                (StatusCode::OK, Json(first)).into_response()
-            }
+            Ok(Some(first)) => (StatusCode::OK, Json(first)).into_response(),
             Ok(None) => {
-                let mut body = serde_json::to_value(&decision).unwrap_or_default();
-                body["recorded"] = json!("duplicate: this event_id was stored before, without a decision; this decision was not recorded");
+                let body = DecisionBody::new(
+                    &decision,
+                    "duplicate: this event_id was stored before, without a decision; this decision was not recorded",
+                );
                 (StatusCode::OK, Json(body)).into_response()
             }
             Err(e) => {
@@ -79,16 +79,14 @@ pub(crate) async fn decide(State(app): State<AppState>, body: Bytes) -> Response
     }
     metrics::histogram!("finpulse_decision_seconds").record(decision.elapsed_us / 1e6);
     metrics::counter!("finpulse_decisions_total", "action" => decision.action.name()).increment(1);
-    let mut body = serde_json::to_value(&decision).unwrap_or_default();
-    body["recorded"] = json!("new");
-    (StatusCode::OK, Json(body)).into_response()
+    (StatusCode::OK, Json(DecisionBody::new(&decision, "new"))).into_response()
 }
 
 /// The decision stored for transaction `tx` (its `risk_decision` event, found by the user and
 /// the event id), in the shape of a decision answer, or `None` when it was stored without one
 /// (ingested, not decided). The ruleset's name and the model's own score are not stored, so
-/// they are absent.
-async fn recorded_decision(app: &AppState, tx: &Event) -> Result<Option<serde_json::Value>, String> {
+/// they are null.
+async fn recorded_decision(app: &AppState, tx: &Event) -> Result<Option<DecisionBody>, String> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{DataType, Float64Type};
     let quoted = finpulse_query::sql::text_literal;
@@ -109,22 +107,32 @@ async fn recorded_decision(app: &AppState, tx: &Event) -> Result<Option<serde_js
         let column = column.as_primitive::<Float64Type>();
         Ok((!column.is_null(0)).then(|| column.value(0)))
     };
-    let why: serde_json::Value = match text(4)? {
-        Some(r) => serde_json::from_str(&r).map_err(|e| format!("the stored reasons are not JSON: {e}"))?,
-        None => json!({}),
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct StoredWhy {
+        reasons: Vec<ReasonBody>,
+        shadow_hits: Vec<String>,
+        fallback: Option<String>,
+    }
+    let why: StoredWhy = match text(4)? {
+        Some(r) => serde_json::from_str(&r).map_err(|e| format!("the stored reasons do not read: {e}"))?,
+        None => StoredWhy::default(),
     };
-    Ok(Some(json!({
-        "event_id": tx.event_id,
-        "user_id": tx.user_id,
-        "action": text(0)?,
-        "score": number(1)?,
-        "reasons": why.get("reasons").cloned().unwrap_or_else(|| json!([])),
-        "shadow_hits": why.get("shadow_hits").cloned().unwrap_or_else(|| json!([])),
-        "fallback": why.get("fallback").cloned().unwrap_or(serde_json::Value::Null),
-        "ruleset_version": number(2)?.map(|v| v as u32),
-        "model_version": number(3)?.map(|v| v as u32),
-        "elapsed_us": number(5)?,
-    })))
+    Ok(Some(DecisionBody {
+        event_id: tx.event_id.clone(),
+        user_id: tx.user_id.clone(),
+        action: text(0)?.unwrap_or_default(),
+        score: number(1)?,
+        reasons: why.reasons,
+        shadow_hits: why.shadow_hits,
+        ruleset: None,
+        ruleset_version: number(2)?.map(|v| v as u32),
+        model_version: number(3)?.map(|v| v as u32),
+        model_score: None,
+        elapsed_us: number(5)?,
+        fallback: why.fallback,
+        recorded: "duplicate: this event_id was stored before; this is the decision recorded then".into(),
+    }))
 }
 
 /// A user's live profile: identity, channel, lifecycle stage, RFM, balances and AUM, products,
@@ -192,7 +200,7 @@ pub struct CasesQuery {
 /// Risk cases, newest first: one per user with alerts (review or block decisions) until it is
 /// resolved, with its alerts, assignee, history and verdict.
 #[utoipa::path(get, path = "/v1/cases", tag = "risk", params(CasesQuery),
-    responses((status = 200, description = "Cases", body = Object), (status = 400, description = "Bad status or limit", body = ErrorBody)))]
+    responses((status = 200, description = "Cases", body = CasesBody), (status = 400, description = "Bad status or limit", body = ErrorBody)))]
 pub(crate) async fn cases(State(app): State<AppState>, axum::extract::Query(q): axum::extract::Query<CasesQuery>) -> Response {
     if let Some(s) = q.status.as_deref().filter(|s| !["open", "resolved"].contains(s)) {
         return error(StatusCode::BAD_REQUEST, format!("status {s:?}: use open or resolved"));
@@ -202,15 +210,15 @@ pub(crate) async fn cases(State(app): State<AppState>, axum::extract::Query(q): 
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let cases = app.live.cases(q.status.as_deref(), q.assignee.as_deref(), limit);
-    Json(json!({ "cases": cases })).into_response()
+    Json(CasesBody { cases: cases.iter().map(CaseBody::from).collect() }).into_response()
 }
 
 /// One case.
 #[utoipa::path(get, path = "/v1/cases/{id}", tag = "risk", params(("id" = String, Path, description = "case id")),
-    responses((status = 200, description = "The case", body = Object), (status = 404, description = "No such case", body = ErrorBody)))]
+    responses((status = 200, description = "The case", body = CaseBody), (status = 404, description = "No such case", body = ErrorBody)))]
 pub(crate) async fn case(State(app): State<AppState>, Path(id): Path<String>) -> Response {
     match app.live.case(&id) {
-        Some(c) => Json(c).into_response(),
+        Some(c) => Json(CaseBody::from(&c)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no case {id:?}")),
     }
 }
@@ -236,7 +244,7 @@ pub struct CaseRequest {
 #[utoipa::path(post, path = "/v1/cases/{id}/{action}", tag = "risk", request_body = CaseRequest,
     params(("id" = String, Path, description = "case id"), ("action" = String, Path, description = "assign, comment or resolve")),
     responses(
-        (status = 200, description = "The case after the change", body = Object),
+        (status = 200, description = "The case after the change", body = CaseBody),
         (status = 400, description = "Bad action or field", body = ErrorBody),
         (status = 404, description = "No such case", body = ErrorBody),
         (status = 409, description = "The case is resolved", body = ErrorBody),
@@ -281,7 +289,7 @@ pub(crate) async fn change_case(
         return error(StatusCode::SERVICE_UNAVAILABLE, format!("the change was not stored: {e}"));
     }
     match app.live.case(&id) {
-        Some(c) => Json(c).into_response(),
+        Some(c) => Json(CaseBody::from(&c)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no case {id:?}")),
     }
 }

@@ -171,14 +171,65 @@ fn a_panic_while_applying_stops_the_process_and_the_log_keeps_the_batch() {
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(out.status.signal(), Some(libc_sigabrt()), "the child was not aborted: {:?}\n{stderr}", out.status);
+        assert_eq!(out.status.signal(), Some(libc::SIGABRT), "the child was not aborted: {:?}\n{stderr}", out.status);
     }
     assert!(stderr.contains("the writer thread panicked"), "{stderr}");
     // The batch was durable before the consumer ran: a start finds it in the log.
     assert_eq!(log_ids(dir.path()), vec!["kept".to_string()]);
 }
 
-#[cfg(unix)]
-fn libc_sigabrt() -> i32 {
-    6
+/// The child half of the test below: the data directory it writes, set in its environment.
+const CHILD_FULL_DIR: &str = "FINPULSE_WRITE_TEST_FULL_DIR";
+/// Bytes the child may write to any one file before the kernel refuses (RLIMIT_FSIZE).
+const CHILD_FILE_BYTES_MAX: u64 = 256 << 10;
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_log_write_stops_the_store_and_loses_nothing_acknowledged() {
+    if let Some(dir) = std::env::var_os(CHILD_FULL_DIR) {
+        // In the child: the kernel refuses writes past the limit (EFBIG) instead of signalling.
+        // SAFETY: plain system calls on this process's own settings, before any writer starts.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit { rlim_cur: CHILD_FILE_BYTES_MAX, rlim_max: CHILD_FILE_BYTES_MAX };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+        }
+        let store = EventStore::open(std::path::Path::new(&dir), StoreOptions::default()).unwrap();
+        let (writer, _thread) = Writer::start(store, WriterOptions::default(), Vec::new());
+        for round in 0.. {
+            let events: Vec<Event> = (0..50).map(|i| payment(&format!("r{round}-{i}"), "u1", i)).collect();
+            match writer.append_blocking(Batch::in_parts(&writer.preparer(), events.clone(), 1)) {
+                Ok(_) => println!("ACK {}", events.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>().join(" ")),
+                Err(e) => {
+                    println!("FAILED {e}");
+                    let again = writer.append_blocking(Batch::in_parts(&writer.preparer(), vec![payment("after", "u1", 1)], 1));
+                    println!("AGAIN {}", again.map(|_| "stored".to_string()).unwrap_or_else(|e| e.to_string()));
+                    break;
+                }
+            }
+            assert!(round < 10_000, "the file-size limit never stopped a write");
+        }
+        std::process::exit(0);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "a_failed_log_write_stops_the_store_and_loses_nothing_acknowledged", "--nocapture", "--test-threads=1"])
+        .env(CHILD_FULL_DIR, dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    let line = |tag: &str| stdout.lines().find_map(|l| l.strip_prefix(tag)).unwrap_or_else(|| panic!("no {tag} line:\n{stdout}"));
+    // The failure is reported to the producer, and every later write is refused.
+    assert!(line("FAILED ").contains("File too large"), "{stdout}");
+    assert!(line("AGAIN ").contains("stopped accepting writes"), "{stdout}");
+    let acknowledged: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("ACK ")).flat_map(|l| l.split(' ')).collect();
+    assert!(acknowledged.len() >= 100, "the limit left room for some commits first: {}", acknowledged.len());
+    // A start recovers from what is on disk: everything acknowledged is there.
+    let stored: std::collections::HashSet<String> = log_ids(dir.path()).into_iter().collect();
+    let lost: Vec<&&str> = acknowledged.iter().filter(|id| !stored.contains(**id)).collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    assert!(!stored.contains("after"));
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    assert!(store.stats().events_stored as usize >= acknowledged.len());
 }

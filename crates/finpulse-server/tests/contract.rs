@@ -1,0 +1,99 @@
+//! The public answers' JSON, pinned: a change to an engine type must not change what clients
+//! read. Times that vary from run to run are replaced by "<number>" before comparing. To accept
+//! a deliberate change of the API, bless the file again
+//! (`FINPULSE_BLESS_GOLDEN=1 cargo test --workspace --test contract`) and review its diff.
+
+use finpulse_log::{EventStore, StoreOptions};
+use finpulse_server::{ApiLimits, Server};
+use serde_json::{Value, json};
+
+/// Keys whose values differ from run to run.
+const VOLATILE: &[&str] = &["elapsed_us", "opened_us", "at_us"];
+
+fn normalise(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map.iter_mut() {
+                if VOLATILE.contains(&k.as_str()) && x.is_number() {
+                    *x = json!("<number>");
+                } else {
+                    normalise(x);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalise),
+        _ => {}
+    }
+}
+
+fn payment(id: &str, minute: u32, amount: i64) -> Value {
+    json!({"event_id": id, "user_id": "u1", "ts": format!("2026-03-01T10:{minute:02}:00+08:00"), "type": "payment",
+           "amount_fen": amount, "currency": "CNY", "terminal_id": "t1", "device_id": "d1"})
+}
+
+const RULES: &str = r#"name = "cards"
+review_at = 0.5
+block_at = 0.9
+
+[[rule]]
+name = "large"
+when = "payment.amount_fen > 5000"
+score = 0.7
+action = "review"
+
+[[rule]]
+name = "watch"
+when = "payment.amount_fen > 1"
+score = 0.1
+shadow = true
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_answers_keep_their_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let c = reqwest::Client::new();
+    let call = |method: &'static str, path: &str, body: Option<String>| {
+        let req = match method {
+            "GET" => c.get(format!("{base}{path}")),
+            _ => c.post(format!("{base}{path}")).header("content-type", "application/json").body(body.unwrap_or_default()),
+        };
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let mut v: Value = r.json().await.unwrap();
+            normalise(&mut v);
+            json!({"status": status, "body": v})
+        }
+    };
+    let mut answers = serde_json::Map::new();
+    answers.insert("ingest".into(), call("POST", "/v1/events", Some(json!([payment("e1", 0, 100), {"type": "nope"}]).to_string())).await);
+    answers.insert("rules_publish".into(), call("POST", "/v1/rules", Some(RULES.into())).await);
+    answers.insert("decision_new".into(), call("POST", "/v1/decisions", Some(payment("p1", 1, 9000).to_string())).await);
+    answers.insert("decision_retried".into(), call("POST", "/v1/decisions", Some(payment("p1", 1, 9000).to_string())).await);
+    answers.insert("decision_bad".into(), call("POST", "/v1/decisions", Some("[]".into())).await);
+    answers.insert("cases".into(), call("GET", "/v1/cases", None).await);
+    answers.insert(
+        "case_resolve".into(),
+        call("POST", "/v1/cases/case-1/resolve", Some(json!({"by": "analyst", "label": "fraud", "note": "confirmed"}).to_string())).await,
+    );
+    answers.insert("case".into(), call("GET", "/v1/cases/case-1", None).await);
+    answers.insert("case_missing".into(), call("GET", "/v1/cases/case-9", None).await);
+    answers.insert("sql".into(), call("POST", "/v1/sql", Some(json!({"query": "SELECT 1 AS one, 'a' AS t"}).to_string())).await);
+    answers.insert("sql_bad".into(), call("POST", "/v1/sql", Some(json!({"query": "SELEC"}).to_string())).await);
+    server.stop().await.unwrap();
+
+    let now = serde_json::to_string_pretty(&Value::Object(answers)).unwrap() + "\n";
+    let path = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap()).join("tests/contract/answers.json");
+    if std::env::var_os("FINPULSE_BLESS_GOLDEN").is_some() {
+        std::fs::write(&path, &now).unwrap();
+    }
+    let pinned = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (pinned_v, now_v): (Value, Value) = (serde_json::from_str(&pinned).unwrap(), serde_json::from_str(&now).unwrap());
+    for (name, want) in pinned_v.as_object().unwrap() {
+        assert_eq!(&now_v[name], want, "the answer {name:?} changed shape or content; see {}", path.display());
+    }
+    assert_eq!(pinned_v.as_object().unwrap().len(), now_v.as_object().unwrap().len(), "answers were added or removed");
+}
