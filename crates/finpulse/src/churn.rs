@@ -19,8 +19,6 @@ pub struct Common {
     /// The as-of date (YYYY-MM-DD, UTC midnight): only events before it are read as features.
     #[arg(long)]
     as_of: String,
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
 }
@@ -82,9 +80,6 @@ pub(crate) fn who() -> String {
 }
 
 fn open(config: &mut Config, common: &Common) -> Result<(StoreView, i64, ModelRegistry)> {
-    if let Some(d) = &common.data_dir {
-        config.data_dir = d.clone();
-    }
     let as_of_us = finpulse_core::time::parse_date_us(&common.as_of)
         .with_context(|| format!("--as-of '{}' is not a YYYY-MM-DD date", common.as_of))?;
     let view = finpulse_log::EventStore::read_view(&config.data_dir)
@@ -255,10 +250,7 @@ pub fn features() {
 }
 
 /// `finpulse models list`.
-pub fn models_list(config: &mut Config, data_dir: Option<PathBuf>, format: Format) -> Result<()> {
-    if let Some(d) = data_dir {
-        config.data_dir = d;
-    }
+pub fn models_list(config: &mut Config, format: Format) -> Result<()> {
     let registry = ModelRegistry::in_data_dir(&config.data_dir)?;
     let (entries, active) = registry.list()?;
     match format {
@@ -294,10 +286,7 @@ pub fn models_list(config: &mut Config, data_dir: Option<PathBuf>, format: Forma
 }
 
 /// `finpulse models promote` and `rollback`.
-pub fn models_activate(config: &mut Config, data_dir: Option<PathBuf>, purpose: &str, version: Option<u32>) -> Result<()> {
-    if let Some(d) = data_dir {
-        config.data_dir = d;
-    }
+pub fn models_activate(config: &mut Config, purpose: &str, version: Option<u32>) -> Result<()> {
     let registry = ModelRegistry::in_data_dir(&config.data_dir)?;
     let a = match version {
         Some(v) => registry.promote(purpose, v, &who())?,

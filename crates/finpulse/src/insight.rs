@@ -149,8 +149,6 @@ pub async fn run(config: &Config, args: &InsightArgs) -> Result<()> {
 pub enum SegmentCommand {
     /// Save (or replace) a segment; every rule must hold.
     Save {
-        #[arg(long)]
-        data_dir: Option<std::path::PathBuf>,
         /// Letters, digits, '_' or '-'.
         name: String,
         /// `did EVENT [>= N] [in Nd]`, `not EVENT [in Nd]` or `user.FIELD OP VALUE` (repeatable).
@@ -160,14 +158,9 @@ pub enum SegmentCommand {
         description: String,
     },
     /// Saved segments with their last materialisation.
-    List {
-        #[arg(long)]
-        data_dir: Option<std::path::PathBuf>,
-    },
+    List {},
     /// A segment's members, evaluated now (as of the end of the data, or --as-of DATE).
     Members {
-        #[arg(long)]
-        data_dir: Option<std::path::PathBuf>,
         name: String,
         /// YYYY-MM-DD (UTC): membership at the start of that day.
         #[arg(long)]
@@ -180,10 +173,7 @@ pub enum SegmentCommand {
         out: Option<std::path::PathBuf>,
     },
     /// Evaluate every saved segment and write its members (what a server does on a schedule).
-    Materialise {
-        #[arg(long)]
-        data_dir: Option<std::path::PathBuf>,
-    },
+    Materialise {},
 }
 
 /// Runs a segment command.
@@ -242,15 +232,11 @@ pub async fn segment(config: &Config, command: SegmentCommand) -> Result<()> {
 pub enum GoalsCommand {
     /// Every goal with its current value, projection and status.
     List {
-        #[arg(long)]
-        data_dir: Option<std::path::PathBuf>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Add or replace a goal.
     Set {
-        #[arg(long)]
-        data_dir: Option<std::path::PathBuf>,
         name: String,
         /// retention_90d, retention_30d, mau, new_users_7d (growth); aum_fen, revenue_roi (value); risk_incident_rate (compliance).
         #[arg(long)]
@@ -263,20 +249,7 @@ pub enum GoalsCommand {
         deadline: String,
     },
     /// Remove a goal.
-    Remove {
-        #[arg(long)]
-        data_dir: Option<std::path::PathBuf>,
-        name: String,
-    },
-}
-
-impl GoalsCommand {
-    /// The data directory flag, whichever the command.
-    pub fn data_dir(&self) -> Option<std::path::PathBuf> {
-        match self {
-            Self::List { data_dir, .. } | Self::Set { data_dir, .. } | Self::Remove { data_dir, .. } => data_dir.clone(),
-        }
-    }
+    Remove { name: String },
 }
 
 /// Runs a goals command.

@@ -30,8 +30,6 @@ pub struct Source {
     /// The time unit of frequency, recency and T.
     #[arg(long, value_enum, default_value = "week")]
     unit: Unit,
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
 }
 
 /// A time unit.
@@ -80,9 +78,6 @@ fn customers(config: &mut Config, source: &Source, runtime: &tokio::runtime::Run
     let (Some(end), Some(event)) = (&source.calibration_end, &source.purchase_event) else {
         bail!("give --input FILE.csv, or --calibration-end DATE and --purchase-event TYPE to summarise the store's events");
     };
-    if let Some(d) = &source.data_dir {
-        config.data_dir = d.clone();
-    }
     let end_us = finpulse_core::time::parse_date_us(end).with_context(|| format!("--calibration-end '{end}' is not a YYYY-MM-DD date"))?;
     let view = finpulse_log::EventStore::read_view(&config.data_dir)
         .with_context(|| format!("reading data directory {}", config.data_dir.display()))?;

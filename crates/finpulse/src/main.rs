@@ -33,6 +33,10 @@ struct Cli {
     /// Config file (TOML); defaults to ./finpulse.toml when it exists.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// The data directory (events, log, Parquet, models, rules, segments, goals); overrides
+    /// the configuration's `data_dir`. Accepted before or after the command.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,8 +65,6 @@ enum Command {
         #[arg(long, default_value = "2026-01-01")]
         start: String,
         #[arg(long)]
-        data_dir: Option<PathBuf>,
-        #[arg(long)]
         listen: Option<SocketAddr>,
         /// Generate and ingest, then exit.
         #[arg(long)]
@@ -71,22 +73,16 @@ enum Command {
     /// Serve the HTTP API over a data directory.
     Serve {
         #[arg(long)]
-        data_dir: Option<PathBuf>,
-        #[arg(long)]
         listen: Option<SocketAddr>,
     },
     /// Import CSV, NDJSON or Parquet files of events.
     Import {
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
         /// Files to import (.csv, .ndjson/.jsonl, .parquet).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
     /// Run SQL over `events` and the per-type views.
     Sql {
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
         /// One read-only SQL statement.
@@ -100,23 +96,16 @@ enum Command {
     Segment(insight::SegmentCommand),
     /// Lifecycle insights: acquisition, activation, funnel, retention, lifecycle, trends.
     Insight {
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
         #[command(flatten)]
         args: Box<insight::InsightArgs>,
     },
     /// Show every event type and field with its type and data class.
     Schema {
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Compact the log tail into Parquet now.
-    Compact {
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-    },
+    Compact {},
     /// Customer lifetime value: BG/NBD, MBG/NBD, Pareto/NBD and Gamma-Gamma models.
     #[command(subcommand)]
     Ltv(LtvCommand),
@@ -146,8 +135,6 @@ enum Command {
     User {
         /// The user id.
         id: String,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
     },
 }
 
@@ -170,17 +157,11 @@ enum CasesCommand {
         status: Option<String>,
         #[arg(long)]
         assignee: Option<String>,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// One case with its alerts and history.
-    Show {
-        id: String,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-    },
+    Show { id: String },
     /// Give a case to an analyst.
     Assign {
         id: String,
@@ -188,8 +169,6 @@ enum CasesCommand {
         /// Who is acting.
         #[arg(long)]
         by: String,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
     },
     /// Comment on a case.
     Comment {
@@ -197,8 +176,6 @@ enum CasesCommand {
         text: String,
         #[arg(long)]
         by: String,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
     },
     /// Close a case with a verdict; every transaction of it gets a fraud label.
     Resolve {
@@ -210,19 +187,13 @@ enum CasesCommand {
         note: Option<String>,
         #[arg(long)]
         by: String,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
     },
 }
 
 #[derive(Subcommand)]
 enum RulesCommand {
     /// Compile and publish a ruleset file; on any error the active one stays.
-    Publish {
-        file: PathBuf,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-    },
+    Publish { file: PathBuf },
     /// Decide a period of history with a ruleset file (and the active model): alert volume,
     /// precision, recall, confusion matrix, per-rule hits.
     Backtest {
@@ -256,8 +227,6 @@ enum ChurnCommand {
 enum ModelsCommand {
     /// Every registered version, with the active one per purpose.
     List {
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -266,15 +235,9 @@ enum ModelsCommand {
         /// e.g. churn
         purpose: String,
         version: u32,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
     },
     /// Return to the version that was active before the current one.
-    Rollback {
-        purpose: String,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-    },
+    Rollback { purpose: String },
 }
 
 #[derive(Subcommand)]
@@ -396,14 +359,11 @@ fn main() -> Result<()> {
     // Every query this process runs (SQL, insights, churn features, LTV input) keeps to it.
     finpulse_query::set_query_memory_bytes_max(config.limits.query_memory_bytes_max);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    let set_dir = |config: &mut Config, dir: Option<PathBuf>| {
-        if let Some(d) = dir {
-            config.data_dir = d;
-        }
-    };
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
     match cli.command {
-        Command::Demo { users, days, seed, start, data_dir, listen, no_serve } => {
-            set_dir(&mut config, data_dir);
+        Command::Demo { users, days, seed, start, listen, no_serve } => {
             if let Some(l) = listen {
                 config.listen = l;
             }
@@ -417,46 +377,20 @@ fn main() -> Result<()> {
             demo::print_tour(config.listen, &config.data_dir, &sim);
             runtime.block_on(serve_store(store, config.listen, &config))
         }
-        Command::Serve { data_dir, listen } => {
-            set_dir(&mut config, data_dir);
+        Command::Serve { listen } => {
             if let Some(l) = listen {
                 config.listen = l;
             }
             let store = open_store(&config, |url| format!("a server already serves it at {url}"))?;
             runtime.block_on(serve_store(store, config.listen, &config))
         }
-        Command::Import { data_dir, files } => {
-            set_dir(&mut config, data_dir);
-            import::run(&config, &files)
-        }
-        Command::Sql { data_dir, format, query } => {
-            set_dir(&mut config, data_dir);
-            runtime.block_on(sql::run(&config, &query, format))
-        }
-        Command::Goals(command) => {
-            set_dir(&mut config, command.data_dir());
-            runtime.block_on(insight::goals(&config, command))
-        }
-        Command::Segment(command) => {
-            let dir = match &command {
-                insight::SegmentCommand::Save { data_dir, .. }
-                | insight::SegmentCommand::List { data_dir }
-                | insight::SegmentCommand::Members { data_dir, .. }
-                | insight::SegmentCommand::Materialise { data_dir } => data_dir.clone(),
-            };
-            set_dir(&mut config, dir);
-            runtime.block_on(insight::segment(&config, command))
-        }
-        Command::Insight { data_dir, args } => {
-            set_dir(&mut config, data_dir);
-            runtime.block_on(insight::run(&config, &args))
-        }
-        Command::Schema { data_dir, format } => {
-            set_dir(&mut config, data_dir);
-            sql::schema(&config, format)
-        }
-        Command::Compact { data_dir } => {
-            set_dir(&mut config, data_dir);
+        Command::Import { files } => import::run(&config, &files),
+        Command::Sql { format, query } => runtime.block_on(sql::run(&config, &query, format)),
+        Command::Goals(command) => runtime.block_on(insight::goals(&config, command)),
+        Command::Segment(command) => runtime.block_on(insight::segment(&config, command)),
+        Command::Insight { args } => runtime.block_on(insight::run(&config, &args)),
+        Command::Schema { format } => sql::schema(&config, format),
+        Command::Compact {} => {
             let mut store = open_store(&config, |url| format!("ask the server instead: curl -X POST {url}/v1/admin/compact"))?;
             let r = store.compact()?;
             println!("compacted {} events into {} Parquet files", r.events, r.files);
@@ -476,33 +410,27 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Pricing(PricingCommand::Compute(args)) => pricing::compute(&mut config, &args, &runtime),
-        Command::Models(ModelsCommand::List { data_dir, format }) => churn::models_list(&mut config, data_dir, format),
-        Command::Models(ModelsCommand::Promote { purpose, version, data_dir }) => {
-            churn::models_activate(&mut config, data_dir, &purpose, Some(version))
-        }
-        Command::Models(ModelsCommand::Rollback { purpose, data_dir }) => churn::models_activate(&mut config, data_dir, &purpose, None),
+        Command::Models(ModelsCommand::List { format }) => churn::models_list(&mut config, format),
+        Command::Models(ModelsCommand::Promote { purpose, version }) => churn::models_activate(&mut config, &purpose, Some(version)),
+        Command::Models(ModelsCommand::Rollback { purpose }) => churn::models_activate(&mut config, &purpose, None),
         Command::Fraud(FraudCommand::Train(args)) => risk::train(&mut config, &args),
         Command::Fraud(FraudCommand::Score(args)) => risk::score(&mut config, &args),
         Command::Fraud(FraudCommand::Eval(args)) => risk::eval(&mut config, &args),
-        Command::Rules(RulesCommand::Publish { file, data_dir }) => risk::publish(&mut config, &file, data_dir),
+        Command::Rules(RulesCommand::Publish { file }) => risk::publish(&mut config, &file),
         Command::Rules(RulesCommand::Backtest { file, period }) => risk::backtest(&mut config, &file, &period),
         Command::Rules(RulesCommand::Features) => {
             risk::features();
             Ok(())
         }
-        Command::User { id, data_dir } => risk::user(&mut config, &id, data_dir),
-        Command::Cases(CasesCommand::List { status, assignee, data_dir, format }) => {
-            risk::cases_list(&mut config, data_dir, status, assignee, format)
+        Command::User { id } => risk::user(&mut config, &id),
+        Command::Cases(CasesCommand::List { status, assignee, format }) => risk::cases_list(&mut config, status, assignee, format),
+        Command::Cases(CasesCommand::Show { id }) => risk::cases_show(&mut config, &id),
+        Command::Cases(CasesCommand::Assign { id, assignee, by }) => {
+            risk::cases_change(&mut config, &id, CaseAction::Assign { assignee }, &by)
         }
-        Command::Cases(CasesCommand::Show { id, data_dir }) => risk::cases_show(&mut config, data_dir, &id),
-        Command::Cases(CasesCommand::Assign { id, assignee, by, data_dir }) => {
-            risk::cases_change(&mut config, data_dir, &id, CaseAction::Assign { assignee }, &by)
-        }
-        Command::Cases(CasesCommand::Comment { id, text, by, data_dir }) => {
-            risk::cases_change(&mut config, data_dir, &id, CaseAction::Comment { text }, &by)
-        }
-        Command::Cases(CasesCommand::Resolve { id, label, note, by, data_dir }) => {
-            risk::cases_change(&mut config, data_dir, &id, CaseAction::Resolve { fraud: label == "fraud", note }, &by)
+        Command::Cases(CasesCommand::Comment { id, text, by }) => risk::cases_change(&mut config, &id, CaseAction::Comment { text }, &by),
+        Command::Cases(CasesCommand::Resolve { id, label, note, by }) => {
+            risk::cases_change(&mut config, &id, CaseAction::Resolve { fraud: label == "fraud", note }, &by)
         }
     }
 }

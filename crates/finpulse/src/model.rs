@@ -75,9 +75,6 @@ pub struct TrainArgs {
     /// as the purpose's next version, and make it active.
     #[arg(long)]
     register: Option<String>,
-    /// The data directory whose registry --register writes to.
-    #[arg(long, requires = "register")]
-    data_dir: Option<PathBuf>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -109,7 +106,7 @@ pub fn train(config: &mut Config, args: &TrainArgs) -> Result<()> {
     };
     let model = TabularModel::train(&bytes, &options, &algo).with_context(|| format!("training on {}", args.data.display()))?;
     let trained = started.elapsed();
-    finish(config, &model, trained.as_secs_f64(), &args.out, args.format, args.register.as_deref(), args.data_dir.as_deref(), &args.data)
+    finish(config, &model, trained.as_secs_f64(), &args.out, args.format, args.register.as_deref(), &args.data)
 }
 
 /// Writes the model, prints its summary and registers it when asked.
@@ -121,7 +118,6 @@ fn finish(
     out: &Path,
     format: Format,
     register: Option<&str>,
-    data_dir: Option<&Path>,
     data: &Path,
 ) -> Result<()> {
     model.save(out)?;
@@ -131,9 +127,6 @@ fn finish(
     }
     eprintln!("wrote {}", out.display());
     if let Some(purpose) = register {
-        if let Some(d) = data_dir {
-            config.data_dir = d.to_path_buf();
-        }
         let registry = ModelRegistry::in_data_dir(&config.data_dir)?;
         let validation = match &model.learner {
             Learner::Gbdt { report, .. } => {
@@ -186,9 +179,6 @@ pub struct ImportArgs {
     /// as the purpose's next version, and make it active.
     #[arg(long)]
     register: Option<String>,
-    /// The data directory whose registry --register writes to.
-    #[arg(long, requires = "register")]
-    data_dir: Option<PathBuf>,
 }
 
 /// Imports a LightGBM or XGBoost model, checks it on a labelled CSV, writes (and registers) it.
@@ -203,7 +193,7 @@ pub fn import(config: &mut Config, args: &ImportArgs) -> Result<()> {
     let label = LabelSpec { column: args.label.clone(), positive: args.positive.clone() };
     let model = TabularModel::import(trees, &read(&args.data)?, label).with_context(|| format!("checking on {}", args.data.display()))?;
     let seconds = started.elapsed().as_secs_f64();
-    finish(config, &model, seconds, &args.out, args.format, args.register.as_deref(), args.data_dir.as_deref(), &args.data)
+    finish(config, &model, seconds, &args.out, args.format, args.register.as_deref(), &args.data)
 }
 
 fn summary_json(model: &TabularModel, seconds: f64) -> serde_json::Value {

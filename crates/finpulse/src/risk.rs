@@ -25,17 +25,12 @@ pub struct Period {
     /// Last day (YYYY-MM-DD, UTC midnight), excluded.
     #[arg(long)]
     to: String,
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
 }
 
 impl Period {
-    fn resolve(&self, config: &mut Config) -> Result<(i64, i64)> {
-        if let Some(d) = &self.data_dir {
-            config.data_dir = d.clone();
-        }
+    fn resolve(&self) -> Result<(i64, i64)> {
         let day = |flag: &str, text: &str| {
             finpulse_core::time::parse_date_us(text).with_context(|| format!("{flag} '{text}' is not a YYYY-MM-DD date"))
         };
@@ -97,7 +92,7 @@ fn opt(x: Option<f64>) -> String {
 
 /// Trains on a period with the labels known after the delay; registers (and activates) it.
 pub fn train(config: &mut Config, args: &TrainArgs) -> Result<()> {
-    let (from, to) = args.period.resolve(config)?;
+    let (from, to) = args.period.resolve()?;
     let started = std::time::Instant::now();
     let (model, report) = fraud::train(&config.data_dir, from, to, args.delay_days, &GbdtParams::default())?;
     let secs = started.elapsed().as_secs_f64();
@@ -140,7 +135,7 @@ fn required_model(config: &Config, version: Option<u32>) -> Result<FraudModel> {
 
 /// Scores every payment of a period to a CSV.
 pub fn score(config: &mut Config, args: &ScoreArgs) -> Result<()> {
-    let (from, to) = args.period.resolve(config)?;
+    let (from, to) = args.period.resolve()?;
     let model = required_model(config, args.version)?;
     let data = fraud::payments(&config.data_dir, from, to)?;
     let scored = fraud::score(&data, &model);
@@ -166,7 +161,7 @@ pub fn score(config: &mut Config, args: &ScoreArgs) -> Result<()> {
 
 /// AUC, average precision and card precision@100 per day over a period.
 pub fn eval(config: &mut Config, args: &EvalArgs) -> Result<()> {
-    let (from, to) = args.period.resolve(config)?;
+    let (from, to) = args.period.resolve()?;
     let model = required_model(config, args.version)?;
     let scored = fraud::score(&fraud::payments(&config.data_dir, from, to)?, &model);
     let e = fraud::evaluate(&scored, CARD_PRECISION_K);
@@ -211,10 +206,7 @@ fn read_ruleset(file: &Path) -> Result<String> {
 }
 
 /// Publishes a ruleset: compiled first; a failure leaves the active one in place.
-pub fn publish(config: &mut Config, file: &Path, data_dir: Option<PathBuf>) -> Result<()> {
-    if let Some(d) = data_dir {
-        config.data_dir = d;
-    }
+pub fn publish(config: &mut Config, file: &Path) -> Result<()> {
     let src = read_ruleset(file)?;
     let store = RulesetStore::in_data_dir(&config.data_dir);
     let r = store.publish(&src, &file.display().to_string(), &who()).map_err(|e| {
@@ -233,7 +225,7 @@ pub fn publish(config: &mut Config, file: &Path, data_dir: Option<PathBuf>) -> R
 
 /// Replays a period with a ruleset file and the active model.
 pub fn backtest(config: &mut Config, file: &Path, period: &Period) -> Result<()> {
-    let (from, to) = period.resolve(config)?;
+    let (from, to) = period.resolve()?;
     let src = read_ruleset(file)?;
     let ruleset = Ruleset::compile(&src, &file.display().to_string())?;
     let model = fraud_model(&config.data_dir, None)?.map(Arc::new);
@@ -301,10 +293,7 @@ pub fn features() {
 
 /// A user's live profile, rebuilt from the checkpoint and the log (a running server answers
 /// the same from memory at GET /v1/users/{id}).
-pub fn user(config: &mut Config, id: &str, data_dir: Option<PathBuf>) -> Result<()> {
-    if let Some(d) = data_dir {
-        config.data_dir = d;
-    }
+pub fn user(config: &mut Config, id: &str) -> Result<()> {
     let (state, _, _) = finpulse_state::rebuild(&config.data_dir, finpulse_state::LIVE_STATE_PARTITIONS)?;
     let view = finpulse_state::view::user_view(&state, id).with_context(|| format!("no user {id:?} in {}", config.data_dir.display()))?;
     println!("{}", serde_json::to_string_pretty(&view)?);
@@ -317,16 +306,7 @@ fn case_book(data_dir: &Path) -> Result<finpulse_risk::cases::CaseBook> {
 }
 
 /// Lists cases, newest first.
-pub fn cases_list(
-    config: &mut Config,
-    data_dir: Option<PathBuf>,
-    status: Option<String>,
-    assignee: Option<String>,
-    format: Format,
-) -> Result<()> {
-    if let Some(d) = data_dir {
-        config.data_dir = d;
-    }
+pub fn cases_list(config: &mut Config, status: Option<String>, assignee: Option<String>, format: Format) -> Result<()> {
     if let Some(s) = status.as_deref().filter(|s| !["open", "resolved"].contains(s)) {
         bail!("--status {s:?}: use open or resolved");
     }
@@ -353,10 +333,7 @@ pub fn cases_list(
 }
 
 /// Shows one case with its alerts and history.
-pub fn cases_show(config: &mut Config, data_dir: Option<PathBuf>, id: &str) -> Result<()> {
-    if let Some(d) = data_dir {
-        config.data_dir = d;
-    }
+pub fn cases_show(config: &mut Config, id: &str) -> Result<()> {
     let book = case_book(&config.data_dir)?;
     let case = book.case(id).with_context(|| format!("no case {id:?} in {}", config.data_dir.display()))?;
     println!("{}", serde_json::to_string_pretty(case)?);
@@ -365,16 +342,7 @@ pub fn cases_show(config: &mut Config, data_dir: Option<PathBuf>, id: &str) -> R
 
 /// Assigns, comments on or resolves a case (stores the change; a resolution also stores a
 /// fraud label per transaction of the case).
-pub fn cases_change(
-    config: &mut Config,
-    data_dir: Option<PathBuf>,
-    id: &str,
-    action: finpulse_risk::cases::CaseAction,
-    by: &str,
-) -> Result<()> {
-    if let Some(d) = data_dir {
-        config.data_dir = d;
-    }
+pub fn cases_change(config: &mut Config, id: &str, action: finpulse_risk::cases::CaseAction, by: &str) -> Result<()> {
     let name = match &action {
         finpulse_risk::cases::CaseAction::Assign { .. } => "assign",
         finpulse_risk::cases::CaseAction::Comment { .. } => "comment",
