@@ -512,6 +512,7 @@ fn router(state: AppState) -> axum::Router {
         .routes(routes!(models::rollback))
         .routes(routes!(models::churn_risk))
         .routes(routes!(models::offers))
+        .routes(routes!(models::compute_offers))
         .routes(routes!(insights::get_insight, insights::post_insight))
         .routes(routes!(insights::list_segments, insights::save_segment))
         .routes(routes!(insights::segment_members))

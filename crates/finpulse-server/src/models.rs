@@ -246,3 +246,141 @@ pub(crate) async fn offers(
         set.offers.iter().filter(|o| q.price_tier.as_deref().is_none_or(|t| o.price_tier == t)).take(limit).collect();
     Json(json!({ "offers": selected, "total": set.offers.len(), "computed": meta })).into_response()
 }
+
+/// What `POST /v1/pricing/compute` computes offers from; the same settings as
+/// `finpulse pricing compute`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PricingComputeRequest {
+    /// The event type that counts as a purchase (e.g. revenue, wealth_purchase).
+    pub purchase_event: String,
+    /// Purchases before this date (YYYY-MM-DD, UTC) are the LTV calibration period.
+    pub calibration_end: String,
+    /// The churn-risk date (YYYY-MM-DD); the calibration end when absent.
+    pub as_of: Option<String>,
+    /// day or week (default week): the unit of frequency, recency and T.
+    pub unit: Option<UnitParam>,
+    /// CLV: periods to sum (default 12).
+    pub periods: Option<u32>,
+    /// CLV: time units per period (default a month).
+    pub period_units: Option<f64>,
+    /// CLV: discount rate per period (default 0.01).
+    pub discount_rate: Option<f64>,
+    /// The policy's fields to change from the defaults (product, list_price_fen,
+    /// unit_cost_fen, margin_floor_pct, discount_cap_pct, quantiles, risk thresholds,
+    /// discounts_pct).
+    #[schema(value_type = Object)]
+    pub policy: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A time unit on the wire.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitParam {
+    /// Days.
+    Day,
+    /// Weeks.
+    Week,
+}
+
+impl From<UnitParam> for finpulse_value::TimeUnit {
+    fn from(u: UnitParam) -> Self {
+        match u {
+            UnitParam::Day => Self::Day,
+            UnitParam::Week => Self::Week,
+        }
+    }
+}
+
+/// The answer of a computation: how many offers, when, and one line per cell of the matrix.
+#[derive(serde::Serialize, ToSchema)]
+pub struct PricingComputeBody {
+    /// Offers computed and stored.
+    pub offers: usize,
+    /// The churn-risk date.
+    pub as_of: String,
+    /// The LTV calibration end.
+    pub calibration_end: String,
+    /// The churn model version used.
+    pub churn_model_version: u32,
+    /// Per (LTV tier, risk band): users, discount, price, mean CLV, guardrail.
+    #[schema(value_type = Vec<Object>)]
+    pub segments: Vec<finpulse_value::OfferSegment>,
+}
+
+/// Recompute every user's offer now from the store (CLV from its purchases, risk from the
+/// active churn model, the policy's matrix and guardrails) and store them where
+/// `GET /v1/pricing/offers` reads; what `finpulse pricing compute` does.
+#[utoipa::path(post, path = "/v1/pricing/compute", tag = "pricing", request_body = PricingComputeRequest,
+    responses(
+        (status = 200, description = "Computed and stored", body = PricingComputeBody),
+        (status = 400, description = "A bad setting or policy, or nothing to price", body = ErrorBody),
+        (status = 500, description = "The offers could not be stored", body = ErrorBody),
+    ))]
+pub(crate) async fn compute_offers(
+    State(state): State<AppState>,
+    body: Result<Json<PricingComputeRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let date = |field: &str, text: &str| {
+        finpulse_core::time::parse_date_us(text).ok_or_else(|| format!("{field}: '{text}' is not a YYYY-MM-DD date"))
+    };
+    let calibration_end_us = match date("calibration_end", &req.calibration_end) {
+        Ok(us) => us,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let as_of_us = match req.as_of.as_deref().map(|t| date("as_of", t)).transpose() {
+        Ok(us) => us,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let policy = match policy_with(req.policy.unwrap_or_default()) {
+        Ok(p) => p,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let unit: finpulse_value::TimeUnit = req.unit.unwrap_or(UnitParam::Week).into();
+    let request = finpulse_value::PricingRequest {
+        source: finpulse_value::PurchaseSource { purchase_event: req.purchase_event, calibration_end_us, unit },
+        as_of_us,
+        clv: finpulse_value::ClvSettings {
+            periods: req.periods.unwrap_or(12),
+            period_units: req.period_units.unwrap_or_else(|| unit.per_month()),
+            discount_rate: req.discount_rate.unwrap_or(0.01),
+        },
+        policy,
+    };
+    let _turn = state.query_turn().await;
+    let view = state.views.snapshot();
+    match finpulse_value::compute_offers(&state.data_dir, &view, &request).await {
+        Ok(set) => Json(PricingComputeBody {
+            offers: set.offers.len(),
+            segments: finpulse_value::segments(&set),
+            as_of: set.as_of,
+            calibration_end: set.calibration_end,
+            churn_model_version: set.churn_model_version,
+        })
+        .into_response(),
+        Err(e @ finpulse_value::ValueError::Io { .. }) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+/// The default policy with `changes` applied; unknown fields and values out of range are errors.
+fn policy_with(changes: serde_json::Map<String, serde_json::Value>) -> Result<finpulse_models::pricing::PricingPolicy, String> {
+    let mut merged = match serde_json::to_value(finpulse_models::pricing::PricingPolicy::default()) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => return Err("the default policy does not serialise".into()),
+    };
+    for (k, v) in changes {
+        if !merged.contains_key(&k) {
+            return Err(format!("policy: unknown field '{k}'"));
+        }
+        merged.insert(k, v);
+    }
+    let policy: finpulse_models::pricing::PricingPolicy =
+        serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| format!("policy: {e}"))?;
+    policy.check().map_err(|e| format!("policy: {e}"))?;
+    Ok(policy)
+}

@@ -4,16 +4,13 @@
 use crate::Format;
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
 use clap::{Args, ValueEnum};
-use finpulse_models::summary::{Purchase, read_summary, summarise};
+use finpulse_models::summary::read_summary;
 use finpulse_models::{Customer, LtvFit, LtvModel, clv, expected_spend, fit, predict};
 use std::io::Write;
 use std::path::PathBuf;
-
-/// Microseconds in a day.
-const DAY_US: i64 = 86_400_000_000;
 
 /// Where the customer summaries come from.
 #[derive(Args, Debug)]
@@ -39,11 +36,11 @@ pub enum Unit {
     Week,
 }
 
-impl Unit {
-    fn micros(self) -> i64 {
-        match self {
-            Self::Day => DAY_US,
-            Self::Week => 7 * DAY_US,
+impl From<Unit> for finpulse_value::TimeUnit {
+    fn from(u: Unit) -> Self {
+        match u {
+            Unit::Day => Self::Day,
+            Unit::Week => Self::Week,
         }
     }
 }
@@ -75,35 +72,19 @@ fn customers(config: &mut Config, source: &Source, runtime: &tokio::runtime::Run
         let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         return read_summary(file).with_context(|| format!("reading {}", path.display()));
     }
+    let view = finpulse_log::EventStore::read_view(&config.data_dir)
+        .with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
+    Ok(runtime.block_on(finpulse_value::customers_from_store(&view, &purchase_source(source)?))?)
+}
+
+/// The store's purchases the flags name (`--calibration-end` and `--purchase-event`).
+pub(crate) fn purchase_source(source: &Source) -> Result<finpulse_value::PurchaseSource> {
     let (Some(end), Some(event)) = (&source.calibration_end, &source.purchase_event) else {
         bail!("give --input FILE.csv, or --calibration-end DATE and --purchase-event TYPE to summarise the store's events");
     };
-    let end_us = finpulse_core::time::parse_date_us(end).with_context(|| format!("--calibration-end '{end}' is not a YYYY-MM-DD date"))?;
-    let view = finpulse_log::EventStore::read_view(&config.data_dir)
-        .with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
-    let registry = view.registry.clone();
-    let type_id =
-        registry.type_id(event).with_context(|| format!("--purchase-event: unknown event type '{event}' (see `finpulse schema`)"))?;
-    let has_amount = registry.event_type(type_id).fields.iter().any(|f| registry.field(f.field).name == "amount_fen");
-    let value = if has_amount { "amount_fen" } else { "NULL" };
-    let query = format!("SELECT user_id, ts, CAST({value} AS BIGINT) AS value FROM events WHERE type = '{event}' AND user_id IS NOT NULL");
-    let result = runtime.block_on(finpulse_query::run_sql(&view, &query, finpulse_query::QueryOptions::default()))?;
-    let mut purchases = Vec::new();
-    for batch in &result.batches {
-        let users = finpulse_query::text_values(batch.column(0))?.into_iter().map(Option::unwrap_or_default);
-        let ts = batch.column(1).as_primitive::<TimestampMicrosecondType>();
-        let values = batch.column(2);
-        for (i, user_id) in users.into_iter().enumerate() {
-            let value =
-                (values.data_type() == &DataType::Int64 && values.is_valid(i)).then(|| values.as_primitive::<Int64Type>().value(i) as f64);
-            purchases.push(Purchase { user_id, ts_us: ts.value(i), value });
-        }
-    }
-    let summary = summarise(&mut purchases, end_us, source.unit.micros());
-    if summary.is_empty() {
-        bail!("no '{event}' events before {end}: nothing to fit");
-    }
-    Ok(summary)
+    let calibration_end_us =
+        finpulse_core::time::parse_date_us(end).with_context(|| format!("--calibration-end '{end}' is not a YYYY-MM-DD date"))?;
+    Ok(finpulse_value::PurchaseSource { purchase_event: event.clone(), calibration_end_us, unit: source.unit.into() })
 }
 
 /// A fit as `ltv fit --format json` prints it: the fit and the seconds it took (reading the
@@ -143,38 +124,6 @@ pub fn fit_command(config: &mut Config, model: ModelArg, source: &Source, format
         eprintln!("warning: {w}");
     }
     Ok(())
-}
-
-/// Each customer's discounted CLV (BG/NBD for purchases, Gamma-Gamma for spend) over `periods`
-/// periods of `period_units` units; an error when the purchase event carries no amount.
-pub(crate) fn clv_by_user(
-    config: &mut Config,
-    source: &Source,
-    periods: u32,
-    period_units: f64,
-    discount_rate: f64,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<Vec<(String, f64)>> {
-    let customers = customers(config, source, runtime)?;
-    let purchases = fit(LtvModel::Bgnbd, &customers)?;
-    if !customers.iter().any(|c| c.frequency > 0.0 && c.monetary.is_some()) {
-        bail!("--purchase-event: CLV needs purchase amounts (amount_fen) and repeat purchases; this event has none");
-    }
-    let spend = fit(LtvModel::Gg, &customers)?;
-    Ok(customers.iter().map(|c| (c.id.clone(), clv(&purchases, &spend, c, periods, period_units, discount_rate).unwrap_or(0.0))).collect())
-}
-
-/// A month in the source's time unit.
-pub(crate) fn units_per_month(source: &Source) -> f64 {
-    match source.unit {
-        Unit::Day => 30.0,
-        Unit::Week => 4.345,
-    }
-}
-
-/// The calibration end given on the command line, if any.
-pub(crate) fn calibration_end(source: &Source) -> Option<&str> {
-    source.calibration_end.as_deref()
 }
 
 /// Prediction settings.

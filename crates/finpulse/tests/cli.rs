@@ -492,6 +492,33 @@ fn churn_trains_on_the_demo_serves_a_risk_list_and_versions_roll_back() {
     assert_eq!(one["offer"]["user_id"], user);
     assert_eq!(client.get(format!("{}/v1/pricing/offers?user_id=nobody", server.base)).send().unwrap().status(), 404);
     assert_eq!(client.get(format!("{}/v1/pricing/offers?price_tier=gold", server.base)).send().unwrap().status(), 400);
+    // The server recomputes offers itself, with the same pipeline, and serves the new ones.
+    let compute = |body: Value| client.post(format!("{}/v1/pricing/compute", server.base)).json(&body).send().unwrap();
+    let settings = json!({"purchase_event": "revenue", "calibration_end": "2026-03-01", "unit": "day",
+                          "policy": {"discount_cap_pct": 15, "discounts_pct": {"high/high": 35, "mid/high": 10}}});
+    let r = compute(settings.clone());
+    assert_eq!(r.status(), 200);
+    let computed: Value = r.json().unwrap();
+    assert_eq!(computed["offers"], priced["offers"], "the same users are priced as by the CLI");
+    let top = computed["segments"].as_array().unwrap().iter().find(|s| s["ltv_tier"] == "high" && s["risk_band"] == "high").cloned();
+    let top = top.expect("valuable users at high risk exist");
+    assert_eq!((top["discount_pct"].as_f64(), top["bound_by"].as_str()), (Some(15.0), Some("discount_cap")), "{top}");
+    let offers: Value =
+        client.get(format!("{}/v1/pricing/offers?price_tier=retention&limit=50", server.base)).send().unwrap().json().unwrap();
+    assert!(offers["offers"].as_array().unwrap().iter().all(|o| o["discount_pct"].as_f64().unwrap() <= 15.0), "{offers}");
+    let mut unknown = settings.clone();
+    unknown["policy"]["discount_cap"] = json!(5);
+    let r = compute(unknown);
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("policy: unknown field 'discount_cap'"));
+    let mut bad_date = settings.clone();
+    bad_date["calibration_end"] = json!("March");
+    let r = compute(bad_date);
+    assert!(r.status() == 400 && r.text().unwrap().contains("calibration_end: 'March' is not a YYYY-MM-DD date"));
+    let mut bad_event = settings;
+    bad_event["purchase_event"] = json!("purchase");
+    let r = compute(bad_event);
+    assert!(r.status() == 400 && r.text().unwrap().contains("unknown event type 'purchase'"));
     assert_eq!(client.get(format!("{}/v1/churn/risk?limit=0", server.base)).send().unwrap().status(), 400);
     let r = client.post(format!("{}/v1/models/churn/promote", server.base)).json(&json!({"v": 1})).send().unwrap();
     assert_eq!(r.status(), 400);
