@@ -365,6 +365,15 @@ impl Wal {
         if payload_bytes == 0 {
             return Err(WalError::EmptyRecord);
         }
+        // Checksummed on the producer's thread; checked again right before it is written, so a
+        // frame damaged in memory on its way here is never made durable (a panic on the
+        // writer stops the process).
+        let crc = u32::from_le_bytes([frame.0[4], frame.0[5], frame.0[6], frame.0[7]]);
+        assert_eq!(
+            crc32c::crc32c(&frame.0[FRAME_HEADER_BYTES..]),
+            crc,
+            "a log frame's checksum does not match its payload before writing: memory was damaged or the frame was built wrong"
+        );
         let frame_bytes = frame.0.len() as u64;
         let has_records = self.active_bytes > HEADER_BYTES as u64 || self.pending_records > 0;
         if has_records && self.active_bytes + self.pending.len() as u64 + frame_bytes > self.opts.segment_bytes_max {
@@ -806,5 +815,16 @@ mod tests {
             drop(wal);
             assert_eq!(collect(dir.path(), WalOptions::default()).2, vec![(0, b"again".to_vec())]);
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "checksum does not match its payload before writing")]
+    fn a_frame_damaged_after_its_checksum_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _, _) = collect(dir.path(), WalOptions::default());
+        let mut frame = Vec::new();
+        put_frame(&mut frame, |out| out.extend_from_slice(b"payment"));
+        frame[FRAME_HEADER_BYTES] ^= 1;
+        let _ = wal.append_frame(Frame::from_put(&frame));
     }
 }
