@@ -25,6 +25,9 @@ use std::time::{Duration, Instant, SystemTime};
 pub const ENGINE_RELOAD_CHECK: Duration = Duration::from_secs(1);
 /// Events applied to the live state per hold of its lock.
 pub const LIVE_APPLY_CHUNK: usize = 1024;
+/// How long a decision waits parked on its own thread for the state before it moves its
+/// worker's other tasks away and waits the rest of its budget.
+pub const LIVE_STATE_SHORT_WAIT: Duration = Duration::from_micros(200);
 /// How much lower than the server's other threads the background checkpoint runs (`nice`).
 pub const CHECKPOINT_NICENESS: i32 = 10;
 
@@ -129,7 +132,10 @@ impl Live {
     pub fn decide(&self, tx: &Event, started: Instant) -> Result<Decision, EngineError> {
         let engine = self.engine();
         let deadline = started + Duration::from_micros(engine.policy.budget_us);
-        let state = match self.state.try_read() {
+        // Applying holds the lock for microseconds: a short parked wait on this thread first;
+        // only a longer one hands the worker's other tasks to another thread meanwhile.
+        let short = (Instant::now() + LIVE_STATE_SHORT_WAIT).min(deadline);
+        let state = match self.state.try_read_until(short) {
             Some(state) => Some(state),
             None => wait_blocking(|| self.state.try_read_until(deadline)),
         };

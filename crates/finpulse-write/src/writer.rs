@@ -31,10 +31,12 @@ pub trait CommitConsumer: Send + Sync {
     fn apply(&self, events: &[Event], statuses: &[AppendStatus]);
 }
 
-/// Events prepared for the log, with the events themselves for the consumers.
+/// Events prepared for the log, with the events themselves for the consumers (a writer
+/// without consumers needs only the prepared parts: see [`Batch::prepared_only`]).
 pub struct Batch {
     parts: Vec<PreparedEvents>,
-    events: Arc<Vec<Event>>,
+    events: Option<Arc<Vec<Event>>>,
+    len: usize,
 }
 
 impl Batch {
@@ -43,13 +45,21 @@ impl Batch {
     /// ([`Preparer::prepare_shared`]).
     pub fn shared(preparer: &Preparer, events: Arc<Vec<Event>>) -> Self {
         let parts = vec![preparer.prepare_shared(events.clone())];
-        Self { parts, events }
+        Self { parts, len: events.len(), events: Some(events) }
     }
 
     /// Prepares `events` as `parts` groups in input order, one thread each (large imports).
     pub fn in_parts(preparer: &Preparer, events: Vec<Event>, parts: usize) -> Self {
         let prepared = preparer.prepare_in_parts(&events, parts);
-        Self { parts: prepared, events: Arc::new(events) }
+        Self { parts: prepared, len: events.len(), events: Some(Arc::new(events)) }
+    }
+
+    /// Like [`Batch::in_parts`], without keeping the events: for a writer with no consumers
+    /// ([`Writer::has_consumers`]), so a bulk import holds only the encoded frames and tail
+    /// rows while its batches wait for the log. Handing one to a writer with consumers is a
+    /// programming error (the writer stops).
+    pub fn prepared_only(preparer: &Preparer, events: &[Event], parts: usize) -> Self {
+        Self { parts: preparer.prepare_in_parts(events, parts), len: events.len(), events: None }
     }
 
     /// Stores the events after the first only if the first is new: records about the first,
@@ -63,17 +73,17 @@ impl Batch {
 
     /// Events in the batch.
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.len
     }
 
     /// Whether the batch is empty.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.len == 0
     }
 
-    /// The events, in input order.
-    pub fn events(&self) -> &Arc<Vec<Event>> {
-        &self.events
+    /// The events, in input order (`None` for [`Batch::prepared_only`]).
+    pub fn events(&self) -> Option<&Arc<Vec<Event>>> {
+        self.events.as_ref()
     }
 }
 
@@ -95,10 +105,16 @@ impl Submission {
     }
 
     /// Validates a chunk of a file and prepares the valid records in `parts` groups, one
-    /// thread each.
-    pub fn chunk(preparer: &Preparer, chunk: Chunk, limits: &ValidationLimits, parts: usize) -> Self {
+    /// thread each; the events themselves are kept only when `keep_events` (a writer with
+    /// consumers needs them).
+    pub fn chunk(preparer: &Preparer, chunk: Chunk, limits: &ValidationLimits, parts: usize, keep_events: bool) -> Self {
         let validated = finpulse_ingest::validate_chunk(preparer.registry(), chunk, limits);
-        Self { batch: Batch::in_parts(preparer, validated.events, parts), rejected: validated.rejected }
+        let batch = if keep_events {
+            Batch::in_parts(preparer, validated.events, parts)
+        } else {
+            Batch::prepared_only(preparer, &validated.events, parts)
+        };
+        Self { batch, rejected: validated.rejected }
     }
 }
 
@@ -119,6 +135,9 @@ impl Default for WriterOptions {
 
 type Reply<T> = oneshot::Sender<Result<T, String>>;
 
+/// A request of a group commit: how many prepared groups are its, its events, its reply.
+type Pending = (usize, Option<Arc<Vec<Event>>>, Reply<Vec<AppendStatus>>);
+
 enum Request {
     Append(Batch, Reply<Vec<AppendStatus>>),
     Register(CustomTypeDef, Reply<TypeId>),
@@ -132,6 +151,7 @@ pub struct Writer {
     tx: mpsc::SyncSender<Request>,
     queue_depth: usize,
     views: ViewHandle,
+    has_consumers: bool,
 }
 
 /// The writer is gone, its queue is full, or the store refused.
@@ -178,6 +198,7 @@ impl Writer {
     pub fn start(store: EventStore, opts: WriterOptions, consumers: Vec<Arc<dyn CommitConsumer>>) -> (Self, WriterThread) {
         let (tx, rx) = mpsc::sync_channel::<Request>(opts.queue_depth);
         let views = store.view_handle();
+        let has_consumers = !consumers.is_empty();
         let handle = std::thread::Builder::new()
             .name("finpulse-writer".into())
             .spawn(move || {
@@ -188,7 +209,13 @@ impl Writer {
                 store
             })
             .expect("spawning the writer thread");
-        (Self { tx, queue_depth: opts.queue_depth, views }, WriterThread(handle))
+        (Self { tx, queue_depth: opts.queue_depth, views, has_consumers }, WriterThread(handle))
+    }
+
+    /// Whether committed events are handed to consumers (then every batch must keep its
+    /// events).
+    pub fn has_consumers(&self) -> bool {
+        self.has_consumers
     }
 
     /// The store's current view, for readers and preparers.
@@ -305,13 +332,15 @@ fn run(store: &mut EventStore, rx: &mpsc::Receiver<Request>, opts: WriterOptions
 /// answers.
 fn commit(store: &mut EventStore, appends: Vec<(Batch, Reply<Vec<AppendStatus>>)>, consumers: &[Arc<dyn CommitConsumer>]) {
     let mut groups = Vec::new();
-    let mut pending = Vec::with_capacity(appends.len());
+    // Per request: how many of `groups` are its parts, its events (for the consumers), its reply.
+    let mut pending: Vec<Pending> = Vec::with_capacity(appends.len());
     for (batch, reply) in appends {
         // A batch the log cannot take is refused alone, not with everyone in its commit.
         if let Err(e) = batch.parts.iter().try_for_each(PreparedEvents::check_record_sizes) {
             let _ = reply.send(Err(e.to_string()));
             continue;
         }
+        assert!(consumers.is_empty() || batch.events.is_some(), "a batch prepared without its events reached a writer with consumers");
         pending.push((batch.parts.len(), batch.events, reply));
         groups.extend(batch.parts);
     }
@@ -329,9 +358,11 @@ fn commit(store: &mut EventStore, appends: Vec<(Batch, Reply<Vec<AppendStatus>>)
             let mut statuses = statuses.into_iter();
             for (parts, events, reply) in pending {
                 let status: Vec<AppendStatus> = statuses.by_ref().take(parts).flatten().collect();
-                debug_assert_eq!(status.len(), events.len(), "one status per event of a batch");
-                for consumer in consumers {
-                    consumer.apply(&events, &status);
+                if let Some(events) = events {
+                    debug_assert_eq!(status.len(), events.len(), "one status per event of a batch");
+                    for consumer in consumers {
+                        consumer.apply(&events, &status);
+                    }
                 }
                 let _ = reply.send(Ok(status));
             }

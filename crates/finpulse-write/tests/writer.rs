@@ -233,3 +233,19 @@ fn a_failed_log_write_stops_the_store_and_loses_nothing_acknowledged() {
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
     assert!(store.stats().events_stored as usize >= acknowledged.len());
 }
+
+#[test]
+fn a_bulk_batch_without_its_events_is_stored_by_a_writer_without_consumers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let (writer, thread) = Writer::start(store, WriterOptions::default(), Vec::new());
+    assert!(!writer.has_consumers());
+    let events = vec![payment("x", "u1", 1), payment("y", "u2", 2), payment("x", "u1", 1)];
+    let batch = Batch::prepared_only(&writer.preparer(), &events, 2);
+    assert!(batch.events().is_none());
+    let statuses = writer.append_blocking(batch).unwrap();
+    assert_eq!(statuses, vec![AppendStatus::Accepted, AppendStatus::Accepted, AppendStatus::Duplicate]);
+    drop(writer);
+    thread.join().unwrap();
+    assert_eq!(log_ids(dir.path()), vec!["x".to_string(), "y".to_string()]);
+}

@@ -32,13 +32,15 @@ pub fn run(config: &Config, sim: SimConfig) -> Result<EventStore> {
     bar.set_style(ProgressStyle::with_template("day {pos}/{len} [{bar:30}] {elapsed} {msg}").expect("valid template"));
     let (tx, rx) = mpsc::sync_channel(DEMO_QUEUE_DAYS);
     let preparer = writer.preparer();
+    let keep_events = writer.has_consumers();
     let (accepted, duplicates, stats) = std::thread::scope(|s| -> Result<_> {
         // The simulator's thread also prepares each day for the log (encoding, keys, columns),
         // while the writer commits the day before.
         let generator = s.spawn(move || {
             let mut simulator = Simulator::new(sim, &registry);
             while let Some(day) = simulator.next_day() {
-                if tx.send(Batch::in_parts(&preparer, day, 1)).is_err() {
+                let batch = if keep_events { Batch::in_parts(&preparer, day, 1) } else { Batch::prepared_only(&preparer, &day, 1) };
+                if tx.send(batch).is_err() {
                     break;
                 }
             }

@@ -36,6 +36,7 @@ pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
         let (read_tx, read_rx) = mpsc::sync_channel(IMPORT_QUEUE_CHUNKS);
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<Submission, FormatError>>(IMPORT_QUEUE_CHUNKS);
         let preparer = writer.preparer();
+        let keep_events = writer.has_consumers();
         let limits = ValidationLimits {
             field_bytes_max: config.limits.field_bytes_max,
             ts_future_skew_secs: config.limits.ts_future_skew_secs,
@@ -54,7 +55,7 @@ pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
             let preparer = &preparer;
             s.spawn(move || {
                 for chunk in read_rx {
-                    let ready = chunk.map(|chunk| Submission::chunk(preparer, chunk, &limits, finpulse_core::cores()));
+                    let ready = chunk.map(|chunk| Submission::chunk(preparer, chunk, &limits, finpulse_core::cores(), keep_events));
                     if ready_tx.send(ready).is_err() {
                         break;
                     }
