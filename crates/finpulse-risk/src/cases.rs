@@ -69,6 +69,41 @@ pub struct Resolution {
     pub at_us: i64,
 }
 
+/// Where a case stands.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    /// Alerts come in; an analyst may assign, comment or resolve it.
+    Open,
+    /// A verdict was given; nothing changes it any more.
+    Resolved,
+}
+
+impl CaseStatus {
+    /// Its name: open or resolved.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    /// The status named `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "open" => Some(Self::Open),
+            "resolved" => Some(Self::Resolved),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for CaseStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 /// A user's case.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Case {
@@ -77,7 +112,7 @@ pub struct Case {
     /// The user.
     pub user_id: String,
     /// open or resolved.
-    pub status: &'static str,
+    pub status: CaseStatus,
     /// When its first alert happened.
     pub opened_us: i64,
     /// Its alerts, oldest first.
@@ -207,7 +242,7 @@ impl CaseBook {
                 self.cases.push(Case {
                     case_id: case_id.clone(),
                     user_id: user.to_string(),
-                    status: "open",
+                    status: CaseStatus::Open,
                     opened_us: e.ts_us,
                     alerts: Vec::new(),
                     assignee: None,
@@ -228,7 +263,7 @@ impl CaseBook {
         };
         let Some(&i) = self.by_id.get(id) else { return };
         let case = &mut self.cases[i];
-        if case.status == "resolved" {
+        if case.status == CaseStatus::Resolved {
             return; // the log decides: the first resolution stands
         }
         let note = text(e, self.ids.note).map(str::to_string);
@@ -239,7 +274,7 @@ impl CaseBook {
             }
             "resolve" => {
                 let fraud = matches!(self.ids.is_fraud.and_then(|f| e.get(f)), Some(Value::Bool(true)));
-                case.status = "resolved";
+                case.status = CaseStatus::Resolved;
                 case.resolution = Some(Resolution { fraud, by: by.to_string(), at_us: e.ts_us });
                 self.open_by_user.remove(&case.user_id);
                 note
@@ -255,7 +290,7 @@ impl CaseBook {
     }
 
     /// Cases, newest first, optionally only `open` or `resolved` ones and one assignee's.
-    pub fn list<'a>(&'a self, status: Option<&'a str>, assignee: Option<&'a str>) -> impl Iterator<Item = &'a Case> + 'a {
+    pub fn list<'a>(&'a self, status: Option<CaseStatus>, assignee: Option<&'a str>) -> impl Iterator<Item = &'a Case> + 'a {
         self.cases
             .iter()
             .rev()
@@ -268,7 +303,7 @@ impl CaseBook {
     /// book first; nothing is written for a refused action.
     pub fn plan(&self, id: &str, action: &CaseAction, by: &str, now_us: i64) -> Result<Vec<Event>, CaseError> {
         let case = self.case(id).ok_or_else(|| CaseError::NotFound(id.to_string()))?;
-        if case.status == "resolved" {
+        if case.status == CaseStatus::Resolved {
             return Err(CaseError::Resolved(id.to_string()));
         }
         let short = |field: &'static str, v: &str, max: usize| {
@@ -362,7 +397,7 @@ mod tests {
             book.apply(&decision(&reg, n, user, action));
         }
         let a = book.case("case-1").unwrap();
-        assert_eq!((a.user_id.as_str(), a.alerts.len(), a.status), ("a", 2, "open"), "allows raise no alert");
+        assert_eq!((a.user_id.as_str(), a.alerts.len(), a.status), ("a", 2, CaseStatus::Open), "allows raise no alert");
         assert_eq!(book.case("case-2").unwrap().user_id, "b");
 
         for (action, by) in
@@ -381,7 +416,7 @@ mod tests {
             book.apply(e);
         }
         let a = book.case("case-1").unwrap();
-        assert_eq!(a.status, "resolved");
+        assert_eq!(a.status, CaseStatus::Resolved);
         assert_eq!(a.assignee.as_deref(), Some("li"));
         assert_eq!(
             a.history.iter().map(|c| (c.action.as_str(), c.by.as_str(), c.at_us)).collect::<Vec<_>>(),
@@ -391,7 +426,7 @@ mod tests {
 
         // A new alert after the resolution opens a new case; the old one refuses changes.
         book.apply(&decision(&reg, 5, "a", "review"));
-        assert_eq!(book.list(Some("open"), None).map(|c| c.case_id.as_str()).collect::<Vec<_>>(), ["case-3", "case-2"]);
+        assert_eq!(book.list(Some(CaseStatus::Open), None).map(|c| c.case_id.as_str()).collect::<Vec<_>>(), ["case-3", "case-2"]);
         let refused = book.plan("case-1", &CaseAction::Comment { text: "late".into() }, "li", 300).unwrap_err();
         assert_eq!(refused, CaseError::Resolved("case-1".into()));
         assert_eq!(book.list(None, Some("li")).count(), 1);

@@ -152,7 +152,7 @@ impl Live {
     }
 
     /// Cases, newest first, filtered by status and assignee, at most `limit`.
-    pub fn cases(&self, status: Option<&str>, assignee: Option<&str>, limit: usize) -> Vec<Case> {
+    pub fn cases(&self, status: Option<crate::cases::CaseStatus>, assignee: Option<&str>, limit: usize) -> Vec<Case> {
         self.cases.lock().list(status, assignee).take(limit).cloned().collect()
     }
 

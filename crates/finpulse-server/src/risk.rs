@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use finpulse_core::Event;
 use finpulse_log::AppendStatus;
-use finpulse_risk::cases::{CaseAction, CaseError};
+use finpulse_risk::cases::{CaseAction, CaseError, CaseStatus};
 use finpulse_risk::live::decision_record;
 use finpulse_risk::ruleset::RulesetStore;
 use finpulse_write::Batch;
@@ -202,14 +202,15 @@ pub struct CasesQuery {
 #[utoipa::path(get, path = "/v1/cases", tag = "risk", params(CasesQuery),
     responses((status = 200, description = "Cases", body = CasesBody), (status = 400, description = "Bad status or limit", body = ErrorBody)))]
 pub(crate) async fn cases(State(app): State<AppState>, axum::extract::Query(q): axum::extract::Query<CasesQuery>) -> Response {
-    if let Some(s) = q.status.as_deref().filter(|s| !["open", "resolved"].contains(s)) {
-        return error(StatusCode::BAD_REQUEST, format!("status {s:?}: use open or resolved"));
-    }
+    let status = match q.status.as_deref().map(|s| CaseStatus::parse(s).ok_or(s)).transpose() {
+        Ok(status) => status,
+        Err(s) => return error(StatusCode::BAD_REQUEST, format!("status {s:?}: use open or resolved")),
+    };
     let limit = match crate::models::list_limit(q.limit) {
         Ok(l) => l,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    let cases = app.live.cases(q.status.as_deref(), q.assignee.as_deref(), limit);
+    let cases = app.live.cases(status, q.assignee.as_deref(), limit);
     Json(CasesBody { cases: cases.iter().map(CaseBody::from).collect() }).into_response()
 }
 

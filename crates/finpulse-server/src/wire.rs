@@ -167,7 +167,7 @@ impl From<&Case> for CaseBody {
         Self {
             case_id: c.case_id.clone(),
             user_id: c.user_id.clone(),
-            status: c.status.to_string(),
+            status: c.status.name().to_string(),
             opened_us: c.opened_us,
             alerts: c.alerts.iter().map(alert).collect(),
             assignee: c.assignee.clone(),

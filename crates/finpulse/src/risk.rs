@@ -307,11 +307,12 @@ fn case_book(data_dir: &Path) -> Result<finpulse_risk::cases::CaseBook> {
 
 /// Lists cases, newest first.
 pub fn cases_list(config: &mut Config, status: Option<String>, assignee: Option<String>, format: Format) -> Result<()> {
-    if let Some(s) = status.as_deref().filter(|s| !["open", "resolved"].contains(s)) {
-        bail!("--status {s:?}: use open or resolved");
-    }
+    let status = match status.as_deref() {
+        Some(s) => Some(finpulse_risk::cases::CaseStatus::parse(s).with_context(|| format!("--status {s:?}: use open or resolved"))?),
+        None => None,
+    };
     let book = case_book(&config.data_dir)?;
-    let cases: Vec<_> = book.list(status.as_deref(), assignee.as_deref()).collect();
+    let cases: Vec<_> = book.list(status, assignee.as_deref()).collect();
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&cases)?),
         Format::Table | Format::Csv => {
