@@ -66,8 +66,9 @@ pub struct ApiLimits {
     /// The longest a request may take, seconds; past it the answer is 503 and its work is
     /// dropped (a write already queued is still stored: sending it again is safe).
     pub request_timeout_secs: u64,
-    /// Queries (SQL, insights, segment members) running at once; more wait for a turn, within
-    /// the request timeout.
+    /// Queries running at once (SQL, insights, goals, segment saves, churn risk, pricing
+    /// computations, a retried decision's lookup); more wait for a turn, within the request
+    /// timeout.
     pub queries_concurrent_max: usize,
 }
 
