@@ -131,6 +131,40 @@ pub struct PricingInput {
     pub churn_probability: Option<f64>,
 }
 
+/// How an offer is priced. Stored and sent as its lower-case name.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceTier {
+    /// Discounted to keep a user at risk.
+    Retention,
+    /// A high-value user at full price.
+    Premium,
+    /// Everyone else, at full price.
+    Standard,
+}
+
+impl PriceTier {
+    /// Its name: retention, premium or standard.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Retention => "retention",
+            Self::Premium => "premium",
+            Self::Standard => "standard",
+        }
+    }
+
+    /// The tier named `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Retention, Self::Premium, Self::Standard].into_iter().find(|t| t.name() == name)
+    }
+}
+
+impl std::fmt::Display for PriceTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 /// What a user is offered.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Offer {
@@ -145,7 +179,7 @@ pub struct Offer {
     /// `high`, `medium`, `low` or `lapsed`.
     pub risk_band: String,
     /// `retention` (discounted), `premium` (high tier, full price) or `standard`.
-    pub price_tier: String,
+    pub price_tier: PriceTier,
     /// Discount granted, percent.
     pub discount_pct: f64,
     /// Price offered, minor units.
@@ -222,11 +256,11 @@ pub fn assign(policy: &PricingPolicy, users: &[PricingInput]) -> Result<Vec<Offe
             // (less a hair, so 1049.9999999 and 1050.0000001 both mean 1050).
             let price_fen = (policy.list_price_fen as f64 * (1.0 - discount / 100.0) - PRICE_ROUNDING_SLACK_FEN).ceil() as i64;
             let price_tier = if discount > 0.0 {
-                "retention"
+                PriceTier::Retention
             } else if tier == "high" {
-                "premium"
+                PriceTier::Premium
             } else {
-                "standard"
+                PriceTier::Standard
             };
             Offer {
                 user_id: u.user_id.clone(),
@@ -234,7 +268,7 @@ pub fn assign(policy: &PricingPolicy, users: &[PricingInput]) -> Result<Vec<Offe
                 churn_probability: u.churn_probability,
                 ltv_tier: tier.into(),
                 risk_band: band.into(),
-                price_tier: price_tier.into(),
+                price_tier,
                 discount_pct: discount,
                 price_fen,
                 bound_by: bound_by.map(String::from),
@@ -274,7 +308,7 @@ mod tests {
         assert_eq!(o.bound_by.as_deref(), Some("discount_cap"));
         // u099: top CLV, low risk: full price, premium tier.
         let o = by_id("u099");
-        assert_eq!((o.price_tier.as_str(), o.discount_pct, o.price_fen, o.bound_by.as_deref()), ("premium", 0.0, 1500, None));
+        assert_eq!((o.price_tier, o.discount_pct, o.price_fen, o.bound_by.as_deref()), (PriceTier::Premium, 0.0, 1500, None));
         // u050: mid tier, medium risk: 5% as asked.
         let o = by_id("u050");
         assert_eq!((o.ltv_tier.as_str(), o.risk_band.as_str(), o.discount_pct, o.price_fen), ("mid", "medium", 5.0, 1425));

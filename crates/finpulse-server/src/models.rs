@@ -217,11 +217,10 @@ pub(crate) async fn offers(
         Ok(l) => l,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    if let Some(t) = &q.price_tier
-        && !["retention", "premium", "standard"].contains(&t.as_str())
-    {
-        return error(StatusCode::BAD_REQUEST, format!("price_tier: '{t}' is not one of retention, premium, standard"));
-    }
+    let tier = match q.price_tier.as_deref().map(|t| finpulse_models::pricing::PriceTier::parse(t).ok_or(t)).transpose() {
+        Ok(tier) => tier,
+        Err(t) => return error(StatusCode::BAD_REQUEST, format!("price_tier: '{t}' is not one of retention, premium, standard")),
+    };
     let set = match tokio::task::spawn_blocking({
         let state = state.clone();
         move || offers_file(&state)
@@ -242,8 +241,7 @@ pub(crate) async fn offers(
             ),
         };
     }
-    let selected: Vec<&Offer> =
-        set.offers.iter().filter(|o| q.price_tier.as_deref().is_none_or(|t| o.price_tier == t)).take(limit).collect();
+    let selected: Vec<&Offer> = set.offers.iter().filter(|o| tier.is_none_or(|t| o.price_tier == t)).take(limit).collect();
     Json(json!({ "offers": selected, "total": set.offers.len(), "computed": meta })).into_response()
 }
 
