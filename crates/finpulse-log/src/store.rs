@@ -822,12 +822,17 @@ impl Preparer {
         let mut encoded = Vec::with_capacity(events.len() * ENCODED_BYTES_GUESS);
         let mut ends = Vec::with_capacity(events.len());
         let mut keys = Vec::with_capacity(events.len());
-        for event in events {
+        let mut largest = (0, 0);
+        for (i, event) in events.iter().enumerate() {
+            let start = encoded.len();
             put_frame(&mut encoded, |out| codec::encode(event, out));
+            if encoded.len() - start > largest.1 {
+                largest = (i, encoded.len() - start);
+            }
             ends.push(encoded.len());
             keys.push(DedupIndex::key(&event.event_id));
         }
-        PreparedEvents { keys, encoded, ends, rows, follow_first: false }
+        PreparedEvents { keys, encoded, ends, rows, follow_first: false, largest }
     }
 
     /// Prepares events as `parts` groups in input order, one thread each.
@@ -860,6 +865,8 @@ pub struct PreparedEvents {
     rows: Rows,
     /// The events after the first are stored only if the first is (a record about it).
     follow_first: bool,
+    /// The index and framed size of the largest record, so its fit in the log is checked once.
+    largest: (usize, usize),
 }
 
 /// The tail rows of prepared events: built, or left for the writer to build.
@@ -889,13 +896,10 @@ impl PreparedEvents {
     /// Whether every record fits the log ([`crate::wal::RECORD_BYTES_MAX`]); the error names
     /// the first that does not.
     pub fn check_record_sizes(&self) -> Result<(), StoreError> {
-        let mut start = 0;
-        for (event_index, &end) in self.ends.iter().enumerate() {
-            let bytes = end - start - crate::wal::FRAME_HEADER_BYTES;
-            if bytes > crate::wal::RECORD_BYTES_MAX {
-                return Err(StoreError::RecordTooLarge { event_index, bytes });
-            }
-            start = end;
+        let (event_index, framed) = self.largest;
+        let bytes = framed.saturating_sub(crate::wal::FRAME_HEADER_BYTES);
+        if bytes > crate::wal::RECORD_BYTES_MAX {
+            return Err(StoreError::RecordTooLarge { event_index, bytes });
         }
         Ok(())
     }

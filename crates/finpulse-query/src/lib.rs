@@ -14,14 +14,13 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext, cast, col, lit};
 use finpulse_log::StoreView;
 use finpulse_log::columns::widen;
-pub mod sql;
-
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 pub mod activity;
 pub mod behaviour;
+pub mod sql;
 
 /// Memory a query may use before it spills or fails.
 pub const QUERY_MEMORY_BYTES_MAX_DEFAULT: usize = 4 << 30;

@@ -90,11 +90,7 @@ impl CaseStatus {
 
     /// The status named `name`, if any.
     pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "open" => Some(Self::Open),
-            "resolved" => Some(Self::Resolved),
-            _ => None,
-        }
+        [Self::Open, Self::Resolved].into_iter().find(|s| s.name() == name)
     }
 }
 

@@ -80,10 +80,6 @@ fn load_engine(data_dir: &Path, policy: Policy) -> Result<Engine, LiveError> {
 }
 
 impl CommitConsumer for Live {
-    fn name(&self) -> &'static str {
-        "live risk state"
-    }
-
     /// Applies committed events (log order), skipping duplicates. The lock is taken per
     /// [`LIVE_APPLY_CHUNK`] events, so a large ingest batch does not hold decisions up, and the
     /// case book is brought up to date after the state's lock is let go: decisions never wait
@@ -127,18 +123,17 @@ impl Live {
 
     /// Decides transaction `tx` on the state as it is (before `tx`), within the engine's time
     /// budget counted from `started`. While events are being applied, a decision waits for the
-    /// state — parked, never spinning, and off the async worker's other tasks — until the
-    /// budget runs out; then it answers the policy's fallback.
+    /// state parked, never spinning: up to [`LIVE_STATE_SHORT_WAIT`] on its own thread, then
+    /// with its async worker's other tasks handed to another thread, until the budget runs
+    /// out; then it answers the policy's fallback.
     pub fn decide(&self, tx: &Event, started: Instant) -> Result<Decision, EngineError> {
         let engine = self.engine();
         let deadline = started + Duration::from_micros(engine.policy.budget_us);
-        // Applying holds the lock for microseconds: a short parked wait on this thread first;
-        // only a longer one hands the worker's other tasks to another thread meanwhile.
-        let short = (Instant::now() + LIVE_STATE_SHORT_WAIT).min(deadline);
-        let state = match self.state.try_read_until(short) {
-            Some(state) => Some(state),
-            None => wait_blocking(|| self.state.try_read_until(deadline)),
-        };
+        let state = self
+            .state
+            .try_read()
+            .or_else(|| self.state.try_read_until((Instant::now() + LIVE_STATE_SHORT_WAIT).min(deadline)))
+            .or_else(|| wait_blocking(|| self.state.try_read_until(deadline)));
         match state {
             Some(state) => engine.decide(&state, &self.vocab, tx, started),
             None => Ok(engine.fallback(tx, format!("live state busy past the {} µs budget", engine.policy.budget_us), started)),
@@ -317,4 +312,53 @@ pub fn decision_record(registry: &Registry, tx: &Event, d: &Decision) -> Option<
     }
     fields.sort_by_key(|(id, _)| *id);
     Some(Event { event_id: format!("{}#decision", tx.event_id), user_id: tx.user_id.clone(), ts_us: tx.ts_us, type_id: t, fields })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::FailMode;
+
+    fn payment(registry: &Registry, id: &str) -> Event {
+        let f = |n: &str| registry.field_id(n).unwrap();
+        let mut fields = vec![
+            (f("amount_fen"), Value::Int(1999)),
+            (f("currency"), Value::Str("CNY".into())),
+            (f("terminal_id"), Value::Str("t1".into())),
+        ];
+        fields.sort_by_key(|(id, _)| *id);
+        Event {
+            event_id: id.into(),
+            user_id: Some("u1".into()),
+            ts_us: 1_767_225_600_000_000,
+            type_id: registry.type_id("payment").unwrap(),
+            fields,
+        }
+    }
+
+    #[test]
+    fn a_decision_that_finds_the_state_busy_past_its_budget_answers_the_fallback_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(finpulse_log::EventStore::open(dir.path(), finpulse_log::StoreOptions::default()).unwrap());
+        let live = Live::open(dir.path(), Policy { budget_us: 5_000, fail_mode: FailMode::Open }).unwrap();
+        let registry = Registry::builtin();
+        let (held, release) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _applying = live.state.write();
+                held.wait();
+                release.wait();
+            });
+            held.wait();
+            let started = Instant::now();
+            let d = live.decide(&payment(&registry, "p1"), started).unwrap();
+            let waited = started.elapsed();
+            release.wait();
+            assert!(d.fallback.as_deref().is_some_and(|f| f.contains("live state busy past the 5000 µs budget")), "{d:?}");
+            assert!(waited >= Duration::from_micros(5_000) && waited < Duration::from_millis(500), "waited {waited:?}");
+        });
+        // Once the state is free, the same transaction is decided on it.
+        let d = live.decide(&payment(&registry, "p2"), Instant::now()).unwrap();
+        assert_eq!(d.fallback, None);
+    }
 }

@@ -145,6 +145,10 @@ async fn decisions_use_the_state_before_the_transaction_rules_publish_without_re
 
     // The review (u1) and the block (u2) raised alerts, gathered into one case per user.
     let cases: Value = c.get(format!("{base}/v1/cases?status=open")).send().await.unwrap().json().await.unwrap();
+    let bad = c.get(format!("{base}/v1/cases?status=closed")).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let bad: Value = bad.json().await.unwrap();
+    assert_eq!(bad["error"], "status \"closed\": use open or resolved");
     let open: Vec<(&str, usize)> = cases["cases"]
         .as_array()
         .unwrap()

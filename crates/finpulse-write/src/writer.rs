@@ -25,18 +25,15 @@ pub const WRITER_IDLE_CHECK: Duration = Duration::from_millis(500);
 /// only. Keep `apply` short (it delays the next commit) and never let it fail half-way: a panic
 /// stops the process (see the crate's documentation).
 pub trait CommitConsumer: Send + Sync {
-    /// The consumer's name, for logs.
-    fn name(&self) -> &'static str;
     /// Applies one committed batch.
     fn apply(&self, events: &[Event], statuses: &[AppendStatus]);
 }
 
 /// Events prepared for the log, with the events themselves for the consumers (a writer
-/// without consumers needs only the prepared parts: see [`Batch::prepared_only`]).
+/// without consumers needs only the prepared parts: see [`Batch::in_parts`]).
 pub struct Batch {
     parts: Vec<PreparedEvents>,
     events: Option<Arc<Vec<Event>>>,
-    len: usize,
 }
 
 impl Batch {
@@ -45,21 +42,17 @@ impl Batch {
     /// ([`Preparer::prepare_shared`]).
     pub fn shared(preparer: &Preparer, events: Arc<Vec<Event>>) -> Self {
         let parts = vec![preparer.prepare_shared(events.clone())];
-        Self { parts, len: events.len(), events: Some(events) }
+        Self { parts, events: Some(events) }
     }
 
     /// Prepares `events` as `parts` groups in input order, one thread each (large imports).
-    pub fn in_parts(preparer: &Preparer, events: Vec<Event>, parts: usize) -> Self {
+    /// The events themselves are kept only when `keep_events`: a writer with consumers
+    /// ([`Writer::has_consumers`]) needs them; without, a bulk import holds only the encoded
+    /// frames and tail rows while its batches wait for the log. Handing a batch without its
+    /// events to a writer with consumers is a programming error (the writer stops).
+    pub fn in_parts(preparer: &Preparer, events: Vec<Event>, parts: usize, keep_events: bool) -> Self {
         let prepared = preparer.prepare_in_parts(&events, parts);
-        Self { parts: prepared, len: events.len(), events: Some(Arc::new(events)) }
-    }
-
-    /// Like [`Batch::in_parts`], without keeping the events: for a writer with no consumers
-    /// ([`Writer::has_consumers`]), so a bulk import holds only the encoded frames and tail
-    /// rows while its batches wait for the log. Handing one to a writer with consumers is a
-    /// programming error (the writer stops).
-    pub fn prepared_only(preparer: &Preparer, events: &[Event], parts: usize) -> Self {
-        Self { parts: preparer.prepare_in_parts(events, parts), len: events.len(), events: None }
+        Self { parts: prepared, events: keep_events.then(|| Arc::new(events)) }
     }
 
     /// Stores the events after the first only if the first is new: records about the first,
@@ -73,15 +66,15 @@ impl Batch {
 
     /// Events in the batch.
     pub fn len(&self) -> usize {
-        self.len
+        self.parts.iter().map(PreparedEvents::len).sum()
     }
 
     /// Whether the batch is empty.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.parts.iter().all(PreparedEvents::is_empty)
     }
 
-    /// The events, in input order (`None` for [`Batch::prepared_only`]).
+    /// The events, in input order (`None` when [`Batch::in_parts`] did not keep them).
     pub fn events(&self) -> Option<&Arc<Vec<Event>>> {
         self.events.as_ref()
     }
@@ -109,12 +102,7 @@ impl Submission {
     /// consumers needs them).
     pub fn chunk(preparer: &Preparer, chunk: Chunk, limits: &ValidationLimits, parts: usize, keep_events: bool) -> Self {
         let validated = finpulse_ingest::validate_chunk(preparer.registry(), chunk, limits);
-        let batch = if keep_events {
-            Batch::in_parts(preparer, validated.events, parts)
-        } else {
-            Batch::prepared_only(preparer, &validated.events, parts)
-        };
-        Self { batch, rejected: validated.rejected }
+        Self { batch: Batch::in_parts(preparer, validated.events, parts, keep_events), rejected: validated.rejected }
     }
 }
 
@@ -228,56 +216,53 @@ impl Writer {
         self.views.preparer()
     }
 
-    fn send(&self, req: Request) -> Result<(), WriterError> {
-        self.tx.try_send(req).map_err(|e| match e {
+    /// Queues a request and waits for its answer; a full queue is refused at once
+    /// ([`WriterError::QueueFull`]): a request answers "retry later" rather than wait.
+    async fn ask<T>(&self, request: impl FnOnce(Reply<T>) -> Request) -> Result<T, WriterError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.try_send(request(tx)).map_err(|e| match e {
             mpsc::TrySendError::Full(_) => WriterError::QueueFull(self.queue_depth),
             mpsc::TrySendError::Disconnected(_) => WriterError::Stopped,
-        })
-    }
-
-    /// Appends a batch; resolves once it is durable and every consumer has applied it. A full
-    /// queue is refused at once ([`WriterError::QueueFull`]): a request answers "retry later"
-    /// rather than wait.
-    pub async fn append(&self, batch: Batch) -> Result<Vec<AppendStatus>, WriterError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Request::Append(batch, tx))?;
+        })?;
         rx.await.map_err(|_| WriterError::Stopped)?.map_err(WriterError::Store)
     }
 
-    /// Appends a batch from a thread outside the async runtime, waiting for room in the queue
-    /// (back-pressure for imports); returns once it is durable and applied.
-    pub fn append_blocking(&self, batch: Batch) -> Result<Vec<AppendStatus>, WriterError> {
+    /// Queues a request from a thread outside the async runtime, waiting for room in the
+    /// queue (back-pressure for imports), then for its answer.
+    fn ask_blocking<T>(&self, request: impl FnOnce(Reply<T>) -> Request) -> Result<T, WriterError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Request::Append(batch, tx)).map_err(|_| WriterError::Stopped)?;
+        self.tx.send(request(tx)).map_err(|_| WriterError::Stopped)?;
         rx.blocking_recv().map_err(|_| WriterError::Stopped)?.map_err(WriterError::Store)
+    }
+
+    /// Appends a batch; resolves once it is durable and every consumer has applied it.
+    pub async fn append(&self, batch: Batch) -> Result<Vec<AppendStatus>, WriterError> {
+        self.ask(|reply| Request::Append(batch, reply)).await
+    }
+
+    /// Appends a batch from a thread outside the async runtime (see [`Writer::append`]).
+    pub fn append_blocking(&self, batch: Batch) -> Result<Vec<AppendStatus>, WriterError> {
+        self.ask_blocking(|reply| Request::Append(batch, reply))
     }
 
     /// Registers a custom event type.
     pub async fn register(&self, def: CustomTypeDef) -> Result<TypeId, WriterError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Request::Register(def, tx))?;
-        rx.await.map_err(|_| WriterError::Stopped)?.map_err(WriterError::Store)
+        self.ask(|reply| Request::Register(def, reply)).await
     }
 
     /// Compacts the tail now.
     pub async fn compact(&self) -> Result<CompactionReport, WriterError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Request::Compact(tx))?;
-        rx.await.map_err(|_| WriterError::Stopped)?.map_err(WriterError::Store)
+        self.ask(Request::Compact).await
     }
 
     /// Compacts the tail now, from a thread outside the async runtime.
     pub fn compact_blocking(&self) -> Result<CompactionReport, WriterError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(Request::Compact(tx)).map_err(|_| WriterError::Stopped)?;
-        rx.blocking_recv().map_err(|_| WriterError::Stopped)?.map_err(WriterError::Store)
+        self.ask_blocking(Request::Compact)
     }
 
     /// Store counters.
     pub async fn stats(&self) -> Result<StoreStats, WriterError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Request::Stats(tx))?;
-        rx.await.map_err(|_| WriterError::Stopped)?.map_err(WriterError::Store)
+        self.ask(Request::Stats).await
     }
 }
 

@@ -29,9 +29,6 @@ fn payment(id: &str, user: &str, amount_fen: i64) -> Event {
 struct Recorder(Mutex<Vec<(String, AppendStatus)>>);
 
 impl CommitConsumer for Recorder {
-    fn name(&self) -> &'static str {
-        "recorder"
-    }
     fn apply(&self, events: &[Event], statuses: &[AppendStatus]) {
         assert_eq!(events.len(), statuses.len());
         self.0.lock().unwrap().extend(events.iter().map(|e| e.event_id.clone()).zip(statuses.iter().copied()));
@@ -51,7 +48,7 @@ fn consumers_are_handed_every_committed_event_once_in_log_order_with_its_status(
     let recorder = Arc::new(Recorder::default());
     let (writer, thread) = Writer::start(store, WriterOptions::default(), vec![recorder.clone() as Arc<dyn CommitConsumer>]);
     let preparer = writer.preparer();
-    let first = writer.append_blocking(Batch::in_parts(&preparer, vec![payment("a", "u1", 1), payment("b", "u2", 2)], 2)).unwrap();
+    let first = writer.append_blocking(Batch::in_parts(&preparer, vec![payment("a", "u1", 1), payment("b", "u2", 2)], 2, true)).unwrap();
     assert_eq!(first, vec![AppendStatus::Accepted; 2]);
     // A repeat of "a" beside a new event: the consumer learns which was stored.
     let second = writer.append_blocking(Batch::shared(&preparer, Arc::new(vec![payment("a", "u1", 1), payment("c", "u3", 3)]))).unwrap();
@@ -140,9 +137,6 @@ async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T
 struct Faulty;
 
 impl CommitConsumer for Faulty {
-    fn name(&self) -> &'static str {
-        "faulty"
-    }
     fn apply(&self, _: &[Event], _: &[AppendStatus]) {
         panic!("a consumer failed half-way through applying");
     }
@@ -198,11 +192,11 @@ fn a_failed_log_write_stops_the_store_and_loses_nothing_acknowledged() {
         let (writer, _thread) = Writer::start(store, WriterOptions::default(), Vec::new());
         for round in 0.. {
             let events: Vec<Event> = (0..50).map(|i| payment(&format!("r{round}-{i}"), "u1", i)).collect();
-            match writer.append_blocking(Batch::in_parts(&writer.preparer(), events.clone(), 1)) {
+            match writer.append_blocking(Batch::in_parts(&writer.preparer(), events.clone(), 1, false)) {
                 Ok(_) => println!("ACK {}", events.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>().join(" ")),
                 Err(e) => {
                     println!("FAILED {e}");
-                    let again = writer.append_blocking(Batch::in_parts(&writer.preparer(), vec![payment("after", "u1", 1)], 1));
+                    let again = writer.append_blocking(Batch::in_parts(&writer.preparer(), vec![payment("after", "u1", 1)], 1, false));
                     println!("AGAIN {}", again.map(|_| "stored".to_string()).unwrap_or_else(|e| e.to_string()));
                     break;
                 }
@@ -241,7 +235,7 @@ fn a_bulk_batch_without_its_events_is_stored_by_a_writer_without_consumers() {
     let (writer, thread) = Writer::start(store, WriterOptions::default(), Vec::new());
     assert!(!writer.has_consumers());
     let events = vec![payment("x", "u1", 1), payment("y", "u2", 2), payment("x", "u1", 1)];
-    let batch = Batch::prepared_only(&writer.preparer(), &events, 2);
+    let batch = Batch::in_parts(&writer.preparer(), events, 2, false);
     assert!(batch.events().is_none());
     let statuses = writer.append_blocking(batch).unwrap();
     assert_eq!(statuses, vec![AppendStatus::Accepted, AppendStatus::Accepted, AppendStatus::Duplicate]);

@@ -79,7 +79,7 @@ pub(crate) fn who() -> String {
     std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "cli".into())
 }
 
-fn open(config: &mut Config, common: &Common) -> Result<(StoreView, i64, ModelRegistry)> {
+fn open(config: &Config, common: &Common) -> Result<(StoreView, i64, ModelRegistry)> {
     let as_of_us = finpulse_core::time::parse_date_us(&common.as_of)
         .with_context(|| format!("--as-of '{}' is not a YYYY-MM-DD date", common.as_of))?;
     let view = finpulse_log::EventStore::read_view(&config.data_dir)
@@ -89,7 +89,7 @@ fn open(config: &mut Config, common: &Common) -> Result<(StoreView, i64, ModelRe
 }
 
 /// Trains, registers and (unless told not to) promotes a churn model.
-pub fn train(config: &mut Config, args: &TrainArgs, runtime: &tokio::runtime::Runtime) -> Result<()> {
+pub fn train(config: &Config, args: &TrainArgs, runtime: &tokio::runtime::Runtime) -> Result<()> {
     let (view, as_of_us, registry) = open(config, &args.common)?;
     let spec = ChurnSpec { horizon_days: args.horizon_days, activity: args.activity.clone(), active_within_days: args.active_within_days };
     let options = TrainOptions { snapshots: args.snapshots, step_days: args.step_days, gbdt: GbdtParams::default() };
@@ -167,7 +167,7 @@ fn write_list(path: &PathBuf, list: &RiskList) -> Result<()> {
 }
 
 /// Scores the active users as of a date: the daily risk list.
-pub fn score(config: &mut Config, args: &ScoreArgs, runtime: &tokio::runtime::Runtime) -> Result<()> {
+pub fn score(config: &Config, args: &ScoreArgs, runtime: &tokio::runtime::Runtime) -> Result<()> {
     let (view, as_of_us, registry) = open(config, &args.common)?;
     let (version, model, spec) = model_and_spec(&registry, args.version)?;
     let list = runtime.block_on(finpulse_churn::score(&view, &model, &spec, as_of_us))?;
@@ -204,7 +204,7 @@ pub fn score(config: &mut Config, args: &ScoreArgs, runtime: &tokio::runtime::Ru
 }
 
 /// Evaluates a churn model on a date whose horizon has passed.
-pub fn eval(config: &mut Config, args: &EvalArgs, runtime: &tokio::runtime::Runtime) -> Result<()> {
+pub fn eval(config: &Config, args: &EvalArgs, runtime: &tokio::runtime::Runtime) -> Result<()> {
     let (view, as_of_us, registry) = open(config, &args.common)?;
     let (version, model, spec) = model_and_spec(&registry, args.version)?;
     let e = runtime.block_on(finpulse_churn::evaluate(&view, &model, &spec, as_of_us))?;
@@ -250,7 +250,7 @@ pub fn features() {
 }
 
 /// `finpulse models list`.
-pub fn models_list(config: &mut Config, format: Format) -> Result<()> {
+pub fn models_list(config: &Config, format: Format) -> Result<()> {
     let registry = ModelRegistry::in_data_dir(&config.data_dir)?;
     let (entries, active) = registry.list()?;
     match format {
@@ -286,7 +286,7 @@ pub fn models_list(config: &mut Config, format: Format) -> Result<()> {
 }
 
 /// `finpulse models promote` and `rollback`.
-pub fn models_activate(config: &mut Config, purpose: &str, version: Option<u32>) -> Result<()> {
+pub fn models_activate(config: &Config, purpose: &str, version: Option<u32>) -> Result<()> {
     let registry = ModelRegistry::in_data_dir(&config.data_dir)?;
     let a = match version {
         Some(v) => registry.promote(purpose, v, &who())?,

@@ -39,8 +39,7 @@ pub fn run(config: &Config, sim: SimConfig) -> Result<EventStore> {
         let generator = s.spawn(move || {
             let mut simulator = Simulator::new(sim, &registry);
             while let Some(day) = simulator.next_day() {
-                let batch = if keep_events { Batch::in_parts(&preparer, day, 1) } else { Batch::prepared_only(&preparer, &day, 1) };
-                if tx.send(batch).is_err() {
+                if tx.send(Batch::in_parts(&preparer, day, 1, keep_events)).is_err() {
                     break;
                 }
             }

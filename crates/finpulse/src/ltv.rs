@@ -67,7 +67,7 @@ impl From<ModelArg> for LtvModel {
     }
 }
 
-fn customers(config: &mut Config, source: &Source, runtime: &tokio::runtime::Runtime) -> Result<Vec<Customer>> {
+fn customers(config: &Config, source: &Source, runtime: &tokio::runtime::Runtime) -> Result<Vec<Customer>> {
     if let Some(path) = &source.input {
         let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         return read_summary(file).with_context(|| format!("reading {}", path.display()));
@@ -97,7 +97,7 @@ struct FitReport<'a> {
 }
 
 /// `finpulse ltv fit`.
-pub fn fit_command(config: &mut Config, model: ModelArg, source: &Source, format: Format, runtime: &tokio::runtime::Runtime) -> Result<()> {
+pub fn fit_command(config: &Config, model: ModelArg, source: &Source, format: Format, runtime: &tokio::runtime::Runtime) -> Result<()> {
     let customers = customers(config, source, runtime)?;
     let started = std::time::Instant::now();
     let f = fit(model.into(), &customers)?;
@@ -164,7 +164,7 @@ pub enum GroupBy {
 
 /// `finpulse ltv predict`: fits the purchase model (and Gamma-Gamma when values are known), then
 /// writes id, frequency, recency, T, p_alive, expected purchases, expected spend and CLV.
-pub fn predict_command(config: &mut Config, source: &Source, args: &PredictArgs, runtime: &tokio::runtime::Runtime) -> Result<()> {
+pub fn predict_command(config: &Config, source: &Source, args: &PredictArgs, runtime: &tokio::runtime::Runtime) -> Result<()> {
     if matches!(args.model, ModelArg::Gg) {
         bail!(
             "--model: predictions need a purchase model (bgnbd, mbgnbd, pnbd or bgbb); Gamma-Gamma is fitted alongside when spend is known"

@@ -396,41 +396,39 @@ fn main() -> Result<()> {
             println!("compacted {} events into {} Parquet files", r.events, r.files);
             Ok(())
         }
-        Command::Ltv(LtvCommand::Fit { model, source, format }) => ltv::fit_command(&mut config, model, &source, format, &runtime),
-        Command::Ltv(LtvCommand::Predict { source, args }) => ltv::predict_command(&mut config, &source, &args, &runtime),
-        Command::Model(ModelCommand::Train(args)) => model::train(&mut config, &args),
+        Command::Ltv(LtvCommand::Fit { model, source, format }) => ltv::fit_command(&config, model, &source, format, &runtime),
+        Command::Ltv(LtvCommand::Predict { source, args }) => ltv::predict_command(&config, &source, &args, &runtime),
+        Command::Model(ModelCommand::Train(args)) => model::train(&config, &args),
         Command::Model(ModelCommand::Predict(args)) => model::predict(&args),
-        Command::Model(ModelCommand::Import(args)) => model::import(&mut config, &args),
+        Command::Model(ModelCommand::Import(args)) => model::import(&config, &args),
         Command::Model(ModelCommand::Eval { model, data, format }) => model::eval(&model, &data, format),
-        Command::Churn(ChurnCommand::Train(args)) => churn::train(&mut config, &args, &runtime),
-        Command::Churn(ChurnCommand::Score(args)) => churn::score(&mut config, &args, &runtime),
-        Command::Churn(ChurnCommand::Eval(args)) => churn::eval(&mut config, &args, &runtime),
+        Command::Churn(ChurnCommand::Train(args)) => churn::train(&config, &args, &runtime),
+        Command::Churn(ChurnCommand::Score(args)) => churn::score(&config, &args, &runtime),
+        Command::Churn(ChurnCommand::Eval(args)) => churn::eval(&config, &args, &runtime),
         Command::Churn(ChurnCommand::Features) => {
             churn::features();
             Ok(())
         }
-        Command::Pricing(PricingCommand::Compute(args)) => pricing::compute(&mut config, &args, &runtime),
-        Command::Models(ModelsCommand::List { format }) => churn::models_list(&mut config, format),
-        Command::Models(ModelsCommand::Promote { purpose, version }) => churn::models_activate(&mut config, &purpose, Some(version)),
-        Command::Models(ModelsCommand::Rollback { purpose }) => churn::models_activate(&mut config, &purpose, None),
-        Command::Fraud(FraudCommand::Train(args)) => risk::train(&mut config, &args),
-        Command::Fraud(FraudCommand::Score(args)) => risk::score(&mut config, &args),
-        Command::Fraud(FraudCommand::Eval(args)) => risk::eval(&mut config, &args),
-        Command::Rules(RulesCommand::Publish { file }) => risk::publish(&mut config, &file),
-        Command::Rules(RulesCommand::Backtest { file, period }) => risk::backtest(&mut config, &file, &period),
+        Command::Pricing(PricingCommand::Compute(args)) => pricing::compute(&config, &args, &runtime),
+        Command::Models(ModelsCommand::List { format }) => churn::models_list(&config, format),
+        Command::Models(ModelsCommand::Promote { purpose, version }) => churn::models_activate(&config, &purpose, Some(version)),
+        Command::Models(ModelsCommand::Rollback { purpose }) => churn::models_activate(&config, &purpose, None),
+        Command::Fraud(FraudCommand::Train(args)) => risk::train(&config, &args),
+        Command::Fraud(FraudCommand::Score(args)) => risk::score(&config, &args),
+        Command::Fraud(FraudCommand::Eval(args)) => risk::eval(&config, &args),
+        Command::Rules(RulesCommand::Publish { file }) => risk::publish(&config, &file),
+        Command::Rules(RulesCommand::Backtest { file, period }) => risk::backtest(&config, &file, &period),
         Command::Rules(RulesCommand::Features) => {
             risk::features();
             Ok(())
         }
-        Command::User { id } => risk::user(&mut config, &id),
-        Command::Cases(CasesCommand::List { status, assignee, format }) => risk::cases_list(&mut config, status, assignee, format),
-        Command::Cases(CasesCommand::Show { id }) => risk::cases_show(&mut config, &id),
-        Command::Cases(CasesCommand::Assign { id, assignee, by }) => {
-            risk::cases_change(&mut config, &id, CaseAction::Assign { assignee }, &by)
-        }
-        Command::Cases(CasesCommand::Comment { id, text, by }) => risk::cases_change(&mut config, &id, CaseAction::Comment { text }, &by),
+        Command::User { id } => risk::user(&config, &id),
+        Command::Cases(CasesCommand::List { status, assignee, format }) => risk::cases_list(&config, status, assignee, format),
+        Command::Cases(CasesCommand::Show { id }) => risk::cases_show(&config, &id),
+        Command::Cases(CasesCommand::Assign { id, assignee, by }) => risk::cases_change(&config, &id, CaseAction::Assign { assignee }, &by),
+        Command::Cases(CasesCommand::Comment { id, text, by }) => risk::cases_change(&config, &id, CaseAction::Comment { text }, &by),
         Command::Cases(CasesCommand::Resolve { id, label, note, by }) => {
-            risk::cases_change(&mut config, &id, CaseAction::Resolve { fraud: label == "fraud", note }, &by)
+            risk::cases_change(&config, &id, CaseAction::Resolve { fraud: label == "fraud", note }, &by)
         }
     }
 }

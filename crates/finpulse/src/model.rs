@@ -82,7 +82,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Trains and writes the model, then prints what training did.
-pub fn train(config: &mut Config, args: &TrainArgs) -> Result<()> {
+pub fn train(config: &Config, args: &TrainArgs) -> Result<()> {
     let started = Instant::now();
     let bytes = read(&args.data)?;
     let options = ReadOptions {
@@ -112,7 +112,7 @@ pub fn train(config: &mut Config, args: &TrainArgs) -> Result<()> {
 /// Writes the model, prints its summary and registers it when asked.
 #[allow(clippy::too_many_arguments)]
 fn finish(
-    config: &mut Config,
+    config: &Config,
     model: &TabularModel,
     seconds: f64,
     out: &Path,
@@ -182,7 +182,7 @@ pub struct ImportArgs {
 }
 
 /// Imports a LightGBM or XGBoost model, checks it on a labelled CSV, writes (and registers) it.
-pub fn import(config: &mut Config, args: &ImportArgs) -> Result<()> {
+pub fn import(config: &Config, args: &ImportArgs) -> Result<()> {
     let started = Instant::now();
     let text = String::from_utf8(read(&args.file)?).with_context(|| format!("{} is not text", args.file.display()))?;
     let trees = match args.source {

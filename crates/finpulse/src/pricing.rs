@@ -54,7 +54,7 @@ fn read_policy(path: Option<&Path>) -> Result<PricingPolicy> {
 }
 
 /// Computes and stores the offers.
-pub fn compute(config: &mut Config, args: &ComputeArgs, runtime: &tokio::runtime::Runtime) -> Result<()> {
+pub fn compute(config: &Config, args: &ComputeArgs, runtime: &tokio::runtime::Runtime) -> Result<()> {
     let policy = read_policy(args.policy.as_deref())?;
     let source = crate::ltv::purchase_source(&args.source).context("pricing needs the store")?;
     let as_of_us = match &args.as_of {

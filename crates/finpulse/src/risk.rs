@@ -91,7 +91,7 @@ fn opt(x: Option<f64>) -> String {
 }
 
 /// Trains on a period with the labels known after the delay; registers (and activates) it.
-pub fn train(config: &mut Config, args: &TrainArgs) -> Result<()> {
+pub fn train(config: &Config, args: &TrainArgs) -> Result<()> {
     let (from, to) = args.period.resolve()?;
     let started = std::time::Instant::now();
     let (model, report) = fraud::train(&config.data_dir, from, to, args.delay_days, &GbdtParams::default())?;
@@ -134,7 +134,7 @@ fn required_model(config: &Config, version: Option<u32>) -> Result<FraudModel> {
 }
 
 /// Scores every payment of a period to a CSV.
-pub fn score(config: &mut Config, args: &ScoreArgs) -> Result<()> {
+pub fn score(config: &Config, args: &ScoreArgs) -> Result<()> {
     let (from, to) = args.period.resolve()?;
     let model = required_model(config, args.version)?;
     let data = fraud::payments(&config.data_dir, from, to)?;
@@ -160,7 +160,7 @@ pub fn score(config: &mut Config, args: &ScoreArgs) -> Result<()> {
 }
 
 /// AUC, average precision and card precision@100 per day over a period.
-pub fn eval(config: &mut Config, args: &EvalArgs) -> Result<()> {
+pub fn eval(config: &Config, args: &EvalArgs) -> Result<()> {
     let (from, to) = args.period.resolve()?;
     let model = required_model(config, args.version)?;
     let scored = fraud::score(&fraud::payments(&config.data_dir, from, to)?, &model);
@@ -206,7 +206,7 @@ fn read_ruleset(file: &Path) -> Result<String> {
 }
 
 /// Publishes a ruleset: compiled first; a failure leaves the active one in place.
-pub fn publish(config: &mut Config, file: &Path) -> Result<()> {
+pub fn publish(config: &Config, file: &Path) -> Result<()> {
     let src = read_ruleset(file)?;
     let store = RulesetStore::in_data_dir(&config.data_dir);
     let r = store.publish(&src, &file.display().to_string(), &who()).map_err(|e| {
@@ -224,7 +224,7 @@ pub fn publish(config: &mut Config, file: &Path) -> Result<()> {
 }
 
 /// Replays a period with a ruleset file and the active model.
-pub fn backtest(config: &mut Config, file: &Path, period: &Period) -> Result<()> {
+pub fn backtest(config: &Config, file: &Path, period: &Period) -> Result<()> {
     let (from, to) = period.resolve()?;
     let src = read_ruleset(file)?;
     let ruleset = Ruleset::compile(&src, &file.display().to_string())?;
@@ -293,7 +293,7 @@ pub fn features() {
 
 /// A user's live profile, rebuilt from the checkpoint and the log (a running server answers
 /// the same from memory at GET /v1/users/{id}).
-pub fn user(config: &mut Config, id: &str) -> Result<()> {
+pub fn user(config: &Config, id: &str) -> Result<()> {
     let (state, _, _) = finpulse_state::rebuild(&config.data_dir, finpulse_state::LIVE_STATE_PARTITIONS)?;
     let view = finpulse_state::view::user_view(&state, id).with_context(|| format!("no user {id:?} in {}", config.data_dir.display()))?;
     println!("{}", serde_json::to_string_pretty(&view)?);
@@ -306,7 +306,7 @@ fn case_book(data_dir: &Path) -> Result<finpulse_risk::cases::CaseBook> {
 }
 
 /// Lists cases, newest first.
-pub fn cases_list(config: &mut Config, status: Option<String>, assignee: Option<String>, format: Format) -> Result<()> {
+pub fn cases_list(config: &Config, status: Option<String>, assignee: Option<String>, format: Format) -> Result<()> {
     let status = match status.as_deref() {
         Some(s) => Some(finpulse_risk::cases::CaseStatus::parse(s).with_context(|| format!("--status {s:?}: use open or resolved"))?),
         None => None,
@@ -334,7 +334,7 @@ pub fn cases_list(config: &mut Config, status: Option<String>, assignee: Option<
 }
 
 /// Shows one case with its alerts and history.
-pub fn cases_show(config: &mut Config, id: &str) -> Result<()> {
+pub fn cases_show(config: &Config, id: &str) -> Result<()> {
     let book = case_book(&config.data_dir)?;
     let case = book.case(id).with_context(|| format!("no case {id:?} in {}", config.data_dir.display()))?;
     println!("{}", serde_json::to_string_pretty(case)?);
@@ -343,7 +343,7 @@ pub fn cases_show(config: &mut Config, id: &str) -> Result<()> {
 
 /// Assigns, comments on or resolves a case (stores the change; a resolution also stores a
 /// fraud label per transaction of the case).
-pub fn cases_change(config: &mut Config, id: &str, action: finpulse_risk::cases::CaseAction, by: &str) -> Result<()> {
+pub fn cases_change(config: &Config, id: &str, action: finpulse_risk::cases::CaseAction, by: &str) -> Result<()> {
     let name = match &action {
         finpulse_risk::cases::CaseAction::Assign { .. } => "assign",
         finpulse_risk::cases::CaseAction::Comment { .. } => "comment",
@@ -355,7 +355,7 @@ pub fn cases_change(config: &mut Config, id: &str, action: finpulse_risk::cases:
     let events = book.plan(id, &action, by, finpulse_core::time::now_us())?;
     let labels = events.len() - 1;
     let (writer, writer_thread) = finpulse_write::Writer::start(store, finpulse_write::WriterOptions::default(), Vec::new());
-    writer.append_blocking(finpulse_write::Batch::in_parts(&writer.preparer(), events, 1))?;
+    writer.append_blocking(finpulse_write::Batch::in_parts(&writer.preparer(), events, 1, writer.has_consumers()))?;
     drop(writer);
     writer_thread.join()?;
     println!("case {id}: {name} by {by} stored{}", if labels > 0 { format!(", with {labels} fraud labels") } else { String::new() });
