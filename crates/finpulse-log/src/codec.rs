@@ -2,7 +2,9 @@
 //!
 //! Layout (little-endian): version u8, ts_us i64, type_id u16, event_id (len-prefixed),
 //! user_id (flag u8 then len-prefixed), field count u8, then per field: field id u16, tag u8,
-//! payload (bool u8 | int i64 | float f64 | str len-prefixed | ts i64). Lengths are LEB128.
+//! payload (bool u8 0 or 1 | int i64 | float f64 | str len-prefixed | ts i64), fields in increasing
+//! id order. Lengths are LEB128 in their shortest form. Bytes decode only if they are the
+//! encoding of their event.
 
 use finpulse_core::{Event, FieldId, TypeId, Value};
 
@@ -19,7 +21,7 @@ pub enum DecodeError {
     /// Ran out of bytes.
     #[error("record ends early at byte {0}")]
     Truncated(usize),
-    /// Unknown version or tag.
+    /// An unknown version, user flag, value tag or boolean byte.
     #[error("unknown {what} {value} at byte {at}")]
     Unknown {
         /// Version or tag.
@@ -32,9 +34,20 @@ pub enum DecodeError {
     /// Text that is not UTF-8.
     #[error("text at byte {0} is not UTF-8")]
     Utf8(usize),
+    /// A length that is overlong (a zero last byte after the first) or past 64 bits.
+    #[error("malformed length at byte {0}")]
+    Length(usize),
     /// Bytes left over.
     #[error("{0} bytes left over after the record")]
     Trailing(usize),
+    /// A field id not above the one before it: an event's fields are sorted by id, each once.
+    #[error("field {id} at byte {at} is out of order or repeated")]
+    FieldOrder {
+        /// The field id.
+        id: u16,
+        /// Where.
+        at: usize,
+    },
 }
 
 fn put_len(out: &mut Vec<u8>, mut n: usize) {
@@ -114,16 +127,23 @@ impl<'a> Reader<'a> {
         a.copy_from_slice(self.take(N)?);
         Ok(a)
     }
+    /// A length in its one encoding: the shortest LEB128 that holds it, within 64 bits.
     fn len(&mut self) -> Result<usize, DecodeError> {
-        let mut n: usize = 0;
+        let start = self.at;
+        let mut n: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
-            n |= ((b & 0x7f) as usize) << shift;
+            // A last byte of 0 after the first adds nothing (an overlong encoding); the tenth
+            // byte holds only bit 63.
+            if (b == 0 && shift > 0) || (shift == 63 && b > 1) {
+                return Err(DecodeError::Length(start));
+            }
+            n |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
-                return Ok(n);
+                return usize::try_from(n).map_err(|_| DecodeError::Length(start));
             }
         }
-        Err(DecodeError::Unknown { what: "length", value: 0xff, at: self.at })
+        Err(DecodeError::Length(start))
     }
     fn str(&mut self) -> Result<&'a str, DecodeError> {
         let n = self.len()?;
@@ -170,12 +190,20 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         other => return Err(DecodeError::Unknown { what: "user flag", value: other, at: r.at - 1 }),
     };
     let count = r.u8()? as usize;
-    let mut fields = Vec::with_capacity(count);
+    let mut fields: Vec<(FieldId, Value)> = Vec::with_capacity(count);
     for _ in 0..count {
+        let at = r.at;
         let id = FieldId(u16::from_le_bytes(r.array()?));
+        if fields.last().is_some_and(|(last, _)| *last >= id) {
+            return Err(DecodeError::FieldOrder { id: id.0, at });
+        }
         let tag = r.u8()?;
         let value = match tag {
-            TAG_BOOL => Value::Bool(r.u8()? != 0),
+            TAG_BOOL => match r.u8()? {
+                0 => Value::Bool(false),
+                1 => Value::Bool(true),
+                other => return Err(DecodeError::Unknown { what: "boolean", value: other, at: r.at - 1 }),
+            },
             TAG_INT => Value::Int(i64::from_le_bytes(r.array()?)),
             TAG_FLOAT => Value::Float(f64::from_le_bytes(r.array()?)),
             TAG_STR => Value::Str(r.str()?.to_string()),
@@ -231,5 +259,68 @@ mod tests {
         }
         buf.push(0);
         assert_eq!(decode(&buf), Err(DecodeError::Trailing(1)));
+    }
+
+    #[test]
+    fn decoder_refuses_fields_out_of_order_or_repeated() {
+        // Found by fuzzing: field ids 32768, 1, 5 decoded into an event whose lookups
+        // (a binary search by id) then miss fields that are there.
+        let record: &[u8] = &[
+            1, 64, 98, 143, 192, 183, 80, 6, 0, 4, 0, 5, 101, 118, 116, 45, 49, 1, 2, 117, 49, 3, 0, 128, 2, 100, 0, 0, 0, 0, 0, 0, 0, 1,
+            0, 4, 3, 67, 78, 89, 5, 0, 4, 6, 116, 48, 48, 48, 52, 50,
+        ];
+        assert_eq!(decode(record), Err(DecodeError::FieldOrder { id: 1, at: 33 }));
+        let mut buf = Vec::new();
+        let twice = Event { fields: vec![(FieldId(3), Value::Int(1)), (FieldId(3), Value::Int(2))], ..sample() };
+        encode(&twice, &mut buf);
+        assert!(matches!(decode(&buf), Err(DecodeError::FieldOrder { id: 3, .. })), "{:?}", decode(&buf));
+    }
+
+    #[test]
+    fn decoder_refuses_an_overlong_length() {
+        // Found by fuzzing: the user id's length 0 written as 0x81 0x00 decoded, so the record
+        // was not the encoding of its event.
+        let record: &[u8] = &[1, 255, 255, 255, 255, 0, 0, 59, 0, 0, 0, 1, 0, 1, 129, 0, 0];
+        assert_eq!(decode(record), Err(DecodeError::Length(14)));
+        assert_eq!(decode(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x80, 0x00, 0, 0]), Err(DecodeError::Length(11)));
+        assert_eq!(decode(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x00, 0, 0]), Err(DecodeError::Length(11)));
+    }
+
+    #[test]
+    fn decoder_refuses_a_length_past_64_bits() {
+        // Ten bytes of 0xff then 0x01: bits past 63 were dropped, so a huge length read as a small one.
+        let mut record = vec![1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        record.extend_from_slice(&[0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02]);
+        record.extend_from_slice(&[b'x', 0, 0]);
+        assert_eq!(decode(&record), Err(DecodeError::Length(11)));
+        record[20] = 0x80;
+        record.insert(21, 0x01);
+        assert_eq!(decode(&record), Err(DecodeError::Length(11)));
+        // The longest length there is, 2^64 - 1, still reads: as a record too short for it.
+        let mut longest = vec![1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        put_len(&mut longest, usize::MAX);
+        assert_eq!(longest.len(), 21);
+        assert_eq!(decode(&longest), Err(DecodeError::Truncated(21)));
+    }
+
+    #[test]
+    fn lengths_read_back_at_every_width() {
+        for n in [0usize, 1, 127, 128, 16_383, 16_384, 1 << 35, usize::MAX >> 1, usize::MAX] {
+            let mut buf = Vec::new();
+            put_len(&mut buf, n);
+            let mut r = Reader { bytes: &buf, at: 0 };
+            assert_eq!(r.len(), Ok(n), "{n}");
+            assert_eq!(r.at, buf.len());
+        }
+    }
+
+    #[test]
+    fn decoder_refuses_a_boolean_other_than_0_or_1() {
+        // Found by fuzzing: 255 decoded as true, so the record was not the encoding of its event.
+        let record: &[u8] = &[1, 255, 43, 0, 71, 255, 0, 0, 1, 255, 255, 0, 0, 1, 0, 91, 1, 255];
+        assert_eq!(decode(record), Err(DecodeError::Unknown { what: "boolean", value: 255, at: 17 }));
+        let mut fixed = record.to_vec();
+        fixed[17] = 1;
+        assert_eq!(decode(&fixed).unwrap().fields, vec![(FieldId(23296), Value::Bool(true))]);
     }
 }
