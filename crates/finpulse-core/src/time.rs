@@ -68,6 +68,17 @@ pub fn format_us(ts_us: i64) -> String {
     }
 }
 
+/// A time as a person writes it: `2026-01-05` at midnight UTC, RFC 3339 to the second
+/// otherwise (`2026-01-05T10:30:00Z`).
+pub fn format_us_brief(ts_us: i64) -> String {
+    let Some(t) = DateTime::<Utc>::from_timestamp_micros(ts_us) else { return format!("{ts_us}us") };
+    if ts_us.rem_euclid(MICROS_PER_DAY) == 0 {
+        t.format("%Y-%m-%d").to_string()
+    } else {
+        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+}
+
 /// The UTC day number (days since 1970-01-01) of a time.
 pub fn day_of_us(ts_us: i64) -> i64 {
     ts_us.div_euclid(MICROS_PER_DAY)

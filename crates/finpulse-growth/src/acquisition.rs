@@ -8,24 +8,21 @@
 
 use crate::activation::{SIGNUPS_TABLE, Tasks};
 use crate::params::{Period, Property, Scope, ScopeInput, date_of_day, duration_secs};
+use crate::table::{self, Cell};
 use crate::value::{Curve, History, LTV_HORIZON_DAYS_DEFAULT, LTV_HORIZON_DAYS_MAX, Projector, ValueModel};
-use crate::{Catalog, InsightError, Table, sql, table};
+use crate::{Catalog, InsightError, Table, sql};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use datafusion::prelude::SessionContext;
 use finpulse_log::StoreView;
-use serde::Deserialize;
-use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
-/// An acquisition request as sent.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// An acquisition request as asked.
+#[derive(Debug, Clone, Default)]
 pub struct AcquisitionInput {
     /// day, week (default), month or quarter.
     pub period: Option<String>,
     /// New-user tasks that make a user activated (default: the four new-user tasks).
-    #[serde(default)]
     pub tasks: Vec<String>,
     /// Window after signup for activation (default 7d).
     pub window: Option<String>,
@@ -89,9 +86,7 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Acquisition) -> Res
         let total = totals.entry(grp.clone()).or_default();
         (0..3).for_each(|i| total[i] += counts[i]);
     }
-    let ratio = |a: i64, b: i64| if b > 0 { Value::from(a as f64 / b as f64) } else { Value::Null };
-    let number = |v: Option<f64>| v.map_or(Value::Null, Value::from);
-    let day = |v: Option<usize>| v.map_or(Value::Null, Value::from);
+    let ratio = |a: i64, b: i64| if b > 0 { Cell::from(a as f64 / b as f64) } else { Cell::Null };
     let row = |period: &str, grp: &str, [users, activated, spend]: [i64; 3]| {
         let curve = values.curves.get(&(period.to_string(), grp.to_string()));
         let cac = (users > 0 && spend > 0).then(|| spend as f64 / users as f64);
@@ -99,18 +94,18 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Acquisition) -> Res
         let ltv = curve.filter(|_| values.predicted).and_then(Curve::per_user_fen);
         let projected_payback = curve.filter(|_| values.predicted).zip(cac).and_then(|(curve, c)| curve.payback_day(c));
         vec![
-            Value::from(period),
-            Value::from(grp),
-            Value::from(users),
-            Value::from(spend),
+            Cell::from(period),
+            Cell::from(grp),
+            Cell::from(users),
+            Cell::from(spend),
             ratio(spend, users),
-            Value::from(activated),
+            Cell::from(activated),
             ratio(activated, users),
             ratio(spend, activated),
-            day(realised_payback),
-            number(ltv),
-            number(ltv.zip(cac).map(|(l, c)| l / c)),
-            day(projected_payback),
+            Cell::from(realised_payback),
+            Cell::from(ltv),
+            Cell::from(ltv.zip(cac).map(|(l, c)| l / c)),
+            Cell::from(projected_payback),
         ]
     };
     let mut t = Table::new(&[
@@ -149,16 +144,17 @@ async fn counts(ctx: &SessionContext, a: &Acquisition) -> Result<BTreeMap<(Strin
         c = a.spend_column,
         range = a.scope.range_sql("ts"),
     );
-    let text = |v: &Value| v.as_str().map_or_else(|| "(none)".to_string(), str::to_string);
     let mut rows: BTreeMap<(String, String), [i64; 3]> = BTreeMap::new();
     for r in table::rows(&sql(ctx, &cohorts).await?)? {
-        let e = rows.entry((text(&r[0]), text(&r[1]))).or_default();
-        e[0] += r[2].as_i64().unwrap_or(0);
-        e[1] += r[3].as_i64().unwrap_or(0);
+        let e = rows.entry((table::group(&r, 0), table::group(&r, 1))).or_default();
+        e[0] += table::int(&r, 2, "new_users")?;
+        e[1] += table::int(&r, 3, "activated")?;
     }
     if ctx.table_exist("marketing_spend")? {
         for r in table::rows(&sql(ctx, &spend).await?)? {
-            rows.entry((text(&r[0]), text(&r[1]))).or_default()[2] += r[2].as_i64().unwrap_or(0);
+            // A group whose spend rows all lack an amount spent nothing.
+            let spent = table::int_or_null(&r, 2, "spend_fen")?.unwrap_or(0);
+            rows.entry((table::group(&r, 0), table::group(&r, 1))).or_default()[2] += spent;
         }
     }
     Ok(rows)
@@ -215,7 +211,7 @@ fn build_values(history: &History, signups: &[RecordBatch], horizon_days: i64) -
         let periods = periods.as_primitive::<TimestampMicrosecondType>();
         for (i, (user, grp)) in users.into_iter().zip(groups).enumerate() {
             let Some(user) = user else { continue };
-            let period = labels.entry(periods.value(i)).or_insert_with_key(|&us| table::time_text(us)).clone();
+            let period = labels.entry(periods.value(i)).or_insert_with_key(|&us| finpulse_core::time::format_us_brief(us)).clone();
             let key = (period, grp.unwrap_or_else(|| "(none)".to_string()));
             projector.add(curves.entry(key).or_insert_with(|| projector.curve()), &user);
         }
@@ -234,9 +230,9 @@ fn build_values(history: &History, signups: &[RecordBatch], horizon_days: i64) -
 mod tests {
     use crate::segments::SegmentBook;
     use crate::test_support::{runtime, simulate};
-    use serde_json::{Value, json};
+    use crate::{Cell, InsightKind, InsightOptions};
 
-    fn column<'a>(t: &'a crate::Table, name: &str) -> Vec<&'a Value> {
+    fn column<'a>(t: &'a crate::Table, name: &str) -> Vec<&'a Cell> {
         let i = t.columns.iter().position(|c| c == name).unwrap_or_else(|| panic!("no column {name}"));
         t.rows.iter().map(|r| &r[i]).collect()
     }
@@ -254,40 +250,51 @@ mod tests {
         });
         let (then, now) = (after_day_31.unwrap(), store.view_handle().snapshot());
         let rt = runtime();
-        let ask = |view, body: Value| rt.block_on(crate::run_json(view, &SegmentBook::empty(), "acquisition", body)).unwrap();
+        let ask = |view, options: InsightOptions| {
+            let insight = options.into_insight(InsightKind::Acquisition).unwrap();
+            rt.block_on(crate::run(view, &SegmentBook::empty(), &insight)).unwrap()
+        };
         // Asked later with `to` set to 2026-01-30, LTV and payback are the ones given then (up to
         // the order floating-point sums ran in). Activation may differ: its 7-day window runs past `to`.
-        let body = json!({ "period": "week", "to": "2026-01-30" });
+        let body = InsightOptions { period: Some("week".into()), to: Some("2026-01-30".into()), ..Default::default() };
         let (later, earlier) = (ask(&now, body.clone()), ask(&then, body));
         assert_eq!(later.notes, earlier.notes);
         for name in ["payback_days", "ltv_fen", "ltv_to_cac", "payback_days_projected"] {
             for (a, b) in column(&later, name).into_iter().zip(column(&earlier, name)) {
-                let same = match (a.as_f64(), b.as_f64()) {
+                let same = match (a.as_float(), b.as_float()) {
                     (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(1.0),
                     _ => a == b,
                 };
-                assert!(same, "{name}: {a} later, {b} then");
+                assert!(same, "{name}: {a:?} later, {b:?} then");
             }
         }
         assert!(later.notes[0].contains("as of 2026-01-30") && later.notes[0].contains("BG/NBD"), "{:?}", later.notes);
 
         let (ltv, cac, ratio) = (column(&later, "ltv_fen"), column(&later, "cac_fen"), column(&later, "ltv_to_cac"));
         let (realised, projected) = (column(&later, "payback_days"), column(&later, "payback_days_projected"));
-        assert!(ltv.iter().filter(|v| v.is_number()).count() >= 5, "{later:?}");
+        assert!(ltv.iter().filter(|v| v.as_float().is_some()).count() >= 5, "{later:?}");
         for i in 0..later.rows.len() {
-            if let (Some(l), Some(c)) = (ltv[i].as_f64(), cac[i].as_f64()) {
-                assert!((ratio[i].as_f64().unwrap() - l / c).abs() < 1e-9 * l / c);
+            if let (Some(l), Some(c)) = (ltv[i].as_float(), cac[i].as_float()) {
+                assert!((ratio[i].as_float().unwrap() - l / c).abs() < 1e-9 * l / c);
             }
             // Expected revenue only adds to realised revenue: it pays back no later.
-            if let Some(r) = realised[i].as_i64() {
-                assert!(projected[i].as_i64().is_some_and(|p| p <= r), "row {i}: {:?}", later.rows[i]);
+            if let Some(r) = realised[i].as_int() {
+                assert!(projected[i].as_int().is_some_and(|p| p <= r), "row {i}: {:?}", later.rows[i]);
             }
         }
 
         // A longer horizon is worth at least as much, row by row.
-        let longer = ask(&now, json!({ "period": "week", "to": "2026-01-30", "ltv_horizon": "730d" }));
+        let longer = ask(
+            &now,
+            InsightOptions {
+                period: Some("week".into()),
+                to: Some("2026-01-30".into()),
+                ltv_horizon: Some("730d".into()),
+                ..Default::default()
+            },
+        );
         for (short, long) in ltv.iter().zip(column(&longer, "ltv_fen")) {
-            assert!(long.as_f64().unwrap() >= short.as_f64().unwrap());
+            assert!(long.as_float().unwrap() >= short.as_float().unwrap());
         }
         assert!(longer.notes[0].contains("over 730 days"));
     }
@@ -299,7 +306,9 @@ mod tests {
         let view = store.view_handle().snapshot();
         let rt = runtime();
         for (horizon, says) in [("36h", "whole days"), ("4000d", "at most 3650d"), ("0d", "more than 0"), ("soon", "not a duration")] {
-            match rt.block_on(crate::run_json(&view, &SegmentBook::empty(), "acquisition", json!({ "ltv_horizon": horizon }))) {
+            let insight =
+                InsightOptions { ltv_horizon: Some(horizon.into()), ..Default::default() }.into_insight(InsightKind::Acquisition).unwrap();
+            match rt.block_on(crate::run(&view, &SegmentBook::empty(), &insight)) {
                 Err(crate::InsightError::Param { param, message }) => {
                     assert_eq!(param, "ltv_horizon");
                     assert!(message.contains(says), "{horizon}: {message}");

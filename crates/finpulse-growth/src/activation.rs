@@ -8,8 +8,6 @@ use datafusion::prelude::SessionContext;
 use finpulse_core::registry::Registry;
 use finpulse_core::time::MICROS_PER_DAY;
 use finpulse_log::StoreView;
-use serde::Deserialize;
-use serde_json::Value;
 
 /// The table of signed-up users (user_id, grp, t0, next_day) an activation query reads: the
 /// signups from SQL, and whether each was active the day after from the store; a name no event
@@ -24,12 +22,10 @@ pub const DEFAULT_TASKS: [&str; 4] = [
     "task_completed:task=first_investment",
 ];
 
-/// An activation request as sent.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// An activation request as asked.
+#[derive(Debug, Clone, Default)]
 pub struct ActivationInput {
     /// The tasks, each `TYPE` or `TYPE:FIELD=VALUE` (default: the four new-user tasks).
-    #[serde(default)]
     pub tasks: Vec<String>,
     /// Window after signup (default 7d).
     pub window: Option<String>,
@@ -196,9 +192,5 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, a: &Activation) -> Resu
     columns.extend((0..n).map(|i| a.tasks.name(i)));
     columns.extend(["all_tasks".to_string(), "next_day_active".to_string(), "median_secs_to_activate".to_string()]);
     let rows = table::rows(&sql(ctx, &q).await?)?;
-    Ok(Table {
-        columns,
-        rows: rows.into_iter().map(|r| r.into_iter().map(|v| if v.is_null() { Value::Null } else { v }).collect()).collect(),
-        notes: Vec::new(),
-    })
+    Ok(Table { columns, rows, notes: Vec::new() })
 }

@@ -3,26 +3,23 @@
 //! the median time between steps, and the users who dropped at a step.
 
 use crate::params::{EventSpec, Scope, ScopeInput, duration_secs, text_literal};
-use crate::{Catalog, InsightError, Table, sql, table};
+use crate::table::{self, Cell};
+use crate::{Catalog, InsightError, Table, sql};
 use datafusion::prelude::SessionContext;
 use finpulse_query::behaviour::{FunnelMode, MAX_CONDITIONS};
-use serde::Deserialize;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Most users listed behind a step when no limit is given.
 pub const USERS_LISTED_DEFAULT: usize = 1_000;
 
-/// A funnel as sent.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A funnel as asked.
+#[derive(Debug, Clone, Default)]
 pub struct FunnelInput {
     /// Steps in order: `TYPE` or `TYPE:FIELD=VALUE`.
     pub steps: Vec<String>,
     /// Window from the first step: seconds or `30m`, `24h`, `7d` (default 7d).
     pub window: Option<String>,
     /// '' or comma-separated strict_order, strict_deduplication, strict_increase, strict_once, allow_reentry.
-    #[serde(default)]
     pub mode: String,
     /// List the users who reached the step before this one (1-based) but not this one.
     pub dropped_at: Option<usize>,
@@ -135,15 +132,15 @@ pub async fn run(ctx: &SessionContext, funnel: &Funnel) -> Result<Table, Insight
     }
     let n = funnel.steps.len();
     let mut levels: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    let mut medians: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut medians: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
     if !any_steps {
         return Ok(table_of(funnel, &levels, &medians));
     }
     let q = format!("{} SELECT grp, level, count(*) AS users FROM levels GROUP BY grp, level", funnel.levels_sql());
     for r in table::rows(&sql(ctx, &q).await?)? {
-        let grp = r[0].as_str().map_or_else(|| "(none)".to_string(), str::to_string);
-        let (level, users) = (r[1].as_i64().unwrap_or(0) as usize, r[2].as_i64().unwrap_or(0));
-        levels.entry(grp).or_insert_with(|| vec![0; n + 1])[level.min(n)] += users;
+        let (level, users) = (table::int(&r, 1, "level")?, table::int(&r, 2, "users")?);
+        let level = usize::try_from(level).unwrap_or(0).min(n);
+        levels.entry(table::group(&r, 0)).or_insert_with(|| vec![0; n + 1])[level] += users;
     }
     // Median time between steps k−1 and k, over the users who reached step k: following each
     // user's first step-1 event, the first occurrence of each later step inside the window.
@@ -167,31 +164,31 @@ pub async fn run(ctx: &SessionContext, funnel: &Funnel) -> Result<Table, Insight
         }
         let m = format!("SELECT grp, median(date_part('epoch', tp) - date_part('epoch', tprev)) FROM funnel_reached_{k} GROUP BY grp");
         for r in table::rows(&sql(ctx, &m).await?)? {
-            let grp = r[0].as_str().map_or_else(|| "(none)".to_string(), str::to_string);
-            medians.entry(grp).or_insert_with(|| vec![Value::Null; n - 1])[k - 2] = r[1].clone();
+            let median = table::float_or_null(&r, 1, "median")?;
+            medians.entry(table::group(&r, 0)).or_insert_with(|| vec![None; n - 1])[k - 2] = median;
         }
     }
     Ok(table_of(funnel, &levels, &medians))
 }
 
 /// Users per step, conversion, drop-off and median times, per breakdown group.
-fn table_of(funnel: &Funnel, levels: &BTreeMap<String, Vec<i64>>, medians: &BTreeMap<String, Vec<Value>>) -> Table {
+fn table_of(funnel: &Funnel, levels: &BTreeMap<String, Vec<i64>>, medians: &BTreeMap<String, Vec<Option<f64>>>) -> Table {
     let n = funnel.steps.len();
     let mut t = Table::new(&["breakdown", "step", "event", "users", "conversion", "from_previous", "dropped", "median_secs_from_previous"]);
     for (grp, counts) in levels {
         // Users who reached at least step k.
         let reached: Vec<i64> = (0..=n).map(|k| counts[k..].iter().sum()).collect();
         for k in 1..=n {
-            let ratio = |a: i64, b: i64| if b > 0 { Value::from(a as f64 / b as f64) } else { Value::Null };
+            let ratio = |a: i64, b: i64| if b > 0 { Cell::from(a as f64 / b as f64) } else { Cell::Null };
             t.rows.push(vec![
-                Value::from(grp.clone()),
-                Value::from(k),
-                Value::from(funnel.steps[k - 1].label.clone()),
-                Value::from(reached[k]),
+                Cell::from(grp.as_str()),
+                Cell::from(k),
+                Cell::from(funnel.steps[k - 1].label.as_str()),
+                Cell::from(reached[k]),
                 ratio(reached[k], reached[1]),
-                if k == 1 { Value::Null } else { ratio(reached[k], reached[k - 1]) },
-                if k == 1 { Value::from(0) } else { Value::from(reached[k - 1] - reached[k]) },
-                if k == 1 { Value::Null } else { medians.get(grp).and_then(|m| m.get(k - 2).cloned()).unwrap_or(Value::Null) },
+                if k == 1 { Cell::Null } else { ratio(reached[k], reached[k - 1]) },
+                if k == 1 { Cell::Int(0) } else { Cell::from(reached[k - 1] - reached[k]) },
+                if k == 1 { Cell::Null } else { Cell::from(medians.get(grp).and_then(|m| m.get(k - 2).copied().flatten())) },
             ]);
         }
     }

@@ -5,11 +5,11 @@
 //! within [`AT_RISK_GAP`] of the target, relative), off track; met or missed once the deadline
 //! has passed. Goals are kept in `<data-dir>/goals.json`.
 
-use crate::{InsightError, Table, sql, table};
+use crate::table::{self, Cell};
+use crate::{InsightError, Table, sql};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -168,7 +168,8 @@ type Series = BTreeMap<i64, f64>;
 async fn daily_counts(ctx: &SessionContext, q: &str) -> Result<BTreeMap<i64, f64>, InsightError> {
     let mut out = BTreeMap::new();
     for r in table::rows(&sql(ctx, q).await?)? {
-        if let (Some(day), Some(v)) = (r[0].as_i64(), r[1].as_f64()) {
+        // A day with no value of the metric is not a day of the series.
+        if let (Some(day), Some(v)) = (table::int_or_null(&r, 0, "day")?, table::float_or_null(&r, 1, "value")?) {
             out.insert(day, v);
         }
     }
@@ -308,7 +309,10 @@ pub async fn evaluate(ctx: &SessionContext, registry: &finpulse_core::Registry, 
         return Ok(t);
     }
     let bounds = table::rows(&sql(ctx, &format!("SELECT min({d}), max({d}) FROM events", d = day_sql("ts"))).await?)?;
-    let (Some(first), Some(last)) = (bounds[0][0].as_i64(), bounds[0][1].as_i64()) else { return Ok(t) };
+    let (Some(first), Some(last)) = (table::int_or_null(&bounds[0], 0, "first day")?, table::int_or_null(&bounds[0], 1, "last day")?)
+    else {
+        return Ok(t);
+    };
     let mut cache: BTreeMap<&str, Series> = BTreeMap::new();
     for goal in book.goals.values() {
         let (metric, deadline) = goal.check()?;
@@ -324,15 +328,15 @@ pub async fn evaluate(ctx: &SessionContext, registry: &finpulse_core::Registry, 
         let ceiling = if metric.is_share() { 1.0 } else { f64::INFINITY };
         let projected = if passed { current } else { project(s, deadline_day).map(|p| p.clamp(0.0, ceiling)) };
         t.rows.push(vec![
-            Value::from(goal.name.clone()),
-            Value::from(metric.dimension()),
-            Value::from(metric.name()),
-            Value::from(goal.target),
-            Value::from(goal.deadline.clone()),
-            Value::from(crate::table::time_text(last * finpulse_core::time::MICROS_PER_DAY)),
-            current.map_or(Value::Null, Value::from),
-            projected.map_or(Value::Null, Value::from),
-            Value::from(status(metric, goal.target, current, projected, passed)),
+            Cell::from(goal.name.as_str()),
+            Cell::from(metric.dimension()),
+            Cell::from(metric.name()),
+            Cell::from(goal.target),
+            Cell::from(goal.deadline.as_str()),
+            Cell::Day(last),
+            Cell::from(current),
+            Cell::from(projected),
+            Cell::from(status(metric, goal.target, current, projected, passed)),
         ]);
     }
     Ok(t)

@@ -54,7 +54,7 @@ pub(crate) mod test_support {
     }
 }
 
-pub use table::Table;
+pub use table::{Cell, Table};
 
 use arrow::array::RecordBatch;
 use datafusion::prelude::SessionContext;
@@ -110,7 +110,238 @@ impl From<finpulse_query::QueryError> for InsightError {
 }
 
 /// The insight kinds, as named by `finpulse insight KIND` and `/v1/insights/KIND`.
-pub const KINDS: [&str; 6] = ["acquisition", "activation", "funnel", "retention", "lifecycle", "trends"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsightKind {
+    /// New users, spend, CAC, activation and LTV by channel or campaign.
+    Acquisition,
+    /// New users' tasks completed inside a window.
+    Activation,
+    /// Ordered steps inside a window.
+    Funnel,
+    /// Cohorts coming back period after period.
+    Retention,
+    /// New, returning, resurrecting, dormant and churned users per period.
+    Lifecycle,
+    /// A measure of an event per period.
+    Trends,
+}
+
+impl InsightKind {
+    /// Every kind.
+    pub const ALL: [Self; 6] = [Self::Acquisition, Self::Activation, Self::Funnel, Self::Retention, Self::Lifecycle, Self::Trends];
+
+    /// The name in commands and paths.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Acquisition => "acquisition",
+            Self::Activation => "activation",
+            Self::Funnel => "funnel",
+            Self::Retention => "retention",
+            Self::Lifecycle => "lifecycle",
+            Self::Trends => "trends",
+        }
+    }
+
+    /// The options this kind takes beside the scope (`from`, `to`, `filters`, `breakdown`).
+    pub fn options(self) -> &'static [&'static str] {
+        match self {
+            Self::Acquisition => &["period", "tasks", "window", "ltv_horizon"],
+            Self::Activation => &["tasks", "window"],
+            Self::Funnel => &["steps", "window", "mode", "dropped_at", "limit"],
+            Self::Retention => {
+                &["cohort_event", "return_event", "period", "periods", "unbounded", "counts", "cohort", "period_index", "limit"]
+            }
+            Self::Lifecycle => &["event", "interval", "churn_after"],
+            Self::Trends => &["event", "measure", "interval"],
+        }
+    }
+}
+
+impl std::str::FromStr for InsightKind {
+    type Err = InsightError;
+
+    fn from_str(text: &str) -> Result<Self, InsightError> {
+        Self::ALL.into_iter().find(|k| k.name() == text).ok_or_else(|| {
+            let known: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+            InsightError::param("kind", format!("unknown insight '{text}' (known: {})", known.join(", ")))
+        })
+    }
+}
+
+impl std::fmt::Display for InsightKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One insight's own options, by kind.
+#[derive(Debug, Clone)]
+pub enum InsightRequest {
+    /// See [`acquisition`].
+    Acquisition(acquisition::AcquisitionInput),
+    /// See [`activation`].
+    Activation(activation::ActivationInput),
+    /// See [`funnel`].
+    Funnel(funnel::FunnelInput),
+    /// See [`retention`].
+    Retention(retention::RetentionInput),
+    /// See [`lifecycle`].
+    Lifecycle(lifecycle::LifecycleInput),
+    /// See [`trends`].
+    Trends(trends::TrendsInput),
+}
+
+impl InsightRequest {
+    /// Its kind.
+    pub fn kind(&self) -> InsightKind {
+        match self {
+            Self::Acquisition(_) => InsightKind::Acquisition,
+            Self::Activation(_) => InsightKind::Activation,
+            Self::Funnel(_) => InsightKind::Funnel,
+            Self::Retention(_) => InsightKind::Retention,
+            Self::Lifecycle(_) => InsightKind::Lifecycle,
+            Self::Trends(_) => InsightKind::Trends,
+        }
+    }
+}
+
+/// An insight as asked: the scope every kind shares and the kind's own options.
+#[derive(Debug, Clone)]
+pub struct Insight {
+    /// Date range, filters, breakdown.
+    pub scope: params::ScopeInput,
+    /// The kind and its options.
+    pub request: InsightRequest,
+}
+
+/// Every option of every kind, flat, as front ends collect them (command-line flags, query
+/// parameters, a JSON object). [`InsightOptions::into_insight`] keeps those of one kind and
+/// refuses, by name, any given that the kind does not take.
+#[derive(Debug, Clone, Default)]
+pub struct InsightOptions {
+    /// First day, `YYYY-MM-DD` (UTC), inclusive.
+    pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD` (UTC), inclusive.
+    pub to: Option<String>,
+    /// Filters, each `PROPERTY OP VALUE` or `segment = NAME`.
+    pub filters: Vec<String>,
+    /// A property to break results down by.
+    pub breakdown: Option<String>,
+    /// funnel: steps in order.
+    pub steps: Vec<String>,
+    /// funnel, activation, acquisition: a window (`3600`, `30m`, `24h`, `7d`).
+    pub window: Option<String>,
+    /// funnel: strictness modes, comma-separated.
+    pub mode: Option<String>,
+    /// funnel: list the users who dropped at this step.
+    pub dropped_at: Option<usize>,
+    /// funnel, retention: most users listed.
+    pub limit: Option<usize>,
+    /// retention: what puts a user in a cohort.
+    pub cohort_event: Option<String>,
+    /// retention: what counts as coming back.
+    pub return_event: Option<String>,
+    /// retention, acquisition: day, week, month or quarter.
+    pub period: Option<String>,
+    /// retention: periods to show.
+    pub periods: Option<usize>,
+    /// retention: on-or-after retention.
+    pub unbounded: Option<bool>,
+    /// retention: counts instead of shares.
+    pub counts: Option<bool>,
+    /// retention: with `period_index`, the cohort whose users to list.
+    pub cohort: Option<String>,
+    /// retention: with `cohort`, the period after the cohort's.
+    pub period_index: Option<usize>,
+    /// trends, lifecycle: the event.
+    pub event: Option<String>,
+    /// trends: count, users, sum:FIELD or avg:FIELD.
+    pub measure: Option<String>,
+    /// trends, lifecycle: day, week, month (trends also quarter).
+    pub interval: Option<String>,
+    /// lifecycle: periods without activity after which a user has churned.
+    pub churn_after: Option<u32>,
+    /// activation, acquisition: new-user tasks.
+    pub tasks: Vec<String>,
+    /// acquisition: how long after signup LTV counts, in whole days.
+    pub ltv_horizon: Option<String>,
+}
+
+impl InsightOptions {
+    /// The names of the kind-specific options that were given.
+    fn given(&self) -> Vec<&'static str> {
+        let flags = [
+            ("steps", !self.steps.is_empty()),
+            ("window", self.window.is_some()),
+            ("mode", self.mode.is_some()),
+            ("dropped_at", self.dropped_at.is_some()),
+            ("limit", self.limit.is_some()),
+            ("cohort_event", self.cohort_event.is_some()),
+            ("return_event", self.return_event.is_some()),
+            ("period", self.period.is_some()),
+            ("periods", self.periods.is_some()),
+            ("unbounded", self.unbounded.is_some()),
+            ("counts", self.counts.is_some()),
+            ("cohort", self.cohort.is_some()),
+            ("period_index", self.period_index.is_some()),
+            ("event", self.event.is_some()),
+            ("measure", self.measure.is_some()),
+            ("interval", self.interval.is_some()),
+            ("churn_after", self.churn_after.is_some()),
+            ("tasks", !self.tasks.is_empty()),
+            ("ltv_horizon", self.ltv_horizon.is_some()),
+        ];
+        flags.into_iter().filter(|(_, given)| *given).map(|(name, _)| name).collect()
+    }
+
+    /// The insight of `kind` these options ask for; an option the kind does not take is an
+    /// error naming it.
+    pub fn into_insight(self, kind: InsightKind) -> Result<Insight, InsightError> {
+        if let Some(foreign) = self.given().into_iter().find(|o| !kind.options().contains(o)) {
+            return Err(InsightError::param(
+                foreign,
+                format!("{kind} does not take {foreign} (it takes from, to, filters, breakdown, {})", kind.options().join(", ")),
+            ));
+        }
+        let scope = params::ScopeInput { from: self.from, to: self.to, filters: self.filters, breakdown: self.breakdown };
+        let request = match kind {
+            InsightKind::Acquisition => InsightRequest::Acquisition(acquisition::AcquisitionInput {
+                period: self.period,
+                tasks: self.tasks,
+                window: self.window,
+                ltv_horizon: self.ltv_horizon,
+            }),
+            InsightKind::Activation => InsightRequest::Activation(activation::ActivationInput { tasks: self.tasks, window: self.window }),
+            InsightKind::Funnel => InsightRequest::Funnel(funnel::FunnelInput {
+                steps: self.steps,
+                window: self.window,
+                mode: self.mode.unwrap_or_default(),
+                dropped_at: self.dropped_at,
+                limit: self.limit,
+            }),
+            InsightKind::Retention => InsightRequest::Retention(retention::RetentionInput {
+                cohort_event: self.cohort_event,
+                return_event: self.return_event,
+                period: self.period,
+                periods: self.periods,
+                unbounded: self.unbounded.unwrap_or(false),
+                counts: self.counts.unwrap_or(false),
+                cohort: self.cohort,
+                period_index: self.period_index,
+                limit: self.limit,
+            }),
+            InsightKind::Lifecycle => InsightRequest::Lifecycle(lifecycle::LifecycleInput {
+                event: self.event,
+                interval: self.interval,
+                churn_after: self.churn_after,
+            }),
+            InsightKind::Trends => {
+                InsightRequest::Trends(trends::TrendsInput { event: self.event, measure: self.measure, interval: self.interval })
+            }
+        };
+        Ok(Insight { scope, request })
+    }
+}
 
 /// A session over a store view, for one insight: the store's tables and the users table
 /// ([`users::USERS_TABLE`]).
@@ -160,36 +391,19 @@ pub struct Catalog<'a> {
     pub segments: &'a segments::SegmentBook,
 }
 
-/// Answers an insight given as JSON (the API body), by kind.
-pub async fn run_json(
-    view: &StoreView,
-    segments: &segments::SegmentBook,
-    kind: &str,
-    body: serde_json::Value,
-) -> Result<Table, InsightError> {
-    fn parse<T: serde::de::DeserializeOwned>(fields: serde_json::Map<String, serde_json::Value>) -> Result<T, InsightError> {
-        serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| {
-            let text = e.to_string();
-            let param = text.split('`').nth(1).unwrap_or("body").to_string();
-            InsightError::Param { param, message: text }
-        })
-    }
-    let unknown = |kind: &str| InsightError::param("kind", format!("unknown insight '{kind}' (known: {})", KINDS.join(", ")));
-    if !KINDS.contains(&kind) {
-        return Err(unknown(kind));
-    }
-    let serde_json::Value::Object(mut body) = body else { return Err(InsightError::param("body", "must be a JSON object of options")) };
-    let scope = params::ScopeInput::take_from(&mut body)?;
+/// Answers an insight: its options are checked against the catalogue and the saved segments
+/// first, then its queries run over `view`.
+pub async fn run(view: &StoreView, segments: &segments::SegmentBook, insight: &Insight) -> Result<Table, InsightError> {
     let registry = view.registry.clone();
     let cx = Catalog { registry: &registry, segments };
+    let scope = &insight.scope;
     let ctx = session(view).await?;
-    match kind {
-        "funnel" => funnel::run(&ctx, &funnel::Funnel::parse(&parse(body)?, &scope, &cx)?).await,
-        "retention" => retention::run(&ctx, view, &retention::Retention::parse(&parse(body)?, &scope, &cx)?).await,
-        "trends" => trends::run(&ctx, &trends::Trends::parse(&parse(body)?, &scope, &cx)?).await,
-        "lifecycle" => lifecycle::run(&ctx, view, &lifecycle::Lifecycle::parse(&parse(body)?, &scope, &cx)?).await,
-        "activation" => activation::run(&ctx, view, &activation::Activation::parse(&parse(body)?, &scope, &cx)?).await,
-        "acquisition" => acquisition::run(&ctx, view, &acquisition::Acquisition::parse(&parse(body)?, &scope, &cx)?).await,
-        other => Err(unknown(other)),
+    match &insight.request {
+        InsightRequest::Funnel(i) => funnel::run(&ctx, &funnel::Funnel::parse(i, scope, &cx)?).await,
+        InsightRequest::Retention(i) => retention::run(&ctx, view, &retention::Retention::parse(i, scope, &cx)?).await,
+        InsightRequest::Trends(i) => trends::run(&ctx, &trends::Trends::parse(i, scope, &cx)?).await,
+        InsightRequest::Lifecycle(i) => lifecycle::run(&ctx, view, &lifecycle::Lifecycle::parse(i, scope, &cx)?).await,
+        InsightRequest::Activation(i) => activation::run(&ctx, view, &activation::Activation::parse(i, scope, &cx)?).await,
+        InsightRequest::Acquisition(i) => acquisition::run(&ctx, view, &acquisition::Acquisition::parse(i, scope, &cx)?).await,
     }
 }

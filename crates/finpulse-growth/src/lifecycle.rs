@@ -6,17 +6,15 @@
 //! Statuses look at all history, so a user active before the range is not counted as new in it.
 
 use crate::params::{EventSpec, Period, Property, Scope, ScopeInput};
-use crate::{Catalog, InsightError, Table, sql, table};
+use crate::table::{self, Cell};
+use crate::{Catalog, InsightError, Table, sql};
 use arrow::array::{Array, AsArray};
 use datafusion::prelude::SessionContext;
 use finpulse_log::StoreView;
-use serde::Deserialize;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// A lifecycle request as sent.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A lifecycle request as asked.
+#[derive(Debug, Clone, Default)]
 pub struct LifecycleInput {
     /// What counts as active (default `any`).
     pub event: Option<String>,
@@ -199,8 +197,10 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, lc: &Lifecycle) -> Resu
             filters = lc.scope.filters_sql(),
         );
         for r in table::rows(&sql(ctx, &q).await?)? {
-            let period = lc.interval.ordinal_start(lc.interval.ordinal(r[0].as_i64().unwrap_or_default())).to_string();
-            *usage.entry((r[1].as_str().unwrap_or("(none)").to_string(), period)).or_default() += r[2].as_f64().unwrap_or(0.0);
+            let period = lc.interval.ordinal_start(lc.interval.ordinal(table::int(&r, 0, "day")?)).to_string();
+            // No session time on a day that had sessions (all of them without the field) adds none.
+            let secs = table::float_or_null(&r, 2, "secs")?.unwrap_or(0.0);
+            *usage.entry((table::group(&r, 1), period)).or_default() += secs;
         }
     }
     let first = lc.scope.from.map(|f| lc.interval.ordinal(f.signed_duration_since(crate::params::date_of_day(0)).num_days()));
@@ -209,36 +209,33 @@ pub async fn run(ctx: &SessionContext, view: &StoreView, lc: &Lifecycle) -> Resu
     for (grp, tally) in &tallies {
         let shown = first.unwrap_or(i64::MIN).max(first_period)..=last.unwrap_or(i64::MAX).min(last_period);
         for (p, c) in shown.map(|p| (p, &tally.counts[period_at(p)])).filter(|(_, c)| c.touched) {
-            let start = lc.interval.ordinal_start(p).to_string();
+            let start_date = lc.interval.ordinal_start(p);
+            let start = start_date.to_string();
             let mut row = Vec::new();
             if lc.scope.breakdown.is_some() {
-                row.push(Value::from(*grp));
+                row.push(Cell::from(*grp));
             }
             row.extend([
-                Value::from(start.clone()),
-                Value::from(c.new),
-                Value::from(c.returning),
-                Value::from(c.resurrecting),
-                Value::from(-c.dormant),
-                Value::from(-c.churned),
-                Value::from(c.active),
+                Cell::Day(crate::params::day_of_date(start_date)),
+                Cell::from(c.new),
+                Cell::from(c.returning),
+                Cell::from(c.resurrecting),
+                Cell::from(-c.dormant),
+                Cell::from(-c.churned),
+                Cell::from(c.active),
             ]);
             if lc.interval == Period::Day {
                 // Daily: the period is the day.
                 let (wau, mau) = (tally.trailing[0][day_at(p)], tally.trailing[1][day_at(p)]);
-                row.extend([
-                    Value::from(wau),
-                    Value::from(mau),
-                    if mau > 0 { Value::from(c.active as f64 / mau as f64) } else { Value::Null },
-                ]);
+                row.extend([Cell::from(wau), Cell::from(mau), if mau > 0 { Cell::from(c.active as f64 / mau as f64) } else { Cell::Null }]);
             } else {
                 let days = (first_day..=last_day).filter(|&d| tally.dau[day_at(d)] > 0 && lc.interval.ordinal(d) == p).count() as i64;
                 let avg = if days > 0 { c.user_days as f64 / days as f64 } else { 0.0 };
-                row.extend([Value::from(avg), if c.active > 0 { Value::from(avg / c.active as f64) } else { Value::Null }]);
+                row.extend([Cell::from(avg), if c.active > 0 { Cell::from(avg / c.active as f64) } else { Cell::Null }]);
             }
             row.push(match usage.get(&(grp.to_string(), start)) {
-                Some(secs) if c.active > 0 => Value::from(secs / c.active as f64),
-                _ => Value::Null,
+                Some(secs) if c.active > 0 => Cell::from(secs / c.active as f64),
+                _ => Cell::Null,
             });
             t.rows.push(row);
         }

@@ -8,7 +8,6 @@
 use crate::{Catalog, InsightError};
 use chrono::{Datelike, NaiveDate};
 use finpulse_core::registry::{FieldType, Registry};
-use serde::Deserialize;
 
 /// The breakdown value when none is asked for.
 pub const NO_BREAKDOWN_SQL: &str = "'all'";
@@ -225,8 +224,7 @@ impl EventSpec {
     }
 }
 
-/// Options every insight takes, as sent (API JSON or CLI flags): `from`, `to`, `filters`,
-/// `breakdown`. They are taken out of a request before the rest is read by its kind.
+/// Options every insight takes: `from`, `to`, `filters`, `breakdown`.
 #[derive(Debug, Clone, Default)]
 pub struct ScopeInput {
     /// First day, `YYYY-MM-DD` (UTC), inclusive.
@@ -240,26 +238,6 @@ pub struct ScopeInput {
 }
 
 impl ScopeInput {
-    /// Removes the common options from a request's fields, checking their types.
-    pub fn take_from(fields: &mut serde_json::Map<String, serde_json::Value>) -> Result<Self, InsightError> {
-        fn take<T: serde::de::DeserializeOwned>(
-            fields: &mut serde_json::Map<String, serde_json::Value>,
-            key: &str,
-        ) -> Result<Option<T>, InsightError> {
-            fields
-                .remove(key)
-                .filter(|v| !v.is_null())
-                .map(|v| serde_json::from_value(v).map_err(|e| InsightError::param(key, e.to_string())))
-                .transpose()
-        }
-        Ok(Self {
-            from: take(fields, "from")?,
-            to: take(fields, "to")?,
-            filters: take(fields, "filters")?.unwrap_or_default(),
-            breakdown: take(fields, "breakdown")?,
-        })
-    }
-
     /// The same, breaking down by `property` when no breakdown was given.
     pub fn with_default_breakdown(&self, property: &str) -> Self {
         Self { breakdown: self.breakdown.clone().or_else(|| Some(property.to_string())), ..self.clone() }
@@ -375,9 +353,13 @@ pub fn date_of_day(day: i64) -> NaiveDate {
     NaiveDate::from_num_days_from_ce_opt(719_163 + day as i32).unwrap_or_default()
 }
 
+/// The day number (days since 1970-01-01) of a date; the inverse of [`date_of_day`].
+pub fn day_of_date(date: NaiveDate) -> i64 {
+    i64::from(date.num_days_from_ce()) - 719_163
+}
+
 /// A calendar period for cohorts and series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
     /// Calendar days (UTC).
     Day,
@@ -512,7 +494,7 @@ mod tests {
                 let batches = runtime.block_on(async { ctx.sql(&q).await.unwrap().collect().await.unwrap() });
                 let row = crate::table::rows(&batches).unwrap().remove(0);
                 assert_eq!(row[0], row[1], "{period:?} of {t}");
-                let start_us = row[0].as_i64().unwrap();
+                let start_us = row[0].as_int().unwrap();
                 let day = t.div_euclid(86_400_000_000);
                 let start = period.ordinal_start(period.ordinal(day));
                 assert_eq!(start, date_of_day(start_us.div_euclid(86_400_000_000)), "{period:?} ordinal of {t}");

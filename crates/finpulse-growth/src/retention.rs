@@ -3,16 +3,15 @@
 //! ("bounded") or in it or any later one ("unbounded", on-or-after). Cells for periods the data
 //! has not reached yet are empty, not zero. Built on the `retention` behaviour function.
 
-use crate::params::{EventSpec, Period, Scope, ScopeInput, text_literal};
-use crate::{Catalog, InsightError, Table, sql, table};
+use crate::params::{EventSpec, Period, Scope, ScopeInput, date_of_day, text_literal};
+use crate::table::{self, Cell};
+use crate::{Catalog, InsightError, Table, sql};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use finpulse_core::time::MICROS_PER_DAY;
 use finpulse_log::StoreView;
 use finpulse_query::activity::ActiveDay;
 use finpulse_query::behaviour::MAX_CONDITIONS;
-use serde::Deserialize;
-use serde_json::Value;
 
 /// The table of per-cohort-member rows (user_id, grp, cohort, r0…rN: 1 when the user came back
 /// in period k) a retention query reads when the return event is a plain set of types; a name
@@ -22,9 +21,8 @@ pub const PER_USER_TABLE: &str = "_retention_per_user";
 /// Most users listed behind a cell when no limit is given.
 pub const USERS_LISTED_DEFAULT: usize = 1_000;
 
-/// A retention request as sent.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A retention request as asked.
+#[derive(Debug, Clone, Default)]
 pub struct RetentionInput {
     /// What puts a user in a cohort (default `user_signup`).
     pub cohort_event: Option<String>,
@@ -35,10 +33,8 @@ pub struct RetentionInput {
     /// Periods after the cohort's to show (default 30 days, 12 weeks, 6 months, 4 quarters).
     pub periods: Option<usize>,
     /// On-or-after retention.
-    #[serde(default)]
     pub unbounded: bool,
     /// Counts instead of shares.
-    #[serde(default)]
     pub counts: bool,
     /// With `period_index`: list the users behind this cohort's cell (the cohort's first day).
     pub cohort: Option<String>,
@@ -247,25 +243,29 @@ async fn run_reading(ctx: &SessionContext, view: &StoreView, retention: &Retenti
     let rows = table::rows(&sql(ctx, &q).await?)?;
     // The last day with data: cells starting after it are not known yet.
     let last = table::rows(&sql(ctx, "SELECT max(ts) FROM events").await?)?;
-    let last_day = last.first().and_then(|r| r[0].as_str()).and_then(|t| NaiveDate::parse_from_str(&t[..10.min(t.len())], "%Y-%m-%d").ok());
+    let last_day = match last.first().map(|r| &r[0]) {
+        Some(Cell::Day(d)) => Some(date_of_day(*d)),
+        Some(Cell::Time(us)) => Some(date_of_day(us.div_euclid(MICROS_PER_DAY))),
+        _ => None,
+    };
     let mut columns = vec!["breakdown".to_string(), "cohort".to_string(), "users".to_string()];
     columns.extend((0..=retention.periods).map(|k| format!("{}_{k}", retention.period.name())));
     let mut t = Table { columns, rows: Vec::new(), notes: Vec::new() };
     for r in rows {
-        let users = r[2].as_i64().unwrap_or(0);
-        let cohort = r[1].as_str().and_then(|c| NaiveDate::parse_from_str(&c[..10.min(c.len())], "%Y-%m-%d").ok());
-        let mut out = vec![r[0].clone(), r[1].clone(), Value::from(users)];
+        let users = table::int(&r, 2, "users")?;
+        let cohort = table::day_or_null(&r, 1, "cohort")?.map(date_of_day);
+        let mut out = vec![r[0].clone(), r[1].clone(), Cell::from(users)];
         for k in 0..=retention.periods {
             let known = match (cohort, last_day) {
                 (Some(c), Some(last)) => retention.period.advance(c, k as i64).is_some_and(|start| start <= last),
                 _ => true,
             };
-            let n = r[3 + k].as_i64().unwrap_or(0);
+            let n = table::int(&r, 3 + k, "returned")?;
             out.push(match (known, retention.counts) {
-                (false, _) => Value::Null,
-                (true, true) => Value::from(n),
-                (true, false) if users > 0 => Value::from(n as f64 / users as f64),
-                (true, false) => Value::Null,
+                (false, _) => Cell::Null,
+                (true, true) => Cell::from(n),
+                (true, false) if users > 0 => Cell::from(n as f64 / users as f64),
+                (true, false) => Cell::Null,
             });
         }
         t.rows.push(out);
@@ -298,20 +298,32 @@ mod tests {
         let runtime = crate::test_support::runtime();
         let segments = SegmentBook::empty();
         let cx = Catalog { registry: &registry, segments: &segments };
+        let text = |s: &str| Some(s.to_string());
+        let week = || text("week");
         let shapes = [
-            serde_json::json!({}),
-            serde_json::json!({ "period": "week", "unbounded": true }),
-            serde_json::json!({ "period": "month", "return_event": "app_session", "counts": true }),
-            serde_json::json!({ "period": "quarter", "periods": 2, "unbounded": true }),
-            serde_json::json!({ "period": "week", "return_event": "payment", "breakdown": "user.channel" }),
-            serde_json::json!({ "cohort_event": "login", "periods": 10, "filters": ["user.channel = 'douyin'"], "from": "2026-01-10" }),
-            serde_json::json!({ "cohort": "2026-01-05", "period_index": 3 }),
-            serde_json::json!({ "period": "week", "unbounded": true, "cohort": "2026-01-05", "period_index": 1 }),
+            (RetentionInput::default(), ScopeInput::default()),
+            (RetentionInput { period: week(), unbounded: true, ..Default::default() }, ScopeInput::default()),
+            (
+                RetentionInput { period: text("month"), return_event: text("app_session"), counts: true, ..Default::default() },
+                ScopeInput::default(),
+            ),
+            (RetentionInput { period: text("quarter"), periods: Some(2), unbounded: true, ..Default::default() }, ScopeInput::default()),
+            (
+                RetentionInput { period: week(), return_event: text("payment"), ..Default::default() },
+                ScopeInput { breakdown: text("user.channel"), ..Default::default() },
+            ),
+            (
+                RetentionInput { cohort_event: text("login"), periods: Some(10), ..Default::default() },
+                ScopeInput { filters: vec!["user.channel = 'douyin'".into()], from: text("2026-01-10"), ..Default::default() },
+            ),
+            (RetentionInput { cohort: text("2026-01-05"), period_index: Some(3), ..Default::default() }, ScopeInput::default()),
+            (
+                RetentionInput { period: week(), unbounded: true, cohort: text("2026-01-05"), period_index: Some(1), ..Default::default() },
+                ScopeInput::default(),
+            ),
         ];
-        for shape in shapes {
-            let serde_json::Value::Object(mut fields) = shape.clone() else { unreachable!() };
-            let scope = ScopeInput::take_from(&mut fields).unwrap();
-            let input: RetentionInput = serde_json::from_value(serde_json::Value::Object(fields)).unwrap();
+        for (input, scope) in shapes {
+            let shape = format!("{input:?} {scope:?}");
             let r = Retention::parse(&input, &scope, &cx).unwrap();
             let ctx = runtime.block_on(crate::session(&view)).unwrap();
             let by_store = runtime.block_on(run_reading(&ctx, &view, &r, true)).unwrap();

@@ -261,7 +261,7 @@ impl SegmentBook {
         let path = self.dir.join(format!("{name}.members.csv"));
         finpulse_core::durable::write_file(&path, csv.as_bytes()).map_err(|e| io(e, &path))?;
         let state = SegmentState {
-            as_of: crate::table::time_text(as_of_us),
+            as_of: finpulse_core::time::format_us_brief(as_of_us),
             members: members.len(),
             computed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
@@ -275,7 +275,10 @@ impl SegmentBook {
 /// The moment segments are evaluated at by default: just after the last stored event.
 pub async fn default_as_of_us(ctx: &SessionContext) -> Result<i64, InsightError> {
     let rows = table::rows(&sql(ctx, "SELECT CAST(max(ts) AS BIGINT) FROM events").await?)?;
-    Ok(rows.first().and_then(|r| r[0].as_i64()).map_or(0, |t| t + 1))
+    match rows.first() {
+        Some(r) => Ok(table::int_or_null(r, 0, "max(ts)")?.map_or(0, |t| t + 1)),
+        None => Ok(0),
+    }
 }
 
 /// The members of a segment as of a moment, sorted.

@@ -5,11 +5,9 @@ use crate::params::{EventSpec, Period, Scope, ScopeInput, ident};
 use crate::{Catalog, InsightError, Table, sql, table};
 use datafusion::prelude::SessionContext;
 use finpulse_core::registry::FieldType;
-use serde::Deserialize;
 
-/// A trends request as sent.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A trends request as asked.
+#[derive(Debug, Clone, Default)]
 pub struct TrendsInput {
     /// The event (`TYPE`, `TYPE:FIELD=VALUE` or `any`; default `any`).
     pub event: Option<String>,

@@ -158,7 +158,7 @@ mod tests {
         let before = check(&store.view_handle().snapshot(), "compacted only");
         // u-ids and channels as the simulator writes them; the first user's compacted signup
         // is at some time in the first day.
-        let first = before[0][0].as_str().unwrap().to_string();
+        let first = before[0][0].as_text().unwrap().to_string();
         let signup = |n: u32, user: &str, ts_us: i64, channel: &str| {
             let r = RawRecord::default()
                 .with("event_id", RawValue::Str(format!("late-signup-{n}")))
@@ -172,19 +172,19 @@ mod tests {
         store
             .append_groups(&[vec![
                 signup(1, &first, start_us - 86_400_000_000, "tail_earlier"),
-                signup(2, before[1][0].as_str().unwrap(), start_us + 40 * 86_400_000_000, "tail_later"),
+                signup(2, before[1][0].as_text().unwrap(), start_us + 40 * 86_400_000_000, "tail_later"),
                 signup(3, "zz-new-user", start_us + 41 * 86_400_000_000, "tail_new"),
             ]])
             .unwrap();
         let view = store.view_handle().snapshot();
         assert!(!view.tail.is_empty(), "signups in the tail");
         let with_tail = check(&view, "with the tail");
-        let channel_of = |rows: &[Vec<serde_json::Value>], user: &str| {
+        let channel_of = |rows: &[Vec<crate::Cell>], user: &str| {
             let i = 2 + fields(&view).iter().position(|f| f == "channel").unwrap();
-            rows.iter().find(|r| r[0] == user).map(|r| r[i].clone())
+            rows.iter().find(|r| r[0].as_text() == Some(user)).map(|r| r[i].clone())
         };
-        assert_eq!(channel_of(&with_tail, &first), Some(serde_json::json!("tail_earlier")));
-        assert_eq!(channel_of(&with_tail, "zz-new-user"), Some(serde_json::json!("tail_new")));
+        assert_eq!(channel_of(&with_tail, &first), Some(crate::Cell::from("tail_earlier")));
+        assert_eq!(channel_of(&with_tail, "zz-new-user"), Some(crate::Cell::from("tail_new")));
         store.compact().unwrap();
         let after = check(&store.view_handle().snapshot(), "after compacting the tail");
         assert_eq!(after, with_tail);

@@ -368,10 +368,10 @@ mod tests {
             );
             let mut expected: HashMap<String, (i64, Vec<(i64, i64)>)> = HashMap::new();
             for r in crate::table::rows(&rt.block_on(crate::sql(&ctx, &q)).unwrap()).unwrap() {
-                let e = expected.entry(r[0].as_str().unwrap().to_string()).or_default();
-                e.0 = r[1].as_i64().unwrap();
-                if let Some(day) = r[2].as_i64() {
-                    e.1.push((day, r[3].as_i64().unwrap()));
+                let e = expected.entry(r[0].as_text().unwrap().to_string()).or_default();
+                e.0 = r[1].as_int().unwrap();
+                if let Some(day) = r[2].as_int() {
+                    e.1.push((day, r[3].as_int().unwrap()));
                 }
             }
             let buyers = expected.values().filter(|e| !e.1.is_empty()).count();

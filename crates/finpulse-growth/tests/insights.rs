@@ -11,9 +11,8 @@
 
 use finpulse_core::{RawRecord, RawValue, ValidationLimits};
 use finpulse_growth::segments::{self, SegmentBook, SegmentDef};
-use finpulse_growth::{InsightError, Table, run_json};
+use finpulse_growth::{Cell, InsightError, InsightKind, InsightOptions, Table};
 use finpulse_log::{EventStore, StoreOptions, StoreView};
-use serde_json::{Value, json};
 
 use finpulse_core::time::MICROS_PER_DAY as DAY_US;
 const HOUR_US: i64 = 3_600_000_000;
@@ -79,11 +78,33 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(f)
 }
 
-fn ask(view: &StoreView, kind: &str, body: Value) -> Result<Table, InsightError> {
-    block_on(run_json(view, &SegmentBook::empty(), kind, body))
+fn o() -> InsightOptions {
+    InsightOptions::default()
 }
 
-fn column(t: &Table, name: &str) -> Vec<Value> {
+fn list(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// A cell as the tables hold it.
+fn c<T: Into<Cell>>(v: T) -> Cell {
+    v.into()
+}
+
+/// A day cell.
+fn d(date: &str) -> Cell {
+    Cell::Day(finpulse_core::time::parse_date_us(date).unwrap().div_euclid(DAY_US))
+}
+
+async fn run_in(view: &StoreView, book: &SegmentBook, kind: InsightKind, options: InsightOptions) -> Result<Table, InsightError> {
+    finpulse_growth::run(view, book, &options.into_insight(kind)?).await
+}
+
+fn ask(view: &StoreView, kind: InsightKind, options: InsightOptions) -> Result<Table, InsightError> {
+    block_on(run_in(view, &SegmentBook::empty(), kind, options))
+}
+
+fn column(t: &Table, name: &str) -> Vec<Cell> {
     let i = t.columns.iter().position(|c| c == name).unwrap_or_else(|| panic!("no column {name} in {:?}", t.columns));
     t.rows.iter().map(|r| r[i].clone()).collect()
 }
@@ -92,75 +113,82 @@ fn column(t: &Table, name: &str) -> Vec<Value> {
 fn a_funnel_counts_users_per_step_inside_the_window_and_lists_who_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let view = history(dir.path());
-    let steps = json!(["user_signup", "task_completed:task=verify_identity", "deposit"]);
-    let t = ask(&view, "funnel", json!({ "steps": steps, "window": "7d" })).unwrap();
-    assert_eq!(column(&t, "users"), [json!(4), json!(2), json!(1)]);
-    assert_eq!(column(&t, "dropped"), [json!(0), json!(2), json!(1)]);
-    assert_eq!(column(&t, "conversion")[2], json!(0.25));
+    let steps = ["user_signup", "task_completed:task=verify_identity", "deposit"];
+    let t = ask(&view, InsightKind::Funnel, InsightOptions { steps: list(&steps), window: Some("7d".into()), ..o() }).unwrap();
+    assert_eq!(column(&t, "users"), [c(4), c(2), c(1)]);
+    assert_eq!(column(&t, "dropped"), [c(0), c(2), c(1)]);
+    assert_eq!(column(&t, "conversion")[2], c(0.25));
     // Verified 1 h (u1) and 72 h (u2) after signing up; u1 deposited 47 h after verifying.
-    assert_eq!(column(&t, "median_secs_from_previous")[1..], [json!(36.5 * 3600.0), json!(47.0 * 3600.0)]);
-    let dropped = ask(&view, "funnel", json!({ "steps": steps, "dropped_at": 2 })).unwrap();
-    assert_eq!(column(&dropped, "user_id"), [json!("u3"), json!("u4")]);
-    let by_channel = ask(&view, "funnel", json!({ "steps": steps, "breakdown": "user.channel" })).unwrap();
-    assert_eq!(column(&by_channel, "breakdown"), ["douyin", "douyin", "douyin", "wechat", "wechat", "wechat"].map(|c| json!(c)));
-    assert_eq!(column(&by_channel, "users"), [2, 1, 1, 2, 1, 0].map(|n| json!(n)));
+    assert_eq!(column(&t, "median_secs_from_previous")[1..], [c(36.5 * 3600.0), c(47.0 * 3600.0)]);
+    let dropped = ask(&view, InsightKind::Funnel, InsightOptions { steps: list(&steps), dropped_at: Some(2), ..o() }).unwrap();
+    assert_eq!(column(&dropped, "user_id"), [c("u3"), c("u4")]);
+    let by_channel =
+        ask(&view, InsightKind::Funnel, InsightOptions { steps: list(&steps), breakdown: Some("user.channel".into()), ..o() }).unwrap();
+    assert_eq!(column(&by_channel, "breakdown"), ["douyin", "douyin", "douyin", "wechat", "wechat", "wechat"].map(c));
+    assert_eq!(column(&by_channel, "users"), [2, 1, 1, 2, 1, 0].map(c));
     // Strict order: u1's task between signup and deposit breaks a signup → deposit funnel.
-    let strict = ask(&view, "funnel", json!({ "steps": ["user_signup", "deposit"], "mode": "strict_order" })).unwrap();
-    assert_eq!(column(&strict, "users"), [json!(4), json!(0)]);
-    let loose = ask(&view, "funnel", json!({ "steps": ["user_signup", "deposit"] })).unwrap();
-    assert_eq!(column(&loose, "users"), [json!(4), json!(1)]);
+    let strict = ask(
+        &view,
+        InsightKind::Funnel,
+        InsightOptions { steps: list(&["user_signup", "deposit"]), mode: Some("strict_order".into()), ..o() },
+    )
+    .unwrap();
+    assert_eq!(column(&strict, "users"), [c(4), c(0)]);
+    let loose = ask(&view, InsightKind::Funnel, InsightOptions { steps: list(&["user_signup", "deposit"]), ..o() }).unwrap();
+    assert_eq!(column(&loose, "users"), [c(4), c(1)]);
 }
 
 #[test]
 fn retention_follows_weekly_cohorts_and_leaves_unreached_periods_empty() {
     let dir = tempfile::tempdir().unwrap();
     let view = history(dir.path());
-    let body = json!({ "return_event": "app_session", "period": "week", "periods": 2 });
-    let t = ask(&view, "retention", body.clone()).unwrap();
-    assert_eq!(column(&t, "cohort"), [json!("2026-01-05"), json!("2026-01-12")]);
-    assert_eq!(column(&t, "users"), [json!(3), json!(1)]);
-    assert_eq!(t.rows[0][2..], [json!(2.0 / 3.0), json!(1.0 / 3.0), json!(0.0)]);
+    let body = InsightOptions { return_event: Some("app_session".into()), period: Some("week".into()), periods: Some(2), ..o() };
+    let t = ask(&view, InsightKind::Retention, body.clone()).unwrap();
+    assert_eq!(column(&t, "cohort"), [d("2026-01-05"), d("2026-01-12")]);
+    assert_eq!(column(&t, "users"), [c(3), c(1)]);
+    assert_eq!(t.rows[0][2..], [c(2.0 / 3.0), c(1.0 / 3.0), c(0.0)]);
     // The data ends on 2026-01-19: the second cohort's week 2 (from 01-26) is not known yet.
-    assert_eq!(t.rows[1][2..], [json!(0.0), json!(1.0), Value::Null]);
-    let mut cell = body.clone();
-    cell["cohort"] = json!("2026-01-05");
-    cell["period_index"] = json!(1);
-    assert_eq!(column(&ask(&view, "retention", cell).unwrap(), "user_id"), [json!("u1")]);
-    let mut unbounded = body;
-    unbounded["unbounded"] = json!(true);
-    unbounded["counts"] = json!(true);
-    let u = ask(&view, "retention", unbounded).unwrap();
-    assert_eq!(u.rows[1][2..], [json!(1), json!(1), Value::Null], "u4 came back in week 1, so also 'on or after' week 0");
+    assert_eq!(t.rows[1][2..], [c(0.0), c(1.0), Cell::Null]);
+    let cell = InsightOptions { cohort: Some("2026-01-05".into()), period_index: Some(1), ..body.clone() };
+    assert_eq!(column(&ask(&view, InsightKind::Retention, cell).unwrap(), "user_id"), [c("u1")]);
+    let unbounded = InsightOptions { unbounded: Some(true), counts: Some(true), ..body };
+    let u = ask(&view, InsightKind::Retention, unbounded).unwrap();
+    assert_eq!(u.rows[1][2..], [c(1), c(1), Cell::Null], "u4 came back in week 1, so also 'on or after' week 0");
 }
 
 #[test]
 fn trends_lifecycle_activation_and_acquisition_answer_from_the_same_history() {
     let dir = tempfile::tempdir().unwrap();
     let view = history(dir.path());
-    let trends = ask(&view, "trends", json!({ "event": "user_signup", "interval": "week" })).unwrap();
-    assert_eq!(trends.rows, vec![vec![json!("2026-01-05"), json!(3)], vec![json!("2026-01-12"), json!(1)]]);
-    let sums = ask(&view, "trends", json!({ "event": "deposit", "measure": "sum:amount_fen", "interval": "month" })).unwrap();
-    assert_eq!(sums.rows, vec![vec![json!("2026-01-01"), json!(30_000)]]);
+    let trends =
+        ask(&view, InsightKind::Trends, InsightOptions { event: Some("user_signup".into()), interval: Some("week".into()), ..o() })
+            .unwrap();
+    assert_eq!(trends.rows, vec![vec![d("2026-01-05"), c(3)], vec![d("2026-01-12"), c(1)]]);
+    let sums = ask(
+        &view,
+        InsightKind::Trends,
+        InsightOptions { event: Some("deposit".into()), measure: Some("sum:amount_fen".into()), interval: Some("month".into()), ..o() },
+    )
+    .unwrap();
+    assert_eq!(sums.rows, vec![vec![d("2026-01-01"), c(30_000)]]);
 
-    let lc = ask(&view, "lifecycle", json!({ "event": "app_session", "interval": "week" })).unwrap();
-    assert_eq!(column(&lc, "period"), ["2026-01-05", "2026-01-12", "2026-01-19"].map(|p| json!(p)));
-    assert_eq!(column(&lc, "new"), [2, 0, 1].map(|n| json!(n)));
-    assert_eq!(column(&lc, "returning"), [0, 1, 0].map(|n| json!(n)));
-    assert_eq!(column(&lc, "dormant"), [0, -1, -1].map(|n| json!(n)));
-    assert_eq!(column(&lc, "usage_secs_per_active_user"), [100.0, 100.0, 100.0].map(|n| json!(n)));
-    let by_channel = ask(&view, "lifecycle", json!({ "event": "app_session", "breakdown": "user.channel" })).unwrap();
+    let lc = ask(&view, InsightKind::Lifecycle, InsightOptions { event: Some("app_session".into()), interval: Some("week".into()), ..o() })
+        .unwrap();
+    assert_eq!(column(&lc, "period"), ["2026-01-05", "2026-01-12", "2026-01-19"].map(d));
+    assert_eq!(column(&lc, "new"), [2, 0, 1].map(c));
+    assert_eq!(column(&lc, "returning"), [0, 1, 0].map(c));
+    assert_eq!(column(&lc, "dormant"), [0, -1, -1].map(c));
+    assert_eq!(column(&lc, "usage_secs_per_active_user"), [100.0, 100.0, 100.0].map(c));
+    let by_channel = ask(
+        &view,
+        InsightKind::Lifecycle,
+        InsightOptions { event: Some("app_session".into()), breakdown: Some("user.channel".into()), ..o() },
+    )
+    .unwrap();
     let rows: Vec<(String, String, i64, i64, i64)> = by_channel
         .rows
         .iter()
-        .map(|r| {
-            (
-                r[0].as_str().unwrap().into(),
-                r[1].as_str().unwrap().into(),
-                r[2].as_i64().unwrap(),
-                r[3].as_i64().unwrap(),
-                r[5].as_i64().unwrap(),
-            )
-        })
+        .map(|r| (r[0].display(), r[1].display(), r[2].as_int().unwrap(), r[3].as_int().unwrap(), r[5].as_int().unwrap()))
         .collect();
     let row = |g: &str, p: &str, new: i64, returning: i64, dormant: i64| (g.to_string(), p.to_string(), new, returning, dormant);
     assert_eq!(
@@ -175,32 +203,28 @@ fn trends_lifecycle_activation_and_acquisition_answer_from_the_same_history() {
         ]
     );
 
-    let act = ask(&view, "activation", json!({})).unwrap();
-    assert_eq!(column(&act, "breakdown"), [json!("douyin"), json!("wechat")]);
-    assert_eq!(column(&act, "signups"), [json!(2), json!(2)]);
-    assert_eq!(column(&act, "verify_identity"), [json!(0.5), json!(0.5)]);
-    assert_eq!(column(&act, "bind_card"), [json!(0.5), json!(0.0)]);
-    assert_eq!(column(&act, "next_day_active"), [json!(0.5), json!(0.5)]);
+    let act = ask(&view, InsightKind::Activation, o()).unwrap();
+    assert_eq!(column(&act, "breakdown"), [c("douyin"), c("wechat")]);
+    assert_eq!(column(&act, "signups"), [c(2), c(2)]);
+    assert_eq!(column(&act, "verify_identity"), [c(0.5), c(0.5)]);
+    assert_eq!(column(&act, "bind_card"), [c(0.5), c(0.0)]);
+    assert_eq!(column(&act, "next_day_active"), [c(0.5), c(0.5)]);
 
-    let acq = ask(&view, "acquisition", json!({ "period": "week" })).unwrap();
+    let acq = ask(&view, InsightKind::Acquisition, InsightOptions { period: Some("week".into()), ..o() }).unwrap();
     let row = |period: &str, channel: &str| {
-        acq.rows
-            .iter()
-            .find(|r| r[0] == json!(period) && r[1] == json!(channel))
-            .unwrap_or_else(|| panic!("{period} {channel}: {acq:?}"))
-            .clone()
+        acq.rows.iter().find(|r| r[0] == c(period) && r[1] == c(channel)).unwrap_or_else(|| panic!("{period} {channel}: {acq:?}")).clone()
     };
-    assert_eq!(row("2026-01-05", "douyin")[2..5], [json!(2), json!(3000), json!(1500.0)]);
-    assert_eq!(row("2026-01-12", "wechat")[2..5], [json!(1), json!(1000), json!(1000.0)]);
+    assert_eq!(row("2026-01-05", "douyin")[2..5], [c(2), c(3000), c(1500.0)]);
+    assert_eq!(row("2026-01-12", "wechat")[2..5], [c(1), c(1000), c(1000.0)]);
     // douyin: CAC 1,500 fen per user; u1's 5,000 fen on day 3 is 2,500 per user: paid back on day 3.
-    assert_eq!(row("total", "douyin")[8], json!(3));
+    assert_eq!(row("total", "douyin")[8], c(3));
     // wechat: CAC 1,500; 1,000 fen over two users never covers it.
-    assert_eq!(row("total", "wechat")[8], Value::Null);
+    assert_eq!(row("total", "wechat")[8], Cell::Null);
     // Per week too: u1 alone pays back the week's douyin CAC on day 3.
-    assert_eq!(row("2026-01-05", "douyin")[8], json!(3));
+    assert_eq!(row("2026-01-05", "douyin")[8], c(3));
     // Two buyers are too few to fit LTV models: the predicted columns are empty, and say why.
-    assert_eq!(column(&acq, "ltv_fen"), vec![Value::Null; acq.rows.len()]);
-    assert_eq!(column(&acq, "payback_days_projected"), vec![Value::Null; acq.rows.len()]);
+    assert_eq!(column(&acq, "ltv_fen"), vec![Cell::Null; acq.rows.len()]);
+    assert_eq!(column(&acq, "payback_days_projected"), vec![Cell::Null; acq.rows.len()]);
     assert!(acq.notes.iter().any(|n| n.starts_with("no LTV:") && n.contains("at least 30")), "{:?}", acq.notes);
 }
 
@@ -208,40 +232,65 @@ fn trends_lifecycle_activation_and_acquisition_answer_from_the_same_history() {
 fn bad_requests_name_the_parameter_and_an_empty_range_is_an_empty_answer() {
     let dir = tempfile::tempdir().unwrap();
     let view = history(dir.path());
-    let param = |kind: &str, body: Value| match ask(&view, kind, body) {
+    let param = |kind: InsightKind, options: InsightOptions| match ask(&view, kind, options) {
         Err(InsightError::Param { param, message }) => format!("{param}: {message}"),
         other => panic!("expected a parameter error, got {other:?}"),
     };
-    assert!(param("funnel", json!({ "steps": ["user_signup", "no_such_event"] })).starts_with("steps: unknown event type 'no_such_event'"));
+    assert!(
+        param(InsightKind::Funnel, InsightOptions { steps: list(&["user_signup", "no_such_event"]), ..o() })
+            .starts_with("steps: unknown event type 'no_such_event'")
+    );
     let many: Vec<&str> = vec!["user_signup"; 33];
-    assert!(param("funnel", json!({ "steps": many })).starts_with("steps: at most 32 steps"));
-    assert!(param("funnel", json!({ "steps": ["user_signup"], "window": "0" })).starts_with("window:"));
-    assert!(param("funnel", json!({ "steps": ["user_signup"], "window": "-5" })).starts_with("window:"));
-    assert!(param("funnel", json!({ "steps": ["user_signup"], "mode": "fast" })).starts_with("mode:"));
+    assert!(param(InsightKind::Funnel, InsightOptions { steps: list(&many), ..o() }).starts_with("steps: at most 32 steps"));
     assert!(
-        param("funnel", json!({ "steps": ["user_signup"], "breakdown": "user.colour" })).starts_with("breakdown: unknown user property")
+        param(InsightKind::Funnel, InsightOptions { steps: list(&["user_signup"]), window: Some("0".into()), ..o() })
+            .starts_with("window:")
     );
     assert!(
-        param("funnel", json!({ "steps": ["user_signup"], "filters": ["amount_fen > lots"] }))
+        param(InsightKind::Funnel, InsightOptions { steps: list(&["user_signup"]), window: Some("-5".into()), ..o() })
+            .starts_with("window:")
+    );
+    assert!(
+        param(InsightKind::Funnel, InsightOptions { steps: list(&["user_signup"]), mode: Some("fast".into()), ..o() }).starts_with("mode:")
+    );
+    assert!(
+        param(InsightKind::Funnel, InsightOptions { steps: list(&["user_signup"]), breakdown: Some("user.colour".into()), ..o() })
+            .starts_with("breakdown: unknown user property")
+    );
+    assert!(
+        param(InsightKind::Funnel, InsightOptions { steps: list(&["user_signup"]), filters: list(&["amount_fen > lots"]), ..o() })
             .starts_with("filters: amount_fen is a number")
     );
     assert!(
-        param("funnel", json!({ "steps": ["user_signup"], "filters": ["amount_fen > inf"] }))
+        param(InsightKind::Funnel, InsightOptions { steps: list(&["user_signup"]), filters: list(&["amount_fen > inf"]), ..o() })
             .starts_with("filters: amount_fen is a number")
     );
-    let big = ask(&view, "trends", json!({ "event": "deposit", "filters": ["amount_fen >= 1.5e4"] })).unwrap();
-    assert_eq!(big.rows.iter().map(|r| r[1].as_i64().unwrap()).sum::<i64>(), 1, "only u3's 20,000 fen deposit");
-    assert!(param("funnel", json!({ "steps": ["user_signup"], "stepz": 1 })).contains("stepz"));
-    assert!(param("retention", json!({ "from": "2026-02-01", "to": "2026-01-01" })).starts_with("to:"));
-    assert!(param("retention", json!({ "period": "fortnight" })).starts_with("period:"));
-    assert!(param("trends", json!({ "measure": "sum:channel" })).starts_with("measure: channel is not numeric"));
-    assert!(param("insights", json!({})).starts_with("kind: unknown insight"));
-    assert!(param("trends", json!({ "from": 20260101 })).starts_with("from: invalid type"));
-    assert!(param("trends", json!({ "filters": "user.channel = douyin" })).starts_with("filters: invalid type"));
-    assert!(param("trends", json!(["not", "an", "object"])).starts_with("body:"));
-    let empty = ask(&view, "funnel", json!({ "steps": ["user_signup", "deposit"], "from": "2030-01-01", "to": "2030-01-31" })).unwrap();
+    let big =
+        ask(&view, InsightKind::Trends, InsightOptions { event: Some("deposit".into()), filters: list(&["amount_fen >= 1.5e4"]), ..o() })
+            .unwrap();
+    assert_eq!(big.rows.iter().map(|r| r[1].as_int().unwrap()).sum::<i64>(), 1, "only u3's 20,000 fen deposit");
+    assert!(
+        param(InsightKind::Funnel, InsightOptions { steps: list(&["user_signup"]), periods: Some(3), ..o() })
+            .starts_with("periods: funnel does not take periods")
+    );
+    assert!(
+        param(InsightKind::Retention, InsightOptions { from: Some("2026-02-01".into()), to: Some("2026-01-01".into()), ..o() })
+            .starts_with("to:")
+    );
+    assert!(param(InsightKind::Retention, InsightOptions { period: Some("fortnight".into()), ..o() }).starts_with("period:"));
+    assert!(
+        param(InsightKind::Trends, InsightOptions { measure: Some("sum:channel".into()), ..o() })
+            .starts_with("measure: channel is not numeric")
+    );
+    assert!("insights".parse::<InsightKind>().unwrap_err().to_string().starts_with("kind: unknown insight"));
+    let empty = ask(
+        &view,
+        InsightKind::Funnel,
+        InsightOptions { steps: list(&["user_signup", "deposit"]), from: Some("2030-01-01".into()), to: Some("2030-01-31".into()), ..o() },
+    )
+    .unwrap();
     assert!(empty.rows.is_empty());
-    let empty = ask(&view, "retention", json!({ "from": "2030-01-01" })).unwrap();
+    let empty = ask(&view, InsightKind::Retention, InsightOptions { from: Some("2030-01-01".into()), ..o() }).unwrap();
     assert!(empty.rows.is_empty());
 }
 
@@ -285,12 +334,22 @@ fn segments_select_users_by_behaviour_and_properties_and_filter_insights() {
         [("active_wechat", 1), ("douyin_no_deposit", 0), ("sessions", 3)]
     );
     assert_eq!(book.materialised_members("sessions").unwrap(), ["u1", "u2", "u4"]);
-    let t =
-        block_on(run_json(&view, &book, "funnel", json!({ "steps": ["user_signup"], "filters": ["segment = active_wechat"] }))).unwrap();
-    assert_eq!(column(&t, "users"), [json!(1)]);
-    let t =
-        block_on(run_json(&view, &book, "funnel", json!({ "steps": ["user_signup"], "filters": ["segment != active_wechat"] }))).unwrap();
-    assert_eq!(column(&t, "users"), [json!(3)]);
+    let t = block_on(run_in(
+        &view,
+        &book,
+        InsightKind::Funnel,
+        InsightOptions { steps: list(&["user_signup"]), filters: list(&["segment = active_wechat"]), ..o() },
+    ))
+    .unwrap();
+    assert_eq!(column(&t, "users"), [c(1)]);
+    let t = block_on(run_in(
+        &view,
+        &book,
+        InsightKind::Funnel,
+        InsightOptions { steps: list(&["user_signup"]), filters: list(&["segment != active_wechat"]), ..o() },
+    ))
+    .unwrap();
+    assert_eq!(column(&t, "users"), [c(3)]);
 
     // Bad definitions and references are named.
     let mut book = book;
@@ -299,7 +358,9 @@ fn segments_select_users_by_behaviour_and_properties_and_filter_insights() {
     assert!(err(def("x", &["did deposit", "sometimes deposit"]), &mut book).starts_with("rules[1]:"));
     assert!(err(def("x", &["did deposit in 30"]), &mut book).starts_with("rules[0]: '30' is not a number of days"));
     assert!(err(def("bad name!", &["did deposit"]), &mut book).starts_with("name:"));
-    let missing = block_on(run_json(&view, &book, "trends", json!({ "filters": ["segment = nobody"] }))).unwrap_err().to_string();
+    let missing = block_on(run_in(&view, &book, InsightKind::Trends, InsightOptions { filters: list(&["segment = nobody"]), ..o() }))
+        .unwrap_err()
+        .to_string();
     assert!(missing.starts_with("segment: no segment 'nobody'"), "{missing}");
 }
 
@@ -325,14 +386,14 @@ fn goals_report_current_value_projection_and_status() {
         let ctx = finpulse_growth::session(&view).await.unwrap();
         evaluate(&ctx, &view.registry, &book).await.unwrap()
     });
-    let row = |name: &str| t.rows.iter().find(|r| r[0] == json!(name)).unwrap().clone();
-    assert_eq!(row("signups")[6], json!(2.0));
-    assert_eq!(row("signups")[8], json!("met"));
-    assert_eq!(row("signups-stretch")[8], json!("missed"));
-    assert_eq!(row("incidents")[1], json!("compliance"));
-    assert_eq!(row("incidents")[8], json!("no data"), "no payments: no rate");
+    let row = |name: &str| t.rows.iter().find(|r| r[0] == c(name)).unwrap().clone();
+    assert_eq!(row("signups")[6], c(2.0));
+    assert_eq!(row("signups")[8], c("met"));
+    assert_eq!(row("signups-stretch")[8], c("missed"));
+    assert_eq!(row("incidents")[1], c("compliance"));
+    assert_eq!(row("incidents")[8], c("no data"), "no payments: no rate");
     // Everyone (4 users) was active in the 30 days to 01-19, growing from 2: the trend reaches 10 by June.
-    assert_eq!(row("reach")[6], json!(4.0));
-    assert_eq!(row("reach")[8], json!("on track"));
-    assert_eq!(row("reach")[5], json!("2026-01-19"));
+    assert_eq!(row("reach")[6], c(4.0));
+    assert_eq!(row("reach")[8], c("on track"));
+    assert_eq!(row("reach")[5], d("2026-01-19"));
 }

@@ -3,47 +3,21 @@
 //! `GET|POST /v1/segments`, `GET /v1/segments/{name}/members`: saved segments, materialised on
 //! save and then on a schedule.
 
+use crate::wire::{InsightBody, TableBody};
 use crate::{AppState, ErrorBody, error};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use finpulse_growth::InsightError;
 use finpulse_growth::segments::{SegmentBook, SegmentDef};
+use finpulse_growth::{InsightError, InsightKind, InsightOptions};
 use finpulse_log::ViewHandle;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use utoipa::IntoParams;
-
-/// Options given as numbers in query strings.
-const NUMBER_OPTIONS: [&str; 5] = ["dropped_at", "limit", "periods", "period_index", "churn_after"];
-/// Options given as lists in query strings (comma-separated).
-const LIST_OPTIONS: [&str; 2] = ["steps", "tasks"];
-
-/// Query parameters as the JSON object a POST would send.
-fn body_from_query(pairs: Vec<(String, String)>) -> Result<Value, String> {
-    let mut m = Map::new();
-    for (k, v) in pairs {
-        let value = if k == "filters" || k == "filter" {
-            let list = m.entry("filters").or_insert_with(|| Value::Array(Vec::new()));
-            list.as_array_mut().expect("filters is a list").push(Value::from(v));
-            continue;
-        } else if LIST_OPTIONS.contains(&k.as_str()) {
-            Value::from(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>())
-        } else if NUMBER_OPTIONS.contains(&k.as_str()) {
-            Value::from(v.parse::<u64>().map_err(|_| format!("{k}: '{v}' is not a whole number"))?)
-        } else if k == "unbounded" || k == "counts" {
-            Value::from(v.parse::<bool>().map_err(|_| format!("{k}: '{v}' is not true or false"))?)
-        } else {
-            Value::from(v)
-        };
-        m.insert(k, value);
-    }
-    Ok(Value::Object(m))
-}
 
 fn insight_error(e: InsightError) -> Response {
     match e {
@@ -56,38 +30,39 @@ fn load_book(state: &AppState) -> Result<SegmentBook, Box<Response>> {
     SegmentBook::load(&state.data_dir).map_err(|e| Box::new(insight_error(e)))
 }
 
-async fn answer(state: AppState, kind: String, body: Value) -> Response {
+async fn answer(state: AppState, kind: String, body: InsightBody) -> Response {
+    let kind: InsightKind = match kind.parse() {
+        Ok(k) => k,
+        Err(e) => return error(StatusCode::NOT_FOUND, format!("{e}")),
+    };
+    let insight = match InsightOptions::from(body).into_insight(kind) {
+        Ok(i) => i,
+        Err(e) => return insight_error(e),
+    };
     let _turn = state.query_turn().await;
     let view = state.views.snapshot();
     let book = match load_book(&state) {
         Ok(b) => b,
         Err(r) => return *r,
     };
-    match finpulse_growth::run_json(&view, &book, &kind, body).await {
-        Ok(table) => Json(table).into_response(),
-        Err(e @ InsightError::Param { .. }) => {
-            let status = if kind_known(&kind) { StatusCode::BAD_REQUEST } else { StatusCode::NOT_FOUND };
-            error(status, e.to_string())
-        }
+    match finpulse_growth::run(&view, &book, &insight).await {
+        Ok(table) => Json(TableBody::from(&table)).into_response(),
         Err(e) => insight_error(e),
     }
-}
-
-fn kind_known(kind: &str) -> bool {
-    finpulse_growth::KINDS.contains(&kind)
 }
 
 /// An insight (acquisition, activation, funnel, retention, lifecycle, trends) with options as
 /// query parameters, e.g. `/v1/insights/funnel?steps=user_signup,deposit&window=7d&breakdown=user.channel`.
 #[utoipa::path(get, path = "/v1/insights/{kind}", tag = "insights",
     params(("kind" = String, Path, description = "acquisition, activation, funnel, retention, lifecycle or trends")),
-    responses((status = 200, description = "columns and rows", body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(InsightBody),
+    responses((status = 200, description = "columns and rows", body = TableBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_insight(
     State(state): State<AppState>,
     Path(kind): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    match body_from_query(pairs) {
+    match InsightBody::from_query(pairs) {
         Ok(body) => answer(state, kind, body).await,
         Err(message) => error(StatusCode::BAD_REQUEST, message),
     }
@@ -97,16 +72,26 @@ pub(crate) async fn get_insight(
 /// `{"steps": ["user_signup", "deposit"], "window": "7d", "mode": "strict_order", "filters": ["user.channel = douyin"]}`.
 #[utoipa::path(post, path = "/v1/insights/{kind}", tag = "insights",
     params(("kind" = String, Path, description = "acquisition, activation, funnel, retention, lifecycle or trends")),
-    request_body = Object,
-    responses((status = 200, description = "columns and rows", body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    request_body = InsightBody,
+    responses((status = 200, description = "columns and rows", body = TableBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn post_insight(
     State(state): State<AppState>,
     Path(kind): Path<String>,
-    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<InsightBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     match body {
         Ok(Json(body)) => answer(state, kind, body).await,
-        Err(e) => error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(e) => error(StatusCode::BAD_REQUEST, options_error(&e.body_text())),
+    }
+}
+
+/// A refused options object, as `OPTION: what is wrong` when one option is at fault
+/// (`from: invalid type: integer ...`) and `body: ...` when the whole body is.
+fn options_error(text: &str) -> String {
+    let detail = text.split_once("target type: ").map_or(text, |(_, d)| d);
+    match detail.split_once(": ") {
+        Some((option, _)) if !option.is_empty() && !option.contains(' ') => detail.to_string(),
+        _ => format!("body: {detail}"),
     }
 }
 
@@ -185,6 +170,7 @@ pub(crate) async fn save_segment(
 
 /// Membership options.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MembersQuery {
     /// Is this user a member? (Answers `{"member": true|false}` instead of the list.)
     pub user_id: Option<String>,
@@ -234,7 +220,7 @@ pub(crate) async fn segment_members(
 }
 
 /// Every KPI goal with its current value, trend projection to the deadline and status.
-#[utoipa::path(get, path = "/v1/goals", tag = "goals", responses((status = 200, description = "columns and rows", body = Object)))]
+#[utoipa::path(get, path = "/v1/goals", tag = "goals", responses((status = 200, description = "columns and rows", body = TableBody)))]
 pub(crate) async fn list_goals(State(state): State<AppState>) -> Response {
     let _turn = state.query_turn().await;
     let view = state.views.snapshot();
@@ -244,7 +230,7 @@ pub(crate) async fn list_goals(State(state): State<AppState>) -> Response {
         finpulse_growth::goals::evaluate(&ctx, &view.registry, &book).await
     };
     match run.await {
-        Ok(t) => Json(t).into_response(),
+        Ok(t) => Json(TableBody::from(&t)).into_response(),
         Err(e) => insight_error(e),
     }
 }

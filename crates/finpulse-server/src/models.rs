@@ -104,6 +104,7 @@ pub(crate) async fn rollback(State(state): State<AppState>, Path(purpose): Path<
 
 /// Risk-list options.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RiskQuery {
     /// The as-of date, YYYY-MM-DD (UTC); defaults to the day after the last stored event.
     pub as_of: Option<String>,
@@ -169,6 +170,7 @@ pub(crate) async fn churn_risk(
 
 /// Offer-list options.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OffersQuery {
     /// One user's offer.
     pub user_id: Option<String>,

@@ -139,10 +139,10 @@ async fn recorded_decision(app: &AppState, tx: &Event) -> Result<Option<Decision
 /// loans and overdues, the latest credit report, tasks, tags and recent behaviour, from memory.
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "risk",
     params(("id" = String, Path, description = "user id")),
-    responses((status = 200, description = "The profile", body = Object), (status = 404, description = "Unknown user", body = ErrorBody)))]
+    responses((status = 200, description = "The profile", body = crate::wire::UserBody), (status = 404, description = "Unknown user", body = ErrorBody)))]
 pub(crate) async fn user(State(app): State<AppState>, Path(id): Path<String>) -> Response {
     app.live.with_user_view(&id, |view| match view {
-        Some(v) => Json(v).into_response(),
+        Some(v) => Json(crate::wire::UserBody::from(&v)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no user {id:?}")),
     })
 }
@@ -188,6 +188,7 @@ pub(crate) async fn publish(State(app): State<AppState>, body: Bytes) -> Respons
 
 /// Case list options.
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CasesQuery {
     /// open or resolved (default: both).
     pub status: Option<String>,

@@ -4,7 +4,9 @@
 
 use finpulse_risk::cases::{Alert, Case, Change, Resolution};
 use finpulse_risk::engine::{Decision, Reason};
+use finpulse_state::view::UserView;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// Why a decision came out as it did. (Also the shape the reasons of a `risk_decision` event
@@ -182,4 +184,325 @@ impl From<&Case> for CaseBody {
 pub struct CasesBody {
     /// Newest first.
     pub cases: Vec<CaseBody>,
+}
+
+/// An insight's options, as a JSON object (POST) or query parameters (GET). Each kind takes the
+/// scope (`from`, `to`, `filters`, `breakdown`) and its own options; an option of another kind
+/// is refused by name.
+#[derive(Deserialize, ToSchema, utoipa::IntoParams, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InsightBody {
+    /// First day, `YYYY-MM-DD` (UTC), inclusive.
+    pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD` (UTC), inclusive.
+    pub to: Option<String>,
+    /// Filters, each `PROPERTY OP VALUE` (`user.channel = douyin`, `amount_fen >= 100000`) or
+    /// `segment = NAME`.
+    pub filters: Option<Vec<String>>,
+    /// A property to break results down by (`user.channel`, an event field).
+    pub breakdown: Option<String>,
+    /// funnel: steps in order, each `TYPE` or `TYPE:FIELD=VALUE`.
+    pub steps: Option<Vec<String>>,
+    /// funnel, activation, acquisition: a window (`3600`, `30m`, `24h`, `7d`).
+    pub window: Option<String>,
+    /// funnel: strict_order, strict_deduplication, strict_increase, strict_once, allow_reentry
+    /// (comma-separated).
+    pub mode: Option<String>,
+    /// funnel: list the users who reached the step before this one (1-based) but not this one.
+    pub dropped_at: Option<usize>,
+    /// funnel, retention: most users listed.
+    pub limit: Option<usize>,
+    /// retention: what puts a user in a cohort (default `user_signup`).
+    pub cohort_event: Option<String>,
+    /// retention: what counts as coming back (default `any`).
+    pub return_event: Option<String>,
+    /// retention, acquisition: day, week, month or quarter.
+    pub period: Option<String>,
+    /// retention: periods to show.
+    pub periods: Option<usize>,
+    /// retention: on-or-after retention.
+    pub unbounded: Option<bool>,
+    /// retention: counts instead of shares.
+    pub counts: Option<bool>,
+    /// retention: with `period_index`, list the users behind this cohort's cell (its first day).
+    pub cohort: Option<String>,
+    /// retention: with `cohort`, the period after the cohort's.
+    pub period_index: Option<usize>,
+    /// trends, lifecycle: the event (`TYPE`, `TYPE:FIELD=VALUE` or `any`).
+    pub event: Option<String>,
+    /// trends: count, users, sum:FIELD or avg:FIELD.
+    pub measure: Option<String>,
+    /// trends, lifecycle: day, week, month (trends also quarter).
+    pub interval: Option<String>,
+    /// lifecycle: periods without activity after which a user has churned.
+    pub churn_after: Option<u32>,
+    /// activation, acquisition: new-user tasks, each `TYPE` or `TYPE:FIELD=VALUE`.
+    pub tasks: Option<Vec<String>>,
+    /// acquisition: how long after signup LTV counts, in whole days (default `365d`).
+    pub ltv_horizon: Option<String>,
+}
+
+impl InsightBody {
+    /// The options from query parameters: lists comma-separated (`steps`, `tasks`), `filters`
+    /// repeatable, numbers and true/false checked here with the parameter named.
+    pub fn from_query(pairs: Vec<(String, String)>) -> Result<Self, String> {
+        fn number<T: std::str::FromStr>(key: &str, v: &str) -> Result<Option<T>, String> {
+            v.trim().parse().map(Some).map_err(|_| format!("{key}: '{v}' is not a whole number"))
+        }
+        fn flag(key: &str, v: &str) -> Result<Option<bool>, String> {
+            v.trim().parse().map(Some).map_err(|_| format!("{key}: '{v}' is not true or false"))
+        }
+        let list = |v: &str| Some(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect());
+        let mut b = Self::default();
+        for (key, v) in pairs {
+            let text = Some(v.clone());
+            match key.as_str() {
+                "from" => b.from = text,
+                "to" => b.to = text,
+                "filters" | "filter" => b.filters.get_or_insert_with(Vec::new).push(v),
+                "breakdown" => b.breakdown = text,
+                "steps" => b.steps = list(&v),
+                "window" => b.window = text,
+                "mode" => b.mode = text,
+                "dropped_at" => b.dropped_at = number(&key, &v)?,
+                "limit" => b.limit = number(&key, &v)?,
+                "cohort_event" => b.cohort_event = text,
+                "return_event" => b.return_event = text,
+                "period" => b.period = text,
+                "periods" => b.periods = number(&key, &v)?,
+                "unbounded" => b.unbounded = flag(&key, &v)?,
+                "counts" => b.counts = flag(&key, &v)?,
+                "cohort" => b.cohort = text,
+                "period_index" => b.period_index = number(&key, &v)?,
+                "event" => b.event = text,
+                "measure" => b.measure = text,
+                "interval" => b.interval = text,
+                "churn_after" => b.churn_after = number(&key, &v)?,
+                "tasks" => b.tasks = list(&v),
+                "ltv_horizon" => b.ltv_horizon = text,
+                other => return Err(format!("{other}: not an insight option")),
+            }
+        }
+        Ok(b)
+    }
+}
+
+impl From<InsightBody> for finpulse_growth::InsightOptions {
+    fn from(b: InsightBody) -> Self {
+        Self {
+            from: b.from,
+            to: b.to,
+            filters: b.filters.unwrap_or_default(),
+            breakdown: b.breakdown,
+            steps: b.steps.unwrap_or_default(),
+            window: b.window,
+            mode: b.mode,
+            dropped_at: b.dropped_at,
+            limit: b.limit,
+            cohort_event: b.cohort_event,
+            return_event: b.return_event,
+            period: b.period,
+            periods: b.periods,
+            unbounded: b.unbounded,
+            counts: b.counts,
+            cohort: b.cohort,
+            period_index: b.period_index,
+            event: b.event,
+            measure: b.measure,
+            interval: b.interval,
+            churn_after: b.churn_after,
+            tasks: b.tasks.unwrap_or_default(),
+            ltv_horizon: b.ltv_horizon,
+        }
+    }
+}
+
+/// An insight's or the goals' answer: named columns and rows. Numbers are JSON numbers (whole
+/// ones exact), days are `YYYY-MM-DD`, times RFC 3339 (UTC), and a missing value is `null`.
+#[derive(Serialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct TableBody {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows, one value per column.
+    #[schema(value_type = Vec<Vec<Object>>)]
+    pub rows: Vec<Vec<serde_json::Value>>,
+    /// What a reader needs to know to trust the numbers (the models behind predicted columns,
+    /// or why they are empty); absent when there is nothing to say.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl From<&finpulse_growth::Table> for TableBody {
+    fn from(t: &finpulse_growth::Table) -> Self {
+        use finpulse_growth::Cell;
+        let value = |c: &Cell| match c {
+            Cell::Null => serde_json::Value::Null,
+            Cell::Int(v) => serde_json::Value::from(*v),
+            Cell::Float(v) => serde_json::Number::from_f64(*v).map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Cell::Bool(v) => serde_json::Value::Bool(*v),
+            Cell::Text(_) | Cell::Day(_) | Cell::Time(_) => serde_json::Value::String(c.display()),
+        };
+        Self { columns: t.columns.clone(), rows: t.rows.iter().map(|r| r.iter().map(value).collect()).collect(), notes: t.notes.clone() }
+    }
+}
+
+/// A credit bureau's latest report on a user.
+#[derive(Serialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct CreditBody {
+    /// The bureau.
+    pub bureau: String,
+    /// Its score.
+    pub score: i64,
+    /// Delinquencies in the last 24 months.
+    pub delinquencies_24m: Option<i64>,
+    /// Inquiries in the last 6 months.
+    pub inquiries_6m: Option<i64>,
+    /// When it was reported (UTC microseconds).
+    pub ts_us: i64,
+}
+
+/// Recency, frequency and monetary value of a user's transactions.
+#[derive(Serialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct RfmBody {
+    /// Days since the latest money movement; absent without any.
+    pub recency_days: Option<f64>,
+    /// Transactions in the last 30 days.
+    pub frequency_30d: u32,
+    /// Their total, minor units.
+    pub monetary_fen_30d: i64,
+}
+
+/// Recent behaviour, as of the live state's clock.
+#[derive(Serialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct BehaviourBody {
+    /// Transactions in the last day.
+    pub tx_count_1d: u32,
+    /// In the last 7 days.
+    pub tx_count_7d: u32,
+    /// In the last 30 days.
+    pub tx_count_30d: u32,
+    /// Average amount over 30 days, minor units.
+    pub avg_amount_fen_30d: Option<f64>,
+    /// Transactions ever.
+    pub tx_count_total: u64,
+    /// Transactions labelled fraud so far.
+    pub known_frauds: u32,
+    /// Devices used.
+    pub devices_seen: usize,
+    /// Terminals used.
+    pub terminals_seen: usize,
+}
+
+/// A user's live profile (`GET /v1/users/{id}`).
+#[derive(Serialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct UserBody {
+    /// The user id.
+    pub user_id: String,
+    /// Signup time (UTC microseconds).
+    pub signup_us: Option<i64>,
+    /// Acquisition channel.
+    pub channel: Option<String>,
+    /// Acquisition campaign.
+    pub campaign: Option<String>,
+    /// City at signup.
+    pub city: Option<String>,
+    /// Operating system at signup.
+    pub os: Option<String>,
+    /// Real-name verification passed.
+    pub identity_verified: bool,
+    /// Bank cards bound.
+    pub cards_bound: u32,
+    /// First event time (UTC microseconds).
+    pub first_seen_us: i64,
+    /// Last event time (UTC microseconds).
+    pub last_seen_us: i64,
+    /// Events by type.
+    pub counters: BTreeMap<String, u64>,
+    /// Deposits less withdrawals and transfers out, minor units.
+    pub balance_fen: i64,
+    /// Holdings by wealth product (purchases less redemptions), minor units.
+    pub holdings_fen: BTreeMap<String, i64>,
+    /// Approved loans and their principal not yet repaid, minor units.
+    pub loans_outstanding_fen: BTreeMap<String, i64>,
+    /// Loans with an overdue instalment not yet repaid, with the overdue amount.
+    pub overdue_fen: BTreeMap<String, i64>,
+    /// The latest credit report.
+    pub credit: Option<CreditBody>,
+    /// New-user tasks completed.
+    pub tasks_completed: Vec<String>,
+    /// Product types bought, by count.
+    pub product_types: BTreeMap<String, u32>,
+    /// Revenue the user generated, by stream, minor units.
+    pub revenue_fen: BTreeMap<String, i64>,
+    /// Total length of app sessions, seconds.
+    pub session_secs_total: i64,
+    /// Complaints filed.
+    pub complaints: u32,
+    /// Time of the latest money movement or payment (UTC microseconds).
+    pub last_money_us: Option<i64>,
+    /// new, active, dormant or churned.
+    pub lifecycle_stage: String,
+    /// Wealth holdings in total, minor units.
+    pub aum_fen: i64,
+    /// Recency, frequency, monetary value.
+    pub rfm: RfmBody,
+    /// Recent behaviour.
+    pub behaviour: BehaviourBody,
+    /// Derived tags (e.g. `high_value`).
+    pub tags: Vec<String>,
+    /// The live state's clock the profile was read at (UTC microseconds).
+    pub as_of_us: i64,
+}
+
+impl From<&UserView<'_>> for UserBody {
+    fn from(v: &UserView<'_>) -> Self {
+        let p = v.profile;
+        let (r, b) = (&v.rfm, &v.behaviour);
+        Self {
+            user_id: p.user_id.clone(),
+            signup_us: p.signup_us,
+            channel: p.channel.clone(),
+            campaign: p.campaign.clone(),
+            city: p.city.clone(),
+            os: p.os.clone(),
+            identity_verified: p.identity_verified,
+            cards_bound: p.cards_bound,
+            first_seen_us: p.first_seen_us,
+            last_seen_us: p.last_seen_us,
+            counters: p.counters.clone(),
+            balance_fen: p.balance_fen,
+            holdings_fen: p.holdings_fen.clone(),
+            loans_outstanding_fen: p.loans_outstanding_fen.clone(),
+            overdue_fen: p.overdue_fen.clone(),
+            credit: p.credit.as_ref().map(|c| CreditBody {
+                bureau: c.bureau.clone(),
+                score: c.score,
+                delinquencies_24m: c.delinquencies_24m,
+                inquiries_6m: c.inquiries_6m,
+                ts_us: c.ts_us,
+            }),
+            tasks_completed: p.tasks_completed.clone(),
+            product_types: p.product_types.clone(),
+            revenue_fen: p.revenue_fen.clone(),
+            session_secs_total: p.session_secs_total,
+            complaints: p.complaints,
+            last_money_us: p.last_money_us,
+            lifecycle_stage: v.lifecycle_stage.to_string(),
+            aum_fen: v.aum_fen,
+            rfm: RfmBody { recency_days: r.recency_days, frequency_30d: r.frequency_30d, monetary_fen_30d: r.monetary_fen_30d },
+            behaviour: BehaviourBody {
+                tx_count_1d: b.tx_count_1d,
+                tx_count_7d: b.tx_count_7d,
+                tx_count_30d: b.tx_count_30d,
+                avg_amount_fen_30d: b.avg_amount_fen_30d,
+                tx_count_total: b.tx_count_total,
+                known_frauds: b.known_frauds,
+                devices_seen: b.devices_seen,
+                terminals_seen: b.terminals_seen,
+            },
+            tags: v.tags.iter().map(|t| t.to_string()).collect(),
+            as_of_us: v.as_of_us,
+        }
+    }
 }

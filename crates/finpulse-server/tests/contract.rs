@@ -7,8 +7,8 @@ use finpulse_log::{EventStore, StoreOptions};
 use finpulse_server::{ApiLimits, Server};
 use serde_json::{Value, json};
 
-/// Keys whose values differ from run to run.
-const VOLATILE: &[&str] = &["elapsed_us", "opened_us", "at_us"];
+/// Keys whose values differ from run to run (case changes are stamped with the wall clock).
+const VOLATILE: &[&str] = &["elapsed_us", "opened_us", "at_us", "as_of_us", "last_seen_us", "recency_days"];
 
 fn normalise(v: &mut Value) {
     match v {
@@ -70,6 +70,14 @@ async fn public_answers_keep_their_shape() {
     };
     let mut answers = serde_json::Map::new();
     answers.insert("ingest".into(), call("POST", "/v1/events", Some(json!([payment("e1", 0, 100), {"type": "nope"}]).to_string())).await);
+    // Insights and goals before any decision: case changes are stamped with the wall clock.
+    answers.insert("insight_trends".into(), call("GET", "/v1/insights/trends?event=payment&interval=day", None).await);
+    let funnel = json!({"steps": ["payment", "payment:amount_fen>5000"], "window": "1d"});
+    answers.insert("insight_funnel".into(), call("POST", "/v1/insights/funnel", Some(funnel.to_string())).await);
+    answers.insert("insight_bad".into(), call("POST", "/v1/insights/funnel", Some(json!({"periods": 3}).to_string())).await);
+    let goal = json!({"name": "payers", "metric": "mau", "target": 10.0, "deadline": "2026-06-30"});
+    answers.insert("goal_set".into(), call("POST", "/v1/goals", Some(goal.to_string())).await);
+    answers.insert("goals".into(), call("GET", "/v1/goals", None).await);
     answers.insert("rules_publish".into(), call("POST", "/v1/rules", Some(RULES.into())).await);
     answers.insert("decision_new".into(), call("POST", "/v1/decisions", Some(payment("p1", 1, 9000).to_string())).await);
     answers.insert("decision_retried".into(), call("POST", "/v1/decisions", Some(payment("p1", 1, 9000).to_string())).await);
@@ -83,6 +91,7 @@ async fn public_answers_keep_their_shape() {
     answers.insert("case_missing".into(), call("GET", "/v1/cases/case-9", None).await);
     answers.insert("sql".into(), call("POST", "/v1/sql", Some(json!({"query": "SELECT 1 AS one, 'a' AS t"}).to_string())).await);
     answers.insert("sql_bad".into(), call("POST", "/v1/sql", Some(json!({"query": "SELEC"}).to_string())).await);
+    answers.insert("user".into(), call("GET", "/v1/users/u1", None).await);
     server.stop().await.unwrap();
 
     let now = serde_json::to_string_pretty(&Value::Object(answers)).unwrap() + "\n";

@@ -59,6 +59,23 @@ async fn insights_segments_and_goals_answer_over_http_and_bad_options_are_named(
     let (status, bad) = post(&c, format!("{base}/v1/insights/funnel"), &json!(["user_signup"])).await;
     assert_eq!(status, 400);
     assert!(bad["error"].as_str().unwrap().starts_with("body:"));
+    // Options of the wrong type, unknown or of another kind are named.
+    let refused = |status: u16, body: &serde_json::Value| {
+        assert_eq!(status, 400, "{body}");
+        body["error"].as_str().unwrap().to_string()
+    };
+    let (status, bad) = post(&c, format!("{base}/v1/insights/trends"), &json!({"from": 20260101})).await;
+    assert!(refused(status, &bad).starts_with("from: invalid type"), "{bad}");
+    let (status, bad) = post(&c, format!("{base}/v1/insights/trends"), &json!({"filters": "user.channel = douyin"})).await;
+    assert!(refused(status, &bad).starts_with("filters: invalid type"), "{bad}");
+    let (status, bad) = post(&c, format!("{base}/v1/insights/funnel"), &json!({"steps": ["user_signup"], "stepz": 1})).await;
+    assert!(refused(status, &bad).contains("unknown field `stepz`"), "{bad}");
+    let (status, bad) = post(&c, format!("{base}/v1/insights/funnel"), &json!({"steps": ["user_signup"], "periods": 3})).await;
+    assert!(refused(status, &bad).starts_with("periods: funnel does not take periods"), "{bad}");
+    let (status, bad) = get(&c, format!("{base}/v1/insights/funnel?steps=user_signup&stepz=1")).await;
+    assert!(refused(status, &bad).starts_with("stepz: not an insight option"), "{bad}");
+    let (status, bad) = get(&c, format!("{base}/v1/insights/retention?unbounded=yes")).await;
+    assert!(refused(status, &bad).starts_with("unbounded: 'yes' is not true or false"), "{bad}");
     assert_eq!(get(&c, format!("{base}/v1/insights/cohorts")).await.0, 404);
 
     // A segment saved over HTTP is materialised at once; membership, CSV export, and as a filter.

@@ -1,12 +1,13 @@
 //! `finpulse insight KIND`: the lifecycle insights from the command line. Flags become the same
-//! JSON request the API takes, so both check parameters the same way. Also `finpulse segment`.
+//! options the API's requests do, so both check parameters the same way. Also `finpulse segment`.
 
 use crate::Format;
 use crate::config::Config;
 use anyhow::{Context, Result};
 use finpulse_growth::segments::{self, SegmentBook, SegmentDef};
+use finpulse_growth::{InsightKind, InsightOptions, Table};
 use finpulse_log::EventStore;
-use serde_json::{Map, Value};
+use finpulse_server::wire::TableBody;
 
 /// Options of every insight kind; each kind accepts its own and rejects the others by name.
 #[derive(clap::Args, Debug)]
@@ -88,40 +89,34 @@ pub struct InsightArgs {
 }
 
 impl InsightArgs {
-    /// The request body the API would take.
-    pub fn body(&self) -> Value {
-        let mut m = Map::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                m.insert(k.to_string(), v);
-            }
-        };
-        let text = |v: &Option<String>| v.clone().map(Value::from);
-        let list = |v: &Vec<String>| (!v.is_empty()).then(|| Value::from(v.clone()));
-        put("from", text(&self.from));
-        put("to", text(&self.to));
-        put("filters", list(&self.filters));
-        put("breakdown", text(&self.breakdown));
-        put("steps", list(&self.steps));
-        put("window", text(&self.window));
-        put("mode", text(&self.mode));
-        put("dropped_at", self.dropped_at.map(Value::from));
-        put("limit", self.limit.map(Value::from));
-        put("cohort_event", text(&self.cohort_event));
-        put("return_event", text(&self.return_event));
-        put("period", text(&self.period));
-        put("periods", self.periods.map(Value::from));
-        put("unbounded", self.unbounded.then_some(Value::Bool(true)));
-        put("counts", self.counts.then_some(Value::Bool(true)));
-        put("cohort", text(&self.cohort));
-        put("period_index", self.period_index.map(Value::from));
-        put("event", text(&self.event));
-        put("measure", text(&self.measure));
-        put("interval", text(&self.interval));
-        put("churn_after", self.churn_after.map(Value::from));
-        put("tasks", list(&self.tasks));
-        put("ltv_horizon", text(&self.ltv_horizon));
-        Value::Object(m)
+    /// The options as the insights engine takes them; it refuses, by name, those the kind does
+    /// not take, as the API does.
+    pub fn options(&self) -> InsightOptions {
+        InsightOptions {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            filters: self.filters.clone(),
+            breakdown: self.breakdown.clone(),
+            steps: self.steps.clone(),
+            window: self.window.clone(),
+            mode: self.mode.clone(),
+            dropped_at: self.dropped_at,
+            limit: self.limit,
+            cohort_event: self.cohort_event.clone(),
+            return_event: self.return_event.clone(),
+            period: self.period.clone(),
+            periods: self.periods,
+            unbounded: self.unbounded.then_some(true),
+            counts: self.counts.then_some(true),
+            cohort: self.cohort.clone(),
+            period_index: self.period_index,
+            event: self.event.clone(),
+            measure: self.measure.clone(),
+            interval: self.interval.clone(),
+            churn_after: self.churn_after,
+            tasks: self.tasks.clone(),
+            ltv_horizon: self.ltv_horizon.clone(),
+        }
     }
 }
 
@@ -129,8 +124,15 @@ impl InsightArgs {
 pub async fn run(config: &Config, args: &InsightArgs) -> Result<()> {
     let view = EventStore::read_view(&config.data_dir).with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
     let book = SegmentBook::load(&config.data_dir)?;
-    let table = finpulse_growth::run_json(&view, &book, &args.kind, args.body()).await.with_context(|| format!("insight {}", args.kind))?;
-    match args.format {
+    let kind: InsightKind = args.kind.parse()?;
+    let insight = args.options().into_insight(kind).with_context(|| format!("insight {kind}"))?;
+    let table = finpulse_growth::run(&view, &book, &insight).await.with_context(|| format!("insight {kind}"))?;
+    print_table(&table, args.format)
+}
+
+/// Prints an insight's table as asked; JSON is what the API answers.
+fn print_table(table: &Table, format: Format) -> Result<()> {
+    match format {
         Format::Table => print!("{}", table.to_text()),
         Format::Csv => {
             print!("{}", table.to_csv());
@@ -139,7 +141,7 @@ pub async fn run(config: &Config, args: &InsightArgs) -> Result<()> {
                 eprintln!("note: {n}");
             }
         }
-        Format::Json => println!("{}", serde_json::to_string_pretty(&table)?),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&TableBody::from(table))?),
     }
     Ok(())
 }
@@ -271,17 +273,7 @@ pub async fn goals(config: &Config, command: GoalsCommand) -> Result<()> {
                 EventStore::read_view(&config.data_dir).with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
             let ctx = finpulse_growth::session(&view).await?;
             let table = finpulse_growth::goals::evaluate(&ctx, &view.registry, &book).await?;
-            match format {
-                Format::Table => print!("{}", table.to_text()),
-                Format::Csv => {
-                    print!("{}", table.to_csv());
-                    // CSV has no place for notes: they go beside it, where a terminal still shows them.
-                    for n in &table.notes {
-                        eprintln!("note: {n}");
-                    }
-                }
-                Format::Json => println!("{}", serde_json::to_string_pretty(&table)?),
-            }
+            print_table(&table, format)?;
         }
     }
     Ok(())

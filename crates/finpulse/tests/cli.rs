@@ -824,7 +824,7 @@ fn insights_segments_and_goals_from_the_command_line_agree_with_sql_and_name_bad
     assert!(stderr(&o).contains("window: must be more than 0"), "{}", stderr(&o));
     let o = run(&["insight", "trends", "--data-dir", d, "--steps", "user_signup"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("unknown field `steps`"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("steps: trends does not take steps"), "{}", stderr(&o));
     let o = run(&["segment", "members", "--data-dir", d, "nobody"]);
     assert!(stderr(&o).contains("no segment 'nobody'"), "{}", stderr(&o));
 }
