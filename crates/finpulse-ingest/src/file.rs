@@ -7,6 +7,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 
 use finpulse_core::{RawRecord, RawValue, Registry};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::ops::Range;
@@ -117,9 +118,63 @@ pub struct FileReader {
 }
 
 enum Inner {
-    Csv(csv::Reader<File>, Arc<[String]>, csv::StringRecord),
+    Csv(csv::Reader<LineBreaks<File>>, Arc<[String]>, csv::StringRecord),
     Ndjson(BufReader<File>, usize),
     Parquet(ParquetRecordBatchReader, usize),
+}
+
+/// A CSV file as the parser reads it, noting where its line breaks are so each row's line is
+/// exact: the parser's own count (`csv::Position::line`) is taken before the line breaks it skips
+/// at the start of a row, so it misses the LF of every CRLF and blank lines, and it counts no
+/// lone CR. A line ends at an LF, a CRLF or a lone CR, as the parser ends a row.
+struct LineBreaks<R> {
+    inner: R,
+    /// Bytes read so far.
+    read: u64,
+    /// Offsets of the CR and LF bytes read and not yet passed, each with whether it is an LF.
+    breaks: VecDeque<(u64, bool)>,
+    /// Line breaks passed.
+    lines: u64,
+}
+
+impl<R> LineBreaks<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, read: 0, breaks: VecDeque::new(), lines: 0 }
+    }
+
+    /// The one-based line of the row the parser started reading at byte `from`: the row starts
+    /// after the CRs and LFs there (blank lines, the LF of the last row's CRLF). Rows come in
+    /// file order, each read to its end before this is asked.
+    fn line_of_row_from(&mut self, from: u64) -> usize {
+        let mut at = from;
+        while let Some(&(offset, lf)) = self.breaks.front() {
+            if offset > at {
+                break;
+            }
+            if offset == at {
+                at += 1;
+            }
+            self.breaks.pop_front();
+            // The byte after a CR passed here is read (it is at most the row's first), so
+            // whether an LF follows it is known.
+            let crlf = !lf && self.breaks.front().is_some_and(|&(next, lf)| lf && next == offset + 1);
+            self.lines += u64::from(!crlf);
+        }
+        (self.lines + 1) as usize
+    }
+}
+
+impl<R: Read> Read for LineBreaks<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' || b == b'\r' {
+                self.breaks.push_back((self.read + i as u64, b == b'\n'));
+            }
+        }
+        self.read += n as u64;
+        Ok(n)
+    }
 }
 
 fn file_err(path: &Path, message: impl ToString) -> FormatError {
@@ -133,7 +188,7 @@ pub fn open_file(path: &Path) -> Result<FileReader, FormatError> {
     let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     Ok(match format {
         FileFormat::Csv => {
-            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(LineBreaks::new(file));
             let headers: Vec<String> = reader.headers().map_err(|e| file_err(path, e))?.iter().map(|h| h.trim().to_string()).collect();
             if headers.is_empty() {
                 return Err(file_err(path, "the CSV has no header row"));
@@ -161,7 +216,7 @@ impl FileReader {
                     match reader.read_record(row) {
                         Ok(false) => break,
                         Ok(true) => {
-                            let line = row.position().map(|p| p.line() as usize).unwrap_or(0);
+                            let line = row.position().map_or(0, |p| reader.get_mut().line_of_row_from(p.byte()));
                             let cells = if row.len() != headers.len() {
                                 Err(format!("has {} cells, the header has {}", row.len(), headers.len()))
                             } else {
@@ -175,7 +230,7 @@ impl FileReader {
                             out.rows.push(CsvRow { line, cells });
                         }
                         Err(e) => {
-                            let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                            let line = e.position().map_or(0, |p| reader.get_mut().line_of_row_from(p.byte()));
                             out.rows.push(CsvRow { line, cells: Err(e.to_string()) });
                             if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }) {
                                 break;
@@ -324,6 +379,36 @@ mod tests {
         // marketing_spend needs its own fields: the empty cells are absent values, not errors.
         assert_eq!(rejected[2].0, Position::CsvLine(5));
         assert!(rejected[2].2.contains("is required"), "{}", rejected[2].2);
+    }
+
+    /// The line each row of a CSV file is placed at.
+    fn row_lines(contents: &[u8]) -> Vec<usize> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.csv");
+        std::fs::write(&path, contents).unwrap();
+        let mut reader = open_file(&path).unwrap();
+        let mut lines = Vec::new();
+        while let Some(chunk) = reader.next_chunk() {
+            let Chunk::Csv(csv) = chunk.unwrap() else { panic!("a CSV chunk") };
+            lines.extend(csv.rows.iter().map(|r| r.line));
+        }
+        lines
+    }
+
+    #[test]
+    fn csv_rows_name_their_own_line_whatever_the_line_breaks() {
+        // Found by fuzzing: with CRLF line breaks (as spreadsheets write them) every row was
+        // placed a line early, the first on the header's line.
+        let crlf = b"event_id,user_id,ts,type,amount_fen,currency\r\n\"e-1\",\"u, \"\"q\"\"\",1777600000000,payment,250,CNY\r\ne-2,u2,1777600000000,transfer,\"1000\",CNY\r\n";
+        assert_eq!(row_lines(crlf), [2, 3]);
+        // A lone CR ends a line too; before, every row was on line 1.
+        assert_eq!(row_lines(b"a,b\r1,2\r3,4"), [2, 3]);
+        // Blank lines are skipped but counted.
+        assert_eq!(row_lines(b"a,b\n\n1,2\r\n\r\n\n3,4\n"), [3, 6]);
+        assert_eq!(row_lines(b"\n\na,b\n1,\"x\r\ny\"\n3,4\n"), [4, 6]);
+        // A row that is not UTF-8 keeps its line, and so do the rows after it.
+        assert_eq!(row_lines(b"a,b\r\n1,2\r\n3,\xff\r\n5,6"), [2, 3, 4]);
+        assert_eq!(row_lines(b"\xef\xbb\xbfa,b\r\n1,2"), [2]);
     }
 
     #[test]
