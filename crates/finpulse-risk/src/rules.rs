@@ -17,9 +17,16 @@
 //! Three types: number, text and boolean; the compiler checks them, and every error carries the
 //! byte offset it is about. A missing number is NaN: arithmetic keeps it, and every comparison
 //! with it is false (so `x < 5` and `not x >= 5` differ when x is missing).
+//!
+//! Parentheses, function calls, `not` and minus signs nest at most [`NESTING_MAX`] deep.
 
 use finpulse_state::features::{FeatureRef, FeatureRow, Num, Text, lookup};
 use std::fmt;
+
+/// How deep parentheses, function calls, `not` and minus signs may nest. Parsing, evaluating
+/// and dropping a condition recurse once per level, and a ruleset file may be a megabyte: past
+/// a few thousand levels the recursion would overflow the stack.
+pub const NESTING_MAX: usize = 100;
 
 /// A problem with a rule's expression, at a byte offset of its text.
 #[derive(Debug, Clone, PartialEq)]
@@ -217,6 +224,8 @@ struct Parser {
     toks: Vec<(Tok, usize)>,
     i: usize,
     features: Vec<&'static str>,
+    /// Levels of nesting open at the current token.
+    depth: usize,
 }
 
 type Typed = (Expr, Type, usize);
@@ -248,6 +257,18 @@ impl Parser {
         } else {
             err(self.at(), format!("expected {op:?}, found {}", describe(self.peek())))
         }
+    }
+
+    /// Opens a level of nesting at `at`; [`Self::leave`] closes it.
+    fn enter(&mut self, at: usize) -> Result<(), ExprError> {
+        if self.depth >= NESTING_MAX {
+            return err(at, format!("nested deeper than {NESTING_MAX} levels (parentheses, function calls, \"not\" and \"-\")"));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+    fn leave(&mut self) {
+        self.depth -= 1;
     }
 
     fn want(&self, (e, t, at): Typed, want: Type, what: &str) -> Result<Expr, ExprError> {
@@ -287,7 +308,9 @@ impl Parser {
     fn not(&mut self) -> Result<Typed, ExprError> {
         if self.is_word("not") {
             let (_, at) = self.bump();
+            self.enter(at)?;
             let inner = self.not()?;
+            self.leave();
             return Ok((Expr::Not(Box::new(self.want(inner, Type::Bool, "\"not\"")?)), Type::Bool, at));
         }
         self.compare()
@@ -395,7 +418,9 @@ impl Parser {
     fn unary(&mut self) -> Result<Typed, ExprError> {
         if self.is_op("-") {
             let (_, at) = self.bump();
+            self.enter(at)?;
             let inner = self.unary()?;
+            self.leave();
             return Ok((Expr::Neg(Box::new(self.want(inner, Type::Number, "\"-\"")?)), Type::Number, at));
         }
         self.atom()
@@ -407,7 +432,9 @@ impl Parser {
             Tok::Num(v) => Ok((Expr::Num(v), Type::Number, at)),
             Tok::Str(s) => Ok((Expr::Text(s.into_boxed_str()), Type::Text, at)),
             Tok::Op("(") => {
+                self.enter(at)?;
                 let inner = self.or()?;
+                self.leave();
                 self.expect_op(")")?;
                 Ok((inner.0, inner.1, at))
             }
@@ -421,6 +448,7 @@ impl Parser {
                     _ => return err(at, format!("unknown function {w:?} (there are min, max and abs)")),
                 };
                 self.bump();
+                self.enter(at)?;
                 let mut args = Vec::new();
                 loop {
                     let a = self.or()?;
@@ -432,6 +460,7 @@ impl Parser {
                     self.expect_op(")")?;
                     break;
                 }
+                self.leave();
                 let ok = match func {
                     Func::Abs => args.len() == 1,
                     Func::Min | Func::Max => !args.is_empty(),
@@ -474,7 +503,7 @@ impl Condition {
         if toks.len() == 1 {
             return err(0, "the condition is empty");
         }
-        let mut p = Parser { toks, i: 0, features: Vec::new() };
+        let mut p = Parser { toks, i: 0, features: Vec::new(), depth: 0 };
         let typed = p.or()?;
         if !matches!(p.peek(), Tok::End) {
             return err(p.at(), format!("expected \"and\", \"or\" or the end, found {}", describe(p.peek())));
@@ -645,6 +674,29 @@ mod tests {
         assert_eq!(at, 13);
         assert!(m.contains("holds text literals"), "{m}");
         assert_eq!(error("txn.amount_fen ? 2").1, "unexpected character '?'");
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_an_error_not_a_stack_overflow() {
+        // Found by running the rules_parser fuzz target on deeply nested input: 50,000
+        // parentheses (a tenth of a ruleset file's size limit) overflowed the stack.
+        let n = NESTING_MAX;
+        let cases = [("(", "true", ")", ""), ("not ", "true", "", ""), ("-", "1", "", " == 1"), ("abs(", "1", ")", " == 1")];
+        for (open, inner, close, tail) in cases {
+            let nested = |levels: usize| format!("{}{inner}{}{tail}", open.repeat(levels), close.repeat(levels));
+            assert!(holds(&nested(n)), "{open:?} {n} deep");
+            let (at, m) = error(&nested(50_000));
+            assert_eq!(
+                (at, m.as_str()),
+                (n * open.len(), "nested deeper than 100 levels (parentheses, function calls, \"not\" and \"-\")")
+            );
+        }
+        // "(not " opens two levels.
+        let mixed = |groups: usize| format!("{}true{}", "(not ".repeat(groups), ")".repeat(groups));
+        assert!(Condition::compile(&mixed(n / 2)).is_ok());
+        assert_eq!(error(&mixed(n / 2 + 1)).0, n / 2 * 5);
+        // Long flat chains of "and" do not nest.
+        assert!(holds(&vec!["txn.amount_fen > 1"; 50_000].join(" and ")));
     }
 
     #[test]
