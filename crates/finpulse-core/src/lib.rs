@@ -13,6 +13,7 @@ pub mod record;
 pub mod registry;
 pub mod sharded;
 pub mod time;
+pub mod versions;
 
 pub use class::{DataClass, JrCategory};
 pub use event::{Event, FieldId, TypeId, Value};

@@ -9,6 +9,7 @@ use crate::table::{self, Cell};
 use crate::{InsightError, Table, sql};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
+use finpulse_core::versions::{Activation, Adopted, Kind, NoMeta, VersionedStore, VersionsError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -116,49 +117,87 @@ impl Goal {
     }
 }
 
-/// The goals of a data directory.
+/// The goals of a data directory, each versioned ([`finpulse_core::versions`], in
+/// `<data-dir>/goals`): setting a goal stores a new version, removing one keeps them, and a
+/// roll-back returns to the one before. Goals kept in `goals.json` before are adopted once.
 #[derive(Debug, Clone)]
 pub struct GoalBook {
-    path: PathBuf,
+    data_dir: PathBuf,
     /// Goals by name.
     pub goals: BTreeMap<String, Goal>,
 }
 
+/// Where goals are versioned inside a data directory.
+pub const GOALS_DIR: &str = "goals";
+/// Where goals were kept before they were versioned; adopted once, left in place.
+pub const EARLIER_GOALS_FILE: &str = "goals.json";
+
+const GOALS: Kind = Kind { noun: "goal", format: "finpulse-goals/1", reads_also: &[], no_active_hint: "", ext: "json" };
+
 impl GoalBook {
-    /// Loads `<data_dir>/goals.json` (none when absent).
+    fn store(data_dir: &Path) -> VersionedStore<NoMeta> {
+        VersionedStore::new(data_dir.join(GOALS_DIR), GOALS)
+    }
+
+    /// Loads the active goals (none when there are none).
     pub fn load(data_dir: &Path) -> Result<Self, InsightError> {
-        let path = data_dir.join("goals.json");
-        let goals = match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let list: Vec<Goal> = serde_json::from_str(&text).map_err(|e| InsightError::file(&path, e))?;
-                list.into_iter().map(|g| (g.name.clone(), g)).collect()
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(InsightError::file(&path, e)),
-        };
-        Ok(Self { path, goals })
-    }
-
-    fn write(&self) -> Result<(), InsightError> {
-        let list: Vec<&Goal> = self.goals.values().collect();
-        let bytes = serde_json::to_vec_pretty(&list).expect("goals serialise");
-        finpulse_core::durable::write_file(&self.path, &bytes).map_err(|e| InsightError::file(&self.path, e))
-    }
-
-    /// Adds or replaces a goal, durably.
-    pub fn set(&mut self, goal: Goal) -> Result<(), InsightError> {
-        goal.check()?;
-        self.goals.insert(goal.name.clone(), goal);
-        self.write()
-    }
-
-    /// Removes a goal; false when there was none.
-    pub fn remove(&mut self, name: &str) -> Result<bool, InsightError> {
-        let removed = self.goals.remove(name).is_some();
-        if removed {
-            self.write()?;
+        let store = Self::store(data_dir);
+        let earlier = data_dir.join(EARLIER_GOALS_FILE);
+        if earlier.exists() {
+            store.adopt(|| {
+                let text = std::fs::read(&earlier).map_err(|source| VersionsError::Io { path: earlier.clone(), source })?;
+                let list: Vec<Goal> =
+                    serde_json::from_slice(&text).map_err(|e| VersionsError::Format { path: earlier.clone(), detail: e.to_string() })?;
+                Ok(list
+                    .into_iter()
+                    .map(|g| Adopted {
+                        name: g.name.clone(),
+                        content: serde_json::to_vec_pretty(&g).expect("a goal serialises"),
+                        meta: NoMeta {},
+                        by: "adopted".into(),
+                        at_unix_secs: 0,
+                        active: true,
+                    })
+                    .collect())
+            })?;
         }
+        let mut goals = BTreeMap::new();
+        for (version, bytes) in store.active_all()? {
+            let goal: Goal = serde_json::from_slice(&bytes).map_err(|e| InsightError::file(&store.dir().join(&version.file), e))?;
+            goals.insert(version.name, goal);
+        }
+        Ok(Self { data_dir: data_dir.to_path_buf(), goals })
+    }
+
+    /// Adds or replaces a goal as the next version of its name, durably, recording `by`.
+    pub fn set(&mut self, goal: Goal, by: &str) -> Result<(), InsightError> {
+        goal.check()?;
+        let bytes = serde_json::to_vec_pretty(&goal).expect("a goal serialises");
+        Self::store(&self.data_dir).publish(&goal.name, &bytes, NoMeta {}, by, true)?;
+        self.goals.insert(goal.name.clone(), goal);
+        Ok(())
+    }
+
+    /// Removes a goal (its versions stay); false when there was none.
+    pub fn remove(&mut self, name: &str, by: &str) -> Result<bool, InsightError> {
+        let removed = Self::store(&self.data_dir).remove(name, by)?;
+        self.goals.remove(name);
         Ok(removed)
+    }
+
+    /// Returns a goal to its version before the current one (or brings back a removed one).
+    pub fn rollback(&mut self, name: &str, by: &str) -> Result<Activation, InsightError> {
+        let store = Self::store(&self.data_dir);
+        let a = store.rollback(name, by)?;
+        let (version, bytes) = store.get(name, a.version)?;
+        let goal: Goal = serde_json::from_slice(&bytes).map_err(|e| InsightError::file(&store.dir().join(&version.file), e))?;
+        self.goals.insert(name.to_string(), goal);
+        Ok(a)
+    }
+
+    /// Every change of the goals, oldest first.
+    pub fn history(&self) -> Result<Vec<Activation>, InsightError> {
+        Ok(Self::store(&self.data_dir).history()?)
     }
 }
 

@@ -10,13 +10,16 @@
 //! - `user.FIELD OP VALUE` — a property of the user's signup (`user.channel = douyin`).
 //!
 //! Members are the users with a signup or any counted event before the as-of moment.
-//! Files: `<data-dir>/segments/NAME.json` (the definition) and, once materialised,
-//! `NAME.members.csv` (one user_id per line) and `NAME.state.json` (as-of and count).
+//! Definitions are versioned ([`finpulse_core::versions`], in `<data-dir>/segments/defs`): every
+//! save is a new version, a removal keeps them, and a roll-back returns to the one before.
+//! Once materialised, `<data-dir>/segments/NAME.members.csv` (one user_id per line) and
+//! `NAME.state.json` (as-of and count) hold the members.
 
 use crate::params::{EventSpec, Filter, USER_PROPERTIES_EVENT};
 use crate::{InsightError, sql, table};
 use datafusion::prelude::SessionContext;
 use finpulse_core::registry::Registry;
+use finpulse_core::versions::{Activation, Adopted, Kind, NoMeta, VersionedStore, VersionsError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -187,21 +190,54 @@ fn io(e: std::io::Error, what: &Path) -> InsightError {
     InsightError::file(what, e)
 }
 
+/// Where segment definitions are versioned, under `<data-dir>/segments`.
+pub const SEGMENT_VERSIONS_DIR: &str = "defs";
+
+const SEGMENTS: Kind = Kind { noun: "segment", format: "finpulse-segments/1", reads_also: &[], no_active_hint: "", ext: "json" };
+
+impl From<VersionsError> for InsightError {
+    fn from(e: VersionsError) -> Self {
+        match e {
+            VersionsError::Name { .. }
+            | VersionsError::NoVersion { .. }
+            | VersionsError::NoActive { .. }
+            | VersionsError::NothingToRollBack { .. } => InsightError::param("name", e.to_string()),
+            VersionsError::Io { ref path, .. } | VersionsError::Format { ref path, .. } => InsightError::file(&path.clone(), e),
+        }
+    }
+}
+
 impl SegmentBook {
-    /// Loads the definitions under `<data_dir>/segments` (none when it does not exist).
+    /// The versioned definitions of a data directory.
+    fn store(dir: &Path) -> VersionedStore<NoMeta> {
+        VersionedStore::new(dir.join(SEGMENT_VERSIONS_DIR), SEGMENTS)
+    }
+
+    /// Loads the active definitions under `<data_dir>/segments` (none when it does not exist).
+    /// Definitions saved before they were versioned (`segments/NAME.json`) are adopted once.
     pub fn load(data_dir: &Path) -> Result<Self, InsightError> {
         let dir = data_dir.join("segments");
-        let mut defs = BTreeMap::new();
+        let store = Self::store(&dir);
         if dir.exists() {
-            for entry in std::fs::read_dir(&dir).map_err(|e| io(e, &dir))? {
-                let path = entry.map_err(|e| io(e, &dir))?.path();
-                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                if let Some(stem) = name.strip_suffix(".json").filter(|s| !s.ends_with(".state")) {
-                    let text = std::fs::read_to_string(&path).map_err(|e| io(e, &path))?;
-                    let def: SegmentDef = serde_json::from_str(&text).map_err(|e| InsightError::file(&path, e))?;
-                    defs.insert(stem.to_string(), def);
+            store.adopt(|| {
+                let mut earlier = Vec::new();
+                for entry in std::fs::read_dir(&dir).map_err(|source| VersionsError::Io { path: dir.clone(), source })? {
+                    let path = entry.map_err(|source| VersionsError::Io { path: dir.clone(), source })?.path();
+                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    if let Some(stem) = name.strip_suffix(".json").filter(|s| !s.ends_with(".state")) {
+                        let content = std::fs::read(&path).map_err(|source| VersionsError::Io { path: path.clone(), source })?;
+                        let by = "adopted".to_string();
+                        earlier.push(Adopted { name: stem.to_string(), content, meta: NoMeta {}, by, at_unix_secs: 0, active: true });
+                    }
                 }
-            }
+                Ok(earlier)
+            })?;
+        }
+        let mut defs = BTreeMap::new();
+        for (version, bytes) in store.active_all()? {
+            let path = store.dir().join(&version.file);
+            let def: SegmentDef = serde_json::from_slice(&bytes).map_err(|e| InsightError::file(&path, e))?;
+            defs.insert(version.name, def);
         }
         Ok(Self { dir, defs })
     }
@@ -228,15 +264,37 @@ impl SegmentBook {
         Segment::parse(def.clone(), registry)
     }
 
-    /// Checks and saves (or replaces) a definition, durably.
-    pub fn save(&mut self, def: SegmentDef, registry: &Registry) -> Result<Segment, InsightError> {
+    /// Checks and saves a definition as the next version of its name, durably, recording `by`.
+    pub fn save(&mut self, def: SegmentDef, registry: &Registry, by: &str) -> Result<Segment, InsightError> {
         let segment = Segment::parse(def, registry)?;
-        let path = self.dir.join(format!("{}.json", segment.def.name));
-        std::fs::create_dir_all(&self.dir).map_err(|e| io(e, &self.dir))?;
         let text = serde_json::to_vec_pretty(&segment.def).expect("a definition serialises");
-        finpulse_core::durable::write_file(&path, &text).map_err(|e| io(e, &path))?;
+        Self::store(&self.dir).publish(&segment.def.name, &text, NoMeta {}, by, true)?;
         self.defs.insert(segment.def.name.clone(), segment.def.clone());
         Ok(segment)
+    }
+
+    /// Removes a segment (its versions stay; a roll-back brings it back). False when there
+    /// was none.
+    pub fn remove(&mut self, name: &str, by: &str) -> Result<bool, InsightError> {
+        let removed = Self::store(&self.dir).remove(name, by)?;
+        self.defs.remove(name);
+        Ok(removed)
+    }
+
+    /// Returns a segment to its definition before the current one (or brings back a removed
+    /// one).
+    pub fn rollback(&mut self, name: &str, by: &str) -> Result<Activation, InsightError> {
+        let store = Self::store(&self.dir);
+        let a = store.rollback(name, by)?;
+        let (version, bytes) = store.get(name, a.version)?;
+        let def: SegmentDef = serde_json::from_slice(&bytes).map_err(|e| InsightError::file(&store.dir().join(&version.file), e))?;
+        self.defs.insert(name.to_string(), def);
+        Ok(a)
+    }
+
+    /// Every save, removal and roll-back, oldest first.
+    pub fn history(&self) -> Result<Vec<Activation>, InsightError> {
+        Ok(Self::store(&self.dir).history()?)
     }
 
     /// The last materialisation of a segment, if any.

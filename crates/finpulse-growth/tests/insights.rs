@@ -304,9 +304,11 @@ fn segments_select_users_by_behaviour_and_properties_and_filter_insights() {
         description: String::new(),
         rules: rules.iter().map(|r| r.to_string()).collect(),
     };
-    let active_wechat = book.save(def("active_wechat", &["user.channel = wechat", "did app_session >= 1 in 7d"]), &view.registry).unwrap();
-    let douyin_no_deposit = book.save(def("douyin_no_deposit", &["user.channel = douyin", "not deposit"]), &view.registry).unwrap();
-    let sessions = book.save(def("sessions", &["did app_session"]), &view.registry).unwrap();
+    let active_wechat =
+        book.save(def("active_wechat", &["user.channel = wechat", "did app_session >= 1 in 7d"]), &view.registry, "analyst").unwrap();
+    let douyin_no_deposit =
+        book.save(def("douyin_no_deposit", &["user.channel = douyin", "not deposit"]), &view.registry, "analyst").unwrap();
+    let sessions = book.save(def("sessions", &["did app_session"]), &view.registry, "analyst").unwrap();
     let members = |s: &segments::Segment, as_of: Option<i64>| {
         block_on(async {
             let ctx = finpulse_growth::session(&view).await.unwrap();
@@ -353,7 +355,7 @@ fn segments_select_users_by_behaviour_and_properties_and_filter_insights() {
 
     // Bad definitions and references are named.
     let mut book = book;
-    let err = |d: SegmentDef, book: &mut SegmentBook| book.save(d, &view.registry).unwrap_err().to_string();
+    let err = |d: SegmentDef, book: &mut SegmentBook| book.save(d, &view.registry, "analyst").unwrap_err().to_string();
     assert!(err(def("x", &["did no_such_event"]), &mut book).starts_with("rules[0]: unknown event type"));
     assert!(err(def("x", &["did deposit", "sometimes deposit"]), &mut book).starts_with("rules[1]:"));
     assert!(err(def("x", &["did deposit in 30"]), &mut book).starts_with("rules[0]: '30' is not a number of days"));
@@ -377,10 +379,10 @@ fn goals_report_current_value_projection_and_status() {
         deadline: deadline.into(),
     };
     // Signups in the 7 days to 01-12: u3 (01-06) and u4 (01-12). The data ends 01-19: judged on the deadline.
-    book.set(goal("signups", "new_users_7d", 2.0, "2026-01-12")).unwrap();
-    book.set(goal("signups-stretch", "new_users_7d", 3.0, "2026-01-12")).unwrap();
-    book.set(goal("incidents", "risk_incident_rate", 0.005, "2026-06-30")).unwrap();
-    book.set(goal("reach", "mau", 10.0, "2026-06-30")).unwrap();
+    book.set(goal("signups", "new_users_7d", 2.0, "2026-01-12"), "analyst").unwrap();
+    book.set(goal("signups-stretch", "new_users_7d", 3.0, "2026-01-12"), "analyst").unwrap();
+    book.set(goal("incidents", "risk_incident_rate", 0.005, "2026-06-30"), "analyst").unwrap();
+    book.set(goal("reach", "mau", 10.0, "2026-06-30"), "analyst").unwrap();
     let book = GoalBook::load(dir.path()).unwrap();
     let t = block_on(async {
         let ctx = finpulse_growth::session(&view).await.unwrap();
@@ -396,4 +398,45 @@ fn goals_report_current_value_projection_and_status() {
     assert_eq!(row("reach")[6], c(4.0));
     assert_eq!(row("reach")[8], c("on track"));
     assert_eq!(row("reach")[5], d("2026-01-19"));
+}
+
+#[test]
+fn segments_and_goals_keep_every_version_roll_back_and_adopt_earlier_files() {
+    use finpulse_growth::goals::{Goal, GoalBook};
+    let dir = tempfile::tempdir().unwrap();
+    let view = history(dir.path());
+    // Files written before definitions were versioned: a segment and a goals list.
+    std::fs::create_dir_all(dir.path().join("segments")).unwrap();
+    std::fs::write(dir.path().join("segments/wechat.json"), r#"{"name": "wechat", "rules": ["user.channel = wechat"]}"#).unwrap();
+    std::fs::write(dir.path().join("segments/wechat.state.json"), r#"{"as_of": "2026-01-19", "members": 2, "computed_at": "x"}"#).unwrap();
+    std::fs::write(dir.path().join("goals.json"), r#"[{"name": "reach", "metric": "mau", "target": 10.0, "deadline": "2026-06-30"}]"#)
+        .unwrap();
+
+    let mut book = SegmentBook::load(dir.path()).unwrap();
+    assert_eq!(book.defs()["wechat"].rules, ["user.channel = wechat"], "adopted");
+    let def = |rules: &[&str]| SegmentDef { name: "wechat".into(), description: String::new(), rules: list(rules) };
+    book.save(def(&["user.channel = wechat", "did app_session"]), &view.registry, "ana").unwrap();
+    assert_eq!(SegmentBook::load(dir.path()).unwrap().defs()["wechat"].rules.len(), 2);
+    assert!(book.remove("wechat", "ana").unwrap());
+    assert!(SegmentBook::load(dir.path()).unwrap().defs().is_empty(), "removed, though the earlier file is still there");
+    assert_eq!(book.rollback("wechat", "lead").unwrap().version, 2, "a roll-back brings the removed definition back");
+    assert_eq!(book.rollback("wechat", "lead").unwrap().version, 1);
+    assert_eq!(SegmentBook::load(dir.path()).unwrap().defs()["wechat"].rules, ["user.channel = wechat"]);
+    assert!(book.rollback("wechat", "lead").unwrap_err().to_string().contains("no earlier version"));
+    let who: Vec<String> = book.history().unwrap().iter().map(|a| format!("{} {}", a.action, a.by)).collect();
+    assert_eq!(who, ["publish adopted", "publish ana", "remove ana", "rollback lead", "rollback lead"]);
+
+    // Two books loaded side by side (a server and the CLI) both keep their change.
+    let mut goals_a = GoalBook::load(dir.path()).unwrap();
+    let mut goals_b = GoalBook::load(dir.path()).unwrap();
+    assert_eq!(goals_a.goals["reach"].target, 10.0, "adopted");
+    let goal = |name: &str, target: f64| Goal { name: name.into(), metric: "mau".into(), target, deadline: "2026-06-30".into() };
+    goals_a.set(goal("reach", 12.0), "ana").unwrap();
+    goals_b.set(goal("growth", 20.0), "bo").unwrap();
+    let now = GoalBook::load(dir.path()).unwrap();
+    assert_eq!((now.goals["reach"].target, now.goals["growth"].target), (12.0, 20.0), "no change lost");
+    assert_eq!(goals_b.rollback("reach", "lead").unwrap().version, 1);
+    assert_eq!(GoalBook::load(dir.path()).unwrap().goals["reach"].target, 10.0);
+    let bad = goals_a.set(goal("Q2 reach", 1.0), "ana").unwrap_err().to_string();
+    assert!(bad.starts_with("name: goal name 'Q2 reach' must be"), "{bad}");
 }

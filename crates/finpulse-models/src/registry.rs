@@ -1,83 +1,49 @@
 //! The model registry: every trained model is kept with its purpose (e.g. `churn`), version,
 //! training range, features, parameters and metrics; one version per purpose is active, and
-//! promotions and roll-backs are recorded with who made them and when.
-//!
-//! On disk, under one directory: `index.json` (entries, the active version per purpose, the
-//! history of activations) and one model file per version, `<purpose>-v<version>.json`. Every
-//! write goes to a temporary file that is fsync'd, renamed into place, and the directory
-//! fsync'd; writers take an exclusive lock on `LOCK`, so the CLI and a server can share it.
+//! promotions and roll-backs are recorded with who made them and when. It is the models' kind
+//! of [`finpulse_core::versions::VersionedStore`]: `index.json` and one model file per version,
+//! `<purpose>-v<version>.json`, written durably under the store's lock, so the CLI and a server
+//! can share it.
 
 use crate::tabular::{ModelError, TabularModel};
+use finpulse_core::versions::{Kind, Version, VersionedStore, VersionsError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Longest purpose name.
-pub const PURPOSE_BYTES_MAX: usize = 64;
+pub use finpulse_core::versions::Activation;
+
 /// The registry's folder inside a data directory.
 pub const REGISTRY_DIR: &str = "models";
 /// The index file's format.
-pub const INDEX_FORMAT: &str = "finpulse-model-registry/1";
+pub const INDEX_FORMAT: &str = "finpulse-model-registry/2";
+
+/// Models in the versioned store; the first format's index (keys `purpose`, actions as text)
+/// is still read.
+const MODELS: Kind = Kind {
+    noun: "model purpose",
+    format: INDEX_FORMAT,
+    reads_also: &["finpulse-model-registry/1"],
+    no_active_hint: ": train one, or promote a registered version",
+    ext: "json",
+};
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// File I/O.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// What failed.
-        source: std::io::Error,
-    },
-    /// The index is not readable.
-    #[error("{path}: not a model registry index ({detail})")]
-    Format {
-        /// The file.
-        path: String,
-        /// Why.
-        detail: String,
-    },
-    /// A purpose name that is empty, too long, or has characters other than a-z, 0-9, `_`, `-`.
-    #[error("purpose '{0}' must be 1 to {PURPOSE_BYTES_MAX} characters of a-z, 0-9, '_' or '-'")]
-    Purpose(String),
-    /// No such version.
-    #[error("no version {version} of purpose '{purpose}'; registered: {registered}")]
-    NoVersion {
-        /// The purpose.
-        purpose: String,
-        /// The version asked for.
-        version: u32,
-        /// Versions that exist.
-        registered: String,
-    },
-    /// Nothing is registered, or active, for the purpose.
-    #[error("no active model for purpose '{0}': train one, or promote a registered version")]
-    NoActive(String),
-    /// A roll-back with no earlier active version to return to.
-    #[error("purpose '{0}' has no earlier active version to roll back to")]
-    NothingToRollBack(String),
+    /// The versioned store: I/O, its index, a purpose name, a version, a roll-back.
+    #[error(transparent)]
+    Store(#[from] VersionsError),
     /// A stored model file.
     #[error(transparent)]
     Model(#[from] ModelError),
 }
 
-/// One registered model version.
+/// What the registry records beside each model version.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct ModelEntry {
-    /// What the model is for (`churn`, `fraud`, `credit`, …).
-    pub purpose: String,
-    /// 1, 2, … per purpose.
-    pub version: u32,
-    /// Seconds since the Unix epoch when it was registered.
-    pub created_unix_secs: u64,
-    /// Who registered it.
-    pub created_by: String,
+pub struct ModelMeta {
     /// `gbdt` or `logistic`.
     pub algo: String,
-    /// The model file, relative to the registry directory.
-    pub file: String,
     /// What it was trained on: data range, as-of dates, label definition.
     pub training: serde_json::Value,
     /// Feature names, in model order.
@@ -88,30 +54,8 @@ pub struct ModelEntry {
     pub metrics: serde_json::Value,
 }
 
-/// A change of the active version.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Activation {
-    /// The purpose.
-    pub purpose: String,
-    /// The version made active.
-    pub version: u32,
-    /// The version it replaced.
-    pub previous: Option<u32>,
-    /// `promote` or `rollback`.
-    pub action: String,
-    /// Who did it.
-    pub by: String,
-    /// When, in seconds since the Unix epoch.
-    pub at_unix_secs: u64,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
-struct Index {
-    format: String,
-    entries: Vec<ModelEntry>,
-    active: BTreeMap<String, u32>,
-    history: Vec<Activation>,
-}
+/// One registered model version (its `name` is the purpose).
+pub type ModelEntry = Version<ModelMeta>;
 
 /// What to record with a model when it is registered.
 #[derive(Clone, Debug)]
@@ -130,196 +74,66 @@ pub struct Registration {
 
 /// A registry directory.
 pub struct ModelRegistry {
-    dir: PathBuf,
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn check_purpose(purpose: &str) -> Result<(), RegistryError> {
-    let ok = !purpose.is_empty()
-        && purpose.len() <= PURPOSE_BYTES_MAX
-        && purpose.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok { Ok(()) } else { Err(RegistryError::Purpose(purpose.to_string())) }
+    store: VersionedStore<ModelMeta>,
 }
 
 impl ModelRegistry {
-    /// Opens (creating if needed) the registry in `dir`.
+    /// The registry in `dir` (created on the first registration).
     pub fn open(dir: &Path) -> Result<Self, RegistryError> {
-        std::fs::create_dir_all(dir).map_err(|source| RegistryError::Io { path: dir.display().to_string(), source })?;
-        Ok(Self { dir: dir.to_path_buf() })
+        Ok(Self { store: VersionedStore::new(dir, MODELS) })
     }
 
-    /// Opens the registry of a data directory (its [`REGISTRY_DIR`] folder).
+    /// The registry of a data directory (its [`REGISTRY_DIR`] folder).
     pub fn in_data_dir(data_dir: &Path) -> Result<Self, RegistryError> {
         Self::open(&data_dir.join(REGISTRY_DIR))
     }
 
-    fn io(&self, name: &str) -> impl Fn(std::io::Error) -> RegistryError + '_ {
-        let path = self.dir.join(name).display().to_string();
-        move |source| RegistryError::Io { path: path.clone(), source }
-    }
-
-    /// Holds the writers' lock until dropped.
-    fn lock(&self) -> Result<File, RegistryError> {
-        let file = File::options().create(true).truncate(false).write(true).open(self.dir.join("LOCK")).map_err(self.io("LOCK"))?;
-        file.lock().map_err(self.io("LOCK"))?;
-        Ok(file)
-    }
-
-    fn read_index(&self) -> Result<Index, RegistryError> {
-        let path = self.dir.join("index.json");
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Index { format: INDEX_FORMAT.into(), ..Index::default() }),
-            Err(e) => return Err(self.io("index.json")(e)),
-        };
-        let index: Index = serde_json::from_slice(&bytes)
-            .map_err(|e| RegistryError::Format { path: path.display().to_string(), detail: e.to_string() })?;
-        if index.format != INDEX_FORMAT {
-            return Err(RegistryError::Format {
-                path: path.display().to_string(),
-                detail: format!("format '{}', this build reads '{INDEX_FORMAT}'", index.format),
-            });
-        }
-        Ok(index)
-    }
-
-    fn write_durably(&self, name: &str, bytes: &[u8]) -> Result<(), RegistryError> {
-        finpulse_core::durable::write_file(&self.dir.join(name), bytes).map_err(self.io(name))
-    }
-
-    fn write_index(&self, index: &Index) -> Result<(), RegistryError> {
-        let json = serde_json::to_vec_pretty(index).map_err(|e| self.io("index.json")(std::io::Error::other(e)))?;
-        self.write_durably("index.json", &json)
-    }
-
     /// Stores `model` as the next version of `reg.purpose`, and activates it if asked.
     pub fn register(&self, model: &TabularModel, reg: &Registration) -> Result<ModelEntry, RegistryError> {
-        check_purpose(&reg.purpose)?;
-        let _lock = self.lock()?;
-        let mut index = self.read_index()?;
-        let version = index.entries.iter().filter(|e| e.purpose == reg.purpose).map(|e| e.version).max().unwrap_or(0) + 1;
-        let file = format!("{}-v{version}.json", reg.purpose);
-        let json = serde_json::to_vec(model).map_err(|e| self.io(&file)(std::io::Error::other(e)))?;
-        self.write_durably(&file, &json)?;
+        self.store.check_name(&reg.purpose)?;
+        let json = serde_json::to_vec(model).map_err(|e| ModelError::Format { path: reg.purpose.clone(), detail: e.to_string() })?;
         let (algo, params) = model.learner_summary();
-        let entry = ModelEntry {
-            purpose: reg.purpose.clone(),
-            version,
-            created_unix_secs: now_secs(),
-            created_by: reg.by.clone(),
+        let meta = ModelMeta {
             algo,
-            file,
             training: reg.training.clone(),
             features: model.features.iter().map(|f| f.name.clone()).collect(),
             params,
             metrics: reg.metrics.clone(),
         };
-        index.entries.push(entry.clone());
-        if reg.activate {
-            Self::activate(&mut index, &reg.purpose, version, "promote", &reg.by);
-        }
-        self.write_index(&index)?;
-        Ok(entry)
-    }
-
-    fn activate(index: &mut Index, purpose: &str, version: u32, action: &str, by: &str) {
-        let previous = index.active.insert(purpose.to_string(), version);
-        index.history.push(Activation {
-            purpose: purpose.to_string(),
-            version,
-            previous,
-            action: action.into(),
-            by: by.into(),
-            at_unix_secs: now_secs(),
-        });
+        Ok(self.store.publish(&reg.purpose, &json, meta, &reg.by, reg.activate)?)
     }
 
     /// Makes `version` the active model of `purpose`.
     pub fn promote(&self, purpose: &str, version: u32, by: &str) -> Result<Activation, RegistryError> {
-        check_purpose(purpose)?;
-        let _lock = self.lock()?;
-        let mut index = self.read_index()?;
-        if !index.entries.iter().any(|e| e.purpose == purpose && e.version == version) {
-            let registered =
-                index.entries.iter().filter(|e| e.purpose == purpose).map(|e| e.version.to_string()).collect::<Vec<_>>().join(", ");
-            return Err(RegistryError::NoVersion {
-                purpose: purpose.into(),
-                version,
-                registered: if registered.is_empty() { "none".into() } else { registered },
-            });
-        }
-        Self::activate(&mut index, purpose, version, "promote", by);
-        self.write_index(&index)?;
-        Ok(index.history.last().cloned().expect("activate just pushed an entry"))
+        Ok(self.store.promote(purpose, version, by)?)
     }
 
     /// Returns `purpose` to the version that was active before the current one.
     pub fn rollback(&self, purpose: &str, by: &str) -> Result<Activation, RegistryError> {
-        check_purpose(purpose)?;
-        let _lock = self.lock()?;
-        let mut index = self.read_index()?;
-        let current = *index.active.get(purpose).ok_or_else(|| RegistryError::NoActive(purpose.into()))?;
-        // Replay the history as a stack: a promotion pushes, a roll-back pops; so repeated
-        // roll-backs walk back through earlier promotions instead of toggling between two.
-        let mut stack: Vec<u32> = Vec::new();
-        for a in index.history.iter().filter(|a| a.purpose == purpose) {
-            if a.action == "rollback" {
-                stack.pop();
-            } else {
-                stack.push(a.version);
-            }
-        }
-        debug_assert_eq!(stack.last(), Some(&current), "the history ends at the active version");
-        stack.pop();
-        let Some(&previous) = stack.last() else {
-            return Err(RegistryError::NothingToRollBack(purpose.into()));
-        };
-        Self::activate(&mut index, purpose, previous, "rollback", by);
-        self.write_index(&index)?;
-        Ok(index.history.last().cloned().expect("activate just pushed an entry"))
+        Ok(self.store.rollback(purpose, by)?)
     }
 
     /// Every registered version, oldest first, with the active version per purpose.
     pub fn list(&self) -> Result<(Vec<ModelEntry>, BTreeMap<String, u32>), RegistryError> {
-        let index = self.read_index()?;
-        Ok((index.entries, index.active))
+        Ok(self.store.list()?)
     }
 
     /// Every promotion and roll-back, oldest first.
     pub fn history(&self) -> Result<Vec<Activation>, RegistryError> {
-        Ok(self.read_index()?.history)
+        Ok(self.store.history()?)
     }
 
     /// The active model of `purpose`, loaded.
     pub fn active(&self, purpose: &str) -> Result<(ModelEntry, TabularModel), RegistryError> {
-        let index = self.read_index()?;
-        let version = *index.active.get(purpose).ok_or_else(|| RegistryError::NoActive(purpose.into()))?;
-        self.load(&index, purpose, version)
+        let (entry, bytes) = self.store.active(purpose)?;
+        let model = TabularModel::from_json(&bytes, &entry.file)?;
+        Ok((entry, model))
     }
 
     /// One version of `purpose`, loaded.
     pub fn get(&self, purpose: &str, version: u32) -> Result<(ModelEntry, TabularModel), RegistryError> {
-        self.load(&self.read_index()?, purpose, version)
-    }
-
-    fn load(&self, index: &Index, purpose: &str, version: u32) -> Result<(ModelEntry, TabularModel), RegistryError> {
-        let entry = index.entries.iter().find(|e| e.purpose == purpose && e.version == version).cloned().ok_or_else(|| {
-            RegistryError::NoVersion {
-                purpose: purpose.into(),
-                version,
-                registered: index
-                    .entries
-                    .iter()
-                    .filter(|e| e.purpose == purpose)
-                    .map(|e| e.version.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }
-        })?;
-        let model = TabularModel::load(&self.dir.join(&entry.file))?;
+        let (entry, bytes) = self.store.get(purpose, version)?;
+        let model = TabularModel::from_json(&bytes, &entry.file)?;
         Ok((entry, model))
     }
 }
@@ -330,6 +144,7 @@ mod tests {
     use crate::gbdt::GbdtParams;
     use crate::table::{LabelSpec, ReadOptions};
     use crate::tabular::{Algo, Learner};
+    use finpulse_core::versions::VersionsError;
 
     fn model() -> TabularModel {
         let mut csv = String::from("x,y\n");
@@ -360,18 +175,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let registry = ModelRegistry::open(dir.path()).unwrap();
         let m = model();
-        assert!(matches!(registry.active("churn"), Err(RegistryError::NoActive(_))));
+        assert!(matches!(registry.active("churn"), Err(RegistryError::Store(VersionsError::NoActive { .. }))));
         assert_eq!(registry.register(&m, &reg(true)).unwrap().version, 1);
         assert_eq!(registry.register(&m, &reg(false)).unwrap().version, 2, "a shadow version");
         assert_eq!(registry.active("churn").unwrap().0.version, 1, "registering without activation changes nothing");
         registry.promote("churn", 2, "lead").unwrap();
         assert_eq!(registry.active("churn").unwrap().0.version, 2);
         let back = registry.rollback("churn", "lead").unwrap();
-        assert_eq!((back.version, back.previous, back.action.as_str()), (1, Some(2), "rollback"));
+        assert_eq!((back.version, back.previous, back.action), (1, Some(2), finpulse_core::versions::Action::Rollback));
         assert_eq!(registry.active("churn").unwrap().0.version, 1);
         // Back at the first version there is nothing earlier; a third version promoted twice
         // over rolls back step by step.
-        assert!(matches!(registry.rollback("churn", "lead"), Err(RegistryError::NothingToRollBack(_))));
+        assert!(matches!(registry.rollback("churn", "lead"), Err(RegistryError::Store(VersionsError::NothingToRollBack { .. }))));
         registry.register(&m, &reg(true)).unwrap();
         registry.promote("churn", 2, "lead").unwrap();
         assert_eq!(registry.rollback("churn", "lead").unwrap().version, 3);
@@ -396,12 +211,36 @@ mod tests {
         let registry = ModelRegistry::open(dir.path()).unwrap();
         let m = model();
         let err = registry.register(&m, &Registration { purpose: "Churn Model".into(), ..reg(true) }).unwrap_err();
-        assert!(matches!(err, RegistryError::Purpose(_)), "{err}");
+        assert!(matches!(err, RegistryError::Store(VersionsError::Name { .. })), "{err}");
         registry.register(&m, &reg(true)).unwrap();
-        assert_eq!(registry.promote("churn", 7, "x").unwrap_err().to_string(), "no version 7 of purpose 'churn'; registered: 1");
-        assert!(matches!(registry.rollback("churn", "x"), Err(RegistryError::NothingToRollBack(_))));
-        assert!(matches!(registry.rollback("fraud", "x"), Err(RegistryError::NoActive(_))));
+        assert_eq!(registry.promote("churn", 7, "x").unwrap_err().to_string(), "no version 7 of model purpose 'churn'; stored: 1");
+        assert!(matches!(registry.rollback("churn", "x"), Err(RegistryError::Store(VersionsError::NothingToRollBack { .. }))));
+        assert!(matches!(registry.rollback("fraud", "x"), Err(RegistryError::Store(VersionsError::NothingToRollBack { .. }))));
         std::fs::write(dir.path().join("index.json"), b"{").unwrap();
-        assert!(matches!(registry.list(), Err(RegistryError::Format { .. })));
+        assert!(matches!(registry.list(), Err(RegistryError::Store(VersionsError::Format { .. }))));
+    }
+
+    #[test]
+    fn a_registry_written_in_the_first_index_format_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = model();
+        std::fs::write(dir.path().join("churn-v1.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join("index.json"),
+            r#"{"format": "finpulse-model-registry/1",
+                "entries": [{"purpose": "churn", "version": 1, "created_unix_secs": 7, "created_by": "analyst", "algo": "gbdt",
+                             "file": "churn-v1.json", "training": {}, "features": ["x"], "params": {}, "metrics": {"auc": 0.8}}],
+                "active": {"churn": 1},
+                "history": [{"purpose": "churn", "version": 1, "previous": null, "action": "promote", "by": "analyst", "at_unix_secs": 7}]}"#,
+        )
+        .unwrap();
+        let registry = ModelRegistry::open(dir.path()).unwrap();
+        let (entry, loaded) = registry.active("churn").unwrap();
+        assert_eq!((entry.name.as_str(), entry.meta.algo.as_str(), entry.meta.metrics["auc"].as_f64()), ("churn", "gbdt", Some(0.8)));
+        assert_eq!(loaded.features.len(), m.features.len());
+        assert_eq!(registry.history().unwrap()[0].action, finpulse_core::versions::Action::Promote);
+        assert_eq!(registry.register(&m, &reg(true)).unwrap().version, 2, "registering goes on from the adopted versions");
+        let index = std::fs::read_to_string(dir.path().join("index.json")).unwrap();
+        assert!(index.contains(INDEX_FORMAT), "rewritten in the current format");
     }
 }

@@ -259,8 +259,14 @@ impl TabularModel {
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         let shown = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: shown.clone(), source })?;
+        Self::from_json(&bytes, &shown)
+    }
+
+    /// Reads a model from the bytes of a model file (`shown` names it in errors).
+    pub fn from_json(bytes: &[u8], shown: &str) -> Result<Self, ModelError> {
+        let shown = shown.to_string();
         let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| ModelError::Format { path: shown.clone(), detail: e.to_string() })?;
+            serde_json::from_slice(bytes).map_err(|e| ModelError::Format { path: shown.clone(), detail: e.to_string() })?;
         match value.get("format").and_then(|f| f.as_str()) {
             Some(MODEL_FORMAT) => {}
             Some(other) => {

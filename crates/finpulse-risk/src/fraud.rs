@@ -57,7 +57,7 @@ pub fn registered_model(data_dir: &Path, version: Option<u32>) -> Result<Option<
         Some(v) => registry.get(PURPOSE, v)?,
         None => match registry.active(PURPOSE) {
             Ok(x) => x,
-            Err(RegistryError::NoActive(_)) => return Ok(None),
+            Err(RegistryError::Store(finpulse_core::versions::VersionsError::NoActive { .. })) => return Ok(None),
             Err(e) => return Err(e.into()),
         },
     };

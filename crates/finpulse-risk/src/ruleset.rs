@@ -3,10 +3,10 @@
 //! published as numbered versions, one active, the previous one kept active when a publish fails.
 
 use crate::rules::Condition;
+use finpulse_core::versions::{self, Adopted, Kind, Version, VersionedStore, VersionsError};
 use finpulse_state::key;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// A ruleset file's size limit.
@@ -61,13 +61,8 @@ pub enum RulesetError {
         message: String,
     },
     /// The ruleset store.
-    #[error("ruleset store {path}: {detail}")]
-    Store {
-        /// The path.
-        path: String,
-        /// Why.
-        detail: String,
-    },
+    #[error("ruleset store: {0}")]
+    Store(#[from] VersionsError),
 }
 
 fn default_review_at() -> f64 {
@@ -313,12 +308,14 @@ impl Ruleset {
     }
 }
 
-/// One publication.
+/// One publication, as shown in the history.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Publication {
-    /// The version published.
+    /// The version made active.
     pub version: u32,
-    /// Its name.
+    /// What happened: `publish`, `promote` or `rollback`.
+    pub action: String,
+    /// The ruleset's name.
     pub name: String,
     /// When (UTC seconds).
     pub at_secs: u64,
@@ -328,81 +325,150 @@ pub struct Publication {
     pub rules: usize,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct StoreIndex {
-    active: Option<u32>,
-    history: Vec<Publication>,
+/// What the store records beside each ruleset version.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct RulesetMeta {
+    /// The ruleset's own name (`name = ...` in the file).
+    pub ruleset: String,
+    /// Rules in it.
+    pub rules: usize,
 }
 
-/// Published rulesets of a data directory: `risk/rulesets/v{N}.toml`, and `index.json` naming
-/// the active one with the history. Writers hold a lock; every write is fsync'd and atomic.
+/// Where a data directory keeps its rulesets: a versioned store with one name,
+/// [`RULESET_SLOT`], whose active version is the ruleset decisions run with.
+pub const RULESETS_DIR: &str = "rulesets";
+/// The name the active ruleset is published under.
+pub const RULESET_SLOT: &str = "active";
+/// Where rulesets were published before the versioned store; adopted once, left in place.
+pub const EARLIER_RULESETS_DIR: &str = "risk/rulesets";
+
+const RULESETS: Kind =
+    Kind { noun: "ruleset", format: "finpulse-rulesets/1", reads_also: &[], no_active_hint: ": publish one", ext: "toml" };
+
+/// Published rulesets of a data directory, in the versioned store
+/// ([`finpulse_core::versions`]): every publication kept, one active, roll-back to the one
+/// before. Writers hold the store's lock; every write is fsync'd and atomic.
 pub struct RulesetStore {
-    dir: PathBuf,
+    store: VersionedStore<RulesetMeta>,
+    earlier: PathBuf,
 }
-
-/// Where a data directory keeps its rulesets.
-pub const RULESETS_DIR: &str = "risk/rulesets";
 
 impl RulesetStore {
     /// The store of a data directory (created on first publish).
     pub fn in_data_dir(data_dir: &Path) -> Self {
-        Self { dir: data_dir.join(RULESETS_DIR) }
+        Self { store: VersionedStore::new(data_dir.join(RULESETS_DIR), RULESETS), earlier: data_dir.join(EARLIER_RULESETS_DIR) }
     }
 
-    fn fail(&self, detail: impl ToString) -> RulesetError {
-        RulesetError::Store { path: self.dir.display().to_string(), detail: detail.to_string() }
-    }
-
-    fn index(&self) -> Result<StoreIndex, RulesetError> {
-        match std::fs::read(self.dir.join("index.json")) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| self.fail(format!("index.json: {e}"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreIndex::default()),
-            Err(e) => Err(self.fail(e)),
+    /// Adopts rulesets published before the versioned store (`risk/rulesets/vN.toml` and its
+    /// `index.json`), once, keeping their numbers, authors and times.
+    fn adopted(&self) -> Result<&VersionedStore<RulesetMeta>, RulesetError> {
+        #[derive(Deserialize)]
+        struct EarlierPublication {
+            version: u32,
+            name: String,
+            at_secs: u64,
+            by: String,
+            rules: usize,
         }
+        #[derive(Deserialize)]
+        struct EarlierIndex {
+            history: Vec<EarlierPublication>,
+        }
+        self.store.adopt(|| {
+            let index_path = self.earlier.join("index.json");
+            let bytes = match std::fs::read(&index_path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(source) => return Err(VersionsError::Io { path: index_path, source }),
+            };
+            let index: EarlierIndex =
+                serde_json::from_slice(&bytes).map_err(|e| VersionsError::Format { path: index_path.clone(), detail: e.to_string() })?;
+            let mut out = Vec::new();
+            // Every earlier publication was active in its turn (publishing activated it), and
+            // the last one is active now.
+            for p in &index.history {
+                let path = self.earlier.join(format!("v{}.toml", p.version));
+                let content = std::fs::read(&path).map_err(|source| VersionsError::Io { path, source })?;
+                out.push(Adopted {
+                    name: RULESET_SLOT.to_string(),
+                    content,
+                    meta: RulesetMeta { ruleset: p.name.clone(), rules: p.rules },
+                    by: p.by.clone(),
+                    at_unix_secs: p.at_secs,
+                    active: true,
+                });
+            }
+            Ok(out)
+        })?;
+        Ok(&self.store)
     }
 
-    /// The time `index.json` last changed, to notice publications from another process.
+    /// The time the store last changed, to notice publications from another process.
     pub fn stamp(&self) -> Option<std::time::SystemTime> {
-        std::fs::metadata(self.dir.join("index.json")).and_then(|m| m.modified()).ok()
+        self.store.stamp()
     }
 
     /// Compiles and publishes `src` as the next version and makes it active. A ruleset that
     /// does not compile is refused and the active one stays.
     pub fn publish(&self, src: &str, file: &str, by: &str) -> Result<Ruleset, RulesetError> {
         let mut ruleset = Ruleset::compile(src, file)?;
-        std::fs::create_dir_all(&self.dir).map_err(|e| self.fail(e))?;
-        let lock = File::options().create(true).truncate(false).write(true).open(self.dir.join("LOCK")).map_err(|e| self.fail(e))?;
-        lock.lock().map_err(|e| self.fail(e))?;
-        let mut index = self.index()?;
-        let version = index.history.iter().map(|p| p.version).max().unwrap_or(0) + 1;
-        finpulse_core::durable::write_file(&self.dir.join(format!("v{version}.toml")), src.as_bytes()).map_err(|e| self.fail(e))?;
-        let at_secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        index.active = Some(version);
-        index.history.push(Publication { version, name: ruleset.name.clone(), at_secs, by: by.to_string(), rules: ruleset.rules.len() });
-        let json = serde_json::to_vec_pretty(&index).map_err(|e| self.fail(e))?;
-        finpulse_core::durable::write_file(&self.dir.join("index.json"), &json).map_err(|e| self.fail(e))?;
-        ruleset.version = version;
+        let meta = RulesetMeta { ruleset: ruleset.name.clone(), rules: ruleset.rules.len() };
+        let version = self.adopted()?.publish(RULESET_SLOT, src.as_bytes(), meta, by, true)?;
+        ruleset.version = version.version;
         Ok(ruleset)
+    }
+
+    /// Makes the ruleset active before the current one active again.
+    pub fn rollback(&self, by: &str) -> Result<Ruleset, RulesetError> {
+        let a = self.adopted()?.rollback(RULESET_SLOT, by)?;
+        self.get(a.version)
     }
 
     /// The active ruleset, if one was published.
     pub fn active(&self) -> Result<Option<Ruleset>, RulesetError> {
-        let Some(version) = self.index()?.active else { return Ok(None) };
-        self.get(version).map(Some)
+        let store = self.adopted()?;
+        match store.active(RULESET_SLOT) {
+            Ok((v, src)) => Self::compiled(&v, &src, store).map(Some),
+            Err(VersionsError::NoActive { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A published version.
     pub fn get(&self, version: u32) -> Result<Ruleset, RulesetError> {
-        let path = self.dir.join(format!("v{version}.toml"));
-        let src = std::fs::read_to_string(&path).map_err(|e| self.fail(format!("v{version}.toml: {e}")))?;
-        let mut r = Ruleset::compile(&src, &path.display().to_string())?;
-        r.version = version;
+        let store = self.adopted()?;
+        let (v, src) = store.get(RULESET_SLOT, version)?;
+        Self::compiled(&v, &src, store)
+    }
+
+    fn compiled(v: &Version<RulesetMeta>, src: &[u8], store: &VersionedStore<RulesetMeta>) -> Result<Ruleset, RulesetError> {
+        let path = store.dir().join(&v.file).display().to_string();
+        let src = std::str::from_utf8(src).map_err(|_| RulesetError::File { file: path.clone(), message: "not UTF-8 text".into() })?;
+        let mut r = Ruleset::compile(src, &path)?;
+        r.version = v.version;
         Ok(r)
     }
 
-    /// Publications, oldest first.
+    /// Changes of the active ruleset, oldest first.
     pub fn history(&self) -> Result<Vec<Publication>, RulesetError> {
-        Ok(self.index()?.history)
+        let store = self.adopted()?;
+        let (versions, _) = store.list()?;
+        Ok(store
+            .history()?
+            .into_iter()
+            .filter(|a| a.action != versions::Action::Remove)
+            .map(|a| {
+                let meta = versions.iter().find(|v| v.version == a.version).map(|v| v.meta.clone()).unwrap_or_default();
+                Publication {
+                    version: a.version,
+                    action: a.action.to_string(),
+                    name: meta.ruleset,
+                    at_secs: a.at_unix_secs,
+                    by: a.by,
+                    rules: meta.rules,
+                }
+            })
+            .collect())
     }
 }
 
@@ -497,5 +563,43 @@ shadow = true
         assert_eq!(store.active().unwrap().unwrap().rules[0].score, 0.85);
         let h = store.history().unwrap();
         assert_eq!(h.iter().map(|p| (p.version, p.by.as_str())).collect::<Vec<_>>(), [(1, "ana"), (2, "bo")]);
+    }
+
+    #[test]
+    fn a_rollback_returns_to_the_ruleset_active_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RulesetStore::in_data_dir(dir.path());
+        store.publish(GOOD, "cards.toml", "ana").unwrap();
+        store.publish(&GOOD.replace("0.8", "0.85"), "cards.toml", "bo").unwrap();
+        let back = store.rollback("lead").unwrap();
+        assert_eq!((back.version, back.rules[0].score), (1, 0.8));
+        assert_eq!(store.active().unwrap().unwrap().version, 1);
+        assert!(store.rollback("lead").unwrap_err().to_string().contains("no earlier version"));
+        let actions: Vec<(u32, String)> = store.history().unwrap().into_iter().map(|p| (p.version, p.action)).collect();
+        assert_eq!(actions, [(1, "publish".to_string()), (2, "publish".to_string()), (1, "rollback".to_string())]);
+    }
+
+    #[test]
+    fn rulesets_published_before_the_versioned_store_are_adopted_with_their_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let earlier = dir.path().join(EARLIER_RULESETS_DIR);
+        std::fs::create_dir_all(&earlier).unwrap();
+        std::fs::write(earlier.join("v1.toml"), GOOD).unwrap();
+        std::fs::write(earlier.join("v2.toml"), GOOD.replace("0.8", "0.85")).unwrap();
+        std::fs::write(
+            earlier.join("index.json"),
+            r#"{"active": 2, "history": [{"version": 1, "name": "cards", "at_secs": 100, "by": "ana", "rules": 2},
+                {"version": 2, "name": "cards", "at_secs": 200, "by": "bo", "rules": 2}]}"#,
+        )
+        .unwrap();
+        let store = RulesetStore::in_data_dir(dir.path());
+        let active = store.active().unwrap().unwrap();
+        assert_eq!((active.version, active.rules[0].score), (2, 0.85));
+        let h = store.history().unwrap();
+        assert_eq!(h.iter().map(|p| (p.version, p.by.as_str(), p.at_secs)).collect::<Vec<_>>(), [(1, "ana", 100), (2, "bo", 200)]);
+        assert_eq!(store.get(1).unwrap().rules[0].score, 0.8, "every earlier version is kept");
+        assert_eq!(store.publish(GOOD, "cards.toml", "cy").unwrap().version, 3, "numbering goes on");
+        assert_eq!(store.rollback("lead").unwrap().version, 2);
+        assert_eq!(store.rollback("lead").unwrap().version, 1, "back through the adopted history");
     }
 }

@@ -158,7 +158,7 @@ pub(crate) async fn save_segment(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let segment = match book.save(def, &view.registry) {
+    let segment = match book.save(def, &view.registry, crate::models::API_ACTOR) {
         Ok(s) => s,
         Err(e) => return insight_error(e),
     };
@@ -247,9 +247,51 @@ pub(crate) async fn set_goal(
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
     let _guard = state.segments.lock().await;
-    let result = finpulse_growth::goals::GoalBook::load(&state.data_dir).and_then(|mut book| book.set(goal.clone()));
+    let result =
+        finpulse_growth::goals::GoalBook::load(&state.data_dir).and_then(|mut book| book.set(goal.clone(), crate::models::API_ACTOR));
     match result {
         Ok(()) => Json(goal).into_response(),
         Err(e) => insight_error(e),
+    }
+}
+
+/// A refused roll-back: 409 when there is nothing earlier, 400 for a bad name.
+fn rollback_error(e: InsightError) -> Response {
+    match &e {
+        InsightError::Param { message, .. } if message.contains("no earlier version") => error(StatusCode::CONFLICT, e.to_string()),
+        _ => insight_error(e),
+    }
+}
+
+/// Return a segment to its definition before the current one (or bring back a removed one),
+/// and materialise it.
+#[utoipa::path(post, path = "/v1/segments/{name}/rollback", tag = "segments",
+    params(("name" = String, Path, description = "The segment")),
+    responses((status = 200, description = "The change", body = crate::wire::ActivationBody), (status = 409, description = "No earlier definition", body = ErrorBody)))]
+pub(crate) async fn rollback_segment(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    let _guard = state.segments.lock().await;
+    let mut book = match load_book(&state) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let activation = match book.rollback(&name, crate::models::API_ACTOR) {
+        Ok(a) => a,
+        Err(e) => return rollback_error(e),
+    };
+    if let Err(e) = finpulse_growth::segments::materialise_one(&state.views.snapshot(), &book, &name).await {
+        tracing::error!(segment = %name, error = %e, "materialising a rolled-back segment failed; the schedule retries");
+    }
+    Json(crate::wire::ActivationBody::from(&activation)).into_response()
+}
+
+/// Return a goal to its version before the current one (or bring back a removed one).
+#[utoipa::path(post, path = "/v1/goals/{name}/rollback", tag = "goals",
+    params(("name" = String, Path, description = "The goal")),
+    responses((status = 200, description = "The change", body = crate::wire::ActivationBody), (status = 409, description = "No earlier version", body = ErrorBody)))]
+pub(crate) async fn rollback_goal(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    let _guard = state.segments.lock().await;
+    match finpulse_growth::goals::GoalBook::load(&state.data_dir).and_then(|mut book| book.rollback(&name, crate::models::API_ACTOR)) {
+        Ok(a) => Json(crate::wire::ActivationBody::from(&a)).into_response(),
+        Err(e) => rollback_error(e),
     }
 }

@@ -2,12 +2,14 @@
 //! back versions, the daily churn risk list from the active churn model, and the LTV-based
 //! offers campaigns read.
 
+use crate::wire::{ModelActivationBody, ModelVersionBody};
 use crate::{AppState, ErrorBody, error};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use finpulse_churn::{ChurnError, ChurnSpec, PURPOSE, RiskList};
+use finpulse_core::versions::VersionsError;
 use finpulse_models::pricing::{OFFERS_FILE, Offer, OfferSet};
 use finpulse_models::registry::{ModelRegistry, RegistryError};
 use serde::Deserialize;
@@ -33,12 +35,20 @@ pub(crate) fn list_limit(limit: Option<usize>) -> Result<usize, String> {
 
 fn registry_error(e: RegistryError) -> Response {
     let status = match &e {
-        RegistryError::Purpose(_) => StatusCode::BAD_REQUEST,
-        RegistryError::NoVersion { .. } | RegistryError::NoActive(_) => StatusCode::NOT_FOUND,
-        RegistryError::NothingToRollBack(_) => StatusCode::CONFLICT,
-        RegistryError::Io { .. } | RegistryError::Format { .. } | RegistryError::Model(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        RegistryError::Store(v) => versions_status(v),
+        RegistryError::Model(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     error(status, e.to_string())
+}
+
+/// The status of a refused change to a versioned artefact (model, ruleset, segment, goal).
+pub(crate) fn versions_status(e: &VersionsError) -> StatusCode {
+    match e {
+        VersionsError::Name { .. } => StatusCode::BAD_REQUEST,
+        VersionsError::NoVersion { .. } | VersionsError::NoActive { .. } => StatusCode::NOT_FOUND,
+        VersionsError::NothingToRollBack { .. } => StatusCode::CONFLICT,
+        VersionsError::Io { .. } | VersionsError::Format { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 /// Runs a registry operation off the async threads (it fsyncs).
@@ -60,7 +70,11 @@ async fn with_registry<T: Send + 'static>(
 #[utoipa::path(get, path = "/v1/models", tag = "models", responses((status = 200, body = Object), (status = 500, body = ErrorBody)))]
 pub(crate) async fn list(State(state): State<AppState>) -> Response {
     match with_registry(&state, |r| Ok((r.list()?, r.history()?))).await {
-        Ok(((models, active), history)) => Json(json!({ "models": models, "active": active, "history": history })).into_response(),
+        Ok(((models, active), history)) => {
+            let models: Vec<ModelVersionBody> = models.iter().map(ModelVersionBody::from).collect();
+            let history: Vec<ModelActivationBody> = history.iter().map(ModelActivationBody::from).collect();
+            Json(json!({ "models": models, "active": active, "history": history })).into_response()
+        }
         Err(r) => r,
     }
 }
@@ -75,7 +89,7 @@ pub struct PromoteRequest {
 /// Make a registered version the active model of its purpose.
 #[utoipa::path(post, path = "/v1/models/{purpose}/promote", tag = "models", request_body = PromoteRequest,
     params(("purpose" = String, Path, description = "e.g. churn")),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ModelActivationBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn promote(
     State(state): State<AppState>,
     Path(purpose): Path<String>,
@@ -86,7 +100,7 @@ pub(crate) async fn promote(
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("body must be {{\"version\": N}}: {}", e.body_text())),
     };
     match with_registry(&state, move |r| r.promote(&purpose, req.version, API_ACTOR)).await {
-        Ok(a) => Json(a).into_response(),
+        Ok(a) => Json(ModelActivationBody::from(&a)).into_response(),
         Err(r) => r,
     }
 }
@@ -94,10 +108,10 @@ pub(crate) async fn promote(
 /// Return a purpose to the version that was active before the current one.
 #[utoipa::path(post, path = "/v1/models/{purpose}/rollback", tag = "models",
     params(("purpose" = String, Path, description = "e.g. churn")),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = ModelActivationBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn rollback(State(state): State<AppState>, Path(purpose): Path<String>) -> Response {
     match with_registry(&state, move |r| r.rollback(&purpose, API_ACTOR)).await {
-        Ok(a) => Json(a).into_response(),
+        Ok(a) => Json(ModelActivationBody::from(&a)).into_response(),
         Err(r) => r,
     }
 }
@@ -132,7 +146,7 @@ pub(crate) async fn churn_risk(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let spec = match ChurnSpec::from_training(&entry.training) {
+    let spec = match ChurnSpec::from_training(&entry.meta.training) {
         Ok(s) => s,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };

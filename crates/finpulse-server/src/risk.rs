@@ -13,7 +13,7 @@ use finpulse_core::Event;
 use finpulse_log::AppendStatus;
 use finpulse_risk::cases::{CaseAction, CaseError, CaseStatus};
 use finpulse_risk::live::decision_record;
-use finpulse_risk::ruleset::RulesetStore;
+use finpulse_risk::ruleset::{RulesetError, RulesetStore};
 use finpulse_write::Batch;
 use serde_json::json;
 use std::sync::Arc;
@@ -183,6 +183,24 @@ pub(crate) async fn publish(State(app): State<AppState>, body: Bytes) -> Respons
             let active = app.live.engine().ruleset.version;
             error(StatusCode::BAD_REQUEST, format!("{e} (not published; version {active} stays active)"))
         }
+    }
+}
+
+/// Make the ruleset active before the current one active again; takes effect at once.
+#[utoipa::path(post, path = "/v1/rules/rollback", tag = "risk",
+    responses((status = 200, description = "The ruleset now active", body = Object), (status = 409, description = "No earlier ruleset", body = ErrorBody)))]
+pub(crate) async fn rollback_rules(State(app): State<AppState>) -> Response {
+    let data_dir = app.data_dir.clone();
+    let rolled = tokio::task::spawn_blocking(move || RulesetStore::in_data_dir(&data_dir).rollback(crate::models::API_ACTOR)).await;
+    match rolled {
+        Ok(Ok(r)) => {
+            let version = r.version;
+            app.live.activate_ruleset(r);
+            Json(json!({ "version": version, "active": true })).into_response()
+        }
+        Ok(Err(RulesetError::Store(e))) => error(crate::models::versions_status(&e), e.to_string()),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("rollback stopped: {e}")),
     }
 }
 

@@ -2,6 +2,7 @@
 //! `finpulse_risk::engine::Decision` or `finpulse_risk::cases::Case` changes the conversion
 //! below, never the public answer. `tests/contract.rs` pins these shapes.
 
+use finpulse_core::versions::Activation;
 use finpulse_risk::cases::{Alert, Case, Change, Resolution};
 use finpulse_risk::engine::{Decision, Reason};
 use finpulse_state::view::UserView;
@@ -503,6 +504,111 @@ impl From<&UserView<'_>> for UserBody {
             },
             tags: v.tags.iter().map(|t| t.to_string()).collect(),
             as_of_us: v.as_of_us,
+        }
+    }
+}
+
+/// One registered model version (`GET /v1/models`).
+#[derive(Serialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct ModelVersionBody {
+    /// What the model is for (`churn`, `fraud`, `credit`, …).
+    pub purpose: String,
+    /// 1, 2, … per purpose.
+    pub version: u32,
+    /// When it was registered, seconds since the Unix epoch.
+    pub created_unix_secs: u64,
+    /// Who registered it.
+    pub created_by: String,
+    /// `gbdt` or `logistic`.
+    pub algo: String,
+    /// The model file, inside the data directory's model registry.
+    pub file: String,
+    /// What it was trained on: data range, as-of dates, label definition.
+    #[schema(value_type = Object)]
+    pub training: serde_json::Value,
+    /// Feature names, in model order.
+    pub features: Vec<String>,
+    /// Training settings.
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    /// Quality measured at training time.
+    #[schema(value_type = Object)]
+    pub metrics: serde_json::Value,
+}
+
+impl From<&finpulse_models::registry::ModelEntry> for ModelVersionBody {
+    fn from(e: &finpulse_models::registry::ModelEntry) -> Self {
+        Self {
+            purpose: e.name.clone(),
+            version: e.version,
+            created_unix_secs: e.created_unix_secs,
+            created_by: e.created_by.clone(),
+            algo: e.meta.algo.clone(),
+            file: e.file.clone(),
+            training: e.meta.training.clone(),
+            features: e.meta.features.clone(),
+            params: e.meta.params.clone(),
+            metrics: e.meta.metrics.clone(),
+        }
+    }
+}
+
+/// A change of the active model of a purpose.
+#[derive(Serialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct ModelActivationBody {
+    /// The purpose.
+    pub purpose: String,
+    /// The version made active.
+    pub version: u32,
+    /// The version active before.
+    pub previous: Option<u32>,
+    /// publish, promote or rollback.
+    pub action: String,
+    /// Who did it.
+    pub by: String,
+    /// When, seconds since the Unix epoch.
+    pub at_unix_secs: u64,
+}
+
+impl From<&Activation> for ModelActivationBody {
+    fn from(a: &Activation) -> Self {
+        Self {
+            purpose: a.name.clone(),
+            version: a.version,
+            previous: a.previous,
+            action: a.action.to_string(),
+            by: a.by.clone(),
+            at_unix_secs: a.at_unix_secs,
+        }
+    }
+}
+
+/// A change of what is active under a name: a ruleset, a segment, a goal.
+#[derive(Serialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct ActivationBody {
+    /// The name.
+    pub name: String,
+    /// The version made active (for a removal: the version that was active).
+    pub version: u32,
+    /// The version active before.
+    pub previous: Option<u32>,
+    /// publish, promote, rollback or remove.
+    pub action: String,
+    /// Who did it.
+    pub by: String,
+    /// When, seconds since the Unix epoch.
+    pub at_unix_secs: u64,
+}
+
+impl From<&Activation> for ActivationBody {
+    fn from(a: &Activation) -> Self {
+        Self {
+            name: a.name.clone(),
+            version: a.version,
+            previous: a.previous,
+            action: a.action.to_string(),
+            by: a.by.clone(),
+            at_unix_secs: a.at_unix_secs,
         }
     }
 }

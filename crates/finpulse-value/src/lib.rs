@@ -191,7 +191,7 @@ pub async fn compute_offers(data_dir: &Path, view: &StoreView, req: &PricingRequ
     let churn = |e: &dyn std::fmt::Display| ValueError::Churn(e.to_string());
     let registry = ModelRegistry::in_data_dir(data_dir).map_err(|e| churn(&e))?;
     let (entry, model) = registry.active(finpulse_churn::PURPOSE).map_err(|e| churn(&e))?;
-    let spec = finpulse_churn::ChurnSpec::from_training(&entry.training).map_err(|e| churn(&e))?;
+    let spec = finpulse_churn::ChurnSpec::from_training(&entry.meta.training).map_err(|e| churn(&e))?;
     let risk = match finpulse_churn::score(view, &model, &spec, as_of_us).await {
         Ok(list) => list.rows,
         Err(finpulse_churn::ChurnError::NoUsers { .. }) => Vec::new(),

@@ -148,7 +148,7 @@ pub(crate) fn model_and_spec(
         Some(v) => registry.get(PURPOSE, v)?,
         None => registry.active(PURPOSE)?,
     };
-    let spec = ChurnSpec::from_training(&entry.training)?;
+    let spec = ChurnSpec::from_training(&entry.meta.training)?;
     Ok((entry.version, model, spec))
 }
 
@@ -264,18 +264,19 @@ pub fn models_list(config: &Config, format: Format) -> Result<()> {
             }
             println!("{:<10} {:>7} {:>6} {:<9} {:<12} {:>8}  training", "purpose", "version", "active", "algo", "by", "AUC");
             for e in &entries {
-                let auc = e.metrics.pointer("/validation/auc").and_then(|a| a.as_f64()).map_or("".into(), |a| format!("{a:.4}"));
-                let range = match (e.training.get("from").and_then(|v| v.as_str()), e.training.get("to").and_then(|v| v.as_str())) {
+                let auc = e.meta.metrics.pointer("/validation/auc").and_then(|a| a.as_f64()).map_or("".into(), |a| format!("{a:.4}"));
+                let range = match (e.meta.training.get("from").and_then(|v| v.as_str()), e.meta.training.get("to").and_then(|v| v.as_str()))
+                {
                     (Some(f), Some(t)) => format!("{f} .. {t}"),
-                    _ => e.training.get("data").and_then(|v| v.as_str()).unwrap_or("").to_string(),
+                    _ => e.meta.training.get("data").and_then(|v| v.as_str()).unwrap_or("").to_string(),
                 };
-                let is_active = active.get(&e.purpose) == Some(&e.version);
+                let is_active = active.get(&e.name) == Some(&e.version);
                 println!(
                     "{:<10} {:>7} {:>6} {:<9} {:<12} {:>8}  {range}",
-                    e.purpose,
+                    e.name,
                     e.version,
                     if is_active { "yes" } else { "" },
-                    e.algo,
+                    e.meta.algo,
                     e.created_by,
                     auc
                 );

@@ -146,6 +146,17 @@ fn print_table(table: &Table, format: Format) -> Result<()> {
     Ok(())
 }
 
+/// Prints changes of versioned definitions, oldest first.
+fn print_history(history: &[finpulse_core::versions::Activation]) {
+    if history.is_empty() {
+        println!("no changes");
+    }
+    for a in history {
+        let when = finpulse_core::time::format_us(i64::try_from(a.at_unix_secs).unwrap_or(0) * 1_000_000);
+        println!("{}  v{}  {:<8}  by {} at {}", a.name, a.version, a.action, a.by, when);
+    }
+}
+
 /// `finpulse segment …`.
 #[derive(clap::Subcommand, Debug)]
 pub enum SegmentCommand {
@@ -176,6 +187,12 @@ pub enum SegmentCommand {
     },
     /// Evaluate every saved segment and write its members (what a server does on a schedule).
     Materialise {},
+    /// Remove a segment; its versions stay and `rollback` brings it back.
+    Remove { name: String },
+    /// Return a segment to its definition before the current one (or bring back a removed one).
+    Rollback { name: String },
+    /// Every save, removal and roll-back of the segments, oldest first.
+    History {},
 }
 
 /// Runs a segment command.
@@ -184,7 +201,7 @@ pub async fn segment(config: &Config, command: SegmentCommand) -> Result<()> {
     let mut book = SegmentBook::load(&config.data_dir)?;
     match command {
         SegmentCommand::Save { name, rules, description, .. } => {
-            let segment = book.save(SegmentDef { name, description, rules }, &view.registry)?;
+            let segment = book.save(SegmentDef { name, description, rules }, &view.registry, &crate::churn::who())?;
             println!("saved segment {} ({} rules)", segment.def.name, segment.def.rules.len());
         }
         SegmentCommand::List { .. } => {
@@ -225,6 +242,17 @@ pub async fn segment(config: &Config, command: SegmentCommand) -> Result<()> {
                 println!("{name}: {} members as of {}", state.members, state.as_of);
             }
         }
+        SegmentCommand::Remove { name } => {
+            if !book.remove(&name, &crate::churn::who())? {
+                anyhow::bail!("no segment '{name}'");
+            }
+            println!("segment {name} removed; `finpulse segment rollback {name}` brings it back");
+        }
+        SegmentCommand::Rollback { name } => {
+            let a = book.rollback(&name, &crate::churn::who())?;
+            println!("segment {name} is at version {} again", a.version);
+        }
+        SegmentCommand::History { .. } => print_history(&book.history()?),
     }
     Ok(())
 }
@@ -250,8 +278,12 @@ pub enum GoalsCommand {
         #[arg(long)]
         deadline: String,
     },
-    /// Remove a goal.
+    /// Remove a goal; its versions stay and `rollback` brings it back.
     Remove { name: String },
+    /// Return a goal to its version before the current one (or bring back a removed one).
+    Rollback { name: String },
+    /// Every change of the goals, oldest first.
+    History {},
 }
 
 /// Runs a goals command.
@@ -259,15 +291,20 @@ pub async fn goals(config: &Config, command: GoalsCommand) -> Result<()> {
     let mut book = finpulse_growth::goals::GoalBook::load(&config.data_dir)?;
     match command {
         GoalsCommand::Set { name, metric, target, deadline, .. } => {
-            book.set(finpulse_growth::goals::Goal { name: name.clone(), metric, target, deadline })?;
+            book.set(finpulse_growth::goals::Goal { name: name.clone(), metric, target, deadline }, &crate::churn::who())?;
             println!("goal {name} saved");
         }
         GoalsCommand::Remove { name, .. } => {
-            if !book.remove(&name)? {
+            if !book.remove(&name, &crate::churn::who())? {
                 anyhow::bail!("no goal '{name}'");
             }
-            println!("goal {name} removed");
+            println!("goal {name} removed; `finpulse goals rollback {name}` brings it back");
         }
+        GoalsCommand::Rollback { name } => {
+            let a = book.rollback(&name, &crate::churn::who())?;
+            println!("goal {name} is at version {} again", a.version);
+        }
+        GoalsCommand::History { .. } => print_history(&book.history()?),
         GoalsCommand::List { format, .. } => {
             let view =
                 EventStore::read_view(&config.data_dir).with_context(|| format!("reading data directory {}", config.data_dir.display()))?;

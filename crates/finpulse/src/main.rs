@@ -203,6 +203,11 @@ enum RulesCommand {
     },
     /// The features rules and models read, with what they mean.
     Features,
+    /// Every publication and roll-back of the active ruleset, oldest first.
+    History,
+    /// Make the ruleset active before the current one active again; a running server picks it
+    /// up within a second.
+    Rollback,
 }
 
 #[derive(Subcommand)]
@@ -418,6 +423,8 @@ fn main() -> Result<()> {
         Command::Fraud(FraudCommand::Eval(args)) => risk::eval(&config, &args),
         Command::Rules(RulesCommand::Publish { file }) => risk::publish(&config, &file),
         Command::Rules(RulesCommand::Backtest { file, period }) => risk::backtest(&config, &file, &period),
+        Command::Rules(RulesCommand::History) => risk::rules_history(&config),
+        Command::Rules(RulesCommand::Rollback) => risk::rules_rollback(&config),
         Command::Rules(RulesCommand::Features) => {
             risk::features();
             Ok(())

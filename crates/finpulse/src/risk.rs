@@ -223,6 +223,34 @@ pub fn publish(config: &Config, file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Prints the active ruleset's history.
+pub fn rules_history(config: &Config) -> Result<()> {
+    let store = RulesetStore::in_data_dir(&config.data_dir);
+    let history = store.history()?;
+    if history.is_empty() {
+        println!("no ruleset published");
+    }
+    for p in history {
+        println!(
+            "v{}  {:<8}  {:<20}  {} rules  by {} at {}",
+            p.version,
+            p.action,
+            p.name,
+            p.rules,
+            p.by,
+            finpulse_core::time::format_us(p.at_secs as i64 * 1_000_000)
+        );
+    }
+    Ok(())
+}
+
+/// Makes the ruleset active before the current one active again.
+pub fn rules_rollback(config: &Config) -> Result<()> {
+    let r = RulesetStore::in_data_dir(&config.data_dir).rollback(&who())?;
+    println!("ruleset {:?} v{} is active again; a running server picks it up within a second", r.name, r.version);
+    Ok(())
+}
+
 /// Replays a period with a ruleset file and the active model.
 pub fn backtest(config: &Config, file: &Path, period: &Period) -> Result<()> {
     let (from, to) = period.resolve()?;

@@ -307,7 +307,7 @@ fn ltv_fits_a_summary_file_and_the_stores_own_purchases() {
         "--unit",
         "day",
     ]);
-    assert!(!o.status.success() && stderr(&o).contains("no active model for purpose 'churn'"), "{}", stderr(&o));
+    assert!(!o.status.success() && stderr(&o).contains("no active model purpose 'churn': train one"), "{}", stderr(&o));
     let o = run(&["ltv", "predict", "--input", cdnow.to_str().unwrap(), "--out", out.to_str().unwrap(), "--by", "channel"]);
     assert!(!o.status.success() && stderr(&o).contains("--by needs the store"), "{}", stderr(&o));
 }
