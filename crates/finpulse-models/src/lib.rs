@@ -11,7 +11,6 @@ pub mod metrics;
 pub mod optimize;
 pub mod pricing;
 pub mod registry;
-pub mod roi;
 pub mod row;
 pub mod special;
 pub mod summary;

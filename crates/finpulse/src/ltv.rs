@@ -4,9 +4,9 @@
 use crate::Format;
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
-use arrow::array::AsArray;
-use arrow::datatypes::Int64Type;
 use clap::{Args, ValueEnum};
+use finpulse_core::time::MICROS_PER_DAY;
+use finpulse_growth::{InsightKind, InsightOptions};
 use finpulse_models::summary::read_summary;
 use finpulse_models::{Customer, LtvFit, LtvModel, clv, expected_spend, fit, predict};
 use std::io::Write;
@@ -147,8 +147,8 @@ pub struct PredictArgs {
     /// Where to write one row per customer.
     #[arg(long)]
     out: PathBuf,
-    /// Also aggregate CLV by acquisition channel or signup month, against acquisition spend
-    /// (CAC and LTV:CAC); needs the store as the source.
+    /// Also LTV per new user, CAC, LTV:CAC and payback by signup channel or month, over the CLV
+    /// horizon, from the acquisition insight's model; needs the store as the source.
     #[arg(long, value_enum)]
     by: Option<GroupBy>,
 }
@@ -216,83 +216,86 @@ pub fn predict_command(config: &Config, source: &Source, args: &PredictArgs, run
         println!("gg: {} ({} customers with repeat purchases)", params(g), g.customers);
     }
     println!("wrote {} predictions to {}", customers.len(), args.out.display());
-    if let (Some(by), Some(gg), Some(end)) = (args.by, &spend, &source.calibration_end) {
-        let end_us =
-            finpulse_core::time::parse_date_us(end).with_context(|| format!("--calibration-end '{end}' is not a YYYY-MM-DD date"))?;
-        let (group_of, acquired, spend_by) = acquisition(config, end_us, by, runtime)?;
-        let values: Vec<(&str, f64)> = customers
-            .iter()
-            .filter_map(|c| {
-                Some((
-                    group_of.get(&c.id)?.as_str(),
-                    clv(&purchases, gg, c, args.periods, args.period_units, args.discount_rate).unwrap_or(0.0),
-                ))
-            })
-            .collect();
-        let groups = finpulse_models::roi::by_group(values, &acquired, &spend_by);
-        let yuan = |fen: f64| fen / 100.0;
-        let opt = |v: Option<f64>, digits: usize| v.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"));
-        println!(
-            "CLV over {} periods by {}, amounts in yuan (purchase values and spend are fen):",
-            args.periods,
-            if matches!(by, GroupBy::Channel) { "signup channel" } else { "signup month" }
-        );
-        println!("{:<16} {:>9} {:>9} {:>12} {:>10} {:>10} {:>9}", "group", "acquired", "buyers", "CLV total", "CLV/user", "CAC", "LTV:CAC");
-        for g in &groups {
-            println!(
-                "{:<16} {:>9} {:>9} {:>12.0} {:>10.2} {:>10} {:>9}",
-                g.group,
-                g.users_acquired,
-                g.customers,
-                yuan(g.clv_total),
-                yuan(g.clv_per_user),
-                opt(g.cac.map(yuan), 2),
-                opt(g.ltv_to_cac, 2)
-            );
-        }
-    } else if args.by.is_some() {
-        eprintln!("warning: --by needs spend per purchase (a purchase event with amount_fen) for CLV; no groups printed");
+    if let (Some(by), Some(end)) = (args.by, &source.calibration_end) {
+        let unit_us = finpulse_value::TimeUnit::from(source.unit).micros();
+        let horizon_days = (f64::from(args.periods) * args.period_units * unit_us as f64 / MICROS_PER_DAY as f64).round() as i64;
+        acquisition_value(config, end, by, horizon_days, source.purchase_event.as_deref(), runtime)?;
     }
     Ok(())
 }
 
-type Acquisition =
-    (std::collections::HashMap<String, String>, std::collections::BTreeMap<String, u64>, std::collections::BTreeMap<String, f64>);
-
-/// Users' acquisition groups, users acquired per group and spend per group (fen), all before
-/// `end_us`.
-fn acquisition(config: &Config, end_us: i64, by: GroupBy, runtime: &tokio::runtime::Runtime) -> Result<Acquisition> {
+/// LTV:CAC by signup channel or month for `ltv predict --by`: answered by the acquisition
+/// insight's model (realised revenue since signup, then BG/NBD and Gamma-Gamma fitted on every
+/// user; see ARCHITECTURE.md), so the CLI and the insight give one answer to one question.
+fn acquisition_value(
+    config: &Config,
+    end: &str,
+    by: GroupBy,
+    horizon_days: i64,
+    purchase_event: Option<&str>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<()> {
+    let end_us = finpulse_core::time::parse_date_us(end).with_context(|| format!("--calibration-end '{end}' is not a YYYY-MM-DD date"))?;
+    let last_day = finpulse_core::time::day_label(finpulse_core::time::day_of_us(end_us) - 1);
+    if !(1..=finpulse_growth::value::LTV_HORIZON_DAYS_MAX).contains(&horizon_days) {
+        bail!(
+            "--by: the CLV horizon (--periods × --period-units) is {horizon_days} days; give 1 to {} days",
+            finpulse_growth::value::LTV_HORIZON_DAYS_MAX
+        );
+    }
+    if purchase_event.is_some_and(|e| e != "revenue") {
+        eprintln!("note: LTV:CAC by group counts revenue events, whatever --purchase-event the per-customer predictions used");
+    }
+    let options = InsightOptions {
+        to: Some(last_day.clone()),
+        period: Some("month".into()),
+        ltv_horizon: Some(format!("{horizon_days}d")),
+        ..Default::default()
+    };
+    let insight = options.into_insight(InsightKind::Acquisition)?;
     let view = finpulse_log::EventStore::read_view(&config.data_dir)
         .with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
-    let month = |t: i64| finpulse_core::time::day_label(finpulse_core::time::day_of_us(t)).chars().take(7).collect::<String>();
-    let label = |channel: Option<String>, t: i64| match by {
-        GroupBy::Channel => channel.unwrap_or_else(|| "(none)".into()),
-        GroupBy::Cohort => month(t),
-    };
-    let run = |q: String| runtime.block_on(finpulse_query::run_sql(&view, &q, finpulse_query::QueryOptions::default()));
-    let signups =
-        run(format!("SELECT user_id, channel, arrow_cast(ts, 'Int64') FROM user_signup WHERE arrow_cast(ts, 'Int64') < {end_us}"))?;
-    let (mut group_of, mut acquired) = (std::collections::HashMap::new(), std::collections::BTreeMap::new());
-    for b in &signups.batches {
-        let (users, channels) = (finpulse_query::text_values(b.column(0))?, finpulse_query::text_values(b.column(1))?);
-        let ts = b.column(2).as_primitive::<Int64Type>();
-        for (i, (user, channel)) in users.into_iter().zip(channels).enumerate() {
-            let g = label(channel, ts.value(i));
-            *acquired.entry(g.clone()).or_insert(0u64) += 1;
-            if let Some(u) = user {
-                group_of.insert(u, g);
-            }
-        }
+    let book = finpulse_growth::segments::SegmentBook::load(&config.data_dir)?;
+    let table = runtime.block_on(finpulse_growth::run(&view, &book, &insight))?;
+    let column =
+        |name: &str| table.columns.iter().position(|c| c == name).with_context(|| format!("the acquisition insight has no {name} column"));
+    let (period, group, users, spend, cac, ltv, ratio, payback) = (
+        column("period")?,
+        column("user.channel")?,
+        column("new_users")?,
+        column("spend_fen")?,
+        column("cac_fen")?,
+        column("ltv_fen")?,
+        column("ltv_to_cac")?,
+        column("payback_days_projected")?,
+    );
+    let yuan = |c: &finpulse_growth::Cell| c.as_float().map_or_else(|| "-".to_string(), |v| format!("{:.2}", v / 100.0));
+    let plain = |c: &finpulse_growth::Cell| if c.is_null() { "-".to_string() } else { c.display() };
+    println!(
+        "LTV over {horizon_days} days after signup by {} to {last_day}: realised revenue, then BG/NBD and Gamma-Gamma (amounts in yuan):",
+        if matches!(by, GroupBy::Channel) { "signup channel" } else { "signup month and channel" }
+    );
+    println!("{:<20} {:>9} {:>12} {:>10} {:>10} {:>9} {:>8}", "group", "acquired", "spend", "CAC", "LTV/user", "LTV:CAC", "payback");
+    for row in &table.rows {
+        let is_total = row[period].as_text() == Some("total");
+        let label = match by {
+            GroupBy::Channel if is_total => plain(&row[group]),
+            GroupBy::Cohort if !is_total => format!("{} {}", plain(&row[period]).chars().take(7).collect::<String>(), plain(&row[group])),
+            _ => continue,
+        };
+        println!(
+            "{:<20} {:>9} {:>12} {:>10} {:>10} {:>9} {:>8}",
+            label,
+            plain(&row[users]),
+            yuan(&row[spend]),
+            yuan(&row[cac]),
+            yuan(&row[ltv]),
+            row[ratio].as_float().map_or_else(|| "-".to_string(), |v| format!("{v:.2}")),
+            plain(&row[payback])
+        );
     }
-    let spend =
-        run(format!("SELECT channel, arrow_cast(ts, 'Int64'), amount_fen FROM marketing_spend WHERE arrow_cast(ts, 'Int64') < {end_us}"))?;
-    let mut spend_by = std::collections::BTreeMap::new();
-    for b in &spend.batches {
-        let channels = finpulse_query::text_values(b.column(0))?;
-        let (ts, amount) = (b.column(1).as_primitive::<Int64Type>(), b.column(2).as_primitive::<Int64Type>());
-        for (i, channel) in channels.into_iter().enumerate() {
-            *spend_by.entry(label(channel, ts.value(i))).or_insert(0.0) += amount.value(i) as f64;
-        }
+    for n in &table.notes {
+        eprintln!("note: {n}");
     }
-    Ok((group_of, acquired, spend_by))
+    Ok(())
 }

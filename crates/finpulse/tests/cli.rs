@@ -284,14 +284,33 @@ fn ltv_fits_a_summary_file_and_the_stores_own_purchases() {
         assert!(row[7].parse::<f64>().unwrap() >= 0.0, "{row:?}");
     }
 
-    // The same CLV by signup channel, against each channel's spend.
-    let o = predict(&["--model", "mbgnbd", "--by", "channel"]);
+    // LTV:CAC by signup channel, answered by the acquisition insight's model over the CLV
+    // horizon (12 periods of 30 days): the same numbers `finpulse insight acquisition` gives.
+    let o = predict(&["--model", "mbgnbd", "--by", "channel", "--periods", "12", "--period-units", "30"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
-    assert!(text.contains("mbgnbd:") && text.contains("LTV:CAC"), "{text}");
+    assert!(text.contains("mbgnbd:") && text.contains("LTV over 360 days") && text.contains("LTV:CAC"), "{text}");
     let douyin: Vec<&str> = text.lines().find(|l| l.starts_with("douyin")).expect("a douyin row").split_whitespace().collect();
-    let (clv_per_user, cac, ratio): (f64, f64, f64) = (douyin[4].parse().unwrap(), douyin[5].parse().unwrap(), douyin[6].parse().unwrap());
-    assert!(cac > 0.0 && (ratio - clv_per_user / cac).abs() < 0.01, "{douyin:?}");
+    let (cac, ltv, ratio): (f64, f64, f64) = (douyin[3].parse().unwrap(), douyin[4].parse().unwrap(), douyin[5].parse().unwrap());
+    assert!(cac > 0.0 && ltv > 0.0 && (ratio - ltv / cac).abs() < 0.01, "{douyin:?}");
+    let o = run(&[
+        "insight",
+        "acquisition",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--to",
+        "2026-02-09",
+        "--period",
+        "month",
+        "--ltv-horizon",
+        "360d",
+        "--format",
+        "csv",
+    ]);
+    let insight_douyin =
+        stdout(&o).lines().find(|l| l.starts_with("total,douyin,")).map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>());
+    let insight_ltv_yuan: f64 = insight_douyin.as_ref().expect("a douyin total").get(9).unwrap().parse::<f64>().unwrap() / 100.0;
+    assert!((insight_ltv_yuan - ltv).abs() < 0.01, "the CLI and the insight agree: {insight_ltv_yuan} vs {ltv}");
     let o = predict(&["--by", "cohort"]);
     assert!(o.status.success() && stdout(&o).lines().any(|l| l.starts_with("2026-01 ")), "{}{}", stdout(&o), stderr(&o));
     // Pricing needs an active churn model, and says so.
