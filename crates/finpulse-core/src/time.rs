@@ -79,6 +79,17 @@ pub fn format_us_brief(ts_us: i64) -> String {
     }
 }
 
+/// Business time is Beijing time (UTC+8): live features count hours of day, weekends and days in
+/// it, and so do the risk backtest's daily report and the simulator's days. Insights, goals and
+/// the fraud evaluation count UTC days ([`day_of_us`]); both are named here, and nothing else
+/// decides what a day is.
+pub const BUSINESS_UTC_OFFSET_SECS: i64 = 8 * 3600;
+
+/// The business day (days since 1970-01-01 in business time) of a time.
+pub fn business_day_of_us(ts_us: i64) -> i64 {
+    (ts_us + BUSINESS_UTC_OFFSET_SECS * MICROS_PER_SEC).div_euclid(MICROS_PER_DAY)
+}
+
 /// The UTC day number (days since 1970-01-01) of a time.
 pub fn day_of_us(ts_us: i64) -> i64 {
     ts_us.div_euclid(MICROS_PER_DAY)

@@ -290,7 +290,7 @@ pub struct ScoredPayment {
 pub fn score(data: &Dataset, model: &FraudModel) -> Vec<ScoredPayment> {
     (0..data.len())
         .map(|i| {
-            let day_start = data.ts_us[i].div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY;
+            let day_start = finpulse_core::time::day_of_us(data.ts_us[i]) * MICROS_PER_DAY;
             ScoredPayment {
                 event_id: data.event_ids[i].clone(),
                 user_id: data.user_ids[i].clone(),
@@ -345,7 +345,7 @@ pub fn evaluate(scored: &[ScoredPayment], k: usize) -> FraudEvaluation {
     // Days are UTC days, as the periods' dates are.
     let mut by_day: std::collections::BTreeMap<i64, Vec<&ScoredPayment>> = Default::default();
     for s in &kept {
-        by_day.entry(s.ts_us.div_euclid(MICROS_PER_DAY)).or_default().push(s);
+        by_day.entry(finpulse_core::time::day_of_us(s.ts_us)).or_default().push(s);
     }
     let mut detected: std::collections::HashSet<&str> = Default::default();
     let mut days = Vec::new();

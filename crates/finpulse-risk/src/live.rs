@@ -293,12 +293,84 @@ fn lower_this_threads_priority() {
     }
 }
 
+/// Why a decision came out as it did, as a `risk_decision` event's `reasons` field stores it
+/// (JSON). Its own type, so a change to the engine's [`crate::engine::Reason`] cannot change
+/// what is stored, and old records still read.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct StoredWhy {
+    /// Lists, rules and model features behind the decision.
+    pub reasons: Vec<StoredReason>,
+    /// Shadow rules whose condition held.
+    pub shadow_hits: Vec<String>,
+    /// Why the fallback answered, when it did.
+    pub fallback: Option<String>,
+}
+
+/// One stored reason.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StoredReason {
+    /// An allow or block list matched.
+    List {
+        /// Which list.
+        list: String,
+    },
+    /// A rule's condition held.
+    Rule {
+        /// The rule.
+        name: String,
+        /// Its score.
+        score: f64,
+        /// Its action: allow, review or block.
+        action: String,
+    },
+    /// A feature pushed the model's score up.
+    Model {
+        /// The feature.
+        feature: String,
+        /// Its value (absent when missing).
+        value: Option<f64>,
+        /// Its contribution to the log-odds.
+        contribution: f64,
+    },
+}
+
+impl From<&crate::engine::Reason> for StoredReason {
+    fn from(r: &crate::engine::Reason) -> Self {
+        use crate::engine::Reason;
+        match r {
+            Reason::List { list } => Self::List { list: (*list).to_string() },
+            Reason::Rule { name, score, action } => Self::Rule { name: name.clone(), score: *score, action: action.name().to_string() },
+            Reason::Model { feature, value, contribution } => {
+                Self::Model { feature: (*feature).to_string(), value: *value, contribution: *contribution }
+            }
+        }
+    }
+}
+
+impl StoredWhy {
+    /// What decision `d` stores.
+    pub fn of(d: &Decision) -> Self {
+        Self {
+            reasons: d.reasons.iter().map(StoredReason::from).collect(),
+            shadow_hits: d.shadow_hits.clone(),
+            fallback: d.fallback.clone(),
+        }
+    }
+
+    /// Reads a stored `reasons` field.
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
 /// The `risk_decision` event that records decision `d` on transaction `tx` (`None` when the
 /// registry lacks the type or one of its fields).
 pub fn decision_record(registry: &Registry, tx: &Event, d: &Decision) -> Option<Event> {
     let t = registry.type_id("risk_decision")?;
     let f = |n: &str| registry.field_id(n);
-    let why = serde_json::json!({ "reasons": d.reasons, "shadow_hits": d.shadow_hits, "fallback": d.fallback });
+    let why = StoredWhy::of(d);
     let mut fields = vec![
         (f("target_event_id")?, Value::Str(tx.event_id.clone())),
         (f("decision")?, Value::Str(d.action.name().into())),
@@ -360,5 +432,22 @@ mod tests {
         // Once the state is free, the same transaction is decided on it.
         let d = live.decide(&payment(&registry, "p2"), Instant::now()).unwrap();
         assert_eq!(d.fallback, None);
+    }
+
+    #[test]
+    fn stored_reasons_keep_their_format() {
+        use crate::engine::Reason;
+        use crate::ruleset::Action;
+        let reasons = [
+            Reason::List { list: "block_devices" },
+            Reason::Rule { name: "large".into(), score: 0.7, action: Action::Review },
+            Reason::Model { feature: "txn.amount_fen", value: None, contribution: 1.5 },
+        ];
+        let why =
+            StoredWhy { reasons: reasons.iter().map(StoredReason::from).collect(), shadow_hits: vec!["watch".into()], fallback: None };
+        let text = r#"{"reasons":[{"kind":"list","list":"block_devices"},{"kind":"rule","name":"large","score":0.7,"action":"review"},{"kind":"model","feature":"txn.amount_fen","value":null,"contribution":1.5}],"shadow_hits":["watch"],"fallback":null}"#;
+        assert_eq!(serde_json::to_string(&why).unwrap(), text, "what risk_decision events store");
+        assert_eq!(StoredWhy::parse(text).unwrap(), why);
+        assert_eq!(StoredWhy::parse(r#"{"reasons":[]}"#).unwrap(), StoredWhy::default(), "fields missing from older records read as empty");
     }
 }

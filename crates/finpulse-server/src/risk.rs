@@ -107,23 +107,16 @@ async fn recorded_decision(app: &AppState, tx: &Event) -> Result<Option<Decision
         let column = column.as_primitive::<Float64Type>();
         Ok((!column.is_null(0)).then(|| column.value(0)))
     };
-    #[derive(serde::Deserialize, Default)]
-    #[serde(default)]
-    struct StoredWhy {
-        reasons: Vec<ReasonBody>,
-        shadow_hits: Vec<String>,
-        fallback: Option<String>,
-    }
-    let why: StoredWhy = match text(4)? {
-        Some(r) => serde_json::from_str(&r).map_err(|e| format!("the stored reasons do not read: {e}"))?,
-        None => StoredWhy::default(),
+    let why = match text(4)? {
+        Some(r) => finpulse_risk::live::StoredWhy::parse(&r).map_err(|e| format!("the stored reasons do not read: {e}"))?,
+        None => finpulse_risk::live::StoredWhy::default(),
     };
     Ok(Some(DecisionBody {
         event_id: tx.event_id.clone(),
         user_id: tx.user_id.clone(),
         action: text(0)?.unwrap_or_default(),
         score: number(1)?,
-        reasons: why.reasons,
+        reasons: why.reasons.iter().map(ReasonBody::from).collect(),
         shadow_hits: why.shadow_hits,
         ruleset: None,
         ruleset_version: number(2)?.map(|v| v as u32),

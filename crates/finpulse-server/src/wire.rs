@@ -5,14 +5,14 @@
 use finpulse_core::versions::Activation;
 use finpulse_risk::cases::{Alert, Case, Change, Resolution};
 use finpulse_risk::engine::{Decision, Reason};
+use finpulse_risk::live::StoredReason;
 use finpulse_state::view::UserView;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
-/// Why a decision came out as it did. (Also the shape the reasons of a `risk_decision` event
-/// are stored in, so a retried decision reads them back into this.)
-#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
+/// Why a decision came out as it did.
+#[derive(Serialize, ToSchema, Debug, Clone, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ReasonBody {
     /// An allow or block list matched.
@@ -38,6 +38,16 @@ pub enum ReasonBody {
         /// Its contribution to the log-odds.
         contribution: f64,
     },
+}
+
+impl From<&StoredReason> for ReasonBody {
+    fn from(r: &StoredReason) -> Self {
+        match r.clone() {
+            StoredReason::List { list } => Self::List { list },
+            StoredReason::Rule { name, score, action } => Self::Rule { name, score, action },
+            StoredReason::Model { feature, value, contribution } => Self::Model { feature, value, contribution },
+        }
+    }
 }
 
 impl From<&Reason> for ReasonBody {

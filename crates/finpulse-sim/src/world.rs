@@ -65,8 +65,8 @@ const CUSTOMERS_COMPROMISED_PER_DAY_PER_5000: f64 = 3.0;
 const LABEL_DELAY_SECS_MIN: i64 = 3600;
 /// …and at the latest: the handbook's one-week feedback delay.
 const LABEL_DELAY_SECS_MAX: i64 = 7 * 86_400;
-/// Beijing is UTC+8: simulated local times are converted to UTC.
-const BEIJING_OFFSET_SECS: i64 = 8 * 3600;
+/// Simulated local times are business time (Beijing, UTC+8), converted to UTC.
+const BEIJING_OFFSET_SECS: i64 = finpulse_core::time::BUSINESS_UTC_OFFSET_SECS;
 
 /// Simulation settings.
 #[derive(Debug, Clone, Copy)]

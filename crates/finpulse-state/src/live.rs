@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::num::NonZeroU64;
 
-/// Business time is Beijing time: hours of day, weekends and terminal days are counted in it.
-pub const BUSINESS_UTC_OFFSET_SECS: i64 = 8 * 3600;
+pub use finpulse_core::time::BUSINESS_UTC_OFFSET_SECS;
 /// A payment's fraud label is matched to its terminal for this many days after the payment;
 /// a later label still counts against the user.
 pub const LABEL_MATCH_DAYS: i32 = 45;
@@ -18,8 +17,7 @@ pub const LABEL_MATCH_DAYS: i32 = 45;
 /// others with everyone's (the cold-start baseline).
 pub const OWN_BASELINE_TX_MIN: u64 = 3;
 
-const MICROS_PER_SEC: i64 = 1_000_000;
-const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SEC;
+use finpulse_core::time::{MICROS_PER_DAY, MICROS_PER_SEC};
 const MINUTE_US: i64 = 60 * MICROS_PER_SEC;
 const HOUR_US: i64 = 60 * MINUTE_US;
 
@@ -28,9 +26,9 @@ pub fn key(id: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(id.as_bytes())
 }
 
-/// The business day of a time.
+/// The business day of a time ([`finpulse_core::time::business_day_of_us`]), as state keeps it.
 pub fn business_day(ts_us: i64) -> i32 {
-    (ts_us + BUSINESS_UTC_OFFSET_SECS * MICROS_PER_SEC).div_euclid(MICROS_PER_DAY) as i32
+    finpulse_core::time::business_day_of_us(ts_us) as i32
 }
 
 /// A running mean and variance (Welford).

@@ -4,7 +4,7 @@
 use crate::live::{LiveState, Profile, UserState};
 use serde::Serialize;
 
-const MICROS_PER_DAY: i64 = 86_400_000_000;
+use finpulse_core::time::MICROS_PER_DAY;
 /// A user signed up within this many days is new.
 pub const NEW_USER_DAYS: i64 = 7;
 /// Active: any event within this many days.

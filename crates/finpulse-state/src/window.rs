@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 /// days saturate for a user making more than this many transactions a month).
 pub const USER_WINDOW_TX_MAX: usize = 1024;
 /// The longest user window.
-pub const USER_WINDOW_US: i64 = 30 * 86_400_000_000;
+pub const USER_WINDOW_US: i64 = 30 * finpulse_core::time::MICROS_PER_DAY;
 /// Distinct devices, terminals or merchants remembered per user; past it the oldest is
 /// forgotten (and would count as new again).
 pub const SEEN_MAX: usize = 64;
