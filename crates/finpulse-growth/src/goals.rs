@@ -6,10 +6,11 @@
 //! has passed. Goals are kept in `<data-dir>/goals.json`.
 
 use crate::table::{self, Cell};
+use crate::versioned::JsonVersions;
 use crate::{InsightError, Table, sql};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
-use finpulse_core::versions::{Activation, Adopted, Kind, NoMeta, VersionedStore, VersionsError};
+use finpulse_core::versions::{Activation, Kind, VersionsError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -135,8 +136,8 @@ pub const EARLIER_GOALS_FILE: &str = "goals.json";
 const GOALS: Kind = Kind { noun: "goal", format: "finpulse-goals/1", reads_also: &[], no_active_hint: "", ext: "json" };
 
 impl GoalBook {
-    fn store(data_dir: &Path) -> VersionedStore<NoMeta> {
-        VersionedStore::new(data_dir.join(GOALS_DIR), GOALS)
+    fn store(data_dir: &Path) -> JsonVersions<Goal> {
+        JsonVersions::new(data_dir.join(GOALS_DIR), GOALS)
     }
 
     /// Loads the active goals (none when there are none).
@@ -148,32 +149,16 @@ impl GoalBook {
                 let text = std::fs::read(&earlier).map_err(|source| VersionsError::Io { path: earlier.clone(), source })?;
                 let list: Vec<Goal> =
                     serde_json::from_slice(&text).map_err(|e| VersionsError::Format { path: earlier.clone(), detail: e.to_string() })?;
-                Ok(list
-                    .into_iter()
-                    .map(|g| Adopted {
-                        name: g.name.clone(),
-                        content: serde_json::to_vec_pretty(&g).expect("a goal serialises"),
-                        meta: NoMeta {},
-                        by: "adopted".into(),
-                        at_unix_secs: 0,
-                        active: true,
-                    })
-                    .collect())
+                Ok(list.into_iter().map(|g| (g.name.clone(), serde_json::to_vec_pretty(&g).expect("a goal serialises"))).collect())
             })?;
         }
-        let mut goals = BTreeMap::new();
-        for (version, bytes) in store.active_all()? {
-            let goal: Goal = serde_json::from_slice(&bytes).map_err(|e| InsightError::file(&store.dir().join(&version.file), e))?;
-            goals.insert(version.name, goal);
-        }
-        Ok(Self { data_dir: data_dir.to_path_buf(), goals })
+        Ok(Self { data_dir: data_dir.to_path_buf(), goals: store.active()? })
     }
 
     /// Adds or replaces a goal as the next version of its name, durably, recording `by`.
     pub fn set(&mut self, goal: Goal, by: &str) -> Result<(), InsightError> {
         goal.check()?;
-        let bytes = serde_json::to_vec_pretty(&goal).expect("a goal serialises");
-        Self::store(&self.data_dir).publish(&goal.name, &bytes, NoMeta {}, by, true)?;
+        Self::store(&self.data_dir).put(&goal.name, &goal, by)?;
         self.goals.insert(goal.name.clone(), goal);
         Ok(())
     }
@@ -187,17 +172,14 @@ impl GoalBook {
 
     /// Returns a goal to its version before the current one (or brings back a removed one).
     pub fn rollback(&mut self, name: &str, by: &str) -> Result<Activation, InsightError> {
-        let store = Self::store(&self.data_dir);
-        let a = store.rollback(name, by)?;
-        let (version, bytes) = store.get(name, a.version)?;
-        let goal: Goal = serde_json::from_slice(&bytes).map_err(|e| InsightError::file(&store.dir().join(&version.file), e))?;
+        let (a, goal) = Self::store(&self.data_dir).rollback(name, by)?;
         self.goals.insert(name.to_string(), goal);
         Ok(a)
     }
 
     /// Every change of the goals, oldest first.
     pub fn history(&self) -> Result<Vec<Activation>, InsightError> {
-        Ok(Self::store(&self.data_dir).history()?)
+        Self::store(&self.data_dir).history()
     }
 }
 

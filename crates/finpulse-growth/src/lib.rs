@@ -22,6 +22,7 @@ pub mod table;
 pub mod trends;
 pub mod users;
 pub mod value;
+mod versioned;
 
 #[cfg(test)]
 pub(crate) mod test_support {

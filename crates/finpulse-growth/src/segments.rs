@@ -16,10 +16,11 @@
 //! `NAME.state.json` (as-of and count) hold the members.
 
 use crate::params::{EventSpec, Filter, USER_PROPERTIES_EVENT};
+use crate::versioned::JsonVersions;
 use crate::{InsightError, sql, table};
 use datafusion::prelude::SessionContext;
 use finpulse_core::registry::Registry;
-use finpulse_core::versions::{Activation, Adopted, Kind, NoMeta, VersionedStore, VersionsError};
+use finpulse_core::versions::{Activation, Kind, VersionsError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -195,22 +196,10 @@ pub const SEGMENT_VERSIONS_DIR: &str = "defs";
 
 const SEGMENTS: Kind = Kind { noun: "segment", format: "finpulse-segments/1", reads_also: &[], no_active_hint: "", ext: "json" };
 
-impl From<VersionsError> for InsightError {
-    fn from(e: VersionsError) -> Self {
-        match e {
-            VersionsError::Name { .. }
-            | VersionsError::NoVersion { .. }
-            | VersionsError::NoActive { .. }
-            | VersionsError::NothingToRollBack { .. } => InsightError::param("name", e.to_string()),
-            VersionsError::Io { ref path, .. } | VersionsError::Format { ref path, .. } => InsightError::file(&path.clone(), e),
-        }
-    }
-}
-
 impl SegmentBook {
     /// The versioned definitions of a data directory.
-    fn store(dir: &Path) -> VersionedStore<NoMeta> {
-        VersionedStore::new(dir.join(SEGMENT_VERSIONS_DIR), SEGMENTS)
+    fn store(dir: &Path) -> JsonVersions<SegmentDef> {
+        JsonVersions::new(dir.join(SEGMENT_VERSIONS_DIR), SEGMENTS)
     }
 
     /// Loads the active definitions under `<data_dir>/segments` (none when it does not exist).
@@ -226,19 +215,13 @@ impl SegmentBook {
                     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
                     if let Some(stem) = name.strip_suffix(".json").filter(|s| !s.ends_with(".state")) {
                         let content = std::fs::read(&path).map_err(|source| VersionsError::Io { path: path.clone(), source })?;
-                        let by = "adopted".to_string();
-                        earlier.push(Adopted { name: stem.to_string(), content, meta: NoMeta {}, by, at_unix_secs: 0, active: true });
+                        earlier.push((stem.to_string(), content));
                     }
                 }
                 Ok(earlier)
             })?;
         }
-        let mut defs = BTreeMap::new();
-        for (version, bytes) in store.active_all()? {
-            let path = store.dir().join(&version.file);
-            let def: SegmentDef = serde_json::from_slice(&bytes).map_err(|e| InsightError::file(&path, e))?;
-            defs.insert(version.name, def);
-        }
+        let defs = store.active()?;
         Ok(Self { dir, defs })
     }
 
@@ -267,8 +250,7 @@ impl SegmentBook {
     /// Checks and saves a definition as the next version of its name, durably, recording `by`.
     pub fn save(&mut self, def: SegmentDef, registry: &Registry, by: &str) -> Result<Segment, InsightError> {
         let segment = Segment::parse(def, registry)?;
-        let text = serde_json::to_vec_pretty(&segment.def).expect("a definition serialises");
-        Self::store(&self.dir).publish(&segment.def.name, &text, NoMeta {}, by, true)?;
+        Self::store(&self.dir).put(&segment.def.name, &segment.def, by)?;
         self.defs.insert(segment.def.name.clone(), segment.def.clone());
         Ok(segment)
     }
@@ -284,17 +266,14 @@ impl SegmentBook {
     /// Returns a segment to its definition before the current one (or brings back a removed
     /// one).
     pub fn rollback(&mut self, name: &str, by: &str) -> Result<Activation, InsightError> {
-        let store = Self::store(&self.dir);
-        let a = store.rollback(name, by)?;
-        let (version, bytes) = store.get(name, a.version)?;
-        let def: SegmentDef = serde_json::from_slice(&bytes).map_err(|e| InsightError::file(&store.dir().join(&version.file), e))?;
+        let (a, def) = Self::store(&self.dir).rollback(name, by)?;
         self.defs.insert(name.to_string(), def);
         Ok(a)
     }
 
     /// Every save, removal and roll-back, oldest first.
     pub fn history(&self) -> Result<Vec<Activation>, InsightError> {
-        Ok(Self::store(&self.dir).history()?)
+        Self::store(&self.dir).history()
     }
 
     /// The last materialisation of a segment, if any.
