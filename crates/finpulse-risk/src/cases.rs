@@ -37,19 +37,47 @@ pub enum CaseError {
 pub struct Alert {
     /// The transaction.
     pub event_id: String,
-    /// review or block.
-    pub action: String,
+    /// Review or block.
+    pub action: crate::ruleset::Action,
     /// The decision's score.
     pub score: f64,
     /// When the transaction happened (UTC µs).
     pub ts_us: i64,
 }
 
+/// What a change to a case did.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// Given to an analyst.
+    Assign,
+    /// A comment added.
+    Comment,
+    /// Closed with a verdict.
+    Resolve,
+}
+
+impl ChangeKind {
+    /// As stored in a `case_update` event and shown.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Assign => "assign",
+            Self::Comment => "comment",
+            Self::Resolve => "resolve",
+        }
+    }
+
+    /// The kind of a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Assign, Self::Comment, Self::Resolve].into_iter().find(|k| k.name() == name)
+    }
+}
+
 /// One change to a case.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Change {
-    /// assign, comment or resolve.
-    pub action: String,
+    /// What it did.
+    pub action: ChangeKind,
     /// Who.
     pub by: String,
     /// When (UTC µs).
@@ -218,13 +246,15 @@ impl CaseBook {
     }
 
     fn apply_decision(&mut self, e: &Event) {
-        let (Some(user), Some(action)) = (e.user_id.as_deref(), text(e, self.ids.decision)) else { return };
-        if action == "allow" {
+        let (Some(user), Some(action)) = (e.user_id.as_deref(), text(e, self.ids.decision).and_then(crate::ruleset::Action::parse)) else {
+            return;
+        };
+        if action == crate::ruleset::Action::Allow {
             return;
         }
         let alert = Alert {
             event_id: text(e, self.ids.target).unwrap_or_default().to_string(),
-            action: action.to_string(),
+            action,
             score: match self.ids.risk_score.and_then(|f| e.get(f)) {
                 Some(Value::Float(x)) => *x,
                 _ => f64::NAN,
@@ -254,7 +284,8 @@ impl CaseBook {
     }
 
     fn apply_update(&mut self, e: &Event) {
-        let (Some(id), Some(action), Some(by)) = (text(e, self.ids.case_id), text(e, self.ids.case_action), text(e, self.ids.actor)) else {
+        let action = text(e, self.ids.case_action).and_then(ChangeKind::parse);
+        let (Some(id), Some(action), Some(by)) = (text(e, self.ids.case_id), action, text(e, self.ids.actor)) else {
             return;
         };
         let Some(&i) = self.by_id.get(id) else { return };
@@ -264,20 +295,20 @@ impl CaseBook {
         }
         let note = text(e, self.ids.note).map(str::to_string);
         let detail = match action {
-            "assign" => {
+            ChangeKind::Assign => {
                 case.assignee = text(e, self.ids.assignee).map(str::to_string);
                 case.assignee.clone()
             }
-            "resolve" => {
+            ChangeKind::Resolve => {
                 let fraud = matches!(self.ids.is_fraud.and_then(|f| e.get(f)), Some(Value::Bool(true)));
                 case.status = CaseStatus::Resolved;
                 case.resolution = Some(Resolution { fraud, by: by.to_string(), at_us: e.ts_us });
                 self.open_by_user.remove(&case.user_id);
                 note
             }
-            _ => note,
+            ChangeKind::Comment => note,
         };
-        case.history.push(Change { action: action.to_string(), by: by.to_string(), at_us: e.ts_us, detail });
+        case.history.push(Change { action, by: by.to_string(), at_us: e.ts_us, detail });
     }
 
     /// A case by id.
@@ -323,12 +354,12 @@ impl CaseBook {
             CaseAction::Assign { assignee } => {
                 short("assignee", assignee, ACTOR_BYTES_MAX)?;
                 fields.push((field(ids.assignee), Value::Str(assignee.clone())));
-                "assign"
+                ChangeKind::Assign
             }
             CaseAction::Comment { text } => {
                 short("text", text, NOTE_BYTES_MAX)?;
                 fields.push((field(ids.note), Value::Str(text.clone())));
-                "comment"
+                ChangeKind::Comment
             }
             CaseAction::Resolve { fraud, note } => {
                 if let Some(n) = note {
@@ -347,10 +378,10 @@ impl CaseBook {
                         fields: f,
                     });
                 }
-                "resolve"
+                ChangeKind::Resolve
             }
         };
-        fields.push((field(ids.case_action), Value::Str(name.into())));
+        fields.push((field(ids.case_action), Value::Str(name.name().into())));
         fields.sort_by_key(|x| x.0);
         let update = Event {
             event_id: format!("{id}#{}", case.history.len() + 1),
@@ -415,7 +446,7 @@ mod tests {
         assert_eq!(a.status, CaseStatus::Resolved);
         assert_eq!(a.assignee.as_deref(), Some("li"));
         assert_eq!(
-            a.history.iter().map(|c| (c.action.as_str(), c.by.as_str(), c.at_us)).collect::<Vec<_>>(),
+            a.history.iter().map(|c| (c.action.name(), c.by.as_str(), c.at_us)).collect::<Vec<_>>(),
             [("assign", "lead", 100), ("comment", "li", 100), ("resolve", "li", 200)]
         );
         assert_eq!(a.resolution, Some(Resolution { fraud: true, by: "li".into(), at_us: 200 }));

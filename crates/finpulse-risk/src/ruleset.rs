@@ -35,6 +35,11 @@ impl Action {
             Action::Block => "block",
         }
     }
+
+    /// The action of a name (`allow`, `review`, `block`).
+    pub fn parse(name: &str) -> Option<Self> {
+        [Action::Allow, Action::Review, Action::Block].into_iter().find(|a| a.name() == name)
+    }
 }
 
 /// Why a ruleset was refused.

@@ -174,8 +174,10 @@ pub struct CaseBody {
 
 impl From<&Case> for CaseBody {
     fn from(c: &Case) -> Self {
-        let alert = |a: &Alert| AlertBody { event_id: a.event_id.clone(), action: a.action.clone(), score: a.score, ts_us: a.ts_us };
-        let change = |h: &Change| ChangeBody { action: h.action.clone(), by: h.by.clone(), at_us: h.at_us, detail: h.detail.clone() };
+        let alert =
+            |a: &Alert| AlertBody { event_id: a.event_id.clone(), action: a.action.name().to_string(), score: a.score, ts_us: a.ts_us };
+        let change =
+            |h: &Change| ChangeBody { action: h.action.name().to_string(), by: h.by.clone(), at_us: h.at_us, detail: h.detail.clone() };
         let resolution = |r: &Resolution| ResolutionBody { fraud: r.fraud, by: r.by.clone(), at_us: r.at_us };
         Self {
             case_id: c.case_id.clone(),

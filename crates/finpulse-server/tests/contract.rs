@@ -8,7 +8,8 @@ use finpulse_server::{ApiLimits, Server};
 use serde_json::{Value, json};
 
 /// Keys whose values differ from run to run (case changes are stamped with the wall clock).
-const VOLATILE: &[&str] = &["elapsed_us", "opened_us", "at_us", "as_of_us", "last_seen_us", "recency_days"];
+const VOLATILE: &[&str] =
+    &["elapsed_us", "opened_us", "at_us", "as_of_us", "last_seen_us", "recency_days", "at_secs", "computed_at", "as_of"];
 
 fn normalise(v: &mut Value) {
     match v {
@@ -16,6 +17,8 @@ fn normalise(v: &mut Value) {
             for (k, x) in map.iter_mut() {
                 if VOLATILE.contains(&k.as_str()) && x.is_number() {
                     *x = json!("<number>");
+                } else if VOLATILE.contains(&k.as_str()) && x.is_string() {
+                    *x = json!("<text>");
                 } else {
                     normalise(x);
                 }
@@ -92,6 +95,18 @@ async fn public_answers_keep_their_shape() {
     answers.insert("sql".into(), call("POST", "/v1/sql", Some(json!({"query": "SELECT 1 AS one, 'a' AS t"}).to_string())).await);
     answers.insert("sql_bad".into(), call("POST", "/v1/sql", Some(json!({"query": "SELEC"}).to_string())).await);
     answers.insert("user".into(), call("GET", "/v1/users/u1", None).await);
+    answers.insert("rules".into(), call("GET", "/v1/rules", None).await);
+    answers.insert("rules_rollback_none".into(), call("POST", "/v1/rules/rollback", None).await);
+    answers.insert("models".into(), call("GET", "/v1/models", None).await);
+    answers.insert("model_rollback_none".into(), call("POST", "/v1/models/churn/rollback", None).await);
+    answers.insert("churn_risk_no_model".into(), call("GET", "/v1/churn/risk", None).await);
+    answers.insert("offers_none".into(), call("GET", "/v1/pricing/offers", None).await);
+    let segment = json!({"name": "big_payers", "rules": ["did payment:amount_fen>5000"]});
+    answers.insert("segment_save".into(), call("POST", "/v1/segments", Some(segment.to_string())).await);
+    answers.insert("segments".into(), call("GET", "/v1/segments", None).await);
+    answers.insert("segment_members".into(), call("GET", "/v1/segments/big_payers/members", None).await);
+    answers.insert("segment_rollback_none".into(), call("POST", "/v1/segments/big_payers/rollback", None).await);
+    answers.insert("goal_rollback".into(), call("POST", "/v1/goals/payers/rollback", None).await);
     server.stop().await.unwrap();
 
     let now = serde_json::to_string_pretty(&Value::Object(answers)).unwrap() + "\n";
