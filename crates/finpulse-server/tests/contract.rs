@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 /// Keys whose values differ from run to run (case changes are stamped with the wall clock).
 const VOLATILE: &[&str] =
-    &["elapsed_us", "opened_us", "at_us", "as_of_us", "last_seen_us", "recency_days", "at_secs", "computed_at", "as_of"];
+    &["elapsed_us", "opened_us", "at_us", "as_of_us", "last_seen_us", "recency_days", "at_secs", "computed_at", "as_of", "log_bytes"];
 
 fn normalise(v: &mut Value) {
     match v {
@@ -107,6 +107,18 @@ async fn public_answers_keep_their_shape() {
     answers.insert("segment_members".into(), call("GET", "/v1/segments/big_payers/members", None).await);
     answers.insert("segment_rollback_none".into(), call("POST", "/v1/segments/big_payers/rollback", None).await);
     answers.insert("goal_rollback".into(), call("POST", "/v1/goals/payers/rollback", None).await);
+    let custom =
+        json!({"name": "coupon_redeemed", "fields": [{"name": "coupon_code", "type": "string", "class": {"category": "C1", "level": 2}}]});
+    answers.insert("schema_type".into(), call("POST", "/v1/schema/types", Some(custom.to_string())).await);
+    answers.insert(
+        "schema_type_bad".into(),
+        call("POST", "/v1/schema/types", Some(json!({"name": "Bad Name", "fields": []}).to_string())).await,
+    );
+    answers.insert("schema".into(), call("GET", "/v1/schema", None).await);
+    let pricing = json!({"purchase_event": "payment", "calibration_end": "2026-03-02"});
+    answers.insert("pricing_compute_no_model".into(), call("POST", "/v1/pricing/compute", Some(pricing.to_string())).await);
+    answers.insert("compact".into(), call("POST", "/v1/admin/compact", None).await);
+    answers.insert("healthz".into(), call("GET", "/healthz", None).await);
     server.stop().await.unwrap();
 
     let now = serde_json::to_string_pretty(&Value::Object(answers)).unwrap() + "\n";
