@@ -399,6 +399,7 @@ mod tests {
             params: names.iter().zip(values).map(|(name, &value)| finpulse_models::Param { name, value, std_error: None }).collect(),
             log_likelihood: 0.0,
             customers: 1,
+            left_out: 0,
             evaluations: 0,
             warnings: Vec::new(),
         };

@@ -420,6 +420,9 @@ pub struct LtvFit {
     pub log_likelihood: f64,
     /// Customers the fit used (for Gamma-Gamma: those with repeat purchases).
     pub customers: usize,
+    /// Customers given but not used: for Gamma-Gamma, those without a repeat purchase (their
+    /// spend summary, 0 in `lifetimes`' files, says nothing about repeat spend); 0 otherwise.
+    pub left_out: usize,
     /// Likelihood evaluations the optimiser spent.
     pub evaluations: usize,
     /// What the fit cannot vouch for: parameters the data barely identifies.
@@ -789,7 +792,8 @@ pub fn fit(model: LtvModel, customers: &[Customer]) -> Result<LtvFit, FitError> 
             ));
         }
     }
-    Ok(LtvFit { model, params, log_likelihood: -value, customers: data.customers, evaluations, warnings })
+    let left_out = if model == LtvModel::Gg { customers.iter().filter(|c| c.frequency == 0.0).count() } else { 0 };
+    Ok(LtvFit { model, params, log_likelihood: -value, customers: data.customers, left_out, evaluations, warnings })
 }
 
 /// What a fitted purchase model says about one customer.

@@ -113,6 +113,9 @@ pub fn fit_command(config: &Config, model: ModelArg, source: &Source, format: Fo
         }
         Format::Table => {
             println!("{} fitted on {} customers in {secs:.3} s ({} likelihood evaluations)", f.model.name(), f.customers, f.evaluations);
+            if f.left_out > 0 {
+                println!("{} customers without a repeat purchase left out: Gamma-Gamma models the spend of repeat purchases", f.left_out);
+            }
             println!("{:<10} {:>14} {:>14}", "parameter", "estimate", "std. error");
             for p in &f.params {
                 println!("{:<10} {:>14.4} {:>14}", p.name, p.value, p.std_error.map(|e| format!("{e:.4}")).unwrap_or_else(|| "n/a".into()));

@@ -251,6 +251,30 @@ fn ltv_fits_a_summary_file_and_the_stores_own_purchases() {
     assert!((fit["params"][0]["value"].as_f64().unwrap() - 0.2426).abs() < 1e-3, "{fit}");
     assert!((fit["log_likelihood"].as_f64().unwrap() + 9582.43).abs() < 0.01);
 
+    // A summary written by lifetimes itself (`summary_data_from_transaction_data`: monetary_value
+    // is 0 for customers without a repeat purchase) fits as lifetimes 0.11.3 fits it:
+    // BetaGeoFitter r 0.16180, alpha 1.64994, a 2.05184, b 3.46791; GammaGammaFitter on the
+    // customers with frequency > 0: p 1.73062, q 102.781, v 2385.95.
+    let summary = package_dir().join("../../testdata/lifetimes-example-summary.csv");
+    let fit_of = |model: &str| {
+        let o = run(&["ltv", "fit", "--model", model, "--input", summary.to_str().unwrap(), "--format", "json"]);
+        assert!(o.status.success(), "{model}: {}", stderr(&o));
+        serde_json::from_str::<Value>(&stdout(&o)).unwrap()
+    };
+    let close = |fit: &Value, want: &[f64]| {
+        for (i, w) in want.iter().enumerate() {
+            let got = fit["params"][i]["value"].as_f64().unwrap();
+            assert!((got - w).abs() <= 1e-3 * w.abs(), "parameter {i}: {got} against lifetimes' {w}: {fit}");
+        }
+    };
+    close(&fit_of("bgnbd"), &[0.16180, 1.64994, 2.05184, 3.46791]);
+    let gg = fit_of("gg");
+    close(&gg, &[1.73062, 102.781, 2385.95]);
+    assert_eq!((gg["customers"].as_u64(), gg["left_out"].as_u64()), (Some(313), Some(287)), "{gg}");
+    assert!(fit_of("pnbd")["log_likelihood"].as_f64().unwrap().is_finite());
+    let o = run(&["ltv", "fit", "--model", "gg", "--input", summary.to_str().unwrap()]);
+    assert!(stdout(&o).contains("287 customers without a repeat purchase left out"), "{}", stdout(&o));
+
     // Bad input names the row and column, and nothing is printed as a result.
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.csv");
