@@ -22,14 +22,45 @@ pub struct Period {
     /// First day (YYYY-MM-DD, UTC midnight), included.
     #[arg(long)]
     from: String,
-    /// Last day (YYYY-MM-DD, UTC midnight), excluded.
+    /// The day after the last (YYYY-MM-DD, UTC midnight): excluded, so `--from 2026-03-01 --to
+    /// 2026-03-08` covers 7 days; the output says which days were covered.
     #[arg(long)]
     to: String,
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
 }
 
+/// The days a period covered, said in words: `--to` is excluded, and a user who means it as the
+/// last day should see at once that it was not.
+#[derive(serde::Serialize)]
+struct Covered {
+    /// The first day.
+    first_day: String,
+    /// The last day covered (the day before `--to`).
+    last_day: String,
+    /// Days covered.
+    days: i64,
+}
+
+impl Covered {
+    fn words(&self) -> String {
+        let plural = if self.days == 1 { "" } else { "s" };
+        format!("{} to {} inclusive, {} day{plural}", self.first_day, self.last_day, self.days)
+    }
+}
+
 impl Period {
+    /// What `resolve` covers.
+    fn covered(&self) -> Result<Covered> {
+        let (from, to) = self.resolve()?;
+        let (first, last) = (finpulse_core::time::day_of_us(from), finpulse_core::time::day_of_us(to - 1));
+        Ok(Covered {
+            first_day: finpulse_core::time::day_label(first),
+            last_day: finpulse_core::time::day_label(last),
+            days: last - first + 1,
+        })
+    }
+
     fn resolve(&self) -> Result<(i64, i64)> {
         let day = |flag: &str, text: &str| {
             finpulse_core::time::parse_date_us(text).with_context(|| format!("{flag} '{text}' is not a YYYY-MM-DD date"))
@@ -93,6 +124,7 @@ fn opt(x: Option<f64>) -> String {
 /// Trains on a period with the labels known after the delay; registers (and activates) it.
 pub fn train(config: &Config, args: &TrainArgs) -> Result<()> {
     let (from, to) = args.period.resolve()?;
+    let covered = args.period.covered()?;
     let started = std::time::Instant::now();
     let (model, report) = fraud::train(&config.data_dir, from, to, args.delay_days, &GbdtParams::default())?;
     let secs = started.elapsed().as_secs_f64();
@@ -107,13 +139,12 @@ pub fn train(config: &Config, args: &TrainArgs) -> Result<()> {
     match args.period.format {
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "version": entry.version, "seconds": secs, "report": report }))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "version": entry.version, "seconds": secs, "covered": covered, "report": report })
+            )?
         ),
         Format::Table | Format::Csv => {
-            println!(
-                "fraud model v{} trained on {} payments from {} to {} in {secs:.1} s",
-                entry.version, report.payments, args.period.from, args.period.to
-            );
+            println!("fraud model v{} trained on {} payments, {}, in {secs:.1} s", entry.version, report.payments, covered.words());
             println!(
                 "frauds labelled by {} days after: {} ({} more arrived later and were trained on as genuine)",
                 args.delay_days, report.frauds_known, report.frauds_unknown_at_training
@@ -136,6 +167,7 @@ fn required_model(config: &Config, version: Option<u32>) -> Result<FraudModel> {
 /// Scores every payment of a period to a CSV.
 pub fn score(config: &Config, args: &ScoreArgs) -> Result<()> {
     let (from, to) = args.period.resolve()?;
+    let covered = args.period.covered()?;
     let model = required_model(config, args.version)?;
     let data = fraud::payments(&config.data_dir, from, to)?;
     let scored = fraud::score(&data, &model);
@@ -155,21 +187,24 @@ pub fn score(config: &Config, args: &ScoreArgs) -> Result<()> {
         writeln!(out)?;
     }
     out.flush()?;
-    eprintln!("wrote {} payments to {} (model v{})", scored.len(), args.out.display(), model.version.unwrap_or(0));
+    eprintln!("wrote {} payments, {}, to {} (model v{})", scored.len(), covered.words(), args.out.display(), model.version.unwrap_or(0));
     Ok(())
 }
 
 /// AUC, average precision and card precision@100 per day over a period.
 pub fn eval(config: &Config, args: &EvalArgs) -> Result<()> {
     let (from, to) = args.period.resolve()?;
+    let covered = args.period.covered()?;
     let model = required_model(config, args.version)?;
     let scored = fraud::score(&fraud::payments(&config.data_dir, from, to)?, &model);
     let e = fraud::evaluate(&scored, CARD_PRECISION_K);
     match args.period.format {
         Format::Json => {
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "model_version": model.version, "evaluation": e }))?)
+            let answer = serde_json::json!({ "model_version": model.version, "covered": covered, "evaluation": e });
+            println!("{}", serde_json::to_string_pretty(&answer)?)
         }
         Format::Csv => {
+            eprintln!("{}", covered.words());
             println!("day,payments,compromised_cards,card_precision_at_{}", e.k);
             for d in &e.days {
                 println!("{},{},{},{:.4}", d.day, d.payments, d.compromised_cards, d.card_precision);
@@ -177,11 +212,10 @@ pub fn eval(config: &Config, args: &EvalArgs) -> Result<()> {
         }
         Format::Table => {
             println!(
-                "fraud model v{} on {} payments from {} to {} ({} frauds; {} payments of cards already known compromised removed)",
+                "fraud model v{} on {} payments, {} ({} frauds; {} payments of cards already known compromised removed)",
                 model.version.unwrap_or(0),
                 e.payments,
-                args.period.from,
-                args.period.to,
+                covered.words(),
                 e.frauds,
                 e.removed_known_compromised
             );
@@ -254,13 +288,21 @@ pub fn rules_rollback(config: &Config) -> Result<()> {
 /// Replays a period with a ruleset file and the active model.
 pub fn backtest(config: &Config, file: &Path, period: &Period) -> Result<()> {
     let (from, to) = period.resolve()?;
+    let covered = period.covered()?;
     let src = read_ruleset(file)?;
     let ruleset = Ruleset::compile(&src, &file.display().to_string())?;
     let model = fraud_model(&config.data_dir, None)?.map(Arc::new);
     let b = finpulse_risk::backtest::backtest(&config.data_dir, ruleset, model, from, to)?;
     match period.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&b)?),
+        Format::Json => {
+            let mut answer = serde_json::to_value(&b)?;
+            if let Some(fields) = answer.as_object_mut() {
+                fields.insert("covered".into(), serde_json::to_value(&covered)?);
+            }
+            println!("{}", serde_json::to_string_pretty(&answer)?)
+        }
         Format::Csv => {
+            eprintln!("{}", covered.words());
             println!("day,transactions,reviews,blocks");
             for d in &b.days {
                 println!("{},{},{},{}", d.day, d.transactions, d.reviews, d.blocks);
@@ -269,12 +311,11 @@ pub fn backtest(config: &Config, file: &Path, period: &Period) -> Result<()> {
         Format::Table => {
             let c = &b.confusion;
             println!(
-                "ruleset {:?}{} over {} transactions from {} to {} ({} fraud by the labels known now)",
+                "ruleset {:?}{} over {} transactions, {} ({} fraud by the labels known now)",
                 b.ruleset,
                 b.model_version.map_or(String::new(), |v| format!(" with fraud model v{v}")),
                 b.transactions,
-                period.from,
-                period.to,
+                covered.words(),
                 b.frauds
             );
             println!(

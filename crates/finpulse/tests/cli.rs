@@ -607,12 +607,21 @@ fn fraud_follows_the_handbook_protocol_rules_backtest_and_publish_and_bad_input_
     let trained: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(trained["version"], 1);
     assert_eq!(trained["report"]["frauds_unknown_at_training"], 0, "labels arrive within the delay: {trained}");
+    // --to is excluded, and every range command says which days it covered.
+    let covered = &trained["covered"];
+    assert_eq!(
+        (covered["first_day"].as_str(), covered["last_day"].as_str(), covered["days"].as_i64()),
+        (Some("2026-02-08"), Some("2026-02-14"), Some(7))
+    );
     let o = run(&["fraud", "eval", "--data-dir", d, "--from", "2026-02-22", "--to", "2026-03-01", "--format", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let e: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let auc = e["evaluation"]["auc"].as_f64().unwrap();
     assert!(auc > 0.8, "AUC {auc}: {e}");
     assert_eq!(e["evaluation"]["days"].as_array().unwrap().len(), 7);
+    assert_eq!(e["covered"]["last_day"], "2026-02-28", "{}", e["covered"]);
+    let o = run(&["fraud", "eval", "--data-dir", d, "--from", "2026-02-22", "--to", "2026-02-23"]);
+    assert!(stdout(&o).contains("2026-02-22 to 2026-02-22 inclusive, 1 day ("), "{}", stdout(&o));
     assert!(e["evaluation"]["removed_known_compromised"].as_u64().unwrap() > 0);
 
     let scores = dir.path().join("scores.csv");
@@ -672,6 +681,7 @@ fn fraud_follows_the_handbook_protocol_rules_backtest_and_publish_and_bad_input_
     assert_eq!(total, b["transactions"].as_u64().unwrap());
     assert_eq!(b["model_version"], 1);
     assert!(b["rules"][0]["hits"].as_u64().unwrap() > 0, "{b}");
+    assert_eq!(b["covered"]["days"], 7, "{}", b["covered"]);
     let o = run(&["rules", "publish", rules.to_str().unwrap(), "--data-dir", d]);
     assert!(o.status.success() && stdout(&o).contains("as v1"), "{}", stderr(&o));
 
