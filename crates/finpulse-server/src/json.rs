@@ -1,12 +1,14 @@
-//! Arrow results as JSON: `{"columns": [{"name", "type"}], "rows": [[...], ...]}`.
+//! Arrow results as JSON: `{"columns": [{"name", "type"}], "rows": [[...], ...]}`. Every type
+//! DataFusion returns has a JSON form: lists are arrays, structs objects, maps objects keyed by
+//! the key's text, times RFC 3339 in UTC, and decimals, dates and intervals their exact text.
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::*;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde_json::{Value, json};
 
-/// One cell as JSON: numbers stay numbers (integers exactly), times are RFC 3339 text, and
-/// anything else is its Arrow display text.
+/// One cell as JSON: numbers stay numbers (integers exactly), times are RFC 3339 text, lists,
+/// structs and maps nest, and anything else is its Arrow display text.
 pub fn cell(array: &dyn Array, row: usize) -> Value {
     if array.is_null(row) {
         return Value::Null;
@@ -29,6 +31,26 @@ pub fn cell(array: &dyn Array, row: usize) -> Value {
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
             Value::String(finpulse_core::time::format_us(array.as_primitive::<TimestampMicrosecondType>().value(row)))
         }
+        DataType::Timestamp(_, _) => match arrow::compute::cast(&array.slice(row, 1), &DataType::Timestamp(TimeUnit::Microsecond, None)) {
+            Ok(us) => cell(us.as_ref(), 0),
+            Err(e) => Value::String(format!("<{e}>")),
+        },
+        DataType::List(_) => nested(array.as_list::<i32>().value(row).as_ref()),
+        DataType::LargeList(_) => nested(array.as_list::<i64>().value(row).as_ref()),
+        DataType::FixedSizeList(_, _) => nested(array.as_fixed_size_list().value(row).as_ref()),
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            Value::Object(fields.iter().zip(s.columns()).map(|(f, c)| (f.name().clone(), cell(c.as_ref(), row))).collect())
+        }
+        DataType::Map(_, _) => {
+            let entries = array.as_map().value(row);
+            let (keys, values) = (entries.column(0), entries.column(1));
+            let key_text = |i: usize| match cell(keys.as_ref(), i) {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            Value::Object((0..entries.len()).map(|i| (key_text(i), cell(values.as_ref(), i))).collect())
+        }
         _ => {
             let options = FormatOptions::default();
             match ArrayFormatter::try_new(array, &options) {
@@ -36,6 +58,20 @@ pub fn cell(array: &dyn Array, row: usize) -> Value {
                 Err(e) => Value::String(format!("<{e}>")),
             }
         }
+    }
+}
+
+/// Every element of a list as JSON.
+fn nested(values: &dyn Array) -> Value {
+    Value::Array((0..values.len()).map(|i| cell(values, i)).collect())
+}
+
+/// One cell as text for a CSV or a terminal: nested values as their JSON, text as itself.
+pub fn text(array: &dyn Array, row: usize) -> String {
+    match cell(array, row) {
+        Value::Null => String::new(),
+        Value::String(s) => s,
+        other => other.to_string(),
     }
 }
 

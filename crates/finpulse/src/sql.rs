@@ -21,13 +21,15 @@ fn print(schema: &Arc<Schema>, batches: &[RecordBatch], format: Format) -> Resul
     match format {
         Format::Table => println!("{}", arrow::util::pretty::pretty_format_batches(batches)?),
         Format::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(std::io::stdout());
-            if batches.is_empty() {
-                println!("{}", schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(","));
-            }
+            // Written cell by cell so every type has a form: lists, structs and maps as their JSON.
+            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+            w.write_record(schema.fields().iter().map(|f| f.name().as_str()))?;
             for b in batches {
-                w.write(b)?;
+                for row in 0..b.num_rows() {
+                    w.write_record(b.columns().iter().map(|c| finpulse_server::json::text(c.as_ref(), row)))?;
+                }
             }
+            w.flush()?;
         }
         Format::Json => {
             let (rows, _) = finpulse_server::json::rows(batches, usize::MAX);

@@ -881,3 +881,48 @@ fn insights_segments_and_goals_from_the_command_line_agree_with_sql_and_name_bad
     let o = run(&["segment", "members", "--data-dir", d, "nobody"]);
     assert!(stderr(&o).contains("no segment 'nobody'"), "{}", stderr(&o));
 }
+
+#[test]
+fn every_type_a_query_returns_prints_in_every_format_and_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    let o = run(&["demo", "--users", "50", "--days", "2", "--no-serve", "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A list, a struct, a map, a decimal, times with a zone and in nanoseconds, an interval, a
+    // date and a list of structs: what retention(), named_struct() and friends return.
+    let query = "SELECT make_array(1, 2) AS list, named_struct('a', 1, 'b', 'x') AS st, map(['k'], [1]) AS m, \
+                 CAST(1.25 AS DECIMAL(10,2)) AS dec, arrow_cast(0, 'Timestamp(Microsecond, Some(\"+08:00\"))') AS tz, \
+                 arrow_cast(1000, 'Timestamp(Nanosecond, None)') AS ns, INTERVAL '1 day' AS iv, DATE '2026-01-05' AS d, \
+                 make_array(named_struct('x', 1.5)) AS ls";
+    let want = json!([[1, 2], {"a": 1, "b": "x"}, {"k": 1}, "1.25", "1970-01-01T00:00:00Z", "1970-01-01T00:00:00.000001Z", "1 days", "2026-01-05", [{"x": 1.5}]]);
+
+    let o = run(&["sql", "--data-dir", d, "--format", "json", query]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let answer: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(answer["rows"][0], want, "{answer}");
+
+    let o = run(&["sql", "--data-dir", d, "--format", "csv", query]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let mut csv = csv::Reader::from_reader(text.as_bytes());
+    let row = csv.records().next().unwrap().unwrap();
+    assert_eq!(row.len(), 9);
+    assert_eq!(serde_json::from_str::<Value>(&row[0]).unwrap(), want[0]);
+    assert_eq!(serde_json::from_str::<Value>(&row[1]).unwrap(), want[1]);
+    assert_eq!(serde_json::from_str::<Value>(&row[8]).unwrap(), want[8]);
+    assert_eq!((&row[3], &row[4], &row[7]), ("1.25", "1970-01-01T00:00:00Z", "2026-01-05"));
+
+    let o = run(&["sql", "--data-dir", d, "--format", "table", query]);
+    assert!(o.status.success() && stdout(&o).contains("[{x: 1.5}]"), "{}{}", stdout(&o), stderr(&o));
+
+    let served = serve(&data);
+    let r: Value = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/sql", served.base))
+        .json(&json!({"query": query}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(r["rows"][0], want, "{r}");
+}
