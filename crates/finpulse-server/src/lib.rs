@@ -174,6 +174,8 @@ pub(crate) struct AppState {
     segments: Arc<tokio::sync::Mutex<()>>,
     /// One permit per query allowed to run at once (`queries_concurrent_max`).
     queries: Arc<tokio::sync::Semaphore>,
+    /// The latest decisions, for retries.
+    recent: Arc<risk::RecentDecisions>,
 }
 
 impl AppState {
@@ -572,6 +574,7 @@ impl Server {
             live: live.clone(),
             segments,
             queries,
+            recent: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;

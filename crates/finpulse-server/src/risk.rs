@@ -19,6 +19,45 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Most recent decisions answered from memory when their transaction is sent again; older
+/// retries read the recorded decision back from the store (a query of some milliseconds).
+pub const RECENT_DECISIONS_MAX: usize = 100_000;
+
+/// What a retry is told: the decision recorded the first time.
+const RECORDED_THEN: &str = "duplicate: this event_id was stored before; this is the decision recorded then";
+
+/// The latest decisions by event id, as their record reads back, bounded at
+/// [`RECENT_DECISIONS_MAX`] (the oldest goes first). Empty after a start: retries of decisions
+/// made before it read the store.
+#[derive(Default)]
+pub(crate) struct RecentDecisions {
+    inner: std::sync::Mutex<(std::collections::HashMap<String, DecisionBody>, std::collections::VecDeque<String>)>,
+}
+
+impl RecentDecisions {
+    /// Remembers a recorded decision in the shape a retry is answered with.
+    fn remember(&self, d: &finpulse_risk::engine::Decision) {
+        let mut first = DecisionBody::new(d, RECORDED_THEN);
+        // What the record does not keep, a retry does not get, wherever it is answered from.
+        first.ruleset = None;
+        first.model_score = None;
+        let mut guard = self.inner.lock().expect("no panic while holding the recent decisions");
+        let (by_id, order) = &mut *guard;
+        if by_id.insert(d.event_id.clone(), first).is_none() {
+            order.push_back(d.event_id.clone());
+            if order.len() > RECENT_DECISIONS_MAX
+                && let Some(oldest) = order.pop_front()
+            {
+                by_id.remove(&oldest);
+            }
+        }
+    }
+
+    fn get(&self, event_id: &str) -> Option<DecisionBody> {
+        self.inner.lock().expect("no panic while holding the recent decisions").0.get(event_id).cloned()
+    }
+}
+
 /// Decide a transaction: one record in the ingestion shape (type payment, transfer or
 /// withdrawal). Answers the decision, its score and reasons, the ruleset and model versions and
 /// the time taken; the transaction and the decision are durable before the answer.
@@ -62,7 +101,13 @@ pub(crate) async fn decide(State(app): State<AppState>, body: Bytes) -> Response
     };
     if statuses[0] != AppendStatus::Accepted {
         // A retry: the answer is the decision recorded the first time, so a client that timed
-        // out and sent the transaction again cannot get a different verdict for it.
+        // out and sent the transaction again cannot get a different verdict for it; from memory
+        // when it is recent, from the store otherwise.
+        if let Some(first) = app.recent.get(&events[0].event_id) {
+            metrics::counter!("finpulse_decision_retries_total", "answered_from" => "memory").increment(1);
+            return (StatusCode::OK, Json(first)).into_response();
+        }
+        metrics::counter!("finpulse_decision_retries_total", "answered_from" => "store").increment(1);
         return match recorded_decision(&app, &events[0]).await {
             Ok(Some(first)) => (StatusCode::OK, Json(first)).into_response(),
             Ok(None) => {
@@ -77,6 +122,7 @@ pub(crate) async fn decide(State(app): State<AppState>, body: Bytes) -> Response
             }
         };
     }
+    app.recent.remember(&decision);
     metrics::histogram!("finpulse_decision_seconds").record(decision.elapsed_us / 1e6);
     metrics::counter!("finpulse_decisions_total", "action" => decision.action.name()).increment(1);
     (StatusCode::OK, Json(DecisionBody::new(&decision, "new"))).into_response()
@@ -124,7 +170,7 @@ async fn recorded_decision(app: &AppState, tx: &Event) -> Result<Option<Decision
         model_score: None,
         elapsed_us: number(5)?,
         fallback: why.fallback,
-        recorded: "duplicate: this event_id was stored before; this is the decision recorded then".into(),
+        recorded: RECORDED_THEN.into(),
     }))
 }
 

@@ -86,6 +86,7 @@ async fn decisions_use_the_state_before_the_transaction_rules_publish_without_re
     assert_eq!(d["shadow_hits"], json!(["burst"]), "{d}");
     assert!(d["score"].as_f64().unwrap() >= 0.5, "{d}");
     assert_eq!(d["elapsed_us"].as_f64(), Some(p5_elapsed_us), "{d}");
+    let retried_p5 = d.clone();
     // Ids are looked up as text, whatever quotes they hold.
     let odd = payment("q' OR '1'='1", "u5", 9, 100);
     let (_, first) = post(&c, format!("{base}/v1/decisions"), odd.to_string()).await;
@@ -198,6 +199,9 @@ async fn decisions_use_the_state_before_the_transaction_rules_publish_without_re
     assert_eq!(again, profile_after);
     let case: Value = c.get(format!("http://{}/v1/cases/{case_of_u1}", server.addr)).send().await.unwrap().json().await.unwrap();
     assert_eq!(case["status"], "resolved", "cases are rebuilt from the log: {case}");
+    // After the restart a retry is answered from the store, not from memory: the same answer.
+    let (_, from_store) = post(&c, format!("http://{}/v1/decisions", server.addr), payment("p5", "u1", 5, 9000).to_string()).await;
+    assert_eq!(from_store, retried_p5, "a retry answers the same from memory and from the store");
     server.stop().await.unwrap();
 }
 
