@@ -162,7 +162,7 @@ async fn recorded_decision(app: &AppState, tx: &Event) -> Result<Option<Decision
         user_id: tx.user_id.clone(),
         action: text(0)?.unwrap_or_default(),
         score: number(1)?,
-        reasons: why.reasons.iter().map(ReasonBody::from).collect(),
+        reasons: why.reasons.into_iter().map(ReasonBody::from).collect(),
         shadow_hits: why.shadow_hits,
         ruleset: None,
         ruleset_version: number(2)?.map(|v| v as u32),

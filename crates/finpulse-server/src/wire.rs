@@ -40,9 +40,9 @@ pub enum ReasonBody {
     },
 }
 
-impl From<&StoredReason> for ReasonBody {
-    fn from(r: &StoredReason) -> Self {
-        match r.clone() {
+impl From<StoredReason> for ReasonBody {
+    fn from(r: StoredReason) -> Self {
+        match r {
             StoredReason::List { list } => Self::List { list },
             StoredReason::Rule { name, score, action } => Self::Rule { name, score, action },
             StoredReason::Model { feature, value, contribution } => Self::Model { feature, value, contribution },
@@ -50,15 +50,10 @@ impl From<&StoredReason> for ReasonBody {
     }
 }
 
+/// A reason made now reads as it will be stored, so a retry's answer equals the first one.
 impl From<&Reason> for ReasonBody {
     fn from(r: &Reason) -> Self {
-        match r {
-            Reason::List { list } => Self::List { list: (*list).to_string() },
-            Reason::Rule { name, score, action } => Self::Rule { name: name.clone(), score: *score, action: action.name().to_string() },
-            Reason::Model { feature, value, contribution } => {
-                Self::Model { feature: (*feature).to_string(), value: *value, contribution: *contribution }
-            }
-        }
+        Self::from(StoredReason::from(r))
     }
 }
 

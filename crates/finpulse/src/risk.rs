@@ -49,18 +49,15 @@ impl Covered {
     }
 }
 
-impl Period {
-    /// What `resolve` covers.
-    fn covered(&self) -> Result<Covered> {
-        let (from, to) = self.resolve()?;
+impl Covered {
+    /// The days from `from` up to, not including, `to` (UTC microseconds, as `resolve` gives).
+    fn between(from: i64, to: i64) -> Self {
         let (first, last) = (finpulse_core::time::day_of_us(from), finpulse_core::time::day_of_us(to - 1));
-        Ok(Covered {
-            first_day: finpulse_core::time::day_label(first),
-            last_day: finpulse_core::time::day_label(last),
-            days: last - first + 1,
-        })
+        Self { first_day: finpulse_core::time::day_label(first), last_day: finpulse_core::time::day_label(last), days: last - first + 1 }
     }
+}
 
+impl Period {
     fn resolve(&self) -> Result<(i64, i64)> {
         let day = |flag: &str, text: &str| {
             finpulse_core::time::parse_date_us(text).with_context(|| format!("{flag} '{text}' is not a YYYY-MM-DD date"))
@@ -124,7 +121,7 @@ fn opt(x: Option<f64>) -> String {
 /// Trains on a period with the labels known after the delay; registers (and activates) it.
 pub fn train(config: &Config, args: &TrainArgs) -> Result<()> {
     let (from, to) = args.period.resolve()?;
-    let covered = args.period.covered()?;
+    let covered = Covered::between(from, to);
     let started = std::time::Instant::now();
     let (model, report) = fraud::train(&config.data_dir, from, to, args.delay_days, &GbdtParams::default())?;
     let secs = started.elapsed().as_secs_f64();
@@ -167,7 +164,7 @@ fn required_model(config: &Config, version: Option<u32>) -> Result<FraudModel> {
 /// Scores every payment of a period to a CSV.
 pub fn score(config: &Config, args: &ScoreArgs) -> Result<()> {
     let (from, to) = args.period.resolve()?;
-    let covered = args.period.covered()?;
+    let covered = Covered::between(from, to);
     let model = required_model(config, args.version)?;
     let data = fraud::payments(&config.data_dir, from, to)?;
     let scored = fraud::score(&data, &model);
@@ -194,7 +191,7 @@ pub fn score(config: &Config, args: &ScoreArgs) -> Result<()> {
 /// AUC, average precision and card precision@100 per day over a period.
 pub fn eval(config: &Config, args: &EvalArgs) -> Result<()> {
     let (from, to) = args.period.resolve()?;
-    let covered = args.period.covered()?;
+    let covered = Covered::between(from, to);
     let model = required_model(config, args.version)?;
     let scored = fraud::score(&fraud::payments(&config.data_dir, from, to)?, &model);
     let e = fraud::evaluate(&scored, CARD_PRECISION_K);
@@ -288,7 +285,7 @@ pub fn rules_rollback(config: &Config) -> Result<()> {
 /// Replays a period with a ruleset file and the active model.
 pub fn backtest(config: &Config, file: &Path, period: &Period) -> Result<()> {
     let (from, to) = period.resolve()?;
-    let covered = period.covered()?;
+    let covered = Covered::between(from, to);
     let src = read_ruleset(file)?;
     let ruleset = Ruleset::compile(&src, &file.display().to_string())?;
     let model = fraud_model(&config.data_dir, None)?.map(Arc::new);
