@@ -56,11 +56,14 @@ fn quantile_ms(l: &[u64], p: f64) -> f64 {
     l[((l.len() as f64 * p) as usize).min(l.len() - 1)] as f64 / 1000.0
 }
 
-/// Sends `total` POSTs of `body(i)` to `path` at `rate` per second over `connections`
-/// connections; gives up on a request after `timeout`.
+/// Sends `total` POSTs of `body(i)` to `path` (with `authorization` as its Authorization
+/// header) at `rate` per second over `connections` connections; gives up on a request after
+/// `timeout`.
+#[allow(clippy::too_many_arguments)]
 pub fn post_open_loop(
     addr: SocketAddr,
     path: &str,
+    authorization: &str,
     rate: u64,
     total: u64,
     connections: usize,
@@ -70,6 +73,7 @@ pub fn post_open_loop(
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let body = Arc::new(body);
     let path: Arc<str> = path.into();
+    let authorization: Arc<str> = authorization.into();
     rt.block_on(async move {
         let next = Arc::new(AtomicU64::new(0));
         let mut streams = Vec::with_capacity(connections);
@@ -87,6 +91,7 @@ pub fn post_open_loop(
         let mut tasks = Vec::with_capacity(connections);
         for stream in streams {
             let (next, body, path, due_requests) = (next.clone(), body.clone(), path.clone(), due_requests.clone());
+            let authorization = authorization.clone();
             tasks.push(tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 let mut read = BufReader::new(read);
@@ -109,7 +114,7 @@ pub fn post_open_loop(
                     request.clear();
                     request.extend_from_slice(
                         format!(
-                            "POST {path} HTTP/1.1\r\nhost: finpulse\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                            "POST {path} HTTP/1.1\r\nhost: finpulse\r\nauthorization: {authorization}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
                             b.len()
                         )
                         .as_bytes(),

@@ -131,6 +131,15 @@ enum Bench {
         repeat: usize,
         query: String,
     },
+    /// SQL through `finpulse serve` over a data directory, personal data masked (no purpose)
+    /// and in clear (an admin key stating a purpose), interleaved; prints both medians.
+    SqlMasking {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 7)]
+        repeat: usize,
+        query: String,
+    },
 }
 
 fn main() -> Result<()> {
@@ -144,6 +153,7 @@ fn main() -> Result<()> {
         Bench::IngestHttp { batch, connections, seconds } => ingest_http(&cli.finpulse, &cli.scratch, batch, connections, seconds)?,
         Bench::MakeFile { events, out } => make_file(events, &out)?,
         Bench::Sql { data_dir, repeat, query } => sql(&data_dir, repeat, &query)?,
+        Bench::SqlMasking { data_dir, repeat, query } => sql_masking(&cli.finpulse, &data_dir, repeat, &query)?,
         Bench::Insights { data_dir, repeat } => insights(&cli.finpulse, &data_dir, repeat)?,
         Bench::Behaviour { parquet, repeat, machine_steps, machine_window, query } => {
             let machine =
@@ -295,8 +305,8 @@ const INSIGHT_PATHS: [&str; 10] = [
 
 /// Times each of [`INSIGHT_PATHS`] over HTTP against a `finpulse serve` of `data_dir`.
 fn insights(finpulse: &Path, data_dir: &Path, repeat: usize) -> Result<()> {
-    let (_server, base) = serve(finpulse, data_dir)?;
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(600)).build()?;
+    let (_server, base, key) = serve(finpulse, data_dir)?;
+    let client = reqwest::blocking::Client::builder().default_headers(bearer(&key)?).timeout(Duration::from_secs(600)).build()?;
     let started = Instant::now();
     let health = loop {
         match client.get(format!("{base}/healthz")).send() {
@@ -342,17 +352,38 @@ impl Drop for Server {
 }
 
 /// Starts `finpulse serve` on an empty data directory `scratch/name` (a separate process);
-/// returns it and its base URL.
-fn start_server(finpulse: &Path, scratch: &Path, name: &str) -> Result<(Server, PathBuf, String)> {
+/// returns it, its data directory, its base URL and an admin key.
+fn start_server(finpulse: &Path, scratch: &Path, name: &str) -> Result<(Server, PathBuf, String, String)> {
     let data = scratch.join(name);
     let _ = std::fs::remove_dir_all(&data);
-    let (server, base) = serve(finpulse, &data)?;
-    Ok((server, data, base))
+    let (server, base, key) = serve(finpulse, &data)?;
+    Ok((server, data, base, key))
 }
 
-/// Starts `finpulse serve` on `data` on a free local port (a separate process); returns it and
-/// its base URL.
-fn serve(finpulse: &Path, data: &Path) -> Result<(Server, String)> {
+/// The Authorization header for `key`.
+fn bearer(key: &str) -> Result<reqwest::header::HeaderMap> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {key}").parse()?);
+    Ok(headers)
+}
+
+/// Makes an admin key for `data` with `finpulse keys create`, as an operator would.
+fn make_key(finpulse: &Path, data: &Path) -> Result<String> {
+    let out = Command::new(finpulse)
+        .args(["keys", "create", "--role", "admin", "--label", "benchmark", "--data-dir", data.to_str().context("utf-8 path")?])
+        .env("FINPULSE_LOG", "warn")
+        .output()
+        .with_context(|| format!("running {} keys create", finpulse.display()))?;
+    if !out.status.success() {
+        bail!("finpulse keys create failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    String::from_utf8(out.stdout)?.lines().last().map(str::to_string).context("finpulse keys create printed no key")
+}
+
+/// Starts `finpulse serve` on `data` on a free local port (a separate process), with an admin
+/// key made first; returns it, its base URL and the key.
+fn serve(finpulse: &Path, data: &Path) -> Result<(Server, String, String)> {
+    let key = make_key(finpulse, data)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let server = Server(
         Command::new(finpulse)
@@ -362,7 +393,7 @@ fn serve(finpulse: &Path, data: &Path) -> Result<(Server, String)> {
             .spawn()
             .with_context(|| format!("starting {}", finpulse.display()))?,
     );
-    Ok((server, format!("http://127.0.0.1:{port}")))
+    Ok((server, format!("http://127.0.0.1:{port}"), key))
 }
 
 async fn wait_healthy(client: &reqwest::Client, base: &str) -> Result<()> {
@@ -377,10 +408,10 @@ async fn wait_healthy(client: &reqwest::Client, base: &str) -> Result<()> {
 }
 
 fn ingest_http(finpulse: &Path, scratch: &Path, batch: usize, connections: usize, seconds: u64) -> Result<()> {
-    let (_server, data, base) = start_server(finpulse, scratch, "ingest-http")?;
+    let (_server, data, base, key) = start_server(finpulse, scratch, "ingest-http")?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let client = reqwest::Client::new();
+        let client = reqwest::Client::builder().default_headers(bearer(&key)?).build()?;
         wait_healthy(&client, &base).await?;
         let next = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
@@ -437,22 +468,32 @@ fn ingest_http(finpulse: &Path, scratch: &Path, batch: usize, connections: usize
 /// Decisions over HTTP at a fixed arrival rate, open loop over a fixed pool of connections
 /// (see [`load`]).
 fn decide_http(finpulse: &Path, scratch: &Path, rate: u64, seconds: u64, users: u64, connections: usize) -> Result<()> {
-    let (server, _data, base) = start_server(finpulse, scratch, "decide-http")?;
+    let (server, _data, base, key) = start_server(finpulse, scratch, "decide-http")?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(wait_healthy(&reqwest::Client::new(), &base))?;
     let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;
     let total = rate * seconds;
     let (server_pid, client_pid) = (server.0.id(), std::process::id());
     let (server_before, client_before, started) = (sched::sample(server_pid), sched::sample(client_pid), Instant::now());
-    let report = load::post_open_loop(addr, "/v1/decisions", rate, total, connections, Duration::from_secs(10), move |i| {
-        format!(
-            "{{\"event_id\":\"dh{i}\",\"user_id\":\"u{}\",\"ts\":{},\"type\":\"payment\",\"amount_fen\":{},\"currency\":\"CNY\",\"terminal_id\":\"t{}\"}}",
-            i * 7919 % users,
-            1_780_000_000_000u64 + i,
-            100 + i * 7919 % 50_000,
-            i % 10_000
-        )
-    })?;
+    let authorization = format!("Bearer {key}");
+    let report = load::post_open_loop(
+        addr,
+        "/v1/decisions",
+        &authorization,
+        rate,
+        total,
+        connections,
+        Duration::from_secs(10),
+        move |i| {
+            format!(
+                "{{\"event_id\":\"dh{i}\",\"user_id\":\"u{}\",\"ts\":{},\"type\":\"payment\",\"amount_fen\":{},\"currency\":\"CNY\",\"terminal_id\":\"t{}\"}}",
+                i * 7919 % users,
+                1_780_000_000_000u64 + i,
+                100 + i * 7919 % 50_000,
+                i % 10_000
+            )
+        },
+    )?;
     println!(
         "decide-http: {total} decisions offered at {rate}/s over {connections} connections, answered {} in {:.1} s ({:.0}/s), {} failed{}; latency from due time p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms (target p99 <= 5 ms at 20k/s)",
         report.latencies_us.len(),
@@ -484,6 +525,57 @@ fn decide_http(finpulse: &Path, scratch: &Path, rate: u64, seconds: u64, users: 
             client_threads.join(", ")
         );
     }
+    Ok(())
+}
+
+/// Times one query through the server, masked and in clear by turns, after one warm-up each.
+fn sql_masking(finpulse: &Path, data_dir: &Path, repeat: usize, query: &str) -> Result<()> {
+    let (_server, base, key) = serve(finpulse, data_dir)?;
+    let client = reqwest::blocking::Client::builder().default_headers(bearer(&key)?).timeout(Duration::from_secs(600)).build()?;
+    let started = Instant::now();
+    while client.get(format!("{base}/healthz")).send().map(|r| !r.status().is_success()).unwrap_or(true) {
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("the server did not answer /healthz within 600 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let body = serde_json::json!({ "query": query }).to_string();
+    let run = |purpose: Option<&str>| -> Result<(f64, String)> {
+        let mut req = client.post(format!("{base}/v1/sql")).header("content-type", "application/json").body(body.clone());
+        if let Some(p) = purpose {
+            req = req.header("x-purpose", p);
+        }
+        let t = Instant::now();
+        let r = req.send()?;
+        let exposure = r.headers().get("x-data-exposure").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let status = r.status();
+        let text = r.text()?;
+        if !status.is_success() {
+            bail!("{status}: {text}");
+        }
+        Ok((t.elapsed().as_secs_f64(), exposure))
+    };
+    let purpose = Some("benchmark of masking cost");
+    run(None)?;
+    run(purpose)?;
+    let (mut masked, mut clear) = (Vec::new(), Vec::new());
+    for _ in 0..repeat {
+        let (secs, exposure) = run(None)?;
+        anyhow::ensure!(exposure == "masked", "expected a masked answer, got {exposure:?}");
+        masked.push(secs);
+        let (secs, exposure) = run(purpose)?;
+        anyhow::ensure!(exposure == "clear", "expected an answer in clear, got {exposure:?}");
+        clear.push(secs);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (m, c) = (median(&mut masked), median(&mut clear));
+    println!(
+        "sql-masking: median over {repeat} runs each through the server: masked {m:.4} s, in clear {c:.4} s, masked/clear {:.3}",
+        m / c
+    );
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! new fields and types at the end, never reorder or reuse.
 
 use crate::class::DataClass;
+use crate::mask::MaskStyle;
 use crate::registry::{FieldCheck, FieldType, Scope};
 
 /// A built-in field: name, type, class, whether it must be non-negative, and what it means.
@@ -14,6 +15,8 @@ pub struct BuiltinField {
     pub class: DataClass,
     /// The extra check its values pass.
     pub check: FieldCheck,
+    /// How a masked value looks.
+    pub mask: MaskStyle,
     /// One line on what it means.
     pub doc: &'static str,
 }
@@ -34,16 +37,26 @@ use DataClass as C;
 use FieldType::*;
 
 const fn f(name: &'static str, ty: FieldType, class: DataClass, doc: &'static str) -> BuiltinField {
-    BuiltinField { name, ty, class, check: FieldCheck::None, doc }
+    BuiltinField { name, ty, class, check: FieldCheck::None, mask: MaskStyle::Partial, doc }
+}
+const fn masked(name: &'static str, mask: MaskStyle, doc: &'static str) -> BuiltinField {
+    BuiltinField { name, ty: String, class: C::SENSITIVE, check: FieldCheck::None, mask, doc }
 }
 const fn nn(name: &'static str, ty: FieldType, class: DataClass, doc: &'static str) -> BuiltinField {
-    BuiltinField { name, ty, class, check: FieldCheck::NonNegative, doc }
+    BuiltinField { name, ty, class, check: FieldCheck::NonNegative, mask: MaskStyle::Partial, doc }
 }
 
 /// Every built-in field, in id order.
 pub const FIELDS: &[BuiltinField] = &[
     nn("amount_fen", Int, C::PERSONAL, "amount in minor units of `currency` (fen for CNY)"),
-    BuiltinField { name: "currency", ty: String, class: C::INTERNAL, check: FieldCheck::Currency, doc: "ISO 4217 code, e.g. CNY" },
+    BuiltinField {
+        name: "currency",
+        ty: String,
+        class: C::INTERNAL,
+        check: FieldCheck::Currency,
+        mask: MaskStyle::Partial,
+        doc: "ISO 4217 code, e.g. CNY",
+    },
     f("terminal_id", String, C::INTERNAL, "payment terminal (POS) id"),
     f("merchant_id", String, C::INTERNAL, "merchant id"),
     f("device_id", String, C::PERSONAL, "device fingerprint"),
@@ -53,12 +66,12 @@ pub const FIELDS: &[BuiltinField] = &[
     f("campaign", String, C::BASIC, "marketing campaign"),
     f("city", String, C::PERSONAL, "city"),
     f("os", String, C::BASIC, "operating system"),
-    f("mobile", String, C::SENSITIVE, "mainland mobile number"),
+    masked("mobile", MaskStyle::Mobile, "mainland mobile number"),
     f("referrer_id", String, C::PERSONAL, "user id of the referrer"),
-    f("id_number", String, C::SENSITIVE, "resident identity card number"),
-    f("real_name", String, C::SENSITIVE, "legal name"),
+    masked("id_number", MaskStyle::IdNumber, "resident identity card number"),
+    masked("real_name", MaskStyle::Name, "legal name"),
     f("method", String, C::BASIC, "how it was done (e.g. face, bank_transfer)"),
-    f("card_number", String, C::SENSITIVE, "bank card number (UnionPay)"),
+    masked("card_number", MaskStyle::Card, "bank card number (UnionPay)"),
     f("bank", String, C::BASIC, "issuing bank"),
     f("card_type", String, C::BASIC, "debit or credit"),
     nn("session_secs", Int, C::BASIC, "session duration in seconds"),

@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod class;
 pub mod durable;
 pub mod event;
+pub mod mask;
 pub mod money;
 pub mod record;
 pub mod registry;

@@ -4,6 +4,7 @@
 use crate::catalogue;
 use crate::class::DataClass;
 use crate::event::{FieldId, TypeId};
+use crate::mask::MaskStyle;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -86,6 +87,8 @@ pub struct FieldSpec {
     pub class: DataClass,
     /// Extra check on values.
     pub check: FieldCheck,
+    /// How a masked value looks (whether it is masked follows its class).
+    pub mask: MaskStyle,
     /// What it means.
     pub doc: String,
 }
@@ -152,6 +155,9 @@ pub struct CustomFieldDef {
     /// Extra check.
     #[serde(default)]
     pub check: FieldCheck,
+    /// How a masked value looks; implied by the name when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<MaskStyle>,
     /// What it means.
     #[serde(default)]
     pub doc: String,
@@ -277,6 +283,7 @@ impl Registry {
                 ty: f.ty,
                 class: f.class,
                 check: f.check,
+                mask: f.mask,
                 doc: f.doc.to_string(),
             });
             let previous = reg.field_by_name.insert(f.name.to_string(), id);
@@ -384,7 +391,8 @@ impl Registry {
                     return Err(RegistryError::Limit("fields per registry (FIELDS_MAX)"));
                 }
                 let id = FieldId(CUSTOM_ID_BASE + index as u16);
-                new_fields.push(FieldSpec { id, name: fd.name.clone(), ty: fd.ty, class, check: fd.check, doc: fd.doc.clone() });
+                let mask = fd.mask.unwrap_or_else(|| MaskStyle::implied_by_name(&fd.name));
+                new_fields.push(FieldSpec { id, name: fd.name.clone(), ty: fd.ty, class, check: fd.check, mask, doc: fd.doc.clone() });
                 id
             };
             type_fields.push(TypeFieldSpec { field: id, required: fd.required });
@@ -480,7 +488,7 @@ mod tests {
     }
 
     fn field(name: &str, ty: FieldType, class: Option<DataClass>) -> CustomFieldDef {
-        CustomFieldDef { name: name.into(), ty, required: true, class, check: FieldCheck::None, doc: String::new() }
+        CustomFieldDef { name: name.into(), ty, required: true, class, check: FieldCheck::None, mask: None, doc: String::new() }
     }
 
     #[test]

@@ -22,6 +22,22 @@ pub fn day_number_sql(ts: &str) -> String {
 /// The event type whose first occurrence carries a user's properties.
 pub const USER_PROPERTIES_EVENT: &str = "user_signup";
 
+/// Refuses a field every reader would not see in clear: an insight is read by roles without the
+/// clear-text permission, and a breakdown would print its values and a filter would test them.
+fn shown_to_everyone(field: &finpulse_core::FieldSpec, param: &str) -> Result<(), InsightError> {
+    use finpulse_core::mask::{Exposure, FieldExposure, field_exposure};
+    if field_exposure(field.class, field.mask, Exposure::Masked) == FieldExposure::Shown {
+        return Ok(());
+    }
+    Err(InsightError::param(
+        param,
+        format!(
+            "'{}' is {} personal data, masked for most readers: insights filter and break down only on fields every reader may see (read it through SQL with a stated purpose)",
+            field.name, field.class
+        ),
+    ))
+}
+
 /// A property an insight can filter or break down on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Property {
@@ -39,7 +55,10 @@ impl Property {
             let signup = registry.type_id(USER_PROPERTIES_EVENT).map(|t| registry.event_type(t));
             let found = signup.and_then(|s| s.fields.iter().map(|f| registry.field(f.field)).find(|f| f.name == field));
             return match found {
-                Some(f) => Ok((Self::User(field.to_string()), f.ty)),
+                Some(f) => {
+                    shown_to_everyone(f, param)?;
+                    Ok((Self::User(field.to_string()), f.ty))
+                }
                 None => {
                     let known: Vec<String> = signup
                         .map(|s| s.fields.iter().map(|f| format!("user.{}", registry.field(f.field).name)).collect())
@@ -49,7 +68,10 @@ impl Property {
             };
         }
         match registry.field_id(text) {
-            Some(id) if text != "ts" => Ok((Self::Event(text.to_string()), registry.field(id).ty)),
+            Some(id) if text != "ts" => {
+                shown_to_everyone(registry.field(id), param)?;
+                Ok((Self::Event(text.to_string()), registry.field(id).ty))
+            }
             _ => Err(InsightError::param(
                 param,
                 format!(

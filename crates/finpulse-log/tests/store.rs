@@ -304,6 +304,7 @@ fn register_coupon_type(store: &mut EventStore) -> impl Fn(&str, &str) -> Event 
             required: true,
             class: Some(DataClass::BASIC),
             check: FieldCheck::None,
+            mask: None,
             doc: String::new(),
         }],
     };

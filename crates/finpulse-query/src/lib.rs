@@ -12,6 +12,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext, cast, col, lit};
+pub use finpulse_core::mask::Exposure;
 use finpulse_log::StoreView;
 use finpulse_log::columns::widen;
 use futures::StreamExt;
@@ -20,6 +21,7 @@ use std::sync::{Arc, OnceLock};
 
 pub mod activity;
 pub mod behaviour;
+mod mask;
 pub mod sql;
 
 /// Memory a query may use before it spills or fails.
@@ -97,11 +99,20 @@ pub struct QueryOptions {
     /// Stop reading the result after this many rows ([`QueryResult::rows_truncated`] then
     /// says so); the rest is never computed. `None`: every row.
     pub rows_max: Option<usize>,
+    /// What the query may see of personal data: every column of `events` and the type views
+    /// is masked at the scan by its field's data class, so no expression over a column (cast,
+    /// concatenation, `substr`, a join) reaches a value the reader may not see.
+    pub exposure: Exposure,
 }
 
 impl Default for QueryOptions {
     fn default() -> Self {
-        Self { memory_bytes_max: query_memory_bytes_max(), target_partitions: finpulse_core::cores(), rows_max: None }
+        Self {
+            memory_bytes_max: query_memory_bytes_max(),
+            target_partitions: finpulse_core::cores(),
+            rows_max: None,
+            exposure: Exposure::Internal,
+        }
     }
 }
 
@@ -164,6 +175,9 @@ pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionCont
             _ => col(f.name()),
         });
         events = ctx.read_table(parquet)?.select(as_text.collect::<Vec<_>>())?.union(events)?;
+    }
+    if opts.exposure != Exposure::Internal {
+        events = events.select(mask::columns(&schema, &view.registry, opts.exposure))?;
     }
     ctx.register_table("events", events.clone().into_view())?;
 

@@ -30,7 +30,7 @@ fn load_book(state: &AppState) -> Result<SegmentBook, Box<Response>> {
     SegmentBook::load(&state.data_dir).map_err(|e| Box::new(insight_error(e)))
 }
 
-async fn answer(state: AppState, kind: String, body: InsightBody) -> Response {
+async fn answer(state: AppState, caller: crate::access::Caller, kind: String, body: InsightBody) -> Response {
     let kind: InsightKind = match kind.parse() {
         Ok(k) => k,
         Err(e) => return error(StatusCode::NOT_FOUND, format!("{e}")),
@@ -38,6 +38,10 @@ async fn answer(state: AppState, kind: String, body: InsightBody) -> Response {
     let insight = match InsightOptions::from(body).into_insight(kind) {
         Ok(i) => i,
         Err(e) => return insight_error(e),
+    };
+    let _key_turn = match caller.query_turn(&state) {
+        Ok(t) => t,
+        Err(r) => return r.response(),
     };
     let _turn = state.query_turn().await;
     let view = state.views.snapshot();
@@ -59,11 +63,12 @@ async fn answer(state: AppState, kind: String, body: InsightBody) -> Response {
     responses((status = 200, description = "columns and rows", body = TableBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_insight(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<crate::access::Caller>,
     Path(kind): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     match InsightBody::from_query(pairs) {
-        Ok(body) => answer(state, kind, body).await,
+        Ok(body) => answer(state, caller, kind, body).await,
         Err(message) => error(StatusCode::BAD_REQUEST, message),
     }
 }
@@ -76,11 +81,12 @@ pub(crate) async fn get_insight(
     responses((status = 200, description = "columns and rows", body = TableBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn post_insight(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<crate::access::Caller>,
     Path(kind): Path<String>,
     body: Result<Json<InsightBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     match body {
-        Ok(Json(body)) => answer(state, kind, body).await,
+        Ok(Json(body)) => answer(state, caller, kind, body).await,
         Err(e) => error(StatusCode::BAD_REQUEST, options_error(&e.body_text())),
     }
 }
@@ -144,6 +150,7 @@ pub(crate) async fn list_segments(State(state): State<AppState>) -> Response {
 #[utoipa::path(post, path = "/v1/segments", tag = "segments", request_body = Object,
     responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
 pub(crate) async fn save_segment(
+    axum::Extension(caller): axum::Extension<crate::access::Caller>,
     State(state): State<AppState>,
     body: Result<Json<SegmentDef>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -158,7 +165,7 @@ pub(crate) async fn save_segment(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let segment = match book.save(def, &view.registry, crate::models::API_ACTOR) {
+    let segment = match book.save(def, &view.registry, caller.actor()) {
         Ok(s) => s,
         Err(e) => return insight_error(e),
     };
@@ -239,6 +246,7 @@ pub(crate) async fn list_goals(State(state): State<AppState>) -> Response {
 #[utoipa::path(post, path = "/v1/goals", tag = "goals", request_body = Object,
     responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
 pub(crate) async fn set_goal(
+    axum::Extension(caller): axum::Extension<crate::access::Caller>,
     State(state): State<AppState>,
     body: Result<Json<finpulse_growth::goals::Goal>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -247,8 +255,7 @@ pub(crate) async fn set_goal(
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
     let _guard = state.segments.lock().await;
-    let result =
-        finpulse_growth::goals::GoalBook::load(&state.data_dir).and_then(|mut book| book.set(goal.clone(), crate::models::API_ACTOR));
+    let result = finpulse_growth::goals::GoalBook::load(&state.data_dir).and_then(|mut book| book.set(goal.clone(), caller.actor()));
     match result {
         Ok(()) => Json(goal).into_response(),
         Err(e) => insight_error(e),
@@ -268,13 +275,17 @@ fn rollback_error(e: InsightError) -> Response {
 #[utoipa::path(post, path = "/v1/segments/{name}/rollback", tag = "segments",
     params(("name" = String, Path, description = "The segment")),
     responses((status = 200, description = "The change", body = crate::wire::ActivationBody), (status = 409, description = "No earlier definition", body = ErrorBody)))]
-pub(crate) async fn rollback_segment(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+pub(crate) async fn rollback_segment(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<crate::access::Caller>,
+    Path(name): Path<String>,
+) -> Response {
     let _guard = state.segments.lock().await;
     let mut book = match load_book(&state) {
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let activation = match book.rollback(&name, crate::models::API_ACTOR) {
+    let activation = match book.rollback(&name, caller.actor()) {
         Ok(a) => a,
         Err(e) => return rollback_error(e),
     };
@@ -288,9 +299,13 @@ pub(crate) async fn rollback_segment(State(state): State<AppState>, Path(name): 
 #[utoipa::path(post, path = "/v1/goals/{name}/rollback", tag = "goals",
     params(("name" = String, Path, description = "The goal")),
     responses((status = 200, description = "The change", body = crate::wire::ActivationBody), (status = 409, description = "No earlier version", body = ErrorBody)))]
-pub(crate) async fn rollback_goal(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+pub(crate) async fn rollback_goal(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<crate::access::Caller>,
+    Path(name): Path<String>,
+) -> Response {
     let _guard = state.segments.lock().await;
-    match finpulse_growth::goals::GoalBook::load(&state.data_dir).and_then(|mut book| book.rollback(&name, crate::models::API_ACTOR)) {
+    match finpulse_growth::goals::GoalBook::load(&state.data_dir).and_then(|mut book| book.rollback(&name, caller.actor())) {
         Ok(a) => Json(crate::wire::ActivationBody::from(&a)).into_response(),
         Err(e) => rollback_error(e),
     }

@@ -1,6 +1,7 @@
 //! finpulse's HTTP API: ingestion (JSON array or NDJSON), SQL, the schema registry, health,
 //! Prometheus metrics and an OpenAPI document generated from the routes.
 
+pub mod access;
 mod insights;
 pub mod json;
 pub mod models;
@@ -14,6 +15,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use finpulse_core::mask::{Exposure, FieldExposure, field_exposure};
 use finpulse_core::registry::CustomTypeDef;
 use finpulse_core::{Registry, ValidationLimits};
 use finpulse_ingest::{Position, Rejection};
@@ -176,6 +178,10 @@ pub(crate) struct AppState {
     queries: Arc<tokio::sync::Semaphore>,
     /// The latest decisions, for retries.
     recent: Arc<risk::RecentDecisions>,
+    /// Keys, users, sessions, per-key limits and the audit log.
+    access: access::SharedAccess,
+    /// The tenant served, and what needs a key.
+    access_options: access::AccessOptions,
 }
 
 impl AppState {
@@ -323,6 +329,7 @@ pub struct SqlRequest {
     ))]
 async fn sql(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<access::Caller>,
     headers: HeaderMap,
     body: Result<Json<SqlRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -331,13 +338,36 @@ async fn sql(
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("body must be {{\"query\": \"...\"}}: {}", e.body_text())),
     };
     let wants_arrow = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(ARROW_STREAM_MEDIA_TYPE));
+    let _key_turn = match caller.query_turn(&state) {
+        Ok(t) => t,
+        Err(r) => return r.response(),
+    };
     let _turn = state.query_turn().await;
     let view = state.views.snapshot();
     // A JSON answer carries at most sql_rows_max rows: the query stops there.
     let rows_max = (!wants_arrow).then_some(state.limits.sql_rows_max);
-    let opts = QueryOptions { memory_bytes_max: state.limits.query_memory_bytes_max, rows_max, ..QueryOptions::default() };
+    // Personal data is masked at the scan by its class unless the caller may and did state a purpose.
+    let opts = QueryOptions {
+        memory_bytes_max: state.limits.query_memory_bytes_max,
+        rows_max,
+        exposure: caller.exposure,
+        ..QueryOptions::default()
+    };
     let started = Instant::now();
-    let result = match finpulse_query::run_sql(&view, &req.query, opts).await {
+    let run = finpulse_query::run_sql(&view, &req.query, opts);
+    let ran = match caller.query_time_max() {
+        Some(limit) => match tokio::time::timeout(limit, run).await {
+            Ok(r) => r,
+            Err(_) => {
+                return error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("the query ran past this key's limit of {} s (query_secs_max) and was stopped", limit.as_secs()),
+                );
+            }
+        },
+        None => run.await,
+    };
+    let result = match ran {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
@@ -371,10 +401,22 @@ pub fn schema_json(registry: &Registry) -> serde_json::Value {
                 .iter()
                 .map(|tf| {
                     let f = registry.field(tf.field);
-                    json!({
+                    // What a reader without the clear-text permission (or a purpose) gets.
+                    let (exposure, mask) = match field_exposure(f.class, f.mask, Exposure::Masked) {
+                        FieldExposure::Shown => ("shown", None),
+                        // Masked text keeps its ends; other masked values are withheld (null).
+                        FieldExposure::Masked(style) if f.ty == finpulse_core::FieldType::String => ("masked", Some(style)),
+                        FieldExposure::Masked(_) => ("withheld", None),
+                        FieldExposure::Withheld => ("withheld", None),
+                    };
+                    let mut field = json!({
                         "name": f.name, "type": f.ty.name(), "required": tf.required,
-                        "category": format!("{:?}", f.class.category), "level": f.class.level, "doc": f.doc,
-                    })
+                        "category": format!("{:?}", f.class.category), "level": f.class.level, "exposure": exposure, "doc": f.doc,
+                    });
+                    if let Some(style) = mask {
+                        field["mask"] = json!(style);
+                    }
+                    field
                 })
                 .collect();
             json!({"name": t.name, "doc": t.doc, "scope": t.scope, "builtin": t.builtin, "fields": fields})
@@ -383,7 +425,7 @@ pub fn schema_json(registry: &Registry) -> serde_json::Value {
     json!({
         "common_fields": [
             {"name": "event_id", "type": "string", "required": false, "doc": "unique id; generated when absent; ingestion is idempotent on it"},
-            {"name": "user_id", "type": "string", "required": true, "doc": "required for user-scoped types", "category": "C2", "level": 2},
+            {"name": "user_id", "type": "string", "required": true, "doc": "required for user-scoped types", "category": "C2", "level": 2, "exposure": "shown"},
             {"name": "ts", "type": "timestamp", "required": true, "doc": "RFC 3339 with zone, or epoch milliseconds; stored as UTC"},
             {"name": "type", "type": "string", "required": true, "doc": "event type name"},
         ],
@@ -529,21 +571,53 @@ fn router(state: AppState) -> axum::Router {
         .routes(routes!(risk::cases))
         .routes(routes!(risk::case))
         .routes(routes!(risk::change_case))
+        .routes(routes!(access::sign_in))
+        .routes(routes!(access::sign_out))
+        .routes(routes!(access::whoami))
+        .routes(routes!(access::list_keys, access::create_key))
+        .routes(routes!(access::revoke_key))
+        .routes(routes!(access::rotate_key))
+        .routes(routes!(access::create_user))
+        .routes(routes!(access::audit_log))
         .split_for_parts();
     let api = Arc::new(api);
     let timeout = Duration::from_secs(state.limits.request_timeout_secs);
     router
         .route("/openapi.json", get(move || async move { Json(api.as_ref().clone()) }))
         .layer(axum::middleware::from_fn_with_state(timeout, deadline))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access::guard))
         .layer(DefaultBodyLimit::max(state.limits.body_bytes_max))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
 impl Server {
-    /// Binds `listen` and serves the store until [`Server::stop`].
-    pub async fn start(store: EventStore, listen: SocketAddr, limits: ApiLimits) -> std::io::Result<Self> {
+    /// Binds `listen` and serves the store until [`Server::stop`]. Every route but `/healthz`
+    /// and `/metrics` needs a key or a console session; a server listening beyond loopback
+    /// refuses to start until at least one key or user exists.
+    pub async fn start(
+        store: EventStore,
+        listen: SocketAddr,
+        limits: ApiLimits,
+        access_options: access::AccessOptions,
+    ) -> std::io::Result<Self> {
         limits.check().map_err(std::io::Error::other)?;
+        if !finpulse_access::keys::valid_tenant(&access_options.tenant) {
+            return Err(std::io::Error::other(format!("access.tenant '{}' is not a valid tenant name", access_options.tenant)));
+        }
+        let access = Arc::new(finpulse_access::Access::open(store.dir()).map_err(std::io::Error::other)?);
+        let configured = access.configured().map_err(std::io::Error::other)?;
+        if !configured && !access::loopback_only(&listen) {
+            return Err(std::io::Error::other(format!(
+                "refusing to listen on {listen} with no API key or user to authenticate with: create one first (finpulse keys create --role admin --data-dir {})",
+                store.dir().display()
+            )));
+        }
+        if !configured {
+            tracing::warn!(
+                "no API key or user exists yet: every request but /healthz and /metrics is refused until one is created (finpulse keys create --role admin)"
+            );
+        }
         finpulse_query::set_query_memory_bytes_max(limits.query_memory_bytes_max);
         let views = store.view_handle();
         let data_dir = store.dir().to_path_buf();
@@ -575,6 +649,8 @@ impl Server {
             segments,
             queries,
             recent: Arc::default(),
+            access,
+            access_options,
         };
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
@@ -584,7 +660,7 @@ impl Server {
         let checkpointer =
             live.clone().watch_checkpoints(Duration::from_secs(limits.checkpoint_check_secs.max(1)), limits.checkpoint_events_min);
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async move {
                     let _ = rx.await;
                 })

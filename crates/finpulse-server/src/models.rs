@@ -21,8 +21,6 @@ use utoipa::{IntoParams, ToSchema};
 pub const LIST_ROWS_MAX: usize = 10_000;
 /// Rows a risk-list or offers answer carries unless asked.
 pub const LIST_ROWS_DEFAULT: usize = 100;
-/// Who an activation over the API is recorded as (the API has no users yet).
-pub(crate) const API_ACTOR: &str = "api";
 
 /// The `limit` parameter of a list, checked against [`LIST_ROWS_MAX`].
 pub(crate) fn list_limit(limit: Option<usize>) -> Result<usize, String> {
@@ -91,6 +89,7 @@ pub struct PromoteRequest {
     params(("purpose" = String, Path, description = "e.g. churn")),
     responses((status = 200, body = ModelActivationBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn promote(
+    axum::Extension(caller): axum::Extension<crate::access::Caller>,
     State(state): State<AppState>,
     Path(purpose): Path<String>,
     body: Result<Json<PromoteRequest>, axum::extract::rejection::JsonRejection>,
@@ -99,7 +98,8 @@ pub(crate) async fn promote(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("body must be {{\"version\": N}}: {}", e.body_text())),
     };
-    match with_registry(&state, move |r| r.promote(&purpose, req.version, API_ACTOR)).await {
+    let by = caller.actor().to_string();
+    match with_registry(&state, move |r| r.promote(&purpose, req.version, &by)).await {
         Ok(a) => Json(ModelActivationBody::from(&a)).into_response(),
         Err(r) => r,
     }
@@ -109,8 +109,13 @@ pub(crate) async fn promote(
 #[utoipa::path(post, path = "/v1/models/{purpose}/rollback", tag = "models",
     params(("purpose" = String, Path, description = "e.g. churn")),
     responses((status = 200, body = ModelActivationBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub(crate) async fn rollback(State(state): State<AppState>, Path(purpose): Path<String>) -> Response {
-    match with_registry(&state, move |r| r.rollback(&purpose, API_ACTOR)).await {
+pub(crate) async fn rollback(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<crate::access::Caller>,
+    Path(purpose): Path<String>,
+) -> Response {
+    let by = caller.actor().to_string();
+    match with_registry(&state, move |r| r.rollback(&purpose, &by)).await {
         Ok(a) => Json(ModelActivationBody::from(&a)).into_response(),
         Err(r) => r,
     }

@@ -209,10 +209,14 @@ pub(crate) async fn rules(State(app): State<AppState>) -> Response {
 #[utoipa::path(post, path = "/v1/rules", tag = "risk",
     request_body(content = String, description = "A ruleset file (TOML)", content_type = "text/plain"),
     responses((status = 200, description = "Published and active", body = Object), (status = 400, description = "Refused; the active one stays", body = ErrorBody)))]
-pub(crate) async fn publish(State(app): State<AppState>, body: Bytes) -> Response {
+pub(crate) async fn publish(
+    State(app): State<AppState>,
+    axum::Extension(caller): axum::Extension<crate::access::Caller>,
+    body: Bytes,
+) -> Response {
     let Ok(src) = std::str::from_utf8(&body) else { return error(StatusCode::BAD_REQUEST, "the ruleset is not UTF-8 text") };
     let store = RulesetStore::in_data_dir(&app.data_dir);
-    match store.publish(src, "request body", crate::models::API_ACTOR) {
+    match store.publish(src, "request body", caller.actor()) {
         Ok(r) => {
             let version = r.version;
             app.live.activate_ruleset(r);
@@ -228,9 +232,13 @@ pub(crate) async fn publish(State(app): State<AppState>, body: Bytes) -> Respons
 /// Make the ruleset active before the current one active again; takes effect at once.
 #[utoipa::path(post, path = "/v1/rules/rollback", tag = "risk",
     responses((status = 200, description = "The ruleset now active", body = Object), (status = 409, description = "No earlier ruleset", body = ErrorBody)))]
-pub(crate) async fn rollback_rules(State(app): State<AppState>) -> Response {
+pub(crate) async fn rollback_rules(
+    State(app): State<AppState>,
+    axum::Extension(caller): axum::Extension<crate::access::Caller>,
+) -> Response {
     let data_dir = app.data_dir.clone();
-    let rolled = tokio::task::spawn_blocking(move || RulesetStore::in_data_dir(&data_dir).rollback(crate::models::API_ACTOR)).await;
+    let by = caller.actor().to_string();
+    let rolled = tokio::task::spawn_blocking(move || RulesetStore::in_data_dir(&data_dir).rollback(&by)).await;
     match rolled {
         Ok(Ok(r)) => {
             let version = r.version;
@@ -282,12 +290,10 @@ pub(crate) async fn case(State(app): State<AppState>, Path(id): Path<String>) ->
     }
 }
 
-/// A change to a case: who makes it, and what.
+/// A change to a case; it is recorded under the caller's name (`user:<name>` or `key:<id>`).
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaseRequest {
-    /// The analyst making the change.
-    pub by: String,
     /// For assign: the analyst to give the case to.
     pub assignee: Option<String>,
     /// For comment: the comment.
@@ -309,6 +315,7 @@ pub struct CaseRequest {
         (status = 409, description = "The case is resolved", body = ErrorBody),
     ))]
 pub(crate) async fn change_case(
+    axum::Extension(caller): axum::Extension<crate::access::Caller>,
     State(app): State<AppState>,
     Path((id, action)): Path<(String, String)>,
     body: Result<Json<CaseRequest>, axum::extract::rejection::JsonRejection>,
@@ -337,7 +344,7 @@ pub(crate) async fn change_case(
     };
     let _one_at_a_time = app.live.case_writes().lock().await;
     let preparer = app.views.preparer();
-    let planned = app.live.plan_case_change(&id, &action, &req.by, finpulse_core::time::now_us());
+    let planned = app.live.plan_case_change(&id, &action, caller.actor(), finpulse_core::time::now_us());
     let events = match planned {
         Ok(e) => e,
         Err(e @ CaseError::NotFound(_)) => return error(StatusCode::NOT_FOUND, e.to_string()),

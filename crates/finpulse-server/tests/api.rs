@@ -1,5 +1,7 @@
 //! The HTTP API over a real socket and a real data directory.
 
+mod common;
+
 use finpulse_log::{EventStore, StoreOptions};
 use finpulse_server::{ApiLimits, Server};
 use serde_json::{Value, json};
@@ -14,9 +16,9 @@ struct Api {
 async fn start(limits: ApiLimits) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
-    let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), limits).await.unwrap();
+    let server = common::start(store, limits).await.unwrap();
     let base = format!("http://{}", server.addr);
-    Api { server: Some(server), base, client: reqwest::Client::new(), _dir: dir }
+    Api { server: Some(server), base, client: common::admin_client(dir.path()), _dir: dir }
 }
 
 impl Api {
@@ -277,6 +279,6 @@ async fn limits_that_do_not_fit_together_refuse_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
     let limits = ApiLimits { field_bytes_max: 2 << 20, body_bytes_max: 64 << 20, ..ApiLimits::default() };
-    let Err(e) = Server::start(store, "127.0.0.1:0".parse().unwrap(), limits).await else { panic!("started with conflicting limits") };
+    let Err(e) = common::start(store, limits).await else { panic!("started with conflicting limits") };
     assert!(e.to_string().contains("limits.field_bytes_max"), "{e}");
 }

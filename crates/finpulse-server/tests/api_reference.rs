@@ -4,8 +4,10 @@
 //! deliberate change to a route or a body, write the page again
 //! (`FINPULSE_BLESS_GOLDEN=1 cargo test --workspace --test api_reference`) and review the diff.
 
+mod common;
+
 use finpulse_log::{EventStore, StoreOptions};
-use finpulse_server::{ApiLimits, Server};
+use finpulse_server::ApiLimits;
 use serde_json::Value;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -18,8 +20,8 @@ const METHODS: &[&str] = &["get", "put", "post", "patch", "delete"];
 async fn served_openapi() -> Value {
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
-    let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), ApiLimits::default()).await.unwrap();
-    let answer = reqwest::get(format!("http://{}/openapi.json", server.addr)).await.unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
+    let answer = common::admin_client(dir.path()).get(format!("http://{}/openapi.json", server.addr)).send().await.unwrap();
     assert_eq!(answer.status().as_u16(), 200, "GET /openapi.json");
     let spec: Value = answer.json().await.unwrap();
     server.stop().await.unwrap();

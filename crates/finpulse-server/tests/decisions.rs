@@ -1,7 +1,9 @@
 //! Decisions, live profiles and rules over a real socket and a real data directory.
 
+mod common;
+
 use finpulse_log::{EventStore, StoreOptions};
-use finpulse_server::{ApiLimits, Server};
+use finpulse_server::ApiLimits;
 use serde_json::{Value, json};
 
 async fn post(client: &reqwest::Client, url: String, body: String) -> (u16, Value) {
@@ -38,9 +40,9 @@ shadow = true
 async fn decisions_use_the_state_before_the_transaction_rules_publish_without_restart_and_state_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
-    let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), ApiLimits::default()).await.unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
     let base = format!("http://{}", server.addr);
-    let c = reqwest::Client::new();
+    let c = common::admin_client(dir.path());
 
     // A cold-start user is decided, not refused; with no rules or model everything is allowed.
     let (s, d) = post(&c, format!("{base}/v1/decisions"), payment("p1", "u1", 0, 1000).to_string()).await;
@@ -159,20 +161,22 @@ async fn decisions_use_the_state_before_the_transaction_rules_publish_without_re
     assert_eq!(open, [("u2", 1), ("u1", 1)], "{cases}");
     let case_of_u1 = cases["cases"][1]["case_id"].as_str().unwrap().to_string();
     let act = |action: &str, body: Value| (format!("{base}/v1/cases/{case_of_u1}/{action}"), body.to_string());
-    let (u, b) = act("assign", json!({"by": "lead", "assignee": "li"}));
+    let (u, b) = act("assign", json!({"assignee": "li"}));
     assert_eq!(post(&c, u, b).await.0, 200);
-    let (u, b) = act("resolve", json!({"by": "li", "label": "maybe"}));
+    let (u, b) = act("resolve", json!({"label": "maybe"}));
     let (s, e) = post(&c, u, b).await;
     assert_eq!((s, e["error"].as_str()), (400, Some("label \"maybe\": use fraud or genuine")));
-    let (u, b) = act("comment", json!({"by": "li"}));
+    let (u, b) = act("comment", json!({}));
     assert_eq!(post(&c, u, b).await.0, 400, "a comment needs its text");
-    let (u, b) = act("resolve", json!({"by": "li", "label": "fraud", "note": "customer confirmed"}));
+    let (u, b) = act("resolve", json!({"label": "fraud", "note": "customer confirmed"}));
     let (s, resolved) = post(&c, u, b).await;
     assert_eq!((s, resolved["status"].as_str()), (200, Some("resolved")), "{resolved}");
     assert_eq!(resolved["history"].as_array().unwrap().len(), 2);
-    let (u, b) = act("comment", json!({"by": "li", "text": "late"}));
+    // Changes are recorded under the authenticated caller, never a name the body claims.
+    assert!(resolved["history"][1]["by"].as_str().unwrap().starts_with("key:"), "{resolved}");
+    let (u, b) = act("comment", json!({"text": "late"}));
     assert_eq!(post(&c, u, b).await.0, 409, "a resolved case takes no more changes");
-    assert_eq!(post(&c, format!("{base}/v1/cases/case-99/comment"), json!({"by": "li", "text": "x"}).to_string()).await.0, 404);
+    assert_eq!(post(&c, format!("{base}/v1/cases/case-99/comment"), json!({"text": "x"}).to_string()).await.0, 404);
     // The verdict became a fraud label on the reviewed payment: the loop is closed.
     let (_, q) =
         post(&c, format!("{base}/v1/sql"), json!({"query": "SELECT target_event_id, is_fraud FROM fraud_label"}).to_string()).await;
@@ -194,7 +198,7 @@ async fn decisions_use_the_state_before_the_transaction_rules_publish_without_re
     server.stop().await.unwrap();
     assert!(finpulse_state::checkpoint_path(dir.path()).exists());
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
-    let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), ApiLimits::default()).await.unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
     let again: Value = c.get(format!("http://{}/v1/users/u1", server.addr)).send().await.unwrap().json().await.unwrap();
     assert_eq!(again, profile_after);
     let case: Value = c.get(format!("http://{}/v1/cases/{case_of_u1}", server.addr)).send().await.unwrap().json().await.unwrap();
@@ -210,9 +214,9 @@ async fn a_running_server_moves_its_checkpoint_up_in_the_background_to_the_state
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
     let limits = ApiLimits { checkpoint_check_secs: 1, checkpoint_events_min: 10, ..ApiLimits::default() };
-    let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), limits).await.unwrap();
+    let server = common::start(store, limits).await.unwrap();
     let base = format!("http://{}", server.addr);
-    let c = reqwest::Client::new();
+    let c = common::admin_client(dir.path());
     // Each decision stores the payment and its risk_decision: 24 log records.
     for i in 0..12u32 {
         let (s, d) = post(&c, format!("{base}/v1/decisions"), payment(&format!("p{i}"), &format!("u{}", i % 3), i, 1000).to_string()).await;

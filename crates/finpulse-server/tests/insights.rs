@@ -2,8 +2,10 @@
 //! option is a 400 naming it, a segment saved over HTTP is materialised and filters insights,
 //! and goals are set and evaluated.
 
+mod common;
+
 use finpulse_log::{EventStore, StoreOptions};
-use finpulse_server::{ApiLimits, Server};
+use finpulse_server::ApiLimits;
 use serde_json::{Value, json};
 
 fn event(id: &str, user: &str, day: u32, kind: &str, extra: Value) -> Value {
@@ -28,9 +30,9 @@ async fn post(c: &reqwest::Client, url: String, body: &Value) -> (u16, Value) {
 async fn insights_segments_and_goals_answer_over_http_and_bad_options_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
-    let server = Server::start(store, "127.0.0.1:0".parse().unwrap(), ApiLimits::default()).await.unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
     let base = format!("http://{}", server.addr);
-    let c = reqwest::Client::new();
+    let c = common::admin_client(dir.path());
     let deposit = json!({"amount_fen": 1000, "currency": "CNY"});
     let events = json!([
         event("s1", "u1", 1, "user_signup", json!({"channel": "douyin"})),

@@ -26,6 +26,8 @@ pub struct Config {
     pub limits: ApiLimits,
     /// Storage settings.
     pub store: StoreConfig,
+    /// Access control: the tenant served, whether /metrics needs a key.
+    pub access: finpulse_server::access::AccessOptions,
 }
 
 /// Storage settings.
@@ -69,6 +71,7 @@ impl Default for Config {
             log_format: "text".into(),
             limits: ApiLimits::default(),
             store: StoreConfig::default(),
+            access: finpulse_server::access::AccessOptions::default(),
         }
     }
 }

@@ -84,8 +84,11 @@ pub fn run(config: &Config, sim: SimConfig) -> Result<EventStore> {
 }
 
 /// What to try once the demo serves.
-pub fn print_tour(listen: SocketAddr, data_dir: &std::path::Path, sim: &SimConfig) {
+pub fn print_tour(listen: SocketAddr, data_dir: &std::path::Path, sim: &SimConfig, who: &crate::access::DemoCredentials) {
     let url = format!("http://{listen}");
+    let password = who.password.as_deref().map_or_else(|| "(made by an earlier demo run; unchanged)".to_string(), str::to_string);
+    let key = &who.key;
+    let auth = r#"-H "Authorization: Bearer $FINPULSE_KEY""#;
     let dir = data_dir.display();
     // Churn labels need 30 days after the training date, inside the simulated period.
     let day = |d: i64| finpulse_core::time::day_label(sim.start_day + d);
@@ -95,38 +98,47 @@ pub fn print_tour(listen: SocketAddr, data_dir: &std::path::Path, sim: &SimConfi
     let (fraud_from, fraud_to, test_from, test_to) = (day(last - 28), day(last - 21), day(last - 14), day(last - 7));
     eprintln!(
         r#"
+Sign in (every request but /healthz and /metrics needs a key or a console session):
+  console user: {user}   password: {password}
+  an admin API key, shown once:
+  export FINPULSE_KEY={key}
+
 Try it:
   curl {url}/healthz
-  curl {url}/v1/schema
-  curl -s -X POST {url}/v1/sql -H 'content-type: application/json' \
+  curl {auth} {url}/v1/schema
+  curl -s -X POST {url}/v1/sql {auth} -H 'content-type: application/json' \
        -d '{{"query": "SELECT type, count(*) AS n FROM events GROUP BY type ORDER BY n DESC"}}'
-  curl -s -X POST {url}/v1/sql -H 'content-type: application/json' \
+  curl -s -X POST {url}/v1/sql {auth} -H 'content-type: application/json' \
        -d '{{"query": "SELECT channel, sum(amount_fen)/100 AS spend_yuan FROM marketing_spend GROUP BY channel"}}'
-  curl -s -X POST {url}/v1/events -H 'content-type: application/json' \
+  curl -s -X POST {url}/v1/sql {auth} -H 'X-Purpose: KYC review ticket 1' -H 'content-type: application/json' \
+       -d '{{"query": "SELECT user_id, real_name, id_number FROM identity_verified LIMIT 3"}}'    # clear, audited; masked without X-Purpose
+  curl -s -X POST {url}/v1/events {auth} -H 'content-type: application/json' \
        -d '[{{"user_id": "u0000001", "ts": "2026-03-31T12:00:00+08:00", "type": "payment", "amount_fen": 1999, "currency": "CNY", "terminal_id": "t00042"}}]'
   curl {url}/metrics
-  OpenAPI: {url}/openapi.json
+  curl {auth} {url}/v1/audit?limit=5      # who did what; finpulse audit verify --data-dir {dir}
+  OpenAPI: curl {auth} {url}/openapi.json
 
 Lifecycle insights (also GET|POST {url}/v1/insights/KIND):
   finpulse insight funnel --data-dir {dir} --steps user_signup,task_completed:task=bind_card,deposit --breakdown user.channel
   finpulse insight retention --data-dir {dir} --period week --periods 8
   finpulse insight acquisition --data-dir {dir} --period month
-  curl '{url}/v1/insights/lifecycle?interval=week'
+  curl {auth} '{url}/v1/insights/lifecycle?interval=week'
 
 Churn early warning and LTV-based offers (in another terminal, beside the server):
   finpulse churn train --data-dir {dir} --as-of {train_as_of}
-  curl '{url}/v1/churn/risk?limit=10'
+  curl {auth} '{url}/v1/churn/risk?limit=10'
   finpulse pricing compute --data-dir {dir} --calibration-end {train_as_of} --purchase-event revenue --unit day
-  curl '{url}/v1/pricing/offers?price_tier=retention&limit=10'
+  curl {auth} '{url}/v1/pricing/offers?price_tier=retention&limit=10'
 
 Fraud decisions (the server picks up models and rules within a second):
   finpulse fraud train --data-dir {dir} --from {fraud_from} --to {fraud_to} --delay-days 7
   finpulse fraud eval  --data-dir {dir} --from {test_from} --to {test_to}
-  curl -s -X POST {url}/v1/decisions -H 'content-type: application/json' \
+  curl -s -X POST {url}/v1/decisions {auth} -H 'content-type: application/json' \
        -d '{{"event_id": "try-1", "user_id": "u0000042", "ts": "{today}T10:00:00+08:00", "type": "payment", "amount_fen": 99000, "currency": "CNY", "terminal_id": "t00042"}}'
-  curl {url}/v1/users/u0000042
+  curl {auth} {url}/v1/users/u0000042
   finpulse rules features      # what rules can read; publish a ruleset with `finpulse rules publish FILE`
   (today in the simulated app is {today})
-"#
+"#,
+        user = who.user,
     );
 }

@@ -1,5 +1,6 @@
 //! `finpulse`: the command line. It parses arguments and calls the libraries.
 
+mod access;
 mod churn;
 mod config;
 mod demo;
@@ -81,10 +82,14 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Run SQL over `events` and the per-type views.
+    /// Run SQL over `events` and the per-type views. Personal data is masked by its class
+    /// unless a purpose is stated (the read is then audited with it).
     Sql {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// Why C2 fields are needed in clear (logged in the audit log); without it they are masked.
+        #[arg(long)]
+        purpose: Option<String>,
         /// One read-only SQL statement.
         query: String,
     },
@@ -131,6 +136,15 @@ enum Command {
     /// and resolved with a verdict that becomes fraud labels.
     #[command(subcommand)]
     Cases(CasesCommand),
+    /// API keys: create (shown once), list, revoke, rotate.
+    #[command(subcommand)]
+    Keys(access::KeysCommand),
+    /// Console users: create (password on standard input), list.
+    #[command(subcommand)]
+    Users(access::UsersCommand),
+    /// The tamper-evident audit log: verify, head, list.
+    #[command(subcommand)]
+    Audit(access::AuditCommand),
     /// A user's live profile and behaviour baseline.
     User {
         /// The user id.
@@ -315,7 +329,7 @@ pub(crate) fn open_store(config: &Config, hint: impl Fn(&str) -> String) -> Resu
 
 pub(crate) async fn serve_store(store: EventStore, listen: SocketAddr, config: &Config) -> Result<()> {
     let dir = store.dir().to_path_buf();
-    let server = finpulse_server::Server::start(store_with_owner(store, listen)?, listen, config.limits)
+    let server = finpulse_server::Server::start(store_with_owner(store, listen)?, listen, config.limits, config.access.clone())
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let addr = server.addr;
@@ -379,7 +393,8 @@ fn main() -> Result<()> {
             if no_serve {
                 return Ok(());
             }
-            demo::print_tour(config.listen, &config.data_dir, &sim);
+            let credentials = access::demo_credentials(&config)?;
+            demo::print_tour(config.listen, &config.data_dir, &sim, &credentials);
             runtime.block_on(serve_store(store, config.listen, &config))
         }
         Command::Serve { listen } => {
@@ -390,7 +405,10 @@ fn main() -> Result<()> {
             runtime.block_on(serve_store(store, config.listen, &config))
         }
         Command::Import { files } => import::run(&config, &files),
-        Command::Sql { format, query } => runtime.block_on(sql::run(&config, &query, format)),
+        Command::Sql { format, purpose, query } => runtime.block_on(sql::run(&config, &query, purpose.as_deref(), format)),
+        Command::Keys(command) => access::keys(&config, command),
+        Command::Users(command) => access::users(&config, command),
+        Command::Audit(command) => access::audit(&config, command),
         Command::Goals(command) => runtime.block_on(insight::goals(&config, command)),
         Command::Segment(command) => runtime.block_on(insight::segment(&config, command)),
         Command::Insight { args } => runtime.block_on(insight::run(&config, &args)),

@@ -11,9 +11,20 @@ use std::sync::Arc;
 
 /// Runs a query on the data directory. It reads without taking the directory's lock, so it
 /// works beside a running server and never blocks or disturbs it.
-pub async fn run(config: &Config, query: &str, format: Format) -> Result<()> {
+/// Personal data is masked by its class unless `purpose` is given: the read in clear is then
+/// written to the audit log, with the purpose, before anything is printed.
+pub async fn run(config: &Config, query: &str, purpose: Option<&str>, format: Format) -> Result<()> {
+    let purpose = purpose.map(finpulse_access::check_purpose).transpose().context("--purpose")?;
+    let exposure = finpulse_access::Principal::local_operator().exposure(purpose);
     let view = EventStore::read_view(&config.data_dir).with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
-    let result = finpulse_query::run_sql(&view, query, finpulse_query::QueryOptions::default()).await?;
+    let opts = finpulse_query::QueryOptions { exposure, ..finpulse_query::QueryOptions::default() };
+    let result = finpulse_query::run_sql(&view, query, opts).await;
+    if exposure == finpulse_query::Exposure::Clear {
+        let outcome = result.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+        let target = Some(format!("sql sha256 {}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(query.as_bytes()))));
+        crate::access::record(config, "sql (read in clear)", target, purpose.map(str::to_string), &outcome)?;
+    }
+    let result = result?;
     print(&result.schema, &result.batches, format)
 }
 

@@ -45,6 +45,24 @@ fn free_port() -> u16 {
 struct Served {
     child: Child,
     base: String,
+    /// An administrator's key, made with `finpulse keys create` before the start.
+    key: String,
+    /// A client that sends the key.
+    client: reqwest::blocking::Client,
+}
+
+/// A blocking client whose requests carry `key`.
+fn client_with(key: &str, timeout: Duration) -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {key}").parse().unwrap());
+    reqwest::blocking::Client::builder().default_headers(headers).timeout(timeout).build().unwrap()
+}
+
+/// Makes a key with `finpulse keys create`: the key is the last line of its output.
+fn make_key(dir: &Path, role: &str) -> String {
+    let o = run(&["keys", "create", "--role", role, "--data-dir", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "keys create: {}", stderr(&o));
+    stdout(&o).lines().last().expect("the key on the last line").to_string()
 }
 
 impl Drop for Served {
@@ -56,6 +74,7 @@ impl Drop for Served {
 }
 
 fn serve(dir: &Path) -> Served {
+    let key = make_key(dir, "admin");
     let port = free_port();
     let child = finpulse()
         .args(["serve", "--data-dir", dir.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
@@ -70,7 +89,8 @@ fn serve(dir: &Path) -> Served {
         assert!(Instant::now() < deadline, "server did not become healthy");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Served { child, base }
+    let client = client_with(&key, Duration::from_secs(600));
+    Served { child, base, key, client }
 }
 
 #[test]
@@ -154,7 +174,7 @@ fn schema_lists_every_type_with_data_classes() {
 fn the_cli_reads_beside_a_running_server_but_will_not_write_under_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut served = serve(dir.path());
-    let client = reqwest::blocking::Client::new();
+    let client = served.client.clone();
     let r = client
         .post(format!("{}/v1/events", served.base))
         .json(&json!([{"user_id": "u1", "ts": "2026-02-01T10:00:00Z", "type": "deposit", "amount_fen": 100000, "currency": "CNY"}]))
@@ -179,9 +199,9 @@ fn every_acknowledged_event_survives_sigkill_exactly_once() {
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..3)
         .map(|t| {
-            let (acked, stop, base) = (acked.clone(), stop.clone(), served.base.clone());
+            let (acked, stop, base, key) = (acked.clone(), stop.clone(), served.base.clone(), served.key.clone());
             std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+                let client = client_with(&key, Duration::from_secs(10));
                 let mut batch_no = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let ids: Vec<String> = (0..100).map(|k| format!("c{t}-{batch_no}-{k}")).collect();
@@ -218,7 +238,7 @@ fn every_acknowledged_event_survives_sigkill_exactly_once() {
 
     // Restart on the same directory: recovery, then every acknowledged id exactly once.
     let mut served = serve(dir.path());
-    let client = reqwest::blocking::Client::new();
+    let client = served.client.clone();
     let answer: Value = client
         .post(format!("{}/v1/sql", served.base))
         .json(&json!({"query": "SELECT event_id, count(*) AS n FROM events GROUP BY event_id"}))
@@ -516,7 +536,7 @@ fn churn_trains_on_the_demo_serves_a_risk_list_and_versions_roll_back() {
     assert!(o.status.success() && stdout(&o).contains("churn: v2 is active (was v1"), "{}{}", stdout(&o), stderr(&o));
 
     let server = serve(&data);
-    let client = reqwest::blocking::Client::new();
+    let client = server.client.clone();
     let risk: Value = client.get(format!("{}/v1/churn/risk?limit=3", server.base)).send().unwrap().json().unwrap();
     assert_eq!(risk["model_version"], 2);
     assert_eq!(risk["list"]["as_of"], "2026-04-01", "defaults to the day after the last event");
@@ -688,7 +708,7 @@ fn fraud_follows_the_handbook_protocol_rules_backtest_and_publish_and_bad_input_
     // Decisions through a server raise alerts; the CLI works the case once the server stops.
     {
         let served = serve(&data);
-        let client = reqwest::blocking::Client::new();
+        let client = served.client.clone();
         for (id, amount) in [("try-1", 1_500), ("try-2", 90_000)] {
             let tx = json!({"event_id": id, "user_id": "u0000007", "ts": "2026-03-11T10:00:00+08:00", "type": "payment", "amount_fen": amount, "currency": "CNY", "terminal_id": "t00001"});
             let r: Value = client.post(format!("{}/v1/decisions", served.base)).body(tx.to_string()).send().unwrap().json().unwrap();
@@ -917,12 +937,6 @@ fn every_type_a_query_returns_prints_in_every_format_and_over_http() {
     assert!(o.status.success() && stdout(&o).contains("[{x: 1.5}]"), "{}{}", stdout(&o), stderr(&o));
 
     let served = serve(&data);
-    let r: Value = reqwest::blocking::Client::new()
-        .post(format!("{}/v1/sql", served.base))
-        .json(&json!({"query": query}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let r: Value = served.client.post(format!("{}/v1/sql", served.base)).json(&json!({"query": query})).send().unwrap().json().unwrap();
     assert_eq!(r["rows"][0], want, "{r}");
 }

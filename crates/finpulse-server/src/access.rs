@@ -1,0 +1,963 @@
+//! Authentication, permissions, per-key limits and the audit trail of every request, in one
+//! middleware in front of every route, and the `/v1/auth/*` and `/v1/audit` endpoints.
+//!
+//! Every route's permission is in [`ROUTES`]; a route missing from it is refused (a test checks
+//! that every route in the OpenAPI document is listed). Refusals (401, 403, 429) are audited,
+//! as is every change (any non-GET request except ingestion and decisions, the data plane) and
+//! every read that returned personal data in clear; the audit entry is durable before the
+//! answer leaves.
+
+use crate::{AppState, ErrorBody, error};
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use finpulse_access::audit::{self, Entry, Record};
+use finpulse_access::{Exposure, KeyLimits, KeyRecord, NewKey, Permission, Principal, Role, TENANT_DEFAULT};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+
+/// The header a read in clear states its purpose in.
+pub const PURPOSE_HEADER: &str = "x-purpose";
+/// The header a cookie-authenticated change repeats its session's CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// The header every authenticated answer says what it showed of personal data in.
+pub const EXPOSURE_HEADER: &str = "x-data-exposure";
+/// The console's session cookie.
+pub const SESSION_COOKIE: &str = "finpulse_session";
+/// The longest `Authorization` header looked at, bytes.
+pub const AUTHORIZATION_BYTES_MAX: usize = 512;
+
+/// Access settings of a server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessOptions {
+    /// The tenant whose data this server holds; keys and users of other tenants are refused.
+    pub tenant: String,
+    /// Whether `/metrics` needs a key (with the `operate` permission).
+    pub metrics_need_key: bool,
+}
+
+impl Default for AccessOptions {
+    fn default() -> Self {
+        Self { tenant: TENANT_DEFAULT.into(), metrics_need_key: false }
+    }
+}
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Nothing: answers everyone.
+    Open,
+    /// Any signed-in principal.
+    SignedIn,
+    /// One permission.
+    Permission(Permission),
+}
+
+/// Whether a route's requests are audited when they succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trail {
+    /// Not audited unless refused (reads; the data plane).
+    Refusals,
+    /// Audited whatever the answer (changes, reads of the audit log).
+    Always,
+    /// Audited when it answered in clear (SQL).
+    ClearReads,
+}
+
+use Need::{Open, SignedIn};
+use Permission as P;
+use Trail::{Always, ClearReads, Refusals};
+
+/// Every route, what it needs, and whether it is audited.
+const ROUTES: &[(&str, &str, Need, Trail)] = &[
+    ("GET", "/healthz", Open, Refusals),
+    ("GET", "/metrics", Open, Refusals),
+    ("GET", "/openapi.json", SignedIn, Refusals),
+    ("POST", "/v1/auth/login", Open, Always),
+    ("POST", "/v1/auth/logout", SignedIn, Always),
+    ("GET", "/v1/auth/whoami", SignedIn, Refusals),
+    ("GET", "/v1/auth/keys", Need::Permission(P::ManageAccess), Refusals),
+    ("POST", "/v1/auth/keys", Need::Permission(P::ManageAccess), Always),
+    ("POST", "/v1/auth/keys/{id}/revoke", Need::Permission(P::ManageAccess), Always),
+    ("POST", "/v1/auth/keys/{id}/rotate", Need::Permission(P::ManageAccess), Always),
+    ("POST", "/v1/auth/users", Need::Permission(P::ManageAccess), Always),
+    ("GET", "/v1/audit", Need::Permission(P::ReadAudit), Always),
+    ("POST", "/v1/events", Need::Permission(P::Ingest), Refusals),
+    ("POST", "/v1/sql", Need::Permission(P::RunSql), ClearReads),
+    ("GET", "/v1/schema", Need::Permission(P::ReadInsights), Refusals),
+    ("POST", "/v1/schema/types", Need::Permission(P::Operate), Always),
+    ("POST", "/v1/admin/compact", Need::Permission(P::Operate), Always),
+    ("GET", "/v1/models", Need::Permission(P::ReadInsights), Refusals),
+    ("POST", "/v1/models/{purpose}/promote", Need::Permission(P::PromoteModels), Always),
+    ("POST", "/v1/models/{purpose}/rollback", Need::Permission(P::PromoteModels), Always),
+    ("GET", "/v1/churn/risk", Need::Permission(P::ReadInsights), Refusals),
+    ("GET", "/v1/pricing/offers", Need::Permission(P::ReadInsights), Refusals),
+    ("POST", "/v1/pricing/compute", Need::Permission(P::EditGrowth), Always),
+    ("GET", "/v1/insights/{kind}", Need::Permission(P::ReadInsights), Refusals),
+    ("POST", "/v1/insights/{kind}", Need::Permission(P::ReadInsights), Refusals),
+    ("GET", "/v1/segments", Need::Permission(P::ReadInsights), Refusals),
+    ("POST", "/v1/segments", Need::Permission(P::EditGrowth), Always),
+    ("GET", "/v1/segments/{name}/members", Need::Permission(P::ReadInsights), Refusals),
+    ("POST", "/v1/segments/{name}/rollback", Need::Permission(P::EditGrowth), Always),
+    ("GET", "/v1/goals", Need::Permission(P::ReadInsights), Refusals),
+    ("POST", "/v1/goals", Need::Permission(P::EditGrowth), Always),
+    ("POST", "/v1/goals/{name}/rollback", Need::Permission(P::EditGrowth), Always),
+    ("POST", "/v1/decisions", Need::Permission(P::Decide), Refusals),
+    ("GET", "/v1/users/{id}", Need::Permission(P::ReadUsers), Refusals),
+    ("GET", "/v1/rules", Need::Permission(P::ReadCases), Refusals),
+    ("POST", "/v1/rules", Need::Permission(P::PublishRules), Always),
+    ("POST", "/v1/rules/rollback", Need::Permission(P::PublishRules), Always),
+    ("GET", "/v1/cases", Need::Permission(P::ReadCases), Refusals),
+    ("GET", "/v1/cases/{id}", Need::Permission(P::ReadCases), Refusals),
+    ("POST", "/v1/cases/{id}/{action}", Need::Permission(P::ChangeCases), Always),
+];
+
+/// What `method path` needs; `None` for a route not in the table.
+pub fn route_need(method: &str, path: &str) -> Option<Need> {
+    ROUTES.iter().find(|(m, p, _, _)| *m == method && *p == path).map(|(_, _, n, _)| *n)
+}
+
+fn route(method: &Method, path: Option<&str>) -> Option<(Need, Trail)> {
+    let path = path?;
+    let method = if method == Method::HEAD { "GET" } else { method.as_str() };
+    ROUTES.iter().find(|(m, p, _, _)| *m == method && *p == path).map(|(_, _, n, t)| (*n, *t))
+}
+
+/// Who is calling, as handlers see it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The principal.
+    pub principal: Principal,
+    /// The purpose stated in `X-Purpose`.
+    pub purpose: Option<String>,
+    /// What they may see of personal data in this request.
+    pub exposure: Exposure,
+}
+
+impl Caller {
+    /// The name changes are recorded under.
+    pub fn actor(&self) -> &str {
+        &self.principal.actor
+    }
+
+    /// A turn for one more query under the caller's `queries_concurrent_max`.
+    pub(crate) fn query_turn(&self, app: &AppState) -> Result<finpulse_access::limits::QueryTurn, Refusal> {
+        app.access.limiter.query_turn(&self.principal.actor, &self.principal.limits).map_err(|r| {
+            metrics::counter!("finpulse_requests_limited_total", "limit" => r.name()).increment(1);
+            Refusal::TooMany { message: r.to_string(), retry_after_secs: r.retry_after_secs() }
+        })
+    }
+
+    /// The caller's `query_secs_max`, if set.
+    pub(crate) fn query_time_max(&self) -> Option<std::time::Duration> {
+        self.principal.limits.query_secs_max.map(|s| std::time::Duration::from_secs(u64::from(s)))
+    }
+}
+
+/// Why a request is refused before (or instead of) its handler.
+#[derive(Debug, Clone)]
+pub(crate) enum Refusal {
+    /// 401: no usable credentials.
+    Unauthorized(String),
+    /// 403: the credentials may not do this.
+    Forbidden(String),
+    /// 404: nothing of this tenant's by that name.
+    NotFound(String),
+    /// 429: over a limit.
+    TooMany {
+        /// Which limit.
+        message: String,
+        /// When to try again.
+        retry_after_secs: u64,
+    },
+    /// 500: the access files could not be read.
+    Internal(String),
+}
+
+impl Refusal {
+    /// What the audit log and the answer say.
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            Refusal::Unauthorized(m) | Refusal::Forbidden(m) | Refusal::NotFound(m) | Refusal::Internal(m) => m,
+            Refusal::TooMany { message, .. } => message,
+        }
+    }
+
+    /// The answer.
+    pub(crate) fn response(&self) -> Response {
+        match self {
+            Refusal::Unauthorized(m) => unauthorized(m.clone()),
+            Refusal::Forbidden(m) => error(StatusCode::FORBIDDEN, m.clone()),
+            Refusal::NotFound(m) => error(StatusCode::NOT_FOUND, m.clone()),
+            Refusal::TooMany { message, retry_after_secs } => too_many(message, *retry_after_secs),
+            Refusal::Internal(m) => error(StatusCode::INTERNAL_SERVER_ERROR, m.clone()),
+        }
+    }
+}
+
+fn too_many(message: &str, retry_after_secs: u64) -> Response {
+    let mut r = error(StatusCode::TOO_MANY_REQUESTS, message);
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    r
+}
+
+fn unauthorized(message: impl Into<String>) -> Response {
+    let mut r = error(StatusCode::UNAUTHORIZED, message);
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"finpulse\""));
+    r
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (name, value) = c.trim().split_once('=')?;
+        (name == SESSION_COOKIE).then_some(value)
+    })
+}
+
+/// Who the request's credentials name, or the refusal.
+fn authenticate(app: &AppState, method: &Method, headers: &HeaderMap, now_us: i64) -> Result<Principal, Refusal> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        if value.len() > AUTHORIZATION_BYTES_MAX {
+            return Err(Refusal::Unauthorized("the Authorization header is too long to be a finpulse key".into()));
+        }
+        let text = value.to_str().unwrap_or("");
+        let Some(token) = text.strip_prefix("Bearer ").map(str::trim) else {
+            return Err(Refusal::Unauthorized("the Authorization header must be 'Bearer <key>'".into()));
+        };
+        return app
+            .access
+            .keys
+            .authenticate(token, now_us)
+            .map(|k| Principal::of_key(&k))
+            .map_err(|e| Refusal::Unauthorized(e.to_string()));
+    }
+    if let Some(token) = session_cookie(headers) {
+        let session = app.access.sessions.check(token, now_us).map_err(|e| Refusal::Unauthorized(e.to_string()))?;
+        let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe {
+            let sent = headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or(b"");
+            if !bool::from(sent.ct_eq(session.csrf.as_bytes())) {
+                return Err(Refusal::Forbidden(format!(
+                    "a change made with a session cookie must repeat the session's CSRF token in {CSRF_HEADER}"
+                )));
+            }
+        }
+        return Ok(Principal::of_session(&session));
+    }
+    Err(Refusal::Unauthorized(
+        "authentication required: send 'Authorization: Bearer <key>' (finpulse keys create) or sign in at /v1/auth/login".into(),
+    ))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Appends to the audit log off the async workers; the entry is durable when this returns.
+pub(crate) async fn append_audit(app: &AppState, record: Record) -> Result<Entry, String> {
+    let access = app.access.clone();
+    match tokio::task::spawn_blocking(move || access.audit.append(record)).await {
+        Ok(Ok(e)) => Ok(e),
+        Ok(Err(e)) => {
+            metrics::counter!("finpulse_audit_failures_total").increment(1);
+            tracing::error!(error = %e, "writing the audit log failed");
+            Err(e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The middleware in front of every route.
+pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    let from = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
+    let target = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let action = format!("{method} {}", matched.as_deref().unwrap_or(req.uri().path()));
+    let now_us = finpulse_core::time::now_us();
+    let refusal = |principal: Option<&Principal>, status: StatusCode, why: String| Record {
+        actor: principal.map_or_else(|| "anonymous".into(), |p| p.actor.clone()),
+        role: principal.map(|p| p.role.name().to_string()),
+        tenant: principal.map_or_else(|| app.access_options.tenant.clone(), |p| p.tenant.clone()),
+        action: action.clone(),
+        target: Some(target.clone()),
+        purpose: None,
+        from: from.clone(),
+        outcome: "denied".into(),
+        status: Some(status.as_u16()),
+        request_sha256: None,
+        detail: Some(why),
+    };
+
+    let (need, trail) = match (route(&method, matched.as_deref()), matched.is_some()) {
+        (Some(r), _) => r,
+        // A path no route matches: signed-in callers get the 404, others the 401.
+        (None, false) => (SignedIn, Refusals),
+        (None, true) => {
+            let why = format!("{action} has no permission defined, so it is refused");
+            let _ = append_audit(&app, refusal(None, StatusCode::FORBIDDEN, why.clone())).await;
+            return error(StatusCode::FORBIDDEN, why);
+        }
+    };
+    let need = match (need, matched.as_deref()) {
+        (Open, Some("/metrics")) if app.access_options.metrics_need_key => Need::Permission(P::Operate),
+        (n, _) => n,
+    };
+    if need == Open {
+        return next.run(req).await;
+    }
+    let principal = match authenticate(&app, &method, req.headers(), now_us) {
+        Ok(p) => p,
+        Err(r) => {
+            let answer = r.response();
+            metrics::counter!("finpulse_requests_refused_total", "status" => answer.status().as_str().to_string()).increment(1);
+            if let Err(e) = append_audit(&app, refusal(None, answer.status(), r.message().to_string())).await {
+                return error(StatusCode::INTERNAL_SERVER_ERROR, format!("the audit log could not be written: {e}"));
+            }
+            return answer;
+        }
+    };
+    if principal.tenant != app.access_options.tenant {
+        let why = format!(
+            "this server holds tenant '{}''s data; the credentials belong to tenant '{}'",
+            app.access_options.tenant, principal.tenant
+        );
+        metrics::counter!("finpulse_requests_refused_total", "status" => "403").increment(1);
+        let _ = append_audit(&app, refusal(Some(&principal), StatusCode::FORBIDDEN, why.clone())).await;
+        return error(StatusCode::FORBIDDEN, why);
+    }
+    if let Need::Permission(p) = need
+        && !principal.allows(p)
+    {
+        let why = format!("role {} does not have the {p} permission that {action} needs", principal.role);
+        metrics::counter!("finpulse_requests_refused_total", "status" => "403").increment(1);
+        let _ = append_audit(&app, refusal(Some(&principal), StatusCode::FORBIDDEN, why.clone())).await;
+        return error(StatusCode::FORBIDDEN, why);
+    }
+    if let Err(r) = app.access.limiter.admit(&principal.actor, &principal.limits, now_us) {
+        metrics::counter!("finpulse_requests_limited_total", "limit" => r.name()).increment(1);
+        // One entry per key and second is enough to show a client hammering past its limit.
+        if app.access.limiter.first_refusal_this_second(&principal.actor, now_us) {
+            let _ = append_audit(&app, refusal(Some(&principal), StatusCode::TOO_MANY_REQUESTS, r.to_string())).await;
+        }
+        return too_many(&r.to_string(), r.retry_after_secs());
+    }
+    let purpose = match req.headers().get(PURPOSE_HEADER).map(|v| std::str::from_utf8(v.as_bytes())) {
+        None => None,
+        Some(Ok(text)) => match finpulse_access::check_purpose(text) {
+            Ok(p) => Some(p.to_string()),
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("{PURPOSE_HEADER}: {e}")),
+        },
+        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, format!("{PURPOSE_HEADER}: not UTF-8 text")),
+    };
+    let exposure = principal.exposure(purpose.as_deref());
+    let caller = Caller { principal: principal.clone(), purpose: purpose.clone(), exposure };
+
+    let audited = match trail {
+        Always => true,
+        ClearReads => exposure == Exposure::Clear,
+        Refusals => false,
+    };
+    let (mut req, request_sha256) = if audited {
+        let (parts, body) = req.into_parts();
+        let bytes: Bytes = match axum::body::to_bytes(body, app.limits.body_bytes_max).await {
+            Ok(b) => b,
+            Err(_) => {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("body is over the limit of {} bytes (body_bytes_max)", app.limits.body_bytes_max),
+                );
+            }
+        };
+        let hashed = if bytes.is_empty() { sha256_hex(target.as_bytes()) } else { sha256_hex(&bytes) };
+        (Request::from_parts(parts, Body::from(bytes)), Some(hashed))
+    } else {
+        (req, None)
+    };
+    req.extensions_mut().insert(caller);
+    let mut answer = next.run(req).await;
+    answer.headers_mut().insert(EXPOSURE_HEADER, HeaderValue::from_static(if exposure == Exposure::Clear { "clear" } else { "masked" }));
+    if audited {
+        let status = answer.status();
+        let outcome = if status.is_success() {
+            "ok"
+        } else if status.is_client_error() {
+            "refused"
+        } else {
+            "failed"
+        };
+        let record = Record {
+            actor: principal.actor.clone(),
+            role: Some(principal.role.name().to_string()),
+            tenant: principal.tenant.clone(),
+            action: if trail == ClearReads { format!("{action} (read in clear)") } else { action },
+            target: Some(target),
+            purpose,
+            from,
+            outcome: outcome.into(),
+            status: Some(status.as_u16()),
+            request_sha256,
+            detail: None,
+        };
+        if let Err(e) = append_audit(&app, record).await {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the audit log could not be written, so the answer is withheld (the change may have been applied): {e}"),
+            );
+        }
+    }
+    answer
+}
+
+/// A sign-in.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    /// User name.
+    pub name: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Who is signed in.
+#[derive(Serialize, ToSchema)]
+pub struct WhoAmIBody {
+    /// How the audit log names them.
+    pub actor: String,
+    /// Their role.
+    pub role: String,
+    /// Their tenant.
+    pub tenant: String,
+    /// What each permission allows them.
+    pub permissions: Vec<String>,
+    /// For a console session: the token to repeat in X-CSRF-Token on every change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+}
+
+fn permissions_of(role: Role) -> Vec<String> {
+    use Permission::*;
+    [
+        Ingest,
+        Decide,
+        ReadInsights,
+        RunSql,
+        EditGrowth,
+        PublishRules,
+        PromoteModels,
+        ReadCases,
+        ChangeCases,
+        ReadUsers,
+        ReadPersonalClear,
+        ExportPersonal,
+        ReadAudit,
+        ManageAccess,
+        Operate,
+    ]
+    .into_iter()
+    .filter(|p| role.allows(*p))
+    .map(|p| p.name().to_string())
+    .collect()
+}
+
+/// Sign in to the console: sets an HttpOnly, SameSite=Strict session cookie and answers the
+/// CSRF token every change must repeat. Five failures in a row lock the account for 15 minutes.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = SignInRequest,
+    responses(
+        (status = 200, description = "Signed in; the cookie is set", body = WhoAmIBody),
+        (status = 401, description = "Wrong name or password", body = ErrorBody),
+        (status = 429, description = "The account is locked", body = ErrorBody),
+    ))]
+pub(crate) async fn sign_in(
+    State(app): State<AppState>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    body: Result<Json<SignInRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body must be {{\"name\", \"password\"}}: {}", e.body_text())),
+    };
+    let access = app.access.clone();
+    let name = req.name.clone();
+    let now_us = finpulse_core::time::now_us();
+    let checked = tokio::task::spawn_blocking(move || access.users.sign_in(&req.name, &req.password, now_us)).await;
+    let user = match checked {
+        Ok(Ok(u)) => u,
+        Ok(Err(e)) => {
+            let (status, answer) = match &e {
+                finpulse_access::UsersError::Locked(secs) => (StatusCode::TOO_MANY_REQUESTS, too_many(&e.to_string(), *secs as u64)),
+                finpulse_access::UsersError::WrongCredentials => (StatusCode::UNAUTHORIZED, unauthorized(e.to_string())),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+            };
+            let record = Record {
+                actor: format!("user:{}", bounded_name(&name)),
+                tenant: app.access_options.tenant.clone(),
+                action: "sign_in".into(),
+                from: connect.as_ref().map(|c| c.0.0.to_string()),
+                outcome: "denied".into(),
+                status: Some(status.as_u16()),
+                detail: Some(e.to_string()),
+                ..Record::default()
+            };
+            let _ = append_audit(&app, record).await;
+            return answer;
+        }
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    if user.tenant != app.access_options.tenant {
+        return error(StatusCode::FORBIDDEN, format!("user '{}' belongs to tenant '{}', not this server's", user.name, user.tenant));
+    }
+    let (token, session) = app.access.sessions.start(&user, now_us);
+    let record = Record {
+        actor: format!("user:{}", user.name),
+        role: Some(user.role.name().into()),
+        tenant: user.tenant.clone(),
+        action: "sign_in".into(),
+        from: connect.as_ref().map(|c| c.0.0.to_string()),
+        outcome: "ok".into(),
+        status: Some(200),
+        ..Record::default()
+    };
+    if let Err(e) = append_audit(&app, record).await {
+        app.access.sessions.end(&token);
+        return error(StatusCode::INTERNAL_SERVER_ERROR, format!("the audit log could not be written: {e}"));
+    }
+    let cookie =
+        format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", finpulse_access::users::SESSION_ABSOLUTE_SECS);
+    let body = WhoAmIBody {
+        actor: format!("user:{}", user.name),
+        role: user.role.name().into(),
+        tenant: user.tenant,
+        permissions: permissions_of(user.role),
+        csrf_token: Some(session.csrf),
+    };
+    let mut answer = Json(body).into_response();
+    answer.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("the cookie is ASCII"));
+    answer
+}
+
+fn bounded_name(name: &str) -> String {
+    name.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+/// Sign out: ends the session and clears the cookie.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", responses((status = 204, description = "Signed out")))]
+pub(crate) async fn sign_out(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = session_cookie(&headers) {
+        app.access.sessions.end(token);
+    }
+    let mut answer = StatusCode::NO_CONTENT.into_response();
+    let cleared = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    answer.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cleared).expect("ASCII"));
+    answer
+}
+
+/// Who the credentials name, with their role and permissions.
+#[utoipa::path(get, path = "/v1/auth/whoami", tag = "auth", responses((status = 200, body = WhoAmIBody)))]
+pub(crate) async fn whoami(axum::Extension(caller): axum::Extension<Caller>) -> Response {
+    let p = &caller.principal;
+    Json(WhoAmIBody {
+        actor: p.actor.clone(),
+        role: p.role.name().into(),
+        tenant: p.tenant.clone(),
+        permissions: permissions_of(p.role),
+        csrf_token: None,
+    })
+    .into_response()
+}
+
+/// A key as listed: never its secret.
+#[derive(Serialize, ToSchema)]
+pub struct KeyBody {
+    /// Its id.
+    pub id: String,
+    /// How it starts (`fpk_<id>_…`).
+    pub shown: String,
+    /// What it is for.
+    pub label: String,
+    /// Its role.
+    pub role: String,
+    /// Its tenant.
+    pub tenant: String,
+    /// active, expired or revoked.
+    pub state: String,
+    /// When made (RFC 3339).
+    pub created_at: String,
+    /// Who made it.
+    pub created_by: String,
+    /// When it stops working.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// When it was revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    /// The key it replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotated_from: Option<String>,
+    /// Its limits.
+    #[schema(value_type = Object)]
+    pub limits: KeyLimits,
+}
+
+impl KeyBody {
+    fn of(k: &KeyRecord, now_us: i64) -> Self {
+        let time = finpulse_core::time::format_us;
+        Self {
+            id: k.id.clone(),
+            shown: k.shown(),
+            label: k.label.clone(),
+            role: k.role.name().into(),
+            tenant: k.tenant.clone(),
+            state: serde_json::to_value(k.state_at(now_us)).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            created_at: time(k.created_at_us),
+            created_by: k.created_by.clone(),
+            expires_at: k.expires_at_us.map(time),
+            revoked_at: k.revoked_at_us.map(time),
+            rotated_from: k.rotated_from.clone(),
+            limits: k.limits,
+        }
+    }
+}
+
+/// The keys of this server's tenant.
+#[derive(Serialize, ToSchema)]
+pub struct KeysBody {
+    /// Oldest first.
+    pub keys: Vec<KeyBody>,
+}
+
+/// List this tenant's API keys (never their secrets).
+#[utoipa::path(get, path = "/v1/auth/keys", tag = "auth", responses((status = 200, body = KeysBody)))]
+pub(crate) async fn list_keys(State(app): State<AppState>) -> Response {
+    let now = finpulse_core::time::now_us();
+    match app.access.keys.list() {
+        Ok(keys) => {
+            Json(KeysBody { keys: keys.iter().filter(|k| k.tenant == app.access_options.tenant).map(|k| KeyBody::of(k, now)).collect() })
+                .into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// A new key.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyRequest {
+    /// Its role.
+    pub role: String,
+    /// What it is for.
+    #[serde(default)]
+    pub label: String,
+    /// Days until it stops working (none: it does not expire).
+    pub expires_in_days: Option<u32>,
+    /// Its limits.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub limits: KeyLimits,
+}
+
+/// A key just made: the only answer that carries its secret.
+#[derive(Serialize, ToSchema)]
+pub struct NewKeyBody {
+    /// The key itself: send it as `Authorization: Bearer <key>`. It is not shown again.
+    pub key: String,
+    /// The key as listed.
+    #[serde(flatten)]
+    pub record: KeyBody,
+}
+
+/// Make an API key for this server's tenant; its secret is in this answer only.
+#[utoipa::path(post, path = "/v1/auth/keys", tag = "auth", request_body = NewKeyRequest,
+    responses((status = 201, body = NewKeyBody), (status = 400, body = ErrorBody)))]
+pub(crate) async fn create_key(
+    State(app): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    body: Result<Json<NewKeyRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let role: Role = match req.role.parse() {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("role: {e}")),
+    };
+    let now = finpulse_core::time::now_us();
+    let new = NewKey {
+        label: req.label,
+        role: Some(role),
+        tenant: app.access_options.tenant.clone(),
+        expires_at_us: req.expires_in_days.map(|d| now + i64::from(d) * 86_400 * 1_000_000),
+        limits: req.limits,
+    };
+    let access = app.access.clone();
+    let by = caller.actor().to_string();
+    match tokio::task::spawn_blocking(move || access.keys.create(new, &by)).await {
+        Ok(Ok((record, key))) => (StatusCode::CREATED, Json(NewKeyBody { key, record: KeyBody::of(&record, now) })).into_response(),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// The key `id` if it is this tenant's.
+fn own_key(app: &AppState, id: &str) -> Result<KeyRecord, Refusal> {
+    let keys = app.access.keys.list().map_err(|e| Refusal::Internal(e.to_string()))?;
+    keys.into_iter()
+        .find(|k| k.id == id && k.tenant == app.access_options.tenant)
+        .ok_or_else(|| Refusal::NotFound(format!("no key with id '{id}' in this tenant")))
+}
+
+/// Revoke a key: it stops working at once.
+#[utoipa::path(post, path = "/v1/auth/keys/{id}/revoke", tag = "auth", params(("id" = String, Path, description = "key id")),
+    responses((status = 200, body = KeyBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn revoke_key(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+    if let Err(r) = own_key(&app, &id) {
+        return r.response();
+    }
+    match app.access.keys.revoke(&id) {
+        Ok(k) => Json(KeyBody::of(&k, finpulse_core::time::now_us())).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+/// How long a rotated key keeps working.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// Seconds the old key keeps working beside the new one (default a day).
+    pub overlap_secs: Option<i64>,
+}
+
+/// Rotate a key: a successor with the same role and limits; the old key works for the overlap.
+#[utoipa::path(post, path = "/v1/auth/keys/{id}/rotate", tag = "auth", params(("id" = String, Path, description = "key id")),
+    request_body = RotateRequest, responses((status = 201, body = NewKeyBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn rotate_key(
+    State(app): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<String>,
+    body: Option<Json<RotateRequest>>,
+) -> Response {
+    if let Err(r) = own_key(&app, &id) {
+        return r.response();
+    }
+    let overlap = body.and_then(|b| b.0.overlap_secs).unwrap_or(finpulse_access::keys::ROTATION_OVERLAP_SECS_DEFAULT);
+    match app.access.keys.rotate(&id, overlap, caller.actor()) {
+        Ok((record, key)) => {
+            (StatusCode::CREATED, Json(NewKeyBody { key, record: KeyBody::of(&record, finpulse_core::time::now_us()) })).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+/// A new console user.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    /// Sign-in name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Password (12 characters or more).
+    pub password: String,
+}
+
+/// Make a console user in this server's tenant.
+#[utoipa::path(post, path = "/v1/auth/users", tag = "auth", request_body = NewUserRequest,
+    responses((status = 201, body = Object), (status = 400, body = ErrorBody)))]
+pub(crate) async fn create_user(
+    State(app): State<AppState>,
+    body: Result<Json<NewUserRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let role: Role = match req.role.parse() {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("role: {e}")),
+    };
+    let access = app.access.clone();
+    let tenant = app.access_options.tenant.clone();
+    match tokio::task::spawn_blocking(move || access.users.create(&req.name, role, &tenant, &req.password)).await {
+        Ok(Ok(u)) => {
+            (StatusCode::CREATED, Json(serde_json::json!({"name": u.name, "role": u.role.name(), "tenant": u.tenant}))).into_response()
+        }
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Filters on the audit log.
+#[derive(Deserialize, ToSchema, utoipa::IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only this actor (`key:<id>`, `user:<name>`, `cli:<user>`, `anonymous`).
+    pub actor: Option<String>,
+    /// Only actions containing this text (e.g. `rules`, `sign_in`).
+    pub action: Option<String>,
+    /// Only this outcome: ok, refused, denied or failed.
+    pub outcome: Option<String>,
+    /// From this entry number on.
+    pub from_seq: Option<u64>,
+    /// Most entries answered (default 1,000; at most 100,000).
+    pub limit: Option<usize>,
+    /// json (default) or csv.
+    pub format: Option<String>,
+}
+
+/// Most audit entries one answer carries.
+pub const AUDIT_ENTRIES_MAX: usize = 100_000;
+
+/// An audit entry with the proof that it is in the signed tree.
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntryBody {
+    /// The entry as stored.
+    #[schema(value_type = Object)]
+    #[serde(flatten)]
+    pub entry: Entry,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// Its leaf hash (hex): SHA-256(0x00 || the stored line).
+    pub leaf_hash: String,
+    /// Its audit path to `tree_head` (hex hashes, leaf level first).
+    pub inclusion_proof: Vec<String>,
+}
+
+/// A page of the audit log with the tree head its proofs lead to.
+#[derive(Serialize, ToSchema)]
+pub struct AuditBody {
+    /// The entries, oldest first.
+    pub entries: Vec<AuditEntryBody>,
+    /// The latest signed tree head.
+    #[schema(value_type = Object)]
+    pub tree_head: Option<audit::TreeHead>,
+    /// The Ed25519 key heads are signed with (hex).
+    pub verifying_key: String,
+}
+
+/// The audit log of this tenant, filtered, with inclusion proofs to the latest signed tree
+/// head; as JSON or CSV (`format=csv`).
+#[utoipa::path(get, path = "/v1/audit", tag = "auth", params(AuditQuery),
+    responses((status = 200, body = AuditBody), (status = 400, body = ErrorBody)))]
+pub(crate) async fn audit_log(
+    State(app): State<AppState>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => return error(StatusCode::BAD_REQUEST, format!("format '{other}': use json or csv")),
+    };
+    let limit = q.limit.unwrap_or(1000).min(AUDIT_ENTRIES_MAX);
+    let dir = app.access.audit.dir().to_path_buf();
+    let key = hex::encode(app.access.audit.verifying_key().to_bytes());
+    let tenant = app.access_options.tenant.clone();
+    let page = tokio::task::spawn_blocking(move || -> Result<AuditBody, String> {
+        let snap = audit::read(&dir).map_err(|e| e.to_string())?;
+        let head = snap.heads.last().cloned();
+        let size = head.as_ref().map_or(0, |h| h.tree_size as usize);
+        let entries = snap
+            .entries
+            .into_iter()
+            .filter(|e| e.record.tenant == tenant)
+            .filter(|e| q.from_seq.is_none_or(|s| e.seq >= s))
+            .filter(|e| q.actor.as_ref().is_none_or(|a| &e.record.actor == a))
+            .filter(|e| q.action.as_ref().is_none_or(|a| e.record.action.contains(a.as_str())))
+            .filter(|e| q.outcome.as_ref().is_none_or(|o| &e.record.outcome == o))
+            .take(limit)
+            .map(|e| {
+                let seq = e.seq as usize;
+                let proof = if seq < size { snap.tree.inclusion_proof(seq, size).unwrap_or_default() } else { Vec::new() };
+                AuditEntryBody {
+                    at: finpulse_core::time::format_us(e.at_us),
+                    leaf_hash: snap.tree.leaf(seq).map(hex::encode).unwrap_or_default(),
+                    inclusion_proof: proof.iter().map(hex::encode).collect(),
+                    entry: e,
+                }
+            })
+            .collect();
+        Ok(AuditBody { entries, tree_head: head, verifying_key: key })
+    })
+    .await;
+    let body = match page {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    if !csv {
+        return Json(body).into_response();
+    }
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], audit_csv(&body)).into_response()
+}
+
+fn audit_csv(body: &AuditBody) -> String {
+    let mut w = csv_writer();
+    let head = body.tree_head.as_ref();
+    let _ = w.write_record([
+        "seq",
+        "at",
+        "actor",
+        "role",
+        "tenant",
+        "action",
+        "target",
+        "purpose",
+        "from",
+        "outcome",
+        "status",
+        "request_sha256",
+        "detail",
+        "leaf_hash",
+        "inclusion_proof",
+        "tree_size",
+        "tree_root",
+    ]);
+    for e in &body.entries {
+        let r = &e.entry.record;
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        let _ = w.write_record([
+            e.entry.seq.to_string(),
+            e.at.clone(),
+            r.actor.clone(),
+            opt(&r.role),
+            r.tenant.clone(),
+            r.action.clone(),
+            opt(&r.target),
+            opt(&r.purpose),
+            opt(&r.from),
+            r.outcome.clone(),
+            r.status.map(|s| s.to_string()).unwrap_or_default(),
+            opt(&r.request_sha256),
+            opt(&r.detail),
+            e.leaf_hash.clone(),
+            e.inclusion_proof.join(";"),
+            head.map(|h| h.tree_size.to_string()).unwrap_or_default(),
+            head.map(|h| h.root.clone()).unwrap_or_default(),
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::Writer::from_writer(Vec::new())
+}
+
+/// Whether the listen address is loopback only.
+pub fn loopback_only(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+/// Shared access state of a server.
+pub(crate) type SharedAccess = Arc<finpulse_access::Access>;

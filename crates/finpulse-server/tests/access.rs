@@ -1,0 +1,392 @@
+//! Who may call what, what they see of personal data, and the audit trail it leaves — tried the
+//! way an attacker would: no key, bad keys, other tenants' keys, keys beyond their role, SQL
+//! that tries to unmask a field, brute-force sign-in, changes without the CSRF token.
+
+mod common;
+
+use finpulse_access::audit;
+use finpulse_access::{KeyLimits, Keys, NewKey, Role};
+use finpulse_log::{EventStore, StoreOptions};
+use finpulse_server::ApiLimits;
+use finpulse_server::access::{AccessOptions, Need, route_need};
+use serde_json::{Value, json};
+
+const ID_NUMBER: &str = "110101199003071234";
+const REAL_NAME: &str = "张三丰";
+const CARD: &str = "6222021234561234";
+const MOBILE: &str = "13812345678";
+
+fn personal_events() -> Value {
+    json!([
+        {"event_id": "s1", "user_id": "u1", "ts": "2026-03-01T09:00:00+08:00", "type": "user_signup", "channel": "douyin", "mobile": MOBILE},
+        {"event_id": "v1", "user_id": "u1", "ts": "2026-03-01T09:05:00+08:00", "type": "identity_verified", "id_number": ID_NUMBER, "real_name": REAL_NAME},
+        {"event_id": "c1", "user_id": "u1", "ts": "2026-03-01T09:06:00+08:00", "type": "card_bound", "card_number": CARD},
+    ])
+}
+
+/// Every (method, path) the served OpenAPI document lists, with path parameters filled in.
+async fn every_route(base: &str, admin: &reqwest::Client) -> Vec<(String, String, String)> {
+    let spec: Value = admin.get(format!("{base}/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let mut routes = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let filled = path.replace("{kind}", "funnel").replace("{action}", "comment").replace(['{', '}'], "");
+            routes.push((method.to_uppercase(), path.clone(), filled));
+        }
+    }
+    routes
+}
+
+async fn call(c: &reqwest::Client, method: &str, url: &str) -> reqwest::Response {
+    match method {
+        "GET" => c.get(url).send().await.unwrap(),
+        _ => c.post(url).header("content-type", "application/json").body("{}").send().await.unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_has_a_permission_and_refuses_missing_bad_and_foreign_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let admin = common::admin_client(dir.path());
+    let routes = every_route(&base, &admin).await;
+    assert!(routes.len() > 30, "{routes:?}");
+
+    let keys = Keys::open(finpulse_access::access_dir(dir.path())).unwrap();
+    let (revoked, revoked_text) = keys.create(NewKey { role: Some(Role::Admin), ..NewKey::default() }, "t").unwrap();
+    keys.revoke(&revoked.id).unwrap();
+    let expired = keys
+        .create(NewKey { role: Some(Role::Admin), expires_at_us: Some(finpulse_core::time::now_us() - 1), ..NewKey::default() }, "t")
+        .unwrap()
+        .1;
+    let other_tenant = common::key_in(dir.path(), Role::Admin, "bank-b");
+    let anonymous = reqwest::Client::new();
+    let last = if revoked_text.ends_with('0') { '1' } else { '0' };
+    let wrong = format!("{}{last}", &revoked_text[..revoked_text.len() - 1]);
+    let cases: [(&str, reqwest::Client, u16, &str); 6] = [
+        ("no credentials", anonymous.clone(), 401, "authentication required"),
+        ("a malformed header", common::client_with("x").clone(), 401, "not a finpulse key"),
+        ("a revoked key", common::client_with(&revoked_text), 401, "was revoked"),
+        ("an expired key", common::client_with(&expired), 401, "has expired"),
+        ("a wrong secret", common::client_with(&wrong), 401, "not valid"),
+        ("another tenant's key", common::client_with(&other_tenant), 403, "tenant 'bank-b'"),
+    ];
+    for (method, path, filled) in &routes {
+        assert!(route_need(method, path).is_some(), "{method} {path} has no permission in the routes table");
+        if route_need(method, path) == Some(Need::Open) {
+            continue;
+        }
+        for (what, client, status, says) in &cases {
+            let r = call(client, method, &format!("{base}{filled}")).await;
+            assert_eq!(r.status().as_u16(), *status, "{method} {filled} with {what}");
+            if *status == 401 {
+                assert!(r.headers().contains_key("www-authenticate"));
+            }
+            let body: Value = r.json().await.unwrap();
+            assert!(body["error"].as_str().unwrap().contains(says), "{method} {filled} with {what}: {body}");
+        }
+    }
+    // Open routes stay open; an unknown path asks for credentials before saying it is unknown.
+    assert_eq!(anonymous.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(anonymous.get(format!("{base}/metrics")).send().await.unwrap().status(), 200);
+    assert_eq!(anonymous.get(format!("{base}/v1/nothing")).send().await.unwrap().status(), 401);
+    assert_eq!(admin.get(format!("{base}/v1/nothing")).send().await.unwrap().status(), 404);
+    // An oversized Authorization header is refused as such, never a 500.
+    let huge = reqwest::Client::new().get(format!("{base}/v1/schema")).header("authorization", format!("Bearer {}", "a".repeat(8000)));
+    let r = huge.send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("too long"));
+    server.stop().await.unwrap();
+
+    // Every refusal was audited, and the log verifies.
+    let adir = finpulse_access::audit_dir(dir.path());
+    let snap = audit::read(&adir).unwrap();
+    let denied = snap.entries.iter().filter(|e| e.record.outcome == "denied").count();
+    let protected = routes.iter().filter(|(m, p, _)| route_need(m, p) != Some(Need::Open)).count();
+    assert!(denied >= protected * cases.len(), "{denied} denials audited for {} refusals", protected * cases.len());
+    assert!(
+        snap.entries
+            .iter()
+            .any(|e| e.record.actor == "anonymous" && e.record.detail.as_deref().is_some_and(|d| d.starts_with("authentication required")))
+    );
+    audit::verify(&adir, &audit::read_verifying_key(&adir).unwrap()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_get_only_their_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let as_role = |role| common::client_with(&common::key(dir.path(), role));
+    let sql = json!({"query": "SELECT 1"}).to_string();
+    let post = |c: reqwest::Client, path: &'static str, body: String| {
+        let url = format!("{base}{path}");
+        async move { c.post(url).header("content-type", "application/json").body(body).send().await.unwrap().status().as_u16() }
+    };
+    let get = |c: reqwest::Client, path: &'static str| {
+        let url = format!("{base}{path}");
+        async move { c.get(url).send().await.unwrap().status().as_u16() }
+    };
+    let auditor = as_role(Role::Auditor);
+    assert_eq!(get(auditor.clone(), "/v1/audit").await, 200);
+    assert_eq!(post(auditor.clone(), "/v1/sql", sql.clone()).await, 403);
+    assert_eq!(get(auditor.clone(), "/v1/schema").await, 403);
+    let partner = as_role(Role::PartnerApp);
+    assert_eq!(post(partner.clone(), "/v1/events", personal_events().to_string()).await, 200);
+    assert_eq!(post(partner.clone(), "/v1/sql", sql.clone()).await, 403);
+    assert_eq!(post(partner.clone(), "/v1/rules", "x".into()).await, 403);
+    let scientist = as_role(Role::DataScientist);
+    assert_eq!(post(scientist.clone(), "/v1/sql", sql.clone()).await, 200);
+    assert_eq!(post(scientist.clone(), "/v1/events", "[]".into()).await, 403);
+    assert_eq!(get(scientist.clone(), "/v1/audit").await, 403);
+    let r = scientist.post(format!("{base}/v1/rules")).body("x").send().await.unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "role data_scientist does not have the publish_rules permission that POST /v1/rules needs");
+    let ops = as_role(Role::OpsManager);
+    assert_eq!(post(ops.clone(), "/v1/auth/keys", json!({"role": "admin"}).to_string()).await, 403);
+    let who: Value = ops.get(format!("{base}/v1/auth/whoami")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(who["role"], "ops_manager");
+    assert!(!who["permissions"].as_array().unwrap().contains(&json!("read_personal_clear")));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_data_is_masked_by_class_in_every_query_and_shown_only_with_a_purpose() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let admin = common::admin_client(dir.path());
+    let r = admin.post(format!("{base}/v1/events")).body(personal_events().to_string()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let scientist = common::client_with(&common::key(dir.path(), Role::DataScientist));
+    let analyst = common::client_with(&common::key(dir.path(), Role::RiskAnalyst));
+    let sql = |c: &reqwest::Client, q: &str, purpose: Option<&str>| {
+        let mut req = c.post(format!("{base}/v1/sql")).header("content-type", "application/json").body(json!({"query": q}).to_string());
+        if let Some(p) = purpose {
+            req = req.header("x-purpose", p);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let exposure = r.headers().get("x-data-exposure").map(|v| v.to_str().unwrap().to_string());
+            (r.status().as_u16(), exposure, r.text().await.unwrap())
+        }
+    };
+
+    // The standard's examples, as a reader without the permission sees them.
+    let (s, exposure, text) =
+        sql(&scientist, "SELECT id_number, real_name FROM identity_verified UNION ALL SELECT card_number, mobile FROM events WHERE type <> 'identity_verified' ORDER BY 1", None).await;
+    assert_eq!((s, exposure.as_deref()), (200, Some("masked")), "{text}");
+    let rows: Value = serde_json::from_str::<Value>(&text).unwrap()["rows"].clone();
+    assert_eq!(rows, json!([["110***********1234", "张**"], ["6222 **** **** 1234", null], [null, "138****5678"]]), "{text}");
+
+    // No expression over a column reaches the value underneath.
+    let attempts = [
+        "SELECT * FROM events",
+        "SELECT * FROM identity_verified",
+        "SELECT CAST(id_number AS VARCHAR) || '' AS x FROM identity_verified",
+        "SELECT concat(id_number, real_name), upper(real_name) FROM identity_verified",
+        "SELECT substr(id_number, 4, 11) AS middle, substring(mobile, 4, 4) AS m FROM events",
+        "SELECT regexp_replace(id_number, '\\*', '0', 'g') AS x, replace(card_number, '*', '') AS y FROM events",
+        "SELECT a.id_number FROM identity_verified a JOIN identity_verified b ON a.id_number = b.id_number",
+        "SELECT count(*) AS n FROM identity_verified WHERE id_number = '110101199003071234'",
+        "SELECT count(*) AS n FROM identity_verified WHERE id_number LIKE '%19900307%'",
+        "SELECT CAST(id_number AS BIGINT) FROM identity_verified",
+        "SELECT to_hex(CAST(substr(id_number, 7, 8) AS BIGINT)) FROM identity_verified",
+        "SELECT array_agg(mobile) FROM user_signup",
+        "SELECT sha256(id_number) FROM identity_verified",
+    ];
+    for q in attempts {
+        let (_, _, text) = sql(&scientist, q, None).await;
+        for secret in ["19900307", "1234561", "12345678", "丰"] {
+            assert!(!text.contains(secret), "{q} revealed {secret:?}: {text}");
+        }
+        if q.contains("count(*)") {
+            assert!(text.contains("[[0]]"), "{q} matched the clear value: {text}");
+        }
+    }
+
+    // A purpose without the permission changes nothing; with it the answer is clear and audited.
+    let (_, exposure, text) = sql(&scientist, "SELECT id_number FROM identity_verified", Some("curiosity")).await;
+    assert_eq!(exposure.as_deref(), Some("masked"));
+    assert!(!text.contains(ID_NUMBER));
+    let (_, exposure, text) = sql(&analyst, "SELECT id_number, real_name FROM identity_verified", None).await;
+    assert_eq!(exposure.as_deref(), Some("masked"));
+    assert!(!text.contains(ID_NUMBER), "the permission alone is not enough: {text}");
+    let (s, exposure, text) = sql(&analyst, "SELECT id_number, real_name FROM identity_verified", Some("fraud case 42 review")).await;
+    assert_eq!((s, exposure.as_deref()), (200, Some("clear")));
+    assert!(text.contains(ID_NUMBER) && text.contains(REAL_NAME), "{text}");
+    let (s, _, text) = sql(&analyst, "SELECT 1", Some(&"why ".repeat(100))).await;
+    assert_eq!(s, 400, "{text}");
+    server.stop().await.unwrap();
+
+    let snap = audit::read(&finpulse_access::audit_dir(dir.path())).unwrap();
+    let clear: Vec<_> = snap.entries.iter().filter(|e| e.record.action.contains("read in clear")).collect();
+    assert_eq!(clear.len(), 1, "{clear:?}");
+    assert_eq!(clear[0].record.purpose.as_deref(), Some("fraud case 42 review"));
+    assert!(clear[0].record.request_sha256.as_ref().is_some_and(|h| h.len() == 64));
+    // Nothing in the audit log holds the clear values either.
+    let raw = std::fs::read_to_string(finpulse_access::audit_dir(dir.path()).join(audit::ENTRIES_FILE)).unwrap();
+    assert!(!raw.contains(ID_NUMBER));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_past_its_rate_or_quota_gets_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let keys = Keys::open(finpulse_access::access_dir(dir.path())).unwrap();
+    let limits = KeyLimits { requests_per_sec: Some(2), ..KeyLimits::default() };
+    let (_, text) = keys.create(NewKey { role: Some(Role::Admin), limits, ..NewKey::default() }, "t").unwrap();
+    let c = common::client_with(&text);
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..4 {
+        let r = c.get(format!("{base}/v1/schema")).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            let body: Value = r.json().await.unwrap();
+            assert!(body["error"].as_str().unwrap().contains("requests_per_sec"), "{body}");
+        }
+    }
+    assert_eq!(&statuses[..2], [200, 200]);
+    assert!(statuses[2..].contains(&429), "{statuses:?}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("finpulse_requests_limited_total{limit=\"requests_per_sec\"}"), "{metrics}");
+
+    let limits = KeyLimits { daily_requests_max: Some(1), ..KeyLimits::default() };
+    let (_, text) = keys.create(NewKey { role: Some(Role::Admin), limits, ..NewKey::default() }, "t").unwrap();
+    let c = common::client_with(&text);
+    assert_eq!(c.get(format!("{base}/v1/schema")).send().await.unwrap().status(), 200);
+    let r = c.get(format!("{base}/v1/schema")).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() <= 86_400);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_sessions_need_the_csrf_token_for_changes_and_brute_force_locks_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let users = finpulse_access::Users::open(finpulse_access::access_dir(dir.path())).unwrap();
+    users.create("wang.fang", Role::OpsManager, "", "a long enough secret").unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let c = reqwest::Client::new();
+    let login = |password: &str| {
+        c.post(format!("{base}/v1/auth/login"))
+            .header("content-type", "application/json")
+            .body(json!({"name": "wang.fang", "password": password}).to_string())
+            .send()
+    };
+    let r = login("a long enough secret").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_string();
+    let body: Value = r.json().await.unwrap();
+    let csrf = body["csrf_token"].as_str().unwrap().to_string();
+    assert_eq!(body["role"], "ops_manager");
+
+    let r = c.get(format!("{base}/v1/schema")).header("cookie", &session).send().await.unwrap();
+    assert_eq!(r.status(), 200, "a read with the session cookie");
+    let goal = json!({"name": "q3", "metric": "retention_90d", "target": 0.8, "deadline": "2026-09-30"}).to_string();
+    let r = c.post(format!("{base}/v1/goals")).header("cookie", &session).header("content-type", "application/json").body(goal.clone());
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 403, "a change without the CSRF token");
+    assert!(r.text().await.unwrap().contains("x-csrf-token"));
+    let r = c
+        .post(format!("{base}/v1/goals"))
+        .header("cookie", &session)
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/json")
+        .body(goal)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = c.post(format!("{base}/v1/auth/logout")).header("cookie", &session).header("x-csrf-token", &csrf).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(c.get(format!("{base}/v1/schema")).header("cookie", &session).send().await.unwrap().status(), 401);
+
+    let mut last = 0;
+    for _ in 0..finpulse_access::users::SIGN_IN_FAILURES_MAX {
+        last = login("guess").await.unwrap().status().as_u16();
+    }
+    assert_eq!(last, 429, "the fifth failure locks the account");
+    let r = login("a long enough secret").await.unwrap();
+    assert_eq!(r.status(), 429, "locked even with the right password");
+    assert!(r.headers().contains_key("retry-after"));
+    server.stop().await.unwrap();
+
+    let snap = audit::read(&finpulse_access::audit_dir(dir.path())).unwrap();
+    let sign_ins: Vec<&str> = snap.entries.iter().filter(|e| e.record.action == "sign_in").map(|e| e.record.outcome.as_str()).collect();
+    assert_eq!(sign_ins.iter().filter(|o| **o == "ok").count(), 1);
+    assert_eq!(sign_ins.iter().filter(|o| **o == "denied").count(), 6);
+    let goal_change = snap.entries.iter().find(|e| e.record.action == "POST /v1/goals" && e.record.outcome == "ok").unwrap();
+    assert_eq!(goal_change.record.actor, "user:wang.fang");
+    assert!(goal_change.record.request_sha256.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_endpoint_answers_entries_with_proofs_that_verify_and_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let admin = common::admin_client(dir.path());
+    let made: Value = admin
+        .post(format!("{base}/v1/auth/keys"))
+        .header("content-type", "application/json")
+        .body(json!({"role": "auditor", "label": "quarterly audit"}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let auditor = common::client_with(made["key"].as_str().unwrap());
+    let _ = reqwest::Client::new().get(format!("{base}/v1/schema")).send().await.unwrap();
+    let page: Value = auditor.get(format!("{base}/v1/audit")).send().await.unwrap().json().await.unwrap();
+    let head = &page["tree_head"];
+    let root: [u8; 32] = hex::decode(head["root"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let entries = page["entries"].as_array().unwrap();
+    assert!(entries.iter().any(|e| e["action"] == "POST /v1/auth/keys" && e["outcome"] == "ok"), "{page}");
+    assert!(entries.iter().any(|e| e["actor"] == "anonymous"), "{page}");
+    for e in entries {
+        let leaf: [u8; 32] = hex::decode(e["leaf_hash"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let proof: Vec<[u8; 32]> = e["inclusion_proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| hex::decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+            .collect();
+        let seq = e["seq"].as_u64().unwrap();
+        assert!(finpulse_access::merkle::verify_inclusion(&leaf, seq, head["tree_size"].as_u64().unwrap(), &proof, &root), "entry {seq}");
+    }
+    let csv = auditor.get(format!("{base}/v1/audit?format=csv&action=auth")).send().await.unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = csv.text().await.unwrap();
+    assert!(text.starts_with("seq,at,actor,role,tenant,action"), "{text}");
+    assert!(text.contains("POST /v1/auth/keys"));
+    let bad = auditor.get(format!("{base}/v1/audit?format=xml")).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_beyond_loopback_refuses_to_start_without_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let Err(e) = finpulse_server::Server::start(store, "0.0.0.0:0".parse().unwrap(), ApiLimits::default(), AccessOptions::default()).await
+    else {
+        panic!("started on every interface with no key or user")
+    };
+    assert!(e.to_string().contains("refusing to listen on 0.0.0.0:0"), "{e}");
+}

@@ -1,0 +1,417 @@
+//! `finpulse keys`, `finpulse users` and `finpulse audit`, and the audit entries the CLI's own
+//! changes leave. Whoever runs the CLI owns the data directory's files, so it acts as the
+//! administrator of the default tenant (`cli:<os user>` in the audit log).
+
+use crate::Format;
+use crate::config::Config;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use finpulse_access::audit::{self, TreeHead};
+use finpulse_access::{Access, AuditLog, KeyLimits, Keys, NewKey, Principal, Record, Role, Users, merkle};
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Make an API key; it is printed once, alone on the last line.
+    Create(CreateKey),
+    /// List keys (never their secrets).
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Revoke a key: it stops working at once, in a running server too.
+    Revoke {
+        /// The key's id (`finpulse keys list`).
+        id: String,
+    },
+    /// Make a successor key; the old one keeps working for the overlap.
+    Rotate {
+        /// The key's id.
+        id: String,
+        /// Seconds the old key keeps working.
+        #[arg(long, default_value_t = finpulse_access::keys::ROTATION_OVERLAP_SECS_DEFAULT)]
+        overlap_secs: i64,
+    },
+}
+
+#[derive(Args)]
+pub struct CreateKey {
+    /// admin, ops_manager, risk_analyst, data_scientist, compliance_officer, auditor or partner_app.
+    #[arg(long)]
+    role: Role,
+    /// The tenant it belongs to.
+    #[arg(long, default_value = finpulse_access::TENANT_DEFAULT)]
+    tenant: String,
+    /// What it is for.
+    #[arg(long, default_value = "")]
+    label: String,
+    /// Days until it stops working (default: it does not expire).
+    #[arg(long)]
+    expires_in_days: Option<u32>,
+    /// Requests per second it may make.
+    #[arg(long)]
+    requests_per_sec: Option<u32>,
+    /// Requests per UTC day it may make.
+    #[arg(long)]
+    daily_requests_max: Option<u64>,
+    /// Queries it may run at once.
+    #[arg(long)]
+    queries_concurrent_max: Option<u32>,
+    /// Seconds one of its queries may run.
+    #[arg(long)]
+    query_secs_max: Option<u32>,
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Make a console user; the password is read from standard input.
+    Create {
+        /// Sign-in name.
+        #[arg(long)]
+        name: String,
+        /// The user's role.
+        #[arg(long)]
+        role: Role,
+        /// The tenant they belong to.
+        #[arg(long, default_value = finpulse_access::TENANT_DEFAULT)]
+        tenant: String,
+        /// Read the password from standard input (its first line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List console users.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole audit log: every entry, every signed tree head, and proofs between them.
+    /// Exits non-zero naming the first bad entry or head.
+    Verify {
+        /// Also print and check the inclusion proof of this entry.
+        #[arg(long)]
+        entry: Option<u64>,
+        /// A tree head saved earlier (`finpulse audit head > FILE`): the log must still extend it.
+        #[arg(long)]
+        trusted_head: Option<PathBuf>,
+    },
+    /// Print the latest signed tree head as JSON, to keep outside this machine.
+    Head,
+    /// List entries.
+    List {
+        /// Only this actor.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only actions containing this text.
+        #[arg(long)]
+        action: Option<String>,
+        /// The most recent this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+fn audit_log(config: &Config) -> Result<AuditLog> {
+    AuditLog::open(finpulse_access::audit_dir(&config.data_dir)).context("opening the audit log")
+}
+
+/// Appends what the CLI did to the audit log; the entry is durable when this returns.
+pub fn record(config: &Config, action: &str, target: Option<String>, purpose: Option<String>, outcome: &Result<()>) -> Result<()> {
+    let p = Principal::local_operator();
+    let (outcome, detail) = match outcome {
+        Ok(()) => ("ok", None),
+        Err(e) => ("failed", Some(format!("{e:#}"))),
+    };
+    let entry = Record {
+        actor: p.actor,
+        role: Some(p.role.name().into()),
+        tenant: p.tenant,
+        action: action.into(),
+        target,
+        purpose,
+        from: Some("cli".into()),
+        outcome: outcome.into(),
+        detail,
+        ..Record::default()
+    };
+    audit_log(config)?.append(entry).context("writing the audit log")?;
+    Ok(())
+}
+
+pub fn keys(config: &Config, command: KeysCommand) -> Result<()> {
+    let keys = Keys::open(finpulse_access::access_dir(&config.data_dir))?;
+    let by = Principal::local_operator().actor;
+    match command {
+        KeysCommand::Create(a) => {
+            let now = finpulse_core::time::now_us();
+            let limits = KeyLimits {
+                requests_per_sec: a.requests_per_sec,
+                queries_concurrent_max: a.queries_concurrent_max,
+                query_secs_max: a.query_secs_max,
+                daily_requests_max: a.daily_requests_max,
+            };
+            let new = NewKey {
+                label: a.label,
+                role: Some(a.role),
+                tenant: a.tenant,
+                expires_at_us: a.expires_in_days.map(|d| now + i64::from(d) * 86_400 * 1_000_000),
+                limits,
+            };
+            let made = keys.create(new, &by);
+            let target = made.as_ref().ok().map(|(r, _)| format!("key {} ({}, tenant {})", r.id, r.role, r.tenant));
+            let outcome = made.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+            record(config, "keys.create", target, None, &outcome)?;
+            let (r, text) = made?;
+            eprintln!("made key {} for role {} in tenant {}; it is shown once, now:", r.id, r.role, r.tenant);
+            println!("{text}");
+        }
+        KeysCommand::List { format } => {
+            let now = finpulse_core::time::now_us();
+            let list = keys.list()?;
+            let time = |us: Option<i64>| us.map(finpulse_core::time::format_us_brief).unwrap_or_default();
+            let rows: Vec<[String; 8]> = list
+                .iter()
+                .map(|k| {
+                    [
+                        k.id.clone(),
+                        k.role.name().into(),
+                        k.tenant.clone(),
+                        format!("{:?}", k.state_at(now)).to_lowercase(),
+                        finpulse_core::time::format_us_brief(k.created_at_us),
+                        time(k.expires_at_us),
+                        k.label.clone(),
+                        k.created_by.clone(),
+                    ]
+                })
+                .collect();
+            print_rows(&["id", "role", "tenant", "state", "created", "expires", "label", "created_by"], &rows, format)?;
+        }
+        KeysCommand::Revoke { id } => {
+            let done = keys.revoke(&id);
+            let outcome = done.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+            record(config, "keys.revoke", Some(format!("key {id}")), None, &outcome)?;
+            let r = done?;
+            println!("revoked key {} ({}, tenant {})", r.id, r.role, r.tenant);
+        }
+        KeysCommand::Rotate { id, overlap_secs } => {
+            let done = keys.rotate(&id, overlap_secs, &by);
+            let outcome = done.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+            let target = done.as_ref().ok().map(|(r, _)| format!("key {id} -> {}", r.id));
+            record(config, "keys.rotate", target.or(Some(format!("key {id}"))), None, &outcome)?;
+            let (r, text) = done?;
+            eprintln!("made key {} to replace {id}, which keeps working for {overlap_secs} s; the new key is shown once, now:", r.id);
+            println!("{text}");
+        }
+    }
+    Ok(())
+}
+
+pub fn users(config: &Config, command: UsersCommand) -> Result<()> {
+    let users = Users::open(finpulse_access::access_dir(&config.data_dir))?;
+    match command {
+        UsersCommand::Create { name, role, tenant, password_stdin: _ } => {
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input).context("reading the password from standard input")?;
+            let password = input.lines().next().unwrap_or("");
+            let made = users.create(&name, role, &tenant, password);
+            let outcome = made.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+            record(config, "users.create", Some(format!("user {name} ({role}, tenant {tenant})")), None, &outcome)?;
+            let u = made?;
+            println!("made user {} ({}, tenant {})", u.name, u.role, u.tenant);
+        }
+        UsersCommand::List => {
+            for u in users.list()? {
+                let locked = u.locked_until_us.filter(|t| *t > finpulse_core::time::now_us()).map_or("", |_| "  locked");
+                println!("{}  {}  {}{locked}", u.name, u.role, u.tenant);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn audit(config: &Config, command: AuditCommand) -> Result<()> {
+    let dir = finpulse_access::audit_dir(&config.data_dir);
+    if !dir.join(audit::VERIFYING_KEY_FILE).exists() {
+        bail!("{} holds no audit log yet (it is made by the first key, user or server)", dir.display());
+    }
+    let key = audit::read_verifying_key(&dir)?;
+    match command {
+        AuditCommand::Verify { entry, trusted_head } => {
+            let v = audit::verify(&dir, &key).map_err(|e| anyhow::anyhow!("the audit log does not verify: {e}"))?;
+            let snap = audit::read(&dir)?;
+            let latest = v.latest.as_ref();
+            if let Some(path) = trusted_head {
+                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                let trusted: TreeHead = serde_json::from_str(&text).with_context(|| format!("{} is not a tree head", path.display()))?;
+                check_trusted(&snap, &trusted, latest, &key)?;
+                println!("the log extends the trusted head of {} entries", trusted.tree_size);
+            }
+            if let Some(seq) = entry {
+                let Some(head) = latest else { bail!("no signed tree head yet") };
+                let size = head.tree_size as usize;
+                let Some(proof) = snap.tree.inclusion_proof(seq as usize, size) else {
+                    bail!("entry {seq} is not in the signed tree of {size} entries");
+                };
+                let leaf = snap.tree.leaf(seq as usize).expect("index checked");
+                let root = head.root_hash().expect("verified");
+                if !merkle::verify_inclusion(&leaf, seq, head.tree_size, &proof, &root) {
+                    bail!("entry {seq}: its inclusion proof does not verify");
+                }
+                let out = serde_json::json!({
+                    "entry": snap.entries[seq as usize],
+                    "leaf_hash": hex::encode(leaf),
+                    "inclusion_proof": proof.iter().map(hex::encode).collect::<Vec<_>>(),
+                    "tree_head": head,
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            }
+            println!(
+                "audit log verified: {} entries, {} signed tree heads{}; {} consistency and {} inclusion proofs checked",
+                v.entries,
+                v.heads,
+                latest.map(|h| format!(", latest covers {} with root {}", h.tree_size, h.root)).unwrap_or_default(),
+                v.consistency_proofs,
+                v.inclusion_proofs
+            );
+        }
+        AuditCommand::Head => {
+            let heads = audit::read_heads(&dir)?;
+            let Some(h) = heads.last() else { bail!("no signed tree head yet") };
+            println!("{}", serde_json::to_string_pretty(h)?);
+        }
+        AuditCommand::List { actor, action, limit, format } => {
+            let snap = audit::read(&dir)?;
+            let rows: Vec<[String; 8]> = snap
+                .entries
+                .iter()
+                .filter(|e| actor.as_ref().is_none_or(|a| &e.record.actor == a))
+                .filter(|e| action.as_ref().is_none_or(|a| e.record.action.contains(a.as_str())))
+                .rev()
+                .take(limit)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .map(|e| {
+                    let r = &e.record;
+                    [
+                        e.seq.to_string(),
+                        finpulse_core::time::format_us_brief(e.at_us),
+                        r.actor.clone(),
+                        r.action.clone(),
+                        r.target.clone().unwrap_or_default(),
+                        r.outcome.clone(),
+                        r.purpose.clone().unwrap_or_default(),
+                        r.detail.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            print_rows(&["seq", "at", "actor", "action", "target", "outcome", "purpose", "detail"], &rows, format)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the log still extends a head kept elsewhere: it is signed, and the tree at its
+/// size has its root and is consistent with the latest head.
+fn check_trusted(snap: &audit::Snapshot, trusted: &TreeHead, latest: Option<&TreeHead>, key: &ed25519_dalek::VerifyingKey) -> Result<()> {
+    if !trusted.signed_by(key) {
+        bail!("the trusted head is not signed by this log's key");
+    }
+    let size = trusted.tree_size as usize;
+    let Some(root) = snap.tree.root(size) else {
+        bail!("the log holds {} entries, fewer than the trusted head's {size}: entries were removed", snap.tree.size());
+    };
+    if Some(root) != trusted.root_hash() {
+        bail!("the first {size} entries no longer hash to the trusted head's root: the log was rewritten");
+    }
+    if let Some(latest) = latest {
+        let proof = snap.tree.consistency_proof(size, latest.tree_size as usize).expect("sizes checked");
+        let ok = merkle::verify_consistency(
+            trusted.tree_size,
+            latest.tree_size,
+            &trusted.root_hash().expect("checked"),
+            &latest.root_hash().expect("verified"),
+            &proof,
+        );
+        if !ok {
+            bail!("the latest head is not consistent with the trusted head");
+        }
+    }
+    Ok(())
+}
+
+fn print_rows<const N: usize>(header: &[&str; N], rows: &[[String; N]], format: Format) -> Result<()> {
+    match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+            w.write_record(header)?;
+            for r in rows {
+                w.write_record(r)?;
+            }
+            w.flush()?;
+        }
+        Format::Json => {
+            let out: Vec<serde_json::Map<String, serde_json::Value>> = rows
+                .iter()
+                .map(|r| header.iter().zip(r).map(|(h, v)| (h.to_string(), serde_json::Value::from(v.as_str()))).collect())
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Format::Table => {
+            let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+            for r in rows {
+                for (w, v) in widths.iter_mut().zip(r) {
+                    *w = (*w).max(v.chars().count());
+                }
+            }
+            let line = |cells: Vec<&str>| {
+                cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+            };
+            println!("{}", line(header.to_vec()));
+            for r in rows {
+                println!("{}", line(r.iter().map(String::as_str).collect()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the demo prints for signing in: a console administrator (made once per data
+/// directory) and a fresh administrator key.
+pub struct DemoCredentials {
+    /// The administrator's name.
+    pub user: String,
+    /// Their password, when it was made now (`None`: the user already existed).
+    pub password: Option<String>,
+    /// A new admin key.
+    pub key: String,
+}
+
+/// The demo administrator's sign-in name.
+pub const DEMO_ADMIN: &str = "admin";
+
+/// Makes the demo's administrator (once) and a new admin key, audited.
+pub fn demo_credentials(config: &Config) -> Result<DemoCredentials> {
+    let access = Access::open(&config.data_dir)?;
+    let by = Principal::local_operator().actor;
+    let password = if access.users.list()?.iter().any(|u| u.name == DEMO_ADMIN) {
+        None
+    } else {
+        let mut bytes = [0u8; 12];
+        rand::fill(&mut bytes);
+        let password = hex::encode(bytes);
+        let made = access.users.create(DEMO_ADMIN, Role::Admin, "", &password);
+        let outcome = made.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+        record(config, "users.create", Some(format!("user {DEMO_ADMIN} (admin, tenant default)")), None, &outcome)?;
+        made?;
+        Some(password)
+    };
+    let made = access.keys.create(NewKey { label: "demo".into(), role: Some(Role::Admin), ..NewKey::default() }, &by);
+    let outcome = made.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+    record(config, "keys.create", made.as_ref().ok().map(|(r, _)| format!("key {} (admin, tenant default)", r.id)), None, &outcome)?;
+    let (_, key) = made?;
+    Ok(DemoCredentials { user: DEMO_ADMIN.into(), password, key })
+}
