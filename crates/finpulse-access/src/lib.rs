@@ -11,6 +11,7 @@
 //! What a principal may *see* of personal data is decided by the data class of each field
 //! (`finpulse_core::mask`); this crate decides only whether the principal may see C2 in clear.
 
+pub mod approvals;
 pub mod audit;
 pub mod keys;
 pub mod limits;
@@ -61,6 +62,8 @@ pub struct Access {
     pub limiter: Limiter,
     /// The audit log.
     pub audit: AuditLog,
+    /// Changes waiting for a second person.
+    pub approvals: approvals::Approvals,
 }
 
 impl Access {
@@ -72,6 +75,7 @@ impl Access {
             sessions: Sessions::default(),
             limiter: Limiter::default(),
             audit: AuditLog::open(audit_dir(data_dir))?,
+            approvals: approvals::Approvals::open(access_dir(data_dir)),
         })
     }
 

@@ -423,6 +423,27 @@ impl RulesetStore {
         Ok(ruleset)
     }
 
+    /// Compiles and stores `src` as the next version without making it active (it waits for a
+    /// second person's approval). A ruleset that does not compile is refused.
+    pub fn propose(&self, src: &str, file: &str, by: &str) -> Result<Ruleset, RulesetError> {
+        let mut ruleset = Ruleset::compile(src, file)?;
+        let meta = RulesetMeta { ruleset: ruleset.name.clone(), rules: ruleset.rules.len() };
+        let version = self.adopted()?.publish(RULESET_SLOT, src.as_bytes(), meta, by, false)?;
+        ruleset.version = version.version;
+        Ok(ruleset)
+    }
+
+    /// Makes a stored version the active ruleset.
+    pub fn promote(&self, version: u32, by: &str) -> Result<Ruleset, RulesetError> {
+        let a = self.adopted()?.promote(RULESET_SLOT, version, by)?;
+        self.get(a.version)
+    }
+
+    /// The name approvals and the versioned store know the ruleset by.
+    pub fn slot() -> &'static str {
+        RULESET_SLOT
+    }
+
     /// Makes the ruleset active before the current one active again.
     pub fn rollback(&self, by: &str) -> Result<Ruleset, RulesetError> {
         let a = self.adopted()?.rollback(RULESET_SLOT, by)?;

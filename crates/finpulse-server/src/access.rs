@@ -14,6 +14,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use finpulse_access::approvals::{Approval, ApprovalError, ApprovalKind};
 use finpulse_access::audit::{self, Entry, Record};
 use finpulse_access::{Exposure, KeyLimits, KeyRecord, NewKey, Permission, Principal, Role, TENANT_DEFAULT};
 use serde::{Deserialize, Serialize};
@@ -42,11 +43,21 @@ pub struct AccessOptions {
     pub tenant: String,
     /// Whether `/metrics` needs a key (with the `operate` permission).
     pub metrics_need_key: bool,
+    /// Changes that wait for a second person's approval: `rules` (a published ruleset going
+    /// live), `models` (a model promoted).
+    pub approval_required: Vec<ApprovalKind>,
 }
 
 impl Default for AccessOptions {
     fn default() -> Self {
-        Self { tenant: TENANT_DEFAULT.into(), metrics_need_key: false }
+        Self { tenant: TENANT_DEFAULT.into(), metrics_need_key: false, approval_required: Vec::new() }
+    }
+}
+
+impl AccessOptions {
+    /// Whether changes of `kind` wait for approval.
+    pub fn needs_approval(&self, kind: ApprovalKind) -> bool {
+        self.approval_required.contains(&kind)
     }
 }
 
@@ -90,6 +101,11 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     ("POST", "/v1/auth/keys/{id}/rotate", Need::Permission(P::ManageAccess), Always),
     ("POST", "/v1/auth/users", Need::Permission(P::ManageAccess), Always),
     ("GET", "/v1/audit", Need::Permission(P::ReadAudit), Always),
+    // Each request's kind needs its own permission (publish_rules, promote_models): checked by
+    // the handlers, which list and decide only what the caller may.
+    ("GET", "/v1/approvals", SignedIn, Refusals),
+    ("POST", "/v1/approvals/{id}/approve", SignedIn, Always),
+    ("POST", "/v1/approvals/{id}/reject", SignedIn, Always),
     ("POST", "/v1/events", Need::Permission(P::Ingest), Refusals),
     ("POST", "/v1/sql", Need::Permission(P::RunSql), ClearReads),
     ("GET", "/v1/schema", Need::Permission(P::ReadInsights), Refusals),
@@ -299,8 +315,10 @@ pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next)
 
     let (need, trail) = match (route(&method, matched.as_deref()), matched.is_some()) {
         (Some(r), _) => r,
-        // A path no route matches: signed-in callers get the 404, others the 401.
+        // A path no route matches: signed-in callers get the 404, others the 401. A known path
+        // with a method it does not take: the 405, once signed in.
         (None, false) => (SignedIn, Refusals),
+        (None, true) if ROUTES.iter().any(|(_, p, _, _)| Some(*p) == matched.as_deref()) => (SignedIn, Refusals),
         (None, true) => {
             let why = format!("{action} has no permission defined, so it is refused");
             let _ = append_audit(&app, refusal(None, StatusCode::FORBIDDEN, why.clone())).await;
@@ -389,6 +407,8 @@ pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next)
         let status = answer.status();
         let outcome = if status.is_success() {
             "ok"
+        } else if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            "denied"
         } else if status.is_client_error() {
             "refused"
         } else {
@@ -473,6 +493,7 @@ fn permissions_of(role: Role) -> Vec<String> {
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = SignInRequest,
     responses(
         (status = 200, description = "Signed in; the cookie is set", body = WhoAmIBody),
+        (status = 400, description = "The body is not {name, password}", body = ErrorBody),
         (status = 401, description = "Wrong name or password", body = ErrorBody),
         (status = 429, description = "The account is locked", body = ErrorBody),
     ))]
@@ -961,3 +982,216 @@ pub fn loopback_only(addr: &SocketAddr) -> bool {
 
 /// Shared access state of a server.
 pub(crate) type SharedAccess = Arc<finpulse_access::Access>;
+
+/// The permission deciding a request of `kind` needs.
+pub fn approval_permission(kind: ApprovalKind) -> Permission {
+    match kind {
+        ApprovalKind::Rules => Permission::PublishRules,
+        ApprovalKind::Models => Permission::PromoteModels,
+    }
+}
+
+/// A change waiting for a second person, as listed.
+#[derive(Serialize, ToSchema)]
+pub struct ApprovalBody {
+    /// The request's id.
+    pub id: u64,
+    /// rules or models.
+    pub kind: String,
+    /// The model purpose, or the ruleset slot.
+    pub name: String,
+    /// The version to make active.
+    pub version: u32,
+    /// Who asked.
+    pub requested_by: String,
+    /// When (RFC 3339).
+    pub requested_at: String,
+    /// pending, approved or rejected.
+    pub state: String,
+    /// Who decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+}
+
+impl From<&Approval> for ApprovalBody {
+    fn from(a: &Approval) -> Self {
+        Self {
+            id: a.id,
+            kind: a.kind.name().into(),
+            name: a.name.clone(),
+            version: a.version,
+            requested_by: a.requested_by.clone(),
+            requested_at: finpulse_core::time::format_us(a.requested_at_us),
+            state: serde_json::to_value(a.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            decided_by: a.decided_by.clone(),
+        }
+    }
+}
+
+/// The approval requests.
+#[derive(Serialize, ToSchema)]
+pub struct ApprovalsBody {
+    /// Oldest first.
+    pub approvals: Vec<ApprovalBody>,
+}
+
+/// Changes waiting for (or decided by) a second person, of the kinds the caller may decide.
+#[utoipa::path(get, path = "/v1/approvals", tag = "auth", responses((status = 200, body = ApprovalsBody)))]
+pub(crate) async fn list_approvals(State(app): State<AppState>, axum::Extension(caller): axum::Extension<Caller>) -> Response {
+    match app.access.approvals.list() {
+        Ok(all) => Json(ApprovalsBody {
+            approvals: all.iter().filter(|a| caller.principal.allows(approval_permission(a.kind))).map(ApprovalBody::from).collect(),
+        })
+        .into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Approve a waiting change: it takes effect now. The person who asked cannot approve it.
+#[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "auth", params(("id" = u64, Path, description = "request id")),
+    responses((status = 200, body = ApprovalBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn approve(
+    State(app): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<u64>,
+) -> Response {
+    decide(app, caller, id, true).await
+}
+
+/// Reject a waiting change: nothing changes. The person who asked cannot reject it either.
+#[utoipa::path(post, path = "/v1/approvals/{id}/reject", tag = "auth", params(("id" = u64, Path, description = "request id")),
+    responses((status = 200, body = ApprovalBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn reject(State(app): State<AppState>, axum::Extension(caller): axum::Extension<Caller>, Path(id): Path<u64>) -> Response {
+    decide(app, caller, id, false).await
+}
+
+async fn decide(app: AppState, caller: Caller, id: u64, approve: bool) -> Response {
+    let kind = match app.access.approvals.list() {
+        Ok(all) => match all.iter().find(|a| a.id == id) {
+            Some(a) => a.kind,
+            None => return error(StatusCode::NOT_FOUND, format!("no approval request {id}")),
+        },
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let needed = approval_permission(kind);
+    if !caller.principal.allows(needed) {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!("role {} does not have the {needed} permission that deciding a {} request needs", caller.principal.role, kind.name()),
+        );
+    }
+    let data_dir = app.data_dir.clone();
+    let access = app.access.clone();
+    let by = caller.actor().to_string();
+    let decided = tokio::task::spawn_blocking(move || {
+        let mut activated = None;
+        let outcome = access.approvals.decide(id, approve, &by, |a| -> Result<(), String> {
+            match a.kind {
+                ApprovalKind::Rules => {
+                    let r =
+                        finpulse_risk::ruleset::RulesetStore::in_data_dir(&data_dir).promote(a.version, &by).map_err(|e| e.to_string())?;
+                    activated = Some(r);
+                }
+                ApprovalKind::Models => {
+                    let registry = finpulse_models::registry::ModelRegistry::in_data_dir(&data_dir).map_err(|e| e.to_string())?;
+                    registry.promote(&a.name, a.version, &by).map_err(|e| e.to_string())?;
+                }
+            }
+            Ok(())
+        });
+        (outcome, activated)
+    })
+    .await;
+    match decided {
+        Ok((Ok(Ok(a)), activated)) => {
+            if let Some(r) = activated {
+                app.live.activate_ruleset(r);
+            }
+            Json(ApprovalBody::from(&a)).into_response()
+        }
+        Ok((Ok(Err(why)), _)) => {
+            error(StatusCode::CONFLICT, format!("approval request {id} could not take effect and stays pending: {why}"))
+        }
+        Ok((Err(e @ ApprovalError::SamePerson { .. }), _)) => error(StatusCode::FORBIDDEN, e.to_string()),
+        Ok((Err(e @ ApprovalError::NotFound(_)), _)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Ok((Err(e @ ApprovalError::Decided { .. }), _)) => error(StatusCode::CONFLICT, e.to_string()),
+        Ok((Err(e), _)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Adds what access control does to the OpenAPI document: the two ways to authenticate, and
+/// the 401, 403 and 429 answers every protected operation may give (the routes' own
+/// annotations list only what their handlers answer).
+pub(crate) fn document(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("fpk_<id>_<secret>")
+                .description(Some("An API key (finpulse keys create)"))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "session",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            SESSION_COOKIE,
+            "A console session (POST /v1/auth/login); changes repeat its CSRF token in X-CSRF-Token",
+        ))),
+    );
+    let answer = |description: &str| {
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+        ResponseBuilder::new().description(description).content("application/json", content).build()
+    };
+    for (path, item) in api.paths.paths.iter_mut() {
+        let operations = [("GET", &mut item.get), ("POST", &mut item.post), ("PUT", &mut item.put), ("DELETE", &mut item.delete)];
+        for (method, operation) in operations {
+            let Some(op) = operation.as_mut() else { continue };
+            if matches!(route_need(method, path), Some(Need::Open)) {
+                continue;
+            }
+            op.security = Some(vec![
+                SecurityRequirement::new("bearer", Vec::<String>::new()),
+                SecurityRequirement::new("session", Vec::<String>::new()),
+            ]);
+            let responses = &mut op.responses.responses;
+            responses
+                .entry("401".into())
+                .or_insert_with(|| answer("No credentials, or a malformed, unknown, expired or revoked key").into());
+            responses.entry("403".into()).or_insert_with(|| {
+                answer("The role lacks the permission, the credentials belong to another tenant, or a session change lacks its CSRF token")
+                    .into()
+            });
+            responses
+                .entry("429".into())
+                .or_insert_with(|| answer("Over the key's rate, daily quota or concurrent queries; see Retry-After").into());
+        }
+    }
+}
+
+/// Gives every error answer the API's JSON shape, including those the framework writes itself
+/// (a path or query parameter of the wrong type, a method a route does not take).
+pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
+    let answer = next.run(req).await;
+    let status = answer.status();
+    let is_json =
+        answer.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return answer;
+    }
+    let (parts, body) = answer.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
+    let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
+    let mut json = error(status, message);
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
+}

@@ -58,8 +58,7 @@ async fn answer(state: AppState, caller: crate::access::Caller, kind: String, bo
 /// An insight (acquisition, activation, funnel, retention, lifecycle, trends) with options as
 /// query parameters, e.g. `/v1/insights/funnel?steps=user_signup,deposit&window=7d&breakdown=user.channel`.
 #[utoipa::path(get, path = "/v1/insights/{kind}", tag = "insights",
-    params(("kind" = String, Path, description = "acquisition, activation, funnel, retention, lifecycle or trends")),
-    params(InsightBody),
+    params(("kind" = String, Path, description = "acquisition, activation, funnel, retention, lifecycle or trends"), InsightBody),
     responses((status = 200, description = "columns and rows", body = TableBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_insight(
     State(state): State<AppState>,

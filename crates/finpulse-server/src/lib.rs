@@ -242,6 +242,17 @@ pub struct IngestResponse {
     pub errors: Vec<RecordErrorBody>,
 }
 
+/// A refused ingestion request: the per-record errors when the body held records, or one error
+/// when it did not parse or held none.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum IngestRefusalBody {
+    /// No record was valid.
+    Records(IngestResponse),
+    /// The body was not records.
+    Body(ErrorBody),
+}
+
 /// Most per-record errors one answer lists.
 pub const ERRORS_LISTED_MAX: usize = 1000;
 
@@ -259,7 +270,7 @@ fn record_error(r: &Rejection) -> RecordErrorBody {
     request_body(content = String, description = "JSON array of flat records, or NDJSON (one per line). Each record: event_id (optional), user_id, ts (RFC 3339 or epoch ms), type, then the type's fields.", content_type = "application/json"),
     responses(
         (status = 200, description = "Valid records are durable", body = IngestResponse),
-        (status = 400, description = "Malformed body, or no valid record", body = IngestResponse),
+        (status = 400, description = "No valid record (the per-record errors), or a body that is not records at all (one error)", body = IngestRefusalBody),
         (status = 413, description = "Body or batch over its limit", body = ErrorBody),
         (status = 503, description = "Write queue full or store failed", body = ErrorBody),
     ))]
@@ -579,13 +590,19 @@ fn router(state: AppState) -> axum::Router {
         .routes(routes!(access::rotate_key))
         .routes(routes!(access::create_user))
         .routes(routes!(access::audit_log))
+        .routes(routes!(access::list_approvals))
+        .routes(routes!(access::approve))
+        .routes(routes!(access::reject))
         .split_for_parts();
+    let mut api = api;
+    access::document(&mut api);
     let api = Arc::new(api);
     let timeout = Duration::from_secs(state.limits.request_timeout_secs);
     router
         .route("/openapi.json", get(move || async move { Json(api.as_ref().clone()) }))
         .layer(axum::middleware::from_fn_with_state(timeout, deadline))
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::guard))
+        .layer(axum::middleware::from_fn(access::json_errors))
         .layer(DefaultBodyLimit::max(state.limits.body_bytes_max))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use finpulse_access::approvals::ApprovalKind;
 use finpulse_churn::{ChurnError, ChurnSpec, PURPOSE, RiskList};
 use finpulse_core::versions::VersionsError;
 use finpulse_models::pricing::{OFFERS_FILE, Offer, OfferSet};
@@ -87,7 +88,10 @@ pub struct PromoteRequest {
 /// Make a registered version the active model of its purpose.
 #[utoipa::path(post, path = "/v1/models/{purpose}/promote", tag = "models", request_body = PromoteRequest,
     params(("purpose" = String, Path, description = "e.g. churn")),
-    responses((status = 200, body = ModelActivationBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ModelActivationBody),
+        (status = 202, description = "Waiting for a second person (access.approval_required has models)", body = crate::access::ApprovalBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn promote(
     axum::Extension(caller): axum::Extension<crate::access::Caller>,
     State(state): State<AppState>,
@@ -99,6 +103,20 @@ pub(crate) async fn promote(
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("body must be {{\"version\": N}}: {}", e.body_text())),
     };
     let by = caller.actor().to_string();
+    if state.access_options.needs_approval(ApprovalKind::Models) {
+        // The version must exist before anyone is asked to approve it.
+        let (name, version) = (purpose.clone(), req.version);
+        let listed = with_registry(&state, move |r| r.list()).await;
+        match listed {
+            Ok((entries, _)) if entries.iter().any(|e| e.name == name && e.version == version) => {}
+            Ok(_) => return error(StatusCode::NOT_FOUND, format!("no model {purpose} v{version}")),
+            Err(r) => return r,
+        }
+        return match state.access.approvals.request(ApprovalKind::Models, &purpose, req.version, &by) {
+            Ok(a) => (StatusCode::ACCEPTED, Json(crate::access::ApprovalBody::from(&a))).into_response(),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+    }
     match with_registry(&state, move |r| r.promote(&purpose, req.version, &by)).await {
         Ok(a) => Json(ModelActivationBody::from(&a)).into_response(),
         Err(r) => r,

@@ -208,7 +208,10 @@ pub(crate) async fn rules(State(app): State<AppState>) -> Response {
 /// answers 400 with its line and column, and the active ruleset stays. Takes effect at once.
 #[utoipa::path(post, path = "/v1/rules", tag = "risk",
     request_body(content = String, description = "A ruleset file (TOML)", content_type = "text/plain"),
-    responses((status = 200, description = "Published and active", body = Object), (status = 400, description = "Refused; the active one stays", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "Published and active", body = Object),
+        (status = 202, description = "Stored, not active: waiting for a second person (access.approval_required has rules)", body = crate::access::ApprovalBody),
+        (status = 400, description = "Refused; the active one stays", body = ErrorBody)))]
 pub(crate) async fn publish(
     State(app): State<AppState>,
     axum::Extension(caller): axum::Extension<crate::access::Caller>,
@@ -216,6 +219,17 @@ pub(crate) async fn publish(
 ) -> Response {
     let Ok(src) = std::str::from_utf8(&body) else { return error(StatusCode::BAD_REQUEST, "the ruleset is not UTF-8 text") };
     let store = RulesetStore::in_data_dir(&app.data_dir);
+    if app.access_options.needs_approval(finpulse_access::approvals::ApprovalKind::Rules) {
+        let proposed = match store.propose(src, "request body", caller.actor()) {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("{e} (not stored; the active ruleset stays)")),
+        };
+        let kind = finpulse_access::approvals::ApprovalKind::Rules;
+        return match app.access.approvals.request(kind, RulesetStore::slot(), proposed.version, caller.actor()) {
+            Ok(a) => (StatusCode::ACCEPTED, Json(crate::access::ApprovalBody::from(&a))).into_response(),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+    }
     match store.publish(src, "request body", caller.actor()) {
         Ok(r) => {
             let version = r.version;

@@ -390,3 +390,70 @@ async fn a_server_beyond_loopback_refuses_to_start_without_credentials() {
     };
     assert!(e.to_string().contains("refusing to listen on 0.0.0.0:0"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ruleset_set_to_need_approval_goes_live_only_when_a_second_person_approves() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let options = AccessOptions { approval_required: vec![finpulse_access::approvals::ApprovalKind::Rules], ..AccessOptions::default() };
+    let server = finpulse_server::Server::start(store, "127.0.0.1:0".parse().unwrap(), ApiLimits::default(), options).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let maker = common::client_with(&common::key(dir.path(), Role::RiskAnalyst));
+    let checker = common::client_with(&common::key(dir.path(), Role::RiskAnalyst));
+    let scientist = common::client_with(&common::key(dir.path(), Role::DataScientist));
+    let rules = "name = \"cards\"\nreview_at = 0.5\nblock_at = 0.9\n[[rule]]\nname = \"big\"\nwhen = \"payment.amount_fen > 100000\"\nscore = 0.6\n";
+    let r = maker.post(format!("{base}/v1/rules")).body(rules).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let asked: Value = r.json().await.unwrap();
+    assert_eq!((asked["kind"].as_str(), asked["state"].as_str(), asked["version"].as_u64()), (Some("rules"), Some("pending"), Some(1)));
+    let id = asked["id"].as_u64().unwrap();
+    let active: Value = maker.get(format!("{base}/v1/rules")).send().await.unwrap().json().await.unwrap();
+    assert_ne!(active["version"], 1, "not live before approval: {active}");
+
+    let r = maker.post(format!("{base}/v1/approvals/{id}/approve")).send().await.unwrap();
+    assert_eq!(r.status(), 403, "the maker cannot check their own change");
+    let r = scientist.post(format!("{base}/v1/approvals/{id}/approve")).send().await.unwrap();
+    assert_eq!(r.status(), 403, "nor can a role without publish_rules");
+    let listed: Value = scientist.get(format!("{base}/v1/approvals")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["approvals"], json!([]), "a role that cannot decide rules does not see them");
+    let r = checker.post(format!("{base}/v1/approvals/{id}/approve")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let active: Value = maker.get(format!("{base}/v1/rules")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(active["version"], 1, "live after approval: {active}");
+    let r = checker.post(format!("{base}/v1/approvals/{id}/reject")).send().await.unwrap();
+    assert_eq!(r.status(), 409, "decided already");
+    server.stop().await.unwrap();
+
+    let snap = audit::read(&finpulse_access::audit_dir(dir.path())).unwrap();
+    let approvals: Vec<(&str, u16)> = snap
+        .entries
+        .iter()
+        .filter(|e| e.record.action.contains("/v1/approvals/{id}/approve"))
+        .map(|e| (e.record.outcome.as_str(), e.record.status.unwrap()))
+        .collect();
+    assert_eq!(approvals, [("denied", 403), ("denied", 403), ("ok", 200)], "{approvals:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_of_the_wrong_type_and_wrong_methods_answer_json_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let admin = common::admin_client(dir.path());
+    for (method, path, status) in
+        [("GET", "/v1/cases?limit=-1", 400), ("POST", "/v1/approvals/abc/approve", 400), ("DELETE", "/v1/sql", 405)]
+    {
+        let r = admin.request(method.parse().unwrap(), format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{method} {path}");
+        assert_eq!(r.headers()["content-type"], "application/json", "{method} {path}");
+        let body: Value = r.json().await.unwrap();
+        assert!(!body["error"].as_str().unwrap().is_empty(), "{method} {path}: {body}");
+    }
+    // The document says how to authenticate and what a refusal looks like.
+    let spec: Value = admin.get(format!("{base}/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(spec["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert!(spec["paths"]["/v1/sql"]["post"]["responses"]["403"].is_object());
+    assert!(spec["paths"]["/healthz"]["get"]["security"].is_null());
+    server.stop().await.unwrap();
+}

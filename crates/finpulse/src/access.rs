@@ -6,6 +6,7 @@ use crate::Format;
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use finpulse_access::approvals::{ApprovalKind, Approvals};
 use finpulse_access::audit::{self, TreeHead};
 use finpulse_access::{Access, AuditLog, KeyLimits, Keys, NewKey, Principal, Record, Role, Users, merkle};
 use std::io::Read;
@@ -82,6 +83,23 @@ pub enum UsersCommand {
     },
     /// List console users.
     List,
+}
+
+#[derive(Subcommand)]
+pub enum ApprovalsCommand {
+    /// Changes waiting for (or decided by) a second person.
+    List,
+    /// Approve a waiting change: it takes effect now (a running server picks it up within a
+    /// second). Whoever asked cannot approve it.
+    Approve {
+        /// The request's id.
+        id: u64,
+    },
+    /// Reject a waiting change: nothing changes.
+    Reject {
+        /// The request's id.
+        id: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -414,4 +432,64 @@ pub fn demo_credentials(config: &Config) -> Result<DemoCredentials> {
     record(config, "keys.create", made.as_ref().ok().map(|(r, _)| format!("key {} (admin, tenant default)", r.id)), None, &outcome)?;
     let (_, key) = made?;
     Ok(DemoCredentials { user: DEMO_ADMIN.into(), password, key })
+}
+
+/// Asks for a second person's approval of `version` of `name`; prints how to give it.
+pub fn request_approval(config: &Config, kind: ApprovalKind, name: &str, version: u32) -> Result<()> {
+    let approvals = Approvals::open(finpulse_access::access_dir(&config.data_dir));
+    let a = approvals.request(kind, name, version, &Principal::local_operator().actor)?;
+    println!(
+        "{} {name} v{version} waits for a second person's approval (request {}): finpulse approvals approve {} (another operator), or POST /v1/approvals/{}/approve",
+        kind.name(),
+        a.id,
+        a.id,
+        a.id
+    );
+    Ok(())
+}
+
+pub fn approvals(config: &Config, command: ApprovalsCommand) -> Result<()> {
+    let approvals = Approvals::open(finpulse_access::access_dir(&config.data_dir));
+    let by = Principal::local_operator().actor;
+    let (id, approve) = match command {
+        ApprovalsCommand::List => {
+            for a in approvals.list()? {
+                println!(
+                    "{}  {}  {} v{}  {:?}  asked by {} at {}{}",
+                    a.id,
+                    a.kind.name(),
+                    a.name,
+                    a.version,
+                    a.state,
+                    a.requested_by,
+                    finpulse_core::time::format_us_brief(a.requested_at_us),
+                    a.decided_by.map(|d| format!(", decided by {d}")).unwrap_or_default()
+                );
+            }
+            return Ok(());
+        }
+        ApprovalsCommand::Approve { id } => (id, true),
+        ApprovalsCommand::Reject { id } => (id, false),
+    };
+    let data_dir = config.data_dir.clone();
+    let decided = approvals.decide(id, approve, &by, |a| -> Result<()> {
+        match a.kind {
+            ApprovalKind::Rules => {
+                finpulse_risk::ruleset::RulesetStore::in_data_dir(&data_dir).promote(a.version, &by)?;
+            }
+            ApprovalKind::Models => {
+                finpulse_models::registry::ModelRegistry::in_data_dir(&data_dir)?.promote(&a.name, a.version, &by)?;
+            }
+        }
+        Ok(())
+    });
+    let outcome = match &decided {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(anyhow::anyhow!("{e:#}")),
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    };
+    record(config, if approve { "approvals.approve" } else { "approvals.reject" }, Some(format!("request {id}")), None, &outcome)?;
+    let a = decided??;
+    println!("request {id} ({} {} v{}) {:?} by {by}", a.kind.name(), a.name, a.version, a.state);
+    Ok(())
 }

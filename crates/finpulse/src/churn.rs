@@ -4,7 +4,7 @@
 
 use crate::Format;
 use crate::config::Config;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use finpulse_churn::{ACTIVITY_DEFAULT, ChurnSpec, PURPOSE, RiskList, TrainOptions};
 use finpulse_log::StoreView;
@@ -74,9 +74,9 @@ pub struct EvalArgs {
     version: Option<u32>,
 }
 
-/// Who the registry records as having acted: the login user, or `cli`.
+/// Who the registry records as having acted: `cli:<login user>`, as the audit log names them.
 pub(crate) fn who() -> String {
-    std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "cli".into())
+    finpulse_access::Principal::local_operator().actor
 }
 
 fn open(config: &Config, common: &Common) -> Result<(StoreView, i64, ModelRegistry)> {
@@ -289,6 +289,15 @@ pub fn models_list(config: &Config, format: Format) -> Result<()> {
 /// `finpulse models promote` and `rollback`.
 pub fn models_activate(config: &Config, purpose: &str, version: Option<u32>) -> Result<()> {
     let registry = ModelRegistry::in_data_dir(&config.data_dir)?;
+    if let Some(v) = version
+        && config.access.needs_approval(finpulse_access::approvals::ApprovalKind::Models)
+    {
+        let (entries, _) = registry.list()?;
+        if !entries.iter().any(|e| e.name == purpose && e.version == v) {
+            bail!("no model {purpose} v{v} (finpulse models list shows them)");
+        }
+        return crate::access::request_approval(config, finpulse_access::approvals::ApprovalKind::Models, purpose, v);
+    }
     let a = match version {
         Some(v) => registry.promote(purpose, v, &who())?,
         None => registry.rollback(purpose, &who())?,

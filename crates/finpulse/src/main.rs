@@ -145,6 +145,10 @@ enum Command {
     /// The tamper-evident audit log: verify, head, list.
     #[command(subcommand)]
     Audit(access::AuditCommand),
+    /// Maker–checker: rule publications and model promotions waiting for a second person
+    /// (`access.approval_required`).
+    #[command(subcommand)]
+    Approvals(access::ApprovalsCommand),
     /// A user's live profile and behaviour baseline.
     User {
         /// The user id.
@@ -370,6 +374,34 @@ fn exit_quietly_on_closed_pipe() {
     }
 }
 
+/// The change a command makes, as the audit log names it (with what it changes); `None` for
+/// reads and for commands that audit themselves (keys, users, SQL read in clear).
+fn change_of(command: &Command) -> Option<(&'static str, Option<String>)> {
+    use insight::{GoalsCommand as G, SegmentCommand as S};
+    let named = |action, target: &str| Some((action, Some(target.to_string())));
+    match command {
+        Command::Rules(RulesCommand::Publish { file }) => named("rules.publish", &file.display().to_string()),
+        Command::Rules(RulesCommand::Rollback) => Some(("rules.rollback", None)),
+        Command::Models(ModelsCommand::Promote { purpose, version }) => named("models.promote", &format!("{purpose} v{version}")),
+        Command::Models(ModelsCommand::Rollback { purpose }) => named("models.rollback", purpose),
+        Command::Churn(ChurnCommand::Train(_)) => named("models.register", "churn"),
+        Command::Fraud(FraudCommand::Train(_)) => named("models.register", "fraud"),
+        Command::Model(ModelCommand::Import(_)) => Some(("models.import", None)),
+        Command::Cases(CasesCommand::Assign { id, .. }) => named("cases.assign", id),
+        Command::Cases(CasesCommand::Comment { id, .. }) => named("cases.comment", id),
+        Command::Cases(CasesCommand::Resolve { id, .. }) => named("cases.resolve", id),
+        Command::Segment(S::Save { name, .. }) => named("segments.save", name),
+        Command::Segment(S::Remove { name }) => named("segments.remove", name),
+        Command::Segment(S::Rollback { name }) => named("segments.rollback", name),
+        Command::Goals(G::Set { name, .. }) => named("goals.set", name),
+        Command::Goals(G::Remove { name }) => named("goals.remove", name),
+        Command::Goals(G::Rollback { name }) => named("goals.rollback", name),
+        Command::Pricing(PricingCommand::Compute(_)) => Some(("pricing.compute", None)),
+        Command::Compact {} => Some(("compact", None)),
+        _ => None,
+    }
+}
+
 fn main() -> Result<()> {
     exit_quietly_on_closed_pipe();
     let cli = Cli::parse();
@@ -381,7 +413,18 @@ fn main() -> Result<()> {
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }
-    match cli.command {
+    let change = change_of(&cli.command);
+    let result = run(cli.command, &mut config, &runtime);
+    // A change is written to the audit log whether it worked or not; the log's own failure is
+    // reported after the command's.
+    if let Some((action, target)) = change {
+        access::record(&config, action, target, None, &result)?;
+    }
+    result
+}
+
+fn run(command: Command, config: &mut Config, runtime: &tokio::runtime::Runtime) -> Result<()> {
+    match command {
         Command::Demo { users, days, seed, start, listen, no_serve } => {
             if let Some(l) = listen {
                 config.listen = l;
@@ -389,71 +432,72 @@ fn main() -> Result<()> {
             let start_us =
                 finpulse_core::time::parse_date_us(&start).with_context(|| format!("--start '{start}' is not a YYYY-MM-DD date"))?;
             let sim = finpulse_sim::SimConfig { users, days, seed, start_day: finpulse_core::time::day_of_us(start_us) };
-            let store = demo::run(&config, sim)?;
+            let store = demo::run(config, sim)?;
             if no_serve {
                 return Ok(());
             }
-            let credentials = access::demo_credentials(&config)?;
+            let credentials = access::demo_credentials(config)?;
             demo::print_tour(config.listen, &config.data_dir, &sim, &credentials);
-            runtime.block_on(serve_store(store, config.listen, &config))
+            runtime.block_on(serve_store(store, config.listen, config))
         }
         Command::Serve { listen } => {
             if let Some(l) = listen {
                 config.listen = l;
             }
-            let store = open_store(&config, |url| format!("a server already serves it at {url}"))?;
-            runtime.block_on(serve_store(store, config.listen, &config))
+            let store = open_store(config, |url| format!("a server already serves it at {url}"))?;
+            runtime.block_on(serve_store(store, config.listen, config))
         }
-        Command::Import { files } => import::run(&config, &files),
-        Command::Sql { format, purpose, query } => runtime.block_on(sql::run(&config, &query, purpose.as_deref(), format)),
-        Command::Keys(command) => access::keys(&config, command),
-        Command::Users(command) => access::users(&config, command),
-        Command::Audit(command) => access::audit(&config, command),
-        Command::Goals(command) => runtime.block_on(insight::goals(&config, command)),
-        Command::Segment(command) => runtime.block_on(insight::segment(&config, command)),
-        Command::Insight { args } => runtime.block_on(insight::run(&config, &args)),
-        Command::Schema { format } => sql::schema(&config, format),
+        Command::Import { files } => import::run(config, &files),
+        Command::Sql { format, purpose, query } => runtime.block_on(sql::run(config, &query, purpose.as_deref(), format)),
+        Command::Keys(command) => access::keys(config, command),
+        Command::Users(command) => access::users(config, command),
+        Command::Audit(command) => access::audit(config, command),
+        Command::Approvals(command) => access::approvals(config, command),
+        Command::Goals(command) => runtime.block_on(insight::goals(config, command)),
+        Command::Segment(command) => runtime.block_on(insight::segment(config, command)),
+        Command::Insight { args } => runtime.block_on(insight::run(config, &args)),
+        Command::Schema { format } => sql::schema(config, format),
         Command::Compact {} => {
-            let mut store = open_store(&config, |url| format!("ask the server instead: curl -X POST {url}/v1/admin/compact"))?;
+            let mut store = open_store(config, |url| format!("ask the server instead: curl -X POST {url}/v1/admin/compact"))?;
             let r = store.compact()?;
             println!("compacted {} events into {} Parquet files", r.events, r.files);
             Ok(())
         }
-        Command::Ltv(LtvCommand::Fit { model, source, format }) => ltv::fit_command(&config, model, &source, format, &runtime),
-        Command::Ltv(LtvCommand::Predict { source, args }) => ltv::predict_command(&config, &source, &args, &runtime),
-        Command::Model(ModelCommand::Train(args)) => model::train(&config, &args),
+        Command::Ltv(LtvCommand::Fit { model, source, format }) => ltv::fit_command(config, model, &source, format, runtime),
+        Command::Ltv(LtvCommand::Predict { source, args }) => ltv::predict_command(config, &source, &args, runtime),
+        Command::Model(ModelCommand::Train(args)) => model::train(config, &args),
         Command::Model(ModelCommand::Predict(args)) => model::predict(&args),
-        Command::Model(ModelCommand::Import(args)) => model::import(&config, &args),
+        Command::Model(ModelCommand::Import(args)) => model::import(config, &args),
         Command::Model(ModelCommand::Eval { model, data, format }) => model::eval(&model, &data, format),
-        Command::Churn(ChurnCommand::Train(args)) => churn::train(&config, &args, &runtime),
-        Command::Churn(ChurnCommand::Score(args)) => churn::score(&config, &args, &runtime),
-        Command::Churn(ChurnCommand::Eval(args)) => churn::eval(&config, &args, &runtime),
+        Command::Churn(ChurnCommand::Train(args)) => churn::train(config, &args, runtime),
+        Command::Churn(ChurnCommand::Score(args)) => churn::score(config, &args, runtime),
+        Command::Churn(ChurnCommand::Eval(args)) => churn::eval(config, &args, runtime),
         Command::Churn(ChurnCommand::Features) => {
             churn::features();
             Ok(())
         }
-        Command::Pricing(PricingCommand::Compute(args)) => pricing::compute(&config, &args, &runtime),
-        Command::Models(ModelsCommand::List { format }) => churn::models_list(&config, format),
-        Command::Models(ModelsCommand::Promote { purpose, version }) => churn::models_activate(&config, &purpose, Some(version)),
-        Command::Models(ModelsCommand::Rollback { purpose }) => churn::models_activate(&config, &purpose, None),
-        Command::Fraud(FraudCommand::Train(args)) => risk::train(&config, &args),
-        Command::Fraud(FraudCommand::Score(args)) => risk::score(&config, &args),
-        Command::Fraud(FraudCommand::Eval(args)) => risk::eval(&config, &args),
-        Command::Rules(RulesCommand::Publish { file }) => risk::publish(&config, &file),
-        Command::Rules(RulesCommand::Backtest { file, period }) => risk::backtest(&config, &file, &period),
-        Command::Rules(RulesCommand::History) => risk::rules_history(&config),
-        Command::Rules(RulesCommand::Rollback) => risk::rules_rollback(&config),
+        Command::Pricing(PricingCommand::Compute(args)) => pricing::compute(config, &args, runtime),
+        Command::Models(ModelsCommand::List { format }) => churn::models_list(config, format),
+        Command::Models(ModelsCommand::Promote { purpose, version }) => churn::models_activate(config, &purpose, Some(version)),
+        Command::Models(ModelsCommand::Rollback { purpose }) => churn::models_activate(config, &purpose, None),
+        Command::Fraud(FraudCommand::Train(args)) => risk::train(config, &args),
+        Command::Fraud(FraudCommand::Score(args)) => risk::score(config, &args),
+        Command::Fraud(FraudCommand::Eval(args)) => risk::eval(config, &args),
+        Command::Rules(RulesCommand::Publish { file }) => risk::publish(config, &file),
+        Command::Rules(RulesCommand::Backtest { file, period }) => risk::backtest(config, &file, &period),
+        Command::Rules(RulesCommand::History) => risk::rules_history(config),
+        Command::Rules(RulesCommand::Rollback) => risk::rules_rollback(config),
         Command::Rules(RulesCommand::Features) => {
             risk::features();
             Ok(())
         }
-        Command::User { id } => risk::user(&config, &id),
-        Command::Cases(CasesCommand::List { status, assignee, format }) => risk::cases_list(&config, status, assignee, format),
-        Command::Cases(CasesCommand::Show { id }) => risk::cases_show(&config, &id),
-        Command::Cases(CasesCommand::Assign { id, assignee, by }) => risk::cases_change(&config, &id, CaseAction::Assign { assignee }, &by),
-        Command::Cases(CasesCommand::Comment { id, text, by }) => risk::cases_change(&config, &id, CaseAction::Comment { text }, &by),
+        Command::User { id } => risk::user(config, &id),
+        Command::Cases(CasesCommand::List { status, assignee, format }) => risk::cases_list(config, status, assignee, format),
+        Command::Cases(CasesCommand::Show { id }) => risk::cases_show(config, &id),
+        Command::Cases(CasesCommand::Assign { id, assignee, by }) => risk::cases_change(config, &id, CaseAction::Assign { assignee }, &by),
+        Command::Cases(CasesCommand::Comment { id, text, by }) => risk::cases_change(config, &id, CaseAction::Comment { text }, &by),
         Command::Cases(CasesCommand::Resolve { id, label, note, by }) => {
-            risk::cases_change(&config, &id, CaseAction::Resolve { fraud: label == "fraud", note }, &by)
+            risk::cases_change(config, &id, CaseAction::Resolve { fraud: label == "fraud", note }, &by)
         }
     }
 }

@@ -240,6 +240,11 @@ fn read_ruleset(file: &Path) -> Result<String> {
 pub fn publish(config: &Config, file: &Path) -> Result<()> {
     let src = read_ruleset(file)?;
     let store = RulesetStore::in_data_dir(&config.data_dir);
+    if config.access.needs_approval(finpulse_access::approvals::ApprovalKind::Rules) {
+        let r = store.propose(&src, &file.display().to_string(), &who())?;
+        println!("stored ruleset {:?} as v{} ({} rules), not active", r.name, r.version, r.rules.len());
+        return crate::access::request_approval(config, finpulse_access::approvals::ApprovalKind::Rules, RulesetStore::slot(), r.version);
+    }
     let r = store.publish(&src, &file.display().to_string(), &who()).map_err(|e| {
         let active = store.active().ok().flatten().map_or("none".to_string(), |r| format!("v{}", r.version));
         anyhow::anyhow!("{e}\nnot published; the active ruleset is still {active}")

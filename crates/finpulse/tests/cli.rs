@@ -940,3 +940,86 @@ fn every_type_a_query_returns_prints_in_every_format_and_over_http() {
     let r: Value = served.client.post(format!("{}/v1/sql", served.base)).json(&json!({"query": query})).send().unwrap().json().unwrap();
     assert_eq!(r["rows"][0], want, "{r}");
 }
+
+#[test]
+fn keys_users_purposes_and_the_audit_log_work_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let file = dir.path().join("kyc.ndjson");
+    std::fs::write(
+        &file,
+        "{\"event_id\":\"v1\",\"user_id\":\"u1\",\"ts\":\"2026-02-01T10:00:00+08:00\",\"type\":\"identity_verified\",\"id_number\":\"110101199003071234\",\"real_name\":\"张三\"}\n",
+    )
+    .unwrap();
+    let o = run(&["import", "--data-dir", d, file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The key is alone on the last line; a bad role is named with the roles there are.
+    let key = make_key(&data, "risk_analyst");
+    assert!(key.starts_with("fpk_") && !key.contains(' '), "{key}");
+    let o = run(&["keys", "create", "--role", "root", "--data-dir", d]);
+    assert!(!o.status.success() && stderr(&o).contains("'root' is not a role"), "{}", stderr(&o));
+    let o = run(&["keys", "create", "--role", "partner_app", "--tenant", "bank-b", "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["keys", "list", "--data-dir", d, "--format", "csv"]);
+    assert!(stdout(&o).contains(",partner_app,bank-b,active,"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains(&key[17..]), "a key's secret is never listed");
+
+    let create_user = |password: &str| {
+        let mut child = finpulse()
+            .args(["users", "create", "--name", "li.na", "--role", "compliance_officer", "--password-stdin", "--data-dir", d])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = create_user("short\n");
+    assert!(!o.status.success() && stderr(&o).contains("password must be"), "{}", stderr(&o));
+    let o = create_user("a long enough passphrase\n");
+    assert!(o.status.success() && stdout(&o).contains("made user li.na"), "{}", stderr(&o));
+
+    // Masked by default; in clear with a purpose, and that read is in the audit log.
+    assert_eq!(sql_csv(&data, "SELECT id_number, real_name FROM identity_verified"), vec![vec!["110***********1234", "张*"]]);
+    let o = run(&["sql", "--data-dir", d, "--format", "csv", "--purpose", "KYC review 7", "SELECT id_number FROM identity_verified"]);
+    assert!(o.status.success() && stdout(&o).contains("110101199003071234"), "{}", stderr(&o));
+    let o = run(&["audit", "list", "--data-dir", d, "--format", "csv"]);
+    assert!(stdout(&o).contains("sql (read in clear)") && stdout(&o).contains("KYC review 7"), "{}", stdout(&o));
+
+    // A server asks for the key; the key works.
+    {
+        let served = serve(&data);
+        let anonymous = reqwest::blocking::Client::new();
+        assert_eq!(anonymous.get(format!("{}/v1/schema", served.base)).send().unwrap().status(), 401);
+        assert_eq!(anonymous.get(format!("{}/healthz", served.base)).send().unwrap().status(), 200);
+        let analyst = client_with(&key, Duration::from_secs(30));
+        let r = analyst
+            .post(format!("{}/v1/sql", served.base))
+            .json(&json!({"query": "SELECT id_number FROM identity_verified"}))
+            .send()
+            .unwrap();
+        assert_eq!(r.headers()["x-data-exposure"], "masked");
+        assert!(r.text().unwrap().contains("110***********1234"));
+    }
+
+    let o = run(&["audit", "verify", "--data-dir", d]);
+    assert!(o.status.success() && stdout(&o).contains("audit log verified"), "{}{}", stdout(&o), stderr(&o));
+    let o = run(&["audit", "head", "--data-dir", d]);
+    let head = dir.path().join("head.json");
+    std::fs::write(&head, stdout(&o)).unwrap();
+    let o = run(&["audit", "verify", "--data-dir", d, "--entry", "1", "--trusted-head", head.to_str().unwrap()]);
+    assert!(o.status.success() && stdout(&o).contains("\"inclusion_proof\""), "{}{}", stdout(&o), stderr(&o));
+
+    // One byte changed anywhere in an entry: verify fails and names it.
+    let entries = data.join("audit").join("entries.jsonl");
+    let text = std::fs::read_to_string(&entries).unwrap();
+    let second = text.lines().nth(1).unwrap();
+    std::fs::write(&entries, text.replacen(second, &second.replacen("keys.create", "keys.crEate", 1), 1)).unwrap();
+    let o = run(&["audit", "verify", "--data-dir", d]);
+    assert!(!o.status.success(), "a changed entry verified");
+    assert!(stderr(&o).contains("audit entry 1 (line 2"), "{}", stderr(&o));
+}

@@ -1,0 +1,207 @@
+//! Maker–checker: where a mistake costs money (a ruleset going live, a model promoted), the
+//! change can be set to wait for a second person. The maker's change is stored but not active;
+//! a different principal with the same permission approves (and it takes effect) or rejects it.
+
+use crate::keys::{KeysError, io_err};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::path::PathBuf;
+
+/// The approvals file.
+pub const APPROVALS_FILE: &str = "approvals.json";
+const LOCK_FILE: &str = "LOCK";
+
+/// What waits for approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalKind {
+    /// A published ruleset becoming active.
+    Rules,
+    /// A model version becoming the active one of its purpose.
+    Models,
+}
+
+impl ApprovalKind {
+    /// Its name in configuration and answers.
+    pub fn name(self) -> &'static str {
+        match self {
+            ApprovalKind::Rules => "rules",
+            ApprovalKind::Models => "models",
+        }
+    }
+}
+
+/// Where a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalState {
+    /// Waiting for a second person.
+    Pending,
+    /// Approved: the change took effect.
+    Approved,
+    /// Rejected: nothing changed.
+    Rejected,
+}
+
+/// A change waiting for (or decided by) a second person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// 1, 2, … in the order asked.
+    pub id: u64,
+    /// What kind of change.
+    pub kind: ApprovalKind,
+    /// The model purpose, or the ruleset slot.
+    pub name: String,
+    /// The version to make active.
+    pub version: u32,
+    /// Who asked.
+    pub requested_by: String,
+    /// When, µs.
+    pub requested_at_us: i64,
+    /// Where it stands.
+    pub state: ApprovalState,
+    /// Who decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// When, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at_us: Option<i64>,
+}
+
+/// Why a decision was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    /// A file problem.
+    #[error(transparent)]
+    Files(#[from] KeysError),
+    /// No such request.
+    #[error("no approval request {0}")]
+    NotFound(u64),
+    /// Decided already.
+    #[error("approval request {id} was {state:?} already")]
+    Decided {
+        /// The request.
+        id: u64,
+        /// How.
+        state: ApprovalState,
+    },
+    /// The maker tried to check their own change.
+    #[error("approval request {id} was made by {by}: a second person must decide it")]
+    SamePerson {
+        /// The request.
+        id: u64,
+        /// Who made it.
+        by: String,
+    },
+}
+
+/// The approval requests of one access directory.
+pub struct Approvals {
+    dir: PathBuf,
+}
+
+impl Approvals {
+    /// The requests in `dir`.
+    pub fn open(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join(APPROVALS_FILE)
+    }
+
+    fn lock(&self) -> Result<File, ApprovalError> {
+        std::fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+        let path = self.dir.join(LOCK_FILE);
+        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
+        file.lock().map_err(io_err(&path))?;
+        Ok(file)
+    }
+
+    /// Every request, oldest first.
+    pub fn list(&self) -> Result<Vec<Approval>, ApprovalError> {
+        let path = self.path();
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).map_err(|e| KeysError::Damaged { path, why: e.to_string() })?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io_err(&path)(e).into()),
+        }
+    }
+
+    fn write(&self, all: &[Approval]) -> Result<(), ApprovalError> {
+        let path = self.path();
+        let json = serde_json::to_vec_pretty(all).expect("approvals serialise");
+        finpulse_core::durable::write_file(&path, &json).map_err(io_err(&path))?;
+        Ok(())
+    }
+
+    /// Asks for `version` of `name` to be made active.
+    pub fn request(&self, kind: ApprovalKind, name: &str, version: u32, by: &str) -> Result<Approval, ApprovalError> {
+        let _lock = self.lock()?;
+        let mut all = self.list()?;
+        let a = Approval {
+            id: all.last().map_or(1, |a| a.id + 1),
+            kind,
+            name: name.to_string(),
+            version,
+            requested_by: by.to_string(),
+            requested_at_us: finpulse_core::time::now_us(),
+            state: ApprovalState::Pending,
+            decided_by: None,
+            decided_at_us: None,
+        };
+        all.push(a.clone());
+        self.write(&all)?;
+        Ok(a)
+    }
+
+    /// Decides request `id`, then runs `apply` on an approval before recording it (so an
+    /// approval whose change fails stays pending). The maker may not decide their own request.
+    pub fn decide<E>(
+        &self,
+        id: u64,
+        approve: bool,
+        by: &str,
+        apply: impl FnOnce(&Approval) -> Result<(), E>,
+    ) -> Result<Result<Approval, E>, ApprovalError> {
+        let _lock = self.lock()?;
+        let mut all = self.list()?;
+        let a = all.iter_mut().find(|a| a.id == id).ok_or(ApprovalError::NotFound(id))?;
+        if a.state != ApprovalState::Pending {
+            return Err(ApprovalError::Decided { id, state: a.state });
+        }
+        if a.requested_by == by {
+            return Err(ApprovalError::SamePerson { id, by: by.to_string() });
+        }
+        if approve && let Err(e) = apply(a) {
+            return Ok(Err(e));
+        }
+        a.state = if approve { ApprovalState::Approved } else { ApprovalState::Rejected };
+        a.decided_by = Some(by.to_string());
+        a.decided_at_us = Some(finpulse_core::time::now_us());
+        let out = a.clone();
+        self.write(&all)?;
+        Ok(Ok(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_person_decides_and_the_maker_cannot() {
+        let dir = tempfile::tempdir().unwrap();
+        let approvals = Approvals::open(dir.path());
+        let a = approvals.request(ApprovalKind::Rules, "active", 3, "user:maker").unwrap();
+        let refused = approvals.decide(a.id, true, "user:maker", |_| Ok::<(), String>(()));
+        assert!(matches!(refused, Err(ApprovalError::SamePerson { .. })));
+        let failed = approvals.decide(a.id, true, "user:checker", |_| Err("does not compile".to_string())).unwrap();
+        assert_eq!(failed.unwrap_err(), "does not compile");
+        assert_eq!(approvals.list().unwrap()[0].state, ApprovalState::Pending, "a change that failed stays pending");
+        let done = approvals.decide(a.id, true, "user:checker", |_| Ok::<(), String>(())).unwrap().unwrap();
+        assert_eq!((done.state, done.decided_by.as_deref()), (ApprovalState::Approved, Some("user:checker")));
+        assert!(matches!(approvals.decide(a.id, false, "user:other", |_| Ok::<(), String>(())), Err(ApprovalError::Decided { .. })));
+        assert!(matches!(approvals.decide(99, true, "x", |_| Ok::<(), String>(())), Err(ApprovalError::NotFound(99))));
+    }
+}
