@@ -52,6 +52,10 @@ enum Bench {
         events: u64,
         #[arg(long)]
         out: PathBuf,
+        /// Give each payment a card number (a C2 level-3 field: masked for most readers), for
+        /// measuring what masking costs. CSV only.
+        #[arg(long)]
+        with_cards: bool,
     },
     /// In-process decision latency with N users in live state, a GBDT model and a ruleset.
     Decide {
@@ -151,7 +155,7 @@ fn main() -> Result<()> {
             println!("disk: {mb_s:.1} MB/s sequential with fdatasync every {block_kib} KiB");
         }
         Bench::IngestHttp { batch, connections, seconds } => ingest_http(&cli.finpulse, &cli.scratch, batch, connections, seconds)?,
-        Bench::MakeFile { events, out } => make_file(events, &out)?,
+        Bench::MakeFile { events, out, with_cards } => make_file(events, &out, with_cards)?,
         Bench::Sql { data_dir, repeat, query } => sql(&data_dir, repeat, &query)?,
         Bench::SqlMasking { data_dir, repeat, query } => sql_masking(&cli.finpulse, &data_dir, repeat, &query)?,
         Bench::Insights { data_dir, repeat } => insights(&cli.finpulse, &data_dir, repeat)?,
@@ -264,15 +268,17 @@ fn payment_json(i: u64) -> String {
     )
 }
 
-fn make_file(events: u64, out: &Path) -> Result<()> {
+fn make_file(events: u64, out: &Path, with_cards: bool) -> Result<()> {
     let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
     let csv = out.extension().is_some_and(|e| e == "csv");
+    anyhow::ensure!(csv || !with_cards, "--with-cards writes CSV only");
     if csv {
-        writeln!(w, "event_id,user_id,ts,type,amount_fen,currency,terminal_id,merchant_id")?;
+        let cards = if with_cards { ",card_number" } else { "" };
+        writeln!(w, "event_id,user_id,ts,type,amount_fen,currency,terminal_id,merchant_id{cards}")?;
     }
     for i in 0..events {
         if csv {
-            writeln!(
+            write!(
                 w,
                 "b{i},u{},{},payment,{},CNY,t{},m{}",
                 i % 1_000_000,
@@ -281,6 +287,11 @@ fn make_file(events: u64, out: &Path) -> Result<()> {
                 i % 10_000,
                 i % 3_000
             )?;
+            if with_cards {
+                // One card per user: 6222 and twelve digits.
+                write!(w, ",6222{:012}", (i % 1_000_000) * 7_919 % 1_000_000_000_000)?;
+            }
+            writeln!(w)?;
         } else {
             writeln!(w, "{}", payment_json(i))?;
         }

@@ -1023,3 +1023,35 @@ fn keys_users_purposes_and_the_audit_log_work_from_the_command_line() {
     assert!(!o.status.success(), "a changed entry verified");
     assert!(stderr(&o).contains("audit entry 1 (line 2"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_ruleset_set_to_need_approval_waits_for_a_second_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let d = d.to_str().unwrap();
+    let config = dir.path().join("finpulse.toml");
+    std::fs::write(&config, "[access]\napproval_required = [\"rules\"]\n").unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, "name = \"cards\"\nreview_at = 0.5\nblock_at = 0.9\n[[rule]]\nname = \"big\"\nwhen = \"payment.amount_fen > 100000\"\nscore = 0.6\n").unwrap();
+    let as_user = |user: &str, args: &[&str]| {
+        finpulse().env("USER", user).args(args).args(["--config", config.to_str().unwrap(), "--data-dir", d]).output().unwrap()
+    };
+    let o = as_user("maker", &["rules", "publish", rules.to_str().unwrap()]);
+    assert!(o.status.success() && stdout(&o).contains("waits for a second person's approval (request 1)"), "{}{}", stdout(&o), stderr(&o));
+    let o = as_user("maker", &["rules", "history"]);
+    assert!(!stdout(&o).contains("v1"), "not active before approval: {}", stdout(&o));
+    let o = as_user("maker", &["approvals", "approve", "1"]);
+    assert!(!o.status.success() && stderr(&o).contains("a second person must decide it"), "{}", stderr(&o));
+    let o = as_user("checker", &["approvals", "approve", "1"]);
+    assert!(o.status.success() && stdout(&o).contains("Approved by cli:checker"), "{}{}", stdout(&o), stderr(&o));
+    let o = as_user("checker", &["rules", "history"]);
+    assert!(stdout(&o).contains("v1"), "{}", stdout(&o));
+    let o = as_user("auditor", &["audit", "list", "--format", "csv"]);
+    let log = stdout(&o);
+    assert!(
+        log.contains("cli:maker,rules.publish")
+            && log.contains("cli:maker,approvals.approve")
+            && log.contains("cli:checker,approvals.approve"),
+        "{log}"
+    );
+}
