@@ -3,6 +3,7 @@
 //! key has 160 bits of entropy and needs no password hashing), scoped to a role and a tenant,
 //! expiring, rotatable with an overlap, revocable at once.
 
+use crate::Principal;
 use crate::role::Role;
 use hmac::{Hmac, Mac};
 use parking_lot::RwLock;
@@ -11,6 +12,7 @@ use sha2::Sha256;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 use subtle::ConstantTimeEq;
 
@@ -192,7 +194,29 @@ pub struct Keys {
 struct Cache {
     /// The keys file's modification time and length when read.
     stamp: Option<(SystemTime, u64)>,
-    by_id: HashMap<String, KeyRecord>,
+    by_id: HashMap<String, Known>,
+}
+
+/// A key as a request meets it: shared, with its hash as bytes and the principal it stands
+/// for worked out once, so checking a key allocates nothing.
+struct Known {
+    record: Arc<KeyRecord>,
+    hash: Option<[u8; 32]>,
+    principal: Arc<Principal>,
+}
+
+impl Cache {
+    fn of(stamp: Option<(SystemTime, u64)>, records: Vec<KeyRecord>) -> Self {
+        let by_id = records
+            .into_iter()
+            .map(|r| {
+                let hash = hex::decode(&r.hash).ok().and_then(|b| b.try_into().ok());
+                let principal = Arc::new(Principal::of_key(&r));
+                (r.id.clone(), Known { record: Arc::new(r), hash, principal })
+            })
+            .collect();
+        Self { stamp, by_id }
+    }
 }
 
 impl Keys {
@@ -210,10 +234,14 @@ impl Keys {
         self.dir.join(KEYS_FILE)
     }
 
-    fn hash(&self, key_text: &str) -> String {
+    fn hash_bytes(&self, key_text: &str) -> [u8; 32] {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
         mac.update(key_text.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        mac.finalize().into_bytes().into()
+    }
+
+    fn hash(&self, key_text: &str) -> String {
+        hex::encode(self.hash_bytes(key_text))
     }
 
     /// Re-reads the keys file when another process changed it.
@@ -228,7 +256,7 @@ impl Keys {
             return Ok(());
         }
         let records = self.read_file()?;
-        *self.cache.write() = Cache { stamp, by_id: records.into_iter().map(|r| (r.id.clone(), r)).collect() };
+        *self.cache.write() = Cache::of(stamp, records);
         Ok(())
     }
 
@@ -258,7 +286,7 @@ impl Keys {
         finpulse_core::durable::write_file(&path, &json).map_err(io_err(&path))?;
         // Seen at once by this process, whatever the file's time resolution.
         let stamp = std::fs::metadata(&path).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
-        *self.cache.write() = Cache { stamp, by_id: records.into_iter().map(|r| (r.id.clone(), r)).collect() };
+        *self.cache.write() = Cache::of(stamp, records);
         Ok(out)
     }
 
@@ -351,7 +379,16 @@ impl Keys {
     }
 
     /// The key `text` names, if it is one that works at `now_us`.
-    pub fn authenticate(&self, text: &str, now_us: i64) -> Result<KeyRecord, KeyRefusal> {
+    pub fn authenticate(&self, text: &str, now_us: i64) -> Result<Arc<KeyRecord>, KeyRefusal> {
+        self.check(text, now_us).map(|k| k.0)
+    }
+
+    /// The principal the key `text` stands for, if it works at `now_us`.
+    pub fn principal(&self, text: &str, now_us: i64) -> Result<Arc<Principal>, KeyRefusal> {
+        self.check(text, now_us).map(|k| k.1)
+    }
+
+    fn check(&self, text: &str, now_us: i64) -> Result<(Arc<KeyRecord>, Arc<Principal>), KeyRefusal> {
         let id = parse(text).ok_or(KeyRefusal::Malformed)?;
         if let Err(e) = self.refresh() {
             // A damaged or unreadable keys file refuses every key rather than trusting old state
@@ -360,15 +397,15 @@ impl Keys {
             return Err(KeyRefusal::Unknown);
         }
         let cache = self.cache.read();
-        let record = cache.by_id.get(id).ok_or(KeyRefusal::Unknown)?;
-        let matches: bool = self.hash(text).as_bytes().ct_eq(record.hash.as_bytes()).into();
-        if !matches {
+        let known = cache.by_id.get(id).ok_or(KeyRefusal::Unknown)?;
+        let stored = known.hash.ok_or(KeyRefusal::Unknown)?;
+        if !bool::from(self.hash_bytes(text).ct_eq(&stored)) {
             return Err(KeyRefusal::Unknown);
         }
-        match record.state_at(now_us) {
-            KeyState::Active => Ok(record.clone()),
-            KeyState::Expired => Err(KeyRefusal::Expired(record.shown())),
-            KeyState::Revoked => Err(KeyRefusal::Revoked(record.shown())),
+        match known.record.state_at(now_us) {
+            KeyState::Active => Ok((known.record.clone(), known.principal.clone())),
+            KeyState::Expired => Err(KeyRefusal::Expired(known.record.shown())),
+            KeyState::Revoked => Err(KeyRefusal::Revoked(known.record.shown())),
         }
     }
 }

@@ -60,10 +60,12 @@ fn udf(style: MaskStyle) -> ScalarUDF {
 
 fn mask_array(a: &ArrayRef, style: MaskStyle) -> ArrayRef {
     let strings = a.as_string::<i32>();
-    let mut out = StringBuilder::with_capacity(strings.len(), strings.value_data().len());
+    let mut out = StringBuilder::with_capacity(strings.len(), strings.value_data().len() + 8 * strings.len());
     for i in 0..strings.len() {
         if strings.is_valid(i) {
-            out.append_value(style.apply(strings.value(i)));
+            // Written into the builder's buffer, then closed as one value: no string per row.
+            style.write_masked(strings.value(i), &mut out).expect("writing to a string builder does not fail");
+            out.append_value("");
         } else {
             out.append_null();
         }

@@ -151,7 +151,7 @@ fn route(method: &Method, path: Option<&str>) -> Option<(Need, Trail)> {
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The principal.
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
     /// The purpose stated in `X-Purpose`.
     pub purpose: Option<String>,
     /// What they may see of personal data in this request.
@@ -239,7 +239,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Who the request's credentials name, or the refusal.
-fn authenticate(app: &AppState, method: &Method, headers: &HeaderMap, now_us: i64) -> Result<Principal, Refusal> {
+fn authenticate(app: &AppState, method: &Method, headers: &HeaderMap, now_us: i64) -> Result<Arc<Principal>, Refusal> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         if value.len() > AUTHORIZATION_BYTES_MAX {
             return Err(Refusal::Unauthorized("the Authorization header is too long to be a finpulse key".into()));
@@ -248,12 +248,7 @@ fn authenticate(app: &AppState, method: &Method, headers: &HeaderMap, now_us: i6
         let Some(token) = text.strip_prefix("Bearer ").map(str::trim) else {
             return Err(Refusal::Unauthorized("the Authorization header must be 'Bearer <key>'".into()));
         };
-        return app
-            .access
-            .keys
-            .authenticate(token, now_us)
-            .map(|k| Principal::of_key(&k))
-            .map_err(|e| Refusal::Unauthorized(e.to_string()));
+        return app.access.keys.principal(token, now_us).map_err(|e| Refusal::Unauthorized(e.to_string()));
     }
     if let Some(token) = session_cookie(headers) {
         let session = app.access.sessions.check(token, now_us).map_err(|e| Refusal::Unauthorized(e.to_string()))?;
@@ -266,7 +261,7 @@ fn authenticate(app: &AppState, method: &Method, headers: &HeaderMap, now_us: i6
                 )));
             }
         }
-        return Ok(Principal::of_session(&session));
+        return Ok(Arc::new(Principal::of_session(&session)));
     }
     Err(Refusal::Unauthorized(
         "authentication required: send 'Authorization: Bearer <key>' (finpulse keys create) or sign in at /v1/auth/login".into(),
@@ -294,38 +289,42 @@ pub(crate) async fn append_audit(app: &AppState, record: Record) -> Result<Entry
 /// The middleware in front of every route.
 pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
-    let from = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
-    let target = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
-    let action = format!("{method} {}", matched.as_deref().unwrap_or(req.uri().path()));
+    let matched_path = req.extensions().get::<MatchedPath>().cloned();
+    let matched = matched_path.as_ref().map(MatchedPath::as_str);
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let uri = req.uri().clone();
+    // What the audit log says of the request; only worked out when an entry is written.
+    let from = || peer.map(|p| p.to_string());
+    let target = || uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let action = || format!("{method} {}", matched.unwrap_or(uri.path()));
     let now_us = finpulse_core::time::now_us();
     let refusal = |principal: Option<&Principal>, status: StatusCode, why: String| Record {
         actor: principal.map_or_else(|| "anonymous".into(), |p| p.actor.clone()),
         role: principal.map(|p| p.role.name().to_string()),
         tenant: principal.map_or_else(|| app.access_options.tenant.clone(), |p| p.tenant.clone()),
-        action: action.clone(),
-        target: Some(target.clone()),
+        action: action(),
+        target: Some(target()),
         purpose: None,
-        from: from.clone(),
+        from: from(),
         outcome: "denied".into(),
         status: Some(status.as_u16()),
         request_sha256: None,
         detail: Some(why),
     };
 
-    let (need, trail) = match (route(&method, matched.as_deref()), matched.is_some()) {
+    let (need, trail) = match (route(&method, matched), matched.is_some()) {
         (Some(r), _) => r,
         // A path no route matches: signed-in callers get the 404, others the 401. A known path
         // with a method it does not take: the 405, once signed in.
         (None, false) => (SignedIn, Refusals),
-        (None, true) if ROUTES.iter().any(|(_, p, _, _)| Some(*p) == matched.as_deref()) => (SignedIn, Refusals),
+        (None, true) if ROUTES.iter().any(|(_, p, _, _)| Some(*p) == matched) => (SignedIn, Refusals),
         (None, true) => {
-            let why = format!("{action} has no permission defined, so it is refused");
+            let why = format!("{} has no permission defined, so it is refused", action());
             let _ = append_audit(&app, refusal(None, StatusCode::FORBIDDEN, why.clone())).await;
             return error(StatusCode::FORBIDDEN, why);
         }
     };
-    let need = match (need, matched.as_deref()) {
+    let need = match (need, matched) {
         (Open, Some("/metrics")) if app.access_options.metrics_need_key => Need::Permission(P::Operate),
         (n, _) => n,
     };
@@ -355,7 +354,7 @@ pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next)
     if let Need::Permission(p) = need
         && !principal.allows(p)
     {
-        let why = format!("role {} does not have the {p} permission that {action} needs", principal.role);
+        let why = format!("role {} does not have the {p} permission that {} needs", principal.role, action());
         metrics::counter!("finpulse_requests_refused_total", "status" => "403").increment(1);
         let _ = append_audit(&app, refusal(Some(&principal), StatusCode::FORBIDDEN, why.clone())).await;
         return error(StatusCode::FORBIDDEN, why);
@@ -395,7 +394,7 @@ pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next)
                 );
             }
         };
-        let hashed = if bytes.is_empty() { sha256_hex(target.as_bytes()) } else { sha256_hex(&bytes) };
+        let hashed = if bytes.is_empty() { sha256_hex(target().as_bytes()) } else { sha256_hex(&bytes) };
         (Request::from_parts(parts, Body::from(bytes)), Some(hashed))
     } else {
         (req, None)
@@ -418,10 +417,10 @@ pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next)
             actor: principal.actor.clone(),
             role: Some(principal.role.name().to_string()),
             tenant: principal.tenant.clone(),
-            action: if trail == ClearReads { format!("{action} (read in clear)") } else { action },
-            target: Some(target),
+            action: if trail == ClearReads { format!("{} (read in clear)", action()) } else { action() },
+            target: Some(target()),
             purpose,
-            from,
+            from: from(),
             outcome: outcome.into(),
             status: Some(status.as_u16()),
             request_sha256,
