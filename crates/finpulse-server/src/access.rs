@@ -763,12 +763,21 @@ pub(crate) async fn rotate_key(
     State(app): State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
     Path(id): Path<String>,
-    body: Option<Json<RotateRequest>>,
+    body: Bytes,
 ) -> Response {
+    // The body is optional: none keeps the default overlap.
+    let req: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("body must be {{\"overlap_secs\": N}} or empty: {e}")),
+        }
+    };
     if let Err(r) = own_key(&app, &id) {
         return r.response();
     }
-    let overlap = body.and_then(|b| b.0.overlap_secs).unwrap_or(finpulse_access::keys::ROTATION_OVERLAP_SECS_DEFAULT);
+    let overlap = req.overlap_secs.unwrap_or(finpulse_access::keys::ROTATION_OVERLAP_SECS_DEFAULT);
     match app.access.keys.rotate(&id, overlap, caller.actor()) {
         Ok((record, key)) => {
             (StatusCode::CREATED, Json(NewKeyBody { key, record: KeyBody::of(&record, finpulse_core::time::now_us()) })).into_response()
@@ -1159,6 +1168,9 @@ pub(crate) fn document(api: &mut utoipa::openapi::OpenApi) {
                 SecurityRequirement::new("session", Vec::<String>::new()),
             ]);
             let responses = &mut op.responses.responses;
+            responses
+                .entry("400".into())
+                .or_insert_with(|| answer("A path or query parameter, or the body, does not parse; the error says which and why").into());
             responses
                 .entry("401".into())
                 .or_insert_with(|| answer("No credentials, or a malformed, unknown, expired or revoked key").into());

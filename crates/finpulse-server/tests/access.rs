@@ -457,3 +457,42 @@ async fn parameters_of_the_wrong_type_and_wrong_methods_answer_json_errors() {
     assert!(spec["paths"]["/healthz"]["get"]["security"].is_null());
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_made_rotated_and_revoked_over_http_take_effect_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let admin = common::admin_client(dir.path());
+    let made: Value = admin
+        .post(format!("{base}/v1/auth/keys"))
+        .header("content-type", "application/json")
+        .body(json!({"role": "partner_app", "label": "acme", "expires_in_days": 30, "limits": {"requests_per_sec": 100}}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, old_key) = (made["id"].as_str().unwrap().to_string(), made["key"].as_str().unwrap().to_string());
+    assert_eq!(made["limits"]["requests_per_sec"], 100);
+    let listed: Value = admin.get(format!("{base}/v1/auth/keys")).send().await.unwrap().json().await.unwrap();
+    assert!(!listed.to_string().contains(&old_key[18..]), "a listing never carries a secret");
+    let bad = admin.post(format!("{base}/v1/auth/keys/{id}/rotate")).body("{\"overlap\": 5}").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let rotated: Value = admin.post(format!("{base}/v1/auth/keys/{id}/rotate")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(rotated["rotated_from"], id.as_str());
+    let new_key = rotated["key"].as_str().unwrap().to_string();
+    let whoami = |key: String| {
+        let url = format!("{base}/v1/auth/whoami");
+        async move { common::client_with(&key).get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!((whoami(old_key.clone()).await, whoami(new_key.clone()).await), (200, 200), "both work during the overlap");
+    let r = admin.post(format!("{base}/v1/auth/keys/{id}/revoke")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!((whoami(old_key).await, whoami(new_key).await), (401, 200), "the revoked key stops at once");
+    let other = admin.post(format!("{base}/v1/auth/keys/nope/revoke")).send().await.unwrap();
+    assert_eq!(other.status(), 404);
+    server.stop().await.unwrap();
+}
