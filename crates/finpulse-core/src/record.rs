@@ -97,6 +97,22 @@ impl RawRecord {
     }
 }
 
+impl RecordError {
+    /// The error as it may leave the server: text quoted from a field the data class masks is
+    /// masked as the field would be in an answer (errors are printed, logged and sent back).
+    fn shown_as(mut self, field: &crate::FieldSpec) -> Self {
+        use crate::mask::{Exposure, FieldExposure, field_exposure};
+        if let RecordProblem::Unconvertible { text, .. } = &mut self.problem {
+            match field_exposure(field.class, field.mask, Exposure::Masked) {
+                FieldExposure::Shown => {}
+                FieldExposure::Masked(style) => *text = style.apply(text),
+                FieldExposure::Withheld => *text = "(withheld)".into(),
+            }
+        }
+        self
+    }
+}
+
 /// What was wrong with a record.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RecordProblem {
@@ -339,7 +355,7 @@ impl Registry {
                 .filter(|id| spec.fields.iter().any(|f| f.field == *id))
                 .ok_or_else(|| err(name, RecordProblem::UnknownField(spec.name.clone())))?;
             let field = self.field(field_id);
-            let converted = convert(name, field.ty, value, limits)?;
+            let converted = convert(name, field.ty, value, limits).map_err(|e| e.shown_as(field))?;
             match (&converted, field.check) {
                 (Value::Int(i), FieldCheck::NonNegative) if *i < 0 => {
                     return Err(err(name, RecordProblem::Negative(*i)));
@@ -449,6 +465,21 @@ mod tests {
         let (field, problem) = problem_of(replace(payment(), "amount_fen", RawValue::Text("12.5".into())));
         assert_eq!(field.as_deref(), Some("amount_fen"));
         assert!(matches!(problem, RecordProblem::Unconvertible { .. }));
+    }
+
+    #[test]
+    fn an_error_quoting_a_masked_field_masks_the_quote() {
+        let report = RawRecord::default()
+            .with("user_id", RawValue::Str("u1".into()))
+            .with("ts", RawValue::Str("2026-05-01T12:00:00+08:00".into()))
+            .with("type", RawValue::Str("credit_report".into()))
+            .with("bureau_score", RawValue::Text("score 712 of 900".into()));
+        let e = Registry::builtin().validate(&report, &limits()).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("bureau_score"));
+        assert!(!e.to_string().contains("712"), "{e}");
+        // A field every reader sees is quoted as sent.
+        let (_, problem) = problem_of(replace(payment(), "amount_fen", RawValue::Text("12.5".into())));
+        assert!(problem.to_string().contains("'12.5'"), "{problem}");
     }
 
     #[test]

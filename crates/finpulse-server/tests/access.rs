@@ -496,3 +496,18 @@ async fn keys_made_rotated_and_revoked_over_http_take_effect_at_once() {
     assert_eq!(other.status(), 404);
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_be_set_to_need_a_key_with_the_operate_permission() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let options = AccessOptions { metrics_need_key: true, ..AccessOptions::default() };
+    let server = finpulse_server::Server::start(store, "127.0.0.1:0".parse().unwrap(), ApiLimits::default(), options).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    assert_eq!(reqwest::get(format!("{base}/metrics")).await.unwrap().status(), 401);
+    assert_eq!(reqwest::get(format!("{base}/healthz")).await.unwrap().status(), 200, "liveness stays open");
+    let analyst = common::client_with(&common::key(dir.path(), Role::RiskAnalyst));
+    assert_eq!(analyst.get(format!("{base}/metrics")).send().await.unwrap().status(), 403);
+    assert_eq!(common::admin_client(dir.path()).get(format!("{base}/metrics")).send().await.unwrap().status(), 200);
+    server.stop().await.unwrap();
+}
