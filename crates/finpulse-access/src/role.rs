@@ -42,6 +42,11 @@ impl Role {
         }
     }
 
+    /// What the role may do.
+    pub fn permissions(self) -> impl Iterator<Item = Permission> {
+        PERMISSIONS.into_iter().filter(move |p| self.allows(*p))
+    }
+
     /// Whether the role may do `p`.
     pub fn allows(self, p: Permission) -> bool {
         use Permission::*;
@@ -114,6 +119,25 @@ pub enum Permission {
     /// Change the schema, compact, and other operator actions.
     Operate,
 }
+
+/// Every permission, in the order lists show them.
+pub const PERMISSIONS: [Permission; 15] = [
+    Permission::Ingest,
+    Permission::Decide,
+    Permission::ReadInsights,
+    Permission::RunSql,
+    Permission::EditGrowth,
+    Permission::PublishRules,
+    Permission::PromoteModels,
+    Permission::ReadCases,
+    Permission::ChangeCases,
+    Permission::ReadUsers,
+    Permission::ReadPersonalClear,
+    Permission::ExportPersonal,
+    Permission::ReadAudit,
+    Permission::ManageAccess,
+    Permission::Operate,
+];
 
 impl Permission {
     /// Its name in errors and the audit log.

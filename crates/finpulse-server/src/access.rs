@@ -463,28 +463,7 @@ pub struct WhoAmIBody {
 }
 
 fn permissions_of(role: Role) -> Vec<String> {
-    use Permission::*;
-    [
-        Ingest,
-        Decide,
-        ReadInsights,
-        RunSql,
-        EditGrowth,
-        PublishRules,
-        PromoteModels,
-        ReadCases,
-        ChangeCases,
-        ReadUsers,
-        ReadPersonalClear,
-        ExportPersonal,
-        ReadAudit,
-        ManageAccess,
-        Operate,
-    ]
-    .into_iter()
-    .filter(|p| role.allows(*p))
-    .map(|p| p.name().to_string())
-    .collect()
+    role.permissions().map(|p| p.name().to_string()).collect()
 }
 
 /// Sign in to the console: sets an HttpOnly, SameSite=Strict session cookie and answers the
