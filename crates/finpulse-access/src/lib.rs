@@ -122,8 +122,7 @@ impl Principal {
     /// Whoever runs the CLI on the data directory: its files are theirs, so they act as the
     /// administrator of the default tenant, named by their OS user in the audit log.
     pub fn local_operator() -> Self {
-        let who = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-        Self { actor: format!("cli:{who}"), role: Role::Admin, tenant: TENANT_DEFAULT.into(), limits: KeyLimits::default() }
+        Self { actor: format!("cli:{}", os_user()), role: Role::Admin, tenant: TENANT_DEFAULT.into(), limits: KeyLimits::default() }
     }
 
     /// Whether they may do `p`.
@@ -139,6 +138,26 @@ impl Principal {
         } else {
             Exposure::Masked
         }
+    }
+}
+
+/// Who runs this process: `$USER` (or `$LOGNAME`) when set, else the name the system gives the
+/// process's user id, else `uid<N>`.
+fn os_user() -> String {
+    if let Some(name) = ["USER", "LOGNAME"].iter().filter_map(|v| std::env::var(v).ok()).find(|n| !n.is_empty()) {
+        return name;
+    }
+    // SAFETY: getuid cannot fail; getpwuid_r writes only into the buffers given, and the name
+    // is read only when it reports success with a non-null result.
+    unsafe {
+        let uid = libc::getuid();
+        let mut entry: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 1024];
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut entry, buf.as_mut_ptr(), buf.len(), &mut found) == 0 && !found.is_null() && !entry.pw_name.is_null() {
+            return std::ffi::CStr::from_ptr(entry.pw_name).to_string_lossy().into_owned();
+        }
+        format!("uid{uid}")
     }
 }
 

@@ -81,6 +81,9 @@ impl Default for Config {
 pub const ENV_PREFIX: &str = "FINPULSE_";
 /// The log filter (tracing's env-filter syntax); not a config key.
 pub const LOG_FILTER_ENV: &str = "FINPULSE_LOG";
+/// The API key clients send (`Authorization: Bearer $FINPULSE_KEY`, as the README and the
+/// benchmark scripts use it); not a config key.
+pub const KEY_ENV: &str = "FINPULSE_KEY";
 
 impl Config {
     /// Loads defaults, the file (if given, or `finpulse.toml` in the working directory if it
@@ -96,7 +99,7 @@ impl Config {
         }
         for (key, value) in env {
             let Some(rest) = key.strip_prefix(ENV_PREFIX) else { continue };
-            if key == LOG_FILTER_ENV {
+            if key == LOG_FILTER_ENV || key == KEY_ENV {
                 continue;
             }
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
@@ -147,7 +150,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "listen = \"127.0.0.1:9999\"\n[limits]\nbatch_records_max = 10\nsql_rows_max = 7\n").unwrap();
-        let env = vec![("FINPULSE_LIMITS__SQL_ROWS_MAX".to_string(), "5".to_string()), ("OTHER".into(), "x".into())];
+        let env = vec![
+            ("FINPULSE_LIMITS__SQL_ROWS_MAX".to_string(), "5".to_string()),
+            ("OTHER".into(), "x".into()),
+            // The key a shell keeps for curl is not configuration.
+            ("FINPULSE_KEY".into(), "fpk_0123456789ab_0123".into()),
+        ];
         let c = Config::load(Some(&file), env.into_iter()).unwrap();
         assert_eq!(c.listen.port(), 9999);
         assert_eq!(c.limits.batch_records_max, 10);
