@@ -534,6 +534,10 @@ pub struct Server {
     warmer: tokio::task::JoinHandle<()>,
     /// Moves the live-state checkpoint up in the background.
     checkpointer: tokio::task::JoinHandle<()>,
+    /// Reads the latest decisions back into memory after the start, for retries.
+    recaller: tokio::task::JoinHandle<()>,
+    /// The decisions a retry is answered with from memory.
+    recent: Arc<risk::RecentDecisions>,
 }
 
 /// Answers 503 for a request still running after `request_timeout_secs`; its work is dropped.
@@ -669,6 +673,8 @@ impl Server {
             access,
             access_options,
         };
+        let recent = state.recent.clone();
+        let recaller = tokio::spawn(risk::recall_recent_decisions(state.clone()));
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -683,7 +689,19 @@ impl Server {
                 })
                 .await
         });
-        Ok(Self { addr, shutdown: Some(tx), task, writer_thread: Some(writer_thread), live, watcher, refresher, warmer, checkpointer })
+        Ok(Self {
+            addr,
+            shutdown: Some(tx),
+            task,
+            writer_thread: Some(writer_thread),
+            live,
+            watcher,
+            refresher,
+            warmer,
+            checkpointer,
+            recaller,
+            recent,
+        })
     }
 
     /// Stops accepting requests, finishes those in flight, and stops the writer.
@@ -695,6 +713,7 @@ impl Server {
         self.watcher.abort();
         self.refresher.abort();
         self.warmer.abort();
+        self.recaller.abort();
         self.checkpointer.abort();
         if let Some(t) = self.writer_thread.take() {
             // The router (and with it the last writer handle) is dropped once serving ends.
@@ -705,6 +724,12 @@ impl Server {
             tracing::error!(error = %e, "saving the live-state checkpoint failed; the next start replays the whole log");
         }
         result
+    }
+
+    /// How many decisions a retry is answered with from memory (the latest, up to
+    /// `RECENT_DECISIONS_MAX`; read back from the store in the background after a start).
+    pub fn decisions_remembered(&self) -> usize {
+        self.recent.len()
     }
 
     /// Waits until the server stops by itself (it does not, unless it fails).

@@ -27,8 +27,8 @@ pub const RECENT_DECISIONS_MAX: usize = 100_000;
 const RECORDED_THEN: &str = "duplicate: this event_id was stored before; this is the decision recorded then";
 
 /// The latest decisions by event id, as their record reads back, bounded at
-/// [`RECENT_DECISIONS_MAX`] (the oldest goes first). Empty after a start: retries of decisions
-/// made before it read the store.
+/// [`RECENT_DECISIONS_MAX`] (the oldest goes first). Filled again in the background after a
+/// start ([`recall_recent_decisions`]); until then retries of earlier decisions read the store.
 #[derive(Default)]
 pub(crate) struct RecentDecisions {
     inner: std::sync::Mutex<(std::collections::HashMap<String, DecisionBody>, std::collections::VecDeque<String>)>,
@@ -51,6 +51,30 @@ impl RecentDecisions {
                 by_id.remove(&oldest);
             }
         }
+    }
+
+    /// Adds decisions read back from the store, newest first, behind every decision already
+    /// remembered (they are older), up to the bound; returns how many were added.
+    fn recall(&self, newest_first: Vec<DecisionBody>) -> usize {
+        let mut guard = self.inner.lock().expect("no panic while holding the recent decisions");
+        let (by_id, order) = &mut *guard;
+        let mut added = 0;
+        for d in newest_first {
+            if order.len() >= RECENT_DECISIONS_MAX {
+                break;
+            }
+            if !by_id.contains_key(&d.event_id) {
+                order.push_front(d.event_id.clone());
+                by_id.insert(d.event_id.clone(), d);
+                added += 1;
+            }
+        }
+        added
+    }
+
+    /// How many decisions are remembered.
+    pub(crate) fn len(&self) -> usize {
+        self.inner.lock().expect("no panic while holding the recent decisions").1.len()
     }
 
     fn get(&self, event_id: &str) -> Option<DecisionBody> {
@@ -128,50 +152,88 @@ pub(crate) async fn decide(State(app): State<AppState>, body: Bytes) -> Response
     (StatusCode::OK, Json(DecisionBody::new(&decision, "new"))).into_response()
 }
 
+/// The columns a stored decision is read back from, in [`stored_decisions`]' order.
+const STORED_DECISION_COLUMNS: &str = "event_id, user_id, decision, risk_score, ruleset_version, model_version, reasons, decision_us";
+
+/// The suffix a transaction's id takes in the id of its `risk_decision` event.
+const DECISION_ID_SUFFIX: &str = "#decision";
+
 /// The decision stored for transaction `tx` (its `risk_decision` event, found by the user and
 /// the event id), in the shape of a decision answer, or `None` when it was stored without one
 /// (ingested, not decided). The ruleset's name and the model's own score are not stored, so
 /// they are null.
 async fn recorded_decision(app: &AppState, tx: &Event) -> Result<Option<DecisionBody>, String> {
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{DataType, Float64Type};
     let quoted = finpulse_query::sql::text_literal;
     let user = tx.user_id.as_deref().map_or("user_id IS NULL".to_string(), |u| format!("user_id = {}", quoted(u)));
     let sql = format!(
-        "SELECT decision, risk_score, ruleset_version, model_version, reasons, decision_us FROM risk_decision \
-         WHERE {user} AND event_id = {}",
-        quoted(&format!("{}#decision", tx.event_id))
+        "SELECT {STORED_DECISION_COLUMNS} FROM risk_decision WHERE {user} AND event_id = {}",
+        quoted(&format!("{}{DECISION_ID_SUFFIX}", tx.event_id))
     );
+    Ok(stored_decisions(app, &sql).await?.into_iter().next())
+}
+
+/// Runs `sql` (selecting [`STORED_DECISION_COLUMNS`] from `risk_decision`) and reads each row
+/// back as the answer a retry of its transaction gets.
+async fn stored_decisions(app: &AppState, sql: &str) -> Result<Vec<DecisionBody>, String> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Float64Type};
     let _turn = app.query_turn().await;
     let view = app.views.snapshot();
     let opts = finpulse_query::QueryOptions { memory_bytes_max: app.limits.query_memory_bytes_max, ..Default::default() };
-    let result = finpulse_query::run_sql(&view, &sql, opts).await.map_err(|e| e.to_string())?;
-    let Some(batch) = result.batches.iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
-    let text = |i: usize| finpulse_query::text_values(batch.column(i)).map(|v| v.into_iter().next().flatten()).map_err(|e| e.to_string());
-    let number = |i: usize| -> Result<Option<f64>, String> {
-        let column = arrow::compute::cast(batch.column(i), &DataType::Float64).map_err(|e| e.to_string())?;
-        let column = column.as_primitive::<Float64Type>();
-        Ok((!column.is_null(0)).then(|| column.value(0)))
-    };
-    let why = match text(4)? {
-        Some(r) => finpulse_risk::live::StoredWhy::parse(&r).map_err(|e| format!("the stored reasons do not read: {e}"))?,
-        None => finpulse_risk::live::StoredWhy::default(),
-    };
-    Ok(Some(DecisionBody {
-        event_id: tx.event_id.clone(),
-        user_id: tx.user_id.clone(),
-        action: text(0)?.unwrap_or_default(),
-        score: number(1)?,
-        reasons: why.reasons.into_iter().map(ReasonBody::from).collect(),
-        shadow_hits: why.shadow_hits,
-        ruleset: None,
-        ruleset_version: number(2)?.map(|v| v as u32),
-        model_version: number(3)?.map(|v| v as u32),
-        model_score: None,
-        elapsed_us: number(5)?,
-        fallback: why.fallback,
-        recorded: RECORDED_THEN.into(),
-    }))
+    let result = finpulse_query::run_sql(&view, sql, opts).await.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for batch in &result.batches {
+        let text = |i: usize| finpulse_query::text_values(batch.column(i)).map_err(|e| e.to_string());
+        let (ids, users, actions, reasons) = (text(0)?, text(1)?, text(2)?, text(6)?);
+        let numbers: Vec<arrow::array::ArrayRef> = [3, 4, 5, 7]
+            .iter()
+            .map(|&i| arrow::compute::cast(batch.column(i), &DataType::Float64).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        let number = |c: usize, row: usize| {
+            let column = numbers[c].as_primitive::<Float64Type>();
+            (!column.is_null(row)).then(|| column.value(row))
+        };
+        let rows = ids.into_iter().zip(users).zip(actions.into_iter().zip(reasons));
+        for (row, ((id, user_id), (action, stored_why))) in rows.enumerate() {
+            let why = match stored_why {
+                Some(r) => finpulse_risk::live::StoredWhy::parse(&r).map_err(|e| format!("the stored reasons do not read: {e}"))?,
+                None => finpulse_risk::live::StoredWhy::default(),
+            };
+            let id = id.unwrap_or_default();
+            out.push(DecisionBody {
+                event_id: id.strip_suffix(DECISION_ID_SUFFIX).unwrap_or(&id).to_string(),
+                user_id,
+                action: action.unwrap_or_default(),
+                score: number(0, row),
+                reasons: why.reasons.into_iter().map(ReasonBody::from).collect(),
+                shadow_hits: why.shadow_hits,
+                ruleset: None,
+                ruleset_version: number(1, row).map(|v| v as u32),
+                model_version: number(2, row).map(|v| v as u32),
+                model_score: None,
+                elapsed_us: number(3, row),
+                fallback: why.fallback,
+                recorded: RECORDED_THEN.into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Fills the memory of recent decisions, after a start, with the latest
+/// [`RECENT_DECISIONS_MAX`] decisions the store holds, so a retry of one of them is answered
+/// from memory as it would have been before the restart. Runs in the background; decisions
+/// made meanwhile are newer and stay.
+pub(crate) async fn recall_recent_decisions(app: AppState) {
+    let sql = format!("SELECT {STORED_DECISION_COLUMNS} FROM risk_decision ORDER BY ts DESC, event_id DESC LIMIT {RECENT_DECISIONS_MAX}");
+    let started = Instant::now();
+    match stored_decisions(&app, &sql).await {
+        Ok(newest_first) => {
+            let recalled = app.recent.recall(newest_first);
+            tracing::info!(recalled, secs = started.elapsed().as_secs_f64(), "recent decisions read back for retries");
+        }
+        Err(e) => tracing::warn!(error = %e, "reading recent decisions back failed; retries of earlier ones read the store"),
+    }
 }
 
 /// A user's live profile: identity, channel, lifecycle stage, RFM, balances and AUM, products,
