@@ -102,6 +102,10 @@ enum Bench {
         /// Keep-alive connections the requests share.
         #[arg(long, default_value_t = 64)]
         connections: usize,
+        /// Every Nth request sends again the transaction of 1,000 requests before (a client
+        /// retrying after a timeout); 0 sends none.
+        #[arg(long, default_value_t = 0)]
+        retry_every: u64,
     },
     /// A SQL query with the behaviour functions over one Parquet file (as `events`), best of
     /// `repeat`; with `--machine-steps`, also the funnel state machine alone.
@@ -174,8 +178,8 @@ fn main() -> Result<()> {
             zero_ahead_bytes.unwrap_or(finpulse_log::wal::ZERO_AHEAD_BYTES_DEFAULT),
         )?,
         Bench::MapGrowth { entries, rounds } => growth::run(entries, rounds),
-        Bench::DecideHttp { rate, seconds, users, connections } => {
-            decide_http(&cli.finpulse, &cli.scratch, rate, seconds, users, connections)?
+        Bench::DecideHttp { rate, seconds, users, connections, retry_every } => {
+            decide_http(&cli.finpulse, &cli.scratch, rate, seconds, users, connections, retry_every)?
         }
     }
     Ok(())
@@ -478,7 +482,10 @@ fn ingest_http(finpulse: &Path, scratch: &Path, batch: usize, connections: usize
 
 /// Decisions over HTTP at a fixed arrival rate, open loop over a fixed pool of connections
 /// (see [`load`]).
-fn decide_http(finpulse: &Path, scratch: &Path, rate: u64, seconds: u64, users: u64, connections: usize) -> Result<()> {
+/// Retries go back this many requests (far enough that the first has been answered).
+const RETRY_DISTANCE: u64 = 1_000;
+
+fn decide_http(finpulse: &Path, scratch: &Path, rate: u64, seconds: u64, users: u64, connections: usize, retry_every: u64) -> Result<()> {
     let (server, _data, base, key) = start_server(finpulse, scratch, "decide-http")?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(wait_healthy(&reqwest::Client::new(), &base))?;
@@ -495,7 +502,9 @@ fn decide_http(finpulse: &Path, scratch: &Path, rate: u64, seconds: u64, users: 
         total,
         connections,
         Duration::from_secs(10),
-        move |i| {
+        move |request| {
+            let retry = retry_every > 0 && request >= RETRY_DISTANCE && request % retry_every == 0;
+            let i = if retry { request - RETRY_DISTANCE } else { request };
             format!(
                 "{{\"event_id\":\"dh{i}\",\"user_id\":\"u{}\",\"ts\":{},\"type\":\"payment\",\"amount_fen\":{},\"currency\":\"CNY\",\"terminal_id\":\"t{}\"}}",
                 i * 7919 % users,
@@ -516,6 +525,12 @@ fn decide_http(finpulse: &Path, scratch: &Path, rate: u64, seconds: u64, users: 
         report.quantile_ms(0.99),
         report.quantile_ms(0.999)
     );
+    if retry_every > 0 {
+        let retries = (RETRY_DISTANCE..total).filter(|r| r % retry_every == 0).count();
+        println!(
+            "decide-http: {retries} of the requests were retries (every {retry_every}th sent again the transaction of {RETRY_DISTANCE} requests before)"
+        );
+    }
     let wall = started.elapsed();
     let mut client_after = sched::sample(client_pid);
     // The pacer has ended by now: its own reading stands in for it (it started at zero).
