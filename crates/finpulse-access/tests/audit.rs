@@ -119,3 +119,21 @@ fn a_replaced_signing_key_is_found() {
     let err = verify(dir.path()).unwrap_err().to_string();
     assert!(err.contains("its public half is not signing.pub"), "{err}");
 }
+
+#[test]
+fn appends_at_the_same_time_share_writes_and_every_one_is_in_the_log_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::sync::Arc::new(AuditLog::open(dir.path()).unwrap());
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || (0..50).map(|i| log.append(record(t * 100 + i)).unwrap().seq).collect::<Vec<u64>>())
+        })
+        .collect();
+    let mut seqs: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..400).collect::<Vec<u64>>(), "each append got its own place");
+    let v = verify(dir.path()).unwrap();
+    assert_eq!(v.entries, 400);
+    assert!(v.heads <= 400, "{} heads", v.heads);
+}
