@@ -181,13 +181,16 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
     move |source| AuditError::Io { path: path.to_path_buf(), source }
 }
 
+/// A record waiting to be written, and where its entry (or the failure) goes.
+type Waiting = (Record, std::sync::mpsc::SyncSender<Result<Entry, AuditError>>);
+
 /// The appending side of the audit log.
 pub struct AuditLog {
     dir: PathBuf,
     key: SigningKey,
     state: Mutex<State>,
     /// Records waiting to be written, each with where its entry (or the failure) goes.
-    pending: Mutex<Vec<(Record, std::sync::mpsc::SyncSender<Result<Entry, AuditError>>)>>,
+    pending: Mutex<Vec<Waiting>>,
 }
 
 #[derive(Default)]
@@ -290,7 +293,7 @@ impl AuditLog {
     }
 
     /// Writes a batch under the OS lock and answers each of its callers.
-    fn write_batch(&self, state: &mut State, batch: Vec<(Record, std::sync::mpsc::SyncSender<Result<Entry, AuditError>>)>) {
+    fn write_batch(&self, state: &mut State, batch: Vec<Waiting>) {
         let (records, replies): (Vec<Record>, Vec<_>) = batch.into_iter().unzip();
         match self.write_records(state, records) {
             Ok(entries) => {
