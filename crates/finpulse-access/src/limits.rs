@@ -62,8 +62,6 @@ struct Counters {
     day: i64,
     today: u64,
     queries: Arc<AtomicU32>,
-    /// The second a refusal of this key was last reported in.
-    refused_second: i64,
 }
 
 /// Every key's counters.
@@ -117,17 +115,6 @@ impl Limiter {
         }
         c.today += 1;
         Ok(())
-    }
-
-    /// Whether this is the key's first refusal in the current second (the rest of that second's
-    /// refusals are counted, not each reported).
-    pub fn first_refusal_this_second(&self, id: &str, now_us: i64) -> bool {
-        let second = now_us.div_euclid(1_000_000);
-        let mut map = self.by_key.lock();
-        let c = map.entry(id.to_string()).or_default();
-        let first = c.refused_second != second;
-        c.refused_second = second;
-        first
     }
 
     /// A turn for one more query of key `id`, or the refusal when it runs its limit already.

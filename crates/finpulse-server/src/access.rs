@@ -301,7 +301,8 @@ pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next)
     let refusal = |principal: Option<&Principal>, status: StatusCode, why: String| Record {
         actor: principal.map_or_else(|| "anonymous".into(), |p| p.actor.clone()),
         role: principal.map(|p| p.role.name().to_string()),
-        tenant: principal.map_or_else(|| app.access_options.tenant.clone(), |p| p.tenant.clone()),
+        // Where it was tried: another tenant's key appears in this tenant's trail.
+        tenant: app.access_options.tenant.clone(),
         action: action(),
         target: Some(target()),
         purpose: None,
@@ -336,9 +337,9 @@ pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next)
         Err(r) => {
             let answer = r.response();
             metrics::counter!("finpulse_requests_refused_total", "status" => answer.status().as_str().to_string()).increment(1);
-            if let Err(e) = append_audit(&app, refusal(None, answer.status(), r.message().to_string())).await {
-                return error(StatusCode::INTERNAL_SERVER_ERROR, format!("the audit log could not be written: {e}"));
-            }
+            // A refusal is answered even when its entry cannot be written (the failure is
+            // logged and counted): nothing was done that needs the trail first.
+            let _ = append_audit(&app, refusal(None, answer.status(), r.message().to_string())).await;
             return answer;
         }
     };
@@ -361,10 +362,7 @@ pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next)
     }
     if let Err(r) = app.access.limiter.admit(&principal.actor, &principal.limits, now_us) {
         metrics::counter!("finpulse_requests_limited_total", "limit" => r.name()).increment(1);
-        // One entry per key and second is enough to show a client hammering past its limit.
-        if app.access.limiter.first_refusal_this_second(&principal.actor, now_us) {
-            let _ = append_audit(&app, refusal(Some(&principal), StatusCode::TOO_MANY_REQUESTS, r.to_string())).await;
-        }
+        let _ = append_audit(&app, refusal(Some(&principal), StatusCode::TOO_MANY_REQUESTS, r.to_string())).await;
         return too_many(&r.to_string(), r.retry_after_secs());
     }
     let purpose = match req.headers().get(PURPOSE_HEADER).map(|v| std::str::from_utf8(v.as_bytes())) {
