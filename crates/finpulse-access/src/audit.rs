@@ -550,7 +550,10 @@ pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<Verified, AuditError> {
             consistency_proofs += 1;
         }
         let step = (n as usize).div_ceil(PROOFS_SAMPLED_MAX).max(1);
-        for seq in (0..n as usize).step_by(step).chain(std::iter::once(n as usize - 1)) {
+        let last = n as usize - 1;
+        let sampled = (0..n as usize).step_by(step);
+        let with_last = sampled.clone().chain((!sampled.clone().any(|i| i == last)).then_some(last));
+        for seq in with_last {
             let proof = snap.tree.inclusion_proof(seq, n as usize).expect("index checked");
             let leaf = snap.tree.leaf(seq).expect("index checked");
             if !merkle::verify_inclusion(&leaf, seq as u64, n, &proof, &last_root) {
