@@ -510,7 +510,20 @@ pub(crate) async fn sign_in(
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
     if user.tenant != app.access_options.tenant {
-        return error(StatusCode::FORBIDDEN, format!("user '{}' belongs to tenant '{}', not this server's", user.name, user.tenant));
+        let why = format!("user '{}' belongs to tenant '{}', not this server's", user.name, user.tenant);
+        let record = Record {
+            actor: format!("user:{}", user.name),
+            role: Some(user.role.name().into()),
+            tenant: app.access_options.tenant.clone(),
+            action: "sign_in".into(),
+            from: connect.as_ref().map(|c| c.0.0.to_string()),
+            outcome: "denied".into(),
+            status: Some(403),
+            detail: Some(why.clone()),
+            ..Record::default()
+        };
+        let _ = append_audit(&app, record).await;
+        return error(StatusCode::FORBIDDEN, why);
     }
     let (token, session) = app.access.sessions.start(&user, now_us);
     let record = Record {
