@@ -417,7 +417,11 @@ fn main() -> Result<()> {
     let result = run(cli.command, &mut config, &runtime);
     // A change is written to the audit log whether it worked or not; the log's own failure is
     // reported after the command's.
-    if let Some((action, target)) = change {
+    // A data directory that does not exist was not changed (the command failed before making
+    // it): there is no trail to write, and none is made for it.
+    if let Some((action, target)) = change
+        && config.data_dir.exists()
+    {
         access::record(&config, action, target, None, &result)?;
     }
     result
