@@ -67,6 +67,9 @@ pub enum UsersError {
     /// A bad tenant.
     #[error("tenant '{0}' must be 1 to 63 lower-case letters, digits, '_' or '-'")]
     BadTenant(String),
+    /// No user by that name.
+    #[error("no user '{0}' (finpulse users list shows them)")]
+    NoSuchUser(String),
     /// Wrong name or password (which one is not said).
     #[error("wrong user name or password")]
     WrongCredentials,
@@ -159,6 +162,40 @@ impl Users {
     /// Every user.
     pub fn list(&self) -> Result<Vec<UserRecord>, UsersError> {
         self.read()
+    }
+
+    /// Removes a user: they cannot sign in, and a running server ends their sessions at their
+    /// next request.
+    pub fn remove(&self, name: &str) -> Result<UserRecord, UsersError> {
+        let _lock = self.lock()?;
+        let mut users = self.read()?;
+        let at = users.iter().position(|u| u.name == name).ok_or_else(|| UsersError::NoSuchUser(name.to_string()))?;
+        let removed = users.remove(at);
+        self.write(&users)?;
+        Ok(removed)
+    }
+
+    /// Sets a user's password (and lifts a lockout).
+    pub fn set_password(&self, name: &str, password: &str) -> Result<UserRecord, UsersError> {
+        if password.chars().count() < PASSWORD_CHARS_MIN || password.len() > PASSWORD_BYTES_MAX {
+            return Err(UsersError::BadPassword);
+        }
+        let hash = hash_password(password);
+        let _lock = self.lock()?;
+        let mut users = self.read()?;
+        let user = users.iter_mut().find(|u| u.name == name).ok_or_else(|| UsersError::NoSuchUser(name.to_string()))?;
+        user.password_hash = hash;
+        user.failures = 0;
+        user.locked_until_us = None;
+        let out = user.clone();
+        self.write(&users)?;
+        Ok(out)
+    }
+
+    /// Whether `name` is still a user with `role` in `tenant` (a session of someone removed or
+    /// changed ends).
+    pub fn still(&self, name: &str, role: Role, tenant: &str) -> Result<bool, UsersError> {
+        Ok(self.read()?.iter().any(|u| u.name == name && u.role == role && u.tenant == tenant))
     }
 
     /// Checks a sign-in. A wrong password counts towards the lockout; an unknown name costs the
@@ -330,6 +367,26 @@ mod tests {
         assert!(matches!(users.create("a b", Role::Admin, "", "long enough password"), Err(UsersError::BadName(_))));
         users.create("a", Role::Admin, "", "long enough password").unwrap();
         assert!(matches!(users.create("a", Role::Admin, "", "long enough password"), Err(UsersError::Exists(_))));
+    }
+
+    #[test]
+    fn a_new_password_works_and_a_removed_user_cannot_sign_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = Users::open(dir.path()).unwrap();
+        users.create("wang", Role::OpsManager, "", "the first passphrase").unwrap();
+        let now = finpulse_core::time::now_us();
+        for _ in 0..SIGN_IN_FAILURES_MAX {
+            let _ = users.sign_in("wang", "guess", now);
+        }
+        assert!(matches!(users.set_password("wang", "short"), Err(UsersError::BadPassword)));
+        users.set_password("wang", "the second passphrase").unwrap();
+        assert!(users.sign_in("wang", "the second passphrase", now).is_ok(), "a new password lifts the lock");
+        assert!(matches!(users.sign_in("wang", "the first passphrase", now), Err(UsersError::WrongCredentials)));
+        assert!(users.still("wang", Role::OpsManager, "default").unwrap());
+        users.remove("wang").unwrap();
+        assert!(!users.still("wang", Role::OpsManager, "default").unwrap());
+        assert!(matches!(users.sign_in("wang", "the second passphrase", now), Err(UsersError::WrongCredentials)));
+        assert!(matches!(users.remove("wang"), Err(UsersError::NoSuchUser(_))));
     }
 
     #[test]

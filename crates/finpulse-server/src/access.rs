@@ -252,6 +252,11 @@ fn authenticate(app: &AppState, method: &Method, headers: &HeaderMap, now_us: i6
     }
     if let Some(token) = session_cookie(headers) {
         let session = app.access.sessions.check(token, now_us).map_err(|e| Refusal::Unauthorized(e.to_string()))?;
+        // A user removed or given another role since signing in is signed out.
+        if !app.access.users.still(&session.user, session.role, &session.tenant).unwrap_or(false) {
+            app.access.sessions.end(token);
+            return Err(Refusal::Unauthorized(format!("user '{}' was removed or changed since signing in; sign in again", session.user)));
+        }
         let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
             let sent = headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or(b"");

@@ -315,6 +315,22 @@ async fn console_sessions_need_the_csrf_token_for_changes_and_brute_force_locks_
     assert_eq!(r.status(), 204);
     assert_eq!(c.get(format!("{base}/v1/schema")).header("cookie", &session).send().await.unwrap().status(), 401);
 
+    // A user removed while signed in is signed out at their next request.
+    users.create("zhao.lei", Role::RiskAnalyst, "", "another long secret").unwrap();
+    let r = c
+        .post(format!("{base}/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(json!({"name": "zhao.lei", "password": "another long secret"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let other = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert_eq!(c.get(format!("{base}/v1/schema")).header("cookie", &other).send().await.unwrap().status(), 200);
+    users.remove("zhao.lei").unwrap();
+    let r = c.get(format!("{base}/v1/schema")).header("cookie", &other).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("was removed or changed"));
+
     let mut last = 0;
     for _ in 0..finpulse_access::users::SIGN_IN_FAILURES_MAX {
         last = login("guess").await.unwrap().status().as_u16();
@@ -326,7 +342,12 @@ async fn console_sessions_need_the_csrf_token_for_changes_and_brute_force_locks_
     server.stop().await.unwrap();
 
     let snap = audit::read(&finpulse_access::audit_dir(dir.path())).unwrap();
-    let sign_ins: Vec<&str> = snap.entries.iter().filter(|e| e.record.action == "sign_in").map(|e| e.record.outcome.as_str()).collect();
+    let sign_ins: Vec<&str> = snap
+        .entries
+        .iter()
+        .filter(|e| e.record.action == "sign_in" && e.record.actor == "user:wang.fang")
+        .map(|e| e.record.outcome.as_str())
+        .collect();
     assert_eq!(sign_ins.iter().filter(|o| **o == "ok").count(), 1);
     assert_eq!(sign_ins.iter().filter(|o| **o == "denied").count(), 6);
     let goal_change = snap.entries.iter().find(|e| e.record.action == "POST /v1/goals" && e.record.outcome == "ok").unwrap();

@@ -83,6 +83,21 @@ pub enum UsersCommand {
     },
     /// List console users.
     List,
+    /// Remove a user: they cannot sign in, and their sessions end at their next request.
+    Remove {
+        /// Sign-in name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Set a user's password (read from standard input), lifting a lockout.
+    Password {
+        /// Sign-in name.
+        #[arg(long)]
+        name: String,
+        /// Read the password from standard input (its first line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -239,6 +254,22 @@ pub fn users(config: &Config, command: UsersCommand) -> Result<()> {
             record(config, "users.create", Some(format!("user {name} ({role}, tenant {tenant})")), None, &outcome)?;
             let u = made?;
             println!("made user {} ({}, tenant {})", u.name, u.role, u.tenant);
+        }
+        UsersCommand::Remove { name } => {
+            let done = users.remove(&name);
+            let outcome = done.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+            record(config, "users.remove", Some(format!("user {name}")), None, &outcome)?;
+            let u = done?;
+            println!("removed user {} ({}, tenant {})", u.name, u.role, u.tenant);
+        }
+        UsersCommand::Password { name, password_stdin: _ } => {
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input).context("reading the password from standard input")?;
+            let done = users.set_password(&name, input.lines().next().unwrap_or(""));
+            let outcome = done.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+            record(config, "users.password", Some(format!("user {name}")), None, &outcome)?;
+            done?;
+            println!("set a new password for user {name}");
         }
         UsersCommand::List => {
             for u in users.list()? {
