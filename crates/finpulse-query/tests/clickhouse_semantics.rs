@@ -100,7 +100,8 @@ const PATTERNS: &[&str] = &[
 struct Case {
     clickhouse: String,
     finpulse: String,
-    /// Results depend on the arrival order of rows tied in time (sequence functions).
+    /// Results depend on the arrival order of rows tied in time (sequence functions, funnels
+    /// under `strict_once`).
     order_sensitive: bool,
 }
 
@@ -122,7 +123,15 @@ fn cases(csv: &Path) -> Vec<Case> {
                     .chain(mode.split(',').filter(|m| !m.is_empty()).map(|m| format!("'{m}'")))
                     .collect::<Vec<_>>()
                     .join(", ");
-                push(format!("windowFunnel({ch_params})(ts, {conds})"), format!("window_funnel({window}, '{mode}', ts, {conds})"), false);
+                // Under strict_once which row takes which step of a chain follows the arrival
+                // order of rows tied in time, which several partitions do not keep (the tie
+                // order across partitions is #29's open item): checked on one partition only.
+                let order_sensitive = mode.contains("strict_once");
+                push(
+                    format!("windowFunnel({ch_params})(ts, {conds})"),
+                    format!("window_funnel({window}, '{mode}', ts, {conds})"),
+                    order_sensitive,
+                );
             }
         }
         if conditions.len() >= 2 {
