@@ -2,14 +2,13 @@
 //! change can be set to wait for a second person. The maker's change is stored but not active;
 //! a different principal with the same permission approves (and it takes effect) or rejects it.
 
-use crate::keys::{KeysError, io_err};
+use crate::keys::KeysError;
+use crate::list_file::ListFile;
 use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
 
 /// The approvals file.
 pub const APPROVALS_FILE: &str = "approvals.json";
-const LOCK_FILE: &str = "LOCK";
 
 /// What waits for approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -97,47 +96,23 @@ pub enum ApprovalError {
 
 /// The approval requests of one access directory.
 pub struct Approvals {
-    dir: PathBuf,
+    file: ListFile,
 }
 
 impl Approvals {
     /// The requests in `dir`.
     pub fn open(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.join(APPROVALS_FILE)
-    }
-
-    fn lock(&self) -> Result<File, ApprovalError> {
-        std::fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
-        let path = self.dir.join(LOCK_FILE);
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
-        file.lock().map_err(io_err(&path))?;
-        Ok(file)
+        Self { file: ListFile::new(&dir.into(), APPROVALS_FILE) }
     }
 
     /// Every request, oldest first.
     pub fn list(&self) -> Result<Vec<Approval>, ApprovalError> {
-        let path = self.path();
-        match std::fs::read(&path) {
-            Ok(bytes) => Ok(serde_json::from_slice(&bytes).map_err(|e| KeysError::Damaged { path, why: e.to_string() })?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(io_err(&path)(e).into()),
-        }
-    }
-
-    fn write(&self, all: &[Approval]) -> Result<(), ApprovalError> {
-        let path = self.path();
-        let json = serde_json::to_vec_pretty(all).expect("approvals serialise");
-        finpulse_core::durable::write_file(&path, &json).map_err(io_err(&path))?;
-        Ok(())
+        Ok(self.file.read()?)
     }
 
     /// Asks for `version` of `name` to be made active.
     pub fn request(&self, kind: ApprovalKind, name: &str, version: u32, by: &str) -> Result<Approval, ApprovalError> {
-        let _lock = self.lock()?;
+        let _lock = self.file.lock()?;
         let mut all = self.list()?;
         let a = Approval {
             id: all.last().map_or(1, |a| a.id + 1),
@@ -151,7 +126,7 @@ impl Approvals {
             decided_at_us: None,
         };
         all.push(a.clone());
-        self.write(&all)?;
+        self.file.write(&all)?;
         Ok(a)
     }
 
@@ -164,7 +139,7 @@ impl Approvals {
         by: &str,
         apply: impl FnOnce(&Approval) -> Result<(), E>,
     ) -> Result<Result<Approval, E>, ApprovalError> {
-        let _lock = self.lock()?;
+        let _lock = self.file.lock()?;
         let mut all = self.list()?;
         let a = all.iter_mut().find(|a| a.id == id).ok_or(ApprovalError::NotFound(id))?;
         if a.state != ApprovalState::Pending {
@@ -180,7 +155,7 @@ impl Approvals {
         a.decided_by = Some(by.to_string());
         a.decided_at_us = Some(finpulse_core::time::now_us());
         let out = a.clone();
-        self.write(&all)?;
+        self.file.write(&all)?;
         Ok(Ok(out))
     }
 }

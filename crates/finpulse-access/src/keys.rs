@@ -4,13 +4,13 @@
 //! expiring, rotatable with an overlap, revocable at once.
 
 use crate::Principal;
+use crate::list_file::ListFile;
 use crate::role::Role;
 use hmac::{Hmac, Mac};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -28,7 +28,6 @@ pub const ROTATION_OVERLAP_SECS_DEFAULT: i64 = 24 * 3600;
 pub const KEYS_FILE: &str = "keys.json";
 /// The secret key hashes are keyed with.
 pub const KEY_HASH_SECRET_FILE: &str = "key-hash.secret";
-const LOCK_FILE: &str = "LOCK";
 /// The tenant a key or user belongs to when none is named.
 pub const TENANT_DEFAULT: &str = "default";
 
@@ -185,7 +184,7 @@ pub fn valid_tenant(name: &str) -> bool {
 
 /// The keys of one access directory.
 pub struct Keys {
-    dir: PathBuf,
+    file: ListFile,
     secret: [u8; 32],
     cache: RwLock<Cache>,
 }
@@ -225,13 +224,9 @@ impl Keys {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let secret = load_or_create_secret(&dir.join(KEY_HASH_SECRET_FILE))?;
-        let keys = Self { dir, secret, cache: RwLock::default() };
+        let keys = Self { file: ListFile::new(&dir, KEYS_FILE), secret, cache: RwLock::default() };
         keys.refresh()?;
         Ok(keys)
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.join(KEYS_FILE)
     }
 
     fn hash_bytes(&self, key_text: &str) -> [u8; 32] {
@@ -246,7 +241,7 @@ impl Keys {
 
     /// Re-reads the keys file when another process changed it.
     fn refresh(&self) -> Result<(), KeysError> {
-        let path = self.path();
+        let path = self.file.path();
         let stamp = match std::fs::metadata(&path) {
             Ok(m) => Some((m.modified().map_err(io_err(&path))?, m.len())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -255,37 +250,19 @@ impl Keys {
         if self.cache.read().stamp == stamp && stamp.is_some() {
             return Ok(());
         }
-        let records = self.read_file()?;
+        let records = self.file.read()?;
         *self.cache.write() = Cache::of(stamp, records);
         Ok(())
     }
 
-    fn read_file(&self) -> Result<Vec<KeyRecord>, KeysError> {
-        let path = self.path();
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| KeysError::Damaged { path, why: e.to_string() }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(io_err(&path)(e)),
-        }
-    }
-
-    fn lock(&self) -> Result<File, KeysError> {
-        let path = self.dir.join(LOCK_FILE);
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
-        file.lock().map_err(io_err(&path))?;
-        Ok(file)
-    }
-
     /// Reads, changes and writes the keys file under the lock.
     fn change<T>(&self, f: impl FnOnce(&mut Vec<KeyRecord>) -> Result<T, KeysError>) -> Result<T, KeysError> {
-        let _lock = self.lock()?;
-        let mut records = self.read_file()?;
+        let _lock = self.file.lock()?;
+        let mut records = self.file.read()?;
         let out = f(&mut records)?;
-        let path = self.path();
-        let json = serde_json::to_vec_pretty(&records).expect("key records serialise");
-        finpulse_core::durable::write_file(&path, &json).map_err(io_err(&path))?;
+        self.file.write(&records)?;
         // Seen at once by this process, whatever the file's time resolution.
-        let stamp = std::fs::metadata(&path).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+        let stamp = std::fs::metadata(self.file.path()).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
         *self.cache.write() = Cache::of(stamp, records);
         Ok(out)
     }
@@ -369,7 +346,7 @@ impl Keys {
 
     /// Every key, newest last.
     pub fn list(&self) -> Result<Vec<KeyRecord>, KeysError> {
-        self.read_file()
+        self.file.read()
     }
 
     /// Whether any key exists.
@@ -378,17 +355,8 @@ impl Keys {
         Ok(!self.cache.read().by_id.is_empty())
     }
 
-    /// The key `text` names, if it is one that works at `now_us`.
-    pub fn authenticate(&self, text: &str, now_us: i64) -> Result<Arc<KeyRecord>, KeyRefusal> {
-        self.check(text, now_us).map(|k| k.0)
-    }
-
-    /// The principal the key `text` stands for, if it works at `now_us`.
+    /// The principal the key `text` stands for, if it is a key that works at `now_us`.
     pub fn principal(&self, text: &str, now_us: i64) -> Result<Arc<Principal>, KeyRefusal> {
-        self.check(text, now_us).map(|k| k.1)
-    }
-
-    fn check(&self, text: &str, now_us: i64) -> Result<(Arc<KeyRecord>, Arc<Principal>), KeyRefusal> {
         let id = parse(text).ok_or(KeyRefusal::Malformed)?;
         if let Err(e) = self.refresh() {
             // A damaged or unreadable keys file refuses every key rather than trusting old state
@@ -403,7 +371,7 @@ impl Keys {
             return Err(KeyRefusal::Unknown);
         }
         match known.record.state_at(now_us) {
-            KeyState::Active => Ok((known.record.clone(), known.principal.clone())),
+            KeyState::Active => Ok(known.principal.clone()),
             KeyState::Expired => Err(KeyRefusal::Expired(known.record.shown())),
             KeyState::Revoked => Err(KeyRefusal::Revoked(known.record.shown())),
         }
@@ -455,10 +423,10 @@ mod tests {
         let stored = std::fs::read_to_string(dir.path().join(KEYS_FILE)).unwrap();
         assert!(!stored.contains(&text[KEY_PREFIX.len() + KEY_ID_HEX_LEN + 1..]), "the secret is on disk");
         let now = finpulse_core::time::now_us();
-        assert_eq!(keys.authenticate(&text, now).unwrap().role, Role::RiskAnalyst);
+        assert_eq!(keys.principal(&text, now).unwrap().role, Role::RiskAnalyst);
         // Another process revokes it: this one sees it at once.
         Keys::open(dir.path()).unwrap().revoke(&record.id).unwrap();
-        assert!(matches!(keys.authenticate(&text, now), Err(KeyRefusal::Revoked(_))));
+        assert!(matches!(keys.principal(&text, now), Err(KeyRefusal::Revoked(_))));
     }
 
     #[test]
@@ -467,13 +435,13 @@ mod tests {
         let keys = Keys::open(dir.path()).unwrap();
         let now = finpulse_core::time::now_us();
         let (_, text) = keys.create(NewKey { expires_at_us: Some(now + 1_000_000), ..new_key(Role::Auditor) }, "test").unwrap();
-        assert_eq!(keys.authenticate("Bearer nonsense", now), Err(KeyRefusal::Malformed));
+        assert_eq!(keys.principal("Bearer nonsense", now), Err(KeyRefusal::Malformed));
         let mut wrong = text.clone();
         let last = wrong.pop().unwrap();
         wrong.push(if last == '0' { '1' } else { '0' });
-        assert_eq!(keys.authenticate(&wrong, now), Err(KeyRefusal::Unknown));
-        assert!(keys.authenticate(&text, now).is_ok());
-        assert!(matches!(keys.authenticate(&text, now + 2_000_000), Err(KeyRefusal::Expired(_))));
+        assert_eq!(keys.principal(&wrong, now), Err(KeyRefusal::Unknown));
+        assert!(keys.principal(&text, now).is_ok());
+        assert!(matches!(keys.principal(&text, now + 2_000_000), Err(KeyRefusal::Expired(_))));
     }
 
     #[test]
@@ -484,10 +452,10 @@ mod tests {
         let (new, new_text) = keys.rotate(&old.id, 60, "test").unwrap();
         assert_eq!(new.rotated_from.as_deref(), Some(old.id.as_str()));
         let now = finpulse_core::time::now_us();
-        assert!(keys.authenticate(&old_text, now).is_ok());
-        assert!(keys.authenticate(&new_text, now).is_ok());
-        assert!(matches!(keys.authenticate(&old_text, now + 61_000_000), Err(KeyRefusal::Expired(_))));
-        assert!(keys.authenticate(&new_text, now + 61_000_000).is_ok());
+        assert!(keys.principal(&old_text, now).is_ok());
+        assert!(keys.principal(&new_text, now).is_ok());
+        assert!(matches!(keys.principal(&old_text, now + 61_000_000), Err(KeyRefusal::Expired(_))));
+        assert!(keys.principal(&new_text, now + 61_000_000).is_ok());
     }
 
     #[test]

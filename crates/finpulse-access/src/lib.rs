@@ -15,6 +15,7 @@ pub mod approvals;
 pub mod audit;
 pub mod keys;
 pub mod limits;
+mod list_file;
 pub mod merkle;
 pub mod role;
 mod secret_file;

@@ -34,75 +34,6 @@ fn split(n: usize) -> usize {
     1 << (usize::BITS - 1 - (n - 1).leading_zeros())
 }
 
-/// The tree head (MTH) over leaf hashes.
-pub fn root(leaves: &[Hash]) -> Hash {
-    match leaves.len() {
-        0 => empty_root(),
-        1 => leaves[0],
-        n => {
-            let k = split(n);
-            node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
-        }
-    }
-}
-
-/// The audit path of leaf `index` in the tree over `leaves` (RFC 9162 §2.1.3.1); `None` when
-/// `index` is outside the tree.
-pub fn inclusion_proof(index: usize, leaves: &[Hash]) -> Option<Vec<Hash>> {
-    if index >= leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    path(index, leaves, &mut proof);
-    Some(proof)
-}
-
-fn path(m: usize, leaves: &[Hash], out: &mut Vec<Hash>) {
-    let n = leaves.len();
-    if n <= 1 {
-        return;
-    }
-    let k = split(n);
-    if m < k {
-        path(m, &leaves[..k], out);
-        out.push(root(&leaves[k..]));
-    } else {
-        path(m - k, &leaves[k..], out);
-        out.push(root(&leaves[..k]));
-    }
-}
-
-/// The proof that the tree of the first `old_size` leaves is a prefix of the tree over `leaves`
-/// (RFC 9162 §2.1.4.1); `None` when `old_size` is over the tree's size.
-pub fn consistency_proof(old_size: usize, leaves: &[Hash]) -> Option<Vec<Hash>> {
-    if old_size > leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    if old_size > 0 && old_size < leaves.len() {
-        subproof(old_size, leaves, true, &mut proof);
-    }
-    Some(proof)
-}
-
-fn subproof(m: usize, leaves: &[Hash], whole: bool, out: &mut Vec<Hash>) {
-    let n = leaves.len();
-    if m == n {
-        if !whole {
-            out.push(root(leaves));
-        }
-        return;
-    }
-    let k = split(n);
-    if m <= k {
-        subproof(m, &leaves[..k], whole, out);
-        out.push(root(&leaves[k..]));
-    } else {
-        subproof(m - k, &leaves[k..], false, out);
-        out.push(root(&leaves[..k]));
-    }
-}
-
 /// Checks that `leaf` is leaf `index` of the tree of `size` leaves with root `root` (RFC 9162
 /// §2.1.3.2).
 pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash) -> bool {
@@ -321,6 +252,77 @@ impl Tree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // RFC 6962 §2.1 as written, recursion over slices: the oracle the tree and the frontier are
+    // held against.
+    // The tree head (MTH) over leaf hashes.
+    fn root(leaves: &[Hash]) -> Hash {
+        match leaves.len() {
+            0 => empty_root(),
+            1 => leaves[0],
+            n => {
+                let k = split(n);
+                node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
+            }
+        }
+    }
+
+    // The audit path of leaf `index` in the tree over `leaves` (RFC 9162 §2.1.3.1); `None` when
+    // `index` is outside the tree.
+    fn inclusion_proof(index: usize, leaves: &[Hash]) -> Option<Vec<Hash>> {
+        if index >= leaves.len() {
+            return None;
+        }
+        let mut proof = Vec::new();
+        path(index, leaves, &mut proof);
+        Some(proof)
+    }
+
+    fn path(m: usize, leaves: &[Hash], out: &mut Vec<Hash>) {
+        let n = leaves.len();
+        if n <= 1 {
+            return;
+        }
+        let k = split(n);
+        if m < k {
+            path(m, &leaves[..k], out);
+            out.push(root(&leaves[k..]));
+        } else {
+            path(m - k, &leaves[k..], out);
+            out.push(root(&leaves[..k]));
+        }
+    }
+
+    // The proof that the tree of the first `old_size` leaves is a prefix of the tree over `leaves`
+    // (RFC 9162 §2.1.4.1); `None` when `old_size` is over the tree's size.
+    fn consistency_proof(old_size: usize, leaves: &[Hash]) -> Option<Vec<Hash>> {
+        if old_size > leaves.len() {
+            return None;
+        }
+        let mut proof = Vec::new();
+        if old_size > 0 && old_size < leaves.len() {
+            subproof(old_size, leaves, true, &mut proof);
+        }
+        Some(proof)
+    }
+
+    fn subproof(m: usize, leaves: &[Hash], whole: bool, out: &mut Vec<Hash>) {
+        let n = leaves.len();
+        if m == n {
+            if !whole {
+                out.push(root(leaves));
+            }
+            return;
+        }
+        let k = split(n);
+        if m <= k {
+            subproof(m, &leaves[..k], whole, out);
+            out.push(root(&leaves[k..]));
+        } else {
+            subproof(m - k, &leaves[k..], false, out);
+            out.push(root(&leaves[..k]));
+        }
+    }
 
     #[test]
     fn the_frontier_root_equals_the_recursive_root_at_every_size() {

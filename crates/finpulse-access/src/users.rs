@@ -2,6 +2,7 @@
 //! sessions held in memory with idle and absolute timeouts and a CSRF token each.
 
 use crate::keys::{KeysError, TENANT_DEFAULT, io_err, valid_tenant};
+use crate::list_file::ListFile;
 use crate::role::Role;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -9,12 +10,10 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
 
 /// The users file.
 pub const USERS_FILE: &str = "users.json";
-const LOCK_FILE: &str = "LOCK";
 /// Failed sign-ins in a row before an account is locked.
 pub const SIGN_IN_FAILURES_MAX: u32 = 5;
 /// How long a locked account stays locked, seconds.
@@ -80,7 +79,7 @@ pub enum UsersError {
 
 /// The users of one access directory.
 pub struct Users {
-    dir: PathBuf,
+    file: ListFile,
 }
 
 fn argon() -> Argon2<'static> {
@@ -97,34 +96,7 @@ impl Users {
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, UsersError> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        Ok(Self { dir })
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.join(USERS_FILE)
-    }
-
-    fn read(&self) -> Result<Vec<UserRecord>, UsersError> {
-        let path = self.path();
-        match std::fs::read(&path) {
-            Ok(bytes) => Ok(serde_json::from_slice(&bytes).map_err(|e| KeysError::Damaged { path, why: e.to_string() })?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(io_err(&path)(e).into()),
-        }
-    }
-
-    fn lock(&self) -> Result<File, UsersError> {
-        let path = self.dir.join(LOCK_FILE);
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
-        file.lock().map_err(io_err(&path))?;
-        Ok(file)
-    }
-
-    fn write(&self, users: &[UserRecord]) -> Result<(), UsersError> {
-        let path = self.path();
-        let json = serde_json::to_vec_pretty(users).expect("user records serialise");
-        finpulse_core::durable::write_file(&path, &json).map_err(io_err(&path))?;
-        Ok(())
+        Ok(Self { file: ListFile::new(&dir, USERS_FILE) })
     }
 
     /// Makes a user.
@@ -140,8 +112,8 @@ impl Users {
             return Err(UsersError::BadPassword);
         }
         let hash = hash_password(password);
-        let _lock = self.lock()?;
-        let mut users = self.read()?;
+        let _lock = self.file.lock()?;
+        let mut users: Vec<UserRecord> = self.file.read()?;
         if users.iter().any(|u| u.name == name) {
             return Err(UsersError::Exists(name.to_string()));
         }
@@ -155,23 +127,23 @@ impl Users {
             locked_until_us: None,
         };
         users.push(user.clone());
-        self.write(&users)?;
+        self.file.write(&users)?;
         Ok(user)
     }
 
     /// Every user.
     pub fn list(&self) -> Result<Vec<UserRecord>, UsersError> {
-        self.read()
+        Ok(self.file.read()?)
     }
 
     /// Removes a user: they cannot sign in, and a running server ends their sessions at their
     /// next request.
     pub fn remove(&self, name: &str) -> Result<UserRecord, UsersError> {
-        let _lock = self.lock()?;
-        let mut users = self.read()?;
+        let _lock = self.file.lock()?;
+        let mut users: Vec<UserRecord> = self.file.read()?;
         let at = users.iter().position(|u| u.name == name).ok_or_else(|| UsersError::NoSuchUser(name.to_string()))?;
         let removed = users.remove(at);
-        self.write(&users)?;
+        self.file.write(&users)?;
         Ok(removed)
     }
 
@@ -181,21 +153,21 @@ impl Users {
             return Err(UsersError::BadPassword);
         }
         let hash = hash_password(password);
-        let _lock = self.lock()?;
-        let mut users = self.read()?;
+        let _lock = self.file.lock()?;
+        let mut users: Vec<UserRecord> = self.file.read()?;
         let user = users.iter_mut().find(|u| u.name == name).ok_or_else(|| UsersError::NoSuchUser(name.to_string()))?;
         user.password_hash = hash;
         user.failures = 0;
         user.locked_until_us = None;
         let out = user.clone();
-        self.write(&users)?;
+        self.file.write(&users)?;
         Ok(out)
     }
 
     /// Whether `name` is still a user with `role` in `tenant` (a session of someone removed or
     /// changed ends).
     pub fn still(&self, name: &str, role: Role, tenant: &str) -> Result<bool, UsersError> {
-        Ok(self.read()?.iter().any(|u| u.name == name && u.role == role && u.tenant == tenant))
+        Ok(self.file.read::<UserRecord>()?.iter().any(|u| u.name == name && u.role == role && u.tenant == tenant))
     }
 
     /// Checks a sign-in. A wrong password counts towards the lockout; an unknown name costs the
@@ -204,8 +176,8 @@ impl Users {
         if password.len() > PASSWORD_BYTES_MAX {
             return Err(UsersError::WrongCredentials);
         }
-        let _lock = self.lock()?;
-        let mut users = self.read()?;
+        let _lock = self.file.lock()?;
+        let mut users: Vec<UserRecord> = self.file.read()?;
         let Some(user) = users.iter_mut().find(|u| u.name == name) else {
             let _ = verify_password(password, dummy_hash());
             return Err(UsersError::WrongCredentials);
@@ -219,7 +191,7 @@ impl Users {
             user.failures = 0;
             user.locked_until_us = None;
             let out = user.clone();
-            self.write(&users)?;
+            self.file.write(&users)?;
             return Ok(out);
         }
         user.failures += 1;
@@ -228,7 +200,7 @@ impl Users {
             user.locked_until_us = Some(now_us + LOCKOUT_SECS * 1_000_000);
             user.failures = 0;
         }
-        self.write(&users)?;
+        self.file.write(&users)?;
         Err(if locked { UsersError::Locked(LOCKOUT_SECS) } else { UsersError::WrongCredentials })
     }
 }

@@ -178,9 +178,11 @@ impl Caller {
     }
 }
 
-/// Why a request is refused before (or instead of) its handler.
+/// Why a request is refused, before its handler or by it.
 #[derive(Debug, Clone)]
 pub(crate) enum Refusal {
+    /// 400: the request names something that is not there to name.
+    BadRequest(String),
     /// 401: no usable credentials.
     Unauthorized(String),
     /// 403: the credentials may not do this.
@@ -202,7 +204,7 @@ impl Refusal {
     /// What the audit log and the answer say.
     pub(crate) fn message(&self) -> &str {
         match self {
-            Refusal::Unauthorized(m) | Refusal::Forbidden(m) | Refusal::NotFound(m) | Refusal::Internal(m) => m,
+            Refusal::BadRequest(m) | Refusal::Unauthorized(m) | Refusal::Forbidden(m) | Refusal::NotFound(m) | Refusal::Internal(m) => m,
             Refusal::TooMany { message, .. } => message,
         }
     }
@@ -210,6 +212,7 @@ impl Refusal {
     /// The answer.
     pub(crate) fn response(&self) -> Response {
         match self {
+            Refusal::BadRequest(m) => error(StatusCode::BAD_REQUEST, m.clone()),
             Refusal::Unauthorized(m) => unauthorized(m.clone()),
             Refusal::Forbidden(m) => error(StatusCode::FORBIDDEN, m.clone()),
             Refusal::NotFound(m) => error(StatusCode::NOT_FOUND, m.clone()),
@@ -701,9 +704,9 @@ pub(crate) async fn create_key(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    let role: Role = match req.role.parse() {
+    let role = match role_of(&req.role) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("role: {e}")),
+        Err(r) => return r.response(),
     };
     let now = finpulse_core::time::now_us();
     let new = NewKey {
@@ -720,6 +723,11 @@ pub(crate) async fn create_key(
         Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// A role named in a request body, or the 400 naming the roles there are.
+fn role_of(name: &str) -> Result<Role, Refusal> {
+    name.parse().map_err(|e: finpulse_access::UnknownRole| Refusal::BadRequest(format!("role: {e}")))
 }
 
 /// The key `id` if it is this tenant's.
@@ -804,9 +812,9 @@ pub(crate) async fn create_user(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    let role: Role = match req.role.parse() {
+    let role = match role_of(&req.role) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("role: {e}")),
+        Err(r) => return r.response(),
     };
     let access = app.access.clone();
     let tenant = app.access_options.tenant.clone();

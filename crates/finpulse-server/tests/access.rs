@@ -443,6 +443,8 @@ async fn a_ruleset_set_to_need_approval_goes_live_only_when_a_second_person_appr
     assert_eq!(active["version"], 1, "live after approval: {active}");
     let r = checker.post(format!("{base}/v1/approvals/{id}/reject")).send().await.unwrap();
     assert_eq!(r.status(), 409, "decided already");
+    let r = checker.post(format!("{base}/v1/approvals/99/approve")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "no such request");
     server.stop().await.unwrap();
 
     let snap = audit::read(&finpulse_access::audit_dir(dir.path())).unwrap();
@@ -452,7 +454,7 @@ async fn a_ruleset_set_to_need_approval_goes_live_only_when_a_second_person_appr
         .filter(|e| e.record.action.contains("/v1/approvals/{id}/approve"))
         .map(|e| (e.record.outcome.as_str(), e.record.status.unwrap()))
         .collect();
-    assert_eq!(approvals, [("denied", 403), ("denied", 403), ("ok", 200)], "{approvals:?}");
+    assert_eq!(approvals, [("denied", 403), ("denied", 403), ("ok", 200), ("refused", 404)], "{approvals:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -515,6 +517,14 @@ async fn keys_made_rotated_and_revoked_over_http_take_effect_at_once() {
     assert_eq!((whoami(old_key).await, whoami(new_key).await), (401, 200), "the revoked key stops at once");
     let other = admin.post(format!("{base}/v1/auth/keys/nope/revoke")).send().await.unwrap();
     assert_eq!(other.status(), 404);
+    let bad =
+        admin.post(format!("{base}/v1/auth/keys")).header("content-type", "application/json").body(json!({"role": "root"}).to_string());
+    let bad = bad.send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("role: 'root' is not a role"));
+    let weak = admin.post(format!("{base}/v1/auth/users")).header("content-type", "application/json");
+    let weak = weak.body(json!({"name": "li", "role": "auditor", "password": "short"}).to_string()).send().await.unwrap();
+    assert_eq!(weak.status(), 400, "a weak password is refused");
     server.stop().await.unwrap();
 }
 
