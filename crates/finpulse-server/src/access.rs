@@ -138,12 +138,11 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
 
 /// What `method path` needs; `None` for a route not in the table.
 pub fn route_need(method: &str, path: &str) -> Option<Need> {
-    ROUTES.iter().find(|(m, p, _, _)| *m == method && *p == path).map(|(_, _, n, _)| *n)
+    route(method, path).map(|(need, _)| need)
 }
 
-fn route(method: &Method, path: Option<&str>) -> Option<(Need, Trail)> {
-    let path = path?;
-    let method = if method == Method::HEAD { "GET" } else { method.as_str() };
+fn route(method: &str, path: &str) -> Option<(Need, Trail)> {
+    let method = if method == Method::HEAD { "GET" } else { method };
     ROUTES.iter().find(|(m, p, _, _)| *m == method && *p == path).map(|(_, _, n, t)| (*n, *t))
 }
 
@@ -321,7 +320,7 @@ pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next)
         detail: Some(why),
     };
 
-    let (need, trail) = match (route(&method, matched), matched.is_some()) {
+    let (need, trail) = match (matched.and_then(|path| route(method.as_str(), path)), matched.is_some()) {
         (Some(r), _) => r,
         // A path no route matches: signed-in callers get the 404, others the 401. A known path
         // with a method it does not take: the 405, once signed in.

@@ -151,6 +151,11 @@ fn audit_log(config: &Config) -> Result<AuditLog> {
     AuditLog::open(finpulse_access::audit_dir(&config.data_dir)).context("opening the audit log")
 }
 
+/// A failed step's error as the audit log's outcome takes it.
+fn outcome_error(e: &impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
 /// Appends what the CLI did to the audit log; the entry is durable when this returns.
 pub fn record(config: &Config, action: &str, target: Option<String>, purpose: Option<String>, outcome: &Result<()>) -> Result<()> {
     let p = Principal::local_operator();
@@ -195,7 +200,7 @@ pub fn keys(config: &Config, command: KeysCommand) -> Result<()> {
             };
             let made = keys.create(new, &by);
             let target = made.as_ref().ok().map(|(r, _)| format!("key {} ({}, tenant {})", r.id, r.role, r.tenant));
-            let outcome = made.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+            let outcome = made.as_ref().map(|_| ()).map_err(outcome_error);
             record(config, "keys.create", target, None, &outcome)?;
             let (r, text) = made?;
             eprintln!("made key {} for role {} in tenant {}; it is shown once, now:", r.id, r.role, r.tenant);
@@ -224,14 +229,14 @@ pub fn keys(config: &Config, command: KeysCommand) -> Result<()> {
         }
         KeysCommand::Revoke { id } => {
             let done = keys.revoke(&id);
-            let outcome = done.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+            let outcome = done.as_ref().map(|_| ()).map_err(outcome_error);
             record(config, "keys.revoke", Some(format!("key {id}")), None, &outcome)?;
             let r = done?;
             println!("revoked key {} ({}, tenant {})", r.id, r.role, r.tenant);
         }
         KeysCommand::Rotate { id, overlap_secs } => {
             let done = keys.rotate(&id, overlap_secs, &by);
-            let outcome = done.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+            let outcome = done.as_ref().map(|_| ()).map_err(outcome_error);
             let target = done.as_ref().ok().map(|(r, _)| format!("key {id} -> {}", r.id));
             record(config, "keys.rotate", target.or(Some(format!("key {id}"))), None, &outcome)?;
             let (r, text) = done?;
@@ -250,14 +255,14 @@ pub fn users(config: &Config, command: UsersCommand) -> Result<()> {
             std::io::stdin().read_to_string(&mut input).context("reading the password from standard input")?;
             let password = input.lines().next().unwrap_or("");
             let made = users.create(&name, role, &tenant, password);
-            let outcome = made.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+            let outcome = made.as_ref().map(|_| ()).map_err(outcome_error);
             record(config, "users.create", Some(format!("user {name} ({role}, tenant {tenant})")), None, &outcome)?;
             let u = made?;
             println!("made user {} ({}, tenant {})", u.name, u.role, u.tenant);
         }
         UsersCommand::Remove { name } => {
             let done = users.remove(&name);
-            let outcome = done.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+            let outcome = done.as_ref().map(|_| ()).map_err(outcome_error);
             record(config, "users.remove", Some(format!("user {name}")), None, &outcome)?;
             let u = done?;
             println!("removed user {} ({}, tenant {})", u.name, u.role, u.tenant);
@@ -266,7 +271,7 @@ pub fn users(config: &Config, command: UsersCommand) -> Result<()> {
             let mut input = String::new();
             std::io::stdin().read_to_string(&mut input).context("reading the password from standard input")?;
             let done = users.set_password(&name, input.lines().next().unwrap_or(""));
-            let outcome = done.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+            let outcome = done.as_ref().map(|_| ()).map_err(outcome_error);
             record(config, "users.password", Some(format!("user {name}")), None, &outcome)?;
             done?;
             println!("set a new password for user {name}");
@@ -453,13 +458,13 @@ pub fn demo_credentials(config: &Config) -> Result<DemoCredentials> {
         rand::fill(&mut bytes);
         let password = hex::encode(bytes);
         let made = access.users.create(DEMO_ADMIN, Role::Admin, "", &password);
-        let outcome = made.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+        let outcome = made.as_ref().map(|_| ()).map_err(outcome_error);
         record(config, "users.create", Some(format!("user {DEMO_ADMIN} (admin, tenant default)")), None, &outcome)?;
         made?;
         Some(password)
     };
     let made = access.keys.create(NewKey { label: "demo".into(), role: Some(Role::Admin), ..NewKey::default() }, &by);
-    let outcome = made.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"));
+    let outcome = made.as_ref().map(|_| ()).map_err(outcome_error);
     record(config, "keys.create", made.as_ref().ok().map(|(r, _)| format!("key {} (admin, tenant default)", r.id)), None, &outcome)?;
     let (_, key) = made?;
     Ok(DemoCredentials { user: DEMO_ADMIN.into(), password, key })

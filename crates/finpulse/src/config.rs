@@ -99,7 +99,7 @@ impl Config {
         }
         for (key, value) in env {
             let Some(rest) = key.strip_prefix(ENV_PREFIX) else { continue };
-            if key == LOG_FILTER_ENV || key == KEY_ENV {
+            if [LOG_FILTER_ENV, KEY_ENV].contains(&key.as_str()) {
                 continue;
             }
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
