@@ -47,6 +47,9 @@ pub enum ApprovalState {
 pub struct Approval {
     /// 1, 2, … in the order asked.
     pub id: u64,
+    /// The tenant whose rules or models it changes; no one of another tenant sees or decides it.
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
     /// What kind of change.
     pub kind: ApprovalKind,
     /// The model purpose, or the ruleset slot.
@@ -65,6 +68,10 @@ pub struct Approval {
     /// When, µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at_us: Option<i64>,
+}
+
+fn default_tenant() -> String {
+    crate::TENANT_DEFAULT.to_string()
 }
 
 /// Why a decision was refused.
@@ -105,17 +112,22 @@ impl Approvals {
         Self { file: ListFile::new(&dir.into(), APPROVALS_FILE) }
     }
 
-    /// Every request, oldest first.
-    pub fn list(&self) -> Result<Vec<Approval>, ApprovalError> {
+    /// Every request of `tenant`, oldest first.
+    pub fn list(&self, tenant: &str) -> Result<Vec<Approval>, ApprovalError> {
+        Ok(self.all()?.into_iter().filter(|a| a.tenant == tenant).collect())
+    }
+
+    fn all(&self) -> Result<Vec<Approval>, ApprovalError> {
         Ok(self.file.read()?)
     }
 
-    /// Asks for `version` of `name` to be made active.
-    pub fn request(&self, kind: ApprovalKind, name: &str, version: u32, by: &str) -> Result<Approval, ApprovalError> {
+    /// Asks for `version` of `name` in `tenant` to be made active.
+    pub fn request(&self, tenant: &str, kind: ApprovalKind, name: &str, version: u32, by: &str) -> Result<Approval, ApprovalError> {
         let _lock = self.file.lock()?;
-        let mut all = self.list()?;
+        let mut all = self.all()?;
         let a = Approval {
             id: all.last().map_or(1, |a| a.id + 1),
+            tenant: tenant.to_string(),
             kind,
             name: name.to_string(),
             version,
@@ -130,18 +142,20 @@ impl Approvals {
         Ok(a)
     }
 
-    /// Decides request `id`, then runs `apply` on an approval before recording it (so an
-    /// approval whose change fails stays pending). The maker may not decide their own request.
+    /// Decides request `id` of `tenant`, then runs `apply` on an approval before recording it
+    /// (so an approval whose change fails stays pending). The maker may not decide their own
+    /// request; another tenant's request is not found.
     pub fn decide<E>(
         &self,
+        tenant: &str,
         id: u64,
         approve: bool,
         by: &str,
         apply: impl FnOnce(&Approval) -> Result<(), E>,
     ) -> Result<Result<Approval, E>, ApprovalError> {
         let _lock = self.file.lock()?;
-        let mut all = self.list()?;
-        let a = all.iter_mut().find(|a| a.id == id).ok_or(ApprovalError::NotFound(id))?;
+        let mut all = self.all()?;
+        let a = all.iter_mut().find(|a| a.id == id && a.tenant == tenant).ok_or(ApprovalError::NotFound(id))?;
         if a.state != ApprovalState::Pending {
             return Err(ApprovalError::Decided { id, state: a.state });
         }
@@ -168,15 +182,29 @@ mod tests {
     fn a_second_person_decides_and_the_maker_cannot() {
         let dir = tempfile::tempdir().unwrap();
         let approvals = Approvals::open(dir.path());
-        let a = approvals.request(ApprovalKind::Rules, "active", 3, "user:maker").unwrap();
-        let refused = approvals.decide(a.id, true, "user:maker", |_| Ok::<(), String>(()));
+        let a = approvals.request("bank_a", ApprovalKind::Rules, "active", 3, "user:maker").unwrap();
+        let refused = approvals.decide("bank_a", a.id, true, "user:maker", |_| Ok::<(), String>(()));
         assert!(matches!(refused, Err(ApprovalError::SamePerson { .. })));
-        let failed = approvals.decide(a.id, true, "user:checker", |_| Err("does not compile".to_string())).unwrap();
+        let failed = approvals.decide("bank_a", a.id, true, "user:checker", |_| Err("does not compile".to_string())).unwrap();
         assert_eq!(failed.unwrap_err(), "does not compile");
-        assert_eq!(approvals.list().unwrap()[0].state, ApprovalState::Pending, "a change that failed stays pending");
-        let done = approvals.decide(a.id, true, "user:checker", |_| Ok::<(), String>(())).unwrap().unwrap();
+        assert_eq!(approvals.list("bank_a").unwrap()[0].state, ApprovalState::Pending, "a change that failed stays pending");
+        let done = approvals.decide("bank_a", a.id, true, "user:checker", |_| Ok::<(), String>(())).unwrap().unwrap();
         assert_eq!((done.state, done.decided_by.as_deref()), (ApprovalState::Approved, Some("user:checker")));
-        assert!(matches!(approvals.decide(a.id, false, "user:other", |_| Ok::<(), String>(())), Err(ApprovalError::Decided { .. })));
-        assert!(matches!(approvals.decide(99, true, "x", |_| Ok::<(), String>(())), Err(ApprovalError::NotFound(99))));
+        assert!(matches!(
+            approvals.decide("bank_a", a.id, false, "user:other", |_| Ok::<(), String>(())),
+            Err(ApprovalError::Decided { .. })
+        ));
+        assert!(matches!(approvals.decide("bank_a", 99, true, "x", |_| Ok::<(), String>(())), Err(ApprovalError::NotFound(99))));
+    }
+
+    #[test]
+    fn another_tenants_request_is_neither_listed_nor_decided() {
+        let dir = tempfile::tempdir().unwrap();
+        let approvals = Approvals::open(dir.path());
+        let a = approvals.request("bank_a", ApprovalKind::Models, "fraud", 2, "user:maker").unwrap();
+        assert!(approvals.list("bank_b").unwrap().is_empty());
+        let other = approvals.decide("bank_b", a.id, true, "user:checker", |_| Ok::<(), String>(()));
+        assert!(matches!(other, Err(ApprovalError::NotFound(_))), "{other:?}");
+        assert_eq!(approvals.list("bank_a").unwrap()[0].state, ApprovalState::Pending);
     }
 }

@@ -80,10 +80,30 @@ impl Access {
         })
     }
 
+    /// Every tenant that has a key or a user.
+    pub fn tenants(&self) -> Result<std::collections::BTreeSet<String>, AccessError> {
+        let mut all: std::collections::BTreeSet<String> = self.keys.list()?.into_iter().map(|k| k.tenant).collect();
+        all.extend(self.users.list()?.into_iter().map(|u| u.tenant));
+        Ok(all)
+    }
+
     /// Whether anyone can sign in at all: at least one key or user exists.
     pub fn configured(&self) -> Result<bool, AccessError> {
         Ok(self.keys.any()? || !self.users.list()?.is_empty())
     }
+}
+
+/// The folder under a deployment's data directory that holds the other tenants' data
+/// directories, one each.
+pub const TENANTS_DIR: &str = "tenants";
+
+/// The data directory of `tenant` in the deployment at `root`, whose own events belong to
+/// `home` (the configuration's `access.tenant`): `root` itself for the home tenant,
+/// `root/tenants/<tenant>` for any other. Keys, users, approvals and the audit log stay at
+/// `root` for every tenant. `tenant` must be a valid tenant name (no path can be made of it).
+pub fn tenant_data_dir(root: &Path, home: &str, tenant: &str) -> PathBuf {
+    debug_assert!(keys::valid_tenant(tenant), "tenant names are checked before they name a folder");
+    if tenant == home { root.to_path_buf() } else { root.join(TENANTS_DIR).join(tenant) }
 }
 
 /// The access folder of a data directory.
@@ -121,9 +141,14 @@ impl Principal {
     }
 
     /// Whoever runs the CLI on the data directory: its files are theirs, so they act as the
-    /// administrator of the default tenant, named by their OS user in the audit log.
-    pub fn local_operator() -> Self {
-        Self { actor: format!("cli:{}", os_user()), role: Role::Admin, tenant: TENANT_DEFAULT.into(), limits: KeyLimits::default() }
+    /// administrator of the tenant they chose, named by their OS user in the audit log.
+    pub fn local_operator(tenant: &str) -> Self {
+        Self { actor: Self::local_operator_actor(), role: Role::Admin, tenant: tenant.into(), limits: KeyLimits::default() }
+    }
+
+    /// How the audit log names whoever runs the CLI: `cli:<os user>`.
+    pub fn local_operator_actor() -> String {
+        format!("cli:{}", os_user())
     }
 
     /// Whether they may do `p`.

@@ -7,7 +7,8 @@
 //! every read that returned personal data in clear; the audit entry is durable before the
 //! answer leaves.
 
-use crate::{AppState, ErrorBody, error};
+use crate::tenants::{Shared, Tenants};
+use crate::{AppState, ErrorBody, Tenant, error};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, MatchedPath, Path, Query, Request, State};
@@ -39,7 +40,8 @@ pub const AUTHORIZATION_BYTES_MAX: usize = 512;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccessOptions {
-    /// The tenant whose data this server holds; keys and users of other tenants are refused.
+    /// The home tenant: its events are the data directory's own, and a key or user made with
+    /// no tenant named belongs to it. Every other tenant's data is under `tenants/<name>`.
     pub tenant: String,
     /// Whether `/metrics` needs a key (with the `operate` permission).
     pub metrics_need_key: bool,
@@ -241,7 +243,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Who the request's credentials name, or the refusal.
-fn authenticate(app: &AppState, method: &Method, headers: &HeaderMap, now_us: i64) -> Result<Arc<Principal>, Refusal> {
+fn authenticate(app: &Shared, method: &Method, headers: &HeaderMap, now_us: i64) -> Result<Arc<Principal>, Refusal> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         if value.len() > AUTHORIZATION_BYTES_MAX {
             return Err(Refusal::Unauthorized("the Authorization header is too long to be a finpulse key".into()));
@@ -280,8 +282,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Appends to the audit log off the async workers; the entry is durable when this returns.
-pub(crate) async fn append_audit(app: &AppState, record: Record) -> Result<Entry, String> {
-    let access = app.access.clone();
+pub(crate) async fn append_audit(access: &SharedAccess, record: Record) -> Result<Entry, String> {
+    let access = access.clone();
     match tokio::task::spawn_blocking(move || access.audit.append(record)).await {
         Ok(Ok(e)) => Ok(e),
         Ok(Err(e)) => {
@@ -294,7 +296,8 @@ pub(crate) async fn append_audit(app: &AppState, record: Record) -> Result<Entry
 }
 
 /// The middleware in front of every route.
-pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn guard(State(tenants): State<Arc<Tenants>>, mut req: Request, next: Next) -> Response {
+    let app = &tenants.shared;
     let method = req.method().clone();
     let matched_path = req.extensions().get::<MatchedPath>().cloned();
     let matched = matched_path.as_ref().map(MatchedPath::as_str);
@@ -308,8 +311,9 @@ pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next)
     let refusal = |principal: Option<&Principal>, status: StatusCode, why: String| Record {
         actor: principal.map_or_else(|| "anonymous".into(), |p| p.actor.clone()),
         role: principal.map(|p| p.role.name().to_string()),
-        // Where it was tried: another tenant's key appears in this tenant's trail.
-        tenant: app.access_options.tenant.clone(),
+        // Whose trail it is in: the principal's tenant, or the home tenant's when no
+        // credentials named one.
+        tenant: principal.map_or_else(|| app.access_options.tenant.clone(), |p| p.tenant.clone()),
         action: action(),
         target: Some(target()),
         purpose: None,
@@ -328,7 +332,7 @@ pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next)
         (None, true) if ROUTES.iter().any(|(_, p, _, _)| Some(*p) == matched) => (SignedIn, Refusals),
         (None, true) => {
             let why = format!("{} has no permission defined, so it is refused", action());
-            let _ = append_audit(&app, refusal(None, StatusCode::FORBIDDEN, why.clone())).await;
+            let _ = append_audit(&app.access, refusal(None, StatusCode::FORBIDDEN, why.clone())).await;
             return error(StatusCode::FORBIDDEN, why);
         }
     };
@@ -337,39 +341,31 @@ pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next)
         (n, _) => n,
     };
     if need == Open {
+        req.extensions_mut().insert(tenants.home());
         return next.run(req).await;
     }
-    let principal = match authenticate(&app, &method, req.headers(), now_us) {
+    let principal = match authenticate(app, &method, req.headers(), now_us) {
         Ok(p) => p,
         Err(r) => {
             let answer = r.response();
             metrics::counter!("finpulse_requests_refused_total", "status" => answer.status().as_str().to_string()).increment(1);
             // A refusal is answered even when its entry cannot be written (the failure is
             // logged and counted): nothing was done that needs the trail first.
-            let _ = append_audit(&app, refusal(None, answer.status(), r.message().to_string())).await;
+            let _ = append_audit(&app.access, refusal(None, answer.status(), r.message().to_string())).await;
             return answer;
         }
     };
-    if principal.tenant != app.access_options.tenant {
-        let why = format!(
-            "this server holds tenant '{}''s data; the credentials belong to tenant '{}'",
-            app.access_options.tenant, principal.tenant
-        );
-        metrics::counter!("finpulse_requests_refused_total", "status" => "403").increment(1);
-        let _ = append_audit(&app, refusal(Some(&principal), StatusCode::FORBIDDEN, why.clone())).await;
-        return error(StatusCode::FORBIDDEN, why);
-    }
     if let Need::Permission(p) = need
         && !principal.allows(p)
     {
         let why = format!("role {} does not have the {p} permission that {} needs", principal.role, action());
         metrics::counter!("finpulse_requests_refused_total", "status" => "403").increment(1);
-        let _ = append_audit(&app, refusal(Some(&principal), StatusCode::FORBIDDEN, why.clone())).await;
+        let _ = append_audit(&app.access, refusal(Some(&principal), StatusCode::FORBIDDEN, why.clone())).await;
         return error(StatusCode::FORBIDDEN, why);
     }
     if let Err(r) = app.access.limiter.admit(&principal.actor, &principal.limits, now_us) {
         metrics::counter!("finpulse_requests_limited_total", "limit" => r.name()).increment(1);
-        let _ = append_audit(&app, refusal(Some(&principal), StatusCode::TOO_MANY_REQUESTS, r.to_string())).await;
+        let _ = append_audit(&app.access, refusal(Some(&principal), StatusCode::TOO_MANY_REQUESTS, r.to_string())).await;
         return too_many(&r.to_string(), r.retry_after_secs());
     }
     let purpose = match req.headers().get(PURPOSE_HEADER).map(|v| std::str::from_utf8(v.as_bytes())) {
@@ -404,6 +400,15 @@ pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next)
     } else {
         (req, None)
     };
+    // The principal's tenant, and no other, is what the handler can reach.
+    let tenant = match tenants.get(&principal.tenant).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "opening a tenant failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+        }
+    };
+    req.extensions_mut().insert(tenant);
     req.extensions_mut().insert(caller);
     let mut answer = next.run(req).await;
     answer.headers_mut().insert(EXPOSURE_HEADER, HeaderValue::from_static(if exposure == Exposure::Clear { "clear" } else { "masked" }));
@@ -431,7 +436,7 @@ pub(crate) async fn guard(State(app): State<AppState>, req: Request, next: Next)
             request_sha256,
             detail: None,
         };
-        if let Err(e) = append_audit(&app, record).await {
+        if let Err(e) = append_audit(&app.access, record).await {
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("the audit log could not be written, so the answer is withheld (the change may have been applied): {e}"),
@@ -481,7 +486,7 @@ fn permissions_of(role: Role) -> Vec<String> {
         (status = 429, description = "The account is locked", body = ErrorBody),
     ))]
 pub(crate) async fn sign_in(
-    State(app): State<AppState>,
+    Tenant(app): Tenant,
     connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Json<SignInRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -501,6 +506,7 @@ pub(crate) async fn sign_in(
                 finpulse_access::UsersError::WrongCredentials => (StatusCode::UNAUTHORIZED, unauthorized(e.to_string())),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
             };
+            // Whose user the name is stays unsaid to the caller; the home tenant's trail has it.
             let record = Record {
                 actor: format!("user:{}", bounded_name(&name)),
                 tenant: app.access_options.tenant.clone(),
@@ -511,27 +517,11 @@ pub(crate) async fn sign_in(
                 detail: Some(e.to_string()),
                 ..Record::default()
             };
-            let _ = append_audit(&app, record).await;
+            let _ = append_audit(&app.access, record).await;
             return answer;
         }
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    if user.tenant != app.access_options.tenant {
-        let why = format!("user '{}' belongs to tenant '{}', not this server's", user.name, user.tenant);
-        let record = Record {
-            actor: format!("user:{}", user.name),
-            role: Some(user.role.name().into()),
-            tenant: app.access_options.tenant.clone(),
-            action: "sign_in".into(),
-            from: connect.as_ref().map(|c| c.0.0.to_string()),
-            outcome: "denied".into(),
-            status: Some(403),
-            detail: Some(why.clone()),
-            ..Record::default()
-        };
-        let _ = append_audit(&app, record).await;
-        return error(StatusCode::FORBIDDEN, why);
-    }
     let (token, session) = app.access.sessions.start(&user, now_us);
     let record = Record {
         actor: format!("user:{}", user.name),
@@ -543,7 +533,7 @@ pub(crate) async fn sign_in(
         status: Some(200),
         ..Record::default()
     };
-    if let Err(e) = append_audit(&app, record).await {
+    if let Err(e) = append_audit(&app.access, record).await {
         app.access.sessions.end(&token);
         return error(StatusCode::INTERNAL_SERVER_ERROR, format!("the audit log could not be written: {e}"));
     }
@@ -567,7 +557,7 @@ fn bounded_name(name: &str) -> String {
 
 /// Sign out: ends the session and clears the cookie.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", responses((status = 204, description = "Signed out")))]
-pub(crate) async fn sign_out(State(app): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn sign_out(Tenant(app): Tenant, headers: HeaderMap) -> Response {
     if let Some(token) = session_cookie(&headers) {
         app.access.sessions.end(token);
     }
@@ -653,12 +643,11 @@ pub struct KeysBody {
 
 /// List this tenant's API keys (never their secrets).
 #[utoipa::path(get, path = "/v1/auth/keys", tag = "auth", responses((status = 200, body = KeysBody)))]
-pub(crate) async fn list_keys(State(app): State<AppState>) -> Response {
+pub(crate) async fn list_keys(Tenant(app): Tenant) -> Response {
     let now = finpulse_core::time::now_us();
     match app.access.keys.list() {
         Ok(keys) => {
-            Json(KeysBody { keys: keys.iter().filter(|k| k.tenant == app.access_options.tenant).map(|k| KeyBody::of(k, now)).collect() })
-                .into_response()
+            Json(KeysBody { keys: keys.iter().filter(|k| *k.tenant == *app.tenant).map(|k| KeyBody::of(k, now)).collect() }).into_response()
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
@@ -695,7 +684,7 @@ pub struct NewKeyBody {
 #[utoipa::path(post, path = "/v1/auth/keys", tag = "auth", request_body = NewKeyRequest,
     responses((status = 201, body = NewKeyBody), (status = 400, body = ErrorBody)))]
 pub(crate) async fn create_key(
-    State(app): State<AppState>,
+    Tenant(app): Tenant,
     axum::Extension(caller): axum::Extension<Caller>,
     body: Result<Json<NewKeyRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -711,7 +700,7 @@ pub(crate) async fn create_key(
     let new = NewKey {
         label: req.label,
         role: Some(role),
-        tenant: app.access_options.tenant.clone(),
+        tenant: app.tenant.to_string(),
         expires_at_us: req.expires_in_days.map(|d| now + i64::from(d) * 86_400 * 1_000_000),
         limits: req.limits,
     };
@@ -733,14 +722,14 @@ fn role_of(name: &str) -> Result<Role, Refusal> {
 fn own_key(app: &AppState, id: &str) -> Result<KeyRecord, Refusal> {
     let keys = app.access.keys.list().map_err(|e| Refusal::Internal(e.to_string()))?;
     keys.into_iter()
-        .find(|k| k.id == id && k.tenant == app.access_options.tenant)
+        .find(|k| k.id == id && *k.tenant == *app.tenant)
         .ok_or_else(|| Refusal::NotFound(format!("no key with id '{id}' in this tenant")))
 }
 
 /// Revoke a key: it stops working at once.
 #[utoipa::path(post, path = "/v1/auth/keys/{id}/revoke", tag = "auth", params(("id" = String, Path, description = "key id")),
     responses((status = 200, body = KeyBody), (status = 404, body = ErrorBody)))]
-pub(crate) async fn revoke_key(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+pub(crate) async fn revoke_key(Tenant(app): Tenant, Path(id): Path<String>) -> Response {
     if let Err(r) = own_key(&app, &id) {
         return r.response();
     }
@@ -762,7 +751,7 @@ pub struct RotateRequest {
 #[utoipa::path(post, path = "/v1/auth/keys/{id}/rotate", tag = "auth", params(("id" = String, Path, description = "key id")),
     request_body = RotateRequest, responses((status = 201, body = NewKeyBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn rotate_key(
-    State(app): State<AppState>,
+    Tenant(app): Tenant,
     axum::Extension(caller): axum::Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
@@ -804,7 +793,7 @@ pub struct NewUserRequest {
 #[utoipa::path(post, path = "/v1/auth/users", tag = "auth", request_body = NewUserRequest,
     responses((status = 201, body = Object), (status = 400, body = ErrorBody)))]
 pub(crate) async fn create_user(
-    State(app): State<AppState>,
+    Tenant(app): Tenant,
     body: Result<Json<NewUserRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Json(req) = match body {
@@ -816,7 +805,7 @@ pub(crate) async fn create_user(
         Err(r) => return r.response(),
     };
     let access = app.access.clone();
-    let tenant = app.access_options.tenant.clone();
+    let tenant = app.tenant.to_string();
     match tokio::task::spawn_blocking(move || access.users.create(&req.name, role, &tenant, &req.password)).await {
         Ok(Ok(u)) => {
             (StatusCode::CREATED, Json(serde_json::json!({"name": u.name, "role": u.role.name(), "tenant": u.tenant}))).into_response()
@@ -878,10 +867,7 @@ pub struct AuditBody {
 /// head; as JSON or CSV (`format=csv`).
 #[utoipa::path(get, path = "/v1/audit", tag = "auth", params(AuditQuery),
     responses((status = 200, body = AuditBody), (status = 400, body = ErrorBody)))]
-pub(crate) async fn audit_log(
-    State(app): State<AppState>,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
+pub(crate) async fn audit_log(Tenant(app): Tenant, query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> Response {
     let Query(q) = match query {
         Ok(q) => q,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
@@ -894,7 +880,7 @@ pub(crate) async fn audit_log(
     let limit = q.limit.unwrap_or(1000).min(AUDIT_ENTRIES_MAX);
     let dir = app.access.audit.dir().to_path_buf();
     let key = hex::encode(app.access.audit.verifying_key().to_bytes());
-    let tenant = app.access_options.tenant.clone();
+    let tenant = app.tenant.to_string();
     let page = tokio::task::spawn_blocking(move || -> Result<AuditBody, String> {
         let snap = audit::read(&dir).map_err(|e| e.to_string())?;
         let head = snap.heads.last().cloned();
@@ -1047,8 +1033,8 @@ pub struct ApprovalsBody {
 
 /// Changes waiting for (or decided by) a second person, of the kinds the caller may decide.
 #[utoipa::path(get, path = "/v1/approvals", tag = "auth", responses((status = 200, body = ApprovalsBody)))]
-pub(crate) async fn list_approvals(State(app): State<AppState>, axum::Extension(caller): axum::Extension<Caller>) -> Response {
-    match app.access.approvals.list() {
+pub(crate) async fn list_approvals(Tenant(app): Tenant, axum::Extension(caller): axum::Extension<Caller>) -> Response {
+    match app.access.approvals.list(&app.tenant) {
         Ok(all) => Json(ApprovalsBody {
             approvals: all.iter().filter(|a| caller.principal.allows(approval_permission(a.kind))).map(ApprovalBody::from).collect(),
         })
@@ -1060,23 +1046,19 @@ pub(crate) async fn list_approvals(State(app): State<AppState>, axum::Extension(
 /// Approve a waiting change: it takes effect now. The person who asked cannot approve it.
 #[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "auth", params(("id" = u64, Path, description = "request id")),
     responses((status = 200, body = ApprovalBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub(crate) async fn approve(
-    State(app): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
-    Path(id): Path<u64>,
-) -> Response {
+pub(crate) async fn approve(Tenant(app): Tenant, axum::Extension(caller): axum::Extension<Caller>, Path(id): Path<u64>) -> Response {
     decide(app, caller, id, true).await
 }
 
 /// Reject a waiting change: nothing changes. The person who asked cannot reject it either.
 #[utoipa::path(post, path = "/v1/approvals/{id}/reject", tag = "auth", params(("id" = u64, Path, description = "request id")),
     responses((status = 200, body = ApprovalBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub(crate) async fn reject(State(app): State<AppState>, axum::Extension(caller): axum::Extension<Caller>, Path(id): Path<u64>) -> Response {
+pub(crate) async fn reject(Tenant(app): Tenant, axum::Extension(caller): axum::Extension<Caller>, Path(id): Path<u64>) -> Response {
     decide(app, caller, id, false).await
 }
 
 async fn decide(app: AppState, caller: Caller, id: u64, approve: bool) -> Response {
-    let kind = match app.access.approvals.list() {
+    let kind = match app.access.approvals.list(&app.tenant) {
         Ok(all) => match all.iter().find(|a| a.id == id) {
             Some(a) => a.kind,
             None => return error(StatusCode::NOT_FOUND, format!("no approval request {id}")),
@@ -1093,9 +1075,10 @@ async fn decide(app: AppState, caller: Caller, id: u64, approve: bool) -> Respon
     let data_dir = app.data_dir.clone();
     let access = app.access.clone();
     let by = caller.actor().to_string();
+    let tenant = app.tenant.clone();
     let decided = tokio::task::spawn_blocking(move || {
         let mut activated = None;
-        let outcome = access.approvals.decide(id, approve, &by, |a| -> Result<(), String> {
+        let outcome = access.approvals.decide(&tenant, id, approve, &by, |a| -> Result<(), String> {
             match a.kind {
                 ApprovalKind::Rules => {
                     let r =
@@ -1176,10 +1159,9 @@ pub(crate) fn document(api: &mut utoipa::openapi::OpenApi) {
             responses
                 .entry("401".into())
                 .or_insert_with(|| answer("No credentials, or a malformed, unknown, expired or revoked key").into());
-            responses.entry("403".into()).or_insert_with(|| {
-                answer("The role lacks the permission, the credentials belong to another tenant, or a session change lacks its CSRF token")
-                    .into()
-            });
+            responses
+                .entry("403".into())
+                .or_insert_with(|| answer("The role lacks the permission, or a session change lacks its CSRF token").into());
             responses
                 .entry("429".into())
                 .or_insert_with(|| answer("Over the key's rate, daily quota or concurrent queries; see Retry-After").into());

@@ -4,9 +4,9 @@
 //! save and then on a schedule.
 
 use crate::wire::{InsightBody, TableBody};
-use crate::{AppState, ErrorBody, error};
+use crate::{AppState, ErrorBody, Tenant, error};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use finpulse_growth::segments::{SegmentBook, SegmentDef};
@@ -61,7 +61,7 @@ async fn answer(state: AppState, caller: crate::access::Caller, kind: String, bo
     params(("kind" = String, Path, description = "acquisition, activation, funnel, retention, lifecycle or trends"), InsightBody),
     responses((status = 200, description = "columns and rows", body = TableBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_insight(
-    State(state): State<AppState>,
+    Tenant(state): Tenant,
     axum::Extension(caller): axum::Extension<crate::access::Caller>,
     Path(kind): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
@@ -79,7 +79,7 @@ pub(crate) async fn get_insight(
     request_body = InsightBody,
     responses((status = 200, description = "columns and rows", body = TableBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn post_insight(
-    State(state): State<AppState>,
+    Tenant(state): Tenant,
     axum::Extension(caller): axum::Extension<crate::access::Caller>,
     Path(kind): Path<String>,
     body: Result<Json<InsightBody>, axum::extract::rejection::JsonRejection>,
@@ -131,7 +131,7 @@ pub(crate) fn refresh_segments(
 
 /// Saved segments, each with its rules and last materialisation.
 #[utoipa::path(get, path = "/v1/segments", tag = "segments", responses((status = 200, body = Object)))]
-pub(crate) async fn list_segments(State(state): State<AppState>) -> Response {
+pub(crate) async fn list_segments(Tenant(state): Tenant) -> Response {
     let book = match load_book(&state) {
         Ok(b) => b,
         Err(r) => return *r,
@@ -150,7 +150,7 @@ pub(crate) async fn list_segments(State(state): State<AppState>) -> Response {
     responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
 pub(crate) async fn save_segment(
     axum::Extension(caller): axum::Extension<crate::access::Caller>,
-    State(state): State<AppState>,
+    Tenant(state): Tenant,
     body: Result<Json<SegmentDef>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let def = match body {
@@ -189,7 +189,7 @@ pub struct MembersQuery {
 #[utoipa::path(get, path = "/v1/segments/{name}/members", tag = "segments", params(("name" = String, Path), MembersQuery),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn segment_members(
-    State(state): State<AppState>,
+    Tenant(state): Tenant,
     Path(name): Path<String>,
     query: Result<Query<MembersQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -227,7 +227,7 @@ pub(crate) async fn segment_members(
 
 /// Every KPI goal with its current value, trend projection to the deadline and status.
 #[utoipa::path(get, path = "/v1/goals", tag = "goals", responses((status = 200, description = "columns and rows", body = TableBody)))]
-pub(crate) async fn list_goals(State(state): State<AppState>) -> Response {
+pub(crate) async fn list_goals(Tenant(state): Tenant) -> Response {
     let _turn = state.query_turn().await;
     let view = state.views.snapshot();
     let run = async {
@@ -246,7 +246,7 @@ pub(crate) async fn list_goals(State(state): State<AppState>) -> Response {
     responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
 pub(crate) async fn set_goal(
     axum::Extension(caller): axum::Extension<crate::access::Caller>,
-    State(state): State<AppState>,
+    Tenant(state): Tenant,
     body: Result<Json<finpulse_growth::goals::Goal>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let goal = match body {
@@ -275,7 +275,7 @@ fn rollback_error(e: InsightError) -> Response {
     params(("name" = String, Path, description = "The segment")),
     responses((status = 200, description = "The change", body = crate::wire::ActivationBody), (status = 409, description = "No earlier definition", body = ErrorBody)))]
 pub(crate) async fn rollback_segment(
-    State(state): State<AppState>,
+    Tenant(state): Tenant,
     axum::Extension(caller): axum::Extension<crate::access::Caller>,
     Path(name): Path<String>,
 ) -> Response {
@@ -299,7 +299,7 @@ pub(crate) async fn rollback_segment(
     params(("name" = String, Path, description = "The goal")),
     responses((status = 200, description = "The change", body = crate::wire::ActivationBody), (status = 409, description = "No earlier version", body = ErrorBody)))]
 pub(crate) async fn rollback_goal(
-    State(state): State<AppState>,
+    Tenant(state): Tenant,
     axum::Extension(caller): axum::Extension<crate::access::Caller>,
     Path(name): Path<String>,
 ) -> Response {

@@ -6,6 +6,7 @@ mod insights;
 pub mod json;
 pub mod models;
 pub mod risk;
+mod tenants;
 pub mod wire;
 
 use axum::Json;
@@ -21,9 +22,8 @@ use finpulse_core::{Registry, ValidationLimits};
 use finpulse_ingest::{Position, Rejection};
 use finpulse_log::{AppendStatus, EventStore, ViewHandle};
 use finpulse_query::QueryOptions;
-use finpulse_risk::engine::Policy;
 use finpulse_risk::live::Live;
-use finpulse_write::{Submission, WriterOptions};
+use finpulse_write::Submission;
 pub use finpulse_write::{Writer, WriterError};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
@@ -160,8 +160,11 @@ impl Default for ApiLimits {
     }
 }
 
+/// One tenant's data and engines, as handlers see them (see [`Tenant`]).
 #[derive(Clone)]
 pub(crate) struct AppState {
+    /// Whose data this is.
+    tenant: Arc<str>,
     writer: Writer,
     views: ViewHandle,
     limits: ApiLimits,
@@ -180,8 +183,25 @@ pub(crate) struct AppState {
     recent: Arc<risk::RecentDecisions>,
     /// Keys, users, sessions, per-key limits and the audit log.
     access: access::SharedAccess,
-    /// The tenant served, and what needs a key.
+    /// The home tenant, and what needs a key.
     access_options: access::AccessOptions,
+}
+
+/// The caller's tenant's state: the guard puts it in every request (the home tenant's for
+/// routes that answer without a key), so a handler can reach no other tenant's data.
+pub(crate) struct Tenant(pub AppState);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Tenant {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<AppState>()
+            .cloned()
+            .map(Tenant)
+            .ok_or_else(|| error(StatusCode::INTERNAL_SERVER_ERROR, "no tenant was chosen for this request"))
+    }
 }
 
 impl AppState {
@@ -274,7 +294,7 @@ fn record_error(r: &Rejection) -> RecordErrorBody {
         (status = 413, description = "Body or batch over its limit", body = ErrorBody),
         (status = 503, description = "Write queue full or store failed", body = ErrorBody),
     ))]
-async fn ingest(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn ingest(Tenant(state): Tenant, body: Result<Bytes, BytesRejection>) -> Response {
     let started = Instant::now();
     let body = match body {
         Ok(b) => b,
@@ -339,7 +359,7 @@ pub struct SqlRequest {
         (status = 400, description = "Bad SQL", body = ErrorBody),
     ))]
 async fn sql(
-    State(state): State<AppState>,
+    Tenant(state): Tenant,
     axum::Extension(caller): axum::Extension<access::Caller>,
     headers: HeaderMap,
     body: Result<Json<SqlRequest>, axum::extract::rejection::JsonRejection>,
@@ -447,17 +467,14 @@ pub fn schema_json(registry: &Registry) -> serde_json::Value {
 /// The event catalogue and custom types, each field with its type and data class
 /// (JR/T 0171-2020 category, JR/T 0197-2020 level).
 #[utoipa::path(get, path = "/v1/schema", tag = "schema", responses((status = 200, description = "Every event type and field", body = Object)))]
-async fn schema(State(state): State<AppState>) -> Response {
+async fn schema(Tenant(state): Tenant) -> Response {
     Json(schema_json(&state.views.registry())).into_response()
 }
 
 /// Register a custom event type. New fields need a data class unless their name implies one.
 #[utoipa::path(post, path = "/v1/schema/types", tag = "schema", request_body = Object,
     responses((status = 201, description = "Registered", body = Object), (status = 400, body = ErrorBody)))]
-async fn register_type(
-    State(state): State<AppState>,
-    body: Result<Json<CustomTypeDef>, axum::extract::rejection::JsonRejection>,
-) -> Response {
+async fn register_type(Tenant(state): Tenant, body: Result<Json<CustomTypeDef>, axum::extract::rejection::JsonRejection>) -> Response {
     let Json(def) = match body {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
@@ -471,7 +488,7 @@ async fn register_type(
 
 /// Compact the live tail into Parquet now.
 #[utoipa::path(post, path = "/v1/admin/compact", tag = "admin", responses((status = 200, body = Object), (status = 503, body = ErrorBody)))]
-async fn compact(State(state): State<AppState>) -> Response {
+async fn compact(Tenant(state): Tenant) -> Response {
     match state.writer.compact().await {
         Ok(r) => Json(json!({"events": r.events, "files": r.files})).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
@@ -480,7 +497,7 @@ async fn compact(State(state): State<AppState>) -> Response {
 
 /// Liveness: the process answers and its writer runs.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Object), (status = 503, body = ErrorBody)))]
-async fn healthz(State(state): State<AppState>) -> Response {
+async fn healthz(Tenant(state): Tenant) -> Response {
     match state.writer.stats().await {
         Ok(s) => Json(json!({"status": "ok", "events_stored": s.events_stored, "log_bytes": s.log_bytes})).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
@@ -489,7 +506,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 /// Prometheus metrics: ingestion counts and latencies, query latencies, log size.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String)))]
-async fn metrics_text(State(state): State<AppState>) -> Response {
+async fn metrics_text(Tenant(state): Tenant) -> Response {
     if let Ok(s) = state.writer.stats().await {
         metrics::gauge!("finpulse_log_bytes").set(s.log_bytes as f64);
         metrics::gauge!("finpulse_log_records").set(s.log_records as f64);
@@ -524,20 +541,8 @@ pub struct Server {
     pub addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
-    writer_thread: Option<finpulse_write::WriterThread>,
-    live: Arc<Live>,
-    /// Reloads rules and models published by other processes.
-    watcher: tokio::task::JoinHandle<()>,
-    /// Re-materialises saved segments on a schedule.
-    refresher: tokio::task::JoinHandle<()>,
-    /// Fills the insights' caches once at start.
-    warmer: tokio::task::JoinHandle<()>,
-    /// Moves the live-state checkpoint up in the background.
-    checkpointer: tokio::task::JoinHandle<()>,
-    /// Reads the latest decisions back into memory after the start, for retries.
-    recaller: tokio::task::JoinHandle<()>,
-    /// The decisions a retry is answered with from memory.
-    recent: Arc<risk::RecentDecisions>,
+    /// Every tenant's writer, engines and background work.
+    tenants: Arc<tenants::Tenants>,
 }
 
 /// Answers 503 for a request still running after `request_timeout_secs`; its work is dropped.
@@ -558,7 +563,7 @@ async fn deadline(State(limit): State<Duration>, req: axum::extract::Request, ne
 }
 
 /// The router and the OpenAPI document it was generated with.
-fn router(state: AppState) -> axum::Router {
+fn router(tenants: Arc<tenants::Tenants>) -> axum::Router {
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(ingest))
         .routes(routes!(sql))
@@ -601,23 +606,26 @@ fn router(state: AppState) -> axum::Router {
     let mut api = api;
     access::document(&mut api);
     let api = Arc::new(api);
-    let timeout = Duration::from_secs(state.limits.request_timeout_secs);
+    let limits = tenants.shared.limits;
+    let timeout = Duration::from_secs(limits.request_timeout_secs);
     router
         .route("/openapi.json", get(move || async move { Json(api.as_ref().clone()) }))
         .layer(axum::middleware::from_fn_with_state(timeout, deadline))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), access::guard))
+        .layer(axum::middleware::from_fn_with_state(tenants, access::guard))
         .layer(axum::middleware::from_fn(access::json_errors))
-        .layer(DefaultBodyLimit::max(state.limits.body_bytes_max))
+        .layer(DefaultBodyLimit::max(limits.body_bytes_max))
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 impl Server {
-    /// Binds `listen` and serves the store until [`Server::stop`]. Every route but `/healthz`
-    /// and `/metrics` needs a key or a console session; a server listening beyond loopback
-    /// refuses to start until at least one key or user exists.
+    /// Binds `listen` and serves the store until [`Server::stop`]: `store` holds the home
+    /// tenant's events (`access.tenant`); any other tenant's are opened with `store_options`
+    /// under `tenants/` in the same directory when one of its principals first calls. Every
+    /// route but `/healthz` and `/metrics` needs a key or a console session; a server
+    /// listening beyond loopback refuses to start until at least one key or user exists.
     pub async fn start(
         store: EventStore,
+        store_options: finpulse_log::StoreOptions,
         listen: SocketAddr,
         limits: ApiLimits,
         access_options: access::AccessOptions,
@@ -626,12 +634,13 @@ impl Server {
         if !finpulse_access::keys::valid_tenant(&access_options.tenant) {
             return Err(std::io::Error::other(format!("access.tenant '{}' is not a valid tenant name", access_options.tenant)));
         }
-        let access = Arc::new(finpulse_access::Access::open(store.dir()).map_err(std::io::Error::other)?);
+        let root = store.dir().to_path_buf();
+        let access = Arc::new(finpulse_access::Access::open(&root).map_err(std::io::Error::other)?);
         let configured = access.configured().map_err(std::io::Error::other)?;
         if !configured && !access::loopback_only(&listen) {
             return Err(std::io::Error::other(format!(
                 "refusing to listen on {listen} with no API key or user to authenticate with: create one first (finpulse keys create --role admin --data-dir {})",
-                store.dir().display()
+                root.display()
             )));
         }
         if !configured {
@@ -640,48 +649,26 @@ impl Server {
             );
         }
         finpulse_query::set_query_memory_bytes_max(limits.query_memory_bytes_max);
-        let views = store.view_handle();
-        let data_dir = store.dir().to_path_buf();
-        let started = std::time::Instant::now();
-        let live = Arc::new(Live::open(&data_dir, Policy::default()).map_err(std::io::Error::other)?);
-        tracing::info!(secs = started.elapsed().as_secs_f64(), "live state, cases and engine loaded");
-        let writer_options =
-            WriterOptions { queue_depth: limits.write_queue_depth, compact_every: Duration::from_secs(limits.compaction_interval_secs) };
-        let (writer, writer_thread) = Writer::start(store, writer_options, vec![live.clone() as Arc<dyn finpulse_write::CommitConsumer>]);
-        let segments = Arc::new(tokio::sync::Mutex::new(()));
-        let refresher =
-            insights::refresh_segments(views.clone(), data_dir.clone(), segments.clone(), Duration::from_secs(limits.segment_refresh_secs));
-        // The first insight after a start would otherwise read every file for the caches.
-        let warm_views = views.clone();
-        let warmer = tokio::spawn(async move {
-            if let Err(e) = finpulse_growth::warm_caches(&warm_views.snapshot()).await {
-                tracing::warn!(error = %e, "warming the insight caches failed; the first insight fills them");
-            }
-        });
-        let queries = Arc::new(tokio::sync::Semaphore::new(limits.queries_concurrent_max));
-        let state = AppState {
-            writer,
-            views,
-            limits,
-            metrics: metrics_handle(),
-            data_dir,
-            offers: Arc::default(),
-            live: live.clone(),
-            segments,
-            queries,
-            recent: Arc::default(),
-            access,
-            access_options,
-        };
-        let recent = state.recent.clone();
-        let recaller = tokio::spawn(risk::recall_recent_decisions(state.clone()));
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
+        let shared = tenants::Shared {
+            root,
+            store_options,
+            limits,
+            metrics: metrics_handle(),
+            access: access.clone(),
+            access_options,
+            queries: Arc::new(tokio::sync::Semaphore::new(limits.queries_concurrent_max)),
+            owner_note: Arc::new(std::sync::Mutex::new(Some(format!("finpulse serve, pid {}, http://{addr}", std::process::id())))),
+        };
+        let tenants = Arc::new(tenants::Tenants::start(shared, store).map_err(std::io::Error::other)?);
+        // Tenants that already have principals are opened now, so a broken directory shows at
+        // start rather than at someone's first request.
+        for tenant in access.tenants().map_err(std::io::Error::other)? {
+            tenants.get(&tenant).await.map_err(std::io::Error::other)?;
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = router(state);
-        let watcher = live.clone().watch_publications();
-        let checkpointer =
-            live.clone().watch_checkpoints(Duration::from_secs(limits.checkpoint_check_secs.max(1)), limits.checkpoint_events_min);
+        let app = router(tenants.clone());
         let task = tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async move {
@@ -689,47 +676,31 @@ impl Server {
                 })
                 .await
         });
-        Ok(Self {
-            addr,
-            shutdown: Some(tx),
-            task,
-            writer_thread: Some(writer_thread),
-            live,
-            watcher,
-            refresher,
-            warmer,
-            checkpointer,
-            recaller,
-            recent,
-        })
+        Ok(Self { addr, shutdown: Some(tx), task, tenants })
     }
 
-    /// Stops accepting requests, finishes those in flight, and stops the writer.
+    /// Stops accepting requests, finishes those in flight, and stops every tenant's writer.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         let result = (&mut self.task).await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        self.watcher.abort();
-        self.refresher.abort();
-        self.warmer.abort();
-        self.recaller.abort();
-        self.checkpointer.abort();
-        if let Some(t) = self.writer_thread.take() {
-            // The router (and with it the last writer handle) is dropped once serving ends.
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
-        // Every stored event has been applied: the checkpoint saves a restart's replay.
-        if let Err(e) = self.live.checkpoint() {
-            tracing::error!(error = %e, "saving the live-state checkpoint failed; the next start replays the whole log");
-        }
+        self.tenants.stop().await;
         result
     }
 
-    /// How many decisions a retry is answered with from memory (the latest, up to
-    /// `RECENT_DECISIONS_MAX`; read back from the store in the background after a start).
+    /// How many decisions a retry is answered with from memory, over every tenant opened (the
+    /// latest of each, up to `RECENT_DECISIONS_MAX`; read back from the store in the background
+    /// after a start).
     pub fn decisions_remembered(&self) -> usize {
-        self.recent.len()
+        self.tenants.opened().iter().map(|t| t.recent.len()).sum()
+    }
+
+    /// The tenants whose data this server has opened so far.
+    pub fn tenants_opened(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tenants.opened().iter().map(|t| t.tenant.to_string()).collect();
+        names.sort();
+        names
     }
 
     /// Waits until the server stops by itself (it does not, unless it fails).

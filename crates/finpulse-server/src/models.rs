@@ -3,9 +3,9 @@
 //! offers campaigns read.
 
 use crate::wire::{ModelActivationBody, ModelVersionBody};
-use crate::{AppState, ErrorBody, error};
+use crate::{AppState, ErrorBody, Tenant, error};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use finpulse_access::approvals::ApprovalKind;
@@ -67,7 +67,7 @@ async fn with_registry<T: Send + 'static>(
 /// Every registered model version, the active version per purpose, and every promotion and
 /// roll-back.
 #[utoipa::path(get, path = "/v1/models", tag = "models", responses((status = 200, body = Object), (status = 500, body = ErrorBody)))]
-pub(crate) async fn list(State(state): State<AppState>) -> Response {
+pub(crate) async fn list(Tenant(state): Tenant) -> Response {
     match with_registry(&state, |r| Ok((r.list()?, r.history()?))).await {
         Ok(((models, active), history)) => {
             let models: Vec<ModelVersionBody> = models.iter().map(ModelVersionBody::from).collect();
@@ -94,7 +94,7 @@ pub struct PromoteRequest {
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn promote(
     axum::Extension(caller): axum::Extension<crate::access::Caller>,
-    State(state): State<AppState>,
+    Tenant(state): Tenant,
     Path(purpose): Path<String>,
     body: Result<Json<PromoteRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -112,7 +112,7 @@ pub(crate) async fn promote(
             Ok(_) => return error(StatusCode::NOT_FOUND, format!("no model {purpose} v{version}")),
             Err(r) => return r,
         }
-        return match state.access.approvals.request(ApprovalKind::Models, &purpose, req.version, &by) {
+        return match state.access.approvals.request(&state.tenant, ApprovalKind::Models, &purpose, req.version, &by) {
             Ok(a) => (StatusCode::ACCEPTED, Json(crate::access::ApprovalBody::from(&a))).into_response(),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         };
@@ -128,7 +128,7 @@ pub(crate) async fn promote(
     params(("purpose" = String, Path, description = "e.g. churn")),
     responses((status = 200, body = ModelActivationBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn rollback(
-    State(state): State<AppState>,
+    Tenant(state): Tenant,
     axum::Extension(caller): axum::Extension<crate::access::Caller>,
     Path(purpose): Path<String>,
 ) -> Response {
@@ -154,7 +154,7 @@ pub struct RiskQuery {
 #[utoipa::path(get, path = "/v1/churn/risk", tag = "churn", params(RiskQuery),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, description = "No active churn model", body = ErrorBody)))]
 pub(crate) async fn churn_risk(
-    State(state): State<AppState>,
+    Tenant(state): Tenant,
     query: Result<Query<RiskQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Query(q) = match query {
@@ -244,10 +244,7 @@ fn offers_file(state: &AppState) -> Result<Arc<OfferSet>, (StatusCode, String)> 
 /// discount and price, with the guardrail that bound it; as computed by `finpulse pricing compute`.
 #[utoipa::path(get, path = "/v1/pricing/offers", tag = "pricing", params(OffersQuery),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, description = "No offers yet, or no offer for the user", body = ErrorBody)))]
-pub(crate) async fn offers(
-    State(state): State<AppState>,
-    query: Result<Query<OffersQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
+pub(crate) async fn offers(Tenant(state): Tenant, query: Result<Query<OffersQuery>, axum::extract::rejection::QueryRejection>) -> Response {
     let Query(q) = match query {
         Ok(q) => q,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
@@ -355,7 +352,7 @@ pub struct PricingComputeBody {
         (status = 500, description = "The offers could not be stored", body = ErrorBody),
     ))]
 pub(crate) async fn compute_offers(
-    State(state): State<AppState>,
+    Tenant(state): Tenant,
     body: Result<Json<PricingComputeRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Json(req) = match body {

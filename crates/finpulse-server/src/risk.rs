@@ -3,10 +3,10 @@
 //! consumer of the write path; this module only speaks HTTP.
 
 use crate::wire::{CaseBody, CasesBody, DecisionBody, ReasonBody};
-use crate::{AppState, ErrorBody, error};
+use crate::{AppState, ErrorBody, Tenant, error};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use finpulse_core::Event;
@@ -92,7 +92,7 @@ impl RecentDecisions {
         (status = 400, description = "Not one valid transaction record", body = ErrorBody),
         (status = 503, description = "Not stored", body = ErrorBody),
     ))]
-pub(crate) async fn decide(State(app): State<AppState>, body: Bytes) -> Response {
+pub(crate) async fn decide(Tenant(app): Tenant, body: Bytes) -> Response {
     let started = Instant::now();
     let live = app.live.clone();
     let decoded = match finpulse_ingest::decode_body(&body) {
@@ -241,7 +241,7 @@ pub(crate) async fn recall_recent_decisions(app: AppState) {
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "risk",
     params(("id" = String, Path, description = "user id")),
     responses((status = 200, description = "The profile", body = crate::wire::UserBody), (status = 404, description = "Unknown user", body = ErrorBody)))]
-pub(crate) async fn user(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+pub(crate) async fn user(Tenant(app): Tenant, Path(id): Path<String>) -> Response {
     app.live.with_user_view(&id, |view| match view {
         Some(v) => Json(crate::wire::UserBody::from(&v)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no user {id:?}")),
@@ -250,7 +250,7 @@ pub(crate) async fn user(State(app): State<AppState>, Path(id): Path<String>) ->
 
 /// The active ruleset (name, version, rules, lists) and the publication history.
 #[utoipa::path(get, path = "/v1/rules", tag = "risk", responses((status = 200, description = "Active ruleset and history", body = Object)))]
-pub(crate) async fn rules(State(app): State<AppState>) -> Response {
+pub(crate) async fn rules(Tenant(app): Tenant) -> Response {
     let engine = app.live.engine();
     let r = &engine.ruleset;
     let history = RulesetStore::in_data_dir(&app.data_dir).history().unwrap_or_default();
@@ -274,11 +274,7 @@ pub(crate) async fn rules(State(app): State<AppState>) -> Response {
         (status = 200, description = "Published and active", body = Object),
         (status = 202, description = "Stored, not active: waiting for a second person (access.approval_required has rules)", body = crate::access::ApprovalBody),
         (status = 400, description = "Refused; the active one stays", body = ErrorBody)))]
-pub(crate) async fn publish(
-    State(app): State<AppState>,
-    axum::Extension(caller): axum::Extension<crate::access::Caller>,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn publish(Tenant(app): Tenant, axum::Extension(caller): axum::Extension<crate::access::Caller>, body: Bytes) -> Response {
     let Ok(src) = std::str::from_utf8(&body) else { return error(StatusCode::BAD_REQUEST, "the ruleset is not UTF-8 text") };
     let store = RulesetStore::in_data_dir(&app.data_dir);
     if app.access_options.needs_approval(finpulse_access::approvals::ApprovalKind::Rules) {
@@ -287,7 +283,7 @@ pub(crate) async fn publish(
             Err(e) => return error(StatusCode::BAD_REQUEST, format!("{e} (not stored; the active ruleset stays)")),
         };
         let kind = finpulse_access::approvals::ApprovalKind::Rules;
-        return match app.access.approvals.request(kind, RulesetStore::slot(), proposed.version, caller.actor()) {
+        return match app.access.approvals.request(&app.tenant, kind, RulesetStore::slot(), proposed.version, caller.actor()) {
             Ok(a) => (StatusCode::ACCEPTED, Json(crate::access::ApprovalBody::from(&a))).into_response(),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         };
@@ -308,10 +304,7 @@ pub(crate) async fn publish(
 /// Make the ruleset active before the current one active again; takes effect at once.
 #[utoipa::path(post, path = "/v1/rules/rollback", tag = "risk",
     responses((status = 200, description = "The ruleset now active", body = Object), (status = 409, description = "No earlier ruleset", body = ErrorBody)))]
-pub(crate) async fn rollback_rules(
-    State(app): State<AppState>,
-    axum::Extension(caller): axum::Extension<crate::access::Caller>,
-) -> Response {
+pub(crate) async fn rollback_rules(Tenant(app): Tenant, axum::Extension(caller): axum::Extension<crate::access::Caller>) -> Response {
     let data_dir = app.data_dir.clone();
     let by = caller.actor().to_string();
     let rolled = tokio::task::spawn_blocking(move || RulesetStore::in_data_dir(&data_dir).rollback(&by)).await;
@@ -343,7 +336,7 @@ pub struct CasesQuery {
 /// resolved, with its alerts, assignee, history and verdict.
 #[utoipa::path(get, path = "/v1/cases", tag = "risk", params(CasesQuery),
     responses((status = 200, description = "Cases", body = CasesBody), (status = 400, description = "Bad status or limit", body = ErrorBody)))]
-pub(crate) async fn cases(State(app): State<AppState>, axum::extract::Query(q): axum::extract::Query<CasesQuery>) -> Response {
+pub(crate) async fn cases(Tenant(app): Tenant, axum::extract::Query(q): axum::extract::Query<CasesQuery>) -> Response {
     let status = match q.status.as_deref().map(|s| CaseStatus::parse(s).ok_or(s)).transpose() {
         Ok(status) => status,
         Err(s) => return error(StatusCode::BAD_REQUEST, format!("status {s:?}: use open or resolved")),
@@ -359,7 +352,7 @@ pub(crate) async fn cases(State(app): State<AppState>, axum::extract::Query(q): 
 /// One case.
 #[utoipa::path(get, path = "/v1/cases/{id}", tag = "risk", params(("id" = String, Path, description = "case id")),
     responses((status = 200, description = "The case", body = CaseBody), (status = 404, description = "No such case", body = ErrorBody)))]
-pub(crate) async fn case(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+pub(crate) async fn case(Tenant(app): Tenant, Path(id): Path<String>) -> Response {
     match app.live.case(&id) {
         Some(c) => Json(CaseBody::from(&c)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no case {id:?}")),
@@ -392,7 +385,7 @@ pub struct CaseRequest {
     ))]
 pub(crate) async fn change_case(
     axum::Extension(caller): axum::Extension<crate::access::Caller>,
-    State(app): State<AppState>,
+    Tenant(app): Tenant,
     Path((id, action)): Path<(String, String)>,
     body: Result<Json<CaseRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {

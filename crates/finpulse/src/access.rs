@@ -1,6 +1,8 @@
 //! `finpulse keys`, `finpulse users` and `finpulse audit`, and the audit entries the CLI's own
 //! changes leave. Whoever runs the CLI owns the data directory's files, so it acts as the
-//! administrator of the default tenant (`cli:<os user>` in the audit log).
+//! administrator of the tenant it works on (`--tenant`, else the home tenant), named
+//! `cli:<os user>` in the audit log. Keys, users, approvals and the audit log are the
+//! deployment's: they live in its data directory whichever tenant is chosen.
 
 use crate::Format;
 use crate::config::Config;
@@ -41,9 +43,6 @@ pub struct CreateKey {
     /// admin, ops_manager, risk_analyst, data_scientist, compliance_officer, auditor or partner_app.
     #[arg(long)]
     role: Role,
-    /// The tenant it belongs to.
-    #[arg(long, default_value = finpulse_access::TENANT_DEFAULT)]
-    tenant: String,
     /// What it is for.
     #[arg(long, default_value = "")]
     label: String,
@@ -74,9 +73,6 @@ pub enum UsersCommand {
         /// The user's role.
         #[arg(long)]
         role: Role,
-        /// The tenant they belong to.
-        #[arg(long, default_value = finpulse_access::TENANT_DEFAULT)]
-        tenant: String,
         /// Read the password from standard input (its first line).
         #[arg(long, required = true)]
         password_stdin: bool,
@@ -148,7 +144,7 @@ pub enum AuditCommand {
 }
 
 fn audit_log(config: &Config) -> Result<AuditLog> {
-    AuditLog::open(finpulse_access::audit_dir(&config.data_dir)).context("opening the audit log")
+    AuditLog::open(finpulse_access::audit_dir(config.access_root())).context("opening the audit log")
 }
 
 /// A failed step's error as the audit log's outcome takes it.
@@ -158,7 +154,7 @@ fn outcome_error(e: &impl std::fmt::Display) -> anyhow::Error {
 
 /// Appends what the CLI did to the audit log; the entry is durable when this returns.
 pub fn record(config: &Config, action: &str, target: Option<String>, purpose: Option<String>, outcome: &Result<()>) -> Result<()> {
-    let p = Principal::local_operator();
+    let p = Principal::local_operator(config.tenant());
     let (outcome, detail) = match outcome {
         Ok(()) => ("ok", None),
         Err(e) => ("failed", Some(format!("{e:#}"))),
@@ -180,8 +176,8 @@ pub fn record(config: &Config, action: &str, target: Option<String>, purpose: Op
 }
 
 pub fn keys(config: &Config, command: KeysCommand) -> Result<()> {
-    let keys = Keys::open(finpulse_access::access_dir(&config.data_dir))?;
-    let by = Principal::local_operator().actor;
+    let keys = Keys::open(finpulse_access::access_dir(config.access_root()))?;
+    let by = Principal::local_operator_actor();
     match command {
         KeysCommand::Create(a) => {
             let now = finpulse_core::time::now_us();
@@ -194,7 +190,7 @@ pub fn keys(config: &Config, command: KeysCommand) -> Result<()> {
             let new = NewKey {
                 label: a.label,
                 role: Some(a.role),
-                tenant: a.tenant,
+                tenant: config.tenant().to_string(),
                 expires_at_us: a.expires_in_days.map(|d| now + i64::from(d) * 86_400 * 1_000_000),
                 limits,
             };
@@ -248,13 +244,14 @@ pub fn keys(config: &Config, command: KeysCommand) -> Result<()> {
 }
 
 pub fn users(config: &Config, command: UsersCommand) -> Result<()> {
-    let users = Users::open(finpulse_access::access_dir(&config.data_dir))?;
+    let users = Users::open(finpulse_access::access_dir(config.access_root()))?;
     match command {
-        UsersCommand::Create { name, role, tenant, password_stdin: _ } => {
+        UsersCommand::Create { name, role, password_stdin: _ } => {
+            let tenant = config.tenant();
             let mut input = String::new();
             std::io::stdin().read_to_string(&mut input).context("reading the password from standard input")?;
             let password = input.lines().next().unwrap_or("");
-            let made = users.create(&name, role, &tenant, password);
+            let made = users.create(&name, role, tenant, password);
             let outcome = made.as_ref().map(|_| ()).map_err(outcome_error);
             record(config, "users.create", Some(format!("user {name} ({role}, tenant {tenant})")), None, &outcome)?;
             let u = made?;
@@ -287,7 +284,7 @@ pub fn users(config: &Config, command: UsersCommand) -> Result<()> {
 }
 
 pub fn audit(config: &Config, command: AuditCommand) -> Result<()> {
-    let dir = finpulse_access::audit_dir(&config.data_dir);
+    let dir = finpulse_access::audit_dir(config.access_root());
     if !dir.join(audit::VERIFYING_KEY_FILE).exists() {
         bail!("{} holds no audit log yet (it is made by the first key, user or server)", dir.display());
     }
@@ -338,9 +335,12 @@ pub fn audit(config: &Config, command: AuditCommand) -> Result<()> {
         }
         AuditCommand::List { actor, action, limit, format } => {
             let snap = audit::read(&dir)?;
-            let rows: Vec<[String; 8]> = snap
+            // The deployment's operator sees every tenant's entries unless `--tenant` names one.
+            let tenant = config.chosen_tenant.as_deref();
+            let rows: Vec<[String; 9]> = snap
                 .entries
                 .iter()
+                .filter(|e| tenant.is_none_or(|t| e.record.tenant == t))
                 .filter(|e| actor.as_ref().is_none_or(|a| &e.record.actor == a))
                 .filter(|e| action.as_ref().is_none_or(|a| e.record.action.contains(a.as_str())))
                 .rev()
@@ -354,6 +354,7 @@ pub fn audit(config: &Config, command: AuditCommand) -> Result<()> {
                         e.seq.to_string(),
                         finpulse_core::time::format_us_brief(e.at_us),
                         r.actor.clone(),
+                        r.tenant.clone(),
                         r.action.clone(),
                         r.target.clone().unwrap_or_default(),
                         r.outcome.clone(),
@@ -362,7 +363,7 @@ pub fn audit(config: &Config, command: AuditCommand) -> Result<()> {
                     ]
                 })
                 .collect();
-            print_rows(&["seq", "at", "actor", "action", "target", "outcome", "purpose", "detail"], &rows, format)?;
+            print_rows(&["seq", "at", "actor", "tenant", "action", "target", "outcome", "purpose", "detail"], &rows, format)?;
         }
     }
     Ok(())
@@ -449,31 +450,33 @@ pub const DEMO_ADMIN: &str = "admin";
 
 /// Makes the demo's administrator (once) and a new admin key, audited.
 pub fn demo_credentials(config: &Config) -> Result<DemoCredentials> {
-    let access = Access::open(&config.data_dir)?;
-    let by = Principal::local_operator().actor;
+    let access = Access::open(config.access_root())?;
+    let by = Principal::local_operator_actor();
     let password = if access.users.list()?.iter().any(|u| u.name == DEMO_ADMIN) {
         None
     } else {
         let mut bytes = [0u8; 12];
         rand::fill(&mut bytes);
         let password = hex::encode(bytes);
-        let made = access.users.create(DEMO_ADMIN, Role::Admin, "", &password);
+        let made = access.users.create(DEMO_ADMIN, Role::Admin, config.tenant(), &password);
         let outcome = made.as_ref().map(|_| ()).map_err(outcome_error);
-        record(config, "users.create", Some(format!("user {DEMO_ADMIN} (admin, tenant default)")), None, &outcome)?;
+        record(config, "users.create", Some(format!("user {DEMO_ADMIN} (admin, tenant {})", config.tenant())), None, &outcome)?;
         made?;
         Some(password)
     };
-    let made = access.keys.create(NewKey { label: "demo".into(), role: Some(Role::Admin), ..NewKey::default() }, &by);
+    let made = access
+        .keys
+        .create(NewKey { label: "demo".into(), role: Some(Role::Admin), tenant: config.tenant().into(), ..NewKey::default() }, &by);
     let outcome = made.as_ref().map(|_| ()).map_err(outcome_error);
-    record(config, "keys.create", made.as_ref().ok().map(|(r, _)| format!("key {} (admin, tenant default)", r.id)), None, &outcome)?;
+    record(config, "keys.create", made.as_ref().ok().map(|(r, _)| format!("key {} (admin, tenant {})", r.id, r.tenant)), None, &outcome)?;
     let (_, key) = made?;
     Ok(DemoCredentials { user: DEMO_ADMIN.into(), password, key })
 }
 
 /// Asks for a second person's approval of `version` of `name`; prints how to give it.
 pub fn request_approval(config: &Config, kind: ApprovalKind, name: &str, version: u32) -> Result<()> {
-    let approvals = Approvals::open(finpulse_access::access_dir(&config.data_dir));
-    let a = approvals.request(kind, name, version, &Principal::local_operator().actor)?;
+    let approvals = Approvals::open(finpulse_access::access_dir(config.access_root()));
+    let a = approvals.request(config.tenant(), kind, name, version, &Principal::local_operator_actor())?;
     println!(
         "{} {name} v{version} waits for a second person's approval (request {}): finpulse approvals approve {} (another operator), or POST /v1/approvals/{}/approve",
         kind.name(),
@@ -485,11 +488,11 @@ pub fn request_approval(config: &Config, kind: ApprovalKind, name: &str, version
 }
 
 pub fn approvals(config: &Config, command: ApprovalsCommand) -> Result<()> {
-    let approvals = Approvals::open(finpulse_access::access_dir(&config.data_dir));
-    let by = Principal::local_operator().actor;
+    let approvals = Approvals::open(finpulse_access::access_dir(config.access_root()));
+    let by = Principal::local_operator_actor();
     let (id, approve) = match command {
         ApprovalsCommand::List => {
-            for a in approvals.list()? {
+            for a in approvals.list(config.tenant())? {
                 println!(
                     "{}  {}  {} v{}  {:?}  asked by {} at {}{}",
                     a.id,
@@ -508,7 +511,7 @@ pub fn approvals(config: &Config, command: ApprovalsCommand) -> Result<()> {
         ApprovalsCommand::Reject { id } => (id, false),
     };
     let data_dir = config.data_dir.clone();
-    let decided = approvals.decide(id, approve, &by, |a| -> Result<()> {
+    let decided = approvals.decide(config.tenant(), id, approve, &by, |a| -> Result<()> {
         match a.kind {
             ApprovalKind::Rules => {
                 finpulse_risk::ruleset::RulesetStore::in_data_dir(&data_dir).promote(a.version, &by)?;

@@ -76,7 +76,7 @@ pub struct EvalArgs {
 
 /// Who the registry records as having acted: `cli:<login user>`, as the audit log names them.
 pub(crate) fn who() -> String {
-    finpulse_access::Principal::local_operator().actor
+    finpulse_access::Principal::local_operator_actor()
 }
 
 fn open(config: &Config, common: &Common) -> Result<(StoreView, i64, ModelRegistry)> {

@@ -26,8 +26,16 @@ pub struct Config {
     pub limits: ApiLimits,
     /// Storage settings.
     pub store: StoreConfig,
-    /// Access control: the tenant served, whether /metrics needs a key.
+    /// Access control: the home tenant, whether /metrics needs a key, what needs approval.
     pub access: finpulse_server::access::AccessOptions,
+    /// The deployment's data directory, when `--tenant` chose another tenant than the home
+    /// one: `data_dir` is then that tenant's, and keys, users, approvals and the audit log
+    /// stay here.
+    #[serde(skip)]
+    pub root_dir: Option<PathBuf>,
+    /// The tenant `--tenant` chose.
+    #[serde(skip)]
+    pub chosen_tenant: Option<String>,
 }
 
 /// Storage settings.
@@ -72,6 +80,8 @@ impl Default for Config {
             limits: ApiLimits::default(),
             store: StoreConfig::default(),
             access: finpulse_server::access::AccessOptions::default(),
+            root_dir: None,
+            chosen_tenant: None,
         }
     }
 }
@@ -86,6 +96,30 @@ pub const LOG_FILTER_ENV: &str = "FINPULSE_LOG";
 pub const KEY_ENV: &str = "FINPULSE_KEY";
 
 impl Config {
+    /// Makes the command work on `tenant`'s data: `data_dir` becomes its data directory
+    /// (`tenants/<name>` under the deployment's, or the deployment's own for the home tenant).
+    pub fn choose_tenant(&mut self, tenant: Option<String>) -> Result<()> {
+        let Some(tenant) = tenant else { return Ok(()) };
+        if !finpulse_access::keys::valid_tenant(&tenant) {
+            bail!("--tenant '{tenant}' must be 1 to 63 lower-case letters, digits, '_' or '-'");
+        }
+        let root = self.data_dir.clone();
+        self.data_dir = finpulse_access::tenant_data_dir(&root, &self.access.tenant, &tenant);
+        self.root_dir = Some(root);
+        self.chosen_tenant = Some(tenant);
+        Ok(())
+    }
+
+    /// The tenant a command works on: the one `--tenant` chose, or the home tenant.
+    pub fn tenant(&self) -> &str {
+        self.chosen_tenant.as_deref().unwrap_or(&self.access.tenant)
+    }
+
+    /// The deployment's data directory: where keys, users, approvals and the audit log are.
+    pub fn access_root(&self) -> &Path {
+        self.root_dir.as_deref().unwrap_or(&self.data_dir)
+    }
+
     /// Loads defaults, the file (if given, or `finpulse.toml` in the working directory if it
     /// exists), then environment overrides.
     pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Self> {

@@ -38,6 +38,9 @@ struct Cli {
     /// the configuration's `data_dir`. Accepted before or after the command.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// The tenant to work on: its data, and the keys and users made (default: `access.tenant`).
+    #[arg(long, global = true)]
+    tenant: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -333,9 +336,15 @@ pub(crate) fn open_store(config: &Config, hint: impl Fn(&str) -> String) -> Resu
 
 pub(crate) async fn serve_store(store: EventStore, listen: SocketAddr, config: &Config) -> Result<()> {
     let dir = store.dir().to_path_buf();
-    let server = finpulse_server::Server::start(store_with_owner(store, listen)?, listen, config.limits, config.access.clone())
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
+    let server = finpulse_server::Server::start(
+        store_with_owner(store, listen)?,
+        config.store.options(),
+        listen,
+        config.limits,
+        config.access.clone(),
+    )
+    .await
+    .with_context(|| format!("listening on {listen}"))?;
     let addr = server.addr;
     tracing::info!(%addr, data_dir = %dir.display(), "serving");
     eprintln!("finpulse is serving {} on http://{addr} (Ctrl-C to stop)", dir.display());
@@ -413,6 +422,10 @@ fn main() -> Result<()> {
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }
+    if cli.tenant.is_some() && matches!(cli.command, Command::Serve { .. } | Command::Demo { .. }) {
+        bail!("--tenant does not apply to serve or demo: a server serves every tenant, each principal its own");
+    }
+    config.choose_tenant(cli.tenant)?;
     let change = change_of(&cli.command);
     let result = run(cli.command, &mut config, &runtime);
     // A change is written to the audit log whether it worked or not; the log's own failure is
@@ -420,7 +433,7 @@ fn main() -> Result<()> {
     // A data directory that does not exist was not changed (the command failed before making
     // it): there is no trail to write, and none is made for it.
     if let Some((action, target)) = change
-        && config.data_dir.exists()
+        && config.access_root().exists()
     {
         access::record(&config, action, target, None, &result)?;
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// written to the audit log, with the purpose, before anything is printed.
 pub async fn run(config: &Config, query: &str, purpose: Option<&str>, format: Format) -> Result<()> {
     let purpose = purpose.map(finpulse_access::check_purpose).transpose().context("--purpose")?;
-    let exposure = finpulse_access::Principal::local_operator().exposure(purpose);
+    let exposure = finpulse_access::Principal::local_operator(config.tenant()).exposure(purpose);
     let view = EventStore::read_view(&config.data_dir).with_context(|| format!("reading data directory {}", config.data_dir.display()))?;
     let opts = finpulse_query::QueryOptions { exposure, ..finpulse_query::QueryOptions::default() };
     let result = finpulse_query::run_sql(&view, query, opts).await;

@@ -1049,9 +1049,76 @@ fn a_ruleset_set_to_need_approval_waits_for_a_second_operator() {
     let o = as_user("auditor", &["audit", "list", "--format", "csv"]);
     let log = stdout(&o);
     assert!(
-        log.contains("cli:maker,rules.publish")
-            && log.contains("cli:maker,approvals.approve")
-            && log.contains("cli:checker,approvals.approve"),
+        log.contains("cli:maker,default,rules.publish")
+            && log.contains("cli:maker,default,approvals.approve")
+            && log.contains("cli:checker,default,approvals.approve"),
         "{log}"
     );
+}
+
+#[test]
+fn a_tenant_chosen_with_tenant_imports_queries_and_is_served_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let file = |name: &str, user: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!("event_id,user_id,ts,type,amount_fen,currency,terminal_id\np1,{user},2026-02-01T10:00:00+08:00,payment,1999,CNY,t1\n"),
+        )
+        .unwrap();
+        path
+    };
+    let home = file("home.csv", "home-user");
+    let other = file("bank_b.csv", "bank-b-user");
+    let o = run(&["import", "--data-dir", d, home.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The same event id is new to another tenant: its data is a store of its own.
+    let o = run(&["import", "--tenant", "bank-b", "--data-dir", d, other.to_str().unwrap()]);
+    assert!(o.status.success() && stdout(&o).contains("1 accepted, 0 duplicates"), "{}{}", stdout(&o), stderr(&o));
+    assert!(data.join("tenants/bank-b/wal").is_dir());
+    let users = |tenant: Option<&str>| {
+        let mut args = vec!["sql", "--data-dir", d, "--format", "csv"];
+        args.extend(tenant.map(|t| ["--tenant", t]).into_iter().flatten());
+        args.push("SELECT user_id FROM events");
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o).lines().skip(1).map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(users(None), vec!["home-user"]);
+    assert_eq!(users(Some("bank-b")), vec!["bank-b-user"]);
+    let o = run(&["sql", "--tenant", "Bank B", "--data-dir", d, "SELECT 1"]);
+    assert!(!o.status.success() && stderr(&o).contains("--tenant 'Bank B'"), "{}", stderr(&o));
+    let o = run(&["serve", "--tenant", "bank-b", "--data-dir", d]);
+    assert!(!o.status.success() && stderr(&o).contains("a server serves every tenant"), "{}", stderr(&o));
+
+    // One server serves both; each key reads its own tenant's events.
+    let o = run(&["keys", "create", "--role", "data_scientist", "--tenant", "bank-b", "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let b_key = stdout(&o).lines().last().unwrap().trim().to_string();
+    let mut served = serve(&data);
+    let query = |client: &reqwest::blocking::Client| -> String {
+        let r = client
+            .post(format!("{}/v1/sql", served.base))
+            .json(&serde_json::json!({"query": "SELECT user_id FROM events"}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().unwrap()
+    };
+    let home_rows = query(&served.client);
+    assert!(home_rows.contains("home-user") && !home_rows.contains("bank-b-user"), "{home_rows}");
+    let b_rows = query(&client_with(&b_key, Duration::from_secs(60)));
+    assert!(b_rows.contains("bank-b-user") && !b_rows.contains("home-user"), "{b_rows}");
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+
+    // The CLI's change to bank-b is in the deployment's one audit log, under bank-b.
+    let o = run(&["audit", "list", "--data-dir", d, "--format", "csv"]);
+    assert!(stdout(&o).lines().any(|l| l.contains(",bank-b,keys.create,")), "{}", stdout(&o));
+    let o = run(&["audit", "list", "--tenant", "bank-b", "--data-dir", d, "--format", "csv"]);
+    assert!(stdout(&o).lines().skip(1).all(|l| l.contains(",bank-b,")), "{}", stdout(&o));
+    let o = run(&["audit", "verify", "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
