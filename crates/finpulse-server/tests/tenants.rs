@@ -50,6 +50,15 @@ async fn get(c: &reqwest::Client, url: String) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walk_files(&path)) } else { out.push(path) }
+    }
+    out
+}
+
 async fn event_count(c: &reqwest::Client, base: &str) -> i64 {
     let (status, body) = post(c, format!("{base}/v1/sql"), json!({"query": "SELECT count(*) AS n FROM events"}).to_string()).await;
     assert_eq!(status, 200, "{body}");
@@ -135,6 +144,17 @@ async fn a_tenant_reaches_nothing_of_another_on_any_route() {
             assert!(!text.contains(m), "{method} {filled} as tenant B answered with tenant A's {m:?}: {text}");
         }
     }
+    // SQL cannot name A's files: no table but the tenant's own views, no path as a table.
+    assert_eq!(post(&a, format!("{base}/v1/admin/compact"), "").await.0, 200);
+    let a_file = walk_files(&dir.path().join("parquet")).into_iter().next().expect("A's events were compacted into Parquet");
+    for query in [
+        format!("SELECT * FROM '{}'", a_file.display()),
+        format!("CREATE EXTERNAL TABLE a STORED AS PARQUET LOCATION '{}'", a_file.display()),
+    ] {
+        let (status, body) = post(&b, format!("{base}/v1/sql"), json!({ "query": query }).to_string()).await;
+        assert_eq!(status, 400, "{query}: {body}");
+    }
+
     // The direct tries, spelt out.
     assert_eq!(get(&b, format!("{base}/v1/users/{A_USER}")).await.0, 404);
     assert_eq!(get(&b, format!("{base}/v1/cases/{a_case}")).await.0, 404);
