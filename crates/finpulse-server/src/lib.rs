@@ -181,6 +181,9 @@ pub(crate) struct AppState {
     queries: Arc<tokio::sync::Semaphore>,
     /// The latest decisions, for retries.
     recent: Arc<risk::RecentDecisions>,
+    /// Whether the insight caches are still being filled after the start (queries meanwhile
+    /// share the machine with it).
+    warming: Arc<std::sync::atomic::AtomicBool>,
     /// Keys, users, sessions, per-key limits and the audit log.
     access: access::SharedAccess,
     /// The home tenant, and what needs a key.
@@ -495,11 +498,18 @@ async fn compact(Tenant(state): Tenant) -> Response {
     }
 }
 
-/// Liveness: the process answers and its writer runs.
+/// Liveness: the process answers and its writer runs; `warming` is true while the insight
+/// caches are still being filled after a start.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Object), (status = 503, body = ErrorBody)))]
 async fn healthz(Tenant(state): Tenant) -> Response {
     match state.writer.stats().await {
-        Ok(s) => Json(json!({"status": "ok", "events_stored": s.events_stored, "log_bytes": s.log_bytes})).into_response(),
+        Ok(s) => Json(json!({
+            "status": "ok",
+            "events_stored": s.events_stored,
+            "log_bytes": s.log_bytes,
+            "warming": state.warming.load(std::sync::atomic::Ordering::Relaxed),
+        }))
+        .into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }

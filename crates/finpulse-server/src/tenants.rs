@@ -17,6 +17,7 @@ use finpulse_write::{Writer, WriterOptions, WriterThread};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -142,10 +143,13 @@ impl Tenants {
             insights::refresh_segments(views.clone(), data_dir.clone(), segments.clone(), Duration::from_secs(limits.segment_refresh_secs));
         // The first insight after a start would otherwise read every file for the caches.
         let warm_views = views.clone();
+        let warming = Arc::new(AtomicBool::new(true));
+        let warm_done = warming.clone();
         let warmer = tokio::spawn(async move {
             if let Err(e) = finpulse_growth::warm_caches(&warm_views.snapshot()).await {
                 tracing::warn!(error = %e, "warming the insight caches failed; the first insight fills them");
             }
+            warm_done.store(false, Ordering::Relaxed);
         });
         let state = AppState {
             tenant: tenant.into(),
@@ -159,6 +163,7 @@ impl Tenants {
             segments,
             queries: shared.queries.clone(),
             recent: Arc::default(),
+            warming,
             access: shared.access.clone(),
             access_options: shared.access_options.clone(),
         };

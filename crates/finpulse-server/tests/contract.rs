@@ -10,8 +10,19 @@ use finpulse_server::ApiLimits;
 use serde_json::{Value, json};
 
 /// Keys whose values differ from run to run (case changes are stamped with the wall clock).
-const VOLATILE: &[&str] =
-    &["elapsed_us", "opened_us", "at_us", "as_of_us", "last_seen_us", "recency_days", "at_secs", "computed_at", "as_of", "log_bytes"];
+const VOLATILE: &[&str] = &[
+    "elapsed_us",
+    "opened_us",
+    "at_us",
+    "as_of_us",
+    "last_seen_us",
+    "recency_days",
+    "at_secs",
+    "computed_at",
+    "as_of",
+    "log_bytes",
+    "warming",
+];
 
 fn normalise(v: &mut Value) {
     match v {
@@ -21,6 +32,8 @@ fn normalise(v: &mut Value) {
                     *x = json!("<number>");
                 } else if VOLATILE.contains(&k.as_str()) && x.is_string() {
                     *x = json!("<text>");
+                } else if VOLATILE.contains(&k.as_str()) && x.is_boolean() {
+                    *x = json!("<bool>");
                 } else {
                     normalise(x);
                 }
