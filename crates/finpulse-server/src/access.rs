@@ -138,6 +138,12 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     ("POST", "/v1/cases/{id}/{action}", Need::Permission(P::ChangeCases), Always),
 ];
 
+/// Whether `path` is the API's (under `/v1`, or one of the operations routes) rather than
+/// the console's.
+pub fn is_api_path(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/") || ["/healthz", "/metrics", "/openapi.json"].contains(&path)
+}
+
 /// What `method path` needs; `None` for a route not in the table.
 pub fn route_need(method: &str, path: &str) -> Option<Need> {
     route(method, path).map(|(need, _)| need)
@@ -326,8 +332,11 @@ pub(crate) async fn guard(State(tenants): State<Arc<Tenants>>, mut req: Request,
 
     let (need, trail) = match (matched.and_then(|path| route(method.as_str(), path)), matched.is_some()) {
         (Some(r), _) => r,
-        // A path no route matches: signed-in callers get the 404, others the 401. A known path
-        // with a method it does not take: the 405, once signed in.
+        // A path outside the API is the console's: its page and files answer everyone (it
+        // signs in through /v1 like any client).
+        (None, false) if !is_api_path(uri.path()) => (Open, Refusals),
+        // An API path no route matches: signed-in callers get the 404, others the 401. A known
+        // path with a method it does not take: the 405, once signed in.
         (None, false) => (SignedIn, Refusals),
         (None, true) if ROUTES.iter().any(|(_, p, _, _)| Some(*p) == matched) => (SignedIn, Refusals),
         (None, true) => {
@@ -567,16 +576,21 @@ pub(crate) async fn sign_out(Tenant(app): Tenant, headers: HeaderMap) -> Respons
     answer
 }
 
-/// Who the credentials name, with their role and permissions.
+/// Who the credentials name, with their role and permissions; for a console session, also the
+/// CSRF token its changes repeat (a page reloaded after sign-in reads it here).
 #[utoipa::path(get, path = "/v1/auth/whoami", tag = "auth", responses((status = 200, body = WhoAmIBody)))]
-pub(crate) async fn whoami(axum::Extension(caller): axum::Extension<Caller>) -> Response {
+pub(crate) async fn whoami(Tenant(app): Tenant, axum::Extension(caller): axum::Extension<Caller>, headers: HeaderMap) -> Response {
     let p = &caller.principal;
+    let csrf_token = match (headers.contains_key(header::AUTHORIZATION), session_cookie(&headers)) {
+        (false, Some(token)) => app.access.sessions.check(token, finpulse_core::time::now_us()).ok().map(|s| s.csrf),
+        _ => None,
+    };
     Json(WhoAmIBody {
         actor: p.actor.clone(),
         role: p.role.name().into(),
         tenant: p.tenant.clone(),
         permissions: permissions_of(p.role),
-        csrf_token: None,
+        csrf_token,
     })
     .into_response()
 }
@@ -1174,9 +1188,13 @@ pub(crate) fn document(api: &mut utoipa::openapi::OpenApi) {
 pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
     let answer = next.run(req).await;
     let status = answer.status();
-    let is_json =
-        answer.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    // JSON errors stay as they are, and so does the console's own HTML page.
+    let typed = answer
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || typed {
         return answer;
     }
     let (parts, body) = answer.into_parts();

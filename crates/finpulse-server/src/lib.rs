@@ -572,6 +572,16 @@ async fn deadline(State(limit): State<Duration>, req: axum::extract::Request, ne
     }
 }
 
+/// A path no route matches: the API's JSON 404 under `/v1`, the web console everywhere else
+/// (its files, or `index.html` for a screen's deep link).
+async fn console_or_not_found(req: axum::extract::Request) -> Response {
+    let path = req.uri().path();
+    if access::is_api_path(path) {
+        return error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method()));
+    }
+    finpulse_console::Console::embedded().answer(req.method(), path, req.headers())
+}
+
 /// The router and the OpenAPI document it was generated with.
 fn router(tenants: Arc<tenants::Tenants>) -> axum::Router {
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -620,6 +630,7 @@ fn router(tenants: Arc<tenants::Tenants>) -> axum::Router {
     let timeout = Duration::from_secs(limits.request_timeout_secs);
     router
         .route("/openapi.json", get(move || async move { Json(api.as_ref().clone()) }))
+        .fallback(console_or_not_found)
         .layer(axum::middleware::from_fn_with_state(timeout, deadline))
         .layer(axum::middleware::from_fn_with_state(tenants, access::guard))
         .layer(axum::middleware::from_fn(access::json_errors))

@@ -77,7 +77,17 @@ async fn every_route_has_a_permission_and_refuses_missing_and_bad_credentials() 
     assert_eq!(anonymous.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
     assert_eq!(anonymous.get(format!("{base}/metrics")).send().await.unwrap().status(), 200);
     assert_eq!(anonymous.get(format!("{base}/v1/nothing")).send().await.unwrap().status(), 401);
-    assert_eq!(admin.get(format!("{base}/v1/nothing")).send().await.unwrap().status(), 404);
+    let r = admin.get(format!("{base}/v1/nothing")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("/v1/nothing"));
+    // Everything outside the API is the console: its page answers everyone, deep links too,
+    // and it signs in through /v1 like any client.
+    for path in ["/", "/cases", "/insights?kind=funnel"] {
+        let r = anonymous.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+        assert!(r.text().await.unwrap().contains("<div id=\"app\">"), "{path}");
+    }
     // An oversized Authorization header is refused as such, never a 500.
     let huge = reqwest::Client::new().get(format!("{base}/v1/schema")).header("authorization", format!("Bearer {}", "a".repeat(8000)));
     let r = huge.send().await.unwrap();

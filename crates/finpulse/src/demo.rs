@@ -98,8 +98,10 @@ pub fn print_tour(listen: SocketAddr, data_dir: &std::path::Path, sim: &SimConfi
     let (fraud_from, fraud_to, test_from, test_to) = (day(last - 28), day(last - 21), day(last - 14), day(last - 7));
     eprintln!(
         r#"
-Sign in (every request but /healthz and /metrics needs a key or a console session):
+The web console (中文 / English): {url}/
   console user: {user}   password: {password}
+
+Sign in (every request but /healthz and /metrics needs a key or a console session):
   an admin API key, shown once:
   export FINPULSE_KEY={key}
 

@@ -1,0 +1,523 @@
+// Every screen: what it needs (a permission from /v1/auth/whoami) and how it draws itself from
+// the API. Screens keep their state in the query string, so a URL is a shareable view.
+
+import { call, columnNames, get, post, toCsv, type Table, type Who } from "./api";
+import { chart, chartPng } from "./chart";
+import { funnelOption, lifecycleOption, retentionOption, trendOption, type ChartOption } from "./charts";
+import { clear, download, h } from "./dom";
+import { t, type MessageKey } from "./i18n";
+import { ruleError } from "./rules";
+
+export interface Context {
+  who: Who;
+  navigate: (path: string) => void;
+  params: URLSearchParams;
+}
+
+export interface Screen {
+  path: string;
+  title: string;
+  needs?: string;
+  render: (el: HTMLElement, cx: Context) => Promise<void>;
+}
+
+/** A table answer drawn as an HTML table. */
+export function tableView(table: Table, id?: string): HTMLElement {
+  if (table.rows.length === 0) return h("p", { class: "empty" }, t("msg.empty"));
+  const cell = (v: unknown) => {
+    if (v === null || v === undefined) return "";
+    if (typeof v === "number" && !Number.isInteger(v)) return String(Number(v.toFixed(4)));
+    return typeof v === "object" ? JSON.stringify(v) : String(v);
+  };
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { id },
+      h("thead", {}, h("tr", {}, ...columnNames(table).map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, ...table.rows.map((r) => h("tr", {}, ...r.map((v) => h("td", {}, cell(v)))))),
+    ),
+  );
+}
+
+function exportButtons(name: string, table: Table, chartEl?: HTMLElement): HTMLElement {
+  return h(
+    "div",
+    { class: "actions" },
+    h("button", { type: "button", class: "export-csv", onclick: () => download(`${name}.csv`, toCsv(table), "text/csv") }, t("action.export_csv")),
+    chartEl &&
+      h(
+        "button",
+        {
+          type: "button",
+          class: "export-png",
+          onclick: () => {
+            const png = chartPng(chartEl);
+            if (png) {
+              const a = h("a", { href: png, download: `${name}.png` });
+              document.body.append(a);
+              a.click();
+              a.remove();
+            }
+          },
+        },
+        t("action.export_png"),
+      ),
+  );
+}
+
+function field(label: MessageKey, input: HTMLElement): HTMLElement {
+  return h("label", { class: "field" }, h("span", {}, t(label)), input);
+}
+
+function setParams(values: Record<string, string>): void {
+  const p = new URLSearchParams(location.search);
+  for (const [k, v] of Object.entries(values)) {
+    if (v) p.set(k, v);
+    else p.delete(k);
+  }
+  history.replaceState(null, "", `${location.pathname}?${p}`);
+}
+
+function errorLine(e: unknown): HTMLElement {
+  return h("p", { class: "error", role: "alert" }, t("msg.error", { error: e instanceof Error ? e.message : String(e) }));
+}
+
+const overview: Screen = {
+  path: "/overview",
+  title: "nav.overview",
+  async render(el, { who }) {
+    const can = (p: string) => who.permissions.includes(p);
+    const tiles = h("div", { class: "tiles" });
+    el.append(h("p", {}, `${t("overview.signed_in_as")}: ${who.actor} (${who.role}, ${who.tenant})`), tiles);
+    const tile = (label: MessageKey, value: string | number) =>
+      tiles.append(h("div", { class: "tile" }, h("span", { class: "tile-label" }, t(label)), h("span", { class: "tile-value" }, String(value))));
+    const health = await get<{ events_stored: number }>("/healthz");
+    tile("overview.events", health.events_stored.toLocaleString());
+    if (can("read_cases")) {
+      const cases = await get<{ cases: unknown[] }>("/v1/cases?status=open&limit=10000");
+      tile("overview.open_cases", cases.cases.length);
+    }
+    if (can("run_sql")) {
+      const today = new Date().toISOString().slice(0, 10);
+      const r = await post<Table>("/v1/sql", { query: `SELECT count(*) AS n FROM events WHERE type = 'risk_decision' AND ts >= TIMESTAMP '${today}T00:00:00Z'` });
+      tile("overview.decisions_today", String(r.rows[0]?.[0] ?? 0));
+    }
+    if (can("read_insights")) {
+      el.append(h("h2", {}, t("overview.goals")));
+      const goals = await get<Table>("/v1/goals");
+      el.append(tableView(goals, "goals"));
+    }
+  },
+};
+
+const periods = ["day", "week", "month"] as const;
+
+const insightKinds = ["trends", "funnel", "retention", "lifecycle", "acquisition", "activation"] as const;
+type InsightKind = (typeof insightKinds)[number];
+
+function insightChart(kind: InsightKind, table: Table): ChartOption | undefined {
+  switch (kind) {
+    case "trends":
+      return trendOption(table);
+    case "funnel":
+      return funnelOption(table);
+    case "retention":
+      return retentionOption(table);
+    case "lifecycle":
+      return lifecycleOption(table);
+    default:
+      return undefined;
+  }
+}
+
+const insights: Screen = {
+  path: "/insights",
+  title: "nav.insights",
+  needs: "read_insights",
+  async render(el, { params }) {
+    const kind = (insightKinds as readonly string[]).includes(params.get("kind") ?? "") ? (params.get("kind") as InsightKind) : "trends";
+    const tabs = h(
+      "div",
+      { class: "tabs", role: "tablist" },
+      ...insightKinds.map((k) =>
+        h(
+          "button",
+          {
+            type: "button",
+            role: "tab",
+            "aria-selected": k === kind ? "true" : "false",
+            "data-kind": k,
+            onclick: () => {
+              history.replaceState(null, "", `/insights?kind=${k}`);
+              window.dispatchEvent(new PopStateEvent("popstate"));
+            },
+          },
+          t(`insight.${k}` as MessageKey),
+        ),
+      ),
+    );
+    const form = h("form", { class: "controls" });
+    const out = h("div", { class: "insight-out" });
+    el.append(tabs, form, out);
+    const inputs: Record<string, HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement> = {};
+    const input = (name: string, label: MessageKey, value: string, type = "text") => {
+      const i = h("input", { name, value: params.get(name) ?? value, type });
+      inputs[name] = i;
+      form.append(field(label, i));
+    };
+    if (kind === "trends") {
+      input("event", "field.event", "app_session");
+      const s = h("select", { name: "interval" }, ...periods.map((v) => h("option", { value: v, selected: (params.get("interval") ?? "day") === v }, t(`period.${v}`))));
+      inputs.interval = s;
+      form.append(field("field.interval", s));
+    } else if (kind === "funnel") {
+      const steps = h("textarea", { name: "steps", rows: 4 }, params.get("steps") ?? "user_signup\nidentity_verified\ncard_bound\ndeposit");
+      inputs.steps = steps;
+      form.append(field("field.steps", steps));
+      input("window", "field.window", "7d");
+    } else if (kind === "retention") {
+      const s = h("select", { name: "period" }, ...periods.map((v) => h("option", { value: v, selected: (params.get("period") ?? "week") === v }, t(`period.${v}`))));
+      inputs.period = s;
+      form.append(field("field.period", s));
+      input("periods", "field.periods", "8", "number");
+    } else if (kind === "lifecycle") {
+      const s = h("select", { name: "interval" }, ...periods.map((v) => h("option", { value: v, selected: (params.get("interval") ?? "week") === v }, t(`period.${v}`))));
+      inputs.interval = s;
+      form.append(field("field.interval", s));
+    }
+    form.append(h("button", { type: "submit", id: "insight-run" }, t("action.run")));
+    const run = async () => {
+      clear(out);
+      const values: Record<string, string> = { kind };
+      for (const [k, i] of Object.entries(inputs)) values[k] = i.value;
+      setParams(values);
+      const body: Record<string, unknown> = {};
+      if (kind === "trends") Object.assign(body, { event: values.event, interval: values.interval });
+      if (kind === "funnel") Object.assign(body, { steps: values.steps.split("\n").map((s) => s.trim()).filter(Boolean), window: values.window });
+      if (kind === "retention") Object.assign(body, { period: values.period, periods: Number(values.periods) });
+      if (kind === "lifecycle") Object.assign(body, { interval: values.interval });
+      try {
+        const table = await post<Table>(`/v1/insights/${kind}`, body);
+        const option = insightChart(kind, table);
+        const c = option && chart(option, kind);
+        out.append(exportButtons(kind, table, c ?? undefined));
+        if (c) out.append(c);
+        out.append(tableView(table, "insight-table"));
+      } catch (e) {
+        out.append(errorLine(e));
+      }
+    };
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      void run();
+    });
+    await run();
+  },
+};
+
+const segments: Screen = {
+  path: "/segments",
+  title: "nav.segments",
+  needs: "read_insights",
+  async render(el) {
+    const r = await get<{ segments: { name: string; description: string; rules: string[]; state?: { members: number; as_of: string } }[] }>("/v1/segments");
+    el.append(
+      tableView({
+        columns: ["name", "rules", "members", "as_of"],
+        rows: r.segments.map((s) => [s.name, s.rules.join(" AND "), s.state?.members ?? null, s.state?.as_of ?? null]),
+      }),
+    );
+  },
+};
+
+const users: Screen = {
+  path: "/users",
+  title: "nav.users",
+  needs: "read_users",
+  async render(el, { params }) {
+    const id = h("input", { name: "id", value: params.get("id") ?? "", id: "user-id" });
+    const out = h("div", {});
+    const look = async () => {
+      clear(out);
+      if (!id.value) return;
+      setParams({ id: id.value });
+      try {
+        const profile = await get<Record<string, unknown>>(`/v1/users/${encodeURIComponent(id.value)}`);
+        out.append(tableView({ columns: ["field", "value"], rows: Object.entries(profile).map(([k, v]) => [k, v]) }, "profile"));
+      } catch (e) {
+        out.append(errorLine(e));
+      }
+    };
+    el.append(
+      h(
+        "form",
+        {
+          class: "controls",
+          onsubmit: (e: Event) => {
+            e.preventDefault();
+            void look();
+          },
+        },
+        field("field.user_id", id),
+        h("button", { type: "submit" }, t("action.search")),
+      ),
+      out,
+    );
+    await look();
+  },
+};
+
+interface Case {
+  case_id: string;
+  user_id: string;
+  status: string;
+  assignee: string | null;
+  opened_us: number;
+  alerts: { event_id: string; score: number; action: string }[];
+  history: { action: string; by: string; at_us: number; text?: string }[];
+  resolution: unknown;
+}
+
+const cases: Screen = {
+  path: "/cases",
+  title: "nav.cases",
+  needs: "read_cases",
+  async render(el, { who, params }) {
+    const status = params.get("status") ?? "open";
+    const filter = h(
+      "select",
+      {
+        id: "case-status",
+        onchange: (e: Event) => {
+          setParams({ status: (e.target as HTMLSelectElement).value });
+          window.dispatchEvent(new PopStateEvent("popstate"));
+        },
+      },
+      ...["open", "resolved", "all"].map((s) => h("option", { value: s, selected: s === status }, t(`status.${s}` as MessageKey))),
+    );
+    el.append(h("div", { class: "controls" }, field("field.status", filter)));
+    const q = status === "all" ? "" : `&status=${status}`;
+    const list = await get<{ cases: Case[] }>(`/v1/cases?limit=200${q}`);
+    const canChange = who.permissions.includes("change_cases");
+    if (list.cases.length === 0) {
+      el.append(h("p", { class: "empty" }, t("msg.empty")));
+      return;
+    }
+    const table = h(
+      "table",
+      { id: "cases" },
+      h("thead", {}, h("tr", {}, ...["case", "user", "status", "assignee", "score", ""].map((c) => h("th", {}, c)))),
+    );
+    const body = h("tbody", {});
+    table.append(body);
+    for (const c of list.cases) {
+      const actions = h("div", { class: "case-actions" });
+      if (canChange && c.status !== "resolved") {
+        const note = h("input", { placeholder: t("field.note"), "aria-label": t("field.note") });
+        const act = async (action: string, payload: Record<string, unknown>) => {
+          try {
+            await post(`/v1/cases/${encodeURIComponent(c.case_id)}/${action}`, payload);
+            window.dispatchEvent(new PopStateEvent("popstate"));
+          } catch (e) {
+            actions.append(errorLine(e));
+          }
+        };
+        actions.append(
+          note,
+          h("button", { type: "button", "data-action": "assign", onclick: () => act("assign", { assignee: who.actor }) }, t("action.assign")),
+          h("button", { type: "button", "data-action": "comment", onclick: () => act("comment", { text: note.value || "-" }) }, t("action.comment")),
+          h("button", { type: "button", "data-action": "resolve-fraud", onclick: () => act("resolve", { label: "fraud", note: note.value }) }, `${t("action.resolve")}: ${t("verdict.fraud")}`),
+          h("button", { type: "button", "data-action": "resolve-genuine", onclick: () => act("resolve", { label: "genuine", note: note.value }) }, `${t("action.resolve")}: ${t("verdict.genuine")}`),
+        );
+      }
+      const top = Math.max(...c.alerts.map((a) => a.score));
+      body.append(
+        h(
+          "tr",
+          { "data-case": c.case_id, "data-status": c.status },
+          h("td", {}, c.case_id),
+          h("td", {}, c.user_id),
+          h("td", {}, t((c.status === "open" && c.assignee ? "status.assigned" : `status.${c.status}`) as MessageKey)),
+          h("td", {}, c.assignee ?? ""),
+          h("td", {}, Number.isFinite(top) ? top.toFixed(2) : ""),
+          h("td", {}, actions),
+        ),
+      );
+    }
+    el.append(h("div", { class: "table-wrap" }, table));
+  },
+};
+
+const rules: Screen = {
+  path: "/rules",
+  title: "nav.rules",
+  needs: "read_cases",
+  async render(el, { who }) {
+    const active = await get<{ name: string; version: number; review_at: number; block_at: number; rules: { name: string; action: string; score: number; shadow: boolean; features: string[] }[] }>("/v1/rules");
+    el.append(
+      h("p", {}, `${active.name} v${active.version} · review ≥ ${active.review_at} · block ≥ ${active.block_at}`),
+      tableView({ columns: ["name", "action", "score", "shadow", "features"], rows: active.rules.map((r) => [r.name, r.action, r.score, r.shadow, r.features.join(", ")]) }, "rules"),
+    );
+    if (!who.permissions.includes("publish_rules")) return;
+    const editor = h("textarea", { id: "rules-editor", rows: 14, spellcheck: false, "aria-label": t("nav.rules") });
+    const result = h("div", { id: "rules-result", role: "status" });
+    el.append(
+      editor,
+      h(
+        "div",
+        { class: "actions" },
+        h(
+          "button",
+          {
+            type: "button",
+            id: "rules-publish",
+            onclick: async () => {
+              clear(result);
+              try {
+                const r = await call<{ version?: number; id?: number }>("POST", "/v1/rules", { text: editor.value });
+                result.append(h("p", { class: "ok" }, r.body.version !== undefined ? t("msg.published", { version: r.body.version }) : t("msg.waiting_approval", { id: r.body.id ?? "" })));
+              } catch (e) {
+                const placed = e instanceof Error ? ruleError(e.message) : undefined;
+                result.append(placed ? h("p", { class: "error", role: "alert", "data-line": placed.line, "data-column": placed.column }, t("msg.rule_error", placed)) : errorLine(e));
+              }
+            },
+          },
+          t("action.publish"),
+        ),
+      ),
+      result,
+    );
+  },
+};
+
+const models: Screen = {
+  path: "/models",
+  title: "nav.models",
+  needs: "read_insights",
+  async render(el) {
+    const r = await get<{ models: { name: string; version: number; registered_by?: string; metrics?: unknown }[]; active: Record<string, number> }>("/v1/models");
+    el.append(tableView({ columns: ["purpose", "version", "active", "metrics"], rows: r.models.map((m) => [m.name, m.version, r.active[m.name] === m.version, m.metrics ?? null]) }, "models"));
+  },
+};
+
+const sql: Screen = {
+  path: "/sql",
+  title: "nav.sql",
+  needs: "run_sql",
+  async render(el, { params, who }) {
+    const query = h("textarea", { id: "sql-query", rows: 6, spellcheck: false, "aria-label": "SQL" }, params.get("q") ?? "SELECT type, count(*) AS events FROM events GROUP BY type ORDER BY events DESC");
+    const purpose = h("input", { id: "sql-purpose", name: "purpose" });
+    const out = h("div", { id: "sql-out" });
+    const run = async () => {
+      clear(out);
+      setParams({ q: query.value });
+      const started = performance.now();
+      try {
+        const r = await call<Table>("POST", "/v1/sql", { body: { query: query.value }, purpose: purpose.value || undefined });
+        const ms = Math.round(performance.now() - started);
+        const exposure = r.headers.get("x-data-exposure");
+        out.append(
+          h("p", { class: "meta" }, t("msg.rows", { n: r.body.rows.length, ms }), r.body.rows_truncated ? ` · ${t("msg.truncated")}` : ""),
+          h("p", { class: exposure === "clear" ? "warn" : "meta", id: "sql-exposure" }, t(exposure === "clear" ? "msg.clear" : "msg.masked")),
+          exportButtons("query", r.body),
+          tableView(r.body, "sql-table"),
+        );
+      } catch (e) {
+        out.append(errorLine(e));
+      }
+    };
+    el.append(
+      query,
+      who.permissions.includes("read_personal_clear") ? field("field.purpose", purpose) : "",
+      h("div", { class: "actions" }, h("button", { type: "button", id: "sql-run", onclick: () => void run() }, t("action.run"))),
+      out,
+    );
+    if (params.get("q")) await run();
+  },
+};
+
+const schema: Screen = {
+  path: "/schema",
+  title: "nav.schema",
+  needs: "read_insights",
+  async render(el) {
+    const s = await get<{ types: { name: string; doc: string; fields: { name: string; type: string; category?: string; level?: number; exposure?: string }[] }[] }>("/v1/schema");
+    const rows = s.types.flatMap((ty) => ty.fields.map((f) => [ty.name, f.name, f.type, `${f.category ?? ""} L${f.level ?? ""}`, t(`exposure.${f.exposure ?? "shown"}` as MessageKey)]));
+    el.append(tableView({ columns: [t("schema.type"), t("schema.field"), "type", t("schema.class"), t("schema.exposure")], rows }, "schema"));
+  },
+};
+
+const keys: Screen = {
+  path: "/keys",
+  title: "nav.keys",
+  needs: "manage_access",
+  async render(el) {
+    const r = await get<{ keys: { id: string; role: string; label: string; state: string; created_at: string; expires_at?: string | null }[] }>("/v1/auth/keys");
+    const role = h("select", { id: "key-role" }, ...["admin", "ops_manager", "risk_analyst", "data_scientist", "compliance_officer", "auditor", "partner_app"].map((x) => h("option", { value: x }, x)));
+    const label = h("input", { id: "key-label" });
+    const made = h("div", { id: "key-made" });
+    el.append(
+      h(
+        "form",
+        {
+          class: "controls",
+          onsubmit: async (e: Event) => {
+            e.preventDefault();
+            try {
+              const k = await post<{ key: string; id: string }>("/v1/auth/keys", { role: role.value, label: label.value });
+              clear(made);
+              made.append(h("p", { class: "warn" }, t("msg.key_shown_once")), h("code", { id: "new-key" }, k.key));
+            } catch (err) {
+              made.append(errorLine(err));
+            }
+          },
+        },
+        field("field.role", role),
+        field("field.label", label),
+        h("button", { type: "submit" }, t("action.create")),
+      ),
+      made,
+      tableView({ columns: ["id", "role", "label", "state", "created", "expires"], rows: r.keys.map((k) => [k.id, k.role, k.label, k.state, k.created_at, k.expires_at ?? null]) }, "keys"),
+    );
+  },
+};
+
+const audit: Screen = {
+  path: "/audit",
+  title: "nav.audit",
+  needs: "read_audit",
+  async render(el, { params }) {
+    const action = h("input", { id: "audit-action", value: params.get("action") ?? "" });
+    const out = h("div", {});
+    const load = async () => {
+      clear(out);
+      setParams({ action: action.value });
+      const q = new URLSearchParams({ limit: "200" });
+      if (action.value) q.set("action", action.value);
+      const r = await get<{ entries: { seq: number; at: string; actor: string; action: string; target?: string; outcome: string; purpose?: string }[] }>(`/v1/audit?${q}`);
+      const rows = r.entries.reverse().map((e) => [e.seq, e.at, e.actor, e.action, e.target ?? "", e.outcome, e.purpose ?? ""]);
+      out.append(tableView({ columns: ["seq", "at", "actor", "action", "target", "outcome", "purpose"], rows }, "audit"));
+    };
+    el.append(
+      h("p", { class: "meta" }, t("audit.verify_hint")),
+      h(
+        "form",
+        {
+          class: "controls",
+          onsubmit: (e: Event) => {
+            e.preventDefault();
+            void load();
+          },
+        },
+        field("field.action_filter", action),
+        h("button", { type: "submit" }, t("action.search")),
+      ),
+      out,
+    );
+    await load();
+  },
+};
+
+export const screens: Screen[] = [overview, insights, segments, users, cases, rules, models, sql, schema, keys, audit];
