@@ -1,7 +1,7 @@
 //! The web console in a real browser: Debian's Chromium, driven by playwright-core, against
 //! `finpulse serve` on demo data (see `crates/finpulse-console/web/e2e/console.mjs` for what it
 //! checks). Without Chromium the test says so loudly and passes, unless
-//! `FINPULSE_REQUIRE_BROWSER` is set (CI sets it and installs Chromium).
+//! `REQUIRE_BROWSER` is set (CI sets it and installs Chromium).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,7 +47,7 @@ fn the_console_signs_in_and_every_screen_works_in_a_real_browser() {
     let Some(browser) = chromium() else {
         let message =
             "!!! the console's browser test did not run: no Chromium at /usr/bin/chromium (apt-get install chromium fonts-wqy-microhei)";
-        assert!(std::env::var_os("FINPULSE_REQUIRE_BROWSER").is_none(), "{message}");
+        assert!(std::env::var_os("REQUIRE_BROWSER").is_none(), "{message}");
         eprintln!("{message}");
         return;
     };

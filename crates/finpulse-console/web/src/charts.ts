@@ -105,23 +105,24 @@ export function retentionOption(table: Table): ChartOption {
   };
 }
 
-/** Lifecycle stages as stacked bars per period (dormant and churned below the axis). */
-export function lifecycleOption(table: Table): ChartOption {
+/** Lifecycle stages as one stacked bar per period, dormant and churned below the axis (ECharts
+ * stacks negative values apart from positive ones); `label` names each stage. */
+export function lifecycleOption(table: Table, label: (stage: string) => string = (s) => s): ChartOption {
   const names = columnNames(table);
   const periodAt = names.indexOf("period");
   const stages = ["new", "returning", "resurrecting", "dormant", "churned"].filter((s) => names.includes(s));
   const below = new Set(["dormant", "churned"]);
   return {
     tooltip: { trigger: "axis" },
-    legend: { data: stages },
+    legend: { data: stages.map(label) },
     xAxis: { type: "category", data: table.rows.map((r) => String(r[periodAt])) },
     yAxis: { type: "value" },
     series: stages.map((s) => {
       const at = names.indexOf(s);
       return {
         type: "bar",
-        name: s,
-        stack: below.has(s) ? "out" : "in",
+        name: label(s),
+        stack: "users",
         data: table.rows.map((r) => {
           const v = numberOrNull(r[at]);
           return v === null ? null : below.has(s) ? -Math.abs(v) : v;

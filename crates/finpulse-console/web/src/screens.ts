@@ -1,7 +1,7 @@
 // Every screen: what it needs (a permission from /v1/auth/whoami) and how it draws itself from
 // the API. Screens keep their state in the query string, so a URL is a shareable view.
 
-import { call, columnNames, get, post, toCsv, type Table, type Who } from "./api";
+import { ApiError, call, columnNames, get, post, toCsv, type Table, type Who } from "./api";
 import { chart, chartPng } from "./chart";
 import { funnelOption, lifecycleOption, retentionOption, trendOption, type ChartOption } from "./charts";
 import { clear, download, h } from "./dom";
@@ -41,6 +41,12 @@ export function tableView(table: Table, id?: string): HTMLElement {
   );
 }
 
+/** A list of JSON objects as a table: the first object's keys are the columns. */
+export function objectsTable(list: Record<string, unknown>[]): Table {
+  const columns = list.length ? Object.keys(list[0]) : [];
+  return { columns, rows: list.map((o) => columns.map((c) => o[c] ?? null)) };
+}
+
 function exportButtons(name: string, table: Table, chartEl?: HTMLElement): HTMLElement {
   return h(
     "div",
@@ -78,6 +84,20 @@ function setParams(values: Record<string, string>): void {
     else p.delete(k);
   }
   history.replaceState(null, "", `${location.pathname}?${p}`);
+}
+
+/** `path`'s answer, or `undefined` after saying why when there is nothing yet (404: no model
+ * trained, no offers computed). */
+async function getOrNothing<T>(el: HTMLElement, path: string): Promise<T | undefined> {
+  try {
+    return await get<T>(path);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) {
+      el.append(h("p", { class: "empty" }, `${t("msg.empty")}: ${e.message}`));
+      return undefined;
+    }
+    throw e;
+  }
 }
 
 function errorLine(e: unknown): HTMLElement {
@@ -126,7 +146,7 @@ function insightChart(kind: InsightKind, table: Table): ChartOption | undefined 
     case "retention":
       return retentionOption(table);
     case "lifecycle":
-      return lifecycleOption(table);
+      return lifecycleOption(table, (stage) => t(`stage.${stage}` as MessageKey));
     default:
       return undefined;
   }
@@ -396,9 +416,58 @@ const models: Screen = {
   path: "/models",
   title: "nav.models",
   needs: "read_insights",
-  async render(el) {
-    const r = await get<{ models: { name: string; version: number; registered_by?: string; metrics?: unknown }[]; active: Record<string, number> }>("/v1/models");
+  async render(el, { who }) {
+    const r = await get<{ models: { name: string; version: number; metrics?: unknown }[]; active: Record<string, number> }>("/v1/models");
     el.append(tableView({ columns: ["purpose", "version", "active", "metrics"], rows: r.models.map((m) => [m.name, m.version, r.active[m.name] === m.version, m.metrics ?? null]) }, "models"));
+    if (!who.permissions.includes("promote_models") || r.models.length === 0) return;
+    const choice = h("select", { id: "model-version" }, ...r.models.map((m) => h("option", { value: `${m.name}/${m.version}` }, `${m.name} v${m.version}`)));
+    const result = h("div", { role: "status" });
+    const act = async (rollback: boolean) => {
+      clear(result);
+      const [purpose, version] = choice.value.split("/");
+      try {
+        const body = await post<{ version?: number; id?: number; state?: string }>(`/v1/models/${purpose}/${rollback ? "rollback" : "promote"}`, rollback ? undefined : { version: Number(version) });
+        result.append(h("p", { class: "ok" }, body.state === "pending" ? t("msg.waiting_approval", { id: body.id ?? "" }) : t("msg.saved")));
+        window.dispatchEvent(new PopStateEvent("popstate"));
+      } catch (e) {
+        result.append(errorLine(e));
+      }
+    };
+    el.append(
+      h(
+        "div",
+        { class: "controls" },
+        choice,
+        h("button", { type: "button", id: "model-promote", onclick: () => void act(false) }, t("action.promote")),
+        h("button", { type: "button", id: "model-rollback", onclick: () => void act(true) }, t("action.rollback")),
+      ),
+      result,
+    );
+  },
+};
+
+const churn: Screen = {
+  path: "/churn",
+  title: "nav.churn",
+  needs: "read_insights",
+  async render(el) {
+    const r = await getOrNothing<{ model_version: number; list: Record<string, unknown>[]; message?: string }>(el, "/v1/churn/risk?limit=200");
+    if (!r) return;
+    el.append(h("p", { class: "meta" }, `v${r.model_version}${r.message ? ` · ${r.message}` : ""}`));
+    const table = objectsTable(r.list);
+    el.append(exportButtons("churn-risk", table), tableView(table, "churn"));
+  },
+};
+
+const offers: Screen = {
+  path: "/offers",
+  title: "nav.offers",
+  needs: "read_insights",
+  async render(el) {
+    const r = await getOrNothing<{ offers: Record<string, unknown>[]; total: number }>(el, "/v1/pricing/offers?limit=200");
+    if (!r) return;
+    const table = objectsTable(r.offers);
+    el.append(h("p", { class: "meta" }, t("msg.rows", { n: r.total, ms: "-" })), exportButtons("offers", table), tableView(table, "offers"));
   },
 };
 
@@ -481,6 +550,33 @@ const keys: Screen = {
       made,
       tableView({ columns: ["id", "role", "label", "state", "created", "expires"], rows: r.keys.map((k) => [k.id, k.role, k.label, k.state, k.created_at, k.expires_at ?? null]) }, "keys"),
     );
+    const active = r.keys.filter((k) => k.state === "active");
+    if (active.length) {
+      const pick = h("select", { id: "key-revoke-id" }, ...active.map((k) => h("option", { value: k.id }, `${k.id} (${k.role}${k.label ? `, ${k.label}` : ""})`)));
+      el.append(
+        h(
+          "div",
+          { class: "controls" },
+          pick,
+          h(
+            "button",
+            {
+              type: "button",
+              id: "key-revoke",
+              onclick: async () => {
+                try {
+                  await post(`/v1/auth/keys/${encodeURIComponent(pick.value)}/revoke`);
+                  window.dispatchEvent(new PopStateEvent("popstate"));
+                } catch (e) {
+                  el.append(errorLine(e));
+                }
+              },
+            },
+            t("action.revoke"),
+          ),
+        ),
+      );
+    }
   },
 };
 
@@ -520,4 +616,4 @@ const audit: Screen = {
   },
 };
 
-export const screens: Screen[] = [overview, insights, segments, users, cases, rules, models, sql, schema, keys, audit];
+export const screens: Screen[] = [overview, insights, segments, users, cases, rules, models, churn, offers, sql, schema, keys, audit];

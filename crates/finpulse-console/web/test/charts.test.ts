@@ -37,12 +37,13 @@ describe("chart options", () => {
   });
 
   it("stack lifecycle stages, those leaving below the axis", () => {
-    const o = lifecycleOption({ columns: ["period", "new", "returning", "resurrecting", "dormant", "churned", "active"], rows: [["w1", 5, 3, 1, 2, 4, 9]] });
+    const o = lifecycleOption({ columns: ["period", "new", "returning", "resurrecting", "dormant", "churned", "active"], rows: [["w1", 5, 3, 1, 2, 4, 9]] }, (s) => `stage ${s}`);
     const byName = Object.fromEntries(o.series.map((s) => [s.name, [s.stack, s.data]]));
-    expect(byName.new).toEqual(["in", [5]]);
-    expect(byName.dormant).toEqual(["out", [-2]]);
-    expect(byName.churned).toEqual(["out", [-4]]);
-    expect(byName.active).toBeUndefined();
+    expect(byName["stage new"]).toEqual(["users", [5]]);
+    expect(byName["stage dormant"]).toEqual(["users", [-2]]);
+    expect(byName["stage churned"]).toEqual(["users", [-4]]);
+    expect(byName["stage active"]).toBeUndefined();
+    expect(o.legend?.data).toEqual(["stage new", "stage returning", "stage resurrecting", "stage dormant", "stage churned"]);
   });
 });
 
