@@ -101,6 +101,7 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     ("POST", "/v1/auth/keys", Need::Permission(P::ManageAccess), Always),
     ("POST", "/v1/auth/keys/{id}/revoke", Need::Permission(P::ManageAccess), Always),
     ("POST", "/v1/auth/keys/{id}/rotate", Need::Permission(P::ManageAccess), Always),
+    ("GET", "/v1/auth/users", Need::Permission(P::ManageAccess), Refusals),
     ("POST", "/v1/auth/users", Need::Permission(P::ManageAccess), Always),
     ("GET", "/v1/audit", Need::Permission(P::ReadAudit), Always),
     // Each request's kind needs its own permission (publish_rules, promote_models): checked by
@@ -648,14 +649,14 @@ impl KeyBody {
     }
 }
 
-/// The keys of this server's tenant.
+/// The keys of the caller's tenant.
 #[derive(Serialize, ToSchema)]
 pub struct KeysBody {
     /// Oldest first.
     pub keys: Vec<KeyBody>,
 }
 
-/// List this tenant's API keys (never their secrets).
+/// List the caller's tenant's API keys (never their secrets).
 #[utoipa::path(get, path = "/v1/auth/keys", tag = "auth", responses((status = 200, body = KeysBody)))]
 pub(crate) async fn list_keys(Tenant(app): Tenant) -> Response {
     let now = finpulse_core::time::now_us();
@@ -694,7 +695,7 @@ pub struct NewKeyBody {
     pub record: KeyBody,
 }
 
-/// Make an API key for this server's tenant; its secret is in this answer only.
+/// Make an API key for the caller's tenant; its secret is in this answer only.
 #[utoipa::path(post, path = "/v1/auth/keys", tag = "auth", request_body = NewKeyRequest,
     responses((status = 201, body = NewKeyBody), (status = 400, body = ErrorBody)))]
 pub(crate) async fn create_key(
@@ -803,7 +804,53 @@ pub struct NewUserRequest {
     pub password: String,
 }
 
-/// Make a console user in this server's tenant.
+/// A console user as listed: never their password hash.
+#[derive(Serialize, ToSchema)]
+pub struct UserBody {
+    /// Sign-in name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// When the user was made (RFC 3339).
+    pub created_at: String,
+    /// Wrong passwords since the last sign-in.
+    pub failures: u32,
+    /// Until when the account is locked after too many wrong passwords (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<String>,
+}
+
+/// The console users of the caller's tenant.
+#[derive(Serialize, ToSchema)]
+pub struct UsersBody {
+    /// In the order they were made.
+    pub users: Vec<UserBody>,
+}
+
+/// List the console users of the caller's tenant (never their password hashes).
+#[utoipa::path(get, path = "/v1/auth/users", tag = "auth", responses((status = 200, body = UsersBody)))]
+pub(crate) async fn list_users(Tenant(app): Tenant) -> Response {
+    let now = finpulse_core::time::now_us();
+    match app.access.users.list() {
+        Ok(all) => Json(UsersBody {
+            users: all
+                .iter()
+                .filter(|u| *u.tenant == *app.tenant)
+                .map(|u| UserBody {
+                    name: u.name.clone(),
+                    role: u.role.name().into(),
+                    created_at: finpulse_core::time::format_us(u.created_at_us),
+                    failures: u.failures,
+                    locked_until: u.locked_until_us.filter(|t| *t > now).map(finpulse_core::time::format_us),
+                })
+                .collect(),
+        })
+        .into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Make a console user in the caller's tenant.
 #[utoipa::path(post, path = "/v1/auth/users", tag = "auth", request_body = NewUserRequest,
     responses((status = 201, body = Object), (status = 400, body = ErrorBody)))]
 pub(crate) async fn create_user(

@@ -617,7 +617,7 @@ fn router(tenants: Arc<tenants::Tenants>) -> axum::Router {
         .routes(routes!(access::list_keys, access::create_key))
         .routes(routes!(access::revoke_key))
         .routes(routes!(access::rotate_key))
-        .routes(routes!(access::create_user))
+        .routes(routes!(access::list_users, access::create_user))
         .routes(routes!(access::audit_log))
         .routes(routes!(access::list_approvals))
         .routes(routes!(access::approve))

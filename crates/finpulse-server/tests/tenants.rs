@@ -19,6 +19,7 @@ const A_CARD: &str = "6222027788991122";
 const A_SEGMENT: &str = "bank_a_big_payers";
 const A_GOAL: &str = "bank_a_payers_goal";
 const A_RULE: &str = "bank_a_large_payment";
+const A_PERSON: &str = "bank_a_officer";
 const B_TENANT: &str = "bank-b";
 
 fn payment(id: &str, user: &str, minute: u32, amount: i64) -> Value {
@@ -96,6 +97,11 @@ async fn a_tenant_reaches_nothing_of_another_on_any_route() {
     assert!(post(&a, format!("{base}/v1/segments"), segment.to_string()).await.0 < 300);
     let goal = json!({"name": A_GOAL, "metric": "mau", "target": 10.0, "deadline": "2026-06-30"});
     assert!(post(&a, format!("{base}/v1/goals"), goal.to_string()).await.0 < 300);
+    let person = json!({"name": A_PERSON, "role": "compliance_officer", "password": "a long enough passphrase"});
+    assert_eq!(post(&a, format!("{base}/v1/auth/users"), person.to_string()).await.0, 201);
+    let (_, people) = get(&a, format!("{base}/v1/auth/users")).await;
+    assert_eq!(people["users"][0]["name"], A_PERSON, "{people}");
+    assert!(!people.to_string().contains("argon2"), "a listing never carries a password hash: {people}");
     let (_, who) = get(&a, format!("{base}/v1/auth/whoami")).await;
     let a_key = who["actor"].as_str().unwrap().trim_start_matches("key:").to_string();
     let a_events = event_count(&a, &base).await;
@@ -109,7 +115,7 @@ async fn a_tenant_reaches_nothing_of_another_on_any_route() {
     assert_eq!((status, fresh["action"].as_str()), (200, Some("allow")), "B has no rules: {fresh}");
 
     // Every route, as B, aimed at A's identifiers.
-    let markers = [A_USER, A_MOBILE, &A_MOBILE[7..], A_CARD, &A_CARD[12..], A_SEGMENT, A_GOAL, A_RULE, &a_key, &a_case];
+    let markers = [A_USER, A_MOBILE, &A_MOBILE[7..], A_CARD, &A_CARD[12..], A_SEGMENT, A_GOAL, A_RULE, A_PERSON, &a_key, &a_case];
     let routes = common::every_route(&base, &b).await;
     assert!(routes.len() > 30);
     for (method, path, _) in &routes {

@@ -30,7 +30,7 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 
-const screens = ["overview", "insights", "segments", "users", "cases", "rules", "models", "churn", "offers", "sql", "schema", "keys", "audit"];
+const screens = ["overview", "insights", "segments", "users", "cases", "rules", "models", "churn", "offers", "sql", "schema", "people", "keys", "audit"];
 const insightKinds = ["trends", "funnel", "retention", "lifecycle", "acquisition", "activation"];
 
 async function signedIn(locale) {

@@ -77,6 +77,15 @@ function field(label: MessageKey, input: HTMLElement): HTMLElement {
   return h("label", { class: "field" }, h("span", {}, t(label)), input);
 }
 
+/** One labelled input and a look-up button; submitting runs `search`. */
+function searchForm(label: MessageKey, input: HTMLElement, search: () => Promise<void>): HTMLElement {
+  const onsubmit = (e: Event) => {
+    e.preventDefault();
+    void search();
+  };
+  return h("form", { class: "controls", onsubmit }, field(label, input), h("button", { type: "submit" }, t("action.search")));
+}
+
 function setParams(values: Record<string, string>): void {
   const p = new URLSearchParams(location.search);
   for (const [k, v] of Object.entries(values)) {
@@ -270,21 +279,7 @@ const users: Screen = {
         out.append(errorLine(e));
       }
     };
-    el.append(
-      h(
-        "form",
-        {
-          class: "controls",
-          onsubmit: (e: Event) => {
-            e.preventDefault();
-            void look();
-          },
-        },
-        field("field.user_id", id),
-        h("button", { type: "submit" }, t("action.search")),
-      ),
-      out,
-    );
+    el.append(searchForm("field.user_id", id, look), out);
     await look();
   },
 };
@@ -524,7 +519,7 @@ const keys: Screen = {
   needs: "manage_access",
   async render(el) {
     const r = await get<{ keys: { id: string; role: string; label: string; state: string; created_at: string; expires_at?: string | null }[] }>("/v1/auth/keys");
-    const role = h("select", { id: "key-role" }, ...["admin", "ops_manager", "risk_analyst", "data_scientist", "compliance_officer", "auditor", "partner_app"].map((x) => h("option", { value: x }, x)));
+    const role = h("select", { id: "key-role" }, ...ROLES.map((x) => h("option", { value: x }, x)));
     const label = h("input", { id: "key-label" });
     const made = h("div", { id: "key-made" });
     el.append(
@@ -580,6 +575,45 @@ const keys: Screen = {
   },
 };
 
+const ROLES = ["admin", "ops_manager", "risk_analyst", "data_scientist", "compliance_officer", "auditor", "partner_app"];
+
+const people: Screen = {
+  path: "/people",
+  title: "nav.people",
+  needs: "manage_access",
+  async render(el) {
+    const r = await get<{ users: { name: string; role: string; created_at: string; failures: number; locked_until?: string }[] }>("/v1/auth/users");
+    const name = h("input", { id: "person-name", autocomplete: "off" });
+    const role = h("select", { id: "person-role" }, ...ROLES.map((x) => h("option", { value: x }, x)));
+    const password = h("input", { id: "person-password", type: "password", autocomplete: "new-password" });
+    const result = h("div", { role: "status" });
+    el.append(
+      h(
+        "form",
+        {
+          class: "controls",
+          onsubmit: async (e: Event) => {
+            e.preventDefault();
+            clear(result);
+            try {
+              await post("/v1/auth/users", { name: name.value, role: role.value, password: password.value });
+              window.dispatchEvent(new PopStateEvent("popstate"));
+            } catch (err) {
+              result.append(errorLine(err));
+            }
+          },
+        },
+        field("field.name", name),
+        field("field.role", role),
+        field("field.password", password),
+        h("button", { type: "submit" }, t("action.create")),
+      ),
+      result,
+      tableView({ columns: ["name", "role", "created", "failures", "locked_until"], rows: r.users.map((u) => [u.name, u.role, u.created_at, u.failures, u.locked_until ?? null]) }, "people"),
+    );
+  },
+};
+
 const audit: Screen = {
   path: "/audit",
   title: "nav.audit",
@@ -598,22 +632,11 @@ const audit: Screen = {
     };
     el.append(
       h("p", { class: "meta" }, t("audit.verify_hint")),
-      h(
-        "form",
-        {
-          class: "controls",
-          onsubmit: (e: Event) => {
-            e.preventDefault();
-            void load();
-          },
-        },
-        field("field.action_filter", action),
-        h("button", { type: "submit" }, t("action.search")),
-      ),
+      searchForm("field.action_filter", action, load),
       out,
     );
     await load();
   },
 };
 
-export const screens: Screen[] = [overview, insights, segments, users, cases, rules, models, churn, offers, sql, schema, keys, audit];
+export const screens: Screen[] = [overview, insights, segments, users, cases, rules, models, churn, offers, sql, schema, people, keys, audit];
