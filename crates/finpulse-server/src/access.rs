@@ -134,6 +134,8 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     ("GET", "/v1/rules", Need::Permission(P::ReadCases), Refusals),
     ("POST", "/v1/rules", Need::Permission(P::PublishRules), Always),
     ("POST", "/v1/rules/rollback", Need::Permission(P::PublishRules), Always),
+    // Compiles only: nothing is stored or changed.
+    ("POST", "/v1/rules/check", Need::Permission(P::PublishRules), Refusals),
     ("GET", "/v1/cases", Need::Permission(P::ReadCases), Refusals),
     ("GET", "/v1/cases/{id}", Need::Permission(P::ReadCases), Refusals),
     ("POST", "/v1/cases/{id}/{action}", Need::Permission(P::ChangeCases), Always),

@@ -13,11 +13,13 @@ use finpulse_core::Event;
 use finpulse_log::AppendStatus;
 use finpulse_risk::cases::{CaseAction, CaseError, CaseStatus};
 use finpulse_risk::live::decision_record;
-use finpulse_risk::ruleset::{RulesetError, RulesetStore};
+use finpulse_risk::ruleset::{Ruleset, RulesetError, RulesetStore};
 use finpulse_write::Batch;
+use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
+use utoipa::ToSchema;
 
 /// Most recent decisions answered from memory when their transaction is sent again; older
 /// retries read the recorded decision back from the store (a query of some milliseconds).
@@ -264,6 +266,50 @@ pub(crate) async fn rules(Tenant(app): Tenant) -> Response {
         "rules": rules, "lists": r.lists, "model_version": engine.model.as_ref().and_then(|m| m.version), "history": history,
     }))
     .into_response()
+}
+
+/// Where a ruleset is wrong.
+#[derive(Serialize, ToSchema)]
+pub struct RuleCheckBody {
+    /// Whether it compiles.
+    pub ok: bool,
+    /// 1-based line of the first problem (absent for a problem with the whole file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// 1-based column (characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    /// What is wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The rules it holds, when it compiles.
+    pub rules: usize,
+}
+
+/// Compile a ruleset (the TOML text as the body) without storing or publishing it: an editor
+/// calls this as its user types, to show the first syntax or type error at its line and column.
+#[utoipa::path(post, path = "/v1/rules/check", tag = "risk",
+    request_body(content = String, description = "A ruleset file (TOML)", content_type = "text/plain"),
+    responses((status = 200, description = "Whether it compiles, and where it does not", body = RuleCheckBody)))]
+pub(crate) async fn check_rules(body: Bytes) -> Response {
+    let Ok(src) = std::str::from_utf8(&body) else {
+        return Json(RuleCheckBody {
+            ok: false,
+            line: None,
+            column: None,
+            message: Some("the ruleset is not UTF-8 text".into()),
+            rules: 0,
+        })
+        .into_response();
+    };
+    let answer = match Ruleset::compile(src, "request body") {
+        Ok(r) => RuleCheckBody { ok: true, line: None, column: None, message: None, rules: r.rules.len() },
+        Err(RulesetError::At { line, column, message, .. }) => {
+            RuleCheckBody { ok: false, line: Some(line), column: Some(column), message: Some(message), rules: 0 }
+        }
+        Err(e) => RuleCheckBody { ok: false, line: None, column: None, message: Some(e.to_string()), rules: 0 },
+    };
+    Json(answer).into_response()
 }
 
 /// Publish a ruleset (the TOML text as the body). It is compiled first: a syntax or type error

@@ -102,6 +102,11 @@ impl Tenants {
         if let Some(s) = self.opened.read().expect("the tenants map is never poisoned").get(tenant) {
             return Ok(s.clone());
         }
+        // Names are checked when keys and users are made; a hand-edited access file is caught
+        // here, before a name becomes a folder.
+        if !finpulse_access::keys::valid_tenant(tenant) {
+            return Err(OpenError { tenant: tenant.to_string(), dir: PathBuf::new(), why: "not a valid tenant name".into() });
+        }
         let _turn = self.opening.lock().await;
         if let Some(s) = self.opened.read().expect("the tenants map is never poisoned").get(tenant) {
             return Ok(s.clone());

@@ -98,6 +98,9 @@ async fn public_answers_keep_their_shape() {
     let goal = json!({"name": "payers", "metric": "mau", "target": 10.0, "deadline": "2026-06-30"});
     answers.insert("goal_set".into(), call("POST", "/v1/goals", Some(goal.to_string())).await);
     answers.insert("goals".into(), call("GET", "/v1/goals", None).await);
+    answers.insert("rules_check".into(), call("POST", "/v1/rules/check", Some(RULES.into())).await);
+    let bad = RULES.replace("payment.amount_fen > 5000", "payment.amount_fen >> 5000");
+    answers.insert("rules_check_bad".into(), call("POST", "/v1/rules/check", Some(bad)).await);
     answers.insert("rules_publish".into(), call("POST", "/v1/rules", Some(RULES.into())).await);
     answers.insert("decision_new".into(), call("POST", "/v1/decisions", Some(payment("p1", 1, 9000).to_string())).await);
     answers.insert("decision_retried".into(), call("POST", "/v1/decisions", Some(payment("p1", 1, 9000).to_string())).await);

@@ -93,6 +93,14 @@ for (const locale of ["zh-CN", "en"]) {
     if (problem) fail(`${locale} insight ${kind}: ${await problem.innerText()}`);
     if (["trends", "funnel", "retention", "lifecycle"].includes(kind) && charts.length !== 1) fail(`${locale} insight ${kind}: ${charts.length} charts drawn`);
     console.log(`${locale}: insight ${kind} drawn in ${drawnMs} ms`);
+    if (kind === "funnel" && locale === "en") {
+      // Drill down: who dropped at the second step.
+      await page.click("[data-dropped-at='2']");
+      await page.waitForSelector("#drill-table, #drill .empty, #drill .error");
+      const problem = await page.$("#drill .error");
+      if (problem) fail(`funnel drill-down: ${await problem.innerText()}`);
+      else console.log(`funnel drill-down: ${(await page.$$("#drill-table tbody tr")).length} users who dropped at step 2 listed`);
+    }
     await page.screenshot({ path: join(shots, `${locale}-insight-${kind}.png`), fullPage: true });
   }
   if (errors.length) fail(`${locale}: console errors: ${errors.join(" | ")}`);
@@ -123,6 +131,10 @@ for (const locale of ["zh-CN", "en"]) {
   await page.goto(`${base}/rules`);
   await ready(page);
   await page.fill("#rules-editor", 'name = "cards"\nreview_at = 0.5\nblock_at = 0.9\n[[rule]]\nname = "big"\nwhen = "payment.amount_fen >> 5"\nscore = 0.6\n');
+  // As typed: the error appears under the editor before anything is published.
+  const typed = await page.waitForSelector("#rules-check[data-line]");
+  if ((await typed.getAttribute("data-line")) !== "6") fail(`the error shown while typing is at line ${await typed.getAttribute("data-line")}: ${await typed.innerText()}`);
+  else console.log(`while typing, the bad rule is shown at line 6: ${await typed.innerText()}`);
   await page.click("#rules-publish");
   const placed = await page.waitForSelector("#rules-result [data-line]");
   const [line, column] = [await placed.getAttribute("data-line"), await placed.getAttribute("data-column")];

@@ -12,14 +12,21 @@ echarts.use([BarChart, HeatmapChart, LineChart, GridComponent, LegendComponent, 
 
 const live = new Set<echarts.ECharts>();
 
-/** A chart of `option` in a new element; `data-chart="drawn"` is set once ECharts finished. */
-export function chart(option: ChartOption, name: string): HTMLElement {
+/** A chart of `option` in a new element; `data-chart="drawn"` is set once ECharts finished.
+ * `onCell` hears clicks on a data point, by its x and y index (a heat map's cell). */
+export function chart(option: ChartOption, name: string, onCell?: (x: number, y: number) => void): HTMLElement {
   const el = h("div", { class: "chart", "data-chart": "drawing", "data-name": name });
   requestAnimationFrame(() => {
     const dark = document.documentElement.dataset.theme === "dark";
     const c = echarts.init(el, dark ? "dark" : undefined, { locale: lang() === "zh-CN" ? "ZH" : "EN", renderer: "canvas" });
     live.add(c);
     c.on("finished", () => el.setAttribute("data-chart", "drawn"));
+    if (onCell) {
+      c.on("click", (p) => {
+        const v = (p.data as { value?: unknown[] } | undefined)?.value;
+        if (Array.isArray(v) && typeof v[0] === "number" && typeof v[1] === "number") onCell(v[0], v[1]);
+      });
+    }
     c.setOption({ backgroundColor: "transparent", animation: false, ...option });
   });
   return el;

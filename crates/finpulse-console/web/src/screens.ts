@@ -216,6 +216,11 @@ const insights: Screen = {
       inputs.interval = s;
       form.append(field("field.interval", s));
     }
+    // Every insight takes a date range, a breakdown and a filter.
+    input("from", "field.from", "", "date");
+    input("to", "field.to", "", "date");
+    input("breakdown", "field.breakdown", "");
+    input("filter", "field.filter", "");
     form.append(h("button", { type: "submit", id: "insight-run" }, t("action.run")));
     const run = async () => {
       clear(out);
@@ -223,6 +228,10 @@ const insights: Screen = {
       for (const [k, i] of Object.entries(inputs)) values[k] = i.value;
       setParams(values);
       const body: Record<string, unknown> = {};
+      if (values.from) body.from = values.from;
+      if (values.to) body.to = values.to;
+      if (values.breakdown) body.breakdown = values.breakdown;
+      if (values.filter) body.filters = [values.filter];
       if (kind === "trends") Object.assign(body, { event: values.event, interval: values.interval });
       if (kind === "funnel") Object.assign(body, { steps: values.steps.split("\n").map((s) => s.trim()).filter(Boolean), window: values.window });
       if (kind === "retention") Object.assign(body, { period: values.period, periods: Number(values.periods) });
@@ -230,10 +239,34 @@ const insights: Screen = {
       try {
         const table = await post<Table>(`/v1/insights/${kind}`, body);
         const option = insightChart(kind, table);
-        const c = option && chart(option, kind);
+        const drill = h("div", { id: "drill" });
+        // Retention: a cell's users; the funnel: who dropped at a step.
+        const onCell =
+          kind === "retention" && !values.breakdown
+            ? (x: number, y: number) => {
+                const cohort = String(table.rows[y]?.[columnNames(table).indexOf("cohort")]);
+                void drillDown(drill, `/v1/insights/retention`, { ...body, cohort, period_index: x }, `${cohort} · ${x}`);
+              }
+            : undefined;
+        const c = option && chart(option, kind, onCell);
         out.append(exportButtons(kind, table, c ?? undefined));
         if (c) out.append(c);
-        out.append(tableView(table, "insight-table"));
+        if (kind === "funnel" && !values.breakdown && table.rows.length > 1) {
+          out.append(
+            h(
+              "div",
+              { class: "actions" },
+              ...table.rows.slice(1).map((r, i) =>
+                h(
+                  "button",
+                  { type: "button", "data-dropped-at": i + 2, onclick: () => void drillDown(drill, "/v1/insights/funnel", { ...body, dropped_at: i + 2 }, String(r[1])) },
+                  t("action.dropped_at", { step: String(r[1]) }),
+                ),
+              ),
+            ),
+          );
+        }
+        out.append(tableView(table, "insight-table"), drill);
       } catch (e) {
         out.append(errorLine(e));
       }
@@ -245,6 +278,17 @@ const insights: Screen = {
     await run();
   },
 };
+
+/** The users behind one number of an insight, listed under it. */
+async function drillDown(el: HTMLElement, path: string, body: Record<string, unknown>, what: string): Promise<void> {
+  clear(el);
+  try {
+    const users = await post<Table>(path, { ...body, limit: 1000 });
+    el.append(h("h2", {}, t("msg.users_behind", { what })), exportButtons("users", users), tableView(users, "drill-table"));
+  } catch (e) {
+    el.append(errorLine(e));
+  }
+}
 
 const segments: Screen = {
   path: "/segments",
@@ -376,10 +420,37 @@ const rules: Screen = {
       tableView({ columns: ["name", "action", "score", "shadow", "features"], rows: active.rules.map((r) => [r.name, r.action, r.score, r.shadow, r.features.join(", ")]) }, "rules"),
     );
     if (!who.permissions.includes("publish_rules")) return;
-    const editor = h("textarea", { id: "rules-editor", rows: 14, spellcheck: false, "aria-label": t("nav.rules") });
+    const editor = h("textarea", { id: "rules-editor", rows: 14, spellcheck: false, "aria-label": t("nav.rules"), "aria-describedby": "rules-check" });
+    const check = h("p", { id: "rules-check", class: "meta", "aria-live": "polite" });
     const result = h("div", { id: "rules-result", role: "status" });
+    // As the user types (after a pause), the server compiles the text and the first error is
+    // shown at its line and column; nothing is stored.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let asked = 0;
+    editor.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(async () => {
+        const mine = ++asked;
+        try {
+          const r = await call<{ ok: boolean; line?: number; column?: number; message?: string; rules: number }>("POST", "/v1/rules/check", { text: editor.value });
+          if (mine !== asked) return;
+          clear(check);
+          editor.setAttribute("aria-invalid", r.body.ok ? "false" : "true");
+          check.className = r.body.ok ? "ok" : "error";
+          if (r.body.ok) check.append(t("msg.rules_ok", { n: r.body.rules }));
+          else if (r.body.line !== undefined) {
+            check.setAttribute("data-line", String(r.body.line));
+            check.setAttribute("data-column", String(r.body.column ?? ""));
+            check.append(t("msg.rule_error", { line: r.body.line, column: r.body.column ?? "", message: r.body.message ?? "" }));
+          } else check.append(r.body.message ?? "");
+        } catch (e) {
+          if (mine === asked) check.replaceChildren(errorLine(e));
+        }
+      }, 300);
+    });
     el.append(
       editor,
+      check,
       h(
         "div",
         { class: "actions" },
