@@ -33,7 +33,7 @@ done
 curl -sf -X POST "$BASE/v1/rules" -H "Authorization: Bearer $KEY" --data-binary $'name = "cards"\nreview_at = 0.5\nblock_at = 0.95\n[[rule]]\nname = "large"\nwhen = "payment.amount_fen > 500000"\nscore = 0.7\naction = "review"\n' >/dev/null
 for i in 1 2; do
   curl -sf -X POST "$BASE/v1/decisions" -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
-    -d "{\"event_id\":\"bench-$i\",\"user_id\":\"u-bench-$i\",\"ts\":\"2026-03-30T10:00:00+08:00\",\"type\":\"payment\",\"amount_fen\":900000,\"currency\":\"CNY\",\"terminal_id\":\"t1\"}" >/dev/null
+    -d "{\"event_id\":\"bench-$i\",\"user_id\":\"u-e2e-$i\",\"ts\":\"2026-03-30T10:00:00+08:00\",\"type\":\"payment\",\"amount_fen\":900000,\"currency\":\"CNY\",\"terminal_id\":\"t1\"}" >/dev/null
 done
 (cd "$WEB" && FINPULSE_BASE="$BASE" FINPULSE_USER=bench FINPULSE_PASSWORD='console bench passphrase' FINPULSE_SHOTS="$WORK/shots" node e2e/console.mjs)
 for f in "$WEB"/../dist/assets/*.js; do

@@ -110,6 +110,12 @@ for (const locale of ["zh-CN", "en"]) {
 // A case assigned, then resolved as fraud; the API agrees.
 {
   const { context, page, errors } = await signedIn("en");
+  // A user's profile with their recent decisions.
+  await page.goto(`${base}/users?id=u-e2e-1`);
+  await ready(page);
+  const decisions = await page.$$("#user-decisions tbody tr");
+  if (decisions.length < 1) fail(`the profile of u-e2e-1 lists ${decisions.length} decisions`);
+  else console.log(`profile of u-e2e-1: ${decisions.length} recent decision(s)`);
   await page.goto(`${base}/cases?status=open`);
   await ready(page);
   const row = await page.$("tr[data-case]");

@@ -302,6 +302,35 @@ const segments: Screen = {
         rows: r.segments.map((s) => [s.name, s.rules.join(" AND "), s.state?.members ?? null, s.state?.as_of ?? null]),
       }),
     );
+    // A segment's members, for a campaign list.
+    const members = h("div", { id: "segment-members" });
+    el.append(
+      h(
+        "div",
+        { class: "actions" },
+        ...r.segments.map((s) =>
+          h(
+            "button",
+            {
+              type: "button",
+              "data-segment": s.name,
+              onclick: async () => {
+                clear(members);
+                try {
+                  const m = await get<{ members: string[] }>(`/v1/segments/${encodeURIComponent(s.name)}/members?limit=100000`);
+                  const table: Table = { columns: ["user_id"], rows: m.members.map((u) => [u]) };
+                  members.append(h("h2", {}, t("msg.users_behind", { what: s.name })), exportButtons(`segment-${s.name}`, table), tableView(table));
+                } catch (e) {
+                  members.append(errorLine(e));
+                }
+              },
+            },
+            `${t("action.members")}: ${s.name}`,
+          ),
+        ),
+      ),
+      members,
+    );
   },
 };
 
@@ -309,7 +338,7 @@ const users: Screen = {
   path: "/users",
   title: "nav.users",
   needs: "read_users",
-  async render(el, { params }) {
+  async render(el, { params, who }) {
     const id = h("input", { name: "id", value: params.get("id") ?? "", id: "user-id" });
     const out = h("div", {});
     const look = async () => {
@@ -319,6 +348,13 @@ const users: Screen = {
       try {
         const profile = await get<Record<string, unknown>>(`/v1/users/${encodeURIComponent(id.value)}`);
         out.append(tableView({ columns: ["field", "value"], rows: Object.entries(profile).map(([k, v]) => [k, v]) }, "profile"));
+        if (who.permissions.includes("run_sql")) {
+          const quoted = id.value.replace(/'/g, "''");
+          const decisions = await post<Table>("/v1/sql", {
+            query: `SELECT ts, target_event_id, decision, risk_score, reasons FROM risk_decision WHERE user_id = '${quoted}' ORDER BY ts DESC LIMIT 20`,
+          });
+          out.append(h("h2", {}, t("msg.recent_decisions")), tableView(decisions, "user-decisions"));
+        }
       } catch (e) {
         out.append(errorLine(e));
       }
@@ -367,7 +403,7 @@ const cases: Screen = {
     const table = h(
       "table",
       { id: "cases" },
-      h("thead", {}, h("tr", {}, ...["case", "user", "status", "assignee", "score", ""].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ...(["col.case", "field.user_id", "field.status", "field.assignee", "col.score"] as MessageKey[]).map((c) => h("th", {}, t(c))), h("th", {}))),
     );
     const body = h("tbody", {});
     table.append(body);
@@ -392,6 +428,7 @@ const cases: Screen = {
         );
       }
       const top = Math.max(...c.alerts.map((a) => a.score));
+      const history = [...c.alerts.map((a) => `${a.action} ${a.event_id} (${a.score.toFixed(2)})`), ...c.history.map((x) => `${x.action} · ${x.by}${x.text ? ` · ${x.text}` : ""}`)];
       body.append(
         h(
           "tr",
@@ -403,6 +440,7 @@ const cases: Screen = {
           h("td", {}, Number.isFinite(top) ? top.toFixed(2) : ""),
           h("td", {}, actions),
         ),
+        h("tr", { class: "case-history" }, h("td", { colspan: 6 }, h("details", {}, h("summary", {}, t("msg.case_history", { n: history.length })), h("ul", {}, ...history.map((x) => h("li", {}, x)))))),
       );
     }
     el.append(h("div", { class: "table-wrap" }, table));
@@ -702,7 +740,7 @@ const audit: Screen = {
       out.append(tableView({ columns: ["seq", "at", "actor", "action", "target", "outcome", "purpose"], rows }, "audit"));
     };
     el.append(
-      h("p", { class: "meta" }, t("audit.verify_hint")),
+      h("p", { class: "meta" }, t("audit.verify_hint"), " ", h("a", { href: "/v1/audit?format=csv&limit=100000", download: "audit.csv", id: "audit-csv" }, t("action.export_csv"))),
       searchForm("field.action_filter", action, load),
       out,
     );
