@@ -136,6 +136,7 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     ("POST", "/v1/rules/rollback", Need::Permission(P::PublishRules), Always),
     // Compiles only: nothing is stored or changed.
     ("POST", "/v1/rules/check", Need::Permission(P::PublishRules), Refusals),
+    ("POST", "/v1/rules/backtest", Need::Permission(P::PublishRules), Refusals),
     ("GET", "/v1/cases", Need::Permission(P::ReadCases), Refusals),
     ("GET", "/v1/cases/{id}", Need::Permission(P::ReadCases), Refusals),
     ("POST", "/v1/cases/{id}/{action}", Need::Permission(P::ChangeCases), Always),

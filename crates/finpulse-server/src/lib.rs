@@ -609,6 +609,7 @@ fn router(tenants: Arc<tenants::Tenants>) -> axum::Router {
         .routes(routes!(risk::rules, risk::publish))
         .routes(routes!(risk::rollback_rules))
         .routes(routes!(risk::check_rules))
+        .routes(routes!(risk::backtest_rules))
         .routes(routes!(risk::cases))
         .routes(routes!(risk::case))
         .routes(routes!(risk::change_case))

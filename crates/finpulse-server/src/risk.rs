@@ -15,7 +15,7 @@ use finpulse_risk::cases::{CaseAction, CaseError, CaseStatus};
 use finpulse_risk::live::decision_record;
 use finpulse_risk::ruleset::{Ruleset, RulesetError, RulesetStore};
 use finpulse_write::Batch;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
@@ -310,6 +310,63 @@ pub(crate) async fn check_rules(body: Bytes) -> Response {
         Err(e) => RuleCheckBody { ok: false, line: None, column: None, message: Some(e.to_string()), rules: 0 },
     };
     Json(answer).into_response()
+}
+
+/// The period a backtest replays.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BacktestQuery {
+    /// First day, YYYY-MM-DD (UTC), inclusive.
+    pub from: String,
+    /// Last day, YYYY-MM-DD (UTC), inclusive.
+    pub to: String,
+}
+
+/// Replay a period's transactions through a ruleset (the TOML text as the body) and the active
+/// fraud model, without publishing it: what it would have flagged, with precision and recall
+/// by the labels known now, rule by rule and day by day.
+#[utoipa::path(post, path = "/v1/rules/backtest", tag = "risk", params(BacktestQuery),
+    request_body(content = String, description = "A ruleset file (TOML)", content_type = "text/plain"),
+    responses((status = 200, body = crate::wire::BacktestBody), (status = 400, description = "Bad ruleset or period", body = ErrorBody)))]
+pub(crate) async fn backtest_rules(
+    Tenant(app): Tenant,
+    axum::Extension(caller): axum::Extension<crate::access::Caller>,
+    query: Result<axum::extract::Query<BacktestQuery>, axum::extract::rejection::QueryRejection>,
+    body: Bytes,
+) -> Response {
+    let axum::extract::Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let day = |name: &str, text: &str| {
+        finpulse_core::time::parse_date_us(text)
+            .ok_or_else(|| error(StatusCode::BAD_REQUEST, format!("{name}: '{text}' is not a YYYY-MM-DD date")))
+    };
+    let (from_us, to_us) = match (day("from", &q.from), day("to", &q.to)) {
+        (Ok(f), Ok(t)) => (f, t + finpulse_core::time::MICROS_PER_DAY),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let Ok(src) = std::str::from_utf8(&body) else { return error(StatusCode::BAD_REQUEST, "the ruleset is not UTF-8 text") };
+    let ruleset = match Ruleset::compile(src, "request body") {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let _key_turn = match caller.query_turn(&app) {
+        Ok(t) => t,
+        Err(r) => return r.response(),
+    };
+    let _turn = app.query_turn().await;
+    let data_dir = app.data_dir.clone();
+    let ran = tokio::task::spawn_blocking(move || -> Result<finpulse_risk::backtest::Backtest, String> {
+        let model = finpulse_risk::fraud::registered_model(&data_dir, None).map_err(|e| e.to_string())?.map(Arc::new);
+        finpulse_risk::backtest::backtest(&data_dir, ruleset, model, from_us, to_us).map_err(|e| e.to_string())
+    })
+    .await;
+    match ran {
+        Ok(Ok(b)) => Json(crate::wire::BacktestBody::from(&b)).into_response(),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 /// Publish a ruleset (the TOML text as the body). It is compiled first: a syntax or type error

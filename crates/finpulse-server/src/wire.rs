@@ -619,3 +619,93 @@ impl From<&Activation> for ActivationBody {
         }
     }
 }
+
+/// What a ruleset would have done over a period, rule by rule and day by day.
+#[derive(Serialize, ToSchema)]
+pub struct BacktestBody {
+    /// The ruleset's name.
+    pub ruleset: String,
+    /// The fraud model version it ran with, if any.
+    pub model_version: Option<u32>,
+    /// Transactions decided.
+    pub transactions: u64,
+    /// Of which labelled fraud (by the labels known now).
+    pub frauds: u64,
+    /// Flagged (review or block) and fraud.
+    pub true_positives: u64,
+    /// Flagged and not fraud.
+    pub false_positives: u64,
+    /// Fraud not flagged.
+    pub false_negatives: u64,
+    /// Neither.
+    pub true_negatives: u64,
+    /// Of the flagged, the share that was fraud.
+    pub precision: Option<f64>,
+    /// Of the fraud, the share flagged.
+    pub recall: Option<f64>,
+    /// Each rule's hits, shadow rules included.
+    pub rules: Vec<BacktestRuleBody>,
+    /// Alert volume per day.
+    pub days: Vec<BacktestDayBody>,
+}
+
+/// One rule's part in a backtest.
+#[derive(Serialize, ToSchema)]
+pub struct BacktestRuleBody {
+    /// The rule.
+    pub name: String,
+    /// Whether it only records hits.
+    pub shadow: bool,
+    /// Transactions it matched.
+    pub hits: u64,
+    /// Of which fraud.
+    pub fraud_hits: u64,
+    /// fraud_hits / hits.
+    pub precision: Option<f64>,
+}
+
+/// One day of a backtest.
+#[derive(Serialize, ToSchema)]
+pub struct BacktestDayBody {
+    /// The day, YYYY-MM-DD.
+    pub day: String,
+    /// Transactions decided.
+    pub transactions: u64,
+    /// Sent to review.
+    pub reviews: u64,
+    /// Blocked.
+    pub blocks: u64,
+}
+
+impl From<&finpulse_risk::backtest::Backtest> for BacktestBody {
+    fn from(b: &finpulse_risk::backtest::Backtest) -> Self {
+        Self {
+            ruleset: b.ruleset.clone(),
+            model_version: b.model_version,
+            transactions: b.transactions,
+            frauds: b.frauds,
+            true_positives: b.confusion.true_positives,
+            false_positives: b.confusion.false_positives,
+            false_negatives: b.confusion.false_negatives,
+            true_negatives: b.confusion.true_negatives,
+            precision: b.precision,
+            recall: b.recall,
+            rules: b
+                .rules
+                .iter()
+                .map(|r| BacktestRuleBody {
+                    name: r.name.clone(),
+                    shadow: r.shadow,
+                    hits: r.hits,
+                    fraud_hits: r.fraud_hits,
+                    precision: r.precision,
+                })
+                .collect(),
+            days: b
+                .days
+                .iter()
+                .map(|d| BacktestDayBody { day: d.day.clone(), transactions: d.transactions, reviews: d.reviews, blocks: d.blocks })
+                .collect(),
+        }
+    }
+}

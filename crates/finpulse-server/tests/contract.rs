@@ -101,6 +101,9 @@ async fn public_answers_keep_their_shape() {
     answers.insert("rules_check".into(), call("POST", "/v1/rules/check", Some(RULES.into())).await);
     let bad = RULES.replace("payment.amount_fen > 5000", "payment.amount_fen >> 5000");
     answers.insert("rules_check_bad".into(), call("POST", "/v1/rules/check", Some(bad)).await);
+    answers.insert("rules_backtest".into(), call("POST", "/v1/rules/backtest?from=2026-03-01&to=2026-03-01", Some(RULES.into())).await);
+    answers
+        .insert("rules_backtest_bad_period".into(), call("POST", "/v1/rules/backtest?from=2026-03-01&to=March", Some(RULES.into())).await);
     answers.insert("rules_publish".into(), call("POST", "/v1/rules", Some(RULES.into())).await);
     answers.insert("decision_new".into(), call("POST", "/v1/decisions", Some(payment("p1", 1, 9000).to_string())).await);
     answers.insert("decision_retried".into(), call("POST", "/v1/decisions", Some(payment("p1", 1, 9000).to_string())).await);

@@ -141,6 +141,21 @@ for (const locale of ["zh-CN", "en"]) {
   const typed = await page.waitForSelector("#rules-check[data-line]");
   if ((await typed.getAttribute("data-line")) !== "6") fail(`the error shown while typing is at line ${await typed.getAttribute("data-line")}: ${await typed.innerText()}`);
   else console.log(`while typing, the bad rule is shown at line 6: ${await typed.innerText()}`);
+  // A good ruleset backtested over the demo's last week before publishing.
+  await page.fill("#rules-editor", 'name = "cards"\nreview_at = 0.5\nblock_at = 0.9\n[[rule]]\nname = "big"\nwhen = "payment.amount_fen > 50000"\nscore = 0.6\n');
+  await page.waitForSelector("#rules-check.ok");
+  await page.fill("#backtest-from", "2026-01-24");
+  await page.fill("#backtest-to", "2026-01-30");
+  await page.click("#backtest-run");
+  await page.waitForSelector("#backtest-summary, #backtest .error");
+  const backtested = await page.$("#backtest-summary");
+  if (!backtested) fail(`backtest: ${await (await page.$("#backtest .error"))?.innerText()}`);
+  else {
+    await ready(page);
+    console.log(`backtest: ${await backtested.innerText()}`);
+  }
+  await page.fill("#rules-editor", 'name = "cards"\nreview_at = 0.5\nblock_at = 0.9\n[[rule]]\nname = "big"\nwhen = "payment.amount_fen >> 5"\nscore = 0.6\n');
+  await page.waitForSelector("#rules-check.error[data-line]");
   await page.click("#rules-publish");
   const placed = await page.waitForSelector("#rules-result [data-line]");
   const [line, column] = [await placed.getAttribute("data-line"), await placed.getAttribute("data-column")];

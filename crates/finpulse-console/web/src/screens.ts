@@ -473,6 +473,8 @@ const rules: Screen = {
           const r = await call<{ ok: boolean; line?: number; column?: number; message?: string; rules: number }>("POST", "/v1/rules/check", { text: editor.value });
           if (mine !== asked) return;
           clear(check);
+          check.removeAttribute("data-line");
+          check.removeAttribute("data-column");
           editor.setAttribute("aria-invalid", r.body.ok ? "false" : "true");
           check.className = r.body.ok ? "ok" : "error";
           if (r.body.ok) check.append(t("msg.rules_ok", { n: r.body.rules }));
@@ -486,9 +488,40 @@ const rules: Screen = {
         }
       }, 300);
     });
+    // Before publishing: what the text would have done over a period of stored transactions.
+    const from = h("input", { id: "backtest-from", type: "date" });
+    const to = h("input", { id: "backtest-to", type: "date" });
+    const backtest = h("div", { id: "backtest" });
+    const runBacktest = async () => {
+      clear(backtest);
+      try {
+        const q = new URLSearchParams({ from: from.value, to: to.value });
+        const b = (
+          await call<{
+            transactions: number;
+            frauds: number;
+            precision: number | null;
+            recall: number | null;
+            rules: { name: string; shadow: boolean; hits: number; fraud_hits: number; precision: number | null }[];
+            days: { day: string; transactions: number; reviews: number; blocks: number }[];
+          }>("POST", `/v1/rules/backtest?${q}`, { text: editor.value })
+        ).body;
+        const pct = (x: number | null) => (x === null ? "-" : `${(x * 100).toFixed(1)}%`);
+        const days: Table = { columns: ["period", "transactions", "reviews", "blocks"], rows: b.days.map((d) => [d.day, d.transactions, d.reviews, d.blocks]) };
+        backtest.append(
+          h("p", { id: "backtest-summary" }, t("msg.backtest", { n: b.transactions, frauds: b.frauds, precision: pct(b.precision), recall: pct(b.recall) })),
+          tableView({ columns: ["rule", "shadow", "hits", "fraud_hits", "precision"], rows: b.rules.map((r) => [r.name, r.shadow, r.hits, r.fraud_hits, r.precision]) }, "backtest-rules"),
+          chart(trendOption(days), "backtest"),
+        );
+      } catch (e) {
+        backtest.append(errorLine(e));
+      }
+    };
     el.append(
       editor,
       check,
+      h("div", { class: "controls" }, field("field.from", from), field("field.to", to), h("button", { type: "button", id: "backtest-run", onclick: () => void runBacktest() }, t("action.backtest"))),
+      backtest,
       h(
         "div",
         { class: "actions" },
