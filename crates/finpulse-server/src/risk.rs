@@ -339,12 +339,11 @@ pub(crate) async fn backtest_rules(
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
     let day = |name: &str, text: &str| {
-        finpulse_core::time::parse_date_us(text)
-            .ok_or_else(|| error(StatusCode::BAD_REQUEST, format!("{name}: '{text}' is not a YYYY-MM-DD date")))
+        finpulse_core::time::parse_date_us(text).ok_or_else(|| format!("{name}: '{text}' is not a YYYY-MM-DD date"))
     };
     let (from_us, to_us) = match (day("from", &q.from), day("to", &q.to)) {
         (Ok(f), Ok(t)) => (f, t + finpulse_core::time::MICROS_PER_DAY),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(why), _) | (_, Err(why)) => return error(StatusCode::BAD_REQUEST, why),
     };
     let Ok(src) = std::str::from_utf8(&body) else { return error(StatusCode::BAD_REQUEST, "the ruleset is not UTF-8 text") };
     let ruleset = match Ruleset::compile(src, "request body") {
