@@ -41,11 +41,28 @@ async fn the_page_deep_links_and_assets_are_served_with_their_headers() {
     assert_eq!(plain.headers()[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
     assert!(plain.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/javascript"));
     assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
-    let plain_len = body(plain).await.len();
+    let plain_bytes = body(plain).await;
+    let plain_len = plain_bytes.len();
     let packed = get(&console, &script, &[(header::ACCEPT_ENCODING, "gzip, deflate, br")]);
     assert_eq!(packed.headers()[header::CONTENT_ENCODING], "br");
-    let packed_len = body(packed).await.len();
+    let packed_bytes = body(packed).await;
+    let packed_len = packed_bytes.len();
     assert!(packed_len * 2 < plain_len, "brotli {packed_len} bytes against {plain_len}");
+    // Every brotli twin is the very file it stands for (made after the bundler's last rewrite),
+    // checked with Node's own brotli.
+    let dist = std::path::Path::new(WEB_WORK_DIR).parent().unwrap().join("dist");
+    let check = r#"const z = require("zlib"), f = require("fs"), p = require("path");
+        const walk = (d) => f.readdirSync(d).flatMap((n) => (f.statSync(p.join(d, n)).isDirectory() ? walk(p.join(d, n)) : [p.join(d, n)]));
+        let twins = 0;
+        for (const br of walk(process.argv[1]).filter((n) => n.endsWith(".br"))) {
+          if (!z.brotliDecompressSync(f.readFileSync(br)).equals(f.readFileSync(br.slice(0, -3)))) throw new Error(br + " differs from its file");
+          twins++;
+        }
+        console.log(twins + " twins");"#;
+    let out = std::process::Command::new("node").args(["-e", check]).arg(&dist).output().expect("running node");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let served = finpulse_console::ASSETS.iter().filter(|a| a.brotli.is_some()).count();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{served} twins"), "every served twin was checked");
     let refused = get(&console, &script, &[(header::ACCEPT_ENCODING, "br;q=0, gzip")]);
     assert!(refused.headers().get(header::CONTENT_ENCODING).is_none());
     println!("console bundle: {plain_len} bytes of script, {packed_len} with brotli");

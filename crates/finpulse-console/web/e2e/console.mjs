@@ -136,13 +136,13 @@ for (const locale of ["zh-CN", "en"]) {
   // A bad rule: its error is placed at the line and column.
   await page.goto(`${base}/rules`);
   await ready(page);
-  await page.fill("#rules-editor", 'name = "cards"\nreview_at = 0.5\nblock_at = 0.9\n[[rule]]\nname = "big"\nwhen = "payment.amount_fen >> 5"\nscore = 0.6\n');
+  await page.fill("#rules-editor .cm-content", 'name = "cards"\nreview_at = 0.5\nblock_at = 0.9\n[[rule]]\nname = "big"\nwhen = "payment.amount_fen >> 5"\nscore = 0.6\n');
   // As typed: the error appears under the editor before anything is published.
   const typed = await page.waitForSelector("#rules-check[data-line]");
   if ((await typed.getAttribute("data-line")) !== "6") fail(`the error shown while typing is at line ${await typed.getAttribute("data-line")}: ${await typed.innerText()}`);
   else console.log(`while typing, the bad rule is shown at line 6: ${await typed.innerText()}`);
   // A good ruleset backtested over the demo's last week before publishing.
-  await page.fill("#rules-editor", 'name = "cards"\nreview_at = 0.5\nblock_at = 0.9\n[[rule]]\nname = "big"\nwhen = "payment.amount_fen > 50000"\nscore = 0.6\n');
+  await page.fill("#rules-editor .cm-content", 'name = "cards"\nreview_at = 0.5\nblock_at = 0.9\n[[rule]]\nname = "big"\nwhen = "payment.amount_fen > 50000"\nscore = 0.6\n');
   await page.waitForSelector("#rules-check.ok");
   await page.fill("#backtest-from", "2026-01-24");
   await page.fill("#backtest-to", "2026-01-30");
@@ -154,7 +154,7 @@ for (const locale of ["zh-CN", "en"]) {
     await ready(page);
     console.log(`backtest: ${await backtested.innerText()}`);
   }
-  await page.fill("#rules-editor", 'name = "cards"\nreview_at = 0.5\nblock_at = 0.9\n[[rule]]\nname = "big"\nwhen = "payment.amount_fen >> 5"\nscore = 0.6\n');
+  await page.fill("#rules-editor .cm-content", 'name = "cards"\nreview_at = 0.5\nblock_at = 0.9\n[[rule]]\nname = "big"\nwhen = "payment.amount_fen >> 5"\nscore = 0.6\n');
   await page.waitForSelector("#rules-check.error[data-line]");
   await page.click("#rules-publish");
   const placed = await page.waitForSelector("#rules-result [data-line]");

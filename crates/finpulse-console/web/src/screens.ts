@@ -7,6 +7,7 @@ import { funnelOption, lifecycleOption, retentionOption, trendOption, type Chart
 import { clear, download, h } from "./dom";
 import { t, type MessageKey } from "./i18n";
 import { ruleError } from "./rules";
+import type { Problem } from "./editor";
 
 export interface Context {
   who: Who;
@@ -447,6 +448,18 @@ const cases: Screen = {
   },
 };
 
+/** Where a new ruleset starts: the shape every ruleset has. */
+const RULESET_TEMPLATE = `name = "cards"
+review_at = 0.5
+block_at = 0.9
+
+[[rule]]
+name = "large_payment"
+when = "payment.amount_fen > 500000"
+score = 0.7
+action = "review"
+`;
+
 const rules: Screen = {
   path: "/rules",
   title: "nav.rules",
@@ -458,36 +471,32 @@ const rules: Screen = {
       tableView({ columns: ["name", "action", "score", "shadow", "features"], rows: active.rules.map((r) => [r.name, r.action, r.score, r.shadow, r.features.join(", ")]) }, "rules"),
     );
     if (!who.permissions.includes("publish_rules")) return;
-    const editor = h("textarea", { id: "rules-editor", rows: 14, spellcheck: false, "aria-label": t("nav.rules"), "aria-describedby": "rules-check" });
+    const host = h("div", { id: "rules-editor" });
     const check = h("p", { id: "rules-check", class: "meta", "aria-live": "polite" });
     const result = h("div", { id: "rules-result", role: "status" });
-    // As the user types (after a pause), the server compiles the text and the first error is
-    // shown at its line and column; nothing is stored.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let asked = 0;
-    editor.addEventListener("input", () => {
-      clearTimeout(timer);
-      timer = setTimeout(async () => {
-        const mine = ++asked;
-        try {
-          const r = await call<{ ok: boolean; line?: number; column?: number; message?: string; rules: number }>("POST", "/v1/rules/check", { text: editor.value });
-          if (mine !== asked) return;
-          clear(check);
-          check.removeAttribute("data-line");
-          check.removeAttribute("data-column");
-          editor.setAttribute("aria-invalid", r.body.ok ? "false" : "true");
-          check.className = r.body.ok ? "ok" : "error";
-          if (r.body.ok) check.append(t("msg.rules_ok", { n: r.body.rules }));
-          else if (r.body.line !== undefined) {
-            check.setAttribute("data-line", String(r.body.line));
-            check.setAttribute("data-column", String(r.body.column ?? ""));
-            check.append(t("msg.rule_error", { line: r.body.line, column: r.body.column ?? "", message: r.body.message ?? "" }));
-          } else check.append(r.body.message ?? "");
-        } catch (e) {
-          if (mine === asked) check.replaceChildren(errorLine(e));
-        }
-      }, 300);
-    });
+    // After each pause in typing the server compiles the text (nothing is stored); the first
+    // error is marked in the editor and said under it, at its line and column.
+    const checkRules = async (text: string): Promise<Problem | undefined> => {
+      const r = await call<{ ok: boolean; line?: number; column?: number; message?: string; rules: number }>("POST", "/v1/rules/check", { text });
+      clear(check);
+      check.removeAttribute("data-line");
+      check.removeAttribute("data-column");
+      check.className = r.body.ok ? "ok" : "error";
+      if (r.body.ok) {
+        check.append(t("msg.rules_ok", { n: r.body.rules }));
+        return undefined;
+      }
+      const problem = { line: r.body.line ?? 1, column: r.body.column ?? 1, message: r.body.message ?? "" };
+      if (r.body.line !== undefined) {
+        check.setAttribute("data-line", String(problem.line));
+        check.setAttribute("data-column", String(problem.column));
+        check.append(t("msg.rule_error", problem));
+      } else check.append(problem.message);
+      return problem;
+    };
+    const { rulesEditor } = await import("./editor");
+    const editor = rulesEditor(host, RULESET_TEMPLATE, checkRules, t("nav.rules"));
+    const text = () => editor.state.doc.toString();
     // Before publishing: what the text would have done over a period of stored transactions.
     const from = h("input", { id: "backtest-from", type: "date" });
     const to = h("input", { id: "backtest-to", type: "date" });
@@ -504,7 +513,7 @@ const rules: Screen = {
             recall: number | null;
             rules: { name: string; shadow: boolean; hits: number; fraud_hits: number; precision: number | null }[];
             days: { day: string; transactions: number; reviews: number; blocks: number }[];
-          }>("POST", `/v1/rules/backtest?${q}`, { text: editor.value })
+          }>("POST", `/v1/rules/backtest?${q}`, { text: text() })
         ).body;
         const pct = (x: number | null) => (x === null ? "-" : `${(x * 100).toFixed(1)}%`);
         const days: Table = { columns: ["period", "transactions", "reviews", "blocks"], rows: b.days.map((d) => [d.day, d.transactions, d.reviews, d.blocks]) };
@@ -518,7 +527,7 @@ const rules: Screen = {
       }
     };
     el.append(
-      editor,
+      host,
       check,
       h("div", { class: "controls" }, field("field.from", from), field("field.to", to), h("button", { type: "button", id: "backtest-run", onclick: () => void runBacktest() }, t("action.backtest"))),
       backtest,
@@ -533,7 +542,7 @@ const rules: Screen = {
             onclick: async () => {
               clear(result);
               try {
-                const r = await call<{ version?: number; id?: number }>("POST", "/v1/rules", { text: editor.value });
+                const r = await call<{ version?: number; id?: number }>("POST", "/v1/rules", { text: text() });
                 result.append(h("p", { class: "ok" }, r.body.version !== undefined ? t("msg.published", { version: r.body.version }) : t("msg.waiting_approval", { id: r.body.id ?? "" })));
               } catch (e) {
                 const placed = e instanceof Error ? ruleError(e.message) : undefined;
