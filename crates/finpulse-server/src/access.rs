@@ -45,6 +45,10 @@ pub struct AccessOptions {
     pub tenant: String,
     /// Whether `/metrics` needs a key (with the `operate` permission).
     pub metrics_need_key: bool,
+    /// Whether the console's session cookie is marked `Secure` (sent over HTTPS only): set it
+    /// when the server is reached through TLS (a proxy in front of it); browsers then never send
+    /// the session over plain HTTP.
+    pub session_cookie_secure: bool,
     /// Changes that wait for a second person's approval: `rules` (a published ruleset going
     /// live), `models` (a model promoted).
     pub approval_required: Vec<ApprovalKind>,
@@ -52,7 +56,7 @@ pub struct AccessOptions {
 
 impl Default for AccessOptions {
     fn default() -> Self {
-        Self { tenant: TENANT_DEFAULT.into(), metrics_need_key: false, approval_required: Vec::new() }
+        Self { tenant: TENANT_DEFAULT.into(), metrics_need_key: false, session_cookie_secure: false, approval_required: Vec::new() }
     }
 }
 
@@ -550,8 +554,11 @@ pub(crate) async fn sign_in(
         app.access.sessions.end(&token);
         return error(StatusCode::INTERNAL_SERVER_ERROR, format!("the audit log could not be written: {e}"));
     }
-    let cookie =
-        format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", finpulse_access::users::SESSION_ABSOLUTE_SECS);
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        finpulse_access::users::SESSION_ABSOLUTE_SECS,
+        secure_flag(&app)
+    );
     let body = WhoAmIBody {
         actor: format!("user:{}", user.name),
         role: user.role.name().into(),
@@ -568,6 +575,11 @@ fn bounded_name(name: &str) -> String {
     name.chars().filter(|c| !c.is_control()).take(64).collect()
 }
 
+/// The cookie attribute `access.session_cookie_secure` asks for.
+fn secure_flag(app: &AppState) -> &'static str {
+    if app.access_options.session_cookie_secure { "; Secure" } else { "" }
+}
+
 /// Sign out: ends the session and clears the cookie.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", responses((status = 204, description = "Signed out")))]
 pub(crate) async fn sign_out(Tenant(app): Tenant, headers: HeaderMap) -> Response {
@@ -575,7 +587,7 @@ pub(crate) async fn sign_out(Tenant(app): Tenant, headers: HeaderMap) -> Respons
         app.access.sessions.end(token);
     }
     let mut answer = StatusCode::NO_CONTENT.into_response();
-    let cleared = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    let cleared = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}", secure_flag(&app));
     answer.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cleared).expect("ASCII"));
     answer
 }

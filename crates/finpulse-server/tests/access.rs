@@ -283,7 +283,7 @@ async fn console_sessions_need_the_csrf_token_for_changes_and_brute_force_locks_
     let r = login("a long enough secret").await.unwrap();
     assert_eq!(r.status(), 200);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"), "{cookie}");
     let session = cookie.split(';').next().unwrap().to_string();
     let body: Value = r.json().await.unwrap();
     let csrf = body["csrf_token"].as_str().unwrap().to_string();
@@ -548,5 +548,40 @@ async fn metrics_can_be_set_to_need_a_key_with_the_operate_permission() {
     let analyst = common::client_with(&common::key(dir.path(), Role::RiskAnalyst));
     assert_eq!(analyst.get(format!("{base}/metrics")).send().await.unwrap().status(), 403);
     assert_eq!(common::admin_client(dir.path()).get(format!("{base}/metrics")).send().await.unwrap().status(), 200);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cookie_is_secure_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let users = finpulse_access::Users::open(finpulse_access::access_dir(dir.path())).unwrap();
+    users.create("zhao.lei", Role::Auditor, "", "a long enough secret").unwrap();
+    let options = AccessOptions { session_cookie_secure: true, ..AccessOptions::default() };
+    let server =
+        finpulse_server::Server::start(store, StoreOptions::default(), "127.0.0.1:0".parse().unwrap(), ApiLimits::default(), options)
+            .await
+            .unwrap();
+    let base = format!("http://{}", server.addr);
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(json!({"name": "zhao.lei", "password": "a long enough secret"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly"), "{cookie}");
+    let csrf = r.json::<Value>().await.unwrap()["csrf_token"].as_str().unwrap().to_string();
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/auth/logout"))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
     server.stop().await.unwrap();
 }
