@@ -19,7 +19,7 @@ pub fn run(parquet: &Path, repeat: usize, query: &str, machine: Option<Machine>)
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
-    finpulse_query::behaviour::register(&ctx);
+    finpulse_query::behaviour::register(&ctx)?;
     let path = parquet.to_str().context("parquet path is not UTF-8")?;
     rt.block_on(ctx.register_parquet("events", path, ParquetReadOptions::default()))?;
     let mut best = f64::INFINITY;
@@ -78,7 +78,7 @@ async fn state_machine(ctx: &SessionContext, machine: &Machine) -> Result<f64> {
     let mut store = RowStore::default();
     for ((&g, &t), &m) in group.iter().zip(&times).zip(&masks) {
         if m != 0 {
-            store.push(g, t, m);
+            store.push(g, t, m, 0);
         }
     }
     let bucketed = store.take_first(groups);

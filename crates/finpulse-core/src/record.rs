@@ -2,7 +2,7 @@
 
 use crate::event::{Event, FieldId, TypeId, Value};
 use crate::money::Currency;
-use crate::registry::{FieldCheck, FieldType, Registry, Scope};
+use crate::registry::{FieldCheck, FieldType, Registry, SEQ_COLUMN, Scope};
 use crate::time::{self, TimeError};
 use std::fmt;
 
@@ -342,7 +342,7 @@ impl Registry {
 
         let mut fields_out: Vec<(FieldId, Value)> = Vec::with_capacity(spec.fields.len());
         for (name, value) in fields {
-            if matches!(name, "event_id" | "user_id" | "ts" | "type") {
+            if matches!(name, "event_id" | "user_id" | "ts" | "type" | SEQ_COLUMN) {
                 continue;
             }
             // Absent values (null, an empty CSV cell) are skipped before the field check, so
@@ -436,6 +436,14 @@ mod tests {
         assert_eq!(e.user_id.as_deref(), Some("u1"));
         assert_eq!(e.ts_us, time::parse_rfc3339_us("2026-05-01T04:00:00Z").unwrap());
         assert_eq!(e.get(reg.field_id("amount_fen").unwrap()), Some(&Value::Int(1999)));
+    }
+
+    #[test]
+    fn a_log_position_from_another_store_is_ignored() {
+        let reg = Registry::builtin();
+        let plain = reg.validate(&payment(), &limits()).unwrap();
+        let exported = reg.validate(&payment().with(SEQ_COLUMN, RawValue::Int(41)), &limits()).unwrap();
+        assert_eq!(exported, plain);
     }
 
     #[test]

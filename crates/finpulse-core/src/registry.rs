@@ -19,6 +19,11 @@ pub const TYPES_MAX: usize = 1000;
 pub const TYPE_FIELDS_MAX: usize = 64;
 /// Names of the columns every record has; no field may take them.
 pub const RESERVED_NAMES: [&str; 5] = ["event_id", "user_id", "ts", "type", "day"];
+
+/// The column of each stored event's log position (`_seq`): the order in which the store
+/// accepted it. The store assigns it; a record that carries one (a re-imported export or
+/// compacted file) has it ignored. No field can be named so: field names start with a letter.
+pub const SEQ_COLUMN: &str = "_seq";
 /// Names no custom event type may take: they are tables or schemas of the SQL session.
 pub const RESERVED_TYPE_NAMES: [&str; 3] = ["events", "information_schema", "public"];
 

@@ -97,8 +97,13 @@ async fn compacted(view: &StoreView, fields: &[String]) -> Result<Arc<Compacted>
     if let Some(c) = cache().lock().unwrap_or_else(|p| p.into_inner()).as_ref().filter(|c| c.files == files) {
         return Ok(c.clone());
     }
-    let files_only =
-        StoreView { registry: view.registry.clone(), schema: view.schema.clone(), files: view.files.clone(), tail: Vec::new() };
+    let files_only = StoreView {
+        registry: view.registry.clone(),
+        schema: view.schema.clone(),
+        files: view.files.clone(),
+        tail: Vec::new(),
+        tail_first_seq: view.tail_first_seq,
+    };
     let ctx = crate::plain_session(&files_only).await?;
     let df = if ctx.table_exist(USER_PROPERTIES_EVENT)? {
         ctx.sql(&first_signups_sql(fields, USER_PROPERTIES_EVENT)).await?

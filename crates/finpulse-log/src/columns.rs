@@ -26,6 +26,28 @@ pub fn arrow_type(ty: FieldType) -> DataType {
     }
 }
 
+/// The column holding each event's log position (its record's sequence number): the order in
+/// which the store accepted events, and the tie-break among a user's events with the same
+/// timestamp wherever a per-user sequence is built (`sequence_match`, `window_funnel`). Compacted
+/// files carry it; queries add it to the tail from [`crate::StoreView::tail_first_seq`].
+pub use finpulse_core::registry::SEQ_COLUMN;
+
+/// The Arrow field of [`SEQ_COLUMN`]: nullable, because files compacted before it existed lack it.
+pub fn seq_field() -> Field {
+    Field::new(SEQ_COLUMN, DataType::UInt64, true)
+}
+
+/// `batch` with [`SEQ_COLUMN`] appended: row `i` gets `first_seq + i` (the batch must hold
+/// consecutive log records in log order).
+pub fn with_seq(batch: &RecordBatch, first_seq: u64) -> Result<RecordBatch, ArrowError> {
+    let seq: ArrayRef = Arc::new(arrow::array::UInt64Array::from_iter_values(first_seq..first_seq + batch.num_rows() as u64));
+    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(seq_field());
+    let mut columns = batch.columns().to_vec();
+    columns.push(seq);
+    RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, batch.schema().metadata().clone())), columns)
+}
+
 /// The wide `events` schema for a registry: event_id, user_id, ts, type, then every field.
 pub fn events_schema(registry: &Registry) -> SchemaRef {
     let mut fields = vec![

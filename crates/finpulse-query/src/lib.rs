@@ -14,7 +14,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext, cast, col, lit};
 pub use finpulse_core::mask::Exposure;
 use finpulse_log::StoreView;
-use finpulse_log::columns::widen;
+use finpulse_log::columns::{SEQ_COLUMN, seq_field, widen, with_seq};
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -145,11 +145,22 @@ pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionCont
     // DataFusion's own settings can be tuned by the operator through `DATAFUSION_*` variables.
     let config = SessionConfig::from_env()?.with_target_partitions(opts.target_partitions.max(1)).with_information_schema(true);
     let ctx = SessionContext::new_with_config_rt(config, runtime);
-    behaviour::register(&ctx);
+    behaviour::register(&ctx)?;
     let schema = view.schema.clone();
+    // What `events` holds: the registry's wide schema, then each event's log position.
+    let with_seq_schema = {
+        let mut fields: Vec<arrow::datatypes::FieldRef> = schema.fields().iter().cloned().collect();
+        fields.push(Arc::new(seq_field()));
+        Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()))
+    };
 
-    let tail: Vec<RecordBatch> = view.tail.iter().map(|b| widen(b, &schema)).collect();
-    let tail_table = MemTable::try_new(schema.clone(), vec![tail])?;
+    let mut first_seq = view.tail_first_seq;
+    let mut tail: Vec<RecordBatch> = Vec::with_capacity(view.tail.len());
+    for batch in &view.tail {
+        tail.push(with_seq(&widen(batch, &schema), first_seq).map_err(|e| QueryError::Sql(format!("numbering the tail: {e}")))?);
+        first_seq += batch.num_rows() as u64;
+    }
+    let tail_table = MemTable::try_new(with_seq_schema.clone(), vec![tail])?;
     let mut events = ctx.read_table(Arc::new(tail_table))?;
     if !view.files.is_empty() {
         let urls = view.files.iter().map(|p| ListingTableUrl::parse(p.to_string_lossy())).collect::<Result<Vec<_>, _>>()?;
@@ -158,7 +169,7 @@ pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionCont
         // dictionaries) and seen as plain text: a filter on a text column (`type = 'deposit'`)
         // runs on the views, and only the rows it keeps are copied.
         let read_schema = Arc::new(arrow::datatypes::Schema::new_with_metadata(
-            schema
+            with_seq_schema
                 .fields()
                 .iter()
                 .map(|f| match f.data_type() {
@@ -170,20 +181,21 @@ pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionCont
         ));
         let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(read_schema);
         let parquet: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
-        let as_text = schema.fields().iter().map(|f| match f.data_type() {
+        let as_text = with_seq_schema.fields().iter().map(|f| match f.data_type() {
             DataType::Utf8 => cast(col(f.name()), DataType::Utf8).alias(f.name()),
             _ => col(f.name()),
         });
         events = ctx.read_table(parquet)?.select(as_text.collect::<Vec<_>>())?.union(events)?;
     }
     if opts.exposure != Exposure::Internal {
-        events = events.select(mask::columns(&schema, &view.registry, opts.exposure))?;
+        events = events.select(mask::columns(&with_seq_schema, &view.registry, opts.exposure))?;
     }
     ctx.register_table("events", events.clone().into_view())?;
 
     for spec in view.registry.event_types() {
         let mut columns = vec![col("event_id"), col("user_id"), col("ts")];
         columns.extend(spec.fields.iter().map(|f| col(view.registry.field(f.field).name.as_str())));
+        columns.push(col(SEQ_COLUMN));
         let typed = events.clone().filter(col("type").eq(lit(spec.name.as_str())))?.select(columns)?;
         ctx.register_table(spec.name.as_str(), typed.into_view())?;
     }

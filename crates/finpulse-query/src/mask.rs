@@ -13,7 +13,7 @@ use finpulse_core::mask::{Exposure, FieldExposure, MaskStyle, field_exposure};
 use std::sync::Arc;
 
 /// The projection that shows `events` as a reader with `exposure` may see it. Columns that are
-/// not fields (event_id, user_id, ts, type) are shown as they are.
+/// not fields (event_id, user_id, ts, type, _seq) are shown as they are.
 pub(crate) fn columns(schema: &Schema, registry: &Registry, exposure: Exposure) -> Vec<Expr> {
     schema
         .fields()

@@ -30,22 +30,30 @@ impl Lcg {
 }
 
 /// Users with up to 20 rows each, times with frequent ties, event kinds 0–4 and a property p in
-/// 0–2. Twenty, because ClickHouse's sequence functions order rows tied in time by an unstable
-/// sort once a user has more than 20 rows meeting a condition (the order is then an artefact of
-/// its sort; finpulse keeps arrival order), and below that its order is arrival order too.
+/// 0–2, each row numbered in `_seq` by its place in the file (the order ClickHouse inserts them
+/// in, as finpulse numbers events by their place in its log). Twenty, because ClickHouse's
+/// sequence functions order rows tied in time by an unstable sort once a user has more than 20
+/// rows meeting a condition (the order is then an artefact of its sort), and below that in
+/// insertion order.
 fn write_events(path: &Path, seed: u64) {
     let mut rng = Lcg(seed);
-    let mut out = String::from("user,ts,e,p\n");
+    let mut out = String::from("user,ts,e,p,_seq\n");
+    let mut seq = 0u64;
+    let mut row = |out: &mut String, user: u64, ts: u64, e: u64, p: u64| {
+        out.push_str(&format!("{user},{ts},{e},{p},{seq}\n"));
+        seq += 1;
+    };
     for user in 0..600u64 {
         let rows = rng.below(20);
         let mut ts = 1_000 + rng.below(50);
         for _ in 0..rows {
             ts += [0, 0, 1, 1, 2, 3, 7][rng.below(7) as usize];
-            out.push_str(&format!("{user},{ts},{},{}\n", rng.below(5), rng.below(3)));
+            let (e, p) = (rng.below(5), rng.below(3));
+            row(&mut out, user, ts, e, p);
         }
         // Rows arrive out of time order for some users.
         if user % 7 == 0 && rows > 0 {
-            out.push_str(&format!("{user},{},1,0\n", ts.saturating_sub(5)));
+            row(&mut out, user, ts.saturating_sub(5), 1, 0);
         }
     }
     std::fs::write(path, out).unwrap();
@@ -100,19 +108,15 @@ const PATTERNS: &[&str] = &[
 struct Case {
     clickhouse: String,
     finpulse: String,
-    /// Results depend on the arrival order of rows tied in time (sequence functions, funnels
-    /// under `strict_once`).
-    order_sensitive: bool,
 }
 
 fn cases(csv: &Path) -> Vec<Case> {
-    let table = format!("file('{}', CSVWithNames, 'user UInt32, ts UInt32, e UInt8, p UInt8')", csv.display());
+    let table = format!("file('{}', CSVWithNames, 'user UInt32, ts UInt32, e UInt8, p UInt8, _seq UInt64')", csv.display());
     let mut out = Vec::new();
-    let mut push = |ch_call: String, fp_call: String, order_sensitive: bool| {
+    let mut push = |ch_call: String, fp_call: String| {
         out.push(Case {
             clickhouse: format!("SELECT user, {ch_call} AS v FROM {table} GROUP BY user ORDER BY user"),
             finpulse: format!("SELECT \"user\", {fp_call} AS v FROM events GROUP BY \"user\" ORDER BY \"user\""),
-            order_sensitive,
         });
     };
     for conditions in CONDITION_SETS {
@@ -123,43 +127,32 @@ fn cases(csv: &Path) -> Vec<Case> {
                     .chain(mode.split(',').filter(|m| !m.is_empty()).map(|m| format!("'{m}'")))
                     .collect::<Vec<_>>()
                     .join(", ");
-                // Under strict_once which row takes which step of a chain follows the arrival
-                // order of rows tied in time, which several partitions do not keep (the tie
-                // order across partitions is #29's open item): checked on one partition only.
-                let order_sensitive = mode.contains("strict_once");
-                push(
-                    format!("windowFunnel({ch_params})(ts, {conds})"),
-                    format!("window_funnel({window}, '{mode}', ts, {conds})"),
-                    order_sensitive,
-                );
+                push(format!("windowFunnel({ch_params})(ts, {conds})"), format!("window_funnel({window}, '{mode}', ts, {conds})"));
             }
         }
         if conditions.len() >= 2 {
-            push(format!("retention({conds})"), format!("retention({conds})"), false);
+            push(format!("retention({conds})"), format!("retention({conds})"));
         }
     }
     // The same funnel over DateTime / timestamp values: the window counts seconds.
     push(
         "windowFunnel(5, 'strict_increase')(toDateTime(ts), e = 1, e = 2, e = 3)".into(),
         "window_funnel(5, 'strict_increase', to_timestamp_seconds(ts), e = 1, e = 2, e = 3)".into(),
-        false,
     );
     push(
         "windowFunnel(5)(toDateTime(ts), e = 1, e = 2, e = 3)".into(),
         "window_funnel(5, '', to_timestamp_micros(ts * 1000000), e = 1, e = 2, e = 3)".into(),
-        false,
     );
     for conditions in [CONDITION_SETS[0], CONDITION_SETS[1], CONDITION_SETS[4]] {
         let conds = conditions.join(", ");
         for pattern in PATTERNS {
-            push(format!("sequenceMatch('{pattern}')(ts, {conds})"), format!("sequence_match('{pattern}', ts, {conds})"), true);
-            push(format!("sequenceCount('{pattern}')(ts, {conds})"), format!("sequence_count('{pattern}', ts, {conds})"), true);
+            push(format!("sequenceMatch('{pattern}')(ts, {conds})"), format!("sequence_match('{pattern}', ts, {conds})"));
+            push(format!("sequenceCount('{pattern}')(ts, {conds})"), format!("sequence_count('{pattern}', ts, {conds})"));
         }
     }
     push(
         "sequenceCount('(?1)(?t<=3)(?2)')(toDateTime(ts), e = 1, e = 2)".into(),
         "sequence_count('(?1)(?t<=3)(?2)', to_timestamp_millis(ts * 1000), e = 1, e = 2)".into(),
-        true,
     );
     out
 }
@@ -206,14 +199,13 @@ async fn finpulse(cases: &[Case], csv: &Path, partitions: usize, batch_rows: usi
             .set_str("datafusion.execution.skip_partial_aggregation_probe_ratio_threshold", "0.0");
     }
     let ctx = SessionContext::new_with_config(config);
-    finpulse_query::behaviour::register(&ctx);
-    let schema = Schema::new(["user", "ts", "e", "p"].map(|n| Field::new(n, DataType::Int64, false)).to_vec());
+    finpulse_query::behaviour::register(&ctx).unwrap();
+    let mut fields = ["user", "ts", "e", "p"].map(|n| Field::new(n, DataType::Int64, false)).to_vec();
+    fields.push(Field::new("_seq", DataType::UInt64, false));
+    let schema = Schema::new(fields);
     ctx.register_csv("events", csv.to_str().unwrap(), CsvReadOptions::new().schema(&schema)).await.unwrap();
     let mut results = BTreeMap::new();
     for (i, case) in cases.iter().enumerate() {
-        if partitions > 1 && case.order_sensitive {
-            continue;
-        }
         let batches = ctx
             .sql(&case.finpulse)
             .await
@@ -221,27 +213,33 @@ async fn finpulse(cases: &[Case], csv: &Path, partitions: usize, batch_rows: usi
             .collect()
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", case.finpulse));
-        let mut rows = Vec::new();
-        for b in &batches {
-            let users = b.column(0).as_primitive::<arrow::datatypes::Int64Type>();
-            let values = b.column(1);
-            for r in 0..b.num_rows() {
-                let v = match values.data_type() {
-                    DataType::UInt8 => values.as_primitive::<UInt8Type>().value(r).to_string(),
-                    DataType::UInt64 => values.as_primitive::<UInt64Type>().value(r).to_string(),
-                    DataType::List(_) => {
-                        let list = values.as_list::<i32>().value(r);
-                        let items: Vec<String> = list.as_primitive::<UInt8Type>().values().iter().map(u8::to_string).collect();
-                        format!("[{}]", items.join(","))
-                    }
-                    other => panic!("unexpected result type {other}"),
-                };
-                rows.push((users.value(r) as u64, v));
-            }
-        }
+        let rows = result_rows(&batches);
         results.insert(i, rows);
     }
     results
+}
+
+/// (user, value as text) of a query's answer, whatever the value's type.
+fn result_rows(batches: &[arrow::array::RecordBatch]) -> Vec<(u64, String)> {
+    let mut rows = Vec::new();
+    for b in batches {
+        let users = b.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+        let values = b.column(1);
+        for r in 0..b.num_rows() {
+            let v = match values.data_type() {
+                DataType::UInt8 => values.as_primitive::<UInt8Type>().value(r).to_string(),
+                DataType::UInt64 => values.as_primitive::<UInt64Type>().value(r).to_string(),
+                DataType::List(_) => {
+                    let list = values.as_list::<i32>().value(r);
+                    let items: Vec<String> = list.as_primitive::<UInt8Type>().values().iter().map(u8::to_string).collect();
+                    format!("[{}]", items.join(","))
+                }
+                other => panic!("unexpected result type {other}"),
+            };
+            rows.push((users.value(r) as u64, v));
+        }
+    }
+    rows
 }
 
 fn compare(
@@ -277,7 +275,8 @@ async fn behaviour_functions_agree_with_clickhouse_on_random_event_sets() {
         let reference = clickhouse(&cases, dir.path());
         assert_eq!(reference.len(), cases.len(), "ClickHouse answered every query");
         // One partition keeps rows in file order (what ClickHouse sees); several partitions and
-        // small batches exercise partial states, their merge, and rows converted to states.
+        // small batches exercise partial states, their merge, and rows converted to states, and
+        // reach ClickHouse's answers only because ties are ordered by `_seq`, not by arrival.
         total += compare(&cases, &reference, &finpulse(&cases, &csv, 1, 8192).await, "1 partition");
         total += compare(&cases, &reference, &finpulse(&cases, &csv, 4, 97).await, "4 partitions");
     }
@@ -287,7 +286,7 @@ async fn behaviour_functions_agree_with_clickhouse_on_random_event_sets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_arguments_are_rejected_naming_the_function_and_the_argument() {
     let ctx = SessionContext::new();
-    finpulse_query::behaviour::register(&ctx);
+    finpulse_query::behaviour::register(&ctx).unwrap();
     ctx.sql("CREATE TABLE t (u BIGINT, ts BIGINT, e BIGINT) AS VALUES (1, 10, 1), (1, 11, 2)").await.unwrap().collect().await.unwrap();
     let error = |q: &'static str| {
         let ctx = ctx.clone();
@@ -316,4 +315,131 @@ async fn bad_arguments_are_rejected_naming_the_function_and_the_argument() {
     let many = (0..33).map(|i| format!("e = {i}")).collect::<Vec<_>>().join(", ");
     let q: &'static str = Box::leak(format!("SELECT window_funnel(10, '', ts, {many}) FROM t").into_boxed_str());
     assert!(error(q).await.contains("takes 1 to 32 conditions, got 33"));
+}
+
+/// Events of 300 users appended to a store in a shuffled order with many ties in time, over
+/// several compactions (files of two days, each sorted by type, then user, then time) and a
+/// tail: returns the store's view and a CSV of the same events in log order (`user,ts,e`, ts
+/// in seconds), which is the order ClickHouse inserts them in.
+fn store_with_ties(dir: &Path, csv: &Path) -> finpulse_log::StoreView {
+    use finpulse_core::event::Event;
+    use finpulse_core::registry::{CustomTypeDef, Scope};
+    let mut store = finpulse_log::EventStore::open(&dir.join("data"), finpulse_log::StoreOptions::default()).unwrap();
+    let types: Vec<_> = (0..5)
+        .map(|e| {
+            let def = CustomTypeDef { name: format!("e{e}"), doc: String::new(), scope: Scope::User, fields: Vec::new() };
+            store.register_type(def).unwrap()
+        })
+        .collect();
+    // Midnight UTC minus 40 s: a user's rows straddle two day files.
+    let base_secs: u64 = 20_454 * 86_400 - 40;
+    let mut rng = Lcg(29);
+    let mut rows: Vec<(u64, u64, u64)> = Vec::new();
+    for user in 0..300u64 {
+        let mut ts = base_secs + rng.below(30);
+        for _ in 0..rng.below(20) {
+            ts += [0, 0, 0, 1, 2, 5][rng.below(6) as usize];
+            rows.push((user, ts, rng.below(5)));
+        }
+    }
+    for i in (1..rows.len()).rev() {
+        rows.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let mut out = String::from("user,ts,e\n");
+    for (n, chunk) in rows.chunks(400).enumerate() {
+        let events: Vec<Event> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, &(user, ts, e))| Event {
+                event_id: format!("{n}-{i}"),
+                user_id: Some(user.to_string()),
+                ts_us: (ts * 1_000_000) as i64,
+                type_id: types[e as usize],
+                fields: Vec::new(),
+            })
+            .collect();
+        store.append_groups(&[events]).unwrap();
+        for &(user, ts, e) in chunk {
+            out.push_str(&format!("{user},{ts},{e}\n"));
+        }
+        if n % 3 == 2 {
+            store.compact().unwrap();
+        }
+    }
+    std::fs::write(csv, out).unwrap();
+    let view = store.view_handle().snapshot();
+    assert!(view.files.len() >= 4 && !view.tail.is_empty(), "files {} and a tail of {} batches", view.files.len(), view.tail.len());
+    view
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequences_over_the_store_take_ties_in_the_order_events_were_accepted_as_clickhouse_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("log-order.csv");
+    let view = store_with_ties(dir.path(), &csv);
+    let table = format!("file('{}', CSVWithNames, 'user UInt32, ts UInt32, e UInt8')", csv.display());
+    let ch_conds = "e = 1, e = 2, e = 3";
+    let fp_conds = "type = 'e1', type = 'e2', type = 'e3'";
+    let mut calls: Vec<(String, String)> = Vec::new();
+    for pattern in PATTERNS {
+        calls.push((
+            format!("sequenceMatch('{pattern}')(toDateTime(ts), {ch_conds})"),
+            format!("sequence_match('{pattern}', ts, {fp_conds})"),
+        ));
+        calls.push((
+            format!("sequenceCount('{pattern}')(toDateTime(ts), {ch_conds})"),
+            format!("sequence_count('{pattern}', ts, {fp_conds})"),
+        ));
+    }
+    for mode in MODES {
+        let ch_params = std::iter::once("5".to_string()).chain(mode.split(',').filter(|m| !m.is_empty()).map(|m| format!("'{m}'")));
+        let ch_params = ch_params.collect::<Vec<_>>().join(", ");
+        calls.push((
+            format!("windowFunnel({ch_params})(toDateTime(ts), {ch_conds})"),
+            format!("window_funnel(5, '{mode}', ts, {fp_conds})"),
+        ));
+    }
+    let cases: Vec<Case> = calls
+        .into_iter()
+        .map(|(ch, fp)| Case {
+            clickhouse: format!("SELECT user, {ch} AS v FROM {table} GROUP BY user ORDER BY user"),
+            finpulse: format!("SELECT CAST(user_id AS BIGINT) AS u, {fp} AS v FROM events GROUP BY user_id ORDER BY u"),
+        })
+        .collect();
+    let reference = clickhouse(&cases, dir.path());
+    let mut differing = Vec::new();
+    for partitions in [1, 4] {
+        let opts = finpulse_query::QueryOptions { target_partitions: partitions, ..Default::default() };
+        for (i, case) in cases.iter().enumerate() {
+            let result = finpulse_query::run_sql(&view, &case.finpulse, opts).await.unwrap_or_else(|e| panic!("{}: {e}", case.finpulse));
+            let got = result_rows(&result.batches);
+            if got != reference[&i] {
+                differing.push(format!("{partitions} partitions: {}", case.finpulse));
+            }
+        }
+    }
+    assert!(differing.is_empty(), "{} of {} queries differ from ClickHouse:\n{}", differing.len(), cases.len() * 2, differing.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_argument_orders_rows_tied_in_time_and_the_log_position_is_used_unasked() {
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+    finpulse_query::behaviour::register(&ctx).unwrap();
+    // Both rows at ts 10, arriving as step 2 then step 1.
+    let rows = "(1, 10, 2, CAST(1 AS BIGINT UNSIGNED), CAST(2 AS BIGINT UNSIGNED)), (1, 10, 1, CAST(2 AS BIGINT UNSIGNED), CAST(1 AS BIGINT UNSIGNED))";
+    let create = format!("CREATE TABLE t (u BIGINT, ts BIGINT, e BIGINT, o BIGINT UNSIGNED, _seq BIGINT UNSIGNED) AS VALUES {rows}");
+    ctx.sql(&create).await.unwrap().collect().await.unwrap();
+    let answer = |q: &'static str| {
+        let ctx = ctx.clone();
+        async move {
+            let batches = ctx.sql(q).await.unwrap().collect().await.unwrap();
+            batches[0].column(0).as_primitive::<UInt8Type>().value(0)
+        }
+    };
+    // Given: `o` puts step 2 first, so no step 1 → step 2.
+    assert_eq!(answer("SELECT sequence_match('(?1)(?2)', ts, e = 1, e = 2, o) FROM t").await, 0);
+    // Unasked: `_seq` puts step 1 first.
+    assert_eq!(answer("SELECT sequence_match('(?1)(?2)', ts, e = 1, e = 2) FROM t").await, 1);
+    // A subquery without `_seq`: arrival order.
+    assert_eq!(answer("SELECT sequence_match('(?1)(?2)', ts, e = 1, e = 2) FROM (SELECT ts, e FROM t)").await, 0);
 }

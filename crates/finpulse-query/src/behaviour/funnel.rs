@@ -4,7 +4,8 @@
 //! A user's rows become *entries* `(ts, step)`: one per condition a row meets (steps count from
 //! 1), and under `strict_order` a step-0 entry for a row that meets none. Entries are taken in
 //! `(ts, step)` order — so when one row meets several conditions, or rows tie in time, the lower
-//! step comes first. A chain starts at every step-1 entry; step k joins the chain of step k−1 when
+//! step comes first — and entries tied in both in their rows' order key (the events' log
+//! positions, `_seq`, or their arrival where the query gives none). A chain starts at every step-1 entry; step k joins the chain of step k−1 when
 //! it is within `window` of that chain's start (and, under `strict_increase`, strictly after the
 //! chain's previous step). The answer is the deepest step any chain reached.
 
@@ -65,8 +66,9 @@ pub struct Funnel {
     pub steps: usize,
 }
 
-/// One entry: a row's time, the step it meets (0: none), and the row it came from.
-type Entry = (i64, u8, u32);
+/// One entry: a row's time, the step it meets (0: none), the row's order key, and the row it
+/// came from.
+pub type Entry = (i64, u8, u64, u32);
 
 impl Funnel {
     /// A funnel, checking its shape.
@@ -95,23 +97,23 @@ impl Funnel {
         }
         scratch.clear();
         let mut sorted = true;
-        let mut previous: (i64, u8) = (i64::MIN, 0);
-        for (row, (&ts, &mask)) in rows.ts.iter().zip(rows.masks).enumerate() {
+        let mut previous: (i64, u8, u64) = (i64::MIN, 0, 0);
+        for (row, ((&ts, &mask), &order)) in rows.ts.iter().zip(rows.masks).zip(rows.order).enumerate() {
             if mask == 0 {
-                let entry = (ts, 0);
+                let entry = (ts, 0, order);
                 sorted &= previous <= entry;
                 previous = entry;
-                scratch.push((ts, 0, row as u32));
+                scratch.push((ts, 0, order, row as u32));
                 continue;
             }
             let mut bits = mask;
             while bits != 0 {
                 let step = bits.trailing_zeros() as u8 + 1;
                 bits &= bits - 1;
-                let entry = (ts, step);
+                let entry = (ts, step, order);
                 sorted &= previous <= entry;
                 previous = entry;
-                scratch.push((ts, step, row as u32));
+                scratch.push((ts, step, order, row as u32));
             }
         }
         if !sorted {
@@ -134,7 +136,7 @@ impl Funnel {
         let steps = self.steps;
         let deepest = |chains: &C| (0..steps).rev().find(|&k| chains.reached(k)).map_or(0, |k| k as u8 + 1);
         let mut started = false;
-        for &(ts, step, row) in entries {
+        for &(ts, step, _, row) in entries {
             if step == 0 {
                 // Only kept under strict_order: a row outside the funnel ends it once it started.
                 if started {
@@ -248,7 +250,7 @@ mod tests {
 
     fn level(window: i64, mode: &str, steps: usize, ts: &[i64], masks: &[u32]) -> u8 {
         let funnel = Funnel::new(window, FunnelMode::parse(mode).unwrap(), steps).unwrap();
-        funnel.level(Rows { ts, masks }, &mut Vec::new())
+        funnel.level(Rows { ts, masks, order: &vec![0; ts.len()] }, &mut Vec::new())
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The rows a behaviour function keeps per group: time and a bit mask of the conditions met,
-//! stored flat for all groups (no allocation per group) and bucketed by group when results are
-//! due.
+//! The rows a behaviour function keeps per group: time, a bit mask of the conditions met and
+//! an order key for rows tied in time, stored flat for all groups (no allocation per group) and
+//! bucketed by group when results are due.
 
 /// One group's rows, in the order they arrived.
 #[derive(Debug, Clone, Copy)]
@@ -9,6 +9,9 @@ pub struct Rows<'a> {
     pub ts: &'a [i64],
     /// Conditions met, bit i for condition i+1.
     pub masks: &'a [u32],
+    /// Order among rows tied in time: the events' log positions (`_seq`), or the arrival
+    /// order where the query has none.
+    pub order: &'a [u64],
 }
 
 impl Rows<'_> {
@@ -29,6 +32,7 @@ pub struct RowStore {
     group: Vec<u32>,
     ts: Vec<i64>,
     mask: Vec<u32>,
+    order: Vec<u64>,
 }
 
 /// Rows bucketed by group: group g's rows are `ts[offsets[g]..offsets[g+1]]`.
@@ -40,13 +44,15 @@ pub struct Bucketed {
     pub ts: Vec<i64>,
     /// Masks, grouped.
     pub masks: Vec<u32>,
+    /// Order keys, grouped.
+    pub order: Vec<u64>,
 }
 
 impl Bucketed {
     /// Group `g`'s rows.
     pub fn rows(&self, g: usize) -> Rows<'_> {
         let range = self.offsets[g]..self.offsets[g + 1];
-        Rows { ts: &self.ts[range.clone()], masks: &self.masks[range] }
+        Rows { ts: &self.ts[range.clone()], masks: &self.masks[range.clone()], order: &self.order[range] }
     }
 
     /// Number of groups.
@@ -58,10 +64,21 @@ impl Bucketed {
 impl RowStore {
     /// Adds one row of group `g`.
     #[inline]
-    pub fn push(&mut self, g: usize, ts: i64, mask: u32) {
+    pub fn push(&mut self, g: usize, ts: i64, mask: u32, order: u64) {
         self.group.push(g as u32);
         self.ts.push(ts);
         self.mask.push(mask);
+        self.order.push(order);
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.group.len()
+    }
+
+    /// No rows held.
+    pub fn is_empty(&self) -> bool {
+        self.group.is_empty()
     }
 
     /// Reserves room for `n` more rows.
@@ -69,11 +86,12 @@ impl RowStore {
         self.group.reserve(n);
         self.ts.reserve(n);
         self.mask.reserve(n);
+        self.order.reserve(n);
     }
 
     /// Bytes held.
     pub fn size_bytes(&self) -> usize {
-        self.group.capacity() * 4 + self.ts.capacity() * 8 + self.mask.capacity() * 4
+        self.group.capacity() * 4 + self.ts.capacity() * 8 + self.mask.capacity() * 4 + self.order.capacity() * 8
     }
 
     /// Takes the rows of groups `0..n` out, bucketed by group (stable: each group's rows keep their
@@ -91,7 +109,12 @@ impl RowStore {
                 counts[i] += counts[i - 1];
             }
             self.group.clear();
-            return Bucketed { offsets: counts, ts: std::mem::take(&mut self.ts), masks: std::mem::take(&mut self.mask) };
+            return Bucketed {
+                offsets: counts,
+                ts: std::mem::take(&mut self.ts),
+                masks: std::mem::take(&mut self.mask),
+                order: std::mem::take(&mut self.order),
+            };
         }
         for &g in &self.group {
             if (g as usize) < n {
@@ -106,12 +129,14 @@ impl RowStore {
         let mut next = counts;
         let mut ts = vec![0i64; total];
         let mut masks = vec![0u32; total];
-        for ((&g, &t), &m) in self.group.iter().zip(&self.ts).zip(&self.mask) {
+        let mut order = vec![0u64; total];
+        for (((&g, &t), &m), &o) in self.group.iter().zip(&self.ts).zip(&self.mask).zip(&self.order) {
             let g = g as usize;
             if g < n {
                 let at = next[g];
                 ts[at] = t;
                 masks[at] = m;
+                order[at] = o;
                 next[g] = at + 1;
             }
         }
@@ -119,6 +144,7 @@ impl RowStore {
             self.group.clear();
             self.ts.clear();
             self.mask.clear();
+            self.order.clear();
         } else {
             let mut keep = 0;
             for i in 0..self.group.len() {
@@ -127,14 +153,16 @@ impl RowStore {
                     self.group[keep] = (g - n) as u32;
                     self.ts[keep] = self.ts[i];
                     self.mask[keep] = self.mask[i];
+                    self.order[keep] = self.order[i];
                     keep += 1;
                 }
             }
             self.group.truncate(keep);
             self.ts.truncate(keep);
             self.mask.truncate(keep);
+            self.order.truncate(keep);
         }
-        Bucketed { offsets, ts, masks }
+        Bucketed { offsets, ts, masks, order }
     }
 }
 
@@ -146,11 +174,12 @@ mod tests {
     fn bucketing_keeps_arrival_order_within_a_group_and_renumbers_the_rest() {
         let mut store = RowStore::default();
         for (g, ts) in [(2, 10), (0, 11), (2, 12), (1, 13), (0, 14), (3, 15)] {
-            store.push(g, ts, 1);
+            store.push(g, ts, 1, ts as u64);
         }
         let first = store.take_first(2);
         assert_eq!(first.groups(), 2);
         assert_eq!(first.rows(0).ts, &[11, 14]);
+        assert_eq!(first.rows(0).order, &[11, 14]);
         assert_eq!(first.rows(1).ts, &[13]);
         let rest = store.take_first(2);
         assert_eq!(rest.rows(0).ts, &[10, 12]);
@@ -162,7 +191,7 @@ mod tests {
     fn rows_already_grouped_are_handed_over_in_order() {
         let mut store = RowStore::default();
         for (g, ts) in [(0, 10), (0, 11), (2, 12), (2, 13)] {
-            store.push(g, ts, 1);
+            store.push(g, ts, 1, ts as u64);
         }
         let all = store.take_first(3);
         assert_eq!(all.rows(0).ts, &[10, 11]);

@@ -5,14 +5,19 @@
 //! Pattern language: `(?N)` a row meeting condition N; `.` any one row; `.*` any rows;
 //! `(?t op S)` with op one of `<=`, `<`, `>=`, `>`, `==`: time since the previous step, in the
 //! timestamp's units (seconds for timestamps). Only rows meeting at least one condition take
-//! part, in time order; rows tied in time keep their arrival order (ClickHouse agrees up to 20
-//! such rows per user; beyond that its order of ties is whatever its unstable sort leaves, so
-//! no engine's answer for ties in longer histories is more right than another). A pattern without time
+//! part, in time order; rows tied in time are taken in their order key: the events' log
+//! positions (`_seq`, the order finpulse accepted them in, which is ClickHouse's insertion
+//! order; ClickHouse keeps it for users with up to 20 such rows, beyond which its unstable sort
+//! leaves ties in no set order), or their arrival order where the query gives none. A pattern
+//! without time
 //! conditions is matched by a small automaton; one with them by backtracking, bounded by
 //! [`SEQUENCE_STEPS_MAX`] steps as ClickHouse bounds it.
 
 use super::rows::Rows;
 use super::{BehaviourError, MAX_CONDITIONS};
+
+/// A row taking part in a match: time, order key among ties, conditions met.
+pub type Step = (i64, u64, u32);
 
 /// Backtracking steps allowed per match attempt before the pattern is reported too costly.
 pub const SEQUENCE_STEPS_MAX: usize = 1_000_000;
@@ -135,12 +140,13 @@ impl Pattern {
         Ok(Self { actions, states, has_time, needed })
     }
 
-    /// Keeps the rows that meet a condition, in time order (ties in arrival order).
-    fn events<'s>(rows: Rows<'_>, scratch: &'s mut Vec<(i64, u32)>) -> &'s [(i64, u32)] {
+    /// Keeps the rows that meet a condition as (time, order key, mask), in time order, ties in
+    /// order-key order.
+    fn events<'s>(rows: Rows<'_>, scratch: &'s mut Vec<Step>) -> &'s [Step] {
         scratch.clear();
-        scratch.extend(rows.ts.iter().zip(rows.masks).filter(|(_, m)| **m != 0).map(|(&t, &m)| (t, m)));
-        if !scratch.is_sorted_by_key(|e| e.0) {
-            scratch.sort_by_key(|e| e.0);
+        scratch.extend(rows.ts.iter().zip(rows.order).zip(rows.masks).filter(|(_, m)| **m != 0).map(|((&t, &o), &m)| (t, o, m)));
+        if !scratch.is_sorted_by_key(|e| (e.0, e.1)) {
+            scratch.sort_unstable_by_key(|e| (e.0, e.1));
         }
         scratch
     }
@@ -151,7 +157,7 @@ impl Pattern {
     }
 
     /// Whether the user's rows match.
-    pub fn matches(&self, rows: Rows<'_>, scratch: &mut Vec<(i64, u32)>) -> Result<bool, BehaviourError> {
+    pub fn matches(&self, rows: Rows<'_>, scratch: &mut Vec<Step>) -> Result<bool, BehaviourError> {
         if !self.could_match(rows) {
             return Ok(false);
         }
@@ -165,7 +171,7 @@ impl Pattern {
     }
 
     /// How many times the pattern matches, each match starting after the previous one ended.
-    pub fn count(&self, rows: Rows<'_>, scratch: &mut Vec<(i64, u32)>) -> Result<u64, BehaviourError> {
+    pub fn count(&self, rows: Rows<'_>, scratch: &mut Vec<Step>) -> Result<u64, BehaviourError> {
         if !self.could_match(rows) {
             return Ok(0);
         }
@@ -179,13 +185,13 @@ impl Pattern {
     }
 
     /// Runs the states of the pattern side by side over the rows.
-    fn automaton(&self, events: &[(i64, u32)]) -> bool {
+    fn automaton(&self, events: &[Step]) -> bool {
         let n = self.states.len();
         let mut active = vec![false; n];
         let mut next = vec![false; n];
         active[0] = true;
         let mut live = 1;
-        for &(_, mask) in events {
+        for &(_, _, mask) in events {
             if live == 0 || active[n - 1] {
                 break;
             }
@@ -216,7 +222,7 @@ impl Pattern {
 
     /// One match attempt from `*at`, leaving `*at` after the rows it used (or one further when
     /// it used none).
-    fn backtrack(&self, events: &[(i64, u32)], at: &mut usize) -> Result<bool, BehaviourError> {
+    fn backtrack(&self, events: &[Step], at: &mut usize) -> Result<bool, BehaviourError> {
         let end = events.len();
         let begin = *at;
         let mut ev = begin;
@@ -239,7 +245,7 @@ impl Pattern {
         while a < self.actions.len() && ev < end {
             match self.actions[a] {
                 Action::Event(e) => {
-                    if events[ev].1 & (1 << e) != 0 {
+                    if events[ev].2 & (1 << e) != 0 {
                         base = ev;
                         a += 1;
                         ev += 1;
@@ -308,8 +314,13 @@ mod tests {
     use super::*;
 
     fn run(pattern: &str, ts: &[i64], masks: &[u32]) -> (bool, u64) {
+        let order: Vec<u64> = (0..ts.len() as u64).collect();
+        run_ordered(pattern, ts, masks, &order)
+    }
+
+    fn run_ordered(pattern: &str, ts: &[i64], masks: &[u32], order: &[u64]) -> (bool, u64) {
         let p = Pattern::parse(pattern, 3, 1).unwrap();
-        let rows = Rows { ts, masks };
+        let rows = Rows { ts, masks, order };
         (p.matches(rows, &mut Vec::new()).unwrap(), p.count(rows, &mut Vec::new()).unwrap())
     }
 
@@ -330,6 +341,15 @@ mod tests {
         assert_eq!(run("(?1)(?t<=5)(?2)", &[0, 5], &[1, 2]), (true, 1));
         assert_eq!(run("(?1)(?t<=5)(?2)", &[0, 6], &[1, 2]), (false, 0));
         assert_eq!(run("(?1)(?t>5)(?2)", &[0, 3, 9], &[1, 2, 2]), (true, 1));
+    }
+
+    #[test]
+    fn rows_tied_in_time_are_taken_in_their_order_key_not_their_arrival() {
+        // Arrived as step 2 then step 1, all at t=5; logged as step 1 then step 2.
+        assert_eq!(run_ordered("(?1)(?2)", &[5, 5], &[2, 1], &[8, 7]), (true, 1));
+        assert_eq!(run_ordered("(?1)(?2)", &[5, 5], &[2, 1], &[7, 8]), (false, 0));
+        // The order key only breaks ties: time comes first.
+        assert_eq!(run_ordered("(?1)(?2)", &[4, 5], &[2, 1], &[8, 7]), (false, 0));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The behaviour functions as DataFusion aggregate functions: argument checks, groups
-//! accumulators, and the partial state that travels between aggregation stages (per group, the
-//! rows' timestamps and condition masks as two lists).
+//! accumulators, the partial state that travels between aggregation stages (per group, the
+//! rows' timestamps, condition masks and order keys as three lists), and the rewrite that gives
+//! the functions over a table with `_seq` the events' log positions as the order of ties.
 
 use super::funnel::{Funnel, FunnelMode};
 use super::rows::{Bucketed, RowStore};
@@ -8,19 +9,71 @@ use super::sequence::Pattern;
 use super::{BehaviourError, MAX_CONDITIONS};
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, UInt8Array, UInt32Array, UInt64Array};
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
-use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, TimeUnit, UInt32Type};
-use datafusion::common::{Result, ScalarValue};
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, TimeUnit, UInt32Type, UInt64Type};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{Column, DFSchema, ExprSchema, Result, ScalarValue};
 use datafusion::error::DataFusionError;
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::ExprSchemable;
+use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
+use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator, Signature, Volatility};
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::prelude::SessionContext;
+use finpulse_log::columns::SEQ_COLUMN;
 use std::sync::Arc;
 
 /// Registers `window_funnel`, `retention`, `sequence_match` and `sequence_count`.
-pub fn register(ctx: &SessionContext) {
+pub fn register(ctx: &SessionContext) -> Result<()> {
     for kind in [Kind::Funnel, Kind::Retention, Kind::SequenceMatch, Kind::SequenceCount] {
         ctx.register_udaf(AggregateUDF::new_from_impl(BehaviourUdaf::new(kind)));
+    }
+    ctx.state_ref().write().register_function_rewrite(Arc::new(TiesInLogOrder))
+}
+
+/// Gives `window_funnel`, `sequence_match` and `sequence_count` the events' log positions as
+/// their order key wherever `ts` is read from one relation that has [`SEQ_COLUMN`] (`events`
+/// and the type tables): `sequence_match(p, ts, c1, c2)` runs as
+/// `sequence_match(p, ts, c1, c2, _seq)`, so rows tied in time are taken in the order finpulse
+/// accepted them, whichever file, partition or batch they were read from. The result keeps
+/// its name. A query whose `ts` comes from a subquery without `_seq` gets arrival order.
+#[derive(Debug)]
+struct TiesInLogOrder;
+
+impl FunctionRewrite for TiesInLogOrder {
+    fn name(&self) -> &str {
+        "ties_in_log_order"
+    }
+
+    fn rewrite(&self, expr: Expr, schema: &DFSchema, _config: &ConfigOptions) -> Result<Transformed<Expr>> {
+        let Expr::AggregateFunction(mut call) = expr else { return Ok(Transformed::no(expr)) };
+        let Some(kind) = Kind::of_name(call.func.name()).filter(|k| k.layout().1) else {
+            return Ok(Transformed::no(Expr::AggregateFunction(call)));
+        };
+        let args = &call.params.args;
+        let ts_at = kind.first_condition() - 1;
+        // An order key given already (`_seq` or another UInt64 column) is left as it is.
+        let already = args.last().is_some_and(|a| a.get_type(schema).is_ok_and(|t| t == DataType::UInt64));
+        // The relation `ts` is read from: its one column's, or the one all its columns share
+        // (`to_timestamp_millis(ts * 1000)`).
+        let relation = match args.get(ts_at).map(Expr::column_refs) {
+            Some(columns) if !already => {
+                let mut relations = columns.iter().map(|c| &c.relation);
+                match relations.next() {
+                    Some(first) if relations.all(|r| r == first) => first.clone(),
+                    _ => return Ok(Transformed::no(Expr::AggregateFunction(call))),
+                }
+            }
+            _ => return Ok(Transformed::no(Expr::AggregateFunction(call))),
+        };
+        let seq = Column::new(relation, SEQ_COLUMN);
+        let is_seq = schema.field_from_column(&seq).is_ok_and(|f| f.data_type() == &DataType::UInt64);
+        if !is_seq {
+            return Ok(Transformed::no(Expr::AggregateFunction(call)));
+        }
+        call.params.args.push(Expr::Column(seq));
+        Ok(Transformed::yes(Expr::AggregateFunction(call)))
     }
 }
 
@@ -33,6 +86,10 @@ enum Kind {
 }
 
 impl Kind {
+    fn of_name(name: &str) -> Option<Self> {
+        [Kind::Funnel, Kind::Retention, Kind::SequenceMatch, Kind::SequenceCount].into_iter().find(|k| k.name() == name)
+    }
+
     fn name(self) -> &'static str {
         match self {
             Kind::Funnel => "window_funnel",
@@ -53,10 +110,10 @@ impl Kind {
 
     fn usage(self) -> &'static str {
         match self {
-            Kind::Funnel => "window_funnel(window, mode, ts, cond1, …)",
+            Kind::Funnel => "window_funnel(window, mode, ts, cond1, …[, order])",
             Kind::Retention => "retention(cond1, …)",
-            Kind::SequenceMatch => "sequence_match(pattern, ts, cond1, …)",
-            Kind::SequenceCount => "sequence_count(pattern, ts, cond1, …)",
+            Kind::SequenceMatch => "sequence_match(pattern, ts, cond1, …[, order])",
+            Kind::SequenceCount => "sequence_count(pattern, ts, cond1, …[, order])",
         }
     }
 
@@ -71,6 +128,13 @@ impl Kind {
     fn first_condition(self) -> usize {
         let (constants, has_ts) = self.layout();
         constants + usize::from(has_ts)
+    }
+
+    /// Where the order key is among arguments of these types, if one is given: the last
+    /// argument, when it is a UInt64 (conditions are booleans) of a function with a timestamp.
+    fn order_at(self, types: &[DataType]) -> Option<usize> {
+        let last = types.len().checked_sub(1)?;
+        (self.layout().1 && last > self.first_condition() && types[last] == DataType::UInt64).then_some(last)
     }
 }
 
@@ -96,7 +160,8 @@ impl BehaviourUdaf {
     fn check_types(&self, types: &[DataType]) -> Result<()> {
         let kind = self.kind;
         let first = kind.first_condition();
-        let conditions = types.len().saturating_sub(first);
+        let end = kind.order_at(types).unwrap_or(types.len());
+        let conditions = end.saturating_sub(first);
         if conditions < kind.min_conditions() || conditions > MAX_CONDITIONS {
             let min = kind.min_conditions();
             return Err(plan_error(kind, format!("takes {min} to {MAX_CONDITIONS} conditions, got {conditions}: {}", kind.usage())));
@@ -106,7 +171,7 @@ impl BehaviourUdaf {
             time_unit_per_second(&types[first - 1])
                 .ok_or_else(|| plan_error(kind, format!("ts must be a timestamp, date or integer, got {}", types[first - 1])))?;
         }
-        for (i, t) in types[first..].iter().enumerate() {
+        for (i, t) in types[first.min(end)..end].iter().enumerate() {
             if *t != DataType::Boolean && *t != DataType::Null {
                 return Err(plan_error(kind, format!("condition {} must be a boolean, got {t}", i + 1)));
             }
@@ -119,7 +184,8 @@ impl BehaviourUdaf {
         let types: Vec<DataType> = args.expr_fields.iter().map(|f| f.data_type().clone()).collect();
         self.check_types(&types)?;
         let first = kind.first_condition();
-        let conditions = types.len() - first;
+        let order_at = kind.order_at(&types);
+        let conditions = order_at.unwrap_or(types.len()) - first;
         let constant = |i: usize, what: &str| -> Result<ScalarValue> {
             args.exprs[i]
                 .downcast_ref::<Literal>()
@@ -148,12 +214,12 @@ impl BehaviourUdaf {
                 let window = window.checked_mul(ts_units(2)).ok_or_else(|| plan_error(kind, "window is too large"))?;
                 let mode = FunnelMode::parse(&text(1, "mode")?).map_err(|e| plan_error(kind, e))?;
                 let funnel = Funnel::new(window, mode, conditions).map_err(|e| plan_error(kind, e))?;
-                Ok(Box::new(RowsAccumulator::new(kind, Evaluator::Funnel(funnel))))
+                Ok(Box::new(RowsAccumulator::new(kind, Evaluator::Funnel(funnel), order_at)))
             }
             Kind::SequenceMatch | Kind::SequenceCount => {
                 let pattern = Pattern::parse(&text(0, "pattern")?, conditions, ts_units(1)).map_err(|e| plan_error(kind, e))?;
                 let evaluator = if kind == Kind::SequenceMatch { Evaluator::Match(pattern) } else { Evaluator::Count(pattern) };
-                Ok(Box::new(RowsAccumulator::new(kind, evaluator)))
+                Ok(Box::new(RowsAccumulator::new(kind, evaluator, order_at)))
             }
         }
     }
@@ -207,6 +273,11 @@ impl AggregateUDFImpl for BehaviourUdaf {
                 Arc::new(Field::new(
                     format!("{name}[masks]"),
                     DataType::List(Arc::new(Field::new("item", DataType::UInt32, false))),
+                    false,
+                )),
+                Arc::new(Field::new(
+                    format!("{name}[order]"),
+                    DataType::List(Arc::new(Field::new("item", DataType::UInt64, false))),
                     false,
                 )),
             ],
@@ -277,20 +348,28 @@ enum Evaluator {
     Count(Pattern),
 }
 
+/// A batch's rows as a row-keeping function sees them: whether each is kept, timestamps, condition
+/// masks, order keys.
+type KeptRows = (Vec<bool>, Int64Array, Vec<u32>, Vec<u64>);
+
 /// window_funnel, sequence_match and sequence_count: keep each group's rows, decide at the end.
 #[derive(Debug)]
 struct RowsAccumulator {
     kind: Kind,
     evaluator: Evaluator,
     keep_empty: bool,
+    /// The argument holding the order key of ties, if the call has one; rows without one (or
+    /// with a NULL key, as files compacted before `_seq` existed give) get key 0 and keep their
+    /// arrival order among each other.
+    order_at: Option<usize>,
     store: RowStore,
     groups: usize,
 }
 
 impl RowsAccumulator {
-    fn new(kind: Kind, evaluator: Evaluator) -> Self {
+    fn new(kind: Kind, evaluator: Evaluator, order_at: Option<usize>) -> Self {
         let keep_empty = matches!(&evaluator, Evaluator::Funnel(f) if f.keeps_empty_rows());
-        Self { kind, evaluator, keep_empty, store: RowStore::default(), groups: 0 }
+        Self { kind, evaluator, keep_empty, order_at, store: RowStore::default(), groups: 0 }
     }
 
     fn take(&mut self, emit_to: EmitTo) -> Bucketed {
@@ -300,6 +379,28 @@ impl RowsAccumulator {
         };
         self.groups -= n;
         self.store.take_first(n)
+    }
+
+    /// The arguments before the order key, and the order keys (0 where none).
+    fn split<'v>(&self, values: &'v [ArrayRef]) -> (&'v [ArrayRef], Vec<u64>) {
+        match self.order_at {
+            Some(at) => {
+                let keys = values[at].as_primitive::<UInt64Type>();
+                let order = if keys.null_count() == 0 { keys.values().to_vec() } else { keys.iter().map(|k| k.unwrap_or(0)).collect() };
+                (&values[..at], order)
+            }
+            None => (values, vec![0; values.first().map_or(0, |v| v.len())]),
+        }
+    }
+
+    /// Which rows of a batch are kept, with their timestamps, masks and order keys.
+    fn kept_rows(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<KeptRows> {
+        let first = self.kind.first_condition();
+        let (args, order) = self.split(values);
+        let ts = timestamps(&args[first - 1])?;
+        let (masks, skip) = batch_masks(args, first, opt_filter);
+        let keep = masks.iter().enumerate().map(|(r, &m)| (m != 0 || self.keep_empty) && !skip.as_ref().is_some_and(|s| s[r])).collect();
+        Ok((keep, ts, masks, order))
     }
 }
 
@@ -312,14 +413,12 @@ impl GroupsAccumulator for RowsAccumulator {
         total_num_groups: usize,
     ) -> Result<()> {
         self.groups = self.groups.max(total_num_groups);
-        let first = self.kind.first_condition();
-        let ts = timestamps(&values[first - 1])?;
+        let (keep, ts, masks, order) = self.kept_rows(values, opt_filter)?;
         let ts = ts.values();
-        let (masks, skip) = batch_masks(values, first, opt_filter);
         self.store.reserve(masks.len());
-        for (r, (&g, &mask)) in group_indices.iter().zip(&masks).enumerate() {
-            if (mask != 0 || self.keep_empty) && !skip.as_ref().is_some_and(|s| s[r]) {
-                self.store.push(g, ts[r], mask);
+        for (r, &g) in group_indices.iter().enumerate() {
+            if keep[r] {
+                self.store.push(g, ts[r], masks[r], order[r]);
             }
         }
         Ok(())
@@ -351,33 +450,23 @@ impl GroupsAccumulator for RowsAccumulator {
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let rows = self.take(emit_to);
         let offsets = OffsetBuffer::new(ScalarBuffer::from(rows.offsets.iter().map(|&o| o as i32).collect::<Vec<i32>>()));
-        let ts = ListArray::try_new(
-            Arc::new(Field::new("item", DataType::Int64, false)),
-            offsets.clone(),
-            Arc::new(Int64Array::from(rows.ts)),
-            None,
-        )?;
-        let masks = ListArray::try_new(
-            Arc::new(Field::new("item", DataType::UInt32, false)),
-            offsets,
-            Arc::new(UInt32Array::from(rows.masks)),
-            None,
-        )?;
-        Ok(vec![Arc::new(ts), Arc::new(masks)])
+        state_lists(offsets, Int64Array::from(rows.ts), UInt32Array::from(rows.masks), UInt64Array::from(rows.order))
     }
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
         self.groups = self.groups.max(total_num_groups);
         let ts = values[0].as_list::<i32>();
         let masks = values[1].as_list::<i32>();
+        let order = values[2].as_list::<i32>();
         let ts_values = ts.values().as_primitive::<Int64Type>();
         let mask_values = masks.values().as_primitive::<UInt32Type>();
-        let (ts_offsets, mask_offsets) = (ts.value_offsets(), masks.value_offsets());
+        let order_values = order.values().as_primitive::<UInt64Type>();
+        let (ts_offsets, mask_offsets, order_offsets) = (ts.value_offsets(), masks.value_offsets(), order.value_offsets());
         for (r, &g) in group_indices.iter().enumerate() {
             let (a, b) = (ts_offsets[r] as usize, ts_offsets[r + 1] as usize);
-            let m = mask_offsets[r] as usize;
+            let (m, o) = (mask_offsets[r] as usize, order_offsets[r] as usize);
             for i in 0..(b - a) {
-                self.store.push(g, ts_values.value(a + i), mask_values.value(m + i));
+                self.store.push(g, ts_values.value(a + i), mask_values.value(m + i), order_values.value(o + i));
             }
         }
         Ok(())
@@ -385,22 +474,26 @@ impl GroupsAccumulator for RowsAccumulator {
 
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
         // Each row becomes a group of its own: a list of one row, or of none.
-        let first = self.kind.first_condition();
-        let ts = timestamps(&values[first - 1])?;
-        let (masks, skip) = batch_masks(values, first, opt_filter);
-        let keep: Vec<bool> =
-            masks.iter().enumerate().map(|(r, &m)| (m != 0 || self.keep_empty) && !skip.as_ref().is_some_and(|s| s[r])).collect();
+        let (keep, ts, masks, order) = self.kept_rows(values, opt_filter)?;
         let offsets = OffsetBuffer::from_lengths(keep.iter().map(|&k| usize::from(k)));
         let kept_ts: Int64Array = ts.values().iter().zip(&keep).filter(|(_, k)| **k).map(|(&t, _)| t).collect();
         let kept_masks: UInt32Array = masks.iter().zip(&keep).filter(|(_, k)| **k).map(|(&m, _)| m).collect();
-        let ts = ListArray::try_new(Arc::new(Field::new("item", DataType::Int64, false)), offsets.clone(), Arc::new(kept_ts), None)?;
-        let masks = ListArray::try_new(Arc::new(Field::new("item", DataType::UInt32, false)), offsets, Arc::new(kept_masks), None)?;
-        Ok(vec![Arc::new(ts), Arc::new(masks)])
+        let kept_order: UInt64Array = order.iter().zip(&keep).filter(|(_, k)| **k).map(|(&o, _)| o).collect();
+        state_lists(offsets, kept_ts, kept_masks, kept_order)
     }
 
     fn size(&self) -> usize {
         self.store.size_bytes() + std::mem::size_of::<Self>()
     }
+}
+
+/// The partial state of the row-keeping functions: per group, its rows' timestamps, masks and
+/// order keys as three lists sharing `offsets`.
+fn state_lists(offsets: OffsetBuffer<i32>, ts: Int64Array, masks: UInt32Array, order: UInt64Array) -> Result<Vec<ArrayRef>> {
+    let list = |item: DataType, values: ArrayRef| -> Result<ArrayRef> {
+        Ok(Arc::new(ListArray::try_new(Arc::new(Field::new("item", item, false)), offsets.clone(), values, None)?))
+    };
+    Ok(vec![list(DataType::Int64, Arc::new(ts))?, list(DataType::UInt32, Arc::new(masks))?, list(DataType::UInt64, Arc::new(order))?])
 }
 
 impl Grouped for RowsAccumulator {
