@@ -9,7 +9,7 @@
 //! it is within `window` of that chain's start (and, under `strict_increase`, strictly after the
 //! chain's previous step). The answer is the deepest step any chain reached.
 
-use super::rows::Rows;
+use super::rows::{Rows, order_ties};
 use super::{BehaviourError, MAX_CONDITIONS};
 
 /// The options of a funnel, as ClickHouse spells them.
@@ -66,9 +66,8 @@ pub struct Funnel {
     pub steps: usize,
 }
 
-/// One entry: a row's time, the step it meets (0: none), the row's order key, and the row it
-/// came from.
-pub type Entry = (i64, u8, u64, u32);
+/// One entry: a row's time, the step it meets (0: none), and the row it came from.
+pub type Entry = (i64, u8, u32);
 
 impl Funnel {
     /// A funnel, checking its shape.
@@ -97,28 +96,29 @@ impl Funnel {
         }
         scratch.clear();
         let mut sorted = true;
-        let mut previous: (i64, u8, u64) = (i64::MIN, 0, 0);
-        for (row, ((&ts, &mask), &order)) in rows.ts.iter().zip(rows.masks).zip(rows.order).enumerate() {
+        let mut previous: (i64, u8) = (i64::MIN, 0);
+        for (row, (&ts, &mask)) in rows.ts.iter().zip(rows.masks).enumerate() {
             if mask == 0 {
-                let entry = (ts, 0, order);
+                let entry = (ts, 0);
                 sorted &= previous <= entry;
                 previous = entry;
-                scratch.push((ts, 0, order, row as u32));
+                scratch.push((ts, 0, row as u32));
                 continue;
             }
             let mut bits = mask;
             while bits != 0 {
                 let step = bits.trailing_zeros() as u8 + 1;
                 bits &= bits - 1;
-                let entry = (ts, step, order);
+                let entry = (ts, step);
                 sorted &= previous <= entry;
                 previous = entry;
-                scratch.push((ts, step, order, row as u32));
+                scratch.push((ts, step, row as u32));
             }
         }
         if !sorted {
             scratch.sort_unstable();
         }
+        order_ties(scratch, rows.order, |e| (e.0, e.1), |e| e.2);
         if self.mode.strict_once {
             self.walk(scratch, &mut AllChains(vec![Vec::new(); self.steps]))
         } else {
@@ -136,7 +136,7 @@ impl Funnel {
         let steps = self.steps;
         let deepest = |chains: &C| (0..steps).rev().find(|&k| chains.reached(k)).map_or(0, |k| k as u8 + 1);
         let mut started = false;
-        for &(ts, step, _, row) in entries {
+        for &(ts, step, row) in entries {
             if step == 0 {
                 // Only kept under strict_order: a row outside the funnel ends it once it started.
                 if started {

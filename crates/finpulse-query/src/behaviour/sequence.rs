@@ -13,11 +13,11 @@
 //! conditions is matched by a small automaton; one with them by backtracking, bounded by
 //! [`SEQUENCE_STEPS_MAX`] steps as ClickHouse bounds it.
 
-use super::rows::Rows;
+use super::rows::{Rows, order_ties};
 use super::{BehaviourError, MAX_CONDITIONS};
 
-/// A row taking part in a match: time, order key among ties, conditions met.
-pub type Step = (i64, u64, u32);
+/// A row taking part in a match: time, conditions met, and its row among the group's rows.
+pub type Step = (i64, u32, u32);
 
 /// Backtracking steps allowed per match attempt before the pattern is reported too costly.
 pub const SEQUENCE_STEPS_MAX: usize = 1_000_000;
@@ -140,14 +140,14 @@ impl Pattern {
         Ok(Self { actions, states, has_time, needed })
     }
 
-    /// Keeps the rows that meet a condition as (time, order key, mask), in time order, ties in
-    /// order-key order.
+    /// Keeps the rows that meet a condition, in time order, ties in their order key's order.
     fn events<'s>(rows: Rows<'_>, scratch: &'s mut Vec<Step>) -> &'s [Step] {
         scratch.clear();
-        scratch.extend(rows.ts.iter().zip(rows.order).zip(rows.masks).filter(|(_, m)| **m != 0).map(|((&t, &o), &m)| (t, o, m)));
-        if !scratch.is_sorted_by_key(|e| (e.0, e.1)) {
-            scratch.sort_unstable_by_key(|e| (e.0, e.1));
+        scratch.extend(rows.ts.iter().zip(rows.masks).enumerate().filter(|(_, (_, m))| **m != 0).map(|(r, (&t, &m))| (t, m, r as u32)));
+        if !scratch.is_sorted_by_key(|e| e.0) {
+            scratch.sort_by_key(|e| e.0);
         }
+        order_ties(scratch, rows.order, |e| e.0, |e| e.2);
         scratch
     }
 
@@ -191,7 +191,7 @@ impl Pattern {
         let mut next = vec![false; n];
         active[0] = true;
         let mut live = 1;
-        for &(_, _, mask) in events {
+        for &(_, mask, _) in events {
             if live == 0 || active[n - 1] {
                 break;
             }
@@ -245,7 +245,7 @@ impl Pattern {
         while a < self.actions.len() && ev < end {
             match self.actions[a] {
                 Action::Event(e) => {
-                    if events[ev].2 & (1 << e) != 0 {
+                    if events[ev].1 & (1 << e) != 0 {
                         base = ev;
                         a += 1;
                         ev += 1;

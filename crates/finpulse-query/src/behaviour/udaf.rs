@@ -22,6 +22,7 @@ use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Emit
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::prelude::SessionContext;
 use finpulse_log::columns::SEQ_COLUMN;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Registers `window_funnel`, `retention`, `sequence_match` and `sequence_count`.
@@ -348,10 +349,6 @@ enum Evaluator {
     Count(Pattern),
 }
 
-/// A batch's rows as a row-keeping function sees them: whether each is kept, timestamps, condition
-/// masks, order keys.
-type KeptRows = (Vec<bool>, Int64Array, Vec<u32>, Vec<u64>);
-
 /// window_funnel, sequence_match and sequence_count: keep each group's rows, decide at the end.
 #[derive(Debug)]
 struct RowsAccumulator {
@@ -381,26 +378,35 @@ impl RowsAccumulator {
         self.store.take_first(n)
     }
 
-    /// The arguments before the order key, and the order keys (0 where none).
-    fn split<'v>(&self, values: &'v [ArrayRef]) -> (&'v [ArrayRef], Vec<u64>) {
+    /// The arguments before the order key, and the order keys (0 where none, or NULL).
+    fn split<'v>(&self, values: &'v [ArrayRef]) -> (&'v [ArrayRef], Cow<'v, [u64]>) {
         match self.order_at {
             Some(at) => {
                 let keys = values[at].as_primitive::<UInt64Type>();
-                let order = if keys.null_count() == 0 { keys.values().to_vec() } else { keys.iter().map(|k| k.unwrap_or(0)).collect() };
+                let order = if keys.null_count() == 0 {
+                    Cow::Borrowed(&keys.values()[..])
+                } else {
+                    Cow::Owned(keys.iter().map(|k| k.unwrap_or(0)).collect())
+                };
                 (&values[..at], order)
             }
-            None => (values, vec![0; values.first().map_or(0, |v| v.len())]),
+            None => (values, Cow::Owned(vec![0; values.first().map_or(0, |v| v.len())])),
         }
     }
 
-    /// Which rows of a batch are kept, with their timestamps, masks and order keys.
-    fn kept_rows(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<KeptRows> {
+    /// Calls `row(r, ts, mask, order)` for each row of a batch that is kept.
+    fn kept_rows(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>, mut row: impl FnMut(usize, i64, u32, u64)) -> Result<()> {
         let first = self.kind.first_condition();
         let (args, order) = self.split(values);
         let ts = timestamps(&args[first - 1])?;
+        let ts = ts.values();
         let (masks, skip) = batch_masks(args, first, opt_filter);
-        let keep = masks.iter().enumerate().map(|(r, &m)| (m != 0 || self.keep_empty) && !skip.as_ref().is_some_and(|s| s[r])).collect();
-        Ok((keep, ts, masks, order))
+        for (r, &m) in masks.iter().enumerate() {
+            if (m != 0 || self.keep_empty) && !skip.as_ref().is_some_and(|s| s[r]) {
+                row(r, ts[r], m, order[r]);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -413,15 +419,11 @@ impl GroupsAccumulator for RowsAccumulator {
         total_num_groups: usize,
     ) -> Result<()> {
         self.groups = self.groups.max(total_num_groups);
-        let (keep, ts, masks, order) = self.kept_rows(values, opt_filter)?;
-        let ts = ts.values();
-        self.store.reserve(masks.len());
-        for (r, &g) in group_indices.iter().enumerate() {
-            if keep[r] {
-                self.store.push(g, ts[r], masks[r], order[r]);
-            }
-        }
-        Ok(())
+        let mut store = std::mem::take(&mut self.store);
+        store.reserve(group_indices.len());
+        let result = self.kept_rows(values, opt_filter, |r, ts, mask, order| store.push(group_indices[r], ts, mask, order));
+        self.store = store;
+        result
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
@@ -465,21 +467,24 @@ impl GroupsAccumulator for RowsAccumulator {
         for (r, &g) in group_indices.iter().enumerate() {
             let (a, b) = (ts_offsets[r] as usize, ts_offsets[r + 1] as usize);
             let (m, o) = (mask_offsets[r] as usize, order_offsets[r] as usize);
-            for i in 0..(b - a) {
-                self.store.push(g, ts_values.value(a + i), mask_values.value(m + i), order_values.value(o + i));
-            }
+            let n = b - a;
+            self.store.extend_group(g, &ts_values.values()[a..b], &mask_values.values()[m..m + n], &order_values.values()[o..o + n]);
         }
         Ok(())
     }
 
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
         // Each row becomes a group of its own: a list of one row, or of none.
-        let (keep, ts, masks, order) = self.kept_rows(values, opt_filter)?;
-        let offsets = OffsetBuffer::from_lengths(keep.iter().map(|&k| usize::from(k)));
-        let kept_ts: Int64Array = ts.values().iter().zip(&keep).filter(|(_, k)| **k).map(|(&t, _)| t).collect();
-        let kept_masks: UInt32Array = masks.iter().zip(&keep).filter(|(_, k)| **k).map(|(&m, _)| m).collect();
-        let kept_order: UInt64Array = order.iter().zip(&keep).filter(|(_, k)| **k).map(|(&o, _)| o).collect();
-        state_lists(offsets, kept_ts, kept_masks, kept_order)
+        let n = values.first().map_or(0, |v| v.len());
+        let mut lengths = vec![0usize; n];
+        let (mut ts, mut masks, mut order) = (Vec::new(), Vec::new(), Vec::new());
+        self.kept_rows(values, opt_filter, |r, t, m, o| {
+            lengths[r] = 1;
+            ts.push(t);
+            masks.push(m);
+            order.push(o);
+        })?;
+        state_lists(OffsetBuffer::from_lengths(lengths), Int64Array::from(ts), UInt32Array::from(masks), UInt64Array::from(order))
     }
 
     fn size(&self) -> usize {
