@@ -125,6 +125,16 @@ for (const locale of ["zh-CN", "en"]) {
     await page.click(`tr[data-case="${id}"] [data-action=assign]`);
     await page.waitForSelector(`tr[data-case="${id}"]`);
     await ready(page);
+    // The queue's filters: the case is now the analyst's own and no longer unassigned; its age shows.
+    await page.goto(`${base}/cases?status=open&assignee=unassigned`);
+    await ready(page);
+    if (await page.$(`tr[data-case="${id}"]`)) fail(`case ${id} is still listed as unassigned after assigning it`);
+    await page.goto(`${base}/cases?status=open&assignee=mine&sort=oldest`);
+    await ready(page);
+    if (!(await page.$(`tr[data-case="${id}"]`))) fail(`case ${id} is not listed under "mine" after assigning it`);
+    const age = await page.textContent(`tr[data-case="${id}"] td[data-opened-us]`);
+    if (!/^\d+ (h|d \d+ h)$/.test(age ?? "")) fail(`case ${id}'s age reads "${age}"`);
+    else console.log(`case ${id} listed under mine, open for ${age}`);
     await page.fill(`tr[data-case="${id}"] input`, "confirmed with the cardholder");
     await page.click(`tr[data-case="${id}"] [data-action=resolve-fraud]`);
     await page.waitForFunction((id) => !document.querySelector(`tr[data-case="${id}"]`), id);

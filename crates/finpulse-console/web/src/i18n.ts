@@ -84,6 +84,16 @@ const zh = {
   "status.assigned": "处理中",
   "status.resolved": "已结案",
   "status.all": "全部",
+  "assignee.anyone": "所有人",
+  "assignee.mine": "我的",
+  "assignee.unassigned": "未分配",
+  "field.sort": "排序",
+  "sort.newest": "最新",
+  "sort.oldest": "最久未结",
+  "sort.score": "风险分最高",
+  "col.age": "已开启",
+  "age.hours": "{h} 小时",
+  "age.days": "{d} 天 {h} 小时",
   "verdict.fraud": "欺诈",
   "verdict.genuine": "正常",
   "msg.loading": "加载中…",
@@ -202,6 +212,16 @@ const en: Record<Key, string> = {
   "status.assigned": "Assigned",
   "status.resolved": "Resolved",
   "status.all": "All",
+  "assignee.anyone": "Anyone",
+  "assignee.mine": "Mine",
+  "assignee.unassigned": "Unassigned",
+  "field.sort": "Sort",
+  "sort.newest": "Newest",
+  "sort.oldest": "Oldest",
+  "sort.score": "Highest score",
+  "col.age": "Open for",
+  "age.hours": "{h} h",
+  "age.days": "{d} d {h} h",
   "verdict.fraud": "Fraud",
   "verdict.genuine": "Genuine",
   "msg.loading": "Loading…",
@@ -262,4 +282,10 @@ export function lang(): Lang {
 export function t(key: Key, params: Record<string, string | number> = {}): string {
   const text = messages[current][key];
   return text.replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? `{${name}}`));
+}
+
+/** How long a case has been open, in whole hours (and days past the first), as of `nowMs`. */
+export function ageText(openedUs: number, nowMs: number): string {
+  const hours = Math.max(0, Math.floor((nowMs - openedUs / 1000) / 3_600_000));
+  return hours < 24 ? t("age.hours", { h: hours }) : t("age.days", { d: Math.floor(hours / 24), h: hours % 24 });
 }

@@ -5,7 +5,7 @@ import { ApiError, call, columnNames, get, post, toCsv, type Table, type Who } f
 import { chart, chartPng } from "./chart";
 import { funnelOption, lifecycleOption, retentionOption, trendOption, type ChartOption } from "./charts";
 import { clear, download, h } from "./dom";
-import { t, type MessageKey } from "./i18n";
+import { ageText, t, type MessageKey } from "./i18n";
 import { ruleError } from "./rules";
 import type { Problem } from "./editor";
 
@@ -382,20 +382,36 @@ const cases: Screen = {
   needs: "read_cases",
   async render(el, { who, params }) {
     const status = params.get("status") ?? "open";
-    const filter = h(
-      "select",
-      {
-        id: "case-status",
-        onchange: (e: Event) => {
-          setParams({ status: (e.target as HTMLSelectElement).value });
-          window.dispatchEvent(new PopStateEvent("popstate"));
+    const assignee = params.get("assignee") ?? "anyone";
+    const sort = params.get("sort") ?? "newest";
+    // Each control keeps its choice in the URL and redraws the screen.
+    const control = (id: string, name: string, value: string, options: [string, MessageKey][]) =>
+      h(
+        "select",
+        {
+          id,
+          onchange: (e: Event) => {
+            setParams({ [name]: (e.target as HTMLSelectElement).value });
+            window.dispatchEvent(new PopStateEvent("popstate"));
+          },
         },
-      },
-      ...["open", "resolved", "all"].map((s) => h("option", { value: s, selected: s === status }, t(`status.${s}` as MessageKey))),
+        ...options.map(([v, label]) => h("option", { value: v, selected: v === value }, t(label))),
+      );
+    el.append(
+      h(
+        "div",
+        { class: "controls" },
+        field("field.status", control("case-status", "status", status, ["open", "resolved", "all"].map((s) => [s, `status.${s}` as MessageKey]))),
+        field("field.assignee", control("case-assignee", "assignee", assignee, ["anyone", "mine", "unassigned"].map((s) => [s, `assignee.${s}` as MessageKey]))),
+        field("field.sort", control("case-sort", "sort", sort, ["newest", "oldest", "score"].map((s) => [s, `sort.${s}` as MessageKey]))),
+      ),
     );
-    el.append(h("div", { class: "controls" }, field("field.status", filter)));
-    const q = status === "all" ? "" : `&status=${status}`;
-    const list = await get<{ cases: Case[] }>(`/v1/cases?limit=200${q}`);
+    const q = (status === "all" ? "" : `&status=${status}`) + (assignee === "mine" ? `&assignee=${encodeURIComponent(who.actor)}` : "");
+    const list = await get<{ cases: Case[] }>(`/v1/cases?limit=1000${q}`);
+    const topScore = (c: Case) => Math.max(...c.alerts.map((a) => a.score));
+    list.cases = list.cases.filter((c) => assignee !== "unassigned" || !c.assignee);
+    if (sort === "oldest") list.cases.sort((a, b) => a.opened_us - b.opened_us);
+    if (sort === "score") list.cases.sort((a, b) => topScore(b) - topScore(a));
     const canChange = who.permissions.includes("change_cases");
     if (list.cases.length === 0) {
       el.append(h("p", { class: "empty" }, t("msg.empty")));
@@ -404,7 +420,7 @@ const cases: Screen = {
     const table = h(
       "table",
       { id: "cases" },
-      h("thead", {}, h("tr", {}, ...(["col.case", "field.user_id", "field.status", "field.assignee", "col.score"] as MessageKey[]).map((c) => h("th", {}, t(c))), h("th", {}))),
+      h("thead", {}, h("tr", {}, ...(["col.case", "field.user_id", "field.status", "field.assignee", "col.age", "col.score"] as MessageKey[]).map((c) => h("th", {}, t(c))), h("th", {}))),
     );
     const body = h("tbody", {});
     table.append(body);
@@ -438,10 +454,11 @@ const cases: Screen = {
           h("td", {}, c.user_id),
           h("td", {}, t((c.status === "open" && c.assignee ? "status.assigned" : `status.${c.status}`) as MessageKey)),
           h("td", {}, c.assignee ?? ""),
+          h("td", { "data-opened-us": c.opened_us }, ageText(c.opened_us, Date.now())),
           h("td", {}, Number.isFinite(top) ? top.toFixed(2) : ""),
           h("td", {}, actions),
         ),
-        h("tr", { class: "case-history" }, h("td", { colspan: 6 }, h("details", {}, h("summary", {}, t("msg.case_history", { n: history.length })), h("ul", {}, ...history.map((x) => h("li", {}, x)))))),
+        h("tr", { class: "case-history" }, h("td", { colspan: 7 }, h("details", {}, h("summary", {}, t("msg.case_history", { n: history.length })), h("ul", {}, ...history.map((x) => h("li", {}, x)))))),
       );
     }
     el.append(h("div", { class: "table-wrap" }, table));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { messages, preferredLang, setLang, t } from "../src/i18n";
+import { ageText, messages, preferredLang, setLang, t } from "../src/i18n";
 
 // Words a Chinese screen may carry in Latin letters: product names, terms of the trade, and
 // the property names and values a user types (shown as examples).
@@ -41,5 +41,18 @@ describe("the language a browser gets", () => {
     expect(preferredLang(null, [])).toBe("zh-CN");
     expect(preferredLang("en", ["zh-CN"])).toBe("en");
     expect(preferredLang("fr", ["de"])).toBe("en");
+  });
+});
+
+describe("case age", () => {
+  it("counts whole hours, then days and hours, in the screen's language", () => {
+    const opened = Date.UTC(2026, 0, 1) * 1000;
+    setLang("en");
+    expect(ageText(opened, Date.UTC(2026, 0, 1, 5, 59))).toBe("5 h");
+    expect(ageText(opened, Date.UTC(2026, 0, 3, 7))).toBe("2 d 7 h");
+    setLang("zh-CN");
+    expect(ageText(opened, Date.UTC(2026, 0, 3, 7))).toBe("2 天 7 小时");
+    // A clock behind the server's never shows a negative age.
+    expect(ageText(opened, Date.UTC(2025, 11, 31))).toBe("0 小时");
   });
 });
