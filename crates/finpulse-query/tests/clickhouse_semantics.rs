@@ -307,6 +307,10 @@ async fn bad_arguments_are_rejected_naming_the_function_and_the_argument() {
         ("SELECT sequence_match('(?1)(?3)', ts, e = 1, e = 2) FROM t", "sequence_match: pattern: condition 3 does not exist"),
         ("SELECT sequence_count('(?1)x', ts, e = 1, e = 2) FROM t", "position 4"),
         ("SELECT sequence_match('(?1)(?t~1)(?2)', ts, e = 1, e = 2) FROM t", "unknown time comparison"),
+        // An order key must be UInt64: a signed column there is a condition that is not boolean.
+        ("SELECT sequence_match('(?1)(?2)', ts, e = 1, e = 2, ts) FROM t", "sequence_match: condition 3 must be a boolean"),
+        // An order key alone is not a condition.
+        ("SELECT window_funnel(10, '', ts, CAST(1 AS BIGINT UNSIGNED)) FROM t", "window_funnel: condition 1 must be a boolean"),
     ];
     for (q, expected) in cases {
         let got = error(q).await;

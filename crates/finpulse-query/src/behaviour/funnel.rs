@@ -5,9 +5,10 @@
 //! 1), and under `strict_order` a step-0 entry for a row that meets none. Entries are taken in
 //! `(ts, step)` order — so when one row meets several conditions, or rows tie in time, the lower
 //! step comes first — and entries tied in both in their rows' order key (the events' log
-//! positions, `_seq`, or their arrival where the query gives none). A chain starts at every step-1 entry; step k joins the chain of step k−1 when
-//! it is within `window` of that chain's start (and, under `strict_increase`, strictly after the
-//! chain's previous step). The answer is the deepest step any chain reached.
+//! positions, `_seq`, or their arrival where the query gives none). A chain starts at every
+//! step-1 entry; step k joins the chain of step k−1 when it is within `window` of that chain's
+//! start (and, under `strict_increase`, strictly after the chain's previous step). The answer is
+//! the deepest step any chain reached.
 
 use super::rows::{Rows, order_ties};
 use super::{BehaviourError, MAX_CONDITIONS};
@@ -67,7 +68,7 @@ pub struct Funnel {
 }
 
 /// One entry: a row's time, the step it meets (0: none), and the row it came from.
-pub type Entry = (i64, u8, u32);
+type Entry = (i64, u8, u32);
 
 impl Funnel {
     /// A funnel, checking its shape.

@@ -104,16 +104,6 @@ impl RowStore {
         self.order.extend_from_slice(order);
     }
 
-    /// Rows held.
-    pub fn len(&self) -> usize {
-        self.group.len()
-    }
-
-    /// No rows held.
-    pub fn is_empty(&self) -> bool {
-        self.group.is_empty()
-    }
-
     /// Reserves room for `n` more rows.
     pub fn reserve(&mut self, n: usize) {
         self.group.reserve(n);

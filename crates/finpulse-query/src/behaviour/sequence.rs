@@ -9,9 +9,8 @@
 //! positions (`_seq`, the order finpulse accepted them in, which is ClickHouse's insertion
 //! order; ClickHouse keeps it for users with up to 20 such rows, beyond which its unstable sort
 //! leaves ties in no set order), or their arrival order where the query gives none. A pattern
-//! without time
-//! conditions is matched by a small automaton; one with them by backtracking, bounded by
-//! [`SEQUENCE_STEPS_MAX`] steps as ClickHouse bounds it.
+//! without time conditions is matched by a small automaton; one with them by backtracking,
+//! bounded by [`SEQUENCE_STEPS_MAX`] steps as ClickHouse bounds it.
 
 use super::rows::{Rows, order_ties};
 use super::{BehaviourError, MAX_CONDITIONS};
