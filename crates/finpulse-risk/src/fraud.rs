@@ -66,6 +66,14 @@ pub fn registered_model(data_dir: &Path, version: Option<u32>) -> Result<Option<
     Ok(Some(FraudModel::new(Some(entry.version), std::sync::Arc::new(scorer))?))
 }
 
+/// The first day a registered fraud model was trained on (UTC midnight, microseconds), as its
+/// registry entry records it; `None` for an unknown version or one registered without it.
+pub fn training_start_us(data_dir: &Path, version: u32) -> Result<Option<i64>, FraudError> {
+    let registry = finpulse_models::registry::ModelRegistry::in_data_dir(data_dir)?;
+    let (entry, _) = registry.get(PURPOSE, version)?;
+    Ok(entry.meta.training.get("from").and_then(|v| v.as_str()).and_then(finpulse_core::time::parse_date_us))
+}
+
 impl From<finpulse_log::StoreError> for FraudError {
     fn from(e: finpulse_log::StoreError) -> Self {
         Self::State(StateError::Store(e))
@@ -89,10 +97,24 @@ fn feeds_features(k: Kind) -> bool {
     )
 }
 
-/// Replays a data directory's log in order, calling `on_txn` with each transaction's features
-/// against the state before it, for transactions with `from_us <= ts < to_us` of the kinds
-/// `want` accepts. Returns every user's first fraud-label arrival and every labelled event's
-/// latest verdict arrival (event key → Some(ts) when fraud).
+/// The order events are applied in when history is replayed: event time, then, at one instant,
+/// what is known before the transactions of that instant, then the event id. It depends on
+/// nothing but the events themselves, so the same history gives the same features however it
+/// was imported (in time order, type by type, in any file order, interleaved).
+fn point_in_time_order(vocab: &Vocabulary, a: &Event, b: &Event) -> std::cmp::Ordering {
+    let rank = |e: &Event| u8::from(vocab.kind(e.type_id).is_transaction());
+    (a.ts_us, rank(a)).cmp(&(b.ts_us, rank(b))).then_with(|| a.event_id.cmp(&b.event_id))
+}
+
+/// Replays a data directory's history in event-time order ([`point_in_time_order`]), not the
+/// order it was imported in, calling `on_txn` with each transaction's features against the
+/// state of everything that happened before it, for transactions with `from_us <= ts < to_us`
+/// of the kinds `want` accepts. A fraud label counts from its own `ts`, the time its verdict
+/// arrived: a label imported after the payments it refers to still counts for the payments
+/// after its `ts`, and no earlier. Returns every fraud verdict in the log (see [`Labels`]).
+///
+/// The events before `to_us` that feed the features are held in memory to be sorted (about
+/// 300 bytes each).
 pub fn replay_transactions(
     data_dir: &Path,
     from_us: i64,
@@ -102,51 +124,99 @@ pub fn replay_transactions(
 ) -> Result<Labels, FraudError> {
     let registry = EventStore::load_registry(data_dir)?;
     let vocab = Vocabulary::new(&registry);
-    let mut state = LiveState::new(1);
     let mut labels = Labels::default();
     let target = registry.field_id("target_event_id");
     let is_fraud = registry.field_id("is_fraud");
+    let mut history: Vec<Event> = Vec::new();
     EventStore::replay(
         data_dir,
         0,
         |_, t| feeds_features(vocab.kind(t)),
         |_, e| {
-            let kind = vocab.kind(e.type_id);
-            if kind == Kind::FraudLabel {
-                if let (Some(finpulse_core::Value::Str(t)), Some(finpulse_core::Value::Bool(f))) =
+            if vocab.kind(e.type_id) == Kind::FraudLabel
+                && let (Some(finpulse_core::Value::Str(t)), Some(finpulse_core::Value::Bool(f))) =
                     (target.and_then(|f| e.get(f)), is_fraud.and_then(|f| e.get(f)))
-                {
-                    labels.by_event.insert(key(t), if *f { Some(e.ts_us) } else { None });
-                    if let (true, Some(u)) = (*f, e.user_id.as_deref()) {
-                        labels.first_by_user.entry(key(u)).or_insert(e.ts_us);
-                    }
-                }
-            } else if want(kind)
-                && e.ts_us >= from_us
-                && e.ts_us < to_us
-                && let Some(row) = state.features(&vocab, &e)
             {
-                on_txn(&e, &row);
+                labels.add(t, e.user_id.as_deref(), &e.event_id, e.ts_us, *f);
             }
-            state.apply(&vocab, &e);
+            // Nothing at or after `to_us` comes before a transaction of the period.
+            if e.ts_us < to_us {
+                history.push(e);
+            }
         },
     )?;
+    labels.settle();
+    let targets: std::collections::HashSet<u64> = labels.frauds.iter().map(|f| f.2).collect();
+    for e in history.iter().filter(|e| vocab.kind(e.type_id).is_transaction()) {
+        let k = key(&e.event_id);
+        if targets.contains(&k) {
+            labels.target_ts.insert(k, e.ts_us);
+        }
+    }
+    history.sort_unstable_by(|a, b| point_in_time_order(&vocab, a, b));
+    let mut state = LiveState::new(1);
+    for e in &history {
+        let kind = vocab.kind(e.type_id);
+        if kind != Kind::FraudLabel
+            && want(kind)
+            && e.ts_us >= from_us
+            && let Some(row) = state.features(&vocab, e)
+        {
+            on_txn(e, &row);
+        }
+        state.apply(&vocab, e);
+    }
     Ok(labels)
 }
 
-/// Fraud labels seen in the whole log.
+/// Fraud verdicts seen in the whole log, by the time they arrived (their `ts`), whatever order
+/// they were imported in.
 #[derive(Default, Debug)]
 pub struct Labels {
-    /// Event key → when its (latest) fraud verdict arrived; `None` when cleared.
-    pub by_event: HashMap<u64, Option<i64>>,
-    /// User key → when the user's first fraud label arrived.
-    pub first_by_user: HashMap<u64, i64>,
+    /// Event key → its verdicts: (arrival, label event key, fraud), in arrival order.
+    by_event: HashMap<u64, Vec<(i64, u64, bool)>>,
+    /// Fraud verdicts: (user key, arrival, target event key).
+    frauds: Vec<(u64, i64, u64)>,
+    /// Target event key → the payment's time, for the targets found in the replayed history.
+    target_ts: HashMap<u64, i64>,
 }
 
 impl Labels {
-    /// Whether the event was labelled fraud by a label that arrived before `known_by_us`.
+    fn add(&mut self, target_event_id: &str, user_id: Option<&str>, label_id: &str, ts_us: i64, fraud: bool) {
+        let target = key(target_event_id);
+        self.by_event.entry(target).or_default().push((ts_us, key(label_id), fraud));
+        if let (true, Some(u)) = (fraud, user_id) {
+            self.frauds.push((key(u), ts_us, target));
+        }
+    }
+
+    /// When each user's first fraud label arrived, counting frauds on payments made at or after
+    /// `since_us` only (`i64::MIN`: all of them). The handbook counts a card as known
+    /// compromised from frauds since its training period began.
+    pub fn first_fraud_by_user(&self, since_us: i64) -> HashMap<u64, i64> {
+        let mut first: HashMap<u64, i64> = HashMap::new();
+        for &(user, arrived, target) in &self.frauds {
+            // A target not in the replayed history was paid before it began, or after it ended.
+            let paid = self.target_ts.get(&target).copied().unwrap_or(i64::MIN);
+            if since_us == i64::MIN || paid >= since_us {
+                let t = first.entry(user).or_insert(arrived);
+                *t = (*t).min(arrived);
+            }
+        }
+        first
+    }
+
+    /// Puts each event's verdicts in arrival order (ties by the label's id), so "the latest"
+    /// does not depend on the import order.
+    fn settle(&mut self) {
+        for v in self.by_event.values_mut() {
+            v.sort_unstable();
+        }
+    }
+
+    /// Whether the event's latest verdict that arrived before `known_by_us` says fraud.
     pub fn fraud_known_by(&self, event_id: &str, known_by_us: i64) -> bool {
-        matches!(self.by_event.get(&key(event_id)), Some(Some(t)) if *t < known_by_us)
+        self.by_event.get(&key(event_id)).and_then(|v| v.iter().rev().find(|(t, _, _)| *t < known_by_us)).is_some_and(|v| v.2)
     }
 }
 
@@ -282,12 +352,15 @@ pub struct ScoredPayment {
     pub score: f64,
     /// Fraud by every label in the log.
     pub label: bool,
-    /// The user had a fraud label before this payment's (UTC) day began: known compromised.
+    /// The card had a fraud label before this payment's (UTC) day began: known compromised.
     pub known_compromised: bool,
 }
 
-/// Scores the payments of a dataset with `model`, exactly as decisions would.
-pub fn score(data: &Dataset, model: &FraudModel) -> Vec<ScoredPayment> {
+/// Scores the payments of a dataset with `model`, exactly as decisions would. A card is known
+/// compromised on a day when a fraud label on one of its payments made at or after
+/// `known_since_us` arrived before that day.
+pub fn score(data: &Dataset, model: &FraudModel, known_since_us: i64) -> Vec<ScoredPayment> {
+    let first_fraud = data.labels.first_fraud_by_user(known_since_us);
     (0..data.len())
         .map(|i| {
             let day_start = finpulse_core::time::day_of_us(data.ts_us[i]) * MICROS_PER_DAY;
@@ -297,7 +370,7 @@ pub fn score(data: &Dataset, model: &FraudModel) -> Vec<ScoredPayment> {
                 ts_us: data.ts_us[i],
                 score: model.score(&data.row(i)),
                 label: data.labels.fraud_known_by(&data.event_ids[i], i64::MAX),
-                known_compromised: data.labels.first_by_user.get(&key(&data.user_ids[i])).is_some_and(|&t| t < day_start),
+                known_compromised: first_fraud.get(&key(&data.user_ids[i])).is_some_and(|&t| t < day_start),
             }
         })
         .collect()

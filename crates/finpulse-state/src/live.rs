@@ -175,6 +175,18 @@ struct PaymentRef {
     labelled_fraud: bool,
 }
 
+/// A fraud verdict that arrived before the payment it names (history imported labels first, or
+/// a label feed ahead of the transactions): kept until the payment arrives, for at most
+/// [`LABEL_MATCH_DAYS`] after the verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct PendingLabel {
+    fraud: bool,
+    /// When the verdict arrived.
+    ts_us: i64,
+    /// Whether it was already counted against the user (the user was known when it arrived).
+    user_counted: bool,
+}
+
 /// The types and fields live state reads, resolved once from the registry.
 #[derive(Clone, Debug)]
 pub struct Vocabulary {
@@ -378,6 +390,8 @@ pub struct LiveState {
     merchants: ShardedMap<u64, DayBuckets>,
     /// The payments of the last [`LABEL_MATCH_DAYS`] days, one map per day, oldest first.
     payment_days: VecDeque<PaymentDay>,
+    /// Verdicts waiting for their payment, by payment key.
+    pending_labels: HashMap<u64, PendingLabel>,
     /// Every user's amounts: the cold-start baseline.
     population: Moments,
     /// Events applied.
@@ -394,6 +408,7 @@ impl LiveState {
             terminals: ShardedMap::new(),
             merchants: ShardedMap::new(),
             payment_days: VecDeque::new(),
+            pending_labels: HashMap::new(),
             population: Moments::default(),
             applied: 0,
             clock_us: i64::MIN,
@@ -575,6 +590,9 @@ impl LiveState {
             }
             Kind::FraudLabel | Kind::Other => {}
         }
+        if kind == Kind::Payment && !self.pending_labels.is_empty() {
+            self.settle_pending_label(key(&e.event_id), key(uid));
+        }
     }
 
     /// Keeps a payment for late labels, in its day's map; forgets days more than
@@ -595,8 +613,14 @@ impl LiveState {
         };
         days[at].payments.insert(payment, r);
         let newest = days.back().map_or(r.day, |d| d.day);
+        let mut forgot = false;
         while days.front().is_some_and(|d| d.day <= newest - LABEL_MATCH_DAYS) {
             days.pop_front();
+            forgot = true;
+        }
+        if forgot {
+            // Verdicts waiting longer than the window for a payment never will be matched.
+            self.pending_labels.retain(|_, p| business_day(p.ts_us) > newest - LABEL_MATCH_DAYS);
         }
     }
 
@@ -605,44 +629,89 @@ impl LiveState {
         self.payment_days.iter_mut().rev().find_map(|d| d.payments.get_mut(&payment))
     }
 
+    /// A fraud verdict. On a remembered payment it moves the payment's terminal and merchant
+    /// counts (on the payment's day) and the user's; on a payment not seen yet it counts against
+    /// the user named (when known) and waits for the payment ([`PendingLabel`]); on a payment
+    /// older than [`LABEL_MATCH_DAYS`] and forgotten, the wait ends unmatched.
     fn apply_label(&mut self, vocab: &Vocabulary, e: &Event) {
         let (Some(target), Some(is_fraud)) = (text(e, vocab.target_event_id), flag(e, vocab.is_fraud)) else {
             return;
         };
         let target_key = key(target);
-        let found = self.payment_mut(target_key).map(|r| {
+        let Some((r, was)) = self.payment_mut(target_key).map(|r| {
             let was = r.labelled_fraud;
             r.labelled_fraud = is_fraud;
             (*r, was)
-        });
-        let delta: i32 = match found {
-            Some((_, was)) if was == is_fraud => return, // a repeated verdict changes nothing
-            Some(_) if is_fraud => 1,
-            Some(_) => -1,
-            None if is_fraud => 1,
-            None => return, // a reversal of a payment no longer matched is not counted
+        }) else {
+            return self.hold_label(target_key, e, is_fraud);
         };
-        if let Some((r, _)) = found {
-            if let Some(t) = r.terminal {
-                self.terminals.get_or_default(t.get()).add_fraud(r.day, delta);
-            }
-            if let Some(m) = r.merchant {
-                self.merchants.get_or_default(m.get()).add_fraud(r.day, delta);
+        if was == is_fraud {
+            return; // a repeated verdict changes nothing
+        }
+        let delta = if is_fraud { 1 } else { -1 };
+        if let Some(t) = r.terminal {
+            self.terminals.get_or_default(t.get()).add_fraud(r.day, delta);
+        }
+        if let Some(m) = r.merchant {
+            self.merchants.get_or_default(m.get()).add_fraud(r.day, delta);
+        }
+        let user = e.user_id.as_deref().map_or(r.user, key);
+        self.count_user_fraud(user, delta, e.ts_us);
+    }
+
+    /// A verdict on a payment not remembered: counted against its user now, attributed to the
+    /// payment's terminal and merchant when the payment arrives.
+    fn hold_label(&mut self, payment: u64, e: &Event, fraud: bool) {
+        let earlier = self.pending_labels.get(&payment).copied();
+        if earlier.is_some_and(|p| p.ts_us > e.ts_us) {
+            return; // a later verdict already waits
+        }
+        let was_counted = earlier.is_some_and(|p| p.fraud && p.user_counted);
+        let user = e.user_id.as_deref().map(key);
+        let user_known = user.is_some_and(|k| self.partitions[self.partition_of(k)].users.contains_key(&k));
+        let counted = fraud && (user_known || was_counted);
+        if let Some(k) = user {
+            match (was_counted, counted) {
+                (false, true) => self.count_user_fraud(k, 1, e.ts_us),
+                (true, false) => self.count_user_fraud(k, -1, e.ts_us),
+                _ => {}
             }
         }
-        let user = match (found, e.user_id.as_deref()) {
-            (_, Some(uid)) => Some(key(uid)),
-            (Some((r, _)), None) => Some(r.user),
-            (None, None) => None,
+        self.pending_labels.insert(payment, PendingLabel { fraud, ts_us: e.ts_us, user_counted: counted });
+    }
+
+    /// A payment that a verdict was waiting for has arrived (and is remembered).
+    fn settle_pending_label(&mut self, payment: u64, user: u64) {
+        let Some(p) = self.pending_labels.remove(&payment) else {
+            return;
         };
-        if let Some(k) = user {
-            let p = self.partition_of(k);
-            if let Some(u) = self.partitions[p].users.get_mut(&k) {
-                let b = &mut u.baseline;
-                b.known_frauds = b.known_frauds.saturating_add_signed(delta);
-                if delta > 0 {
-                    b.last_fraud_label_us = Some(e.ts_us);
-                }
+        let Some(r) = self.payment_mut(payment).map(|r| {
+            r.labelled_fraud = p.fraud;
+            *r
+        }) else {
+            return; // the payment is older than the label window: nothing to attribute
+        };
+        if !p.fraud {
+            return;
+        }
+        if let Some(t) = r.terminal {
+            self.terminals.get_or_default(t.get()).add_fraud(r.day, 1);
+        }
+        if let Some(m) = r.merchant {
+            self.merchants.get_or_default(m.get()).add_fraud(r.day, 1);
+        }
+        if !p.user_counted {
+            self.count_user_fraud(user, 1, p.ts_us);
+        }
+    }
+
+    fn count_user_fraud(&mut self, user: u64, delta: i32, label_ts_us: i64) {
+        let p = self.partition_of(user);
+        if let Some(u) = self.partitions[p].users.get_mut(&user) {
+            let b = &mut u.baseline;
+            b.known_frauds = b.known_frauds.saturating_add_signed(delta);
+            if delta > 0 {
+                b.last_fraud_label_us = Some(b.last_fraud_label_us.map_or(label_ts_us, |t| t.max(label_ts_us)));
             }
         }
     }

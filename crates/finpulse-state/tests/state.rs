@@ -189,3 +189,34 @@ fn a_checkpoint_moved_up_on_the_side_equals_the_state_applied_through_that_recor
     assert_eq!(next as usize, events.len());
     assert!(rebuilt == through(events.len()));
 }
+
+#[test]
+fn a_verdict_that_arrives_before_its_payment_counts_once_the_payment_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, registry, vocab) = simulated(dir.path());
+    let label_type = registry.type_id("fraud_label").unwrap();
+    let payment_type = registry.type_id("payment").unwrap();
+    let labelled_users: Vec<&str> = events.iter().filter(|e| e.type_id == label_type).filter_map(|e| e.user_id.as_deref()).collect();
+    assert!(!labelled_users.is_empty());
+    let mut in_order = LiveState::new(2);
+    events.iter().for_each(|e| in_order.apply(&vocab, e));
+    // Labels first (a backfilled label feed, or a labels file imported before the payments).
+    let mut labels_first = LiveState::new(2);
+    events.iter().filter(|e| e.type_id == label_type).for_each(|e| labels_first.apply(&vocab, e));
+    events.iter().filter(|e| e.type_id != label_type).for_each(|e| labels_first.apply(&vocab, e));
+    for u in &labelled_users {
+        let (a, b) = (&in_order.user(u).unwrap().baseline, &labels_first.user(u).unwrap().baseline);
+        assert_eq!((a.known_frauds, a.last_fraud_label_us), (b.known_frauds, b.last_fraud_label_us), "user {u}");
+    }
+    // Every terminal's known frauds as a payment at the end of the history would see them.
+    let end = events.iter().map(|e| e.ts_us).max().unwrap();
+    let mut terminals_with_frauds = 0;
+    for p in events.iter().filter(|e| e.type_id == payment_type) {
+        let probe = Event { event_id: "probe".into(), ts_us: end, ..p.clone() };
+        let (a, b) = (in_order.features(&vocab, &probe).unwrap(), labels_first.features(&vocab, &probe).unwrap());
+        assert_eq!(a.get(Num::TerminalFraudCount30d), b.get(Num::TerminalFraudCount30d), "terminal of {}", p.event_id);
+        assert_eq!(a.get(Num::MerchantFraudRate30d).to_bits(), b.get(Num::MerchantFraudRate30d).to_bits());
+        terminals_with_frauds += usize::from(a.get(Num::TerminalFraudCount30d) > 0.0);
+    }
+    assert!(terminals_with_frauds > 0, "the labels reached some terminals");
+}

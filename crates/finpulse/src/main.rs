@@ -163,7 +163,7 @@ enum Command {
 enum FraudCommand {
     /// Train on payments of a period with the labels known after a delay; register and activate.
     Train(risk::TrainArgs),
-    /// Score every payment of a period: event_id,user_id,ts,score,label.
+    /// Score every payment of a period: event_id,user_id,ts,score,label,known_compromised.
     Score(risk::ScoreArgs),
     /// AUC ROC, average precision and card precision@100 per day, the handbook's way.
     Eval(risk::EvalArgs),

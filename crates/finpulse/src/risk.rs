@@ -83,12 +83,44 @@ pub struct TrainArgs {
     no_promote: bool,
 }
 
+/// Which frauds make a card known compromised in an evaluation.
+#[derive(Args, Debug)]
+pub struct KnownSince {
+    /// A card counts as known compromised (and its payments are left out of the evaluation) once
+    /// a fraud label arrived on one of its payments made on or after this day (YYYY-MM-DD), or on
+    /// any payment (`all`). Default: the first day the model was trained on, the handbook's
+    /// protocol.
+    #[arg(long, value_name = "DAY|all")]
+    known_since: Option<String>,
+}
+
+impl KnownSince {
+    /// The cut-off in microseconds (`i64::MIN` for every fraud).
+    fn resolve(&self, config: &Config, model: &FraudModel) -> Result<i64> {
+        match self.known_since.as_deref() {
+            Some("all") => Ok(i64::MIN),
+            Some(day) => finpulse_core::time::parse_date_us(day)
+                .with_context(|| format!("--known-since '{day}' is neither a YYYY-MM-DD date nor `all`")),
+            None => {
+                let trained_from = match model.version {
+                    Some(v) => fraud::training_start_us(&config.data_dir, v)?,
+                    None => None,
+                };
+                Ok(trained_from.unwrap_or(i64::MIN))
+            }
+        }
+    }
+}
+
 /// `finpulse fraud score`.
 #[derive(Args, Debug)]
 pub struct ScoreArgs {
     #[command(flatten)]
     period: Period,
-    /// Where to write event_id,user_id,ts,score,label.
+    #[command(flatten)]
+    known_since: KnownSince,
+    /// Where to write event_id,user_id,ts,score,label,known_compromised (the card had a fraud
+    /// label before the payment's day: the evaluation leaves it out).
     #[arg(long)]
     out: PathBuf,
     /// A registered version instead of the active one.
@@ -104,6 +136,8 @@ pub struct ScoreArgs {
 pub struct EvalArgs {
     #[command(flatten)]
     period: Period,
+    #[command(flatten)]
+    known_since: KnownSince,
     /// A registered version instead of the active one.
     #[arg(long)]
     version: Option<u32>,
@@ -167,17 +201,18 @@ pub fn score(config: &Config, args: &ScoreArgs) -> Result<()> {
     let covered = Covered::between(from, to);
     let model = required_model(config, args.version)?;
     let data = fraud::payments(&config.data_dir, from, to)?;
-    let scored = fraud::score(&data, &model);
+    let scored = fraud::score(&data, &model, args.known_since.resolve(config, &model)?);
     let file = std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let mut out = std::io::BufWriter::new(file);
     let features: &[(&str, Vec<f64>)] = if args.with_features { &data.columns } else { &[] };
-    write!(out, "event_id,user_id,ts,score,label")?;
+    write!(out, "event_id,user_id,ts,score,label,known_compromised")?;
     for (name, _) in features {
         write!(out, ",{name}")?;
     }
     writeln!(out)?;
     for (i, s) in scored.iter().enumerate() {
-        write!(out, "{},{},{},{:.6},{}", s.event_id, s.user_id, finpulse_core::time::format_us(s.ts_us), s.score, u8::from(s.label))?;
+        let ts = finpulse_core::time::format_us(s.ts_us);
+        write!(out, "{},{},{ts},{:.6},{},{}", s.event_id, s.user_id, s.score, u8::from(s.label), u8::from(s.known_compromised))?;
         for (_, col) in features {
             if col[i].is_nan() { write!(out, ",")? } else { write!(out, ",{}", col[i])? }
         }
@@ -193,11 +228,15 @@ pub fn eval(config: &Config, args: &EvalArgs) -> Result<()> {
     let (from, to) = args.period.resolve()?;
     let covered = Covered::between(from, to);
     let model = required_model(config, args.version)?;
-    let scored = fraud::score(&fraud::payments(&config.data_dir, from, to)?, &model);
+    let since = args.known_since.resolve(config, &model)?;
+    let since_label =
+        if since == i64::MIN { "all".to_string() } else { finpulse_core::time::day_label(finpulse_core::time::day_of_us(since)) };
+    let scored = fraud::score(&fraud::payments(&config.data_dir, from, to)?, &model, since);
     let e = fraud::evaluate(&scored, CARD_PRECISION_K);
     match args.period.format {
         Format::Json => {
-            let answer = serde_json::json!({ "model_version": model.version, "covered": covered, "evaluation": e });
+            let answer =
+                serde_json::json!({ "model_version": model.version, "covered": covered, "known_since": since_label, "evaluation": e });
             println!("{}", serde_json::to_string_pretty(&answer)?)
         }
         Format::Csv => {
@@ -209,7 +248,7 @@ pub fn eval(config: &Config, args: &EvalArgs) -> Result<()> {
         }
         Format::Table => {
             println!(
-                "fraud model v{} on {} payments, {} ({} frauds; {} payments of cards already known compromised removed)",
+                "fraud model v{} on {} payments, {} ({} frauds; {} payments of cards already known compromised removed, by frauds since {since_label})",
                 model.version.unwrap_or(0),
                 e.payments,
                 covered.words(),

@@ -661,7 +661,7 @@ fn fraud_follows_the_handbook_protocol_rules_backtest_and_publish_and_bad_input_
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = std::fs::read_to_string(&scores).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    assert_eq!(header[..6], ["event_id", "user_id", "ts", "score", "label", "txn.amount_fen"]);
+    assert_eq!(header[..7], ["event_id", "user_id", "ts", "score", "label", "known_compromised", "txn.amount_fen"]);
     assert!(csv.lines().skip(1).all(|l| l.split(',').count() == header.len()));
 
     // Rules: a bad file is refused with its place, a good one published and backtested.
