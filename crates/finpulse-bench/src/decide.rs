@@ -15,6 +15,15 @@ use finpulse_state::{LiveState, Vocabulary};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Which GBDT settings the benchmark's model is trained with.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum GbdtSettings {
+    /// `finpulse fraud train`'s.
+    Fraud,
+    /// The library's defaults.
+    Library,
+}
+
 const TERMINALS: u64 = 10_000;
 use finpulse_core::time::MICROS_PER_DAY as DAY_US;
 const START_US: i64 = 1_767_225_600_000_000; // 2026-01-01
@@ -92,7 +101,7 @@ fn rss_bytes() -> u64 {
 
 /// Builds state for `users` users with `history` payments each over 30 days, trains a fraud
 /// model on a sample, and times `decisions` decisions.
-pub fn run(users: u64, history: u64, decisions: usize) -> Result<()> {
+pub fn run(users: u64, history: u64, decisions: usize, gbdt: GbdtSettings) -> Result<()> {
     let registry = Registry::builtin();
     let vocab = Vocabulary::new(&registry);
     let f = |n: &str| registry.field_id(n).expect("built-in field");
@@ -158,7 +167,10 @@ pub fn run(users: u64, history: u64, decisions: usize) -> Result<()> {
         &table,
         LabelSpec { column: "is_fraud".into(), positive: None },
         None,
-        &Algo::Gbdt(GbdtParams::default()),
+        &Algo::Gbdt(match gbdt {
+            GbdtSettings::Fraud => finpulse_risk::fraud::training_params(),
+            GbdtSettings::Library => GbdtParams::default(),
+        }),
         None,
     )?;
     let trees = match &model.learner {

@@ -66,6 +66,10 @@ enum Bench {
         history: u64,
         #[arg(long, default_value_t = 200_000)]
         decisions: usize,
+        /// The model's training settings: `fraud` (what `finpulse fraud train` uses: many small
+        /// trees) or `library` (the GBDT library's defaults: fewer, larger trees).
+        #[arg(long, value_enum, default_value = "fraud")]
+        gbdt: decide::GbdtSettings,
     },
     /// Log commits (write + fdatasync) of small records, with zeroed space ahead of the records
     /// and without, in alternating rounds: wall time per commit and CPU per commit.
@@ -168,7 +172,7 @@ fn main() -> Result<()> {
                 machine_steps.map(|s| behaviour::Machine { steps: s.split(',').map(str::to_string).collect(), window: machine_window });
             behaviour::run(&parquet, repeat, &query, machine)?
         }
-        Bench::Decide { users, history, decisions } => decide::run(users, history, decisions)?,
+        Bench::Decide { users, history, decisions, gbdt } => decide::run(users, history, decisions, gbdt)?,
         Bench::WalCommit { commits, records, record_bytes, rounds, zero_ahead_bytes } => wal_commit(
             &cli.scratch,
             commits,

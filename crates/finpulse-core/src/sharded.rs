@@ -128,6 +128,11 @@ impl<K, V, S> ShardedMap<K, V, S> {
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.shards.iter().flat_map(|s| s.iter())
     }
+
+    /// Every entry, moved out, in no particular order.
+    pub fn into_entries(self) -> impl Iterator<Item = (K, V)> {
+        self.shards.into_vec().into_iter().flatten()
+    }
 }
 
 impl<K: ShardKey, V, S: BuildHasher + Default> Default for ShardedMap<K, V, S> {

@@ -26,6 +26,14 @@ use std::path::Path;
 pub const PURPOSE: &str = "fraud";
 /// The card precision cut-off (the handbook's k).
 pub const CARD_PRECISION_K: usize = 100;
+
+/// GBDT settings for fraud models: many small trees learnt slowly, with an L2 penalty, and every
+/// labelled fraud kept for training (no early-stopping holdout: a week holds a few hundred
+/// frauds, and a tenth held out is a tenth not learnt from). Chosen on the handbook's data
+/// (`bench/fraud_handbook.py`) and checked on the demo's; `fraud train`'s flags change them.
+pub fn training_params() -> GbdtParams {
+    GbdtParams { rounds_max: 400, learning_rate: 0.05, leaves_max: 7, l2: 1.0, early_stopping_rounds: 0, ..GbdtParams::default() }
+}
 use finpulse_core::time::MICROS_PER_DAY;
 
 /// Why a fraud command failed.

@@ -131,10 +131,10 @@ fn a_label_counts_from_its_own_time_whenever_it_was_imported() {
     let known = &data.columns.iter().find(|(n, _)| *n == "user.known_fraud_count").unwrap().1;
     let first_fraud = data.labels.first_fraud_by_user(i64::MIN);
     let mut seen_known = 0;
-    for i in 0..data.len() {
+    for (i, &count) in known.iter().enumerate() {
         let first = first_fraud.get(&finpulse_state::key(&data.user_ids[i])).copied();
         let arrived_before = first.is_some_and(|t| t < data.ts_us[i]);
-        assert_eq!(known[i] > 0.0, arrived_before, "payment {} at {}", data.event_ids[i], data.ts_us[i]);
+        assert_eq!(count > 0.0, arrived_before, "payment {} at {}", data.event_ids[i], data.ts_us[i]);
         seen_known += usize::from(arrived_before);
     }
     assert!(seen_known > 0, "some payments come after a label on their user");

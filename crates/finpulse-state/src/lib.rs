@@ -14,8 +14,8 @@ pub mod view;
 pub mod window;
 
 pub use live::{
-    BUSINESS_UTC_OFFSET_SECS, Baseline, CreditReport, Kind, LABEL_MATCH_DAYS, LiveState, Moments, OWN_BASELINE_TX_MIN, Profile, UserState,
-    Vocabulary, business_day, key,
+    BUSINESS_UTC_OFFSET_SECS, Baseline, CreditReport, Kind, LABEL_MATCH_DAYS, LiveState, Moments, OWN_BASELINE_TX_MIN, Profile,
+    TERMINAL_LABEL_LAG_DAYS, UserState, Vocabulary, business_day, key,
 };
 
 use finpulse_log::{EventStore, StoreError};
@@ -64,6 +64,8 @@ pub const LEGACY_CHECKPOINT_FILE: &str = "checkpoint.json";
 /// in postcard's encoding; then the state's length in bytes (8) and its CRC32C (4), so a torn or
 /// damaged file is found before anything uses it.
 pub const CHECKPOINT_FORMAT: &str = "finpulse-live-state/4";
+/// The earlier binary format still read (and migrated on load: see `LiveState::decode_v3`).
+pub const CHECKPOINT_FORMAT_V3: &str = "finpulse-live-state/3";
 
 /// The trailer after the state: its length and checksum.
 const TRAILER_BYTES: usize = 12;
@@ -146,22 +148,23 @@ pub fn save_checkpoint(path: &Path, state: &LiveState, next_seq: u64) -> Result<
     Ok(())
 }
 
-/// Reads a checkpoint: the state and the next log record to apply. A file that names another
-/// `finpulse-live-state/` format, or an earlier JSON one, is [`StateError::CheckpointFormat`];
+/// Reads a checkpoint: the state and the next log record to apply (one of format 3 is migrated
+/// to today's layout). A file that names another `finpulse-live-state/` format, or an earlier JSON one, is [`StateError::CheckpointFormat`];
 /// anything else that does not check out (torn, damaged, not a checkpoint) is an error naming
 /// the file.
 pub fn load_checkpoint(path: &Path) -> Result<(LiveState, u64), StateError> {
     let err = |detail: String| StateError::Checkpoint { path: path.to_path_buf(), detail };
     let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
     let line = bytes.iter().take(CHECKPOINT_FORMAT.len() + 1).position(|&b| b == b'\n').map(|end| &bytes[..end]);
-    if line != Some(CHECKPOINT_FORMAT.as_bytes()) {
+    let v3 = line == Some(CHECKPOINT_FORMAT_V3.as_bytes());
+    if line != Some(CHECKPOINT_FORMAT.as_bytes()) && !v3 {
         let start: String = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).chars().take_while(|c| *c != '\n').collect();
         if start.starts_with("finpulse-live-state/") || start.starts_with('{') {
             return Err(StateError::CheckpointFormat { path: path.to_path_buf(), found: start });
         }
         return Err(err(format!("not a live-state checkpoint: it starts {start:?}")));
     }
-    let body = &bytes[CHECKPOINT_FORMAT.len() + 1..];
+    let body = &bytes[line.map_or(0, <[u8]>::len) + 1..];
     if body.len() < 8 + TRAILER_BYTES {
         return Err(err(format!("torn: {} bytes after the format line", body.len())));
     }
@@ -175,7 +178,8 @@ pub fn load_checkpoint(path: &Path) -> Result<(LiveState, u64), StateError> {
     if crc32c::crc32c(payload) != crc {
         return Err(err("checksum mismatch: the file is damaged".into()));
     }
-    let state = postcard::from_bytes(payload).map_err(|e| err(format!("the state does not decode: {e}")))?;
+    let decoded = if v3 { LiveState::decode_v3(payload) } else { postcard::from_bytes(payload) };
+    let state = decoded.map_err(|e| err(format!("the state does not decode: {e}")))?;
     Ok((state, next_seq))
 }
 

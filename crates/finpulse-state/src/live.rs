@@ -16,6 +16,10 @@ pub const LABEL_MATCH_DAYS: i32 = 45;
 /// Users with at least this many transactions are compared with their own amount history;
 /// others with everyone's (the cold-start baseline).
 pub const OWN_BASELINE_TX_MIN: u64 = 3;
+/// The lagged terminal windows end this many days before the transaction's day: fraud labels
+/// (chargebacks) take about a week to come in, so over the most recent days a terminal's known
+/// fraud rate is mostly unknown, not low (the handbook's delay period).
+pub const TERMINAL_LABEL_LAG_DAYS: i32 = 7;
 
 use finpulse_core::time::{MICROS_PER_DAY, MICROS_PER_SEC};
 const MINUTE_US: i64 = 60 * MICROS_PER_SEC;
@@ -400,7 +404,44 @@ pub struct LiveState {
     pub clock_us: i64,
 }
 
+/// [`LiveState`] as checkpoint format 3 stored it: 32 days of terminal and merchant buckets and
+/// no verdicts waiting for their payment.
+#[derive(Deserialize)]
+struct LiveStateV3 {
+    partitions: Vec<Partition>,
+    terminals: ShardedMap<u64, crate::window::DayBucketsV3>,
+    merchants: ShardedMap<u64, crate::window::DayBucketsV3>,
+    payment_days: VecDeque<PaymentDay>,
+    population: Moments,
+    applied: u64,
+    clock_us: i64,
+}
+
 impl LiveState {
+    /// Decodes a state checkpointed in format 3 (postcard) into today's layout: the terminal
+    /// and merchant days move into the wider buckets, and no verdict waits (format 3 dropped a
+    /// verdict that arrived before its payment, as the state then did).
+    pub(crate) fn decode_v3(bytes: &[u8]) -> postcard::Result<Self> {
+        let old: LiveStateV3 = postcard::from_bytes(bytes)?;
+        let widen = |m: ShardedMap<u64, crate::window::DayBucketsV3>| {
+            let mut wide = ShardedMap::with_capacity(m.len());
+            for (k, v) in m.into_entries() {
+                wide.insert(k, DayBuckets::from(v));
+            }
+            wide
+        };
+        Ok(Self {
+            partitions: old.partitions,
+            terminals: widen(old.terminals),
+            merchants: widen(old.merchants),
+            payment_days: old.payment_days,
+            pending_labels: HashMap::new(),
+            population: old.population,
+            applied: old.applied,
+            clock_us: old.clock_us,
+        })
+    }
+
     /// Empty state with `partitions` user partitions (at least one).
     pub fn new(partitions: usize) -> Self {
         Self {
@@ -801,6 +842,16 @@ impl LiveState {
             let (tx, fraud) = t.window(today, days);
             row.set(count, tx as f64);
             row.set(frauds, fraud as f64);
+            row.set(share, rate(tx, fraud));
+        }
+        let lagged = [
+            (1, Num::TerminalLaggedTxCount1d, Num::TerminalLaggedFraudRate1d),
+            (7, Num::TerminalLaggedTxCount7d, Num::TerminalLaggedFraudRate7d),
+            (30, Num::TerminalLaggedTxCount30d, Num::TerminalLaggedFraudRate30d),
+        ];
+        for (days, count, share) in lagged {
+            let (tx, fraud) = t.window(today - TERMINAL_LABEL_LAG_DAYS, days);
+            row.set(count, tx as f64);
             row.set(share, rate(tx, fraud));
         }
         let m = merchant_id.and_then(|id| self.merchants.get(&key(id))).unwrap_or(&empty);

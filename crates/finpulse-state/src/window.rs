@@ -109,21 +109,65 @@ impl SeenSet {
     }
 }
 
-/// Days a terminal's buckets cover (the longest terminal window is 30 days).
-pub const TERMINAL_DAYS: usize = 32;
+/// Days a terminal's buckets cover: the longest terminal window is 30 days, lagged by up to
+/// [`crate::TERMINAL_LABEL_LAG_DAYS`].
+pub const TERMINAL_DAYS: usize = 40;
 
 /// Payments and known frauds per business day at a terminal or merchant, for the last
 /// [`TERMINAL_DAYS`] days.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DayBuckets {
+    #[serde(with = "per_day")]
     day: [i32; TERMINAL_DAYS],
+    #[serde(with = "per_day")]
     tx: [u32; TERMINAL_DAYS],
+    #[serde(with = "per_day")]
     fraud: [u32; TERMINAL_DAYS],
+}
+
+/// A bucket array as a sequence (serde derives arrays of at most 32); one of another length is
+/// refused when read.
+mod per_day {
+    use super::TERMINAL_DAYS;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    pub fn serialize<T: Serialize, S: Serializer>(a: &[T; TERMINAL_DAYS], s: S) -> Result<S::Ok, S::Error> {
+        a.as_slice().serialize(s)
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<[T; TERMINAL_DAYS], D::Error> {
+        let v = Vec::<T>::deserialize(d)?;
+        let n = v.len();
+        v.try_into().map_err(|_| D::Error::custom(format!("{n} day buckets, expected {TERMINAL_DAYS}")))
+    }
 }
 
 impl Default for DayBuckets {
     fn default() -> Self {
         Self { day: [i32::MIN; TERMINAL_DAYS], tx: [0; TERMINAL_DAYS], fraud: [0; TERMINAL_DAYS] }
+    }
+}
+
+/// Days the buckets of checkpoint format 3 covered.
+pub(crate) const TERMINAL_DAYS_V3: usize = 32;
+
+/// A terminal's buckets as checkpoint format 3 stored them (32 days).
+#[derive(Deserialize)]
+pub(crate) struct DayBucketsV3 {
+    day: [i32; TERMINAL_DAYS_V3],
+    tx: [u32; TERMINAL_DAYS_V3],
+    fraud: [u32; TERMINAL_DAYS_V3],
+}
+
+impl From<DayBucketsV3> for DayBuckets {
+    /// The same days in today's slots: 32 consecutive days never share a slot of 40.
+    fn from(old: DayBucketsV3) -> Self {
+        let mut b = DayBuckets::default();
+        for i in (0..TERMINAL_DAYS_V3).filter(|&i| old.day[i] != i32::MIN) {
+            let slot = old.day[i].rem_euclid(TERMINAL_DAYS as i32) as usize;
+            (b.day[slot], b.tx[slot], b.fraud[slot]) = (old.day[i], old.tx[i], old.fraud[i]);
+        }
+        b
     }
 }
 

@@ -1,11 +1,14 @@
-//! A data directory written by an earlier build — its log segment, registry and live-state
-//! checkpoint, committed under `tests/golden/store` — must still open, replay and load with
-//! every later build. A format change that breaks this needs a migration (and a new fixture
-//! beside this one), never a silent rewrite.
+//! Data directories written by earlier builds — their log segment, registry and live-state
+//! checkpoint, committed under `tests/golden/` — must still open, replay and load with every
+//! later build. A format change that breaks this needs a migration (and a new fixture beside
+//! the old ones), never a silent rewrite.
 //!
-//! The fixture was made by this test with `FINPULSE_BLESS_GOLDEN=1` (a small simulated app,
-//! checkpointed half-way); blessing again replaces it and is only right when no build that
-//! wrote the old one was ever released.
+//! - `store`: checkpoint format 3 (32 days of terminal buckets), migrated when loaded;
+//! - `store-v4`: checkpoint format 4 (the current one).
+//!
+//! The newest fixture is made by this test with `FINPULSE_BLESS_GOLDEN=1` (a small simulated
+//! app, checkpointed half-way); blessing again replaces only it, and is only right when no build
+//! that wrote it was ever released.
 
 use finpulse_core::Event;
 use finpulse_log::{EventStore, StoreOptions};
@@ -16,8 +19,11 @@ use std::path::{Path, PathBuf};
 const SIM: SimConfig = SimConfig { users: 40, days: 6, seed: 5, start_day: 20_454 };
 const PARTITIONS: usize = 4;
 
-fn fixture() -> PathBuf {
-    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo test")).join("tests/golden/store")
+/// Every fixture, oldest first; blessing writes the last.
+const FIXTURES: &[&str] = &["store", "store-v4"];
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo test")).join("tests/golden").join(name)
 }
 
 /// What the fixture holds, written beside it: events, where the checkpoint stands, and a
@@ -68,22 +74,30 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn a_log_and_checkpoint_written_by_an_earlier_build_still_open_replay_and_load() {
     if std::env::var_os("FINPULSE_BLESS_GOLDEN").is_some() {
-        bless(&fixture());
+        bless(&fixture(FIXTURES[FIXTURES.len() - 1]));
     }
-    let expected = std::fs::read_to_string(fixture().join("SUMMARY"))
-        .unwrap_or_else(|e| panic!("{}: {e} (the golden data directory is committed)", fixture().display()));
+    for name in FIXTURES {
+        opens_replays_and_loads(&fixture(name));
+    }
+}
+
+fn opens_replays_and_loads(fixture: &Path) {
+    let expected = std::fs::read_to_string(fixture.join("SUMMARY"))
+        .unwrap_or_else(|e| panic!("{}: {e} (the golden data directory is committed)", fixture.display()));
     // Work on a copy: opening a store writes to its directory.
     let work = tempfile::tempdir().unwrap();
-    copy_dir(&fixture(), work.path());
+    copy_dir(fixture, work.path());
     let dir = work.path();
+    let which = fixture.display();
 
     let mut events = Vec::new();
     EventStore::replay(dir, 0, |_, _| true, |_, e| events.push(e)).unwrap();
-    let (_, checkpoint_seq) = load_checkpoint(&checkpoint_path(dir)).expect("today's build loads the committed checkpoint");
-    assert_eq!(summary(&events, checkpoint_seq), expected, "the log replays to the events it was written with");
+    let (_, checkpoint_seq) =
+        load_checkpoint(&checkpoint_path(dir)).unwrap_or_else(|e| panic!("today's build loads the checkpoint of {which}: {e}"));
+    assert_eq!(summary(&events, checkpoint_seq), expected, "{which}: the log replays to the events it was written with");
 
     let store = EventStore::open(dir, StoreOptions::default()).expect("today's build opens the committed store");
-    assert_eq!(store.recovery().truncated_bytes, 0, "nothing of the committed log is cut");
+    assert_eq!(store.recovery().truncated_bytes, 0, "nothing of the committed log of {which} is cut");
     assert_eq!(store.stats().events_stored as usize, events.len());
     drop(store);
 
@@ -93,5 +107,5 @@ fn a_log_and_checkpoint_written_by_an_earlier_build_still_open_replay_and_load()
     events.iter().for_each(|e| from_log.apply(&vocab, e));
     let (from_checkpoint, _, next) = rebuild(dir, PARTITIONS).unwrap();
     assert_eq!(next as usize, events.len());
-    assert!(from_checkpoint == from_log, "the committed checkpoint decodes to the state the log gives");
+    assert!(from_checkpoint == from_log, "the checkpoint of {which} decodes to the state the log gives");
 }

@@ -81,6 +81,35 @@ pub struct TrainArgs {
     /// Register without making it the active fraud model.
     #[arg(long)]
     no_promote: bool,
+    /// GBDT: boosting rounds.
+    #[arg(long, default_value_t = fraud::training_params().rounds_max)]
+    rounds: usize,
+    /// GBDT: shrinkage per tree.
+    #[arg(long, default_value_t = fraud::training_params().learning_rate)]
+    learning_rate: f64,
+    /// GBDT: most leaves per tree.
+    #[arg(long, default_value_t = fraud::training_params().leaves_max)]
+    leaves: usize,
+    /// GBDT: L2 penalty on leaf values.
+    #[arg(long, default_value_t = fraud::training_params().l2)]
+    l2: f64,
+    /// GBDT: stop after this many rounds without a better loss on a held-out tenth of the
+    /// payments (0: train every round on all of them).
+    #[arg(long, default_value_t = fraud::training_params().early_stopping_rounds)]
+    early_stopping: usize,
+}
+
+impl TrainArgs {
+    fn params(&self) -> GbdtParams {
+        GbdtParams {
+            rounds_max: self.rounds,
+            learning_rate: self.learning_rate,
+            leaves_max: self.leaves,
+            l2: self.l2,
+            early_stopping_rounds: self.early_stopping,
+            ..fraud::training_params()
+        }
+    }
 }
 
 /// Which frauds make a card known compromised in an evaluation.
@@ -157,7 +186,8 @@ pub fn train(config: &Config, args: &TrainArgs) -> Result<()> {
     let (from, to) = args.period.resolve()?;
     let covered = Covered::between(from, to);
     let started = std::time::Instant::now();
-    let (model, report) = fraud::train(&config.data_dir, from, to, args.delay_days, &GbdtParams::default())?;
+    let params = args.params();
+    let (model, report) = fraud::train(&config.data_dir, from, to, args.delay_days, &params)?;
     let secs = started.elapsed().as_secs_f64();
     let registry = ModelRegistry::in_data_dir(&config.data_dir)?;
     let training = serde_json::json!({
@@ -180,7 +210,10 @@ pub fn train(config: &Config, args: &TrainArgs) -> Result<()> {
                 "frauds labelled by {} days after: {} ({} more arrived later and were trained on as genuine)",
                 args.delay_days, report.frauds_known, report.frauds_unknown_at_training
             );
-            println!("validation AUC {} after {} rounds", opt(report.valid_auc), report.rounds);
+            match report.valid_auc {
+                Some(auc) => println!("validation AUC {auc:.4} after {} rounds", report.rounds),
+                None => println!("{} rounds on every payment (no early-stopping holdout)", report.rounds),
+            }
             if args.no_promote {
                 println!("registered, not active: `finpulse models promote fraud {}` makes it so", entry.version);
             } else {
