@@ -854,6 +854,7 @@ impl LiveState {
             row.set(count, tx as f64);
             row.set(share, rate(tx, fraud));
         }
+        row.set(Num::TerminalDaysSinceFraud, t.latest_fraud_day(today).map_or(f64::NAN, |d| f64::from(today - d)));
         let m = merchant_id.and_then(|id| self.merchants.get(&key(id))).unwrap_or(&empty);
         let windows = [
             (1, Num::MerchantTxCount1d, Num::MerchantFraudRate1d),

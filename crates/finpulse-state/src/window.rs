@@ -202,6 +202,11 @@ impl DayBuckets {
         }
     }
 
+    /// The latest day up to `today` with a payment known to be fraud, of the days kept.
+    pub fn latest_fraud_day(&self, today: i32) -> Option<i32> {
+        (0..TERMINAL_DAYS).filter(|&i| self.fraud[i] > 0 && self.day[i] <= today).map(|i| self.day[i]).max()
+    }
+
     /// (payments, known frauds) on `today` and the `days - 1` days before.
     pub fn window(&self, today: i32, days: i32) -> (u32, u32) {
         let (mut tx, mut fraud) = (0, 0);
