@@ -72,3 +72,12 @@ echo "== LTV fits: finpulse vs lifetimes, same synthetic customers (${LTV_CUSTOM
 
 echo "== classifiers: finpulse GBDT vs LightGBM (quality on two public tables; speed on ${GBDT_ROWS:-1000000} rows x 30 features)"
 "$PY" bench/gbdt_compare.py "$BIN/finpulse" "$OUT" "${GBDT_ROWS:-1000000}"
+
+echo "== fraud on data finpulse did not simulate: the handbook's transactions, and a third world"
+if [ -f "$OUT/handbook/payments.parquet" ]; then
+  "$PY" bench/fraud_handbook.py run "$BIN/finpulse" "$OUT/handbook"
+else
+  echo "skipped the handbook's data: convert it once into $OUT/handbook (README, 'Reference')"
+fi
+[ -f "$OUT/fraud-world/payments.parquet" ] || "$PY" bench/fraud_world.py generate "$OUT/fraud-world"
+"$PY" bench/fraud_world.py run "$BIN/finpulse" "$OUT/fraud-world"

@@ -63,7 +63,7 @@ pub const LEGACY_CHECKPOINT_FILE: &str = "checkpoint.json";
 /// this name and a line end; the next log record to apply (8 bytes, little-endian); the state
 /// in postcard's encoding; then the state's length in bytes (8) and its CRC32C (4), so a torn or
 /// damaged file is found before anything uses it.
-pub const CHECKPOINT_FORMAT: &str = "finpulse-live-state/4";
+pub const CHECKPOINT_FORMAT: &str = "finpulse-live-state/5";
 /// The earlier binary format still read (and migrated on load: see `LiveState::decode_v3`).
 pub const CHECKPOINT_FORMAT_V3: &str = "finpulse-live-state/3";
 

@@ -404,11 +404,55 @@ pub struct LiveState {
     pub clock_us: i64,
 }
 
-/// [`LiveState`] as checkpoint format 3 stored it: 32 days of terminal and merchant buckets and
-/// no verdicts waiting for their payment.
+/// [`Baseline`] as checkpoint format 3 stored it: seen-sets without times.
+#[derive(Deserialize)]
+struct BaselineV3 {
+    window: TxWindow,
+    amounts: Moments,
+    last_tx_us: Option<i64>,
+    devices: crate::window::SeenSetV3,
+    terminals: crate::window::SeenSetV3,
+    merchants: crate::window::SeenSetV3,
+    known_frauds: u32,
+    last_fraud_label_us: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct UserStateV3 {
+    profile: Profile,
+    baseline: BaselineV3,
+}
+
+#[derive(Deserialize)]
+struct PartitionV3 {
+    users: HashMap<u64, Box<UserStateV3>>,
+}
+
+impl From<PartitionV3> for Partition {
+    fn from(old: PartitionV3) -> Self {
+        let users = old.users.into_iter().map(|(k, u)| {
+            let UserStateV3 { profile, baseline: b } = *u;
+            let baseline = Baseline {
+                window: b.window,
+                amounts: b.amounts,
+                last_tx_us: b.last_tx_us,
+                devices: b.devices.migrate(),
+                terminals: b.terminals.migrate(),
+                merchants: b.merchants.migrate(),
+                known_frauds: b.known_frauds,
+                last_fraud_label_us: b.last_fraud_label_us,
+            };
+            (k, Box::new(UserState { profile, baseline }))
+        });
+        Self { users: users.collect() }
+    }
+}
+
+/// [`LiveState`] as checkpoint format 3 stored it: 32 days of terminal and merchant buckets,
+/// seen-sets without times, and no verdicts waiting for their payment.
 #[derive(Deserialize)]
 struct LiveStateV3 {
-    partitions: Vec<Partition>,
+    partitions: Vec<PartitionV3>,
     terminals: ShardedMap<u64, crate::window::DayBucketsV3>,
     merchants: ShardedMap<u64, crate::window::DayBucketsV3>,
     payment_days: VecDeque<PaymentDay>,
@@ -431,7 +475,7 @@ impl LiveState {
             wide
         };
         Ok(Self {
-            partitions: old.partitions,
+            partitions: old.partitions.into_iter().map(Partition::from).collect(),
             terminals: widen(old.terminals),
             merchants: widen(old.merchants),
             payment_days: old.payment_days,
@@ -535,19 +579,19 @@ impl LiveState {
                 if kind != Kind::Payment {
                     p.balance_fen -= a;
                 }
-                p.last_money_us = Some(e.ts_us);
+                p.last_money_us = Some(p.last_money_us.map_or(e.ts_us, |t| t.max(e.ts_us)));
                 let b = &mut u.baseline;
                 b.window.push(e.ts_us, a);
                 b.amounts.add(a as f64);
                 b.last_tx_us = Some(b.last_tx_us.map_or(e.ts_us, |t| t.max(e.ts_us)));
                 if let Some(d) = text(e, vocab.device_id) {
-                    b.devices.insert(key(d));
+                    b.devices.insert(key(d), e.ts_us);
                 }
                 if let Some(t) = terminal {
-                    b.terminals.insert(t);
+                    b.terminals.insert(t, e.ts_us);
                 }
                 if let Some(m) = merchant {
-                    b.merchants.insert(m);
+                    b.merchants.insert(m, e.ts_us);
                 }
             }
             Kind::Signup => {
@@ -557,12 +601,12 @@ impl LiveState {
                 p.city = text(e, vocab.city).map(str::to_string);
                 p.os = text(e, vocab.os).map(str::to_string);
                 if let Some(d) = text(e, vocab.device_id) {
-                    u.baseline.devices.insert(key(d));
+                    u.baseline.devices.insert(key(d), e.ts_us);
                 }
             }
             Kind::Deposit => {
                 p.balance_fen += amount.unwrap_or(0);
-                p.last_money_us = Some(e.ts_us);
+                p.last_money_us = Some(p.last_money_us.map_or(e.ts_us, |t| t.max(e.ts_us)));
             }
             Kind::IdentityVerified => p.identity_verified = true,
             Kind::CardBound => p.cards_bound += 1,
@@ -581,7 +625,7 @@ impl LiveState {
                         p.holdings_fen.remove(&product);
                     }
                 }
-                p.last_money_us = Some(e.ts_us);
+                p.last_money_us = Some(p.last_money_us.map_or(e.ts_us, |t| t.max(e.ts_us)));
             }
             Kind::LoanDecision => {
                 if let (Some(true), Some(loan)) = (flag(e, vocab.approved), text(e, vocab.loan_id)) {
@@ -605,7 +649,8 @@ impl LiveState {
                     p.overdue_fen.insert(loan.to_string(), int(e, vocab.overdue_fen).unwrap_or(0));
                 }
             }
-            Kind::CreditReport => {
+            // The latest report by its time, whichever arrived last.
+            Kind::CreditReport if p.credit.as_ref().is_none_or(|c| c.ts_us <= e.ts_us) => {
                 p.credit = Some(CreditReport {
                     bureau: text(e, vocab.bureau).unwrap_or_default().to_string(),
                     score: int(e, vocab.bureau_score).unwrap_or(0),
@@ -629,7 +674,7 @@ impl LiveState {
                     p.complaints += 1;
                 }
             }
-            Kind::FraudLabel | Kind::Other => {}
+            Kind::CreditReport | Kind::FraudLabel | Kind::Other => {}
         }
         if kind == Kind::Payment && !self.pending_labels.is_empty() {
             self.settle_pending_label(key(&e.event_id), key(uid));

@@ -81,23 +81,34 @@ impl TxWindow {
     }
 }
 
-/// A small set of 64-bit keys, oldest first, bounded by [`SEEN_MAX`].
+/// A small set of 64-bit keys with when each was last used, bounded by [`SEEN_MAX`]: past it,
+/// the key used longest ago is forgotten. "Longest ago" is by event time, not by arrival, so
+/// history imported after newer events keeps the same keys as history applied in time order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SeenSet(Vec<u64>);
+pub struct SeenSet(Vec<(u64, i64)>);
 
 impl SeenSet {
     /// Whether the key was seen.
     pub fn contains(&self, key: u64) -> bool {
-        self.0.contains(&key)
+        self.0.iter().any(|&(k, _)| k == key)
     }
-    /// Adds a key (moving it to the newest place if present).
-    pub fn insert(&mut self, key: u64) {
-        if let Some(i) = self.0.iter().position(|&k| k == key) {
-            self.0.remove(i);
-        } else if self.0.len() >= SEEN_MAX {
-            self.0.remove(0);
+    /// Records a use of `key` at `ts_us`. When full, a key used before every one kept is not
+    /// kept; otherwise the one used longest ago makes room.
+    pub fn insert(&mut self, key: u64, ts_us: i64) {
+        if let Some(e) = self.0.iter_mut().find(|(k, _)| *k == key) {
+            e.1 = e.1.max(ts_us);
+            return;
         }
-        self.0.push(key);
+        if self.0.len() < SEEN_MAX {
+            self.0.push((key, ts_us));
+            return;
+        }
+        // The oldest use; at equal times the larger key goes first, so the choice does not
+        // depend on the order the uses came in.
+        let (oldest, &(old_key, old_ts)) = self.0.iter().enumerate().min_by_key(|(_, (k, t))| (*t, std::cmp::Reverse(*k))).expect("full");
+        if (ts_us, std::cmp::Reverse(key)) > (old_ts, std::cmp::Reverse(old_key)) {
+            self.0[oldest] = (key, ts_us);
+        }
     }
     /// Keys remembered.
     pub fn len(&self) -> usize {
@@ -106,6 +117,18 @@ impl SeenSet {
     /// Whether empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// A seen-set as checkpoint format 3 stored it: keys only, oldest first.
+#[derive(Deserialize)]
+pub(crate) struct SeenSetV3(Vec<u64>);
+
+impl SeenSetV3 {
+    /// The same keys, their order kept as times (format 3 kept no times: the oldest gets the
+    /// earliest, so the next to go is the same).
+    pub(crate) fn migrate(self) -> SeenSet {
+        SeenSet(self.0.into_iter().zip(i64::MIN..).collect())
     }
 }
 
@@ -262,14 +285,32 @@ mod tests {
     }
 
     #[test]
-    fn seen_set_forgets_the_oldest_past_its_bound() {
+    fn seen_set_forgets_the_key_used_longest_ago_past_its_bound() {
         let mut s = SeenSet::default();
         for k in 0..SEEN_MAX as u64 + 1 {
-            s.insert(k);
+            s.insert(k, k as i64);
         }
         assert!(!s.contains(0));
         assert!(s.contains(SEEN_MAX as u64));
         assert_eq!(s.len(), SEEN_MAX);
+        // A use from before everything kept is not kept; using a kept key again keeps it.
+        s.insert(1_000, -5);
+        assert!(!s.contains(1_000));
+        s.insert(1, 10_000);
+        s.insert(2_000, 10_001);
+        assert!(s.contains(1) && s.contains(2_000) && !s.contains(2));
+    }
+
+    #[test]
+    fn seen_set_keeps_the_same_keys_whatever_order_the_uses_come_in() {
+        let uses: Vec<(u64, i64)> = (0..200u64).map(|i| (i % 97, ((i * 7919) % 500) as i64)).collect();
+        let mut forward = SeenSet::default();
+        uses.iter().for_each(|&(k, t)| forward.insert(k, t));
+        let mut backward = SeenSet::default();
+        uses.iter().rev().for_each(|&(k, t)| backward.insert(k, t));
+        let keys = |s: &SeenSet| (0..97).filter(|&k| s.contains(k)).collect::<Vec<u64>>();
+        assert_eq!(keys(&forward), keys(&backward));
+        assert_eq!(forward.len(), SEEN_MAX);
     }
 
     #[test]
