@@ -189,6 +189,7 @@ pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionCont
     }
     if opts.exposure != Exposure::Internal {
         events = events.select(mask::columns(&with_seq_schema, &view.registry, opts.exposure))?;
+        ctx.add_optimizer_rule(Arc::new(mask::MaskedPrefixFilter));
     }
     ctx.register_table("events", events.clone().into_view())?;
 

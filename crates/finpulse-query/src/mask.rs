@@ -1,12 +1,15 @@
 //! The masking projection every reader's query runs over: one expression per column of
 //! `events`, chosen by the field's data class and mask style in the schema.
 
-use arrow::array::{Array, ArrayRef, AsArray, StringArray, StringArrayType};
-use arrow::buffer::{Buffer, OffsetBuffer};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray, StringArrayType};
+use arrow::buffer::{BooleanBuffer, Buffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Schema};
 use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ExprSchemable, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
 use datafusion::prelude::{cast, col, lit};
 use finpulse_core::Registry;
 use finpulse_core::mask::{Exposure, FieldExposure, MaskStyle, field_exposure};
@@ -88,6 +91,193 @@ impl ScalarUDFImpl for Mask {
     }
 }
 
+/// Whether `value`'s masked form in `style` starts with `prefix`, worked out from the first
+/// characters of the masked form only: the same answer as masking it and comparing, for every
+/// value, without building the masked text.
+pub(crate) fn masked_starts_with(style: MaskStyle, value: &str, prefix: &str) -> bool {
+    /// Takes the masked text piece by piece and stops as soon as it differs from the prefix
+    /// or has matched all of it.
+    struct Compare<'a> {
+        rest: &'a str,
+        differs: bool,
+    }
+    impl std::fmt::Write for Compare<'_> {
+        fn write_str(&mut self, piece: &str) -> std::fmt::Result {
+            let n = piece.len().min(self.rest.len());
+            if piece.as_bytes()[..n] != self.rest.as_bytes()[..n] {
+                self.differs = true;
+                return Err(std::fmt::Error);
+            }
+            self.rest = &self.rest[n..];
+            if self.rest.is_empty() { Err(std::fmt::Error) } else { Ok(()) }
+        }
+    }
+    if prefix.is_empty() {
+        return true;
+    }
+    let mut c = Compare { rest: prefix, differs: false };
+    let _stopped_early = style.write_masked(value, &mut c);
+    !c.differs && c.rest.is_empty()
+}
+
+/// `mask_STYLE(text) LIKE 'prefix%'` (no wildcard or escape in the prefix, case sensitive)
+/// rewritten to `mask_STYLE_starts_with(text, 'prefix')`: the same answer for every row, from
+/// the first characters of each masked value instead of the whole masked text. No clear value
+/// is compared with anything but the masked form, so the rewrite reveals nothing the masked
+/// column does not. A `CAST(text AS Utf8)` around a string-view column is dropped on the way
+/// (the function reads views), so the files' values are not copied either.
+#[derive(Debug, Default)]
+pub(crate) struct MaskedPrefixFilter;
+
+impl datafusion::optimizer::OptimizerRule for MaskedPrefixFilter {
+    fn name(&self) -> &str {
+        "masked_prefix_filter"
+    }
+
+    fn apply_order(&self) -> Option<datafusion::optimizer::ApplyOrder> {
+        Some(datafusion::optimizer::ApplyOrder::BottomUp)
+    }
+
+    fn rewrite(
+        &self,
+        plan: datafusion::logical_expr::LogicalPlan,
+        _: &dyn datafusion::optimizer::OptimizerConfig,
+    ) -> DfResult<Transformed<datafusion::logical_expr::LogicalPlan>> {
+        use datafusion::logical_expr::LogicalPlan;
+        let input_schema = match &plan {
+            LogicalPlan::Filter(f) => f.input.schema().clone(),
+            LogicalPlan::Projection(p) => p.input.schema().clone(),
+            LogicalPlan::TableScan(_) => plan.schema().clone(),
+            _ => return Ok(Transformed::no(plan)),
+        };
+        plan.map_expressions(|e| e.transform_up(|e| prefix_like(e, &input_schema)))
+    }
+}
+
+fn prefix_like(e: Expr, schema: &datafusion::common::DFSchema) -> DfResult<Transformed<Expr>> {
+    use datafusion::logical_expr::expr::{Cast, Like, ScalarFunction};
+    let Expr::Like(Like { negated, expr, pattern, escape_char: None, case_insensitive: false }) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    let (Expr::ScalarFunction(ScalarFunction { func, args }), Expr::Literal(pattern, _)) = (expr.as_ref(), pattern.as_ref()) else {
+        return Ok(Transformed::no(e));
+    };
+    let (Some(mask), [arg]) = (func.inner().downcast_ref::<Mask>(), args.as_slice()) else {
+        return Ok(Transformed::no(e));
+    };
+    let (ScalarValue::Utf8(Some(pattern)) | ScalarValue::Utf8View(Some(pattern)) | ScalarValue::LargeUtf8(Some(pattern))) = pattern else {
+        return Ok(Transformed::no(e));
+    };
+    // DataFusion's LIKE takes a backslash as its escape even when none is named.
+    let Some(prefix) = pattern.strip_suffix('%').filter(|p| !p.contains(['%', '_', '\\'])) else {
+        return Ok(Transformed::no(e));
+    };
+    let text = match arg {
+        Expr::Cast(Cast { expr: inner, field })
+            if field.data_type() == &DataType::Utf8 && matches!(inner.get_type(schema), Ok(DataType::Utf8View | DataType::LargeUtf8)) =>
+        {
+            inner.as_ref().clone()
+        }
+        other => other.clone(),
+    };
+    let test = ScalarUDF::new_from_impl(MaskedStartsWith::new(mask.style)).call(vec![text, lit(prefix)]);
+    Ok(Transformed::yes(if *negated { Expr::Not(Box::new(test)) } else { test }))
+}
+
+/// Whether each text's masked form starts with a prefix (see [`MaskedPrefixFilter`]).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct MaskedStartsWith {
+    style: MaskStyle,
+    signature: Signature,
+}
+
+impl MaskedStartsWith {
+    fn new(style: MaskStyle) -> Self {
+        let text = [DataType::Utf8, DataType::Utf8View, DataType::LargeUtf8];
+        let signature =
+            Signature::one_of(text.into_iter().map(|t| TypeSignature::Exact(vec![t, DataType::Utf8])).collect(), Volatility::Immutable);
+        Self { style, signature }
+    }
+}
+
+impl ScalarUDFImpl for MaskedStartsWith {
+    fn name(&self) -> &str {
+        match self.style {
+            MaskStyle::IdNumber => "mask_id_number_starts_with",
+            MaskStyle::Mobile => "mask_mobile_starts_with",
+            MaskStyle::Card => "mask_card_starts_with",
+            MaskStyle::Name => "mask_name_starts_with",
+            MaskStyle::Partial => "mask_partial_starts_with",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let ColumnarValue::Scalar(ScalarValue::Utf8(Some(prefix))) = &args.args[1] else {
+            return Err(DataFusionError::Internal("the masked prefix test takes a text literal".into()));
+        };
+        let style = self.style;
+        match &args.args[0] {
+            ColumnarValue::Scalar(ScalarValue::Utf8(v) | ScalarValue::Utf8View(v) | ScalarValue::LargeUtf8(v)) => {
+                Ok(ColumnarValue::Scalar(ScalarValue::Boolean(v.as_deref().map(|v| masked_starts_with(style, v, prefix)))))
+            }
+            ColumnarValue::Scalar(_) => Ok(ColumnarValue::Scalar(ScalarValue::Boolean(None))),
+            ColumnarValue::Array(a) => Ok(ColumnarValue::Array(Arc::new(starts_with_array(a, style, prefix)?))),
+        }
+    }
+}
+
+/// [`masked_starts_with`] over a column. A user's rows sit together in the files, so a value
+/// often repeats the row before: its answer is reused. For string views (as Parquet gives
+/// them) a repeat is found from the 16-byte view alone, without reading the text.
+fn starts_with_array(a: &ArrayRef, style: MaskStyle, prefix: &str) -> DfResult<BooleanArray> {
+    let test = |v: &str| masked_starts_with(style, v, prefix);
+    let values = match a.data_type() {
+        DataType::Utf8View => {
+            let strings = a.as_string_view();
+            let views = strings.views();
+            let mut last: Option<(u128, bool)> = None;
+            BooleanBuffer::collect_bool(strings.len(), |i| match last {
+                _ if strings.is_null(i) => false,
+                Some((view, answer)) if view == views[i] => answer,
+                _ => {
+                    let answer = test(strings.value(i));
+                    last = Some((views[i], answer));
+                    answer
+                }
+            })
+        }
+        DataType::Utf8 => repeat_aware(a.as_string::<i32>(), test),
+        DataType::LargeUtf8 => repeat_aware(a.as_string::<i64>(), test),
+        other => return Err(DataFusionError::Internal(format!("the masked prefix test takes text, not {other}"))),
+    };
+    Ok(BooleanArray::new(values, a.nulls().cloned()))
+}
+
+fn repeat_aware<'a, A>(strings: A, test: impl Fn(&str) -> bool) -> BooleanBuffer
+where
+    A: StringArrayType<'a> + Array,
+{
+    let mut last: Option<(&str, bool)> = None;
+    BooleanBuffer::collect_bool(strings.len(), |i| match last {
+        _ if strings.is_null(i) => false,
+        Some((value, answer)) if value == strings.value(i) => answer,
+        _ => {
+            let value = strings.value(i);
+            let answer = test(value);
+            last = Some((value, answer));
+            answer
+        }
+    })
+}
+
 fn mask_array(a: &ArrayRef, style: MaskStyle) -> DfResult<ArrayRef> {
     match a.data_type() {
         DataType::Utf8 => mask_strings(a.as_string::<i32>(), style),
@@ -129,6 +319,68 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_masked_prefix_test_agrees_with_masking_then_comparing() {
+        let values = [
+            "110101199003071234",
+            "13812345678",
+            "6222021234561234",
+            "6222 0212 3456 1234 567",
+            "62-22-0212-3456-1234",
+            "62220212345",
+            "张三",
+            "欧阳娜娜",
+            "账户6222021234561234",
+            "é1234567890ü",
+            "ab",
+            "",
+        ];
+        let styles = [MaskStyle::IdNumber, MaskStyle::Mobile, MaskStyle::Card, MaskStyle::Name, MaskStyle::Partial];
+        for style in styles {
+            for value in values {
+                let masked = style.apply(value);
+                // Every prefix of the masked form, and each one with a wrong last character.
+                let mut prefixes: Vec<String> = masked.char_indices().map(|(i, _)| masked[..i].to_string()).collect();
+                prefixes.push(masked.clone());
+                prefixes.push(format!("{masked}x"));
+                prefixes.extend(masked.char_indices().map(|(i, c)| format!("{}{}", &masked[..i], if c == '*' { '0' } else { '*' })));
+                for p in prefixes {
+                    assert_eq!(masked_starts_with(style, value, &p), masked.starts_with(&p), "{style:?} {value:?} {p:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_prefix_test_over_a_column_answers_each_row_as_alone_in_every_layout() {
+        let values = vec![
+            Some("6222021234561234"),
+            Some("6222021234561234"),
+            None,
+            Some("6222021234561234"),
+            Some("62-22-0212-3456-1234"),
+            Some("62220212"),
+            Some("62220212"),
+            Some(""),
+            None,
+            Some("4000123412341234"),
+        ];
+        let plain: ArrayRef = Arc::new(StringArray::from(values.clone()));
+        let view: ArrayRef = Arc::new(arrow::array::StringViewArray::from_iter(values.iter().copied()));
+        let large: ArrayRef = Arc::new(arrow::array::LargeStringArray::from(values.clone()));
+        for prefix in ["6222", "6222 ", "4", "*", ""] {
+            for a in [&plain, &view, &large] {
+                let got = starts_with_array(a, MaskStyle::Card, prefix).unwrap();
+                for (i, v) in values.iter().enumerate() {
+                    assert_eq!(got.is_null(i), v.is_none(), "{prefix:?} row {i}");
+                    if let Some(v) = v {
+                        assert_eq!(got.value(i), MaskStyle::Card.apply(v).starts_with(prefix), "{prefix:?} row {i} {v:?}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn repeated_values_and_nulls_mask_as_each_would_alone() {

@@ -204,6 +204,19 @@ async fn personal_data_is_masked_by_class_in_every_query_and_shown_only_with_a_p
         }
     }
 
+    // A prefix filter on a masked column answers by the masked form: what it shows matches,
+    // digits behind the stars do not.
+    for (q, n) in [
+        ("SELECT count(*) AS n FROM identity_verified WHERE id_number LIKE '110%'", 1),
+        ("SELECT count(*) AS n FROM identity_verified WHERE id_number LIKE '1101019%'", 0),
+        ("SELECT count(*) AS n FROM identity_verified WHERE id_number NOT LIKE '110***%'", 0),
+        ("SELECT count(*) AS n FROM events WHERE card_number LIKE '6222 ****%'", 1),
+        ("SELECT count(*) AS n FROM events WHERE card_number LIKE '622202%'", 0),
+    ] {
+        let (_, _, text) = sql(&scientist, q, None).await;
+        assert!(text.contains(&format!("[[{n}]]")), "{q}: {text}");
+    }
+
     // A purpose without the permission changes nothing; with it the answer is clear and audited.
     let (_, exposure, text) = sql(&scientist, "SELECT id_number FROM identity_verified", Some("curiosity")).await;
     assert_eq!(exposure.as_deref(), Some("masked"));
