@@ -60,15 +60,20 @@ impl Mask {
     }
 }
 
+/// The names a plan shows for a style's masking function and for its prefix test.
+fn function_names(style: MaskStyle) -> (&'static str, &'static str) {
+    match style {
+        MaskStyle::IdNumber => ("mask_id_number", "mask_id_number_starts_with"),
+        MaskStyle::Mobile => ("mask_mobile", "mask_mobile_starts_with"),
+        MaskStyle::Card => ("mask_card", "mask_card_starts_with"),
+        MaskStyle::Name => ("mask_name", "mask_name_starts_with"),
+        MaskStyle::Partial => ("mask_partial", "mask_partial_starts_with"),
+    }
+}
+
 impl ScalarUDFImpl for Mask {
     fn name(&self) -> &str {
-        match self.style {
-            MaskStyle::IdNumber => "mask_id_number",
-            MaskStyle::Mobile => "mask_mobile",
-            MaskStyle::Card => "mask_card",
-            MaskStyle::Name => "mask_name",
-            MaskStyle::Partial => "mask_partial",
-        }
+        function_names(self.style).0
     }
 
     fn signature(&self) -> &Signature {
@@ -208,13 +213,7 @@ impl MaskedStartsWith {
 
 impl ScalarUDFImpl for MaskedStartsWith {
     fn name(&self) -> &str {
-        match self.style {
-            MaskStyle::IdNumber => "mask_id_number_starts_with",
-            MaskStyle::Mobile => "mask_mobile_starts_with",
-            MaskStyle::Card => "mask_card_starts_with",
-            MaskStyle::Name => "mask_name_starts_with",
-            MaskStyle::Partial => "mask_partial_starts_with",
-        }
+        function_names(self.style).1
     }
 
     fn signature(&self) -> &Signature {
