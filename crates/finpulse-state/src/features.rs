@@ -29,6 +29,8 @@ pub enum Num {
     UserAvgAmountFen7d,
     UserAvgAmountFen30d,
     UserAmountToAvg30d,
+    UserMaxAmountFen7d,
+    UserAmountToMax7d,
     UserAmountZscore,
     UserSecsSinceLastTx,
     UserTxCountTotal,
@@ -123,6 +125,16 @@ pub const NUMERIC: &[FeatureDef<Num>] = &[
     n(Num::UserAvgAmountFen7d, "user.avg_amount_fen_7d", "average amount over the 7 days before; NaN without transactions"),
     n(Num::UserAvgAmountFen30d, "user.avg_amount_fen_30d", "average amount over the 30 days before; NaN without transactions"),
     n(Num::UserAmountToAvg30d, "user.amount_to_avg_30d", "this amount divided by user.avg_amount_fen_30d; NaN without transactions"),
+    n(
+        Num::UserMaxAmountFen7d,
+        "user.max_amount_fen_7d",
+        "the largest of the user's transactions in the 7 days before; NaN without transactions",
+    ),
+    n(
+        Num::UserAmountToMax7d,
+        "user.amount_to_max_7d",
+        "this amount divided by user.max_amount_fen_7d: above 1, larger than anything the user did that week; NaN without transactions",
+    ),
     n(
         Num::UserAmountZscore,
         "user.amount_zscore",

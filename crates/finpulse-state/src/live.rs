@@ -862,6 +862,8 @@ impl LiveState {
         row.set(Num::UserAvgAmountFen7d, d7.avg_fen());
         row.set(Num::UserAvgAmountFen30d, d30.avg_fen());
         row.set(Num::UserAmountToAvg30d, amount as f64 / d30.avg_fen());
+        row.set(Num::UserMaxAmountFen7d, d7.max_amount_fen());
+        row.set(Num::UserAmountToMax7d, amount as f64 / d7.max_amount_fen());
         let z = if b.amounts.n >= OWN_BASELINE_TX_MIN { b.amounts.zscore(amount as f64) } else { self.population.zscore(amount as f64) };
         row.set(Num::UserAmountZscore, z);
         row.set(Num::UserSecsSinceLastTx, b.last_tx_us.map_or(f64::NAN, |t| (now - t) as f64 / MICROS_PER_SEC as f64));

@@ -18,19 +18,25 @@ pub struct TxWindow {
     recent: VecDeque<(i64, i64)>,
 }
 
-/// Count and amount sum over a window.
+/// Count, amount sum and largest amount over a window.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Span {
     /// Transactions.
     pub count: u32,
     /// Their amounts, minor units.
     pub sum_fen: i64,
+    /// The largest of them (0 without transactions).
+    pub max_fen: i64,
 }
 
 impl Span {
     /// The average amount; NaN without transactions.
     pub fn avg_fen(self) -> f64 {
         if self.count == 0 { f64::NAN } else { self.sum_fen as f64 / self.count as f64 }
+    }
+    /// The largest amount; NaN without transactions.
+    pub fn max_amount_fen(self) -> f64 {
+        if self.count == 0 { f64::NAN } else { self.max_fen as f64 }
     }
 }
 
@@ -47,6 +53,7 @@ impl TxWindow {
             let mut any = false;
             for (span, &len) in out.iter_mut().zip(&lens_us) {
                 if age < len {
+                    span.max_fen = if span.count == 0 { amount } else { span.max_fen.max(amount) };
                     span.count += 1;
                     span.sum_fen += amount;
                     any = true;
@@ -262,6 +269,7 @@ mod tests {
         assert_eq!((d1.count, d1.sum_fen), (2, 500));
         assert_eq!((d7.count, d7.sum_fen), (3, 600));
         assert_eq!(d1.avg_fen(), 250.0);
+        assert_eq!((h1.max_amount_fen(), d1.max_amount_fen(), d7.max_amount_fen()), (300.0, 300.0, 300.0));
         assert!(Span::default().avg_fen().is_nan());
     }
 
