@@ -11,6 +11,7 @@
 
 use crate::engine::FraudModel;
 use finpulse_core::Event;
+use finpulse_core::time::MICROS_PER_DAY;
 use finpulse_log::EventStore;
 use finpulse_models::gbdt::GbdtParams;
 use finpulse_models::metrics;
@@ -34,7 +35,6 @@ pub const CARD_PRECISION_K: usize = 100;
 pub fn training_params() -> GbdtParams {
     GbdtParams { rounds_max: 400, learning_rate: 0.05, leaves_max: 7, l2: 1.0, early_stopping_rounds: 0, ..GbdtParams::default() }
 }
-use finpulse_core::time::MICROS_PER_DAY;
 
 /// Why a fraud command failed.
 #[derive(Debug, thiserror::Error)]

@@ -642,6 +642,27 @@ fn fraud_follows_the_handbook_protocol_rules_backtest_and_publish_and_bad_input_
     assert!(auc > 0.75, "AUC {auc}: {e}");
     assert_eq!(e["evaluation"]["days"].as_array().unwrap().len(), 7);
     assert_eq!(e["covered"]["last_day"], "2026-02-28", "{}", e["covered"]);
+    // Which frauds make a card known compromised: since the training start by default, every
+    // one with `all` (more cards left out), and a bad day is named.
+    let removed = |extra: &[&str]| {
+        let mut args = vec!["fraud", "eval", "--data-dir", d, "--from", "2026-02-22", "--to", "2026-03-01", "--format", "json"];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let e: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        (e["known_since"].as_str().unwrap().to_string(), e["evaluation"]["removed_known_compromised"].as_u64().unwrap())
+    };
+    let (since, by_default) = removed(&[]);
+    assert_eq!(since, "2026-02-08");
+    let (since, by_all) = removed(&["--known-since", "all"]);
+    assert_eq!(since, "all");
+    assert!(by_all >= by_default, "{by_all} < {by_default}");
+    let o = run(&["fraud", "eval", "--data-dir", d, "--from", "2026-02-22", "--to", "2026-03-01", "--known-since", "2026-13-01"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--known-since '2026-13-01' is neither a YYYY-MM-DD date nor `all`"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&["fraud", "eval", "--data-dir", d, "--from", "2026-02-22", "--to", "2026-02-23"]);
     assert!(stdout(&o).contains("2026-02-22 to 2026-02-22 inclusive, 1 day ("), "{}", stdout(&o));
     assert!(e["evaluation"]["removed_known_compromised"].as_u64().unwrap() > 0);
