@@ -20,6 +20,11 @@ pub const OWN_BASELINE_TX_MIN: u64 = 3;
 /// (chargebacks) take about a week to come in, so over the most recent days a terminal's known
 /// fraud rate is mostly unknown, not low (the handbook's delay period).
 pub const TERMINAL_LABEL_LAG_DAYS: i32 = 7;
+/// How far back before the lag a terminal's run of known frauds is followed (the buckets keep
+/// [`crate::window::TERMINAL_DAYS`] days, the lag included).
+pub const TERMINAL_STREAK_DAYS: i32 = 30;
+/// A transaction counts as unusually large above this many times the user's median amount.
+pub const HIGH_AMOUNT_TO_MEDIAN: i64 = 3;
 
 use finpulse_core::time::{MICROS_PER_DAY, MICROS_PER_SEC};
 const MINUTE_US: i64 = 60 * MICROS_PER_SEC;
@@ -864,6 +869,10 @@ impl LiveState {
         row.set(Num::UserAmountToAvg30d, amount as f64 / d30.avg_fen());
         row.set(Num::UserMaxAmountFen7d, d7.max_amount_fen());
         row.set(Num::UserAmountToMax7d, amount as f64 / d7.max_amount_fen());
+        row.set(
+            Num::UserHighAmountCount7d,
+            f64::from(b.window.count_above_median(now, 7 * MICROS_PER_DAY, 30 * MICROS_PER_DAY, HIGH_AMOUNT_TO_MEDIAN)),
+        );
         let z = if b.amounts.n >= OWN_BASELINE_TX_MIN { b.amounts.zscore(amount as f64) } else { self.population.zscore(amount as f64) };
         row.set(Num::UserAmountZscore, z);
         row.set(Num::UserSecsSinceLastTx, b.last_tx_us.map_or(f64::NAN, |t| (now - t) as f64 / MICROS_PER_SEC as f64));
@@ -902,6 +911,9 @@ impl LiveState {
             row.set(share, rate(tx, fraud));
         }
         row.set(Num::TerminalDaysSinceFraud, t.latest_fraud_day(today).map_or(f64::NAN, |d| f64::from(today - d)));
+        let streak = t.fraud_streak(today - TERMINAL_LABEL_LAG_DAYS, TERMINAL_STREAK_DAYS);
+        row.set(Num::TerminalFraudStreak, streak.map_or(0.0, |s| f64::from(s.0)));
+        row.set(Num::TerminalFraudStreakDays, streak.map_or(f64::NAN, |s| f64::from(today - s.1)));
         let m = merchant_id.and_then(|id| self.merchants.get(&key(id))).unwrap_or(&empty);
         let windows = [
             (1, Num::MerchantTxCount1d, Num::MerchantFraudRate1d),

@@ -66,6 +66,32 @@ impl TxWindow {
         out
     }
 
+    /// Of the transactions in `(now - recent_us, now)`, those with an amount above `factor` times
+    /// the median amount over `(now - baseline_us, now)`: a run of unusually large spending (a
+    /// stolen card's pattern), robust to the run itself. 0 without transactions.
+    pub fn count_above_median(&self, now_us: i64, recent_us: i64, baseline_us: i64, factor: i64) -> u32 {
+        let in_baseline = || self.recent.iter().rev().filter(|&&(ts, _)| ts <= now_us).take_while(|&&(ts, _)| now_us - ts < baseline_us);
+        // Most users' month fits on the stack; a busier one takes a heap buffer.
+        let mut on_stack = [0i64; MEDIAN_STACK_MAX];
+        let mut on_heap = Vec::new();
+        let n = in_baseline().count();
+        let amounts: &mut [i64] = if n <= MEDIAN_STACK_MAX {
+            on_stack.iter_mut().zip(in_baseline()).for_each(|(slot, &(_, amount))| *slot = amount);
+            &mut on_stack[..n]
+        } else {
+            on_heap.extend(in_baseline().map(|&(_, amount)| amount));
+            &mut on_heap
+        };
+        if n == 0 {
+            return 0;
+        }
+        // The lower median: with two amounts, the smaller (a card's first large payment stands out).
+        let median = *amounts.select_nth_unstable((n - 1) / 2).1;
+        let threshold = median.saturating_mul(factor);
+        let recent = self.recent.iter().rev().filter(|&&(ts, _)| ts <= now_us).take_while(|&&(ts, _)| now_us - ts < recent_us);
+        recent.filter(|&&(_, amount)| amount > threshold).count() as u32
+    }
+
     /// Records a transaction and forgets those older than the longest window.
     pub fn push(&mut self, ts_us: i64, amount_fen: i64) {
         // Input is in log order, normally time order; an older one goes to its place.
@@ -87,6 +113,9 @@ impl TxWindow {
         self.recent.is_empty()
     }
 }
+
+/// Amounts a median is taken over without a heap buffer.
+const MEDIAN_STACK_MAX: usize = 128;
 
 /// A small set of 64-bit keys with when each was last used, bounded by [`SEEN_MAX`]: past it,
 /// the key used longest ago is forgotten. "Longest ago" is by event time, not by arrival, so
@@ -237,6 +266,30 @@ impl DayBuckets {
         (0..TERMINAL_DAYS).filter(|&i| self.fraud[i] > 0 && self.day[i] <= today).map(|i| self.day[i]).max()
     }
 
+    /// The run of payments known to be fraud that ends on the latest day with payments in
+    /// `(until - days, until]`: going back from that day, every day whose payments are all
+    /// known fraud extends it (days without payments are passed over), and it stops at the
+    /// first day with a payment not known as fraud, taking that day's frauds as the run's start
+    /// (the order within a day is not kept). `Some((frauds, first day))`, or `None` when the
+    /// latest payments are not fraud.
+    pub fn fraud_streak(&self, until: i32, days: i32) -> Option<(u32, i32)> {
+        let mut run: Option<(u32, i32)> = None;
+        for day in (until - days + 1..=until).rev() {
+            let i = day.rem_euclid(TERMINAL_DAYS as i32) as usize;
+            if self.day[i] != day || self.tx[i] == 0 {
+                continue;
+            }
+            let (tx, fraud) = (self.tx[i], self.fraud[i].min(self.tx[i]));
+            if fraud > 0 {
+                run = Some((run.map_or(0, |r| r.0) + fraud, day));
+            }
+            if fraud < tx {
+                break;
+            }
+        }
+        run
+    }
+
     /// (payments, known frauds) on `today` and the `days - 1` days before.
     pub fn window(&self, today: i32, days: i32) -> (u32, u32) {
         let (mut tx, mut fraud) = (0, 0);
@@ -271,6 +324,43 @@ mod tests {
         assert_eq!(d1.avg_fen(), 250.0);
         assert_eq!((h1.max_amount_fen(), d1.max_amount_fen(), d7.max_amount_fen()), (300.0, 300.0, 300.0));
         assert!(Span::default().avg_fen().is_nan());
+    }
+
+    #[test]
+    fn large_amounts_are_counted_against_the_median_of_the_longer_window() {
+        let mut w = TxWindow::default();
+        let day = 24 * HOUR;
+        let now = 100 * day;
+        assert_eq!(w.count_above_median(now, 7 * day, 30 * day, 3), 0);
+        for (ago_days, amount) in [(29, 100), (20, 120), (15, 90), (10, 110), (6, 500), (3, 301), (2, 300), (1, 100)] {
+            w.push(now - ago_days * day, amount);
+        }
+        w.push(now + HOUR, 10_000); // after `now`: not before this transaction
+        // Median of the 8 amounts is 110 (lower median): above 330 in the last 7 days is 500
+        // alone; above 220, also 301 and 300.
+        assert_eq!(w.count_above_median(now, 7 * day, 30 * day, 3), 1);
+        assert_eq!(w.count_above_median(now, 7 * day, 30 * day, 2), 3);
+        // Over 10 days the median is 300: nothing is above 900.
+        assert_eq!(w.count_above_median(now, 7 * day, 10 * day, 3), 0);
+    }
+
+    #[test]
+    fn a_fraud_streak_runs_back_over_days_wholly_fraud_and_empty_days() {
+        let mut b = DayBuckets::default();
+        let pay = |b: &mut DayBuckets, day: i32, tx: u32, fraud: i32| {
+            (0..tx).for_each(|_| b.add_tx(day));
+            b.add_fraud(day, fraud);
+        };
+        pay(&mut b, 10, 3, 0);
+        pay(&mut b, 11, 4, 2); // the run starts here: 2 frauds
+        pay(&mut b, 13, 2, 2); // day 12 had no payments
+        pay(&mut b, 14, 1, 1);
+        pay(&mut b, 20, 5, 1); // after `until`
+        assert_eq!(b.fraud_streak(14, 30), Some((5, 11)));
+        assert_eq!(b.fraud_streak(14, 2), Some((3, 13)));
+        assert_eq!(b.fraud_streak(10, 30), None);
+        assert_eq!(b.fraud_streak(20, 3), Some((1, 20)));
+        assert_eq!(DayBuckets::default().fraud_streak(20, 30), None);
     }
 
     #[test]
