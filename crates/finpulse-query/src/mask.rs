@@ -131,6 +131,30 @@ pub(crate) fn masked_starts_with(style: MaskStyle, value: &str, prefix: &str) ->
     !c.differs && c.rest.is_empty()
 }
 
+/// Whether a text whose first four bytes are `head` certainly does not mask in `style` to
+/// something starting with `prefix`, from those bytes alone; false when they cannot tell. Most
+/// values of a selective filter are ruled out here without their text being read.
+///
+/// Each style shows either nothing (stars throughout, for a value too short) or its value's
+/// first `k` kept characters; a prefix that does not start with a star and differs from those
+/// characters matches neither. The head's bytes are those characters when they are ASCII (and,
+/// for cards, letters or digits: spaces and dashes are not kept).
+fn head_rules_out(style: MaskStyle, head: [u8; 4], prefix: &[u8]) -> bool {
+    let shown = match style {
+        MaskStyle::Card => 4,
+        MaskStyle::IdNumber | MaskStyle::Mobile => 3,
+        MaskStyle::Name => 1,
+        // How much it shows depends on the length in characters: not decided here.
+        MaskStyle::Partial => return false,
+    };
+    let k = shown.min(prefix.len());
+    if k == 0 || prefix[0] == b'*' {
+        return false;
+    }
+    let kept = |b: &u8| if style == MaskStyle::Card { b.is_ascii_alphanumeric() } else { b.is_ascii() && *b != 0 };
+    head[..k].iter().all(kept) && head[..k] != prefix[..k]
+}
+
 /// `mask_STYLE(text) LIKE 'prefix%'` (no wildcard or escape in the prefix, case sensitive)
 /// rewritten to `mask_STYLE_starts_with(text, 'prefix')`: the same answer for every row, from
 /// the first characters of each masked value instead of the whole masked text. No clear value
@@ -252,6 +276,8 @@ fn starts_with_array(a: &ArrayRef, style: MaskStyle, prefix: &str) -> DfResult<B
             BooleanBuffer::collect_bool(strings.len(), |i| match last {
                 _ if strings.is_null(i) => false,
                 Some((view, answer)) if view == views[i] => answer,
+                // Bytes 4..8 of a view are the text's first four (zero-padded when shorter).
+                _ if head_rules_out(style, ((views[i] >> 32) as u32).to_le_bytes(), prefix.as_bytes()) => false,
                 _ => {
                     let answer = test(strings.value(i));
                     last = Some((views[i], answer));
@@ -365,22 +391,38 @@ mod tests {
             None,
             Some("6222021234561234"),
             Some("62-22-0212-3456-1234"),
+            Some("62 220212345612"),
             Some("62220212"),
             Some("62220212"),
             Some(""),
             None,
             Some("4000123412341234"),
+            Some("110101199003071234"),
+            Some("13812345678"),
+            Some("138"),
+            Some("张三"),
+            Some("é1234567890ü"),
+            Some("ab"),
+            Some("a\0bcdefghijklmn"),
         ];
         let plain: ArrayRef = Arc::new(StringArray::from(values.clone()));
         let view: ArrayRef = Arc::new(arrow::array::StringViewArray::from_iter(values.iter().copied()));
         let large: ArrayRef = Arc::new(arrow::array::LargeStringArray::from(values.clone()));
-        for prefix in ["6222", "6222 ", "4", "*", ""] {
-            for a in [&plain, &view, &large] {
-                let got = starts_with_array(a, MaskStyle::Card, prefix).unwrap();
-                for (i, v) in values.iter().enumerate() {
-                    assert_eq!(got.is_null(i), v.is_none(), "{prefix:?} row {i}");
-                    if let Some(v) = v {
-                        assert_eq!(got.value(i), MaskStyle::Card.apply(v).starts_with(prefix), "{prefix:?} row {i} {v:?}");
+        let styles = [MaskStyle::IdNumber, MaskStyle::Mobile, MaskStyle::Card, MaskStyle::Name, MaskStyle::Partial];
+        for style in styles {
+            // Every masked value's prefixes, and a few that match nothing or only stars.
+            let mut prefixes: Vec<String> = ["6222", "6222 ", "4", "*", "", "13", "139", "張", "a"].map(String::from).to_vec();
+            for masked in values.iter().flatten().map(|v| style.apply(v)) {
+                prefixes.extend(masked.char_indices().map(|(i, _)| masked[..i].to_string()));
+            }
+            for prefix in &prefixes {
+                for a in [&plain, &view, &large] {
+                    let got = starts_with_array(a, style, prefix).unwrap();
+                    for (i, v) in values.iter().enumerate() {
+                        assert_eq!(got.is_null(i), v.is_none(), "{prefix:?} row {i}");
+                        if let Some(v) = v {
+                            assert_eq!(got.value(i), style.apply(v).starts_with(prefix.as_str()), "{style:?} {prefix:?} row {i} {v:?}");
+                        }
                     }
                 }
             }
