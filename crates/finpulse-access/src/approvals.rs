@@ -30,6 +30,28 @@ impl ApprovalKind {
     }
 }
 
+/// What approving a request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// Makes the version active (a publication or a promotion).
+    #[default]
+    Activate,
+    /// Rolls back to the version, which must still be the one a roll-back reaches when it is
+    /// approved (the history's order is kept, so a later roll-back walks further back).
+    RollBack,
+}
+
+impl Change {
+    /// Its name in answers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Change::Activate => "activate",
+            Change::RollBack => "roll_back",
+        }
+    }
+}
+
 /// Where a request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,6 +78,9 @@ pub struct Approval {
     pub name: String,
     /// The version to make active.
     pub version: u32,
+    /// How: made active, or rolled back to.
+    #[serde(default)]
+    pub change: Change,
     /// Who asked.
     pub requested_by: String,
     /// When, µs.
@@ -121,8 +146,16 @@ impl Approvals {
         Ok(self.file.read()?)
     }
 
-    /// Asks for `version` of `name` in `tenant` to be made active.
-    pub fn request(&self, tenant: &str, kind: ApprovalKind, name: &str, version: u32, by: &str) -> Result<Approval, ApprovalError> {
+    /// Asks for `version` of `name` in `tenant` to be made active by `change`.
+    pub fn request(
+        &self,
+        tenant: &str,
+        kind: ApprovalKind,
+        name: &str,
+        version: u32,
+        change: Change,
+        by: &str,
+    ) -> Result<Approval, ApprovalError> {
         let _lock = self.file.lock()?;
         let mut all = self.all()?;
         let a = Approval {
@@ -131,6 +164,7 @@ impl Approvals {
             kind,
             name: name.to_string(),
             version,
+            change,
             requested_by: by.to_string(),
             requested_at_us: finpulse_core::time::now_us(),
             state: ApprovalState::Pending,
@@ -182,7 +216,7 @@ mod tests {
     fn a_second_person_decides_and_the_maker_cannot() {
         let dir = tempfile::tempdir().unwrap();
         let approvals = Approvals::open(dir.path());
-        let a = approvals.request("bank_a", ApprovalKind::Rules, "active", 3, "user:maker").unwrap();
+        let a = approvals.request("bank_a", ApprovalKind::Rules, "active", 3, Change::Activate, "user:maker").unwrap();
         let refused = approvals.decide("bank_a", a.id, true, "user:maker", |_| Ok::<(), String>(()));
         assert!(matches!(refused, Err(ApprovalError::SamePerson { .. })));
         let failed = approvals.decide("bank_a", a.id, true, "user:checker", |_| Err("does not compile".to_string())).unwrap();
@@ -201,7 +235,7 @@ mod tests {
     fn another_tenants_request_is_neither_listed_nor_decided() {
         let dir = tempfile::tempdir().unwrap();
         let approvals = Approvals::open(dir.path());
-        let a = approvals.request("bank_a", ApprovalKind::Models, "fraud", 2, "user:maker").unwrap();
+        let a = approvals.request("bank_a", ApprovalKind::Models, "fraud", 2, Change::RollBack, "user:maker").unwrap();
         assert!(approvals.list("bank_b").unwrap().is_empty());
         let other = approvals.decide("bank_b", a.id, true, "user:checker", |_| Ok::<(), String>(()));
         assert!(matches!(other, Err(ApprovalError::NotFound(_))), "{other:?}");

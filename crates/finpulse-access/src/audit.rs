@@ -54,7 +54,7 @@ pub struct Record {
     /// Where from: the peer address, or `cli`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    /// `ok`, `denied` or `failed`.
+    /// `started` (a change about to be made), `ok`, `denied`, `refused` or `failed`.
     pub outcome: String,
     /// The HTTP status answered, for requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,6 +66,11 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
+
+/// The outcome of a change's first entry, written before the change is made; a second entry
+/// with the same action and target gives its outcome. A crash between the two leaves the
+/// intent on record: never a change without a trace.
+pub const OUTCOME_STARTED: &str = "started";
 
 /// One entry as stored: its place, its time and the record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -303,6 +303,19 @@ impl<M: Serialize + DeserializeOwned + Clone> VersionedStore<M> {
         self.check_name(name)?;
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
+        let previous = self.rollback_target_in(&index, name)?;
+        let a = Self::record(&mut index, name, previous, Action::Rollback, by);
+        self.write_index(&mut index)?;
+        Ok(a)
+    }
+
+    /// The version a roll-back of `name` would make active now.
+    pub fn rollback_target(&self, name: &str) -> Result<u32, VersionsError> {
+        self.check_name(name)?;
+        self.rollback_target_in(&self.read_index()?, name)
+    }
+
+    fn rollback_target_in(&self, index: &Index<M>, name: &str) -> Result<u32, VersionsError> {
         // Replay the history as a stack: publish and promote push a version, remove pushes
         // nothing-active, a roll-back pops; so repeated roll-backs walk back through earlier
         // states instead of toggling between two.
@@ -317,12 +330,10 @@ impl<M: Serialize + DeserializeOwned + Clone> VersionedStore<M> {
             }
         }
         stack.pop();
-        let Some(Some(previous)) = stack.last().copied() else {
-            return Err(VersionsError::NothingToRollBack { kind: self.kind.noun, name: name.into() });
-        };
-        let a = Self::record(&mut index, name, previous, Action::Rollback, by);
-        self.write_index(&mut index)?;
-        Ok(a)
+        match stack.last().copied() {
+            Some(Some(previous)) => Ok(previous),
+            _ => Err(VersionsError::NothingToRollBack { kind: self.kind.noun, name: name.into() }),
+        }
     }
 
     /// Makes nothing active under `name`; its versions stay, and a roll-back brings the last

@@ -113,6 +113,11 @@ impl ModelRegistry {
         Ok(self.store.rollback(purpose, by)?)
     }
 
+    /// The version a roll-back of `purpose` would make active now.
+    pub fn rollback_target(&self, purpose: &str) -> Result<u32, RegistryError> {
+        Ok(self.store.rollback_target(purpose)?)
+    }
+
     /// Every registered version, oldest first, with the active version per purpose.
     pub fn list(&self) -> Result<(Vec<ModelEntry>, BTreeMap<String, u32>), RegistryError> {
         Ok(self.store.list()?)

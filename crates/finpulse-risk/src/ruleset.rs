@@ -450,6 +450,11 @@ impl RulesetStore {
         self.get(a.version)
     }
 
+    /// The version a roll-back would make active now.
+    pub fn rollback_target(&self) -> Result<u32, RulesetError> {
+        Ok(self.adopted()?.rollback_target(RULESET_SLOT)?)
+    }
+
     /// The active ruleset, if one was published.
     pub fn active(&self) -> Result<Option<Ruleset>, RulesetError> {
         let store = self.adopted()?;

@@ -15,7 +15,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use finpulse_access::approvals::{Approval, ApprovalError, ApprovalKind};
+use finpulse_access::approvals::{Approval, ApprovalError, ApprovalKind, Change};
 use finpulse_access::audit::{self, Entry, Record};
 use finpulse_access::{Exposure, KeyLimits, KeyRecord, NewKey, Permission, Principal, Role, TENANT_DEFAULT};
 use serde::{Deserialize, Serialize};
@@ -85,13 +85,15 @@ enum Trail {
     Refusals,
     /// Audited whatever the answer (changes, reads of the audit log).
     Always,
-    /// Audited when it answered in clear (SQL).
+    /// Audited when it answered in clear (user profiles).
     ClearReads,
+    /// Audited when it answered in clear or as an export, an Arrow stream of any size (SQL).
+    ClearReadsAndExports,
 }
 
 use Need::{Open, SignedIn};
 use Permission as P;
-use Trail::{Always, ClearReads, Refusals};
+use Trail::{Always, ClearReads, ClearReadsAndExports, Refusals};
 
 /// Every route, what it needs, and whether it is audited.
 const ROUTES: &[(&str, &str, Need, Trail)] = &[
@@ -114,7 +116,7 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     ("POST", "/v1/approvals/{id}/approve", SignedIn, Always),
     ("POST", "/v1/approvals/{id}/reject", SignedIn, Always),
     ("POST", "/v1/events", Need::Permission(P::Ingest), Refusals),
-    ("POST", "/v1/sql", Need::Permission(P::RunSql), ClearReads),
+    ("POST", "/v1/sql", Need::Permission(P::RunSql), ClearReadsAndExports),
     ("GET", "/v1/schema", Need::Permission(P::ReadInsights), Refusals),
     ("POST", "/v1/schema/types", Need::Permission(P::Operate), Always),
     ("POST", "/v1/admin/compact", Need::Permission(P::Operate), Always),
@@ -128,13 +130,14 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     ("POST", "/v1/insights/{kind}", Need::Permission(P::ReadInsights), Refusals),
     ("GET", "/v1/segments", Need::Permission(P::ReadInsights), Refusals),
     ("POST", "/v1/segments", Need::Permission(P::EditGrowth), Always),
-    ("GET", "/v1/segments/{name}/members", Need::Permission(P::ReadInsights), Refusals),
+    // A list of users to take elsewhere (a campaign): an export, audited.
+    ("GET", "/v1/segments/{name}/members", Need::Permission(P::ReadInsights), Always),
     ("POST", "/v1/segments/{name}/rollback", Need::Permission(P::EditGrowth), Always),
     ("GET", "/v1/goals", Need::Permission(P::ReadInsights), Refusals),
     ("POST", "/v1/goals", Need::Permission(P::EditGrowth), Always),
     ("POST", "/v1/goals/{name}/rollback", Need::Permission(P::EditGrowth), Always),
     ("POST", "/v1/decisions", Need::Permission(P::Decide), Refusals),
-    ("GET", "/v1/users/{id}", Need::Permission(P::ReadUsers), Refusals),
+    ("GET", "/v1/users/{id}", Need::Permission(P::ReadUsers), ClearReads),
     ("GET", "/v1/rules", Need::Permission(P::ReadCases), Refusals),
     ("POST", "/v1/rules", Need::Permission(P::PublishRules), Always),
     ("POST", "/v1/rules/rollback", Need::Permission(P::PublishRules), Always),
@@ -145,6 +148,11 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     ("GET", "/v1/cases/{id}", Need::Permission(P::ReadCases), Refusals),
     ("POST", "/v1/cases/{id}/{action}", Need::Permission(P::ChangeCases), Always),
 ];
+
+/// Whether a request asks for its answer as an Arrow stream (an export: no row limit).
+pub(crate) fn wants_arrow(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(crate::ARROW_STREAM_MEDIA_TYPE))
+}
 
 /// Whether `path` is the API's (under `/v1`, or one of the operations routes) rather than
 /// the console's.
@@ -396,9 +404,11 @@ pub(crate) async fn guard(State(tenants): State<Arc<Tenants>>, mut req: Request,
     let exposure = principal.exposure(purpose.as_deref());
     let caller = Caller { principal: principal.clone(), purpose: purpose.clone(), exposure };
 
+    let export = trail == ClearReadsAndExports && wants_arrow(req.headers());
     let audited = match trail {
         Always => true,
         ClearReads => exposure == Exposure::Clear,
+        ClearReadsAndExports => exposure == Exposure::Clear || export,
         Refusals => false,
     };
     let (mut req, request_sha256) = if audited {
@@ -427,6 +437,30 @@ pub(crate) async fn guard(State(tenants): State<Arc<Tenants>>, mut req: Request,
     };
     req.extensions_mut().insert(tenant);
     req.extensions_mut().insert(caller);
+    let entry = |outcome: &str, status: Option<StatusCode>| Record {
+        actor: principal.actor.clone(),
+        role: Some(principal.role.name().to_string()),
+        tenant: principal.tenant.clone(),
+        action: match (exposure == Exposure::Clear, export) {
+            (true, true) => format!("{} (export in clear)", action()),
+            (true, false) if trail != Always => format!("{} (read in clear)", action()),
+            (false, true) => format!("{} (export)", action()),
+            _ => action(),
+        },
+        target: Some(target()),
+        purpose: purpose.clone(),
+        from: from(),
+        outcome: outcome.into(),
+        status: status.map(|s| s.as_u16()),
+        request_sha256: request_sha256.clone(),
+        detail: None,
+    };
+    // A change is in the audit log before it is made: a crash between the two leaves its
+    // intent on record, never a change without a trace.
+    let change = trail == Always && method != Method::GET;
+    if change && let Err(e) = append_audit(&app.access, entry(audit::OUTCOME_STARTED, None)).await {
+        return error(StatusCode::SERVICE_UNAVAILABLE, format!("the audit log could not be written, so nothing was changed: {e}"));
+    }
     let mut answer = next.run(req).await;
     answer.headers_mut().insert(EXPOSURE_HEADER, HeaderValue::from_static(if exposure == Exposure::Clear { "clear" } else { "masked" }));
     if audited {
@@ -440,23 +474,11 @@ pub(crate) async fn guard(State(tenants): State<Arc<Tenants>>, mut req: Request,
         } else {
             "failed"
         };
-        let record = Record {
-            actor: principal.actor.clone(),
-            role: Some(principal.role.name().to_string()),
-            tenant: principal.tenant.clone(),
-            action: if trail == ClearReads { format!("{} (read in clear)", action()) } else { action() },
-            target: Some(target()),
-            purpose,
-            from: from(),
-            outcome: outcome.into(),
-            status: Some(status.as_u16()),
-            request_sha256,
-            detail: None,
-        };
-        if let Err(e) = append_audit(&app.access, record).await {
+        if let Err(e) = append_audit(&app.access, entry(outcome, Some(status))).await {
+            let done = if change { "its intent is on record but not its outcome" } else { "nothing was changed" };
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the audit log could not be written, so the answer is withheld (the change may have been applied): {e}"),
+                format!("the audit log could not be written, so the answer is withheld ({done}): {e}"),
             );
         }
     }
@@ -903,6 +925,10 @@ pub struct AuditQuery {
     pub outcome: Option<String>,
     /// From this entry number on.
     pub from_seq: Option<u64>,
+    /// Only entries at or after this time (RFC 3339, or a YYYY-MM-DD day in UTC).
+    pub since: Option<String>,
+    /// Only entries before this time (RFC 3339, or a YYYY-MM-DD day in UTC).
+    pub until: Option<String>,
     /// Most entries answered (default 1,000; at most 100,000).
     pub limit: Option<usize>,
     /// json (default) or csv.
@@ -954,6 +980,17 @@ pub(crate) async fn audit_log(Tenant(app): Tenant, query: Result<Query<AuditQuer
         Some(other) => return error(StatusCode::BAD_REQUEST, format!("format '{other}': use json or csv")),
     };
     let limit = q.limit.unwrap_or(1000).min(AUDIT_ENTRIES_MAX);
+    let time = |name: &str, value: &Option<String>| -> Result<Option<i64>, Response> {
+        let Some(text) = value else { return Ok(None) };
+        finpulse_core::time::parse_date_us(text)
+            .map_or_else(|| finpulse_core::time::parse_rfc3339_us(text), Ok)
+            .map(Some)
+            .map_err(|_| error(StatusCode::BAD_REQUEST, format!("{name} '{text}': use an RFC 3339 time or a YYYY-MM-DD day")))
+    };
+    let (since_us, until_us) = match (time("since", &q.since), time("until", &q.until)) {
+        (Ok(s), Ok(u)) => (s, u),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
     let dir = app.access.audit.dir().to_path_buf();
     let key = hex::encode(app.access.audit.verifying_key().to_bytes());
     let tenant = app.tenant.to_string();
@@ -966,6 +1003,7 @@ pub(crate) async fn audit_log(Tenant(app): Tenant, query: Result<Query<AuditQuer
             .into_iter()
             .filter(|e| e.record.tenant == tenant)
             .filter(|e| q.from_seq.is_none_or(|s| e.seq >= s))
+            .filter(|e| since_us.is_none_or(|t| e.at_us >= t) && until_us.is_none_or(|t| e.at_us < t))
             .filter(|e| q.actor.as_ref().is_none_or(|a| &e.record.actor == a))
             .filter(|e| q.action.as_ref().is_none_or(|a| e.record.action.contains(a.as_str())))
             .filter(|e| q.outcome.as_ref().is_none_or(|o| &e.record.outcome == o))
@@ -1074,6 +1112,8 @@ pub struct ApprovalBody {
     pub name: String,
     /// The version to make active.
     pub version: u32,
+    /// activate (a publication or promotion) or roll_back.
+    pub change: String,
     /// Who asked.
     pub requested_by: String,
     /// When (RFC 3339).
@@ -1092,6 +1132,7 @@ impl From<&Approval> for ApprovalBody {
             kind: a.kind.name().into(),
             name: a.name.clone(),
             version: a.version,
+            change: a.change.name().into(),
             requested_by: a.requested_by.clone(),
             requested_at: finpulse_core::time::format_us(a.requested_at_us),
             state: serde_json::to_value(a.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
@@ -1133,6 +1174,37 @@ pub(crate) async fn reject(Tenant(app): Tenant, axum::Extension(caller): axum::E
     decide(app, caller, id, false).await
 }
 
+/// Makes an approved change take effect: the version becomes active, or the roll-back it names
+/// happens (refused when a roll-back would now reach another version). The ruleset made
+/// active, for a running engine to load.
+pub fn apply_approval(data_dir: &std::path::Path, a: &Approval, by: &str) -> Result<Option<finpulse_risk::ruleset::Ruleset>, String> {
+    let stale = |now: u32| format!("a roll-back now reaches v{now}, not v{} as when it was asked: ask again", a.version);
+    match a.kind {
+        ApprovalKind::Rules => {
+            let store = finpulse_risk::ruleset::RulesetStore::in_data_dir(data_dir);
+            let r = match a.change {
+                Change::Activate => store.promote(a.version, by),
+                Change::RollBack => match store.rollback_target().map_err(|e| e.to_string())? {
+                    v if v == a.version => store.rollback(by),
+                    v => return Err(stale(v)),
+                },
+            };
+            r.map(Some).map_err(|e| e.to_string())
+        }
+        ApprovalKind::Models => {
+            let registry = finpulse_models::registry::ModelRegistry::in_data_dir(data_dir).map_err(|e| e.to_string())?;
+            let done = match a.change {
+                Change::Activate => registry.promote(&a.name, a.version, by),
+                Change::RollBack => match registry.rollback_target(&a.name).map_err(|e| e.to_string())? {
+                    v if v == a.version => registry.rollback(&a.name, by),
+                    v => return Err(stale(v)),
+                },
+            };
+            done.map(|_| None).map_err(|e| e.to_string())
+        }
+    }
+}
+
 async fn decide(app: AppState, caller: Caller, id: u64, approve: bool) -> Response {
     let kind = match app.access.approvals.list(&app.tenant) {
         Ok(all) => match all.iter().find(|a| a.id == id) {
@@ -1155,17 +1227,7 @@ async fn decide(app: AppState, caller: Caller, id: u64, approve: bool) -> Respon
     let decided = tokio::task::spawn_blocking(move || {
         let mut activated = None;
         let outcome = access.approvals.decide(&tenant, id, approve, &by, |a| -> Result<(), String> {
-            match a.kind {
-                ApprovalKind::Rules => {
-                    let r =
-                        finpulse_risk::ruleset::RulesetStore::in_data_dir(&data_dir).promote(a.version, &by).map_err(|e| e.to_string())?;
-                    activated = Some(r);
-                }
-                ApprovalKind::Models => {
-                    let registry = finpulse_models::registry::ModelRegistry::in_data_dir(&data_dir).map_err(|e| e.to_string())?;
-                    registry.promote(&a.name, a.version, &by).map_err(|e| e.to_string())?;
-                }
-            }
+            activated = apply_approval(&data_dir, a, &by)?;
             Ok(())
         });
         (outcome, activated)

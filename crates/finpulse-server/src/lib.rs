@@ -371,7 +371,18 @@ async fn sql(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("body must be {{\"query\": \"...\"}}: {}", e.body_text())),
     };
-    let wants_arrow = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(ARROW_STREAM_MEDIA_TYPE));
+    let wants_arrow = access::wants_arrow(&headers);
+    // An Arrow stream has no row limit: in clear, it is an export of personal data.
+    if wants_arrow && caller.exposure == Exposure::Clear && !caller.principal.allows(finpulse_access::Permission::ExportPersonal) {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "role {} may read personal data in clear but not export it: an Arrow stream in clear needs the export_personal permission (ask for JSON, or leave out {} for masked data)",
+                caller.principal.role,
+                access::PURPOSE_HEADER
+            ),
+        );
+    }
     let _key_turn = match caller.query_turn(&state) {
         Ok(t) => t,
         Err(r) => return r.response(),

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use finpulse_access::approvals::ApprovalKind;
+use finpulse_access::approvals::{ApprovalKind, Change};
 use finpulse_churn::{ChurnError, ChurnSpec, PURPOSE, RiskList};
 use finpulse_core::versions::VersionsError;
 use finpulse_models::pricing::{OFFERS_FILE, Offer, OfferSet};
@@ -112,7 +112,7 @@ pub(crate) async fn promote(
             Ok(_) => return error(StatusCode::NOT_FOUND, format!("no model {purpose} v{version}")),
             Err(r) => return r,
         }
-        return match state.access.approvals.request(&state.tenant, ApprovalKind::Models, &purpose, req.version, &by) {
+        return match state.access.approvals.request(&state.tenant, ApprovalKind::Models, &purpose, req.version, Change::Activate, &by) {
             Ok(a) => (StatusCode::ACCEPTED, Json(crate::access::ApprovalBody::from(&a))).into_response(),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         };
@@ -123,16 +123,31 @@ pub(crate) async fn promote(
     }
 }
 
-/// Return a purpose to the version that was active before the current one.
+/// Return a purpose to the version that was active before the current one. Where promotions
+/// need a second person, so does this: the roll-back waits for approval.
 #[utoipa::path(post, path = "/v1/models/{purpose}/rollback", tag = "models",
     params(("purpose" = String, Path, description = "e.g. churn")),
-    responses((status = 200, body = ModelActivationBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ModelActivationBody),
+        (status = 202, description = "Waiting for a second person (access.approval_required has models)", body = crate::access::ApprovalBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn rollback(
     Tenant(state): Tenant,
     axum::Extension(caller): axum::Extension<crate::access::Caller>,
     Path(purpose): Path<String>,
 ) -> Response {
     let by = caller.actor().to_string();
+    if state.access_options.needs_approval(ApprovalKind::Models) {
+        let name = purpose.clone();
+        let target = match with_registry(&state, move |r| r.rollback_target(&name)).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        return match state.access.approvals.request(&state.tenant, ApprovalKind::Models, &purpose, target, Change::RollBack, &by) {
+            Ok(a) => (StatusCode::ACCEPTED, Json(crate::access::ApprovalBody::from(&a))).into_response(),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+    }
     match with_registry(&state, move |r| r.rollback(&purpose, &by)).await {
         Ok(a) => Json(ModelActivationBody::from(&a)).into_response(),
         Err(r) => r,

@@ -2,6 +2,7 @@
 //! GET|POST /v1/rules, and risk cases. The state itself is `finpulse_risk::live::Live`, a
 //! consumer of the write path; this module only speaks HTTP.
 
+use crate::access::Caller;
 use crate::wire::{CaseBody, CasesBody, DecisionBody, ReasonBody};
 use crate::{AppState, ErrorBody, Tenant, error};
 use axum::Json;
@@ -9,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use finpulse_access::approvals::{ApprovalKind, Change};
 use finpulse_core::Event;
 use finpulse_log::AppendStatus;
 use finpulse_risk::cases::{CaseAction, CaseError, CaseStatus};
@@ -240,12 +242,15 @@ pub(crate) async fn recall_recent_decisions(app: AppState) {
 
 /// A user's live profile: identity, channel, lifecycle stage, RFM, balances and AUM, products,
 /// loans and overdues, the latest credit report, tasks, tags and recent behaviour, from memory.
+/// Fields follow their data class: credit data (C2, level 3) is null unless the caller may read
+/// it in clear and states a purpose (`X-Purpose`), and such a read is audited.
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "risk",
-    params(("id" = String, Path, description = "user id")),
+    params(("id" = String, Path, description = "user id"), ("X-Purpose" = Option<String>, Header, description = "why the caller reads C2 fields in clear")),
     responses((status = 200, description = "The profile", body = crate::wire::UserBody), (status = 404, description = "Unknown user", body = ErrorBody)))]
-pub(crate) async fn user(Tenant(app): Tenant, Path(id): Path<String>) -> Response {
+pub(crate) async fn user(Tenant(app): Tenant, axum::Extension(caller): axum::Extension<Caller>, Path(id): Path<String>) -> Response {
+    let registry = app.views.registry();
     app.live.with_user_view(&id, |view| match view {
-        Some(v) => Json(crate::wire::UserBody::from(&v)).into_response(),
+        Some(v) => Json(crate::wire::UserBody::from(&v).exposed(&registry, caller.exposure)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no user {id:?}")),
     })
 }
@@ -379,13 +384,20 @@ pub(crate) async fn backtest_rules(
 pub(crate) async fn publish(Tenant(app): Tenant, axum::Extension(caller): axum::Extension<crate::access::Caller>, body: Bytes) -> Response {
     let Ok(src) = std::str::from_utf8(&body) else { return error(StatusCode::BAD_REQUEST, "the ruleset is not UTF-8 text") };
     let store = RulesetStore::in_data_dir(&app.data_dir);
-    if app.access_options.needs_approval(finpulse_access::approvals::ApprovalKind::Rules) {
+    if app.access_options.needs_approval(ApprovalKind::Rules) {
         let proposed = match store.propose(src, "request body", caller.actor()) {
             Ok(r) => r,
             Err(e) => return error(StatusCode::BAD_REQUEST, format!("{e} (not stored; the active ruleset stays)")),
         };
-        let kind = finpulse_access::approvals::ApprovalKind::Rules;
-        return match app.access.approvals.request(&app.tenant, kind, RulesetStore::slot(), proposed.version, caller.actor()) {
+        let kind = ApprovalKind::Rules;
+        return match app.access.approvals.request(
+            &app.tenant,
+            kind,
+            RulesetStore::slot(),
+            proposed.version,
+            Change::Activate,
+            caller.actor(),
+        ) {
             Ok(a) => (StatusCode::ACCEPTED, Json(crate::access::ApprovalBody::from(&a))).into_response(),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         };
@@ -403,12 +415,27 @@ pub(crate) async fn publish(Tenant(app): Tenant, axum::Extension(caller): axum::
     }
 }
 
-/// Make the ruleset active before the current one active again; takes effect at once.
+/// Make the ruleset active before the current one active again; takes effect at once, or,
+/// where publishing needs a second person, waits for their approval.
 #[utoipa::path(post, path = "/v1/rules/rollback", tag = "risk",
-    responses((status = 200, description = "The ruleset now active", body = Object), (status = 409, description = "No earlier ruleset", body = ErrorBody)))]
+    responses(
+        (status = 200, description = "The ruleset now active", body = Object),
+        (status = 202, description = "Waiting for a second person (access.approval_required has rules)", body = crate::access::ApprovalBody),
+        (status = 409, description = "No earlier ruleset", body = ErrorBody)))]
 pub(crate) async fn rollback_rules(Tenant(app): Tenant, axum::Extension(caller): axum::Extension<crate::access::Caller>) -> Response {
     let data_dir = app.data_dir.clone();
     let by = caller.actor().to_string();
+    if app.access_options.needs_approval(ApprovalKind::Rules) {
+        let target = match RulesetStore::in_data_dir(&data_dir).rollback_target() {
+            Ok(v) => v,
+            Err(RulesetError::Store(e)) => return error(crate::models::versions_status(&e), e.to_string()),
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+        return match app.access.approvals.request(&app.tenant, ApprovalKind::Rules, RulesetStore::slot(), target, Change::RollBack, &by) {
+            Ok(a) => (StatusCode::ACCEPTED, Json(crate::access::ApprovalBody::from(&a))).into_response(),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+    }
     let rolled = tokio::task::spawn_blocking(move || RulesetStore::in_data_dir(&data_dir).rollback(&by)).await;
     match rolled {
         Ok(Ok(r)) => {

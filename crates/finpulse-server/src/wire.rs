@@ -2,6 +2,8 @@
 //! `finpulse_risk::engine::Decision` or `finpulse_risk::cases::Case` changes the conversion
 //! below, never the public answer. `tests/contract.rs` pins these shapes.
 
+use finpulse_core::Registry;
+use finpulse_core::mask::{Exposure, FieldExposure, field_exposure};
 use finpulse_core::versions::Activation;
 use finpulse_risk::cases::{Alert, Case, Change, Resolution};
 use finpulse_risk::engine::{Decision, Reason};
@@ -360,8 +362,8 @@ impl From<&finpulse_growth::Table> for TableBody {
 pub struct CreditBody {
     /// The bureau.
     pub bureau: String,
-    /// Its score.
-    pub score: i64,
+    /// Its score; null when masked (a C2 level-3 field read without a purpose).
+    pub score: Option<i64>,
     /// Delinquencies in the last 24 months.
     pub delinquencies_24m: Option<i64>,
     /// Inquiries in the last 6 months.
@@ -463,6 +465,43 @@ pub struct UserBody {
     pub as_of_us: i64,
 }
 
+impl UserBody {
+    /// The profile as a reader with `exposure` may see it: each field taken from an event field
+    /// follows that field's data class in the schema, as SQL does (a masked text in its style, a
+    /// masked number null; a C3 field never shown).
+    pub fn exposed(mut self, registry: &Registry, exposure: Exposure) -> Self {
+        let shown = |name: &str| {
+            registry.field_id(name).map_or(FieldExposure::Shown, |id| {
+                let f = registry.field(id);
+                field_exposure(f.class, f.mask, exposure)
+            })
+        };
+        let text = |value: &mut Option<String>, name: &str| match shown(name) {
+            FieldExposure::Shown => {}
+            FieldExposure::Masked(style) => *value = value.as_deref().map(|v| style.apply(v)),
+            FieldExposure::Withheld => *value = None,
+        };
+        let number = |value: &mut Option<i64>, name: &str| {
+            if shown(name) != FieldExposure::Shown {
+                *value = None;
+            }
+        };
+        text(&mut self.channel, "channel");
+        text(&mut self.campaign, "campaign");
+        text(&mut self.city, "city");
+        text(&mut self.os, "os");
+        if let Some(c) = &mut self.credit {
+            let mut bureau = Some(std::mem::take(&mut c.bureau));
+            text(&mut bureau, "bureau");
+            c.bureau = bureau.unwrap_or_default();
+            number(&mut c.score, "bureau_score");
+            number(&mut c.delinquencies_24m, "delinquencies_24m");
+            number(&mut c.inquiries_6m, "inquiries_6m");
+        }
+        self
+    }
+}
+
 impl From<&UserView<'_>> for UserBody {
     fn from(v: &UserView<'_>) -> Self {
         let p = v.profile;
@@ -485,7 +524,7 @@ impl From<&UserView<'_>> for UserBody {
             overdue_fen: p.overdue_fen.clone(),
             credit: p.credit.as_ref().map(|c| CreditBody {
                 bureau: c.bureau.clone(),
-                score: c.score,
+                score: Some(c.score),
                 delinquencies_24m: c.delinquencies_24m,
                 inquiries_6m: c.inquiries_6m,
                 ts_us: c.ts_us,

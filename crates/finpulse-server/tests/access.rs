@@ -229,6 +229,33 @@ async fn personal_data_is_masked_by_class_in_every_query_and_shown_only_with_a_p
     assert!(text.contains(ID_NUMBER) && text.contains(REAL_NAME), "{text}");
     let (s, _, text) = sql(&analyst, "SELECT 1", Some(&"why ".repeat(100))).await;
     assert_eq!(s, 400, "{text}");
+
+    // An Arrow stream has no row limit: in clear it is an export, which reading in clear does
+    // not allow; masked, anyone who may run SQL gets it. Both are audited.
+    let arrow = |c: &reqwest::Client, purpose: Option<&str>| {
+        let mut req = c
+            .post(format!("{base}/v1/sql"))
+            .header("content-type", "application/json")
+            .header("accept", "application/vnd.apache.arrow.stream")
+            .body(json!({"query": "SELECT id_number FROM identity_verified"}).to_string());
+        if let Some(p) = purpose {
+            req = req.header("x-purpose", p);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.bytes().await.unwrap())
+        }
+    };
+    let (s, body) = arrow(&analyst, Some("fraud case 42 review")).await;
+    assert_eq!(s, 403, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("export_personal"));
+    let compliance = common::client_with(&common::key(dir.path(), Role::ComplianceOfficer));
+    let (s, body) = arrow(&compliance, Some("regulator request 2026-17")).await;
+    assert_eq!(s, 200);
+    assert!(body.windows(ID_NUMBER.len()).any(|w| w == ID_NUMBER.as_bytes()), "the export is in clear");
+    let (s, body) = arrow(&scientist, None).await;
+    assert_eq!(s, 200);
+    assert!(!body.windows(ID_NUMBER.len()).any(|w| w == ID_NUMBER.as_bytes()), "a masked export stays masked");
     server.stop().await.unwrap();
 
     let snap = audit::read(&finpulse_access::audit_dir(dir.path())).unwrap();
@@ -236,9 +263,74 @@ async fn personal_data_is_masked_by_class_in_every_query_and_shown_only_with_a_p
     assert_eq!(clear.len(), 1, "{clear:?}");
     assert_eq!(clear[0].record.purpose.as_deref(), Some("fraud case 42 review"));
     assert!(clear[0].record.request_sha256.as_ref().is_some_and(|h| h.len() == 64));
+    let exports: Vec<(&str, &str, u16)> = snap
+        .entries
+        .iter()
+        .filter(|e| e.record.action.contains("export"))
+        .map(|e| (e.record.action.as_str(), e.record.role.as_deref().unwrap_or(""), e.record.status.unwrap_or(0)))
+        .collect();
+    assert_eq!(
+        exports,
+        [
+            ("POST /v1/sql (export in clear)", "risk_analyst", 403),
+            ("POST /v1/sql (export in clear)", "compliance_officer", 200),
+            ("POST /v1/sql (export)", "data_scientist", 200)
+        ],
+        "{exports:?}"
+    );
     // Nothing in the audit log holds the clear values either.
     let raw = std::fs::read_to_string(finpulse_access::audit_dir(dir.path()).join(audit::ENTRIES_FILE)).unwrap();
     assert!(!raw.contains(ID_NUMBER));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_profile_withholds_credit_data_unless_read_in_clear_with_a_purpose() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let admin = common::admin_client(dir.path());
+    let mut events = personal_events();
+    events.as_array_mut().unwrap().push(json!({"event_id": "r1", "user_id": "u1", "ts": "2026-03-02T10:00:00+08:00",
+        "type": "credit_report", "bureau": "pboc", "bureau_score": 687, "delinquencies_24m": 2, "inquiries_6m": 5}));
+    let r = admin.post(format!("{base}/v1/events")).body(events.to_string()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let profile = |c: reqwest::Client, purpose: Option<&'static str>| {
+        let mut req = c.get(format!("{base}/v1/users/u1"));
+        if let Some(p) = purpose {
+            req = req.header("x-purpose", p);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let exposure = r.headers().get("x-data-exposure").unwrap().to_str().unwrap().to_string();
+            (exposure, r.json::<Value>().await.unwrap())
+        }
+    };
+    let ops = common::client_with(&common::key(dir.path(), Role::OpsManager));
+    let analyst = common::client_with(&common::key(dir.path(), Role::RiskAnalyst));
+    // Credit data is C2 level 3: without the permission, or without a purpose, it is null; the
+    // bureau's name and the C1 fields stay.
+    for (who, client, purpose) in [("ops manager", &ops, Some("a look")), ("risk analyst", &analyst, None)] {
+        let (exposure, body) = profile(client.clone(), purpose).await;
+        assert_eq!(exposure, "masked", "{who}");
+        let credit = &body["credit"];
+        assert_eq!((&credit["bureau"], &credit["score"]), (&json!("pboc"), &Value::Null), "{who}: {body}");
+        assert_eq!((&credit["delinquencies_24m"], &credit["inquiries_6m"]), (&Value::Null, &Value::Null), "{who}: {body}");
+        assert_eq!(body["channel"], "douyin", "{who}");
+    }
+    let (exposure, body) = profile(analyst.clone(), Some("loan application 7 review")).await;
+    assert_eq!(exposure, "clear");
+    assert_eq!(body["credit"]["score"], 687, "{body}");
+    assert_eq!((&body["credit"]["delinquencies_24m"], &body["credit"]["inquiries_6m"]), (&json!(2), &json!(5)));
+    server.stop().await.unwrap();
+
+    // Only the read in clear is in the audit log, with its purpose.
+    let snap = audit::read(&finpulse_access::audit_dir(dir.path())).unwrap();
+    let reads: Vec<_> = snap.entries.iter().filter(|e| e.record.target.as_deref() == Some("/v1/users/u1")).collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert!(reads[0].record.action.contains("read in clear"), "{reads:?}");
+    assert_eq!(reads[0].record.purpose.as_deref(), Some("loan application 7 review"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -406,6 +498,21 @@ async fn the_audit_endpoint_answers_entries_with_proofs_that_verify_and_as_csv()
     assert!(text.contains("POST /v1/auth/keys"));
     let bad = auditor.get(format!("{base}/v1/audit?format=xml")).send().await.unwrap();
     assert_eq!(bad.status(), 400);
+    // A time range: every entry was written today, none before 2000 or after 2999.
+    let count = |query: &'static str| {
+        let auditor = auditor.clone();
+        let base = base.clone();
+        async move {
+            let page: Value = auditor.get(format!("{base}/v1/audit?{query}")).send().await.unwrap().json().await.unwrap();
+            page["entries"].as_array().map(Vec::len)
+        }
+    };
+    assert_eq!(count("since=2999-01-01").await, Some(0));
+    assert_eq!(count("until=2000-01-01T00:00:00Z").await, Some(0));
+    assert!(count("since=2000-01-01&until=2999-01-01").await.is_some_and(|n| n >= entries.len()));
+    let bad = auditor.get(format!("{base}/v1/audit?since=yesterday")).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("since 'yesterday'"));
     server.stop().await.unwrap();
 }
 
@@ -470,9 +577,70 @@ async fn a_ruleset_set_to_need_approval_goes_live_only_when_a_second_person_appr
         .entries
         .iter()
         .filter(|e| e.record.action.contains("/v1/approvals/{id}/approve"))
-        .map(|e| (e.record.outcome.as_str(), e.record.status.unwrap()))
+        .map(|e| (e.record.outcome.as_str(), e.record.status.unwrap_or(0)))
         .collect();
-    assert_eq!(approvals, [("denied", 403), ("denied", 403), ("ok", 200), ("refused", 404)], "{approvals:?}");
+    // Each change's intent is on record before it is made, then its outcome.
+    let started = ("started", 0);
+    assert_eq!(
+        approvals,
+        [started, ("denied", 403), started, ("denied", 403), started, ("ok", 200), started, ("refused", 404)],
+        "{approvals:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roll_back_where_publishing_needs_approval_waits_for_a_second_person_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let options = AccessOptions {
+        approval_required: vec![finpulse_access::approvals::ApprovalKind::Rules, finpulse_access::approvals::ApprovalKind::Models],
+        ..AccessOptions::default()
+    };
+    let server =
+        finpulse_server::Server::start(store, StoreOptions::default(), "127.0.0.1:0".parse().unwrap(), ApiLimits::default(), options)
+            .await
+            .unwrap();
+    let base = format!("http://{}", server.addr);
+    let maker = common::client_with(&common::key(dir.path(), Role::RiskAnalyst));
+    let checker = common::client_with(&common::key(dir.path(), Role::RiskAnalyst));
+    let version =
+        || async { maker.get(format!("{base}/v1/rules")).send().await.unwrap().json::<Value>().await.unwrap()["version"].clone() };
+    let approve = |id: u64| checker.post(format!("{base}/v1/approvals/{id}/approve")).send();
+    for threshold in [100_000, 200_000] {
+        let rules = format!(
+            "name = \"cards\"\nreview_at = 0.5\nblock_at = 0.9\n[[rule]]\nname = \"big\"\nwhen = \"payment.amount_fen > {threshold}\"\nscore = 0.6\n"
+        );
+        let asked: Value = maker.post(format!("{base}/v1/rules")).body(rules).send().await.unwrap().json().await.unwrap();
+        assert_eq!(approve(asked["id"].as_u64().unwrap()).await.unwrap().status(), 200);
+    }
+    assert_eq!(version().await, 2);
+
+    let r = maker.post(format!("{base}/v1/rules/rollback")).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(
+        (first["change"].as_str(), first["version"].as_u64(), first["state"].as_str()),
+        (Some("roll_back"), Some(1), Some("pending"))
+    );
+    assert_eq!(version().await, 2, "still v2 before approval");
+    // A second request for the same roll-back, asked before the first is decided.
+    let second: Value = maker.post(format!("{base}/v1/rules/rollback")).send().await.unwrap().json().await.unwrap();
+    let r = approve(first["id"].as_u64().unwrap()).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(version().await, 1, "rolled back once approved");
+    // The second no longer reaches v1 (nothing is before it): refused, and it stays pending.
+    let r = approve(second["id"].as_u64().unwrap()).await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("stays pending"));
+    assert_eq!(version().await, 1);
+
+    // A model roll-back with nothing to go back to is refused before anyone is asked.
+    let admin = common::admin_client(dir.path());
+    let r = admin.post(format!("{base}/v1/models/fraud/rollback")).send().await.unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let listed: Value = checker.get(format!("{base}/v1/approvals")).send().await.unwrap().json().await.unwrap();
+    assert!(listed["approvals"].as_array().unwrap().iter().all(|a| a["kind"] == "rules"), "{listed}");
+    server.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

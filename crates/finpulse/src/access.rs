@@ -8,9 +8,11 @@ use crate::Format;
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use finpulse_access::approvals::{ApprovalKind, Approvals};
+use finpulse_access::approvals::{ApprovalKind, Approvals, Change};
 use finpulse_access::audit::{self, TreeHead};
 use finpulse_access::{Access, AuditLog, KeyLimits, Keys, NewKey, Principal, Record, Role, Users, merkle};
+use finpulse_models::registry::{ModelEntry, ModelRegistry, Registration};
+use finpulse_models::tabular::TabularModel;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -154,11 +156,27 @@ fn outcome_error(e: &impl std::fmt::Display) -> anyhow::Error {
 
 /// Appends what the CLI did to the audit log; the entry is durable when this returns.
 pub fn record(config: &Config, action: &str, target: Option<String>, purpose: Option<String>, outcome: &Result<()>) -> Result<()> {
-    let p = Principal::local_operator(config.tenant());
     let (outcome, detail) = match outcome {
         Ok(()) => ("ok", None),
         Err(e) => ("failed", Some(format!("{e:#}"))),
     };
+    append(config, action, target, purpose, outcome, detail)
+}
+
+/// Records that a change is about to be made, before making it.
+pub fn record_started(config: &Config, action: &str, target: Option<String>) -> Result<()> {
+    append(config, action, target, None, finpulse_access::audit::OUTCOME_STARTED, None)
+}
+
+fn append(
+    config: &Config,
+    action: &str,
+    target: Option<String>,
+    purpose: Option<String>,
+    outcome: &str,
+    detail: Option<String>,
+) -> Result<()> {
+    let p = Principal::local_operator(config.tenant());
     let entry = Record {
         actor: p.actor,
         role: Some(p.role.name().into()),
@@ -474,17 +492,45 @@ pub fn demo_credentials(config: &Config) -> Result<DemoCredentials> {
 }
 
 /// Asks for a second person's approval of `version` of `name`; prints how to give it.
-pub fn request_approval(config: &Config, kind: ApprovalKind, name: &str, version: u32) -> Result<()> {
+pub fn request_approval(config: &Config, kind: ApprovalKind, name: &str, version: u32, change: Change) -> Result<()> {
+    println!("{}", ask_approval(config, kind, name, version, change)?);
+    Ok(())
+}
+
+/// Asks for a second person's approval of `version` of `name`; says how to give it.
+fn ask_approval(config: &Config, kind: ApprovalKind, name: &str, version: u32, change: Change) -> Result<String> {
     let approvals = Approvals::open(finpulse_access::access_dir(config.access_root()));
-    let a = approvals.request(config.tenant(), kind, name, version, &Principal::local_operator_actor())?;
-    println!(
-        "{} {name} v{version} waits for a second person's approval (request {}): finpulse approvals approve {} (another operator), or POST /v1/approvals/{}/approve",
+    let a = approvals.request(config.tenant(), kind, name, version, change, &Principal::local_operator_actor())?;
+    let what = match change {
+        Change::Activate => "",
+        Change::RollBack => " (a roll-back)",
+    };
+    Ok(format!(
+        "{} {name} v{version}{what} waits for a second person's approval (request {}): finpulse approvals approve {} (another operator), or POST /v1/approvals/{}/approve",
         kind.name(),
         a.id,
         a.id,
         a.id
-    );
-    Ok(())
+    ))
+}
+
+/// Registers a model. One asked to be active becomes so at once, unless promotions need a
+/// second person (`access.approval_required` has models): then it is registered inactive and
+/// waits for their approval. Whether it is active now.
+pub fn register_model(
+    config: &Config,
+    registry: &ModelRegistry,
+    model: &TabularModel,
+    mut registration: Registration,
+) -> Result<(ModelEntry, bool)> {
+    let waits = registration.activate && config.access.needs_approval(ApprovalKind::Models);
+    registration.activate &= !waits;
+    let entry = registry.register(model, &registration)?;
+    if waits {
+        // On standard error: a JSON report on standard output stays JSON.
+        eprintln!("{}", ask_approval(config, ApprovalKind::Models, &entry.name, entry.version, Change::Activate)?);
+    }
+    Ok((entry, registration.activate))
 }
 
 pub fn approvals(config: &Config, command: ApprovalsCommand) -> Result<()> {
@@ -512,14 +558,7 @@ pub fn approvals(config: &Config, command: ApprovalsCommand) -> Result<()> {
     };
     let data_dir = config.data_dir.clone();
     let decided = approvals.decide(config.tenant(), id, approve, &by, |a| -> Result<()> {
-        match a.kind {
-            ApprovalKind::Rules => {
-                finpulse_risk::ruleset::RulesetStore::in_data_dir(&data_dir).promote(a.version, &by)?;
-            }
-            ApprovalKind::Models => {
-                finpulse_models::registry::ModelRegistry::in_data_dir(&data_dir)?.promote(&a.name, a.version, &by)?;
-            }
-        }
+        finpulse_server::access::apply_approval(&data_dir, a, &by).map_err(anyhow::Error::msg)?;
         Ok(())
     });
     let outcome = match &decided {

@@ -6,6 +6,7 @@ use crate::Format;
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use finpulse_access::approvals::{ApprovalKind, Change};
 use finpulse_churn::{ACTIVITY_DEFAULT, ChurnSpec, PURPOSE, RiskList, TrainOptions};
 use finpulse_log::StoreView;
 use finpulse_models::gbdt::GbdtParams;
@@ -97,15 +98,14 @@ pub fn train(config: &Config, args: &TrainArgs, runtime: &tokio::runtime::Runtim
     let (model, report) = runtime.block_on(finpulse_churn::train(&view, &spec, as_of_us, &options))?;
     let secs = started.elapsed().as_secs_f64();
     let metrics = serde_json::json!({ "validation": report.validation, "validation_precision_at": report.validation_precision_at, "train": model.train_evaluation });
-    let entry = registry.register(
-        &model,
-        &Registration { purpose: PURPOSE.into(), by: who(), training: report.training_record(), metrics, activate: !args.no_promote },
-    )?;
+    let registration =
+        Registration { purpose: PURPOSE.into(), by: who(), training: report.training_record(), metrics, activate: !args.no_promote };
+    let (entry, active) = crate::access::register_model(config, &registry, &model, registration)?;
     match args.common.format {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({ "version": entry.version, "active": !args.no_promote, "seconds": secs, "report": report })
+                &serde_json::json!({ "version": entry.version, "active": active, "seconds": secs, "report": report })
             )?
         ),
         Format::Table | Format::Csv => {
@@ -128,10 +128,10 @@ pub fn train(config: &Config, args: &TrainArgs, runtime: &tokio::runtime::Runtim
                 v.top_decile_lift,
                 v.brier
             );
-            if args.no_promote {
-                println!("registered, not active: `finpulse models promote churn {}` makes it so", entry.version);
-            } else {
+            if active {
                 println!("active churn model: v{}", entry.version);
+            } else if args.no_promote {
+                println!("registered, not active: `finpulse models promote churn {}` makes it so", entry.version);
             }
         }
     }
@@ -289,14 +289,16 @@ pub fn models_list(config: &Config, format: Format) -> Result<()> {
 /// `finpulse models promote` and `rollback`.
 pub fn models_activate(config: &Config, purpose: &str, version: Option<u32>) -> Result<()> {
     let registry = ModelRegistry::in_data_dir(&config.data_dir)?;
-    if let Some(v) = version
-        && config.access.needs_approval(finpulse_access::approvals::ApprovalKind::Models)
-    {
+    if config.access.needs_approval(ApprovalKind::Models) {
+        let Some(v) = version else {
+            let target = registry.rollback_target(purpose)?;
+            return crate::access::request_approval(config, ApprovalKind::Models, purpose, target, Change::RollBack);
+        };
         let (entries, _) = registry.list()?;
         if !entries.iter().any(|e| e.name == purpose && e.version == v) {
             bail!("no model {purpose} v{v} (finpulse models list shows them)");
         }
-        return crate::access::request_approval(config, finpulse_access::approvals::ApprovalKind::Models, purpose, v);
+        return crate::access::request_approval(config, ApprovalKind::Models, purpose, v, Change::Activate);
     }
     let a = match version {
         Some(v) => registry.promote(purpose, v, &who())?,

@@ -148,7 +148,7 @@ enum Command {
     /// The tamper-evident audit log: verify, head, list.
     #[command(subcommand)]
     Audit(access::AuditCommand),
-    /// Maker–checker: rule publications and model promotions waiting for a second person
+    /// Maker–checker: rule publications, model promotions and roll-backs waiting for a second person
     /// (`access.approval_required`).
     #[command(subcommand)]
     Approvals(access::ApprovalsCommand),
@@ -427,6 +427,13 @@ fn main() -> Result<()> {
     }
     config.choose_tenant(cli.tenant)?;
     let change = change_of(&cli.command);
+    // A change's intent is in the audit log before it is made (where there is a data directory
+    // to change): when that cannot be written, nothing is done.
+    if let Some((action, target)) = &change
+        && config.access_root().exists()
+    {
+        access::record_started(&config, action, target.clone()).context("nothing was changed")?;
+    }
     let result = run(cli.command, &mut config, &runtime);
     // A change is written to the audit log whether it worked or not; the log's own failure is
     // reported after the command's.

@@ -136,9 +136,10 @@ fn finish(
         };
         let training = serde_json::json!({ "data": data.display().to_string(), "rows": model.rows, "label": model.label });
         let metrics = serde_json::json!({ "train": model.train_evaluation, "validation": validation });
-        let entry = registry
-            .register(model, &Registration { purpose: purpose.to_string(), by: crate::churn::who(), training, metrics, activate: true })?;
-        eprintln!("registered as {purpose} v{} (active) in {}", entry.version, config.data_dir.display());
+        let registration = Registration { purpose: purpose.to_string(), by: crate::churn::who(), training, metrics, activate: true };
+        let (entry, active) = crate::access::register_model(config, &registry, model, registration)?;
+        let state = if active { "active" } else { "not active until approved" };
+        eprintln!("registered as {purpose} v{} ({state}) in {}", entry.version, config.data_dir.display());
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use crate::churn::who;
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use finpulse_access::approvals::{ApprovalKind, Change};
 use finpulse_models::gbdt::GbdtParams;
 use finpulse_models::registry::{ModelRegistry, Registration};
 use finpulse_risk::engine::FraudModel;
@@ -195,13 +196,13 @@ pub fn train(config: &Config, args: &TrainArgs) -> Result<()> {
         "payments": report.payments, "frauds_known": report.frauds_known,
     });
     let metrics = serde_json::json!({ "valid_auc": report.valid_auc, "train": model.train_evaluation });
-    let entry = registry
-        .register(&model, &Registration { purpose: fraud::PURPOSE.into(), by: who(), training, metrics, activate: !args.no_promote })?;
+    let registration = Registration { purpose: fraud::PURPOSE.into(), by: who(), training, metrics, activate: !args.no_promote };
+    let (entry, active) = crate::access::register_model(config, &registry, &model, registration)?;
     match args.period.format {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({ "version": entry.version, "seconds": secs, "covered": covered, "report": report })
+                &serde_json::json!({ "version": entry.version, "active": active, "seconds": secs, "covered": covered, "report": report })
             )?
         ),
         Format::Table | Format::Csv => {
@@ -214,10 +215,10 @@ pub fn train(config: &Config, args: &TrainArgs) -> Result<()> {
                 Some(auc) => println!("validation AUC {auc:.4} after {} rounds", report.rounds),
                 None => println!("{} rounds on every payment (no early-stopping holdout)", report.rounds),
             }
-            if args.no_promote {
-                println!("registered, not active: `finpulse models promote fraud {}` makes it so", entry.version);
-            } else {
+            if active {
                 println!("active fraud model: v{}", entry.version);
+            } else if args.no_promote {
+                println!("registered, not active: `finpulse models promote fraud {}` makes it so", entry.version);
             }
         }
     }
@@ -312,10 +313,10 @@ fn read_ruleset(file: &Path) -> Result<String> {
 pub fn publish(config: &Config, file: &Path) -> Result<()> {
     let src = read_ruleset(file)?;
     let store = RulesetStore::in_data_dir(&config.data_dir);
-    if config.access.needs_approval(finpulse_access::approvals::ApprovalKind::Rules) {
+    if config.access.needs_approval(ApprovalKind::Rules) {
         let r = store.propose(&src, &file.display().to_string(), &who())?;
         println!("stored ruleset {:?} as v{} ({} rules), not active", r.name, r.version, r.rules.len());
-        return crate::access::request_approval(config, finpulse_access::approvals::ApprovalKind::Rules, RulesetStore::slot(), r.version);
+        return crate::access::request_approval(config, ApprovalKind::Rules, RulesetStore::slot(), r.version, Change::Activate);
     }
     let r = store.publish(&src, &file.display().to_string(), &who()).map_err(|e| {
         let active = store.active().ok().flatten().map_or("none".to_string(), |r| format!("v{}", r.version));
@@ -352,9 +353,15 @@ pub fn rules_history(config: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Makes the ruleset active before the current one active again.
+/// Makes the ruleset active before the current one active again (after a second person's
+/// approval, where publishing needs one).
 pub fn rules_rollback(config: &Config) -> Result<()> {
-    let r = RulesetStore::in_data_dir(&config.data_dir).rollback(&who())?;
+    let store = RulesetStore::in_data_dir(&config.data_dir);
+    if config.access.needs_approval(ApprovalKind::Rules) {
+        let target = store.rollback_target()?;
+        return crate::access::request_approval(config, ApprovalKind::Rules, RulesetStore::slot(), target, Change::RollBack);
+    }
+    let r = store.rollback(&who())?;
     println!("ruleset {:?} v{} is active again; a running server picks it up within a second", r.name, r.version);
     Ok(())
 }

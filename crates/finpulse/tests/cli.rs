@@ -1054,6 +1054,7 @@ fn a_ruleset_set_to_need_approval_waits_for_a_second_operator() {
     let d = d.to_str().unwrap();
     let config = dir.path().join("finpulse.toml");
     std::fs::write(&config, "[access]\napproval_required = [\"rules\"]\n").unwrap();
+    std::fs::create_dir_all(d).unwrap();
     let rules = dir.path().join("rules.toml");
     std::fs::write(&rules, "name = \"cards\"\nreview_at = 0.5\nblock_at = 0.9\n[[rule]]\nname = \"big\"\nwhen = \"payment.amount_fen > 100000\"\nscore = 0.6\n").unwrap();
     let as_user = |user: &str, args: &[&str]| {
@@ -1077,6 +1078,73 @@ fn a_ruleset_set_to_need_approval_waits_for_a_second_operator() {
             && log.contains("cli:checker,default,approvals.approve"),
         "{log}"
     );
+    // The change's intent went to the log before the change, then its outcome.
+    let publish: Vec<&str> = log.lines().filter(|l| l.contains("cli:maker,default,rules.publish")).collect();
+    assert_eq!(publish.len(), 2, "{log}");
+    assert!(publish[0].contains(",started,") && publish[1].contains(",ok,"), "{log}");
+}
+
+#[test]
+fn models_set_to_need_approval_are_registered_inactive_and_roll_back_only_when_approved() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let d = d.to_str().unwrap();
+    let config = dir.path().join("finpulse.toml");
+    std::fs::write(&config, "[access]\napproval_required = [\"models\"]\n").unwrap();
+    let table = dir.path().join("t.csv");
+    let rows: String = (0..200).map(|i| format!("{},{}\n", i, u8::from(i % 3 == 0))).collect();
+    std::fs::write(&table, format!("x,y\n{rows}")).unwrap();
+    let model = dir.path().join("m.json");
+    let as_user = |user: &str, args: &[&str]| {
+        finpulse().env("USER", user).args(args).args(["--config", config.to_str().unwrap(), "--data-dir", d]).output().unwrap()
+    };
+    let train = |user: &str| {
+        let args = [
+            "model",
+            "train",
+            "--data",
+            table.to_str().unwrap(),
+            "--label",
+            "y",
+            "--out",
+            model.to_str().unwrap(),
+            "--format",
+            "json",
+            "--register",
+            "credit",
+        ];
+        as_user(user, &args)
+    };
+    let o = train("maker");
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str::<Value>(&stdout(&o)).expect("the JSON report stays JSON");
+    assert!(stderr(&o).contains("registered as credit v1 (not active until approved)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("waits for a second person's approval (request 1)"), "{}", stderr(&o));
+    let active = || {
+        let o = as_user("maker", &["models", "list", "--format", "json"]);
+        serde_json::from_str::<Value>(&stdout(&o)).unwrap()["active"]["credit"].clone()
+    };
+    assert_eq!(active(), Value::Null, "not active before approval");
+    let o = as_user("checker", &["approvals", "approve", "1"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = train("maker");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = as_user("checker", &["approvals", "approve", "2"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(active(), 2);
+
+    // A roll-back asks too, and happens when a second person approves it.
+    let o = as_user("maker", &["models", "rollback", "credit"]);
+    assert!(
+        o.status.success() && stdout(&o).contains("credit v1 (a roll-back) waits for a second person's approval (request 3)"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert_eq!(active(), 2, "still v2 before approval");
+    let o = as_user("checker", &["approvals", "approve", "3"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(active(), 1, "rolled back once approved");
 }
 
 #[test]
