@@ -980,16 +980,16 @@ pub(crate) async fn audit_log(Tenant(app): Tenant, query: Result<Query<AuditQuer
         Some(other) => return error(StatusCode::BAD_REQUEST, format!("format '{other}': use json or csv")),
     };
     let limit = q.limit.unwrap_or(1000).min(AUDIT_ENTRIES_MAX);
-    let time = |name: &str, value: &Option<String>| -> Result<Option<i64>, Response> {
+    let time = |name: &str, value: &Option<String>| -> Result<Option<i64>, String> {
         let Some(text) = value else { return Ok(None) };
         finpulse_core::time::parse_date_us(text)
             .map_or_else(|| finpulse_core::time::parse_rfc3339_us(text), Ok)
             .map(Some)
-            .map_err(|_| error(StatusCode::BAD_REQUEST, format!("{name} '{text}': use an RFC 3339 time or a YYYY-MM-DD day")))
+            .map_err(|_| format!("{name} '{text}': use an RFC 3339 time or a YYYY-MM-DD day"))
     };
     let (since_us, until_us) = match (time("since", &q.since), time("until", &q.until)) {
         (Ok(s), Ok(u)) => (s, u),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(why), _) | (_, Err(why)) => return error(StatusCode::BAD_REQUEST, why),
     };
     let dir = app.access.audit.dir().to_path_buf();
     let key = hex::encode(app.access.audit.verifying_key().to_bytes());

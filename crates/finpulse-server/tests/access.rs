@@ -4,6 +4,7 @@
 
 mod common;
 
+use finpulse_access::approvals::ApprovalKind;
 use finpulse_access::audit;
 use finpulse_access::{KeyLimits, Keys, NewKey, Role};
 use finpulse_log::{EventStore, StoreOptions};
@@ -534,15 +535,19 @@ async fn a_server_beyond_loopback_refuses_to_start_without_credentials() {
     assert!(e.to_string().contains("refusing to listen on 0.0.0.0:0"), "{e}");
 }
 
+/// A server on an empty store where changes of `kinds` wait for a second person.
+async fn start_needing_approval(dir: &std::path::Path, kinds: Vec<ApprovalKind>) -> finpulse_server::Server {
+    let store = EventStore::open(dir, StoreOptions::default()).unwrap();
+    let options = AccessOptions { approval_required: kinds, ..AccessOptions::default() };
+    finpulse_server::Server::start(store, StoreOptions::default(), "127.0.0.1:0".parse().unwrap(), ApiLimits::default(), options)
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ruleset_set_to_need_approval_goes_live_only_when_a_second_person_approves() {
     let dir = tempfile::tempdir().unwrap();
-    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
-    let options = AccessOptions { approval_required: vec![finpulse_access::approvals::ApprovalKind::Rules], ..AccessOptions::default() };
-    let server =
-        finpulse_server::Server::start(store, StoreOptions::default(), "127.0.0.1:0".parse().unwrap(), ApiLimits::default(), options)
-            .await
-            .unwrap();
+    let server = start_needing_approval(dir.path(), vec![ApprovalKind::Rules]).await;
     let base = format!("http://{}", server.addr);
     let maker = common::client_with(&common::key(dir.path(), Role::RiskAnalyst));
     let checker = common::client_with(&common::key(dir.path(), Role::RiskAnalyst));
@@ -591,15 +596,7 @@ async fn a_ruleset_set_to_need_approval_goes_live_only_when_a_second_person_appr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_roll_back_where_publishing_needs_approval_waits_for_a_second_person_too() {
     let dir = tempfile::tempdir().unwrap();
-    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
-    let options = AccessOptions {
-        approval_required: vec![finpulse_access::approvals::ApprovalKind::Rules, finpulse_access::approvals::ApprovalKind::Models],
-        ..AccessOptions::default()
-    };
-    let server =
-        finpulse_server::Server::start(store, StoreOptions::default(), "127.0.0.1:0".parse().unwrap(), ApiLimits::default(), options)
-            .await
-            .unwrap();
+    let server = start_needing_approval(dir.path(), vec![ApprovalKind::Rules, ApprovalKind::Models]).await;
     let base = format!("http://{}", server.addr);
     let maker = common::client_with(&common::key(dir.path(), Role::RiskAnalyst));
     let checker = common::client_with(&common::key(dir.path(), Role::RiskAnalyst));

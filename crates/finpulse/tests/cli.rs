@@ -1047,19 +1047,24 @@ fn keys_users_purposes_and_the_audit_log_work_from_the_command_line() {
     assert!(stderr(&o).contains("audit entry 1 (line 2"), "{}", stderr(&o));
 }
 
+/// Runs finpulse as an operator (by `$USER`) on a data directory under `dir` whose
+/// configuration makes changes of `kind` wait for a second person.
+fn operators_needing_approval(dir: &Path, kind: &str) -> impl Fn(&str, &[&str]) -> std::process::Output {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let config = dir.join("finpulse.toml");
+    std::fs::write(&config, format!("[access]\napproval_required = [\"{kind}\"]\n")).unwrap();
+    move |user: &str, args: &[&str]| {
+        finpulse().env("USER", user).args(args).arg("--config").arg(&config).arg("--data-dir").arg(&data).output().unwrap()
+    }
+}
+
 #[test]
 fn a_ruleset_set_to_need_approval_waits_for_a_second_operator() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().join("data");
-    let d = d.to_str().unwrap();
-    let config = dir.path().join("finpulse.toml");
-    std::fs::write(&config, "[access]\napproval_required = [\"rules\"]\n").unwrap();
-    std::fs::create_dir_all(d).unwrap();
+    let as_user = operators_needing_approval(dir.path(), "rules");
     let rules = dir.path().join("rules.toml");
     std::fs::write(&rules, "name = \"cards\"\nreview_at = 0.5\nblock_at = 0.9\n[[rule]]\nname = \"big\"\nwhen = \"payment.amount_fen > 100000\"\nscore = 0.6\n").unwrap();
-    let as_user = |user: &str, args: &[&str]| {
-        finpulse().env("USER", user).args(args).args(["--config", config.to_str().unwrap(), "--data-dir", d]).output().unwrap()
-    };
     let o = as_user("maker", &["rules", "publish", rules.to_str().unwrap()]);
     assert!(o.status.success() && stdout(&o).contains("waits for a second person's approval (request 1)"), "{}{}", stdout(&o), stderr(&o));
     let o = as_user("maker", &["rules", "history"]);
@@ -1087,17 +1092,11 @@ fn a_ruleset_set_to_need_approval_waits_for_a_second_operator() {
 #[test]
 fn models_set_to_need_approval_are_registered_inactive_and_roll_back_only_when_approved() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().join("data");
-    let d = d.to_str().unwrap();
-    let config = dir.path().join("finpulse.toml");
-    std::fs::write(&config, "[access]\napproval_required = [\"models\"]\n").unwrap();
+    let as_user = operators_needing_approval(dir.path(), "models");
     let table = dir.path().join("t.csv");
     let rows: String = (0..200).map(|i| format!("{},{}\n", i, u8::from(i % 3 == 0))).collect();
     std::fs::write(&table, format!("x,y\n{rows}")).unwrap();
     let model = dir.path().join("m.json");
-    let as_user = |user: &str, args: &[&str]| {
-        finpulse().env("USER", user).args(args).args(["--config", config.to_str().unwrap(), "--data-dir", d]).output().unwrap()
-    };
     let train = |user: &str| {
         let args = [
             "model",
