@@ -70,24 +70,49 @@ impl TxWindow {
     /// the median amount over `(now - baseline_us, now)`: a run of unusually large spending (a
     /// stolen card's pattern), robust to the run itself. 0 without transactions.
     pub fn count_above_median(&self, now_us: i64, recent_us: i64, baseline_us: i64, factor: i64) -> u32 {
-        let in_baseline = || self.recent.iter().rev().filter(|&&(ts, _)| ts <= now_us).take_while(|&&(ts, _)| now_us - ts < baseline_us);
-        // Most users' month fits on the stack; a busier one takes a heap buffer.
+        // One pass, newest first: the baseline's amounts (the recent ones are its first) and
+        // the largest recent one. Most users' month fits on the stack; a busier one goes to
+        // the heap.
         let mut on_stack = [0i64; MEDIAN_STACK_MAX];
-        let mut on_heap = Vec::new();
-        let n = in_baseline().count();
-        let amounts: &mut [i64] = if n <= MEDIAN_STACK_MAX {
-            on_stack.iter_mut().zip(in_baseline()).for_each(|(slot, &(_, amount))| *slot = amount);
-            &mut on_stack[..n]
-        } else {
-            on_heap.extend(in_baseline().map(|&(_, amount)| amount));
-            &mut on_heap
-        };
-        if n == 0 {
+        let mut on_heap: Vec<i64> = Vec::new();
+        let (mut n, mut recent_n, mut recent_max) = (0, 0, i64::MIN);
+        for &(ts, amount) in self.recent.iter().rev() {
+            let age = now_us - ts;
+            if age < 0 {
+                continue; // recorded after `now` (out-of-order input): not before this transaction
+            }
+            if age >= baseline_us {
+                break;
+            }
+            if age < recent_us {
+                recent_n += 1;
+                recent_max = recent_max.max(amount);
+            }
+            if n < MEDIAN_STACK_MAX {
+                on_stack[n] = amount;
+            } else {
+                if on_heap.is_empty() {
+                    on_heap.extend_from_slice(&on_stack);
+                }
+                on_heap.push(amount);
+            }
+            n += 1;
+        }
+        if recent_n == 0 {
+            return 0;
+        }
+        let amounts: &mut [i64] = if n <= MEDIAN_STACK_MAX { &mut on_stack[..n] } else { &mut on_heap };
+        // The largest recent amount is above factor × the lower median only when at least
+        // half the amounts (rounded up) are below its factor-th part; most payments end here.
+        let below = amounts.iter().filter(|&&a| a.saturating_mul(factor) < recent_max).count();
+        if below < n.div_ceil(2) {
             return 0;
         }
         // The lower median: with two amounts, the smaller (a card's first large payment stands out).
         let median = *amounts.select_nth_unstable((n - 1) / 2).1;
         let threshold = median.saturating_mul(factor);
+        // The recent amounts were the first gathered, but the selection reordered them: count
+        // them again from the window.
         let recent = self.recent.iter().rev().filter(|&&(ts, _)| ts <= now_us).take_while(|&&(ts, _)| now_us - ts < recent_us);
         recent.filter(|&&(_, amount)| amount > threshold).count() as u32
     }
@@ -342,6 +367,16 @@ mod tests {
         assert_eq!(w.count_above_median(now, 7 * day, 30 * day, 2), 3);
         // Over 10 days the median is 300: nothing is above 900.
         assert_eq!(w.count_above_median(now, 7 * day, 10 * day, 3), 0);
+
+        // A month busier than the stack buffer holds gives the same counts.
+        let mut busy = TxWindow::default();
+        for i in 0..300 {
+            busy.push(now - 29 * day + i * HOUR, 100 + i % 7);
+        }
+        for amount in [350, 400, 200] {
+            busy.push(now - day, amount);
+        }
+        assert_eq!(busy.count_above_median(now, 7 * day, 30 * day, 3), 2);
     }
 
     #[test]
