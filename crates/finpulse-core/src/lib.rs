@@ -10,6 +10,7 @@ pub mod durable;
 pub mod event;
 pub mod mask;
 pub mod money;
+pub mod pii;
 pub mod record;
 pub mod registry;
 pub mod sharded;
