@@ -22,6 +22,7 @@ use finpulse_state::{Kind, LiveState, StateError, Vocabulary, key};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The model registry purpose of fraud models.
 pub const PURPOSE: &str = "fraud";
@@ -238,8 +239,8 @@ pub struct Dataset {
     pub ts_us: Vec<i64>,
     /// One column per feature of [`model_features`], in that order.
     pub columns: Vec<(&'static str, Vec<f64>)>,
-    /// Labels over the whole log.
-    pub labels: Labels,
+    /// Labels over the whole log (shared by the periods cut from one replay).
+    pub labels: Arc<Labels>,
 }
 
 impl Dataset {
@@ -251,6 +252,20 @@ impl Dataset {
     pub fn is_empty(&self) -> bool {
         self.event_ids.is_empty()
     }
+    /// The payments with `from_us <= ts < to_us`, sharing the labels. Rows are in time order
+    /// (the replay's), so a period is one run of them.
+    pub fn between(&self, from_us: i64, to_us: i64) -> Dataset {
+        let a = self.ts_us.partition_point(|&t| t < from_us);
+        let b = self.ts_us.partition_point(|&t| t < to_us).max(a);
+        Dataset {
+            event_ids: self.event_ids[a..b].to_vec(),
+            user_ids: self.user_ids[a..b].to_vec(),
+            ts_us: self.ts_us[a..b].to_vec(),
+            columns: self.columns.iter().map(|(n, c)| (*n, c[a..b].to_vec())).collect(),
+            labels: Arc::clone(&self.labels),
+        }
+    }
+
     /// A row's features, as a decision would see them.
     pub fn row(&self, i: usize) -> FeatureRow<'static> {
         let mut r = FeatureRow::default();
@@ -283,7 +298,7 @@ pub fn payments(data_dir: &Path, from_us: i64, to_us: i64) -> Result<Dataset, Fr
             }
         },
     )?;
-    Ok(Dataset { event_ids, user_ids, ts_us, columns: model_features().map(|d| d.name).zip(columns).collect(), labels })
+    Ok(Dataset { event_ids, user_ids, ts_us, columns: model_features().map(|d| d.name).zip(columns).collect(), labels: Arc::new(labels) })
 }
 
 /// What training did.
@@ -311,7 +326,12 @@ pub fn train(
     delay_days: u32,
     params: &GbdtParams,
 ) -> Result<(TabularModel, TrainReport), FraudError> {
-    let data = payments(data_dir, from_us, to_us)?;
+    train_on(&payments(data_dir, from_us, to_us)?, to_us, delay_days, params)
+}
+
+/// Trains a GBDT on the payments of `data`, a period ending at `to_us`, with the labels known
+/// by `to_us + delay`.
+pub fn train_on(data: &Dataset, to_us: i64, delay_days: u32, params: &GbdtParams) -> Result<(TabularModel, TrainReport), FraudError> {
     if data.is_empty() {
         return Err(FraudError::Period("no payments in the training period".into()));
     }
@@ -323,8 +343,8 @@ pub fn train(
         return Err(FraudError::Period("no fraud labels known for the training period: widen it or the delay".into()));
     }
     let payments = data.len();
-    let raw: Vec<RawColumn> = data.columns.into_iter().map(|(n, v)| (n.to_string(), RawValues::Numeric(v))).collect();
-    let table = labelled_from_columns(raw, labels, "is_fraud", Some(data.event_ids)).map_err(ModelError::from)?;
+    let raw: Vec<RawColumn> = data.columns.iter().map(|(n, v)| (n.to_string(), RawValues::Numeric(v.clone()))).collect();
+    let table = labelled_from_columns(raw, labels, "is_fraud", Some(data.event_ids.clone())).map_err(ModelError::from)?;
     let (model, _) = TabularModel::train_table(
         &table,
         LabelSpec { column: "is_fraud".into(), positive: None },
@@ -461,4 +481,161 @@ pub fn evaluate(scored: &[ScoredPayment], k: usize) -> FraudEvaluation {
         k,
         days,
     }
+}
+
+/// Days each tuning fold validates on (the handbook's assessment week).
+pub const TUNE_VALIDATION_DAYS: i64 = 7;
+/// Tuning folds by default.
+pub const TUNE_FOLDS_DEFAULT: usize = 3;
+/// The most tuning folds (each adds a training period's worth of history to replay).
+pub const TUNE_FOLDS_MAX: usize = 8;
+
+/// The settings `fraud train --tune` chooses among: tree size, shrinkage and length, each
+/// around [`training_params`].
+pub fn tuning_grid() -> Vec<GbdtParams> {
+    let mut grid = Vec::new();
+    for leaves_max in [3, 7, 15] {
+        for learning_rate in [0.05, 0.1] {
+            for rounds_max in [200, 400] {
+                grid.push(GbdtParams { rounds_max, learning_rate, leaves_max, ..training_params() });
+            }
+        }
+    }
+    grid
+}
+
+/// The periods of one tuning fold (UTC days, `YYYY-MM-DD`, ends exclusive).
+#[derive(Debug, Clone, Serialize)]
+pub struct FoldPeriods {
+    /// First training day.
+    pub train_from: String,
+    /// Day after the last training day.
+    pub train_to: String,
+    /// First validation day.
+    pub valid_from: String,
+    /// Day after the last validation day.
+    pub valid_to: String,
+}
+
+/// One candidate's measures on the validation weeks.
+#[derive(Debug, Clone, Serialize)]
+pub struct TuneCandidate {
+    /// Its settings.
+    pub params: GbdtParams,
+    /// Card precision@100 per fold, then their mean.
+    pub card_precision: Vec<f64>,
+    /// Mean card precision@100.
+    pub card_precision_mean: f64,
+    /// Mean average precision.
+    pub average_precision_mean: f64,
+    /// Mean AUC.
+    pub auc_mean: f64,
+}
+
+/// What tuning tried and chose.
+#[derive(Debug, Clone, Serialize)]
+pub struct TuneReport {
+    /// The folds, latest first.
+    pub folds: Vec<FoldPeriods>,
+    /// Every candidate, in grid order.
+    pub candidates: Vec<TuneCandidate>,
+    /// The index of the chosen one: highest mean card precision@100, then average precision.
+    pub chosen: usize,
+}
+
+/// Chooses GBDT settings for a model trained on `[from_us, to_us)` by prequential validation on
+/// the history before it, as the handbook tuned its models: fold `f` trains on a period as long
+/// as `[from_us, to_us)` ending a delay before a validation week, the latest week ending at
+/// `to_us` and each earlier fold a week before the last. Each candidate is trained on every
+/// fold and judged on its validation week by card precision@100 with the labels known at
+/// `to_us + delay` (when the real model is trained), never later ones; cards known
+/// compromised since the fold's training start are left out, as in `fraud eval`. Nothing
+/// of the training period's own future is used.
+pub fn tune(
+    data_dir: &Path,
+    from_us: i64,
+    to_us: i64,
+    delay_days: u32,
+    folds: usize,
+    grid: &[GbdtParams],
+) -> Result<TuneReport, FraudError> {
+    if !(1..=TUNE_FOLDS_MAX).contains(&folds) {
+        return Err(FraudError::Period(format!("tuning folds must be 1 to {TUNE_FOLDS_MAX}, not {folds}")));
+    }
+    if grid.is_empty() {
+        return Err(FraudError::Period("no settings to tune among".into()));
+    }
+    let (week, delay, span) = (TUNE_VALIDATION_DAYS * MICROS_PER_DAY, i64::from(delay_days) * MICROS_PER_DAY, to_us - from_us);
+    let periods: Vec<[i64; 4]> = (0..folds as i64)
+        .map(|f| {
+            let valid_to = to_us - f * week;
+            let valid_from = valid_to - week;
+            [valid_from - delay - span, valid_from - delay, valid_from, valid_to]
+        })
+        .collect();
+    let all = payments(data_dir, periods[folds - 1][0], to_us)?;
+    let known_at = to_us + delay;
+    let day = |us: i64| finpulse_core::time::day_label(finpulse_core::time::day_of_us(us));
+    let mut sets = Vec::with_capacity(folds);
+    for (f, &[train_from, train_to, valid_from, valid_to]) in periods.iter().enumerate() {
+        let (train, valid) = (all.between(train_from, train_to), all.between(valid_from, valid_to));
+        let why = |what: &str| {
+            FraudError::Period(format!(
+                "tuning fold {} ({} to {}, validated {} to {}) has {what}: {}",
+                f + 1,
+                day(train_from),
+                day(train_to),
+                day(valid_from),
+                day(valid_to),
+                if f == 0 { "train on a later period" } else { "ask for fewer folds (--tune-folds), or train on a later period" }
+            ))
+        };
+        if train.is_empty() || valid.is_empty() {
+            return Err(why("no payments"));
+        }
+        if !train.event_ids.iter().any(|id| train.labels.fraud_known_by(id, valid_from)) {
+            return Err(why("no fraud labelled in its training period"));
+        }
+        sets.push((train, valid, train_from, train_to));
+    }
+    let mut candidates = Vec::with_capacity(grid.len());
+    for params in grid {
+        let (mut cp, mut ap, mut auc) = (Vec::new(), 0.0, 0.0);
+        for (train, valid, train_from, train_to) in &sets {
+            let (model, _) = train_on(train, *train_to, delay_days, params)?;
+            let scorer = finpulse_models::row::TabularRowScorer::new(model)?;
+            let model = FraudModel::new(None, Arc::new(scorer))?;
+            let mut scored = score(valid, &model, *train_from);
+            for s in &mut scored {
+                s.label = valid.labels.fraud_known_by(&s.event_id, known_at);
+            }
+            let e = evaluate(&scored, CARD_PRECISION_K);
+            cp.push(e.card_precision_at_k);
+            ap += e.average_precision.unwrap_or(0.0);
+            auc += e.auc.unwrap_or(0.5);
+        }
+        let n = sets.len() as f64;
+        candidates.push(TuneCandidate {
+            params: params.clone(),
+            card_precision_mean: cp.iter().sum::<f64>() / n,
+            card_precision: cp,
+            average_precision_mean: ap / n,
+            auc_mean: auc / n,
+        });
+    }
+    let chosen = (0..candidates.len())
+        .max_by(|&a, &b| {
+            let (x, y) = (&candidates[a], &candidates[b]);
+            // The earlier candidate wins a tie: the grid lists smaller models first.
+            x.card_precision_mean
+                .total_cmp(&y.card_precision_mean)
+                .then(x.average_precision_mean.total_cmp(&y.average_precision_mean))
+                .then(b.cmp(&a))
+        })
+        .expect("the grid is not empty");
+    let folds = periods
+        .iter()
+        .map(|p| FoldPeriods { train_from: day(p[0]), train_to: day(p[1]), valid_from: day(p[2]), valid_to: day(p[3]) })
+        .collect();
+    Ok(TuneReport { folds, candidates, chosen })
 }

@@ -82,6 +82,14 @@ pub struct TrainArgs {
     /// Register without making it the active fraud model.
     #[arg(long)]
     no_promote: bool,
+    /// Choose the GBDT's size, shrinkage and rounds by prequential validation on the weeks
+    /// before the training period (the handbook's model selection): each setting is trained on
+    /// earlier periods and judged by card precision@100 on the week after their delay.
+    #[arg(long, conflicts_with_all = ["rounds", "learning_rate", "leaves"])]
+    tune: bool,
+    /// With --tune: how many validation weeks, going back from --to.
+    #[arg(long, default_value_t = fraud::TUNE_FOLDS_DEFAULT, requires = "tune")]
+    tune_folds: usize,
     /// GBDT: boosting rounds.
     #[arg(long, default_value_t = fraud::training_params().rounds_max)]
     rounds: usize,
@@ -110,6 +118,27 @@ impl TrainArgs {
             early_stopping_rounds: self.early_stopping,
             ..fraud::training_params()
         }
+    }
+}
+
+/// The tuning table: each setting's card precision@100 per validation week and on average.
+fn print_tuning(t: &fraud::TuneReport) {
+    let weeks: Vec<String> = t.folds.iter().map(|f| format!("{} to {}", f.valid_from, f.valid_to)).collect();
+    println!("tuning on {} validation week(s) before the training period: {}", t.folds.len(), weeks.join(", "));
+    println!("{:>6} {:>6} {:>6} {:>10} {:>8} {:>8}  per week", "leaves", "lr", "rounds", "CP@100", "AP", "AUC");
+    for (i, c) in t.candidates.iter().enumerate() {
+        let per_week: Vec<String> = c.card_precision.iter().map(|p| format!("{p:.3}")).collect();
+        println!(
+            "{:>6} {:>6} {:>6} {:>10.4} {:>8.4} {:>8.4}  {}{}",
+            c.params.leaves_max,
+            c.params.learning_rate,
+            c.params.rounds_max,
+            c.card_precision_mean,
+            c.average_precision_mean,
+            c.auc_mean,
+            per_week.join(" "),
+            if i == t.chosen { "  <- chosen" } else { "" }
+        );
     }
 }
 
@@ -187,13 +216,25 @@ pub fn train(config: &Config, args: &TrainArgs) -> Result<()> {
     let (from, to) = args.period.resolve()?;
     let covered = Covered::between(from, to);
     let started = std::time::Instant::now();
-    let params = args.params();
+    let mut params = args.params();
+    let tuning = if args.tune {
+        let t = fraud::tune(&config.data_dir, from, to, args.delay_days, args.tune_folds, &fraud::tuning_grid())?;
+        params = t.candidates[t.chosen].params.clone();
+        if !matches!(args.period.format, Format::Json) {
+            print_tuning(&t);
+        }
+        Some(t)
+    } else {
+        None
+    };
     let (model, report) = fraud::train(&config.data_dir, from, to, args.delay_days, &params)?;
     let secs = started.elapsed().as_secs_f64();
     let registry = ModelRegistry::in_data_dir(&config.data_dir)?;
     let training = serde_json::json!({
         "from": args.period.from, "to": args.period.to, "delay_days": args.delay_days,
         "payments": report.payments, "frauds_known": report.frauds_known,
+        "rounds": params.rounds_max, "learning_rate": params.learning_rate, "leaves": params.leaves_max, "l2": params.l2,
+        "tuned": args.tune,
     });
     let metrics = serde_json::json!({ "valid_auc": report.valid_auc, "train": model.train_evaluation });
     let registration = Registration { purpose: fraud::PURPOSE.into(), by: who(), training, metrics, activate: !args.no_promote };
@@ -202,7 +243,7 @@ pub fn train(config: &Config, args: &TrainArgs) -> Result<()> {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({ "version": entry.version, "active": active, "seconds": secs, "covered": covered, "report": report })
+                &serde_json::json!({ "version": entry.version, "active": active, "seconds": secs, "covered": covered, "report": report, "tuning": tuning })
             )?
         ),
         Format::Table | Format::Csv => {
