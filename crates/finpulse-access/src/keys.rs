@@ -230,8 +230,14 @@ impl Keys {
     }
 
     fn hash_bytes(&self, key_text: &str) -> [u8; 32] {
+        self.keyed_hash(key_text.as_bytes())
+    }
+
+    /// HMAC-SHA256 of `bytes` under the key-hash secret: a digest nobody without the secret can
+    /// test guesses against (for requests whose bodies carry a password).
+    pub fn keyed_hash(&self, bytes: &[u8]) -> [u8; 32] {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
-        mac.update(key_text.as_bytes());
+        mac.update(bytes);
         mac.finalize().into_bytes().into()
     }
 

@@ -24,7 +24,7 @@ pub mod users;
 pub use audit::{AuditError, AuditLog, Record};
 pub use finpulse_core::mask::Exposure;
 pub use keys::{KeyLimits, KeyRecord, KeyRefusal, Keys, KeysError, NewKey, TENANT_DEFAULT};
-pub use limits::{LimitRefusal, Limiter};
+pub use limits::{LimitRefusal, Limiter, SignInThrottle};
 pub use role::{Permission, Role, UnknownRole};
 pub use users::{Session, SessionRefusal, Sessions, UserRecord, Users, UsersError};
 
@@ -61,6 +61,8 @@ pub struct Access {
     pub sessions: Sessions,
     /// Per-key counters.
     pub limiter: Limiter,
+    /// Failed sign-ins per network address.
+    pub sign_in_throttle: SignInThrottle,
     /// The audit log.
     pub audit: AuditLog,
     /// Changes waiting for a second person.
@@ -75,6 +77,7 @@ impl Access {
             users: Users::open(access_dir(data_dir))?,
             sessions: Sessions::default(),
             limiter: Limiter::default(),
+            sign_in_throttle: SignInThrottle::default(),
             audit: AuditLog::open(audit_dir(data_dir))?,
             approvals: approvals::Approvals::open(access_dir(data_dir)),
         })

@@ -1,13 +1,24 @@
 //! Per-key limits: a token bucket for requests per second, a daily quota and a count of
-//! queries running at once. Counted in memory per process.
+//! queries running at once; and per network address, a cap on failed sign-ins whatever the
+//! user name tried. Counted in memory per process.
 
 use crate::keys::KeyLimits;
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const DAY_US: i64 = 86_400 * 1_000_000;
+
+/// Failed sign-ins one network address may make in a window, whatever names it tries: the
+/// per-account lockout stops guessing one password, this stops trying one password on many
+/// accounts.
+pub const SIGN_IN_FAILURES_PER_ADDRESS_MAX: u32 = 20;
+/// The window those failures are counted in, seconds.
+pub const SIGN_IN_ADDRESS_WINDOW_SECS: i64 = 15 * 60;
+/// Addresses remembered at once; past this, windows that have ended are dropped first.
+pub const SIGN_IN_ADDRESSES_TRACKED_MAX: usize = 100_000;
 
 /// Why a request was refused for its key's limits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,14 +45,31 @@ pub enum LimitRefusal {
         /// The limit.
         limit: u32,
     },
+    /// A query ran past its time and was stopped.
+    #[error("the query ran past this key's limit of {limit_secs} s (query_secs_max) and was stopped")]
+    QueryTime {
+        /// The limit, seconds.
+        limit_secs: u64,
+    },
+    /// Too many failed sign-ins from one address.
+    #[error(
+        "too many failed sign-ins from this address ({SIGN_IN_FAILURES_PER_ADDRESS_MAX} in {SIGN_IN_ADDRESS_WINDOW_SECS} s); try again in {retry_after_secs} s"
+    )]
+    SignInAddress {
+        /// Seconds until the window ends.
+        retry_after_secs: u64,
+    },
 }
 
 impl LimitRefusal {
     /// The `Retry-After` to answer with, seconds.
     pub fn retry_after_secs(&self) -> u64 {
         match self {
-            LimitRefusal::Rate { retry_after_secs, .. } | LimitRefusal::Daily { retry_after_secs, .. } => *retry_after_secs,
-            LimitRefusal::Queries { .. } => 1,
+            LimitRefusal::Rate { retry_after_secs, .. }
+            | LimitRefusal::Daily { retry_after_secs, .. }
+            | LimitRefusal::SignInAddress { retry_after_secs } => *retry_after_secs,
+            // Running it again at once meets the same limit; a lighter query may pass.
+            LimitRefusal::Queries { .. } | LimitRefusal::QueryTime { .. } => 1,
         }
     }
 
@@ -51,6 +79,8 @@ impl LimitRefusal {
             LimitRefusal::Rate { .. } => "requests_per_sec",
             LimitRefusal::Daily { .. } => "daily_requests_max",
             LimitRefusal::Queries { .. } => "queries_concurrent_max",
+            LimitRefusal::QueryTime { .. } => "query_secs_max",
+            LimitRefusal::SignInAddress { .. } => "sign_in_failures_per_address",
         }
     }
 }
@@ -132,6 +162,48 @@ impl Limiter {
     }
 }
 
+/// Failed sign-ins per network address in fixed windows of `SIGN_IN_ADDRESS_WINDOW_SECS`.
+#[derive(Default)]
+pub struct SignInThrottle {
+    by_address: Mutex<HashMap<IpAddr, (i64, u32)>>,
+}
+
+impl SignInThrottle {
+    /// Whether `address` may try to sign in at `now_us`.
+    pub fn check(&self, address: IpAddr, now_us: i64) -> Result<(), LimitRefusal> {
+        let map = self.by_address.lock();
+        match map.get(&address) {
+            Some(&(started_us, failures)) if failures >= SIGN_IN_FAILURES_PER_ADDRESS_MAX && now_us < window_end(started_us) => {
+                Err(LimitRefusal::SignInAddress { retry_after_secs: (window_end(started_us) - now_us).div_euclid(1_000_000) as u64 + 1 })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failed sign-in from `address`.
+    pub fn failed(&self, address: IpAddr, now_us: i64) {
+        let mut map = self.by_address.lock();
+        if map.len() >= SIGN_IN_ADDRESSES_TRACKED_MAX && !map.contains_key(&address) {
+            map.retain(|_, (started_us, _)| now_us < window_end(*started_us));
+            if map.len() >= SIGN_IN_ADDRESSES_TRACKED_MAX {
+                // Still full of live windows: the oldest one gives way.
+                if let Some(oldest) = map.iter().min_by_key(|(_, (started_us, _))| *started_us).map(|(a, _)| *a) {
+                    map.remove(&oldest);
+                }
+            }
+        }
+        let entry = map.entry(address).or_insert((now_us, 0));
+        if now_us >= window_end(entry.0) {
+            *entry = (now_us, 0);
+        }
+        entry.1 += 1;
+    }
+}
+
+fn window_end(started_us: i64) -> i64 {
+    started_us + SIGN_IN_ADDRESS_WINDOW_SECS * 1_000_000
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +243,33 @@ mod tests {
         assert!(limiter.query_turn("k", &limits).is_err());
         drop(turn);
         assert!(limiter.query_turn("k", &limits).is_ok());
+    }
+
+    #[test]
+    fn an_address_with_too_many_failed_sign_ins_waits_out_its_window() {
+        let throttle = SignInThrottle::default();
+        let a: IpAddr = "203.0.113.7".parse().unwrap();
+        let b: IpAddr = "203.0.113.8".parse().unwrap();
+        let t = 1_000_000_000;
+        for _ in 0..SIGN_IN_FAILURES_PER_ADDRESS_MAX {
+            throttle.check(a, t).unwrap();
+            throttle.failed(a, t);
+        }
+        let refusal = throttle.check(a, t + 1_000_000).unwrap_err();
+        assert_eq!(refusal.retry_after_secs(), SIGN_IN_ADDRESS_WINDOW_SECS as u64);
+        assert_eq!(refusal.name(), "sign_in_failures_per_address");
+        throttle.check(b, t).unwrap();
+        throttle.check(a, window_end(t)).unwrap();
+        throttle.failed(a, window_end(t));
+        throttle.check(a, window_end(t)).unwrap();
+    }
+
+    #[test]
+    fn the_throttle_remembers_a_bounded_number_of_addresses() {
+        let throttle = SignInThrottle::default();
+        for i in 0..SIGN_IN_ADDRESSES_TRACKED_MAX as u32 + 10 {
+            throttle.failed(IpAddr::from(i.to_be_bytes()), i64::from(i));
+        }
+        assert_eq!(throttle.by_address.lock().len(), SIGN_IN_ADDRESSES_TRACKED_MAX);
     }
 }

@@ -46,6 +46,10 @@ pub struct UserRecord {
     /// Locked until, µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locked_until_us: Option<i64>,
+    /// How many times the password was set after the user was made: a session signed in
+    /// under an earlier password ends at its next request.
+    #[serde(default)]
+    pub password_version: u32,
 }
 
 /// Why a user could not be made or could not sign in.
@@ -125,6 +129,7 @@ impl Users {
             created_at_us: finpulse_core::time::now_us(),
             failures: 0,
             locked_until_us: None,
+            password_version: 0,
         };
         users.push(user.clone());
         self.file.write(&users)?;
@@ -159,15 +164,44 @@ impl Users {
         user.password_hash = hash;
         user.failures = 0;
         user.locked_until_us = None;
+        user.password_version += 1;
         let out = user.clone();
         self.file.write(&users)?;
         Ok(out)
     }
 
-    /// Whether `name` is still a user with `role` in `tenant` (a session of someone removed or
-    /// changed ends).
-    pub fn still(&self, name: &str, role: Role, tenant: &str) -> Result<bool, UsersError> {
-        Ok(self.file.read::<UserRecord>()?.iter().any(|u| u.name == name && u.role == role && u.tenant == tenant))
+    /// Changes the password of the user who knows the current one. A wrong current password
+    /// counts towards the lockout as a failed sign-in does.
+    pub fn change_own_password(&self, name: &str, current: &str, new: &str, now_us: i64) -> Result<UserRecord, UsersError> {
+        if new.chars().count() < PASSWORD_CHARS_MIN || new.len() > PASSWORD_BYTES_MAX {
+            return Err(UsersError::BadPassword);
+        }
+        self.sign_in(name, current, now_us)?;
+        self.set_password(name, new)
+    }
+
+    /// Gives a user another role; their sessions end at their next request.
+    pub fn set_role(&self, name: &str, role: Role) -> Result<UserRecord, UsersError> {
+        let _lock = self.file.lock()?;
+        let mut users: Vec<UserRecord> = self.file.read()?;
+        let user = users.iter_mut().find(|u| u.name == name).ok_or_else(|| UsersError::NoSuchUser(name.to_string()))?;
+        user.role = role;
+        let out = user.clone();
+        self.file.write(&users)?;
+        Ok(out)
+    }
+
+    /// The user `name`, if there is one.
+    pub fn get(&self, name: &str) -> Result<Option<UserRecord>, UsersError> {
+        Ok(self.file.read::<UserRecord>()?.into_iter().find(|u| u.name == name))
+    }
+
+    /// Whether `session`'s user is still there with the role, tenant and password it signed
+    /// in with (a session of someone removed, given another role or a new password ends).
+    pub fn still(&self, session: &Session) -> Result<bool, UsersError> {
+        Ok(self.file.read::<UserRecord>()?.iter().any(|u| {
+            u.name == session.user && u.role == session.role && u.tenant == session.tenant && u.password_version == session.password_version
+        }))
     }
 
     /// Checks a sign-in. A wrong password counts towards the lockout; an unknown name costs the
@@ -232,6 +266,8 @@ pub struct Session {
     pub tenant: String,
     /// The token state-changing requests must repeat in `X-CSRF-Token`.
     pub csrf: String,
+    /// The user's `password_version` at sign-in.
+    pub password_version: u32,
     created_us: i64,
     last_seen_us: i64,
 }
@@ -265,6 +301,7 @@ impl Sessions {
             role: user.role,
             tenant: user.tenant.clone(),
             csrf: random_hex(32),
+            password_version: user.password_version,
             created_us: now_us,
             last_seen_us: now_us,
         };
@@ -354,11 +391,42 @@ mod tests {
         users.set_password("wang", "the second passphrase").unwrap();
         assert!(users.sign_in("wang", "the second passphrase", now).is_ok(), "a new password lifts the lock");
         assert!(matches!(users.sign_in("wang", "the first passphrase", now), Err(UsersError::WrongCredentials)));
-        assert!(users.still("wang", Role::OpsManager, "default").unwrap());
+        assert!(users.sign_in("wang", "the second passphrase", now).is_ok());
+        let sessions = Sessions::default();
+        let (_, signed_in) = sessions.start(&users.get("wang").unwrap().unwrap(), now);
+        assert!(users.still(&signed_in).unwrap());
+        users.set_password("wang", "the third passphrase").unwrap();
+        assert!(!users.still(&signed_in).unwrap(), "a session from before a new password ends");
+        let (_, signed_in) = sessions.start(&users.get("wang").unwrap().unwrap(), now);
+        assert!(users.still(&signed_in).unwrap());
         users.remove("wang").unwrap();
-        assert!(!users.still("wang", Role::OpsManager, "default").unwrap());
+        assert!(!users.still(&signed_in).unwrap());
         assert!(matches!(users.sign_in("wang", "the second passphrase", now), Err(UsersError::WrongCredentials)));
         assert!(matches!(users.remove("wang"), Err(UsersError::NoSuchUser(_))));
+    }
+
+    #[test]
+    fn a_role_change_and_an_own_password_change_end_older_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = Users::open(dir.path()).unwrap();
+        let sessions = Sessions::default();
+        let now = finpulse_core::time::now_us();
+        users.create("zhao", Role::RiskAnalyst, "", "the first passphrase").unwrap();
+        let (_, before) = sessions.start(&users.get("zhao").unwrap().unwrap(), now);
+        assert_eq!(users.set_role("zhao", Role::Auditor).unwrap().role, Role::Auditor);
+        assert!(!users.still(&before).unwrap(), "a session under the old role ends");
+        assert!(matches!(users.set_role("nobody", Role::Auditor), Err(UsersError::NoSuchUser(_))));
+
+        let (_, before) = sessions.start(&users.get("zhao").unwrap().unwrap(), now);
+        assert!(matches!(
+            users.change_own_password("zhao", "a wrong guess", "the second passphrase", now),
+            Err(UsersError::WrongCredentials)
+        ));
+        assert_eq!(users.get("zhao").unwrap().unwrap().failures, 1, "a wrong current password counts as a failed sign-in");
+        assert!(matches!(users.change_own_password("zhao", "the first passphrase", "short", now), Err(UsersError::BadPassword)));
+        users.change_own_password("zhao", "the first passphrase", "the second passphrase", now).unwrap();
+        assert!(!users.still(&before).unwrap());
+        assert!(users.sign_in("zhao", "the second passphrase", now).is_ok());
     }
 
     #[test]
@@ -372,6 +440,7 @@ mod tests {
             created_at_us: 0,
             failures: 0,
             locked_until_us: None,
+            password_version: 0,
         };
         let (token, s) = sessions.start(&user, 0);
         assert_eq!(s.csrf.len(), 64);

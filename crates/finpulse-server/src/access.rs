@@ -109,6 +109,10 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     ("POST", "/v1/auth/keys/{id}/rotate", Need::Permission(P::ManageAccess), Always),
     ("GET", "/v1/auth/users", Need::Permission(P::ManageAccess), Refusals),
     ("POST", "/v1/auth/users", Need::Permission(P::ManageAccess), Always),
+    ("POST", "/v1/auth/users/{name}/remove", Need::Permission(P::ManageAccess), Always),
+    ("POST", "/v1/auth/users/{name}/password", Need::Permission(P::ManageAccess), Always),
+    ("POST", "/v1/auth/users/{name}/role", Need::Permission(P::ManageAccess), Always),
+    ("POST", "/v1/auth/password", SignedIn, Always),
     ("GET", "/v1/audit", Need::Permission(P::ReadAudit), Always),
     // Each request's kind needs its own permission (publish_rules, promote_models): checked by
     // the handlers, which list and decide only what the caller may.
@@ -148,6 +152,10 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     ("GET", "/v1/cases/{id}", Need::Permission(P::ReadCases), Refusals),
     ("POST", "/v1/cases/{id}/{action}", Need::Permission(P::ChangeCases), Always),
 ];
+
+/// Routes whose bodies carry a password: their audit entries hash the body under the
+/// key-hash secret (HMAC-SHA256), not with plain SHA-256.
+const PASSWORD_BODY_ROUTES: &[&str] = &["/v1/auth/users", "/v1/auth/users/{name}/password", "/v1/auth/password"];
 
 /// Whether a request asks for its answer as an Arrow stream (an export: no row limit).
 pub(crate) fn wants_arrow(headers: &HeaderMap) -> bool {
@@ -279,9 +287,12 @@ fn authenticate(app: &Shared, method: &Method, headers: &HeaderMap, now_us: i64)
     if let Some(token) = session_cookie(headers) {
         let session = app.access.sessions.check(token, now_us).map_err(|e| Refusal::Unauthorized(e.to_string()))?;
         // A user removed or given another role since signing in is signed out.
-        if !app.access.users.still(&session.user, session.role, &session.tenant).unwrap_or(false) {
+        if !app.access.users.still(&session).unwrap_or(false) {
             app.access.sessions.end(token);
-            return Err(Refusal::Unauthorized(format!("user '{}' was removed or changed since signing in; sign in again", session.user)));
+            return Err(Refusal::Unauthorized(format!(
+                "user '{}' was removed, given another role or a new password since signing in; sign in again",
+                session.user
+            )));
         }
         let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
@@ -422,7 +433,15 @@ pub(crate) async fn guard(State(tenants): State<Arc<Tenants>>, mut req: Request,
                 );
             }
         };
-        let hashed = if bytes.is_empty() { sha256_hex(target().as_bytes()) } else { sha256_hex(&bytes) };
+        let hashed = if bytes.is_empty() {
+            sha256_hex(target().as_bytes())
+        } else if matched.is_some_and(|p| PASSWORD_BODY_ROUTES.contains(&p)) {
+            // A plain digest of a body with a password in it could be tested against guesses
+            // by anyone who reads the trail.
+            hex::encode(app.access.keys.keyed_hash(&bytes))
+        } else {
+            sha256_hex(&bytes)
+        };
         (Request::from_parts(parts, Body::from(bytes)), Some(hashed))
     } else {
         (req, None)
@@ -463,7 +482,9 @@ pub(crate) async fn guard(State(tenants): State<Arc<Tenants>>, mut req: Request,
     }
     let mut answer = next.run(req).await;
     answer.headers_mut().insert(EXPOSURE_HEADER, HeaderValue::from_static(if exposure == Exposure::Clear { "clear" } else { "masked" }));
-    if audited {
+    // A handler's own limit refusal (a query over its time or its key's concurrent queries)
+    // is on record like the guard's.
+    if audited || answer.status() == StatusCode::TOO_MANY_REQUESTS {
         let status = answer.status();
         let outcome = if status.is_success() {
             "ok"
@@ -536,6 +557,25 @@ pub(crate) async fn sign_in(
     let access = app.access.clone();
     let name = req.name.clone();
     let now_us = finpulse_core::time::now_us();
+    let address = connect.as_ref().map(|c| c.0.0.ip());
+    // Whose user the name is stays unsaid to the caller; the home tenant's trail has it.
+    let denied = |status: StatusCode, why: String| Record {
+        actor: format!("user:{}", bounded_name(&name)),
+        tenant: app.access_options.tenant.clone(),
+        action: "sign_in".into(),
+        from: connect.as_ref().map(|c| c.0.0.to_string()),
+        outcome: "denied".into(),
+        status: Some(status.as_u16()),
+        detail: Some(why),
+        ..Record::default()
+    };
+    if let Some(ip) = address
+        && let Err(r) = app.access.sign_in_throttle.check(ip, now_us)
+    {
+        metrics::counter!("finpulse_requests_limited_total", "limit" => r.name()).increment(1);
+        let _ = append_audit(&app.access, denied(StatusCode::TOO_MANY_REQUESTS, r.to_string())).await;
+        return too_many(&r.to_string(), r.retry_after_secs());
+    }
     let checked = tokio::task::spawn_blocking(move || access.users.sign_in(&req.name, &req.password, now_us)).await;
     let user = match checked {
         Ok(Ok(u)) => u,
@@ -545,18 +585,12 @@ pub(crate) async fn sign_in(
                 finpulse_access::UsersError::WrongCredentials => (StatusCode::UNAUTHORIZED, unauthorized(e.to_string())),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
             };
-            // Whose user the name is stays unsaid to the caller; the home tenant's trail has it.
-            let record = Record {
-                actor: format!("user:{}", bounded_name(&name)),
-                tenant: app.access_options.tenant.clone(),
-                action: "sign_in".into(),
-                from: connect.as_ref().map(|c| c.0.0.to_string()),
-                outcome: "denied".into(),
-                status: Some(status.as_u16()),
-                detail: Some(e.to_string()),
-                ..Record::default()
-            };
-            let _ = append_audit(&app.access, record).await;
+            if let Some(ip) = address
+                && status != StatusCode::INTERNAL_SERVER_ERROR
+            {
+                app.access.sign_in_throttle.failed(ip, now_us);
+            }
+            let _ = append_audit(&app.access, denied(status, e.to_string())).await;
             return answer;
         }
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -576,15 +610,20 @@ pub(crate) async fn sign_in(
         app.access.sessions.end(&token);
         return error(StatusCode::INTERNAL_SERVER_ERROR, format!("the audit log could not be written: {e}"));
     }
+    session_answer(&app, &user, &token, session)
+}
+
+/// The answer that starts a console session: the cookie, and who it is with the CSRF token.
+fn session_answer(app: &AppState, user: &finpulse_access::UserRecord, token: &str, session: finpulse_access::Session) -> Response {
     let cookie = format!(
         "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
         finpulse_access::users::SESSION_ABSOLUTE_SECS,
-        secure_flag(&app)
+        secure_flag(app)
     );
     let body = WhoAmIBody {
         actor: format!("user:{}", user.name),
         role: user.role.name().into(),
-        tenant: user.tenant,
+        tenant: user.tenant.clone(),
         permissions: permissions_of(user.role),
         csrf_token: Some(session.csrf),
     };
@@ -913,6 +952,162 @@ pub(crate) async fn create_user(
     }
 }
 
+/// The user `name` if they are this tenant's.
+fn own_user(app: &AppState, name: &str) -> Result<finpulse_access::UserRecord, Refusal> {
+    match app.access.users.get(name) {
+        Ok(Some(u)) if *u.tenant == *app.tenant => Ok(u),
+        Ok(_) => Err(Refusal::NotFound(format!("no user '{name}' in this tenant"))),
+        Err(e) => Err(Refusal::Internal(e.to_string())),
+    }
+}
+
+/// A user as a change answers it.
+fn user_json(u: &finpulse_access::UserRecord) -> serde_json::Value {
+    serde_json::json!({"name": u.name, "role": u.role.name(), "tenant": u.tenant})
+}
+
+/// How a change to users answers a refusal from the users file.
+fn users_error(e: finpulse_access::UsersError) -> Response {
+    use finpulse_access::UsersError as E;
+    let status = match e {
+        E::NoSuchUser(_) => StatusCode::NOT_FOUND,
+        E::WrongCredentials => StatusCode::FORBIDDEN,
+        E::Locked(secs) => return too_many(&e.to_string(), secs as u64),
+        E::Files(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        E::Exists(_) | E::BadName(_) | E::BadPassword | E::BadTenant(_) => StatusCode::BAD_REQUEST,
+    };
+    error(status, e.to_string())
+}
+
+/// Runs a change to the users file off the async workers.
+async fn users_change<T: Send + 'static>(
+    app: &AppState,
+    change: impl FnOnce(&finpulse_access::Users) -> Result<T, finpulse_access::UsersError> + Send + 'static,
+) -> Result<T, Response> {
+    let access = app.access.clone();
+    match tokio::task::spawn_blocking(move || change(&access.users)).await {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(users_error(e)),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+/// Remove a console user of the caller's tenant: they cannot sign in, and their sessions end
+/// at their next request.
+#[utoipa::path(post, path = "/v1/auth/users/{name}/remove", tag = "auth", params(("name" = String, Path, description = "sign-in name")),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub(crate) async fn remove_user(Tenant(app): Tenant, Path(name): Path<String>) -> Response {
+    if let Err(r) = own_user(&app, &name) {
+        return r.response();
+    }
+    match users_change(&app, move |users| users.remove(&name)).await {
+        Ok(u) => Json(user_json(&u)).into_response(),
+        Err(answer) => answer,
+    }
+}
+
+/// A new password set by an administrator.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The new password (12 characters or more).
+    pub password: String,
+}
+
+/// Set a user's password (an administrator's reset): it lifts a lockout, and the user's
+/// sessions end at their next request.
+#[utoipa::path(post, path = "/v1/auth/users/{name}/password", tag = "auth", params(("name" = String, Path, description = "sign-in name")),
+    request_body = ResetPasswordRequest, responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn reset_password(
+    Tenant(app): Tenant,
+    Path(name): Path<String>,
+    body: Result<Json<ResetPasswordRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body must be {{\"password\"}}: {}", e.body_text())),
+    };
+    if let Err(r) = own_user(&app, &name) {
+        return r.response();
+    }
+    match users_change(&app, move |users| users.set_password(&name, &req.password)).await {
+        Ok(u) => Json(user_json(&u)).into_response(),
+        Err(answer) => answer,
+    }
+}
+
+/// Another role for a user.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRoleRequest {
+    /// The role.
+    pub role: String,
+}
+
+/// Give a user of the caller's tenant another role; their sessions end at their next request.
+#[utoipa::path(post, path = "/v1/auth/users/{name}/role", tag = "auth", params(("name" = String, Path, description = "sign-in name")),
+    request_body = SetRoleRequest, responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn set_role(
+    Tenant(app): Tenant,
+    Path(name): Path<String>,
+    body: Result<Json<SetRoleRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body must be {{\"role\"}}: {}", e.body_text())),
+    };
+    let role = match role_of(&req.role) {
+        Ok(r) => r,
+        Err(r) => return r.response(),
+    };
+    if let Err(r) = own_user(&app, &name) {
+        return r.response();
+    }
+    match users_change(&app, move |users| users.set_role(&name, role)).await {
+        Ok(u) => Json(user_json(&u)).into_response(),
+        Err(answer) => answer,
+    }
+}
+
+/// A signed-in user's change of their own password.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// The password they signed in with.
+    pub current_password: String,
+    /// The new one (12 characters or more).
+    pub new_password: String,
+}
+
+/// Change the signed-in user's own password. Every session of theirs ends, this one included:
+/// the answer starts a new session (a new cookie and CSRF token). A wrong current password
+/// counts towards the lockout as a failed sign-in does.
+#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = ChangePasswordRequest,
+    responses((status = 200, body = WhoAmIBody), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn change_own_password(
+    Tenant(app): Tenant,
+    axum::Extension(caller): axum::Extension<Caller>,
+    body: Result<Json<ChangePasswordRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return error(StatusCode::BAD_REQUEST, format!("body must be {{\"current_password\", \"new_password\"}}: {}", e.body_text()));
+        }
+    };
+    let Some(name) = caller.actor().strip_prefix("user:").map(str::to_string) else {
+        return error(StatusCode::FORBIDDEN, "only a signed-in console user has a password to change; an API key is rotated instead");
+    };
+    let now_us = finpulse_core::time::now_us();
+    let user =
+        match users_change(&app, move |users| users.change_own_password(&name, &req.current_password, &req.new_password, now_us)).await {
+            Ok(u) => u,
+            Err(answer) => return answer,
+        };
+    let (token, session) = app.access.sessions.start(&user, now_us);
+    session_answer(&app, &user, &token, session)
+}
+
 /// Filters on the audit log.
 #[derive(Deserialize, ToSchema, utoipa::IntoParams, Default)]
 #[serde(deny_unknown_fields)]
@@ -1178,31 +1373,36 @@ pub(crate) async fn reject(Tenant(app): Tenant, axum::Extension(caller): axum::E
 /// happens (refused when a roll-back would now reach another version). The ruleset made
 /// active, for a running engine to load.
 pub fn apply_approval(data_dir: &std::path::Path, a: &Approval, by: &str) -> Result<Option<finpulse_risk::ruleset::Ruleset>, String> {
-    let stale = |now: u32| format!("a roll-back now reaches v{now}, not v{} as when it was asked: ask again", a.version);
     match a.kind {
         ApprovalKind::Rules => {
             let store = finpulse_risk::ruleset::RulesetStore::in_data_dir(data_dir);
-            let r = match a.change {
-                Change::Activate => store.promote(a.version, by),
-                Change::RollBack => match store.rollback_target().map_err(|e| e.to_string())? {
-                    v if v == a.version => store.rollback(by),
-                    v => return Err(stale(v)),
-                },
-            };
-            r.map(Some).map_err(|e| e.to_string())
+            apply_change(a, || store.rollback_target(), || store.promote(a.version, by), || store.rollback(by)).map(Some)
         }
         ApprovalKind::Models => {
             let registry = finpulse_models::registry::ModelRegistry::in_data_dir(data_dir).map_err(|e| e.to_string())?;
-            let done = match a.change {
-                Change::Activate => registry.promote(&a.name, a.version, by),
-                Change::RollBack => match registry.rollback_target(&a.name).map_err(|e| e.to_string())? {
-                    v if v == a.version => registry.rollback(&a.name, by),
-                    v => return Err(stale(v)),
-                },
-            };
-            done.map(|_| None).map_err(|e| e.to_string())
+            let name = a.name.as_str();
+            apply_change(a, || registry.rollback_target(name), || registry.promote(name, a.version, by), || registry.rollback(name, by))
+                .map(|_| None)
         }
     }
+}
+
+/// Makes approved change `a` through one versioned store: activates its version, or rolls
+/// back when the roll-back still reaches the version that was approved.
+fn apply_change<T, E: std::fmt::Display>(
+    a: &Approval,
+    rollback_target: impl FnOnce() -> Result<u32, E>,
+    activate: impl FnOnce() -> Result<T, E>,
+    rollback: impl FnOnce() -> Result<T, E>,
+) -> Result<T, String> {
+    let done = match a.change {
+        Change::Activate => activate(),
+        Change::RollBack => match rollback_target().map_err(|e| e.to_string())? {
+            v if v == a.version => rollback(),
+            v => return Err(format!("a roll-back now reaches v{v}, not v{} as when it was asked: ask again", a.version)),
+        },
+    };
+    done.map_err(|e| e.to_string())
 }
 
 async fn decide(app: AppState, caller: Caller, id: u64, approve: bool) -> Response {

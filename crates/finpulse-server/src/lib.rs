@@ -404,10 +404,9 @@ async fn sql(
         Some(limit) => match tokio::time::timeout(limit, run).await {
             Ok(r) => r,
             Err(_) => {
-                return error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!("the query ran past this key's limit of {} s (query_secs_max) and was stopped", limit.as_secs()),
-                );
+                let r = finpulse_access::LimitRefusal::QueryTime { limit_secs: limit.as_secs() };
+                metrics::counter!("finpulse_requests_limited_total", "limit" => r.name()).increment(1);
+                return access::Refusal::TooMany { message: r.to_string(), retry_after_secs: r.retry_after_secs() }.response();
             }
         },
         None => run.await,
@@ -631,6 +630,10 @@ fn router(tenants: Arc<tenants::Tenants>) -> axum::Router {
         .routes(routes!(access::revoke_key))
         .routes(routes!(access::rotate_key))
         .routes(routes!(access::list_users, access::create_user))
+        .routes(routes!(access::remove_user))
+        .routes(routes!(access::reset_password))
+        .routes(routes!(access::set_role))
+        .routes(routes!(access::change_own_password))
         .routes(routes!(access::audit_log))
         .routes(routes!(access::list_approvals))
         .routes(routes!(access::approve))

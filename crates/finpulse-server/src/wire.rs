@@ -486,17 +486,18 @@ impl UserBody {
                 *value = None;
             }
         };
-        text(&mut self.channel, "channel");
-        text(&mut self.campaign, "campaign");
-        text(&mut self.city, "city");
-        text(&mut self.os, "os");
+        use finpulse_state::view::source;
+        text(&mut self.channel, source::CHANNEL);
+        text(&mut self.campaign, source::CAMPAIGN);
+        text(&mut self.city, source::CITY);
+        text(&mut self.os, source::OS);
         if let Some(c) = &mut self.credit {
             let mut bureau = Some(std::mem::take(&mut c.bureau));
-            text(&mut bureau, "bureau");
+            text(&mut bureau, source::CREDIT_BUREAU);
             c.bureau = bureau.unwrap_or_default();
-            number(&mut c.score, "bureau_score");
-            number(&mut c.delinquencies_24m, "delinquencies_24m");
-            number(&mut c.inquiries_6m, "inquiries_6m");
+            number(&mut c.score, source::CREDIT_SCORE);
+            number(&mut c.delinquencies_24m, source::CREDIT_DELINQUENCIES_24M);
+            number(&mut c.inquiries_6m, source::CREDIT_INQUIRIES_6M);
         }
         self
     }

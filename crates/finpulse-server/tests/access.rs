@@ -430,7 +430,7 @@ async fn console_sessions_need_the_csrf_token_for_changes_and_brute_force_locks_
     users.remove("zhao.lei").unwrap();
     let r = c.get(format!("{base}/v1/schema")).header("cookie", &other).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    assert!(r.text().await.unwrap().contains("was removed or changed"));
+    assert!(r.text().await.unwrap().contains("was removed"));
 
     let mut last = 0;
     for _ in 0..finpulse_access::users::SIGN_IN_FAILURES_MAX {
@@ -454,6 +454,196 @@ async fn console_sessions_need_the_csrf_token_for_changes_and_brute_force_locks_
     let goal_change = snap.entries.iter().find(|e| e.record.action == "POST /v1/goals" && e.record.outcome == "ok").unwrap();
     assert_eq!(goal_change.record.actor, "user:wang.fang");
     assert!(goal_change.record.request_sha256.is_some());
+}
+
+/// Signs `name` in; answers the session cookie (`name=value`) and its CSRF token.
+async fn sign_in(c: &reqwest::Client, base: &str, name: &str, password: &str) -> reqwest::Result<(String, String)> {
+    let r = c.post(format!("{base}/v1/auth/login")).json(&json!({"name": name, "password": password})).send().await?.error_for_status()?;
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let body: Value = r.json().await?;
+    Ok((cookie, body["csrf_token"].as_str().unwrap().to_string()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_manage_their_tenants_users_and_a_change_ends_the_users_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let admin = common::admin_client(dir.path());
+    let other_tenant = common::client_with(&common::key_in(dir.path(), Role::Admin, "bank-b"));
+    let anyone = reqwest::Client::new();
+    let post = |c: &reqwest::Client, path: &str, body: Value| c.post(format!("{base}{path}")).json(&body).send();
+
+    let r = post(&admin, "/v1/auth/users", json!({"name": "chen", "role": "ops_manager", "password": "first passphrase"})).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let (first, csrf) = sign_in(&anyone, &base, "chen", "first passphrase").await.unwrap();
+    let schema = |cookie: String| anyone.get(format!("{base}/v1/schema")).header("cookie", cookie).send();
+    assert_eq!(schema(first.clone()).await.unwrap().status(), 200);
+
+    // Their own password: the current one is asked for, and the change starts a new session.
+    let change = |cookie: &str, csrf: &str, current: &str, new: &str| {
+        anyone
+            .post(format!("{base}/v1/auth/password"))
+            .header("cookie", cookie)
+            .header("x-csrf-token", csrf)
+            .json(&json!({"current_password": current, "new_password": new}))
+            .send()
+    };
+    let r = change(&first, &csrf, "a wrong guess", "second passphrase").await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("wrong user name or password"));
+    let r = change(&first, &csrf, "first passphrase", "short").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = change(&first, &csrf, "first passphrase", "second passphrase").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let second = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert_eq!(schema(first).await.unwrap().status(), 401, "the session from before the change ended");
+    assert_eq!(schema(second.clone()).await.unwrap().status(), 200);
+    let r = post(&admin, "/v1/auth/password", json!({"current_password": "x", "new_password": "y"})).await.unwrap();
+    assert_eq!(r.status(), 403, "a key has no password to change");
+
+    // Another role: their sessions end; a role that does not exist is named.
+    let r = post(&admin, "/v1/auth/users/chen/role", json!({"role": "root"})).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("'root' is not a role"));
+    let r = post(&admin, "/v1/auth/users/chen/role", json!({"role": "auditor"})).await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["role"], "auditor");
+    let r = schema(second).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("another role"));
+
+    // A reset by an administrator; a weak password is refused.
+    let r = post(&admin, "/v1/auth/users/chen/password", json!({"password": "short"})).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = post(&admin, "/v1/auth/users/chen/password", json!({"password": "reset passphrase"})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (third, _) = sign_in(&anyone, &base, "chen", "reset passphrase").await.unwrap();
+
+    // Another tenant's administrator cannot see, change or remove them.
+    for (path, body) in [
+        ("/v1/auth/users/chen/remove", json!({})),
+        ("/v1/auth/users/chen/role", json!({"role": "admin"})),
+        ("/v1/auth/users/chen/password", json!({"password": "taken over passphrase"})),
+    ] {
+        let r = post(&other_tenant, path, body).await.unwrap();
+        assert_eq!(r.status(), 404, "{path} across tenants");
+    }
+    let r = other_tenant.get(format!("{base}/v1/auth/users")).send().await.unwrap();
+    assert!(!r.text().await.unwrap().contains("chen"));
+    assert!(sign_in(&anyone, &base, "chen", "reset passphrase").await.is_ok(), "nothing changed across tenants");
+
+    let r = post(&admin, "/v1/auth/users/chen/remove", json!({})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(schema(third).await.unwrap().status(), 401);
+    assert_eq!(post(&admin, "/v1/auth/users/chen/remove", json!({})).await.unwrap().status(), 404);
+    server.stop().await.unwrap();
+
+    // Each change is on record; a body with a password in it is hashed under a secret, so the
+    // trail cannot be used to test guesses.
+    let snap = audit::read(&finpulse_access::audit_dir(dir.path())).unwrap();
+    let ok = |action: &str| snap.entries.iter().filter(|e| e.record.action == action && e.record.outcome == "ok").count();
+    assert_eq!(ok("POST /v1/auth/users/{name}/role"), 1);
+    assert_eq!(ok("POST /v1/auth/users/{name}/password"), 1);
+    assert_eq!(ok("POST /v1/auth/users/{name}/remove"), 1);
+    assert_eq!(ok("POST /v1/auth/password"), 1);
+    let reset = snap.entries.iter().find(|e| e.record.action == "POST /v1/auth/users/{name}/password" && e.record.outcome == "ok").unwrap();
+    let plain = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(json!({"password": "reset passphrase"}).to_string().as_bytes()));
+    let recorded = reset.record.request_sha256.as_deref().unwrap();
+    assert_eq!(recorded.len(), 64);
+    assert_ne!(recorded, plain);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_failing_to_sign_in_as_many_users_is_throttled() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let users = finpulse_access::Users::open(finpulse_access::access_dir(dir.path())).unwrap();
+    users.create("sun", Role::RiskAnalyst, "", "the right passphrase").unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let c = reqwest::Client::new();
+    // One guess each at many names: no account reaches its lockout.
+    for i in 0..finpulse_access::limits::SIGN_IN_FAILURES_PER_ADDRESS_MAX {
+        let r = c.post(format!("{base}/v1/auth/login")).json(&json!({"name": format!("user{i}"), "password": "Summer2026!!"})).send();
+        assert_eq!(r.await.unwrap().status(), 401);
+    }
+    let r = c.post(format!("{base}/v1/auth/login")).json(&json!({"name": "sun", "password": "the right passphrase"})).send().await.unwrap();
+    assert_eq!(r.status(), 429, "the address waits out its window, whatever it tries");
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(wait > 0 && wait <= finpulse_access::limits::SIGN_IN_ADDRESS_WINDOW_SECS as u64, "{wait}");
+    assert!(r.text().await.unwrap().contains("from this address"));
+    let metrics = c.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("finpulse_requests_limited_total{limit=\"sign_in_failures_per_address\"}"), "{metrics}");
+    server.stop().await.unwrap();
+    assert_eq!(users.get("sun").unwrap().unwrap().failures, 0, "the throttled attempt never reached the account");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_past_their_keys_time_or_concurrency_get_429_with_retry_after_counted_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let keys = Keys::open(finpulse_access::access_dir(dir.path())).unwrap();
+    let limits = KeyLimits { query_secs_max: Some(2), queries_concurrent_max: Some(1), ..KeyLimits::default() };
+    let (record, text) = keys.create(NewKey { role: Some(Role::DataScientist), limits, ..NewKey::default() }, "t").unwrap();
+    let c = common::client_with(&text);
+    let sql = |query: &str| c.post(format!("{base}/v1/sql")).json(&json!({ "query": query })).send();
+    let long = {
+        let (c, url) = (c.clone(), format!("{base}/v1/sql"));
+        tokio::spawn(
+            async move { c.post(url).json(&json!({"query": "SELECT count(*) FROM generate_series(1, 100000000000)"})).send().await },
+        )
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let r = sql("SELECT 1 AS one").await.unwrap();
+    assert_eq!(r.status(), 429, "a second query while the first runs");
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert!(r.text().await.unwrap().contains("queries_concurrent_max"));
+    let r = long.await.unwrap().unwrap();
+    assert_eq!(r.status(), 429, "the long query is stopped at its time");
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert!(r.text().await.unwrap().contains("query_secs_max"));
+    let r = sql("SELECT 1 AS one").await.unwrap();
+    assert_eq!(r.status(), 200, "the turn is given back when a query is stopped");
+    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    for limit in ["query_secs_max", "queries_concurrent_max"] {
+        assert!(metrics.contains(&format!("finpulse_requests_limited_total{{limit=\"{limit}\"}}")), "{limit}: {metrics}");
+    }
+    server.stop().await.unwrap();
+    let snap = audit::read(&finpulse_access::audit_dir(dir.path())).unwrap();
+    let refused: Vec<_> = snap.entries.iter().filter(|e| e.record.action == "POST /v1/sql" && e.record.status == Some(429)).collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused.iter().all(|e| e.record.actor == format!("key:{}", record.id)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_intent_cannot_be_audited_is_not_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let server = common::start(store, ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let admin = common::admin_client(dir.path());
+    assert_eq!(admin.get(format!("{base}/v1/goals")).send().await.unwrap().status(), 200);
+    // The entries file becomes a directory: no append can succeed.
+    let entries = finpulse_access::audit_dir(dir.path()).join(audit::ENTRIES_FILE);
+    let kept = std::fs::read(&entries).unwrap_or_default();
+    std::fs::remove_file(&entries).ok();
+    std::fs::create_dir(&entries).unwrap();
+    let goal = json!({"name": "unaudited", "metric": "mau", "target": 10.0, "deadline": "2026-06-30"});
+    let r = admin.post(format!("{base}/v1/goals")).json(&goal).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains("the audit log could not be written, so nothing was changed"));
+    std::fs::remove_dir(&entries).unwrap();
+    std::fs::write(&entries, kept).unwrap();
+    let goals = admin.get(format!("{base}/v1/goals")).send().await.unwrap().text().await.unwrap();
+    assert!(!goals.contains("unaudited"), "the change was made without its trail: {goals}");
+    let r = admin.post(format!("{base}/v1/goals")).json(&goal).send().await.unwrap();
+    assert_eq!(r.status(), 200, "once the log can be written the change goes through");
+    server.stop().await.unwrap();
+    let adir = finpulse_access::audit_dir(dir.path());
+    audit::verify(&adir, &audit::read_verifying_key(&adir).unwrap()).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -126,6 +126,7 @@ async fn a_tenant_reaches_nothing_of_another_on_any_route() {
             .replace("/v1/approvals/{id}", &format!("/v1/approvals/{a_approval}"))
             .replace("/v1/segments/{name}", &format!("/v1/segments/{A_SEGMENT}"))
             .replace("/v1/goals/{name}", &format!("/v1/goals/{A_GOAL}"))
+            .replace("/v1/auth/users/{name}", &format!("/v1/auth/users/{A_PERSON}"))
             .replace("{purpose}", "churn")
             .replace("{kind}", "trends")
             .replace("{action}", "resolve");
@@ -136,6 +137,8 @@ async fn a_tenant_reaches_nothing_of_another_on_any_route() {
             ("POST", "/v1/decisions") => post(&b, url, payment("b-p10", "b-user", 10, 100).to_string()).await,
             ("POST", "/v1/cases/{id}/{action}") => post(&b, url, json!({"label": "fraud", "note": "not yours"}).to_string()).await,
             ("POST", "/v1/auth/login" | "/v1/auth/logout") => continue,
+            ("POST", "/v1/auth/users/{name}/role") => post(&b, url, json!({"role": "admin"}).to_string()).await,
+            ("POST", "/v1/auth/users/{name}/password") => post(&b, url, json!({"password": "taken over passphrase"}).to_string()).await,
             ("GET", "/v1/insights/{kind}") => get(&b, format!("{url}?event=payment&interval=day")).await,
             ("POST", _) => post(&b, url, "{}").await,
             _ => get(&b, url).await,
@@ -167,10 +170,13 @@ async fn a_tenant_reaches_nothing_of_another_on_any_route() {
     assert_eq!(post(&b, format!("{base}/v1/auth/keys/{a_key}/revoke"), "").await.0, 404);
     assert_eq!(post(&b, format!("{base}/v1/approvals/{a_approval}/approve"), "").await.0, 404);
     assert_eq!(get(&b, format!("{base}/v1/segments/{A_SEGMENT}/members")).await.0, 404);
+    assert_eq!(post(&b, format!("{base}/v1/auth/users/{A_PERSON}/remove"), "").await.0, 404);
 
     // Nothing of A's changed: its events, its key, its pending approval, its case, its segment.
     assert_eq!(event_count(&a, &base).await, a_events);
     assert_eq!(get(&a, format!("{base}/v1/auth/whoami")).await.0, 200);
+    let (_, people) = get(&a, format!("{base}/v1/auth/users")).await;
+    assert_eq!(people["users"][0]["role"], "compliance_officer", "{people}");
     let (_, approvals) = get(&a, format!("{base}/v1/approvals")).await;
     let waiting = approvals["approvals"].as_array().unwrap().iter().find(|x| x["id"] == a_approval).unwrap().clone();
     assert_eq!(waiting["state"], "pending");

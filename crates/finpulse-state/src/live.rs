@@ -2,6 +2,7 @@
 //! merchant's recent risk, as a deterministic function of the events applied in log order.
 
 use crate::features::{FeatureRow, Num, Text};
+use crate::view::source;
 use crate::window::{DayBuckets, SeenSet, TxWindow};
 use finpulse_core::sharded::ShardedMap;
 use finpulse_core::{Event, FieldId, Registry, TypeId, Value};
@@ -314,10 +315,10 @@ impl Vocabulary {
             terminal_id: f("terminal_id"),
             merchant_id: f("merchant_id"),
             device_id: f("device_id"),
-            channel: f("channel"),
-            campaign: f("campaign"),
-            city: f("city"),
-            os: f("os"),
+            channel: f(source::CHANNEL),
+            campaign: f(source::CAMPAIGN),
+            city: f(source::CITY),
+            os: f(source::OS),
             target_event_id: f("target_event_id"),
             is_fraud: f("is_fraud"),
             product_id: f("product_id"),
@@ -326,10 +327,10 @@ impl Vocabulary {
             approved: f("approved"),
             principal_fen: f("principal_fen"),
             overdue_fen: f("overdue_fen"),
-            bureau: f("bureau"),
-            bureau_score: f("bureau_score"),
-            delinquencies_24m: f("delinquencies_24m"),
-            inquiries_6m: f("inquiries_6m"),
+            bureau: f(source::CREDIT_BUREAU),
+            bureau_score: f(source::CREDIT_SCORE),
+            delinquencies_24m: f(source::CREDIT_DELINQUENCIES_24M),
+            inquiries_6m: f(source::CREDIT_INQUIRIES_6M),
             task: f("task"),
             stream: f("stream"),
             session_secs: f("session_secs"),

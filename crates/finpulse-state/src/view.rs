@@ -14,6 +14,28 @@ pub const CHURNED_DAYS: i64 = 30;
 /// AUM at or above this (minor units) tags a user high_value.
 pub const HIGH_VALUE_AUM_FEN: i64 = 5_000_000;
 
+/// The event field each profile value is copied from. Live state reads these names when it
+/// builds a profile, and a reader applies the named field's data class to the value, so a
+/// profile is masked exactly as SQL masks the events it came from.
+pub mod source {
+    /// `channel`.
+    pub const CHANNEL: &str = "channel";
+    /// `campaign`.
+    pub const CAMPAIGN: &str = "campaign";
+    /// `city`.
+    pub const CITY: &str = "city";
+    /// `os`.
+    pub const OS: &str = "os";
+    /// `credit.bureau`.
+    pub const CREDIT_BUREAU: &str = "bureau";
+    /// `credit.score`.
+    pub const CREDIT_SCORE: &str = "bureau_score";
+    /// `credit.delinquencies_24m`.
+    pub const CREDIT_DELINQUENCIES_24M: &str = "delinquencies_24m";
+    /// `credit.inquiries_6m`.
+    pub const CREDIT_INQUIRIES_6M: &str = "inquiries_6m";
+}
+
 /// Recency, frequency and monetary value of a user's transactions.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Rfm {

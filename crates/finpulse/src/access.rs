@@ -87,7 +87,17 @@ pub enum UsersCommand {
         #[arg(long)]
         name: String,
     },
-    /// Set a user's password (read from standard input), lifting a lockout.
+    /// Give a user another role; their sessions end at their next request.
+    Role {
+        /// Sign-in name.
+        #[arg(long)]
+        name: String,
+        /// The new role.
+        #[arg(long)]
+        role: Role,
+    },
+    /// Set a user's password (read from standard input), lifting a lockout; their sessions end
+    /// at their next request.
     Password {
         /// Sign-in name.
         #[arg(long)]
@@ -281,6 +291,13 @@ pub fn users(config: &Config, command: UsersCommand) -> Result<()> {
             record(config, "users.remove", Some(format!("user {name}")), None, &outcome)?;
             let u = done?;
             println!("removed user {} ({}, tenant {})", u.name, u.role, u.tenant);
+        }
+        UsersCommand::Role { name, role } => {
+            let done = users.set_role(&name, role);
+            let outcome = done.as_ref().map(|_| ()).map_err(outcome_error);
+            record(config, "users.role", Some(format!("user {name} -> {role}")), None, &outcome)?;
+            let u = done?;
+            println!("user {} is now {} (tenant {})", u.name, u.role, u.tenant);
         }
         UsersCommand::Password { name, password_stdin: _ } => {
             let mut input = String::new();

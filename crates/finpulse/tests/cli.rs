@@ -1005,6 +1005,12 @@ fn keys_users_purposes_and_the_audit_log_work_from_the_command_line() {
     assert!(!o.status.success() && stderr(&o).contains("password must be"), "{}", stderr(&o));
     let o = create_user("a long enough passphrase\n");
     assert!(o.status.success() && stdout(&o).contains("made user li.na"), "{}", stderr(&o));
+    let o = run(&["users", "role", "--name", "li.na", "--role", "auditor", "--data-dir", d]);
+    assert!(o.status.success() && stdout(&o).contains("li.na is now auditor"), "{}", stderr(&o));
+    let o = run(&["users", "role", "--name", "nobody", "--role", "auditor", "--data-dir", d]);
+    assert!(!o.status.success() && stderr(&o).contains("no user 'nobody'"), "{}", stderr(&o));
+    let o = run(&["users", "list", "--data-dir", d]);
+    assert!(stdout(&o).contains("li.na  auditor  default"), "{}", stdout(&o));
 
     // Masked by default; in clear with a purpose, and that read is in the audit log.
     assert_eq!(sql_csv(&data, "SELECT id_number, real_name FROM identity_verified"), vec![vec!["110***********1234", "张*"]]);
@@ -1012,6 +1018,7 @@ fn keys_users_purposes_and_the_audit_log_work_from_the_command_line() {
     assert!(o.status.success() && stdout(&o).contains("110101199003071234"), "{}", stderr(&o));
     let o = run(&["audit", "list", "--data-dir", d, "--format", "csv"]);
     assert!(stdout(&o).contains("sql (read in clear)") && stdout(&o).contains("KYC review 7"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("users.role") && stdout(&o).contains("user li.na -> auditor"), "{}", stdout(&o));
 
     // A server asks for the key; the key works.
     {
@@ -1087,6 +1094,24 @@ fn a_ruleset_set_to_need_approval_waits_for_a_second_operator() {
     let publish: Vec<&str> = log.lines().filter(|l| l.contains("cli:maker,default,rules.publish")).collect();
     assert_eq!(publish.len(), 2, "{log}");
     assert!(publish[0].contains(",started,") && publish[1].contains(",ok,"), "{log}");
+
+    // A roll-back asks too: v2 stays active until a second person approves going back to v1.
+    std::fs::write(&rules, std::fs::read_to_string(&rules).unwrap().replace("score = 0.6", "score = 0.7")).unwrap();
+    assert!(as_user("maker", &["rules", "publish", rules.to_str().unwrap()]).status.success());
+    assert!(as_user("checker", &["approvals", "approve", "2"]).status.success());
+    let o = as_user("maker", &["rules", "rollback"]);
+    assert!(
+        o.status.success() && stdout(&o).contains("(a roll-back) waits for a second person's approval (request 3)"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let o = as_user("maker", &["rules", "history"]);
+    assert!(stdout(&o).contains("v2") && !stdout(&o).contains("rollback"), "not rolled back before approval: {}", stdout(&o));
+    let o = as_user("checker", &["approvals", "approve", "3"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = as_user("checker", &["rules", "history"]);
+    assert!(stdout(&o).lines().any(|l| l.starts_with("v1  rollback")), "{}", stdout(&o));
 }
 
 #[test]
