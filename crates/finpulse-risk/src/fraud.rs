@@ -388,6 +388,11 @@ pub struct ScoredPayment {
 /// compromised on a day when a fraud label on one of its payments made at or after
 /// `known_since_us` arrived before that day.
 pub fn score(data: &Dataset, model: &FraudModel, known_since_us: i64) -> Vec<ScoredPayment> {
+    score_with_labels_by(data, model, known_since_us, i64::MAX)
+}
+
+/// [`score`], with each payment's label as the verdicts that arrived before `labels_by_us` say.
+pub fn score_with_labels_by(data: &Dataset, model: &FraudModel, known_since_us: i64, labels_by_us: i64) -> Vec<ScoredPayment> {
     let first_fraud = data.labels.first_fraud_by_user(known_since_us);
     (0..data.len())
         .map(|i| {
@@ -397,7 +402,7 @@ pub fn score(data: &Dataset, model: &FraudModel, known_since_us: i64) -> Vec<Sco
                 user_id: data.user_ids[i].clone(),
                 ts_us: data.ts_us[i],
                 score: model.score(&data.row(i)),
-                label: data.labels.fraud_known_by(&data.event_ids[i], i64::MAX),
+                label: data.labels.fraud_known_by(&data.event_ids[i], labels_by_us),
                 known_compromised: first_fraud.get(&key(&data.user_ids[i])).is_some_and(|&t| t < day_start),
             }
         })
@@ -605,11 +610,7 @@ pub fn tune(
             let (model, _) = train_on(train, *train_to, delay_days, params)?;
             let scorer = finpulse_models::row::TabularRowScorer::new(model)?;
             let model = FraudModel::new(None, Arc::new(scorer))?;
-            let mut scored = score(valid, &model, *train_from);
-            for s in &mut scored {
-                s.label = valid.labels.fraud_known_by(&s.event_id, known_at);
-            }
-            let e = evaluate(&scored, CARD_PRECISION_K);
+            let e = evaluate(&score_with_labels_by(valid, &model, *train_from, known_at), CARD_PRECISION_K);
             cp.push(e.card_precision_at_k);
             ap += e.average_precision.unwrap_or(0.0);
             auc += e.auc.unwrap_or(0.5);

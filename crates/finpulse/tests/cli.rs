@@ -1054,6 +1054,18 @@ fn keys_users_purposes_and_the_audit_log_work_from_the_command_line() {
     assert!(stderr(&o).contains("audit entry 1 (line 2"), "{}", stderr(&o));
 }
 
+#[test]
+fn tuning_refuses_settings_it_would_choose_and_folds_without_tuning() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = run(&["fraud", "train", "--from", "2026-02-15", "--to", "2026-02-22", "--tune", "--rounds", "50", "--data-dir", d]);
+    assert!(!o.status.success() && stderr(&o).contains("--rounds"), "{}", stderr(&o));
+    let o = run(&["fraud", "train", "--from", "2026-02-15", "--to", "2026-02-22", "--tune-folds", "2", "--data-dir", d]);
+    assert!(!o.status.success() && stderr(&o).contains("--tune"), "{}", stderr(&o));
+    let o = run(&["fraud", "train", "--from", "2026-02-15", "--to", "2026-02-22", "--tune", "--tune-folds", "0", "--data-dir", d]);
+    assert!(!o.status.success() && stderr(&o).contains("tuning folds must be 1 to"), "{}", stderr(&o));
+}
+
 /// Runs finpulse as an operator (by `$USER`) on a data directory under `dir` whose
 /// configuration makes changes of `kind` wait for a second person.
 fn operators_needing_approval(dir: &Path, kind: &str) -> impl Fn(&str, &[&str]) -> std::process::Output {
