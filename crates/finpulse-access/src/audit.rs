@@ -235,6 +235,16 @@ impl AuditLog {
         self.key.verifying_key()
     }
 
+    /// The deployment's Ed25519 signature of `message`, which must begin with a domain of its
+    /// own (a subject export's manifest does). `None` for a message that begins as a tree
+    /// head's signed text does, so no signature made here can pass for a head.
+    pub fn sign(&self, message: &[u8]) -> Option<[u8; 64]> {
+        if message.starts_with(HEAD_CONTEXT) {
+            return None;
+        }
+        Some(self.key.sign(message).to_bytes())
+    }
+
     fn lock(&self) -> Result<File, AuditError> {
         let path = self.dir.join(LOCK_FILE);
         let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io(&path))?;

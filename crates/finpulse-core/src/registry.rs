@@ -24,6 +24,10 @@ pub const RESERVED_NAMES: [&str; 5] = ["event_id", "user_id", "ts", "type", "day
 /// accepted it. The store assigns it; a record that carries one (a re-imported export or
 /// compacted file) has it ignored. No field can be named so: field names start with a letter.
 pub const SEQ_COLUMN: &str = "_seq";
+/// What begins the name of a compacted file's column holding a masked field's masked form
+/// (`_masked_card_number`). The store derives them; a record that carries one (a re-imported
+/// compacted file) has it ignored, and no field can be named so.
+pub const MASKED_FORM_PREFIX: &str = "_masked_";
 /// Names no custom event type may take: they are tables or schemas of the SQL session.
 pub const RESERVED_TYPE_NAMES: [&str; 3] = ["events", "information_schema", "public"];
 

@@ -101,6 +101,7 @@ async fn compacted(view: &StoreView, fields: &[String]) -> Result<Arc<Compacted>
         registry: view.registry.clone(),
         schema: view.schema.clone(),
         files: view.files.clone(),
+        masked_forms: view.masked_forms.clone(),
         tail: Vec::new(),
         tail_first_seq: view.tail_first_seq,
     };

@@ -8,6 +8,7 @@ use arrow::array::{
 use arrow::buffer::{Buffer, MutableBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
+use finpulse_core::mask::{Exposure, FieldExposure, MaskStyle, field_exposure};
 use finpulse_core::registry::CUSTOM_ID_BASE;
 use finpulse_core::{Event, FieldId, FieldType, Registry, Value};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -430,6 +431,96 @@ pub fn take_wide(batch: &RecordBatch, indices: &arrow::array::UInt32Array) -> Re
         .map(|c| if all_null(c) { Ok(null_column(c.data_type(), indices.len())) } else { arrow::compute::take(c, indices, None) })
         .collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new(batch.schema(), columns)
+}
+
+/// The name of the column in which compacted files store a field's masked form. Field names
+/// start with a letter, so it can never be a field's own name.
+pub fn masked_form_column(field_name: &str) -> String {
+    format!("{MASKED_FORM_PREFIX}{field_name}")
+}
+
+pub use finpulse_core::registry::MASKED_FORM_PREFIX;
+
+/// The fields whose masked form compaction stores beside them: text fields that every reader
+/// without a purpose sees masked (their data class and mask style in the registry), with the
+/// style. Masking is then a column read for the compacted files, not work per row per query.
+pub fn masked_fields(registry: &Registry) -> Vec<(String, MaskStyle)> {
+    registry
+        .fields()
+        .filter(|f| f.ty == FieldType::String)
+        .filter_map(|f| match field_exposure(f.class, f.mask, Exposure::Masked) {
+            FieldExposure::Masked(style) => Some((f.name.clone(), style)),
+            FieldExposure::Shown | FieldExposure::Withheld => None,
+        })
+        .collect()
+}
+
+/// `batch` (a wide `events` batch) with the masked form of each of `fields` appended as
+/// [`masked_form_column`], in the order given. A field the batch lacks, or that is null in
+/// every row, gets the shared null column.
+pub fn with_masked_forms(batch: &RecordBatch, fields: &[(String, MaskStyle)]) -> Result<RecordBatch, ArrowError> {
+    let schema = batch.schema();
+    let mut out_fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut columns = batch.columns().to_vec();
+    for (name, style) in fields {
+        out_fields.push(Field::new(masked_form_column(name), DataType::Utf8, true));
+        let masked = match schema.index_of(name).ok().map(|i| batch.column(i)) {
+            Some(values) if !all_null(values) => mask_text(values, *style)?,
+            _ => null_column(&DataType::Utf8, batch.num_rows()),
+        };
+        columns.push(masked);
+    }
+    RecordBatch::try_new_with_options(
+        Arc::new(Schema::new_with_metadata(out_fields, schema.metadata().clone())),
+        columns,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+}
+
+/// The masked form of each value of a text column (plain, large or view strings) in `style`,
+/// as plain strings; nulls stay null. The one implementation of masking over a column: the
+/// compaction's stored forms and the query's masking of what is not compacted both use it.
+pub fn mask_text(values: &ArrayRef, style: MaskStyle) -> Result<ArrayRef, ArrowError> {
+    use arrow::array::AsArray;
+    match values.data_type() {
+        DataType::Utf8 => mask_strings(values.as_string::<i32>(), style),
+        DataType::LargeUtf8 => mask_strings(values.as_string::<i64>(), style),
+        DataType::Utf8View => mask_strings(values.as_string_view(), style),
+        other => Err(ArrowError::InvalidArgumentError(format!("masking takes text, not {other}"))),
+    }
+}
+
+fn mask_strings<'a, A>(strings: A, style: MaskStyle) -> Result<ArrayRef, ArrowError>
+where
+    A: arrow::array::StringArrayType<'a> + Array,
+{
+    let rows = strings.len();
+    let mut text = String::with_capacity(24 * rows);
+    let mut offsets: Vec<i32> = Vec::with_capacity(rows + 1);
+    offsets.push(0);
+    // A user's rows sit together, so a value often repeats the row before: its masked form is
+    // copied instead of worked out again.
+    let mut previous: Option<(&str, usize)> = None;
+    for i in 0..rows {
+        if strings.is_valid(i) {
+            let value = strings.value(i);
+            let start = text.len();
+            match previous {
+                Some((p, at)) if p == value => text.extend_from_within(at..start),
+                _ => style.write_masked(value, &mut text).expect("writing to a String does not fail"),
+            }
+            previous = Some((value, start));
+        }
+        let end = i32::try_from(text.len()).map_err(|_| ArrowError::ComputeError("masked text over 2 GiB in one batch".into()))?;
+        offsets.push(end);
+    }
+    // Nulls stay where they were; every value is whole UTF-8 text, checked once more here.
+    let masked = arrow::array::StringArray::try_new(
+        arrow::buffer::OffsetBuffer::new(offsets.into()),
+        Buffer::from(text.into_bytes()),
+        strings.nulls().cloned(),
+    )?;
+    Ok(Arc::new(masked))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod columns;
 pub mod dedup;
+pub mod lineage;
 pub mod store;
 pub mod wal;
 

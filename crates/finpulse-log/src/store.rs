@@ -10,14 +10,17 @@
 //!   (type, user_id, ts), listed in `manifest.json` with the log position compacted through.
 //!   Type first: most questions ask for a few event types (signups, tasks, revenue), and with
 //!   each type's rows together the page index lets a scan skip the pages of every other type;
-//!   within a type, each user's rows are together and in time order.
+//!   within a type, each user's rows are together and in time order. Beside each text field
+//!   a reader without a purpose sees masked, a file stores its masked form (`_masked_NAME`), so
+//!   masked queries read a column instead of masking every value.
 
 use crate::codec;
-use crate::columns::{OpenBatch, SEQ_COLUMN, concat_wide, events_schema, events_to_batch, take_wide, widen, with_seq};
+use crate::columns::{OpenBatch, SEQ_COLUMN, concat_wide, events_schema, events_to_batch, take_wide, widen, with_masked_forms, with_seq};
 use crate::dedup::DedupIndex;
 use crate::wal::{Frame, Recovery, Wal, WalError, WalOptions, put_frame, sync_dir};
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
+use finpulse_core::mask::MaskStyle;
 use finpulse_core::registry::CustomTypeDef;
 use finpulse_core::time::{MICROS_PER_DAY, day_label};
 use finpulse_core::{Event, Registry, RegistryError, TypeId};
@@ -144,6 +147,10 @@ struct ManifestFile {
     path: String,
     day: String,
     rows: u64,
+    /// Whether the file stores each masked field's masked form ([`crate::columns::masked_form_column`]);
+    /// files compacted before they were stored lack it and are masked as they are read.
+    #[serde(default)]
+    masked_forms: bool,
 }
 
 /// What queries read: a consistent cut of Parquet files plus the tail after them.
@@ -155,6 +162,9 @@ pub struct StoreView {
     pub schema: SchemaRef,
     /// Compacted Parquet files (absolute paths).
     pub files: Vec<PathBuf>,
+    /// For each of `files`, whether it stores the masked form of every masked field beside it
+    /// ([`crate::columns::masked_fields`]); older files do not, and are masked as read.
+    pub masked_forms: Vec<bool>,
     /// Durable events not yet compacted, as batches (older ones may have a narrower schema).
     pub tail: Vec<RecordBatch>,
     /// The log position of the tail's first row: the tail is the log from here on, one row per
@@ -202,6 +212,8 @@ pub struct EventStore {
     recovery: Recovery,
     /// The compaction running in the background, if any.
     compaction: Option<Compaction>,
+    /// Where compactions are recorded as lineage runs (`None` when it could not be opened).
+    lineage: Option<finpulse_lineage::LineageStore>,
     /// Tail batches a running compaction covers: appends never merge into them.
     sealed_batches: usize,
 }
@@ -250,6 +262,8 @@ struct Compaction {
     batches: usize,
     rows: usize,
     through_seq: u64,
+    /// Its lineage run, ended when it is applied.
+    run: finpulse_lineage::Run,
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
@@ -328,8 +342,8 @@ impl EventStore {
             tail_rows += tail_events.len();
             tail.push(events_to_batch(&registry, &schema, tail_events.iter()));
         }
-        let files = manifest.files.iter().map(|f| dir.join(&f.path)).collect();
-        let view = StoreView { registry: registry.clone(), schema: schema.clone(), files, tail, tail_first_seq: watermark };
+        let (files, masked_forms) = manifest.files.iter().map(|f| (dir.join(&f.path), f.masked_forms)).unzip();
+        let view = StoreView { registry: registry.clone(), schema: schema.clone(), files, masked_forms, tail, tail_first_seq: watermark };
         let open = OpenBatch::with_capacity(&registry, schema.clone(), TAIL_BATCH_ROWS_MIN);
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -345,6 +359,7 @@ impl EventStore {
             poisoned: None,
             recovery,
             compaction: None,
+            lineage: crate::lineage::open(dir),
             sealed_batches: 0,
         })
     }
@@ -405,8 +420,8 @@ impl EventStore {
         if !events.is_empty() {
             tail.push(events_to_batch(&registry, &schema, events.iter()));
         }
-        let files = manifest.files.iter().map(|f| dir.join(&f.path)).collect();
-        Ok(StoreView { registry, schema, files, tail, tail_first_seq: manifest.compacted_through_seq })
+        let (files, masked_forms) = manifest.files.iter().map(|f| (dir.join(&f.path), f.masked_forms)).unzip();
+        Ok(StoreView { registry, schema, files, masked_forms, tail, tail_first_seq: manifest.compacted_through_seq })
     }
 
     /// Records who owns the directory (e.g. "finpulse serve, pid 42, http://127.0.0.1:8080"),
@@ -583,16 +598,25 @@ impl EventStore {
         let job = CompactionJob {
             dir: self.dir.clone(),
             schema: self.schema.clone(),
+            masked: crate::columns::masked_fields(&self.registry),
             batches,
             first_seq: self.manifest.compacted_through_seq,
             through_seq: self.wal.next_seq(),
         };
         let through_seq = job.through_seq;
+        let output = crate::lineage::compacted_files(&self.dir, &self.schema, &self.registry, &job.masked);
+        let (run, started) = finpulse_lineage::Run::start(
+            crate::lineage::JOB_NAMESPACE,
+            crate::lineage::COMPACTION_JOB,
+            vec![crate::lineage::dataset(&self.dir, "wal")],
+            vec![output],
+        );
         let handle = std::thread::Builder::new().name("finpulse-compaction".into()).spawn(move || job.run());
         match handle {
             Ok(handle) => {
+                crate::lineage::record(self.lineage.as_ref(), started);
                 self.sealed_batches = count;
-                self.compaction = Some(Compaction { handle, batches: count, rows, through_seq });
+                self.compaction = Some(Compaction { handle, batches: count, rows, through_seq, run });
             }
             Err(e) => tracing::error!(error = %e, "could not start a compaction thread"),
         }
@@ -609,20 +633,33 @@ impl EventStore {
         let result = c.handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         self.sealed_batches = 0;
         // Files of a failed compaction are not in the manifest; the next open removes them.
-        let new_files = result?;
-        let mut manifest = self.manifest.clone();
-        manifest.compacted_through_seq = c.through_seq;
-        manifest.files.extend(new_files.iter().cloned());
-        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Compaction(e.to_string()))?;
-        write_atomically(&self.dir.join("manifest.json"), &json)?;
+        let listed = result.and_then(|new_files| {
+            let mut manifest = self.manifest.clone();
+            manifest.compacted_through_seq = c.through_seq;
+            manifest.files.extend(new_files.iter().cloned());
+            let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Compaction(e.to_string()))?;
+            write_atomically(&self.dir.join("manifest.json"), &json)?;
+            Ok((new_files, manifest))
+        });
+        let (new_files, manifest) = match listed {
+            Ok(l) => l,
+            Err(e) => {
+                crate::lineage::record(self.lineage.as_ref(), c.run.fail(&e.to_string()));
+                return Err(e);
+            }
+        };
         self.manifest = manifest;
+        let output =
+            crate::lineage::compacted_files(&self.dir, &self.schema, &self.registry, &crate::columns::masked_fields(&self.registry));
         {
             let mut shared = self.shared.write().expect(VIEW_POISONED);
             shared.view.files.extend(new_files.iter().map(|f| self.dir.join(&f.path)));
+            shared.view.masked_forms.extend(new_files.iter().map(|f| f.masked_forms));
             shared.view.tail.drain(..c.batches);
             shared.view.tail_first_seq = c.through_seq;
         }
         self.tail_rows -= c.rows;
+        crate::lineage::record(self.lineage.as_ref(), c.run.complete(vec![output]));
         Ok(Some(CompactionReport { events: c.rows as u64, files: new_files.len() as u64 }))
     }
 
@@ -658,6 +695,8 @@ impl Drop for EventStore {
 struct CompactionJob {
     dir: PathBuf,
     schema: SchemaRef,
+    /// The fields whose masked forms the files store, with their styles.
+    masked: Vec<(String, MaskStyle)>,
     batches: Vec<RecordBatch>,
     first_seq: u64,
     through_seq: u64,
@@ -675,6 +714,7 @@ impl CompactionJob {
         let all = with_seq(&all, self.first_seq).map_err(|e| StoreError::Compaction(e.to_string()))?;
         let sorted = sort_by_day_type_user_ts(&all)?;
         drop(all);
+        let sorted = with_masked_forms(&sorted, &self.masked).map_err(|e| StoreError::Compaction(e.to_string()))?;
         let ts = sorted.column(2).as_primitive::<TimestampMicrosecondType>();
         let mut new_files = Vec::new();
         let mut start = 0;
@@ -688,7 +728,7 @@ impl CompactionJob {
             let label = day_label(day);
             let rel = format!("parquet/day={label}/part-{:020}-{:020}.parquet", self.first_seq, self.through_seq);
             write_parquet(&self.dir, &self.dir.join(&rel), &slice)?;
-            new_files.push(ManifestFile { path: rel, day: label, rows: slice.num_rows() as u64 });
+            new_files.push(ManifestFile { path: rel, day: label, rows: slice.num_rows() as u64, masked_forms: true });
             start = end;
         }
         Ok(new_files)

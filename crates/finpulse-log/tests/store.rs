@@ -405,3 +405,35 @@ fn an_event_over_the_log_record_limit_is_refused_without_stopping_the_store() {
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
     assert_eq!(tail_ids(&store), vec!["after".to_string()]);
 }
+
+#[test]
+fn each_compaction_is_a_lineage_run_from_the_log_to_the_files_with_masked_forms_marked_as_masking() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    store.append_groups(&[vec![payment("p1", "u1", DAY0_US, 100)]]).unwrap();
+    store.compact().unwrap();
+    drop(store);
+    let lineage = finpulse_lineage::LineageStore::open(dir.path().join(finpulse_log::lineage::LINEAGE_DIR)).unwrap();
+    let events = lineage.events_since(None).unwrap();
+    let kinds: Vec<String> = events.iter().map(|e| serde_json::to_value(e).unwrap()["eventType"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["START", "COMPLETE"]);
+    let complete = serde_json::to_value(&events[1]).unwrap();
+    assert_eq!(complete["job"]["name"], "compaction");
+    assert_eq!(complete["inputs"][0]["name"], dir.path().join("wal").to_string_lossy().as_ref());
+    let files = &complete["outputs"][0];
+    assert_eq!(files["name"], dir.path().join("parquet").to_string_lossy().as_ref());
+    let columns: Vec<&str> = files["facets"]["schema"]["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert!(columns.contains(&"card_number") && columns.contains(&"_masked_card_number") && columns.contains(&"_seq"), "{columns:?}");
+    let masked = &files["facets"]["columnLineage"]["fields"]["_masked_card_number"]["inputFields"][0];
+    assert_eq!(masked["field"], "card_number");
+    assert_eq!(masked["transformations"][0]["masking"], true);
+    let copied = &files["facets"]["columnLineage"]["fields"]["id_number"]["inputFields"][0];
+    assert_eq!(copied["transformations"][0]["subtype"], "IDENTITY");
+    // The graph leads from the files back to the log through the compaction.
+    let graph = lineage.graph(&finpulse_lineage::DatasetId::new("file", dir.path().join("parquet").to_string_lossy()), 2).unwrap();
+    let text = graph.to_json().to_string();
+    assert!(
+        text.contains("job:finpulse:compaction") && text.contains(&format!("dataset:file:{}", dir.path().join("wal").display())),
+        "{text}"
+    );
+}

@@ -11,11 +11,14 @@ use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext, cast, col, lit};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, cast, col, lit};
 pub use finpulse_core::mask::Exposure;
+use finpulse_core::mask::MaskStyle;
 use finpulse_log::StoreView;
-use finpulse_log::columns::{SEQ_COLUMN, seq_field, widen, with_seq};
+use finpulse_log::columns::{SEQ_COLUMN, masked_form_column, seq_field, widen, with_seq};
 use futures::StreamExt;
+use mask::MaskedForms;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -161,34 +164,28 @@ pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionCont
         first_seq += batch.num_rows() as u64;
     }
     let tail_table = MemTable::try_new(with_seq_schema.clone(), vec![tail])?;
-    let mut events = ctx.read_table(Arc::new(tail_table))?;
-    if !view.files.is_empty() {
-        let urls = view.files.iter().map(|p| ListingTableUrl::parse(p.to_string_lossy())).collect::<Result<Vec<_>, _>>()?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        // Text is read from the files as string views (no copy of each value out of the page
-        // dictionaries) and seen as plain text: a filter on a text column (`type = 'deposit'`)
-        // runs on the views, and only the rows it keeps are copied.
-        let read_schema = Arc::new(arrow::datatypes::Schema::new_with_metadata(
-            with_seq_schema
-                .fields()
-                .iter()
-                .map(|f| match f.data_type() {
-                    DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
-                    _ => f.as_ref().clone(),
-                })
-                .collect::<Vec<_>>(),
-            schema.metadata().clone(),
-        ));
-        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(read_schema);
-        let parquet: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
-        let as_text = with_seq_schema.fields().iter().map(|f| match f.data_type() {
-            DataType::Utf8 => cast(col(f.name()), DataType::Utf8).alias(f.name()),
-            _ => col(f.name()),
-        });
-        events = ctx.read_table(parquet)?.select(as_text.collect::<Vec<_>>())?.union(events)?;
+    let masking = opts.exposure != Exposure::Internal;
+    let shown = |df: DataFrame, forms: MaskedForms| -> Result<DataFrame, QueryError> {
+        Ok(if masking { df.select(mask::columns(&with_seq_schema, &view.registry, opts.exposure, forms))? } else { df })
+    };
+    let mut events = shown(ctx.read_table(Arc::new(tail_table))?, MaskedForms::Computed)?;
+    // Files that store masked forms are read with those columns in place of masking each
+    // value; files compacted before forms were stored are masked as they are read.
+    // (A file the view does not say stores them is masked as read.)
+    let (mut stored, mut computed): (Vec<&PathBuf>, Vec<&PathBuf>) = (Vec::new(), Vec::new());
+    for (i, file) in view.files.iter().enumerate() {
+        if view.masked_forms.get(i) == Some(&true) { stored.push(file) } else { computed.push(file) }
     }
-    if opts.exposure != Exposure::Internal {
-        events = events.select(mask::columns(&with_seq_schema, &view.registry, opts.exposure))?;
+    let stored_forms = if opts.exposure == Exposure::Masked { finpulse_log::columns::masked_fields(&view.registry) } else { Vec::new() };
+    for (files, forms) in [(computed, MaskedForms::Computed), (stored, MaskedForms::Stored)] {
+        if files.is_empty() {
+            continue;
+        }
+        let extra: &[(String, MaskStyle)] = if forms == MaskedForms::Stored { &stored_forms } else { &[] };
+        let parquet = shown(read_files(&ctx, &files, &with_seq_schema, extra)?, forms)?;
+        events = parquet.union(events)?;
+    }
+    if masking {
         ctx.add_optimizer_rule(Arc::new(mask::MaskedPrefixFilter));
     }
     ctx.register_table("events", events.clone().into_view())?;
@@ -201,6 +198,40 @@ pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionCont
         ctx.register_table(spec.name.as_str(), typed.into_view())?;
     }
     Ok(ctx)
+}
+
+/// The compacted `files` as a relation of `events`' columns plus the stored masked form of each
+/// of `masked` (named by [`finpulse_log::columns::masked_form_column`]). Text is read from the
+/// files as string views (no copy of each value out of the page dictionaries) and seen as plain
+/// text: a filter on a text column (`type = 'deposit'`) runs on the views, and only the rows it
+/// keeps are copied.
+fn read_files(
+    ctx: &SessionContext,
+    files: &[&PathBuf],
+    events_schema: &arrow::datatypes::Schema,
+    masked: &[(String, MaskStyle)],
+) -> Result<DataFrame, QueryError> {
+    let urls = files.iter().map(|p| ListingTableUrl::parse(p.to_string_lossy())).collect::<Result<Vec<_>, _>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let mut fields: Vec<arrow::datatypes::Field> = events_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend(masked.iter().map(|(name, _)| arrow::datatypes::Field::new(masked_form_column(name), DataType::Utf8, true)));
+    let read_schema = Arc::new(arrow::datatypes::Schema::new_with_metadata(
+        fields
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Utf8 => f.clone().with_data_type(DataType::Utf8View),
+                _ => f.clone(),
+            })
+            .collect::<Vec<_>>(),
+        events_schema.metadata().clone(),
+    ));
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(read_schema);
+    let parquet: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
+    let as_text = fields.iter().map(|f| match f.data_type() {
+        DataType::Utf8 => cast(col(f.name()), DataType::Utf8).alias(f.name()),
+        _ => col(f.name()),
+    });
+    Ok(ctx.read_table(parquet)?.select(as_text.collect::<Vec<_>>())?)
 }
 
 /// Runs one SQL statement over a store view.

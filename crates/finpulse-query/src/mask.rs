@@ -1,8 +1,8 @@
 //! The masking projection every reader's query runs over: one expression per column of
 //! `events`, chosen by the field's data class and mask style in the schema.
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray, StringArrayType};
-use arrow::buffer::{BooleanBuffer, Buffer, OffsetBuffer};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArrayType};
+use arrow::buffer::BooleanBuffer;
 use arrow::datatypes::{DataType, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -15,9 +15,19 @@ use finpulse_core::Registry;
 use finpulse_core::mask::{Exposure, FieldExposure, MaskStyle, field_exposure};
 use std::sync::Arc;
 
+/// Where a relation's masked forms come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MaskedForms {
+    /// Masked here, value by value (the tail, and files compacted before forms were stored).
+    Computed,
+    /// Read from each field's stored form ([`finpulse_log::columns::masked_form_column`]),
+    /// which the relation must have as plain text.
+    Stored,
+}
+
 /// The projection that shows `events` as a reader with `exposure` may see it. Columns that are
 /// not fields (event_id, user_id, ts, type, _seq) are shown as they are.
-pub(crate) fn columns(schema: &Schema, registry: &Registry, exposure: Exposure) -> Vec<Expr> {
+pub(crate) fn columns(schema: &Schema, registry: &Registry, exposure: Exposure, forms: MaskedForms) -> Vec<Expr> {
     schema
         .fields()
         .iter()
@@ -30,7 +40,10 @@ pub(crate) fn columns(schema: &Schema, registry: &Registry, exposure: Exposure) 
             match field_exposure(field.class, field.mask, exposure) {
                 FieldExposure::Shown => col(name),
                 FieldExposure::Masked(style) if matches!(f.data_type(), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) => {
-                    udf(style).call(vec![col(name)]).alias(name)
+                    match forms {
+                        MaskedForms::Computed => udf(style).call(vec![col(name)]).alias(name),
+                        MaskedForms::Stored => col(finpulse_log::columns::masked_form_column(name)).alias(name),
+                    }
                 }
                 FieldExposure::Masked(_) | FieldExposure::Withheld => hidden(),
             }
@@ -326,46 +339,13 @@ where
 }
 
 fn mask_array(a: &ArrayRef, style: MaskStyle) -> DfResult<ArrayRef> {
-    match a.data_type() {
-        DataType::Utf8 => mask_strings(a.as_string::<i32>(), style),
-        DataType::LargeUtf8 => mask_strings(a.as_string::<i64>(), style),
-        DataType::Utf8View => mask_strings(a.as_string_view(), style),
-        other => Err(DataFusionError::Internal(format!("masking takes text, not {other}"))),
-    }
-}
-
-fn mask_strings<'a, A>(strings: A, style: MaskStyle) -> DfResult<ArrayRef>
-where
-    A: StringArrayType<'a> + Array,
-{
-    let rows = strings.len();
-    let mut text = String::with_capacity(24 * rows);
-    let mut offsets: Vec<i32> = Vec::with_capacity(rows + 1);
-    offsets.push(0);
-    // A user's rows sit together in the files, so a value often repeats the row before: its
-    // masked form is copied instead of worked out again.
-    let mut previous: Option<(&str, usize)> = None;
-    for i in 0..rows {
-        if strings.is_valid(i) {
-            let value = strings.value(i);
-            let start = text.len();
-            match previous {
-                Some((p, at)) if p == value => text.extend_from_within(at..start),
-                _ => style.write_masked(value, &mut text).expect("writing to a String does not fail"),
-            }
-            previous = Some((value, start));
-        }
-        let end = i32::try_from(text.len()).map_err(|_| DataFusionError::Execution("masked text over 2 GiB in one batch".into()))?;
-        offsets.push(end);
-    }
-    // Nulls stay where they were; every value is whole UTF-8 text, checked once more here.
-    let masked = StringArray::try_new(OffsetBuffer::new(offsets.into()), Buffer::from(text.into_bytes()), strings.nulls().cloned())?;
-    Ok(Arc::new(masked))
+    Ok(finpulse_log::columns::mask_text(a, style)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::StringArray;
 
     #[test]
     fn the_masked_prefix_test_agrees_with_masking_then_comparing() {

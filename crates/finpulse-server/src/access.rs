@@ -52,11 +52,144 @@ pub struct AccessOptions {
     /// Changes that wait for a second person's approval: `rules` (a published ruleset going
     /// live), `models` (a model promoted).
     pub approval_required: Vec<ApprovalKind>,
+    /// The proxies in front of the server (`10.0.0.2`, `10.0.0.0/8`): a request from one of
+    /// them is taken to come from the nearest address in its `X-Forwarded-For` that is not
+    /// one of them, for the audit trail and the sign-in throttle. From anyone else the header
+    /// is ignored (a client could write anything in it).
+    pub trusted_proxies: Vec<AddressRange>,
 }
 
 impl Default for AccessOptions {
     fn default() -> Self {
-        Self { tenant: TENANT_DEFAULT.into(), metrics_need_key: false, session_cookie_secure: false, approval_required: Vec::new() }
+        Self {
+            tenant: TENANT_DEFAULT.into(),
+            metrics_need_key: false,
+            session_cookie_secure: false,
+            approval_required: Vec::new(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// The header proxies list the addresses a request came through in, the client's first.
+pub const FORWARDED_FOR_HEADER: &str = "x-forwarded-for";
+/// The most `X-Forwarded-For` entries looked at, from the right: no deployment has a longer
+/// chain of its own proxies, and the rest of the header is the client's to fill.
+pub const FORWARDED_HOPS_MAX: usize = 16;
+
+/// A range of network addresses: `10.0.0.0/8`, `fd00::/8`, or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AddressRange {
+    base: std::net::IpAddr,
+    prefix_bits: u8,
+}
+
+impl AddressRange {
+    /// Whether `ip` is in the range (an IPv4 address written as IPv6, `::ffff:10.0.0.1`, is
+    /// the IPv4 one).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let bits = |total: u32, a: u128, b: u128| {
+            let shift = total - u32::from(self.prefix_bits);
+            shift >= total || (a >> shift) == (b >> shift)
+        };
+        match (self.base, ip.to_canonical()) {
+            (V4(base), V4(ip)) => bits(32, u32::from(base).into(), u32::from(ip).into()),
+            (V6(base), V6(ip)) => bits(128, u128::from(base), u128::from(ip)),
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for AddressRange {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (address, bits) = match text.split_once('/') {
+            Some((a, b)) => (a, Some(b)),
+            None => (text, None),
+        };
+        let base: std::net::IpAddr =
+            address.trim().parse().map_err(|_| format!("{text:?} is not an address or an address/prefix-length range"))?;
+        let base = base.to_canonical();
+        let total = if base.is_ipv4() { 32 } else { 128 };
+        let prefix_bits = match bits {
+            None => total,
+            Some(b) => b
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|b| *b <= total)
+                .ok_or_else(|| format!("{text:?}: the prefix length must be 0 to {total}"))?,
+        };
+        Ok(Self { base, prefix_bits })
+    }
+}
+
+impl TryFrom<String> for AddressRange {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<AddressRange> for String {
+    fn from(r: AddressRange) -> Self {
+        format!("{}/{}", r.base, r.prefix_bits)
+    }
+}
+
+/// What a handler adds to its request's audit entry (a subject export's manifest hash, and
+/// the purpose it acted for when the request stated none): put in the answer's extensions,
+/// read by the guard when it records the outcome.
+#[derive(Debug, Clone)]
+pub(crate) struct AuditDetail {
+    /// What the entry's detail says.
+    pub detail: String,
+    /// The purpose the handler acted for, when `X-Purpose` gave none.
+    pub purpose: Option<String>,
+}
+
+/// Where a request came from: the connection's peer and, behind trusted proxies, the client
+/// they forwarded it for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClientAddress {
+    /// The address the sign-in throttle counts: the client's.
+    pub client: std::net::IpAddr,
+    /// The connection's other end.
+    pub peer: SocketAddr,
+}
+
+impl ClientAddress {
+    /// The client, and from a proxy the client and the connection: `203.0.113.7 via
+    /// 10.0.0.2:51234`.
+    pub fn describe(&self) -> String {
+        if self.client == self.peer.ip().to_canonical() { self.peer.to_string() } else { format!("{} via {}", self.client, self.peer) }
+    }
+
+    /// From a connection's peer and its headers: the peer, unless it is a trusted proxy;
+    /// then, walking `X-Forwarded-For` from the right (each proxy appends who it heard
+    /// from), the first address that is not a trusted proxy. An entry that is not an
+    /// address ends the walk at the last one that was.
+    pub fn of(peer: SocketAddr, headers: &HeaderMap, trusted: &[AddressRange]) -> Self {
+        let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|r| r.contains(ip));
+        let mut client = peer.ip().to_canonical();
+        if is_trusted(client) {
+            let entries: Vec<&str> =
+                headers.get_all(FORWARDED_FOR_HEADER).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).collect();
+            for entry in entries.iter().rev().take(FORWARDED_HOPS_MAX) {
+                let entry = entry.trim();
+                let parsed = entry.parse::<std::net::IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()));
+                let Some(ip) = parsed else { break };
+                client = ip.to_canonical();
+                if !is_trusted(client) {
+                    break;
+                }
+            }
+        }
+        Self { client, peer }
     }
 }
 
@@ -151,6 +284,11 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     ("GET", "/v1/cases", Need::Permission(P::ReadCases), Refusals),
     ("GET", "/v1/cases/{id}", Need::Permission(P::ReadCases), Refusals),
     ("POST", "/v1/cases/{id}/{action}", Need::Permission(P::ChangeCases), Always),
+    // Personal data in clear, handed over: the handler also needs read_personal_clear and a
+    // stated purpose.
+    ("POST", "/v1/subjects/{id}/export", Need::Permission(P::ExportPersonal), Always),
+    // Which derivations read and wrote which datasets: names and schemas, no personal data.
+    ("GET", "/v1/lineage", Need::Permission(P::ReadAudit), Refusals),
 ];
 
 /// Routes whose bodies carry a password: their audit entries hash the body under the
@@ -335,9 +473,13 @@ pub(crate) async fn guard(State(tenants): State<Arc<Tenants>>, mut req: Request,
     let matched_path = req.extensions().get::<MatchedPath>().cloned();
     let matched = matched_path.as_ref().map(MatchedPath::as_str);
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let client = peer.map(|p| ClientAddress::of(p, req.headers(), &app.access_options.trusted_proxies));
+    if let Some(c) = client {
+        req.extensions_mut().insert(c);
+    }
     let uri = req.uri().clone();
     // What the audit log says of the request; only worked out when an entry is written.
-    let from = || peer.map(|p| p.to_string());
+    let from = || client.map(|c| c.describe());
     let target = || uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
     let action = || format!("{method} {}", matched.unwrap_or(uri.path()));
     let now_us = finpulse_core::time::now_us();
@@ -456,7 +598,7 @@ pub(crate) async fn guard(State(tenants): State<Arc<Tenants>>, mut req: Request,
     };
     req.extensions_mut().insert(tenant);
     req.extensions_mut().insert(caller);
-    let entry = |outcome: &str, status: Option<StatusCode>| Record {
+    let entry = |outcome: &str, status: Option<StatusCode>, added: Option<AuditDetail>| Record {
         actor: principal.actor.clone(),
         role: Some(principal.role.name().to_string()),
         tenant: principal.tenant.clone(),
@@ -467,17 +609,17 @@ pub(crate) async fn guard(State(tenants): State<Arc<Tenants>>, mut req: Request,
             _ => action(),
         },
         target: Some(target()),
-        purpose: purpose.clone(),
+        purpose: purpose.clone().or_else(|| added.as_ref().and_then(|a| a.purpose.clone())),
         from: from(),
         outcome: outcome.into(),
         status: status.map(|s| s.as_u16()),
         request_sha256: request_sha256.clone(),
-        detail: None,
+        detail: added.map(|a| a.detail),
     };
     // A change is in the audit log before it is made: a crash between the two leaves its
     // intent on record, never a change without a trace.
     let change = trail == Always && method != Method::GET;
-    if change && let Err(e) = append_audit(&app.access, entry(audit::OUTCOME_STARTED, None)).await {
+    if change && let Err(e) = append_audit(&app.access, entry(audit::OUTCOME_STARTED, None, None)).await {
         return error(StatusCode::SERVICE_UNAVAILABLE, format!("the audit log could not be written, so nothing was changed: {e}"));
     }
     let mut answer = next.run(req).await;
@@ -495,7 +637,8 @@ pub(crate) async fn guard(State(tenants): State<Arc<Tenants>>, mut req: Request,
         } else {
             "failed"
         };
-        if let Err(e) = append_audit(&app.access, entry(outcome, Some(status))).await {
+        let added = answer.extensions_mut().remove::<AuditDetail>();
+        if let Err(e) = append_audit(&app.access, entry(outcome, Some(status), added)).await {
             let done = if change { "its intent is on record but not its outcome" } else { "nothing was changed" };
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -547,7 +690,7 @@ fn permissions_of(role: Role) -> Vec<String> {
     ))]
 pub(crate) async fn sign_in(
     Tenant(app): Tenant,
-    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    client: Option<axum::Extension<ClientAddress>>,
     body: Result<Json<SignInRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Json(req) = match body {
@@ -557,13 +700,13 @@ pub(crate) async fn sign_in(
     let access = app.access.clone();
     let name = req.name.clone();
     let now_us = finpulse_core::time::now_us();
-    let address = connect.as_ref().map(|c| c.0.0.ip());
+    let address = client.as_ref().map(|c| c.0.client);
     // Whose user the name is stays unsaid to the caller; the home tenant's trail has it.
     let denied = |status: StatusCode, why: String| Record {
         actor: format!("user:{}", bounded_name(&name)),
         tenant: app.access_options.tenant.clone(),
         action: "sign_in".into(),
-        from: connect.as_ref().map(|c| c.0.0.to_string()),
+        from: client.as_ref().map(|c| c.0.describe()),
         outcome: "denied".into(),
         status: Some(status.as_u16()),
         detail: Some(why),
@@ -601,7 +744,7 @@ pub(crate) async fn sign_in(
         role: Some(user.role.name().into()),
         tenant: user.tenant.clone(),
         action: "sign_in".into(),
-        from: connect.as_ref().map(|c| c.0.0.to_string()),
+        from: client.as_ref().map(|c| c.0.describe()),
         outcome: "ok".into(),
         status: Some(200),
         ..Record::default()
@@ -1531,4 +1674,56 @@ pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
         }
     }
     json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(forwarded: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for f in forwarded {
+            h.append(FORWARDED_FOR_HEADER, HeaderValue::from_str(f).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn address_ranges_hold_what_their_prefix_covers() {
+        let r: AddressRange = "10.0.0.0/8".parse().unwrap();
+        assert!(r.contains("10.200.1.2".parse().unwrap()));
+        assert!(r.contains("::ffff:10.0.0.1".parse().unwrap()), "IPv4 written as IPv6 is IPv4");
+        assert!(!r.contains("11.0.0.1".parse().unwrap()));
+        assert!(!r.contains("::1".parse().unwrap()));
+        let one: AddressRange = "192.0.2.7".parse().unwrap();
+        assert!(one.contains("192.0.2.7".parse().unwrap()) && !one.contains("192.0.2.8".parse().unwrap()));
+        let all: AddressRange = "::/0".parse().unwrap();
+        assert!(all.contains("2001:db8::1".parse().unwrap()));
+        assert_eq!(String::from(one), "192.0.2.7/32");
+        for bad in ["10.0.0.0/33", "proxy.local", "10.0.0.0/x", "::/129", ""] {
+            assert!(bad.parse::<AddressRange>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_from_a_trusted_proxy_and_only_up_to_the_first_untrusted_hop() {
+        let trusted: Vec<AddressRange> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: SocketAddr = "10.0.0.2:5000".parse().unwrap();
+        let stranger: SocketAddr = "198.51.100.9:5000".parse().unwrap();
+        let client = |peer, h: &[&str]| ClientAddress::of(peer, &headers(h), &trusted).client.to_string();
+        // Not from a proxy: the header is the client's own and says nothing.
+        assert_eq!(client(stranger, &["203.0.113.7"]), "198.51.100.9");
+        // Through one proxy, and through two of ours.
+        assert_eq!(client(proxy, &["203.0.113.7"]), "203.0.113.7");
+        assert_eq!(client(proxy, &["203.0.113.7, 10.1.1.1"]), "203.0.113.7");
+        assert_eq!(client(proxy, &["203.0.113.7", "10.1.1.1"]), "203.0.113.7", "the header repeated is one list");
+        // A client that writes its own entries before the ones our proxies add cannot choose.
+        assert_eq!(client(proxy, &["1.2.3.4, 203.0.113.7"]), "203.0.113.7");
+        // Garbage ends the walk at the last address a proxy vouched for.
+        assert_eq!(client(proxy, &["junk, 10.1.1.1"]), "10.1.1.1");
+        assert_eq!(client(proxy, &[]), "10.0.0.2");
+        let described = ClientAddress::of(proxy, &headers(&["203.0.113.7"]), &trusted).describe();
+        assert_eq!(described, "203.0.113.7 via 10.0.0.2:5000");
+        assert_eq!(ClientAddress::of(stranger, &headers(&[]), &trusted).describe(), "198.51.100.9:5000");
+    }
 }

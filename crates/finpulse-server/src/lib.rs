@@ -6,6 +6,7 @@ mod insights;
 pub mod json;
 pub mod models;
 pub mod risk;
+pub mod subjects;
 mod tenants;
 pub mod wire;
 
@@ -638,6 +639,8 @@ fn router(tenants: Arc<tenants::Tenants>) -> axum::Router {
         .routes(routes!(access::list_approvals))
         .routes(routes!(access::approve))
         .routes(routes!(access::reject))
+        .routes(routes!(subjects::export))
+        .routes(routes!(subjects::lineage))
         .split_for_parts();
     let mut api = api;
     access::document(&mut api);

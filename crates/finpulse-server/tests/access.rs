@@ -580,6 +580,49 @@ async fn one_address_failing_to_sign_in_as_many_users_is_throttled() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_throttle_counts_each_forwarded_client_and_ignores_the_header_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = finpulse_access::Users::open(finpulse_access::access_dir(dir.path())).unwrap();
+    users.create("sun", Role::RiskAnalyst, "", "the right passphrase").unwrap();
+    let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let options = AccessOptions { trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()], ..AccessOptions::default() };
+    let server =
+        finpulse_server::Server::start(store, StoreOptions::default(), "127.0.0.1:0".parse().unwrap(), ApiLimits::default(), options)
+            .await
+            .unwrap();
+    let base = format!("http://{}", server.addr);
+    let c = reqwest::Client::new();
+    let sign_in = |from: &'static str, name: String, password: &'static str| {
+        c.post(format!("{base}/v1/auth/login")).header("x-forwarded-for", from).json(&json!({"name": name, "password": password})).send()
+    };
+    for i in 0..finpulse_access::limits::SIGN_IN_FAILURES_PER_ADDRESS_MAX {
+        assert_eq!(sign_in("203.0.113.7", format!("user{i}"), "Summer2026!!").await.unwrap().status(), 401);
+    }
+    let r = sign_in("203.0.113.7", "sun".into(), "the right passphrase").await.unwrap();
+    assert_eq!(r.status(), 429, "the guessing client waits");
+    let r = sign_in("198.51.100.20", "sun".into(), "the right passphrase").await.unwrap();
+    assert_eq!(r.status(), 200, "another client behind the same proxy does not");
+    server.stop().await.unwrap();
+    let snap = audit::read(&finpulse_access::audit_dir(dir.path())).unwrap();
+    let froms: Vec<&str> = snap.entries.iter().filter(|e| e.record.action == "sign_in").filter_map(|e| e.record.from.as_deref()).collect();
+    assert!(froms.iter().any(|f| f.starts_with("203.0.113.7 via 127.0.0.1:")), "{froms:?}");
+    assert!(froms.iter().any(|f| f.starts_with("198.51.100.20 via 127.0.0.1:")), "{froms:?}");
+
+    // Without trusted proxies the header is whatever a client wrote: every attempt counts
+    // against the connection's own address.
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start(EventStore::open(dir.path(), StoreOptions::default()).unwrap(), ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    for i in 0..=finpulse_access::limits::SIGN_IN_FAILURES_PER_ADDRESS_MAX {
+        let from = format!("203.0.113.{i}");
+        let r = c.post(format!("{base}/v1/auth/login")).header("x-forwarded-for", from).json(&json!({"name": "x", "password": "y"})).send();
+        let expected = if i < finpulse_access::limits::SIGN_IN_FAILURES_PER_ADDRESS_MAX { 401 } else { 429 };
+        assert_eq!(r.await.unwrap().status(), expected, "attempt {i}");
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_past_their_keys_time_or_concurrency_get_429_with_retry_after_counted_and_audited() {
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();

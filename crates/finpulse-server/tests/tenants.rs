@@ -121,6 +121,7 @@ async fn a_tenant_reaches_nothing_of_another_on_any_route() {
     for (method, path, _) in &routes {
         let filled = path
             .replace("/v1/users/{id}", &format!("/v1/users/{A_USER}"))
+            .replace("/v1/subjects/{id}", &format!("/v1/subjects/{A_USER}"))
             .replace("/v1/cases/{id}", &format!("/v1/cases/{a_case}"))
             .replace("/v1/auth/keys/{id}", &format!("/v1/auth/keys/{a_key}"))
             .replace("/v1/approvals/{id}", &format!("/v1/approvals/{a_approval}"))
@@ -166,6 +167,7 @@ async fn a_tenant_reaches_nothing_of_another_on_any_route() {
 
     // The direct tries, spelt out.
     assert_eq!(get(&b, format!("{base}/v1/users/{A_USER}")).await.0, 404);
+    assert_eq!(post(&b, format!("{base}/v1/subjects/{A_USER}/export"), "").await.0, 404);
     assert_eq!(get(&b, format!("{base}/v1/cases/{a_case}")).await.0, 404);
     assert_eq!(post(&b, format!("{base}/v1/auth/keys/{a_key}/revoke"), "").await.0, 404);
     assert_eq!(post(&b, format!("{base}/v1/approvals/{a_approval}/approve"), "").await.0, 404);

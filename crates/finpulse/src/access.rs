@@ -173,6 +173,21 @@ pub fn record(config: &Config, action: &str, target: Option<String>, purpose: Op
     append(config, action, target, purpose, outcome, detail)
 }
 
+/// [`record`], with what the entry says of a success (`detail`, e.g. an export's manifest hash).
+pub fn record_with_detail(
+    config: &Config,
+    action: &str,
+    target: Option<String>,
+    purpose: Option<String>,
+    outcome: &Result<()>,
+    detail: Option<String>,
+) -> Result<()> {
+    match outcome {
+        Ok(()) => append(config, action, target, purpose, "ok", detail),
+        Err(_) => record(config, action, target, purpose, outcome),
+    }
+}
+
 /// Records that a change is about to be made, before making it.
 pub fn record_started(config: &Config, action: &str, target: Option<String>) -> Result<()> {
     append(config, action, target, None, finpulse_access::audit::OUTCOME_STARTED, None)

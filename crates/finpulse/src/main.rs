@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod import;
 mod insight;
+mod lineage;
 mod ltv;
 mod model;
 mod pricing;
@@ -13,6 +14,7 @@ mod risk;
 
 use finpulse_risk::cases::CaseAction;
 mod sql;
+mod subject;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -148,6 +150,12 @@ enum Command {
     /// The tamper-evident audit log: verify, head, list.
     #[command(subcommand)]
     Audit(access::AuditCommand),
+    /// Data-subject requests (PIPL Art. 44–47): a user's data exported as a signed zip.
+    #[command(subcommand)]
+    Subject(subject::SubjectCommand),
+    /// Data lineage: every derivation's OpenLineage run events, and the graph around a dataset.
+    #[command(subcommand)]
+    Lineage(lineage::LineageCommand),
     /// Maker–checker: rule publications, model promotions and roll-backs waiting for a second person
     /// (`access.approval_required`).
     #[command(subcommand)]
@@ -476,6 +484,8 @@ fn run(command: Command, config: &mut Config, runtime: &tokio::runtime::Runtime)
         Command::Keys(command) => access::keys(config, command),
         Command::Users(command) => access::users(config, command),
         Command::Audit(command) => access::audit(config, command),
+        Command::Subject(command) => subject::run(config, command, runtime),
+        Command::Lineage(command) => lineage::run(config, command),
         Command::Approvals(command) => access::approvals(config, command),
         Command::Goals(command) => runtime.block_on(insight::goals(config, command)),
         Command::Segment(command) => runtime.block_on(insight::segment(config, command)),

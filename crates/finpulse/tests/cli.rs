@@ -1249,3 +1249,62 @@ fn a_tenant_chosen_with_tenant_imports_queries_and_is_served_apart() {
     let o = run(&["audit", "verify", "--data-dir", d]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn a_subject_export_from_the_command_line_is_a_signed_zip_of_their_data_and_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let file = dir.path().join("people.ndjson");
+    std::fs::write(
+        &file,
+        "{\"event_id\":\"v1\",\"user_id\":\"u1\",\"ts\":\"2026-02-01T10:00:00+08:00\",\"type\":\"identity_verified\",\"id_number\":\"110101199003071234\",\"real_name\":\"张三\"}\n\
+         {\"event_id\":\"s1\",\"user_id\":\"u1\",\"ts\":\"2026-02-01T09:00:00+08:00\",\"type\":\"user_signup\",\"channel\":\"app\",\"mobile\":\"13812345678\"}\n\
+         {\"event_id\":\"s2\",\"user_id\":\"u2\",\"ts\":\"2026-02-01T09:00:00+08:00\",\"type\":\"user_signup\",\"channel\":\"app\",\"mobile\":\"13900001111\"}\n",
+    )
+    .unwrap();
+    let o = run(&["import", "--data-dir", d, file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let zip = dir.path().join("u1.zip");
+    let z = zip.to_str().unwrap();
+    let o = run(&["subject", "export", "u1", "--out", z, "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("subject export of u1: 2 events"), "{}", stdout(&o));
+    // Any unzip opens it; the events are the user's, in clear, and nobody else's.
+    let listed = Command::new("unzip").args(["-l", z]).output().expect("unzip is installed");
+    let listed = stdout(&listed);
+    for name in ["manifest.json", "manifest.sig", "signing.pub", "events.ndjson", "events/user_signup.csv", "profile.json"] {
+        assert!(listed.contains(name), "{name} in {listed}");
+    }
+    let events = stdout(&Command::new("unzip").args(["-p", z, "events.ndjson"]).output().unwrap());
+    assert!(events.contains("110101199003071234") && events.contains("13812345678") && !events.contains("13900001111"), "{events}");
+    let tested = Command::new("unzip").args(["-t", z]).output().unwrap();
+    assert!(tested.status.success(), "{}", stdout(&tested));
+
+    // Never over an existing file; an unknown user is named; each try is on record.
+    let o = run(&["subject", "export", "u1", "--out", z, "--data-dir", d]);
+    assert!(!o.status.success() && stderr(&o).contains("exists"), "{}", stderr(&o));
+    let other = dir.path().join("nobody.zip");
+    let o = run(&["subject", "export", "nobody", "--out", other.to_str().unwrap(), "--data-dir", d]);
+    assert!(!o.status.success() && stderr(&o).contains("no user \"nobody\""), "{}", stderr(&o));
+    assert!(!other.exists(), "nothing written for an unknown user");
+    let o = run(&["audit", "list", "--data-dir", d, "--format", "csv"]);
+    let trail = stdout(&o);
+    assert_eq!(trail.lines().filter(|l| l.contains("subject.export") && l.contains(",ok,")).count(), 1, "{trail}");
+    assert_eq!(trail.lines().filter(|l| l.contains("subject.export") && l.contains(",failed,")).count(), 2, "{trail}");
+    let o = run(&["audit", "verify", "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The import's compaction is on the lineage record, as OpenLineage run events.
+    let o = run(&["lineage", "events", "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let events: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).expect("one JSON event per line")).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["eventType"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["START", "COMPLETE"], "{events:?}");
+    assert!(events.iter().all(|e| e["job"]["name"] == "compaction" && e["schemaURL"].as_str().unwrap().contains("2-0-2")));
+    let o = run(&["lineage", "events", "--since", "2999-01-01", "--data-dir", d]);
+    assert!(o.status.success() && stdout(&o).is_empty(), "{}", stdout(&o));
+    let o = run(&["lineage", "events", "--since", "yesterday", "--data-dir", d]);
+    assert!(!o.status.success() && stderr(&o).contains("--since 'yesterday'"), "{}", stderr(&o));
+}

@@ -1,0 +1,77 @@
+//! `finpulse subject`: data-subject requests (PIPL Art. 44–47) on a data directory.
+
+use crate::config::Config;
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use finpulse_log::EventStore;
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand, Debug)]
+pub enum SubjectCommand {
+    /// Everything kept about one user — events in clear (never authentication data), automated
+    /// decisions, profile, cases, segment memberships, offers — as a zip of JSON and CSV with a
+    /// manifest signed by the deployment's audit key. Audited with the manifest's SHA-256.
+    Export {
+        /// The user id.
+        user: String,
+        /// Where to write the zip (not overwritten if it exists).
+        #[arg(long)]
+        out: PathBuf,
+        /// The request it answers (logged in the audit log).
+        #[arg(long, default_value = finpulse_subjects::PURPOSE_DEFAULT)]
+        purpose: String,
+    },
+}
+
+pub fn run(config: &Config, command: SubjectCommand, runtime: &tokio::runtime::Runtime) -> Result<()> {
+    match command {
+        SubjectCommand::Export { user, out, purpose } => {
+            let purpose = finpulse_access::check_purpose(&purpose).context("--purpose")?.to_string();
+            let exported = export(config, &user, &out, &purpose, runtime);
+            let outcome: Result<()> = match &exported {
+                Ok(_) => Ok(()),
+                Err(e) => Err(anyhow::anyhow!("{e:#}")),
+            };
+            let detail = exported.as_ref().ok().cloned();
+            // A data directory that does not exist holds nobody: there is no trail to write.
+            if config.access_root().exists() {
+                crate::access::record_with_detail(config, "subject.export", Some(user.clone()), Some(purpose), &outcome, detail)?;
+            }
+            let summary = exported?;
+            println!("{summary}");
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+/// Writes the export; answers what the audit entry says of it.
+fn export(config: &Config, user: &str, out: &Path, purpose: &str, runtime: &tokio::runtime::Runtime) -> Result<String> {
+    finpulse_subjects::check_user_id(user)?;
+    if out.exists() {
+        anyhow::bail!("--out {}: the file exists; an export never overwrites one", out.display());
+    }
+    let data_dir = &config.data_dir;
+    let view = EventStore::read_view(data_dir).with_context(|| format!("reading {}", data_dir.display()))?;
+    let (state, _, _) = finpulse_state::rebuild(data_dir, finpulse_state::LIVE_STATE_PARTITIONS)?;
+    let profile = finpulse_state::view::user_view(&state, user).map(|v| serde_json::to_value(&v)).transpose()?;
+    let book = finpulse_risk::cases::CaseBook::rebuild(data_dir)?;
+    let cases = book.list(None, None).filter(|c| c.user_id == user).map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
+    let held = finpulse_subjects::Held { profile, cases };
+    let gathered = runtime.block_on(finpulse_subjects::gather(&view, data_dir, user, held))?;
+    let audit = finpulse_access::AuditLog::open(finpulse_access::audit_dir(config.access_root())).context("opening the audit log")?;
+    let actor = finpulse_access::Principal::local_operator_actor();
+    let now_us = finpulse_core::time::now_us();
+    let archive = finpulse_subjects::archive(&gathered, &actor, purpose, now_us, |m| audit.sign(m), audit.verifying_key().to_bytes())?;
+    // Written whole and durably, under a name of its own, never over another file.
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).open(out).with_context(|| format!("creating {}", out.display()))?;
+    std::io::Write::write_all(&mut file, &archive.bytes).with_context(|| format!("writing {}", out.display()))?;
+    file.sync_all().with_context(|| format!("syncing {}", out.display()))?;
+    Ok(format!(
+        "subject export of {user}: {} events, {} files, manifest sha256 {}",
+        gathered.events(),
+        archive.manifest.files.len(),
+        archive.manifest_sha256
+    ))
+}
