@@ -7,6 +7,8 @@ import { funnelOption, lifecycleOption, retentionOption, trendOption, type Chart
 import { clear, download, h } from "./dom";
 import { ageText, t, type MessageKey } from "./i18n";
 import { ruleError } from "./rules";
+import { countOps, emptyRow, propertyOps, ruleKinds, ruleText, type RuleKind, type RuleRow } from "./segment";
+import { localToday, presetOf, presetRange, rangePresets, type RangePreset } from "./dates";
 import type { Problem } from "./editor";
 
 export interface Context {
@@ -180,7 +182,14 @@ const insights: Screen = {
             "aria-selected": k === kind ? "true" : "false",
             "data-kind": k,
             onclick: () => {
-              history.replaceState(null, "", `/insights?kind=${k}`);
+              // Another kind over the same days.
+              const q = new URLSearchParams({ kind: k });
+              if (range !== "all") q.set("range", range);
+              if (range === "custom") {
+                if (from.value) q.set("from", from.value);
+                if (to.value) q.set("to", to.value);
+              }
+              history.replaceState(null, "", `/insights?${q}`);
               window.dispatchEvent(new PopStateEvent("popstate"));
             },
           },
@@ -190,6 +199,50 @@ const insights: Screen = {
     );
     const form = h("form", { class: "controls" });
     const out = h("div", { class: "insight-out" });
+    // The days every kind is asked about: a preset (kept in the URL as `range`, so a shared
+    // link means "the last 30 days" to whoever opens it) or, for custom, `from` and `to`.
+    let range: RangePreset = presetOf(params);
+    const from = h("input", { name: "from", id: "insight-from", type: "date", value: range === "custom" ? (params.get("from") ?? "") : "" });
+    const to = h("input", { name: "to", id: "insight-to", type: "date", value: range === "custom" ? (params.get("to") ?? "") : "" });
+    const fill = () => {
+      if (range === "custom") return;
+      const days = presetRange(range, localToday());
+      from.value = days?.from ?? "";
+      to.value = days?.to ?? "";
+    };
+    fill();
+    const presetButtons = rangePresets.map((p) =>
+      h(
+        "button",
+        {
+          type: "button",
+          "data-range": p,
+          "aria-pressed": p === range ? "true" : "false",
+          onclick: () => {
+            choose(p);
+            if (p === "custom") from.focus();
+            else void run();
+          },
+        },
+        t(`range.${p}` as MessageKey),
+      ),
+    );
+    const choose = (p: RangePreset) => {
+      range = p;
+      for (const b of presetButtons) b.setAttribute("aria-pressed", b.dataset.range === p ? "true" : "false");
+      fill();
+    };
+    // Typing a day makes the range custom.
+    for (const i of [from, to]) i.addEventListener("input", () => range !== "custom" && choose("custom"));
+    const rangeBox = h(
+      "fieldset",
+      { class: "range", id: "insight-range" },
+      h("legend", {}, t("field.range")),
+      h("div", { class: "presets" }, ...presetButtons),
+      field("field.from", from),
+      field("field.to", to),
+    );
+    form.append(rangeBox);
     el.append(tabs, form, out);
     const inputs: Record<string, HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement> = {};
     const input = (name: string, label: MessageKey, value: string, type = "text") => {
@@ -218,8 +271,6 @@ const insights: Screen = {
       form.append(field("field.interval", s));
     }
     // Every insight takes a date range, a breakdown and a filter.
-    input("from", "field.from", "", "date");
-    input("to", "field.to", "", "date");
     input("breakdown", "field.breakdown", "");
     input("filter", "field.filter", "");
     form.append(h("button", { type: "submit", id: "insight-run" }, t("action.run")));
@@ -227,10 +278,10 @@ const insights: Screen = {
       clear(out);
       const values: Record<string, string> = { kind };
       for (const [k, i] of Object.entries(inputs)) values[k] = i.value;
-      setParams(values);
+      setParams({ ...values, range: range === "all" ? "" : range, from: range === "custom" ? from.value : "", to: range === "custom" ? to.value : "" });
       const body: Record<string, unknown> = {};
-      if (values.from) body.from = values.from;
-      if (values.to) body.to = values.to;
+      if (from.value) body.from = from.value;
+      if (to.value) body.to = to.value;
       if (values.breakdown) body.breakdown = values.breakdown;
       if (values.filter) body.filters = [values.filter];
       if (kind === "trends") Object.assign(body, { event: values.event, interval: values.interval });
@@ -291,49 +342,248 @@ async function drillDown(el: HTMLElement, path: string, body: Record<string, unk
   }
 }
 
+interface SegmentInfo {
+  name: string;
+  description: string;
+  rules: string[];
+  state?: { members: number; as_of: string } | null;
+}
+
+interface SchemaBody {
+  types: { name: string; scope?: string; fields: { name: string; type: string; exposure?: string }[] }[];
+}
+
 const segments: Screen = {
   path: "/segments",
   title: "nav.segments",
   needs: "read_insights",
-  async render(el) {
-    const r = await get<{ segments: { name: string; description: string; rules: string[]; state?: { members: number; as_of: string } }[] }>("/v1/segments");
-    el.append(
-      tableView({
-        columns: ["name", "rules", "members", "as_of"],
-        rows: r.segments.map((s) => [s.name, s.rules.join(" AND "), s.state?.members ?? null, s.state?.as_of ?? null]),
-      }),
-    );
-    // A segment's members, for a campaign list.
+  async render(el, { who }) {
+    // The saved segments and a members button each, drawn again after a save.
+    const list = h("div", { id: "segment-list" });
     const members = h("div", { id: "segment-members" });
-    el.append(
-      h(
-        "div",
-        { class: "actions" },
-        ...r.segments.map((s) =>
-          h(
-            "button",
-            {
-              type: "button",
-              "data-segment": s.name,
-              onclick: async () => {
-                clear(members);
-                try {
-                  const m = await get<{ members: string[] }>(`/v1/segments/${encodeURIComponent(s.name)}/members?limit=100000`);
-                  const table: Table = { columns: ["user_id"], rows: m.members.map((u) => [u]) };
-                  members.append(h("h2", {}, t("msg.users_behind", { what: s.name })), exportButtons(`segment-${s.name}`, table), tableView(table));
-                } catch (e) {
-                  members.append(errorLine(e));
-                }
-              },
-            },
-            `${t("action.members")}: ${s.name}`,
-          ),
+    const showMembers = async (name: string) => {
+      clear(members);
+      try {
+        const m = await get<{ members: string[] }>(`/v1/segments/${encodeURIComponent(name)}/members?limit=100000`);
+        const table: Table = { columns: ["user_id"], rows: m.members.map((u) => [u]) };
+        members.append(h("h2", {}, t("msg.users_behind", { what: name })), exportButtons(`segment-${name}`, table), tableView(table, "segment-members-table"));
+      } catch (e) {
+        members.append(errorLine(e));
+      }
+    };
+    const loadList = async () => {
+      const r = await get<{ segments: SegmentInfo[] }>("/v1/segments");
+      clear(list);
+      list.append(
+        tableView(
+          {
+            columns: ["name", "rules", "members", "as_of"],
+            rows: r.segments.map((s) => [s.name, s.rules.join(" AND "), s.state?.members ?? null, s.state?.as_of ?? null]),
+          },
+          "segments",
         ),
-      ),
-      members,
-    );
+        // A segment's members, for a campaign list.
+        h(
+          "div",
+          { class: "actions" },
+          ...r.segments.map((s) => h("button", { type: "button", "data-segment": s.name, onclick: () => void showMembers(s.name) }, `${t("action.members")}: ${s.name}`)),
+        ),
+      );
+    };
+    await loadList();
+    el.append(list, members);
+    if (!who.permissions.includes("edit_growth")) return;
+    const schema = await get<SchemaBody>("/v1/schema");
+    el.append(segmentBuilder(schema, loadList, showMembers));
   },
 };
+
+/** The segment builder: rules row by row, each shown as the text it makes; Save posts them. */
+function segmentBuilder(schema: SchemaBody, saved: () => Promise<void>, showMembers: (name: string) => Promise<void>): HTMLElement {
+  // Events a user does; user properties every reader may see (the others an insight refuses).
+  const events = schema.types
+    .filter((ty) => ty.scope === undefined || ty.scope === "user")
+    .map((ty) => ty.name)
+    .sort();
+  const signup = schema.types.find((ty) => ty.name === "user_signup");
+  const properties = (signup?.fields ?? []).filter((f) => (f.exposure ?? "shown") === "shown");
+  const typeOf = (field: string) => properties.find((f) => f.name === field)?.type;
+
+  const name = h("input", { id: "segment-name", name: "name", autocomplete: "off", spellcheck: false });
+  const description = h("input", { id: "segment-description", name: "description", autocomplete: "off" });
+  const rows = h("ol", { id: "segment-rules", class: "rule-rows" });
+  const preview = h("pre", { id: "segment-preview", class: "rule-preview", "aria-live": "polite" });
+  const error = h("div", { id: "segment-error", role: "alert" });
+  const result = h("div", { id: "segment-result", role: "status" });
+  const live: { row: RuleRow; el: HTMLElement; shown: HTMLOutputElement }[] = [];
+
+  const select = (part: string, label: string, value: string, options: [string, string][], onchange: (v: string) => void) =>
+    h(
+      "select",
+      { "data-part": part, "aria-label": label, onchange: (e: Event) => onchange((e.target as HTMLSelectElement).value) },
+      ...options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)),
+    );
+  const text = (part: string, value: string, oninput: (v: string) => void, attrs: Record<string, string | number | boolean> = {}) =>
+    h("input", { "data-part": part, value, oninput: (e: Event) => oninput((e.target as HTMLInputElement).value), autocomplete: "off", ...attrs });
+  const labelled = (label: MessageKey, input: HTMLElement) => h("label", { class: "field" }, h("span", {}, t(label)), input);
+
+  const refresh = () => {
+    const texts: string[] = [];
+    live.forEach(({ row, el, shown }, i) => {
+      el.setAttribute("data-row", String(i));
+      const r = ruleText(row);
+      shown.textContent = "text" in r ? r.text : t(r.error, r.params);
+      shown.className = "text" in r ? "rule-text" : "rule-text error";
+      el.classList.toggle("invalid", !("text" in r));
+      el.querySelector<HTMLElement>("[data-part=remove]")?.setAttribute("aria-label", t("action.remove_rule", { n: i + 1 }));
+      if ("text" in r) texts.push(r.text);
+    });
+    preview.textContent = texts.join("\nAND ");
+  };
+
+  const addRow = (focus: boolean) => {
+    const row = emptyRow("did", events[0] ?? "", properties[0]?.name ?? "");
+    const parts = h("div", { class: "rule-parts" });
+    const shown = h("output", { class: "rule-text", "data-part": "text" });
+    const drawParts = () => {
+      clear(parts);
+      if (row.kind === "did" || row.kind === "not") {
+        parts.append(
+          labelled("field.event", select("event", t("field.event"), row.event, events.map((e) => [e, e]), (v) => ((row.event = v), refresh()))),
+        );
+        if (row.kind === "did") {
+          const count = text("count", row.count, (v) => ((row.count = v), refresh()), { type: "number", min: 0, step: 1, inputmode: "numeric", disabled: !row.op });
+          parts.append(
+            labelled(
+              "field.compare",
+              select("op", t("field.compare"), row.op, countOps.map((o) => [o, o || t("rule.at_least_once")]), (v) => {
+                row.op = v;
+                count.disabled = !v;
+                refresh();
+              }),
+            ),
+            labelled("field.count", count),
+          );
+        }
+        parts.append(labelled("field.days", text("days", row.days, (v) => ((row.days = v), refresh()), { type: "number", min: 1, step: 1, inputmode: "numeric" })));
+      } else {
+        parts.append(
+          labelled(
+            "field.property",
+            select("field", t("field.property"), row.field, properties.map((f) => [f.name, `user.${f.name}`]), (v) => {
+              row.field = v;
+              row.fieldType = typeOf(v);
+              refresh();
+            }),
+          ),
+          labelled("field.compare", select("op", t("field.compare"), row.op, propertyOps.map((o) => [o, o]), (v) => ((row.op = v), refresh()))),
+          labelled("field.value", text("value", row.value, (v) => ((row.value = v), refresh()))),
+        );
+      }
+    };
+    const kind = select("kind", t("field.rule_kind"), row.kind, ruleKinds.map((k) => [k, t(`rule.${k}`)]), (v) => {
+      const k = v as RuleKind;
+      if (k === row.kind) return;
+      // A property compares with = by default; a count starts at "at least once".
+      if ((k === "user") !== (row.kind === "user")) row.op = k === "user" ? "=" : "";
+      row.kind = k;
+      drawParts();
+      refresh();
+    });
+    row.fieldType = typeOf(row.field);
+    const item: { row: RuleRow; el: HTMLElement; shown: HTMLOutputElement } = { row, el: h("li", { class: "rule-row" }), shown };
+    const remove = h(
+      "button",
+      {
+        type: "button",
+        "data-part": "remove",
+        onclick: () => {
+          const at = live.indexOf(item);
+          live.splice(at, 1);
+          item.el.remove();
+          refresh();
+          // Focus stays in the list: the next row's kind, else the add button.
+          (live[at]?.el.querySelector<HTMLElement>("[data-part=kind]") ?? add).focus();
+        },
+      },
+      "×",
+    );
+    item.el.append(labelled("field.rule_kind", kind), parts, shown, remove);
+    drawParts();
+    live.push(item);
+    rows.append(item.el);
+    refresh();
+    if (focus) kind.focus();
+  };
+
+  const add = h("button", { type: "button", id: "segment-add-rule", onclick: () => addRow(true) }, t("action.add_rule"));
+  const save = async () => {
+    clear(error);
+    clear(result);
+    live.forEach(({ el }) => el.classList.remove("refused"));
+    name.removeAttribute("aria-invalid");
+    const rules: string[] = [];
+    for (const [i, { row }] of live.entries()) {
+      const r = ruleText(row);
+      if (!("text" in r)) {
+        error.append(h("p", { class: "error" }, t("segment.err_row", { n: i + 1, error: t(r.error, r.params) })));
+        return;
+      }
+      rules.push(r.text);
+    }
+    if (rules.length === 0) {
+      error.append(h("p", { class: "error" }, t("segment.err_rules")));
+      return;
+    }
+    try {
+      const body = await post<{ name: string; rules: string[]; state?: { members: number; as_of: string } }>("/v1/segments", {
+        name: name.value.trim(),
+        description: description.value,
+        rules,
+      });
+      result.append(
+        h(
+          "p",
+          { class: "ok", id: "segment-saved", "data-members": body.state?.members ?? "" },
+          t("msg.segment_saved", { name: body.name, n: body.state?.members ?? "-", as_of: body.state?.as_of ?? "-" }),
+        ),
+        h("button", { type: "button", id: "segment-saved-members", onclick: () => void showMembers(body.name) }, `${t("action.members")}: ${body.name}`),
+      );
+      await saved();
+    } catch (e) {
+      // The server names what it refused: `name: …` or `rules[i]: …`; mark that input too.
+      const message = e instanceof Error ? e.message : String(e);
+      const at = /^rules\[(\d+)\]/.exec(message);
+      if (at) live[Number(at[1])]?.el.classList.add("refused");
+      if (/^name\b/.test(message)) name.setAttribute("aria-invalid", "true");
+      error.append(errorLine(e));
+    }
+  };
+  const form = h(
+    "form",
+    {
+      id: "segment-form",
+      class: "segment-form",
+      // The builder says what is wrong itself, in the page's language, beside the rule.
+      novalidate: true,
+      "aria-labelledby": "segment-new",
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        void save();
+      },
+    },
+    h("h2", { id: "segment-new" }, t("segment.new")),
+    h("div", { class: "controls" }, field("field.segment_name", name), field("field.description", description)),
+    h("fieldset", { class: "rules" }, h("legend", {}, t("segment.rules")), rows, add),
+    h("p", { class: "meta" }, t("segment.preview")),
+    preview,
+    h("div", { class: "actions" }, h("button", { type: "submit", id: "segment-save" }, t("action.save"))),
+    error,
+    result,
+  );
+  addRow(false);
+  return form;
+}
 
 const users: Screen = {
   path: "/users",
