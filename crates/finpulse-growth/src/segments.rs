@@ -336,16 +336,27 @@ async fn materialise(
     book: &SegmentBook,
     names: &[&str],
 ) -> Result<Vec<(String, SegmentState)>, InsightError> {
-    let ctx = crate::session(view).await?;
-    let as_of = default_as_of_us(&ctx).await?;
-    let mut out = Vec::new();
-    for &name in names {
-        let segment = book.get(name, &view.registry)?;
-        let members = members(&ctx, &segment, as_of).await?;
-        out.push((name.to_string(), book.write_members(name, as_of, &members)?));
-    }
-    Ok(out)
+    // A lineage run from the events to the members files (the data directory is the one
+    // holding `segments/`).
+    let data_dir = book.dir.parent().unwrap_or(&book.dir);
+    let outputs = names.iter().map(|n| finpulse_log::lineage::dataset(data_dir, &format!("segments/{n}.members.csv"))).collect();
+    let inputs = finpulse_log::lineage::events_inputs(data_dir);
+    finpulse_log::lineage::around(data_dir, SEGMENT_JOB, inputs, outputs, async {
+        let ctx = crate::session(view).await?;
+        let as_of = default_as_of_us(&ctx).await?;
+        let mut out = Vec::new();
+        for &name in names {
+            let segment = book.get(name, &view.registry)?;
+            let members = members(&ctx, &segment, as_of).await?;
+            out.push((name.to_string(), book.write_members(name, as_of, &members)?));
+        }
+        Ok(out)
+    })
+    .await
 }
+
+/// The lineage job that materialises segments.
+pub const SEGMENT_JOB: &str = "segment_materialisation";
 
 /// Re-materialises every saved segment as of the end of the data; returns each one's state.
 pub async fn materialise_all(view: &finpulse_log::StoreView, book: &SegmentBook) -> Result<Vec<(String, SegmentState)>, InsightError> {

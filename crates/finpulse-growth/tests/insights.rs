@@ -336,6 +336,18 @@ fn segments_select_users_by_behaviour_and_properties_and_filter_insights() {
         [("active_wechat", 1), ("douyin_no_deposit", 0), ("sessions", 3)]
     );
     assert_eq!(book.materialised_members("sessions").unwrap(), ["u1", "u2", "u4"]);
+    // The materialisation is a lineage run from the events to the three members files.
+    let lineage = finpulse_lineage::LineageStore::open(dir.path().join(finpulse_log::lineage::LINEAGE_DIR)).unwrap();
+    let run: Vec<serde_json::Value> = lineage
+        .events_since(None)
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .filter(|e| e["job"]["name"] == segments::SEGMENT_JOB)
+        .collect();
+    assert_eq!(run.iter().map(|e| e["eventType"].as_str().unwrap()).collect::<Vec<_>>(), ["START", "COMPLETE"]);
+    let written: Vec<&str> = run[1]["outputs"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
+    assert!(written.len() == 3 && written.iter().all(|w| w.ends_with(".members.csv")), "{written:?}");
     let t = block_on(run_in(
         &view,
         &book,

@@ -27,7 +27,7 @@ pub fn dataset(dir: &Path, relative: &str) -> Dataset {
 }
 
 /// Opens the data directory's lineage store; `None` (logged) when it cannot be.
-pub(crate) fn open(dir: &Path) -> Option<LineageStore> {
+pub fn open(dir: &Path) -> Option<LineageStore> {
     match LineageStore::open(dir.join(LINEAGE_DIR)) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -38,7 +38,7 @@ pub(crate) fn open(dir: &Path) -> Option<LineageStore> {
 }
 
 /// Appends `event`, logging (not returning) a failure.
-pub(crate) fn record(store: Option<&LineageStore>, event: RunEvent) {
+pub fn record(store: Option<&LineageStore>, event: RunEvent) {
     if let Some(store) = store
         && let Err(e) = store.append(&[event])
     {
@@ -67,4 +67,31 @@ pub(crate) fn compacted_files(dir: &Path, schema: &Schema, registry: &Registry, 
         files = files.with_column_lineage(masked_form_column(name), vec![InputField::new(&log, name.clone(), masked)]);
     }
     files
+}
+
+/// The data directory's events (the log and its compacted files), as a derivation's inputs.
+pub fn events_inputs(dir: &Path) -> Vec<Dataset> {
+    vec![dataset(dir, "wal"), dataset(dir, "parquet")]
+}
+
+/// Runs `derive` as a lineage run of `job` in the data directory `dir`: START before it, then
+/// COMPLETE with `outputs` when it succeeds or FAIL with its error. What `derive` answers is
+/// returned as it is; lineage failures are logged, never returned.
+pub async fn around<T, E: std::fmt::Display>(
+    dir: &Path,
+    job: &str,
+    inputs: Vec<Dataset>,
+    outputs: Vec<Dataset>,
+    derive: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let store = open(dir);
+    let (run, started) = finpulse_lineage::Run::start(JOB_NAMESPACE, job, inputs, outputs.clone());
+    record(store.as_ref(), started);
+    let result = derive.await;
+    let ended = match &result {
+        Ok(_) => run.complete(outputs),
+        Err(e) => run.fail(&e.to_string()),
+    };
+    record(store.as_ref(), ended);
+    result
 }

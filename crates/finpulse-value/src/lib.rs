@@ -184,6 +184,17 @@ pub struct PricingRequest {
 /// churn model, the policy's matrix and guardrails — and stores the set durably as
 /// `<data_dir>/pricing/offers.json`, where the API serves it.
 pub async fn compute_offers(data_dir: &Path, view: &StoreView, req: &PricingRequest) -> Result<OfferSet, ValueError> {
+    // A lineage run from the events and the churn models to the offers file.
+    let mut inputs = finpulse_log::lineage::events_inputs(data_dir);
+    inputs.push(finpulse_log::lineage::dataset(data_dir, "models"));
+    let outputs = vec![finpulse_log::lineage::dataset(data_dir, OFFERS_FILE)];
+    finpulse_log::lineage::around(data_dir, PRICING_JOB, inputs, outputs, offers_of(data_dir, view, req)).await
+}
+
+/// The lineage job that computes offers.
+pub const PRICING_JOB: &str = "pricing";
+
+async fn offers_of(data_dir: &Path, view: &StoreView, req: &PricingRequest) -> Result<OfferSet, ValueError> {
     req.policy.check().map_err(|e| ValueError::Policy(e.to_string()))?;
     let customers = customers_from_store(view, &req.source).await?;
     let clv = clv_by_user(&customers, &req.source.purchase_event, req.clv)?;

@@ -6,6 +6,9 @@ use clap::Subcommand;
 use finpulse_log::EventStore;
 use std::path::{Path, PathBuf};
 
+/// The lineage job of a subject export.
+pub const EXPORT_JOB: &str = "subject_export";
+
 #[derive(Subcommand, Debug)]
 pub enum SubjectCommand {
     /// Everything kept about one user — events in clear (never authentication data), automated
@@ -27,7 +30,22 @@ pub fn run(config: &Config, command: SubjectCommand, runtime: &tokio::runtime::R
     match command {
         SubjectCommand::Export { user, out, purpose } => {
             let purpose = finpulse_access::check_purpose(&purpose).context("--purpose")?.to_string();
+            // A lineage run from the events to the archive (where there is a data directory).
+            let lineage = config.data_dir.exists().then(|| finpulse_log::lineage::open(&config.data_dir)).flatten();
+            let written = vec![finpulse_lineage::Dataset::new(finpulse_log::lineage::FILE_NAMESPACE, out.to_string_lossy())];
+            let (run, started) = finpulse_lineage::Run::start(
+                finpulse_log::lineage::JOB_NAMESPACE,
+                EXPORT_JOB,
+                finpulse_log::lineage::events_inputs(&config.data_dir),
+                written.clone(),
+            );
+            finpulse_log::lineage::record(lineage.as_ref(), started);
             let exported = export(config, &user, &out, &purpose, runtime);
+            let ended = match &exported {
+                Ok(_) => run.complete(written),
+                Err(e) => run.fail(&format!("{e:#}")),
+            };
+            finpulse_log::lineage::record(lineage.as_ref(), ended);
             let outcome: Result<()> = match &exported {
                 Ok(_) => Ok(()),
                 Err(e) => Err(anyhow::anyhow!("{e:#}")),

@@ -1296,13 +1296,19 @@ fn a_subject_export_from_the_command_line_is_a_signed_zip_of_their_data_and_is_a
     let o = run(&["audit", "verify", "--data-dir", d]);
     assert!(o.status.success(), "{}", stderr(&o));
 
-    // The import's compaction is on the lineage record, as OpenLineage run events.
+    // The import's compaction and each export are on the lineage record, as OpenLineage run
+    // events: a failed export as a failed run.
     let o = run(&["lineage", "events", "--data-dir", d]);
     assert!(o.status.success(), "{}", stderr(&o));
     let events: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).expect("one JSON event per line")).collect();
-    let kinds: Vec<&str> = events.iter().map(|e| e["eventType"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["START", "COMPLETE"], "{events:?}");
-    assert!(events.iter().all(|e| e["job"]["name"] == "compaction" && e["schemaURL"].as_str().unwrap().contains("2-0-2")));
+    let kinds = |job: &str| -> Vec<String> {
+        events.iter().filter(|e| e["job"]["name"] == job).map(|e| e["eventType"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(kinds("compaction"), ["START", "COMPLETE"], "{events:?}");
+    assert_eq!(kinds("subject_export"), ["START", "COMPLETE", "START", "FAIL", "START", "FAIL"], "{events:?}");
+    assert!(events.iter().all(|e| e["schemaURL"].as_str().unwrap().contains("2-0-2")));
+    let exported = events.iter().find(|e| e["job"]["name"] == "subject_export" && e["eventType"] == "COMPLETE").unwrap();
+    assert_eq!(exported["outputs"][0]["name"], z, "{exported}");
     let o = run(&["lineage", "events", "--since", "2999-01-01", "--data-dir", d]);
     assert!(o.status.success() && stdout(&o).is_empty(), "{}", stdout(&o));
     let o = run(&["lineage", "events", "--since", "yesterday", "--data-dir", d]);
