@@ -212,8 +212,9 @@ pub struct EventStore {
     recovery: Recovery,
     /// The compaction running in the background, if any.
     compaction: Option<Compaction>,
-    /// Where compactions are recorded as lineage runs (`None` when it could not be opened).
-    lineage: Option<finpulse_lineage::LineageStore>,
+    /// Where compactions are recorded as lineage runs, opened at the first compaction (opening
+    /// reads every event, which a start need not wait for); `None` when it could not be opened.
+    lineage: std::sync::OnceLock<Option<finpulse_lineage::LineageStore>>,
     /// Tail batches a running compaction covers: appends never merge into them.
     sealed_batches: usize,
 }
@@ -359,7 +360,7 @@ impl EventStore {
             poisoned: None,
             recovery,
             compaction: None,
-            lineage: crate::lineage::open(dir),
+            lineage: std::sync::OnceLock::new(),
             sealed_batches: 0,
         })
     }
@@ -614,7 +615,7 @@ impl EventStore {
         let handle = std::thread::Builder::new().name("finpulse-compaction".into()).spawn(move || job.run());
         match handle {
             Ok(handle) => {
-                crate::lineage::record(self.lineage.as_ref(), started);
+                crate::lineage::record(self.lineage_store(), started);
                 self.sealed_batches = count;
                 self.compaction = Some(Compaction { handle, batches: count, rows, through_seq, run });
             }
@@ -644,7 +645,7 @@ impl EventStore {
         let (new_files, manifest) = match listed {
             Ok(l) => l,
             Err(e) => {
-                crate::lineage::record(self.lineage.as_ref(), c.run.fail(&e.to_string()));
+                crate::lineage::record(self.lineage_store(), c.run.fail(&e.to_string()));
                 return Err(e);
             }
         };
@@ -659,8 +660,12 @@ impl EventStore {
             shared.view.tail_first_seq = c.through_seq;
         }
         self.tail_rows -= c.rows;
-        crate::lineage::record(self.lineage.as_ref(), c.run.complete(vec![output]));
+        crate::lineage::record(self.lineage_store(), c.run.complete(vec![output]));
         Ok(Some(CompactionReport { events: c.rows as u64, files: new_files.len() as u64 }))
+    }
+
+    fn lineage_store(&self) -> Option<&finpulse_lineage::LineageStore> {
+        self.lineage.get_or_init(|| crate::lineage::open(&self.dir)).as_ref()
     }
 
     /// Counters for metrics.

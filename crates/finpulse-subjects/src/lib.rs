@@ -48,6 +48,8 @@ pub const SIGNATURE_DOMAIN: &[u8] = b"finpulse subject export manifest v1\n";
 /// The most events one export holds: far past what one person does, so reaching it means
 /// the id is not a person's (a test user, a merged id) and the export is refused.
 pub const EXPORT_EVENTS_MAX: usize = 2_000_000;
+/// The event type the risk engine records its decisions as.
+const DECISION_TYPE: &str = "risk_decision";
 /// The longest user id taken.
 pub const USER_ID_BYTES_MAX: usize = 256;
 
@@ -210,22 +212,19 @@ pub async fn gather(view: &StoreView, data_dir: &Path, user_id: &str, held: Held
         records: events as u64,
         bytes: ndjson(&batches)?,
     });
-    for (type_name, batch) in by_type(&view.registry, &batches)? {
+    let typed = by_type(&view.registry, &batches)?;
+    for (type_name, batch) in &typed {
         files.push(ExportFile {
             name: format!("events/{type_name}.csv"),
             what: "the user's events of one type, with that type's fields",
             records: batch.num_rows() as u64,
-            bytes: csv(&batch)?,
+            bytes: csv(batch)?,
         });
     }
-    let decisions: Vec<serde_json::Value> = by_type(&view.registry, &batches)?
-        .into_iter()
-        .filter(|(t, _)| t == "risk_decision")
-        .map(|(_, b)| json_rows(&b))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .flatten()
-        .collect();
+    let decisions = match typed.iter().find(|(t, _)| t == DECISION_TYPE) {
+        Some((_, batch)) => json_rows(batch)?,
+        None => Vec::new(),
+    };
     files.push(json_file("decisions.json", "automated decisions on the user's transactions, as recorded (PIPL Art. 24)", decisions));
     files.push(ExportFile {
         name: "profile.json".into(),
