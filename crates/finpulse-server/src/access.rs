@@ -623,7 +623,13 @@ pub(crate) async fn guard(State(tenants): State<Arc<Tenants>>, mut req: Request,
         return error(StatusCode::SERVICE_UNAVAILABLE, format!("the audit log could not be written, so nothing was changed: {e}"));
     }
     let mut answer = next.run(req).await;
-    answer.headers_mut().insert(EXPOSURE_HEADER, HeaderValue::from_static(if exposure == Exposure::Clear { "clear" } else { "masked" }));
+    // A handler that hands over data in clear whatever the request stated (a subject's export)
+    // says so itself; otherwise the request's exposure is what the answer showed.
+    if !answer.headers().contains_key(EXPOSURE_HEADER) {
+        answer
+            .headers_mut()
+            .insert(EXPOSURE_HEADER, HeaderValue::from_static(if exposure == Exposure::Clear { "clear" } else { "masked" }));
+    }
     // A handler's own limit refusal (a query over its time or its key's concurrent queries)
     // is on record like the guard's.
     if audited || answer.status() == StatusCode::TOO_MANY_REQUESTS {

@@ -74,7 +74,11 @@ pub(crate) async fn export(Tenant(app): Tenant, axum::Extension(caller): axum::E
         archive.manifest.files.len(),
         archive.manifest_sha256
     );
-    let headers = [(header::CONTENT_TYPE, ZIP_MEDIA_TYPE), (header::CONTENT_DISPOSITION, "attachment; filename=\"subject-export.zip\"")];
+    let headers = [
+        (header::CONTENT_TYPE, ZIP_MEDIA_TYPE),
+        (header::CONTENT_DISPOSITION, "attachment; filename=\"subject-export.zip\""),
+        (axum::http::HeaderName::from_static(crate::access::EXPOSURE_HEADER), "clear"),
+    ];
     let mut answer = (headers, archive.bytes).into_response();
     answer.extensions_mut().insert(AuditDetail { detail, purpose: stated.is_none().then_some(purpose) });
     answer

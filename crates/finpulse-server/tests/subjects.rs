@@ -82,6 +82,7 @@ async fn a_subjects_export_holds_all_their_data_in_clear_with_a_signed_manifest_
     let r = officer.post(format!("{base}/v1/subjects/{USER}/export")).header("x-purpose", "request DSR-2026-0042").send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/zip");
+    assert_eq!(r.headers()["x-data-exposure"], "clear", "an export is personal data in clear, and says so");
     let files = unzip(&r.bytes().await.unwrap());
 
     // The manifest lists every other file with its hash, and the deployment signed it.
@@ -164,7 +165,9 @@ async fn an_export_is_refused_to_roles_without_the_permission_and_for_unknown_or
         officer.post(format!("{base}/v1/subjects/{USER}/export")).send(),
         officer.post(format!("{base}/v1/subjects/{USER}/export")).send()
     );
-    let (a, b) = (a.unwrap().bytes().await.unwrap(), b.unwrap().bytes().await.unwrap());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.headers()["x-data-exposure"], "clear", "clear even without a stated purpose");
+    let (a, b) = (a.bytes().await.unwrap(), b.bytes().await.unwrap());
     assert_eq!(unzip(&a)["events.ndjson"], unzip(&b)["events.ndjson"]);
     server.stop().await.unwrap();
     let snap = audit::read(&finpulse_access::audit_dir(dir.path())).unwrap();
