@@ -316,6 +316,11 @@ impl CaseBook {
         self.by_id.get(id).map(|&i| &self.cases[i])
     }
 
+    /// One user's cases, newest first.
+    pub fn of_user<'a>(&'a self, user_id: &'a str) -> impl Iterator<Item = &'a Case> + 'a {
+        self.cases.iter().rev().filter(move |c| c.user_id == user_id)
+    }
+
     /// Cases, newest first, optionally only `open` or `resolved` ones and one assignee's.
     pub fn list<'a>(&'a self, status: Option<CaseStatus>, assignee: Option<&'a str>) -> impl Iterator<Item = &'a Case> + 'a {
         self.cases

@@ -151,6 +151,11 @@ impl Live {
         self.cases.lock().list(status, assignee).take(limit).cloned().collect()
     }
 
+    /// One user's cases, newest first.
+    pub fn cases_of(&self, user_id: &str) -> Vec<Case> {
+        self.cases.lock().of_user(user_id).cloned().collect()
+    }
+
     /// One case.
     pub fn case(&self, id: &str) -> Option<Case> {
         self.cases.lock().case(id).cloned()

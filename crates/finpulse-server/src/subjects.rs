@@ -46,13 +46,8 @@ pub(crate) async fn export(Tenant(app): Tenant, axum::Extension(caller): axum::E
             serde_json::to_value(crate::wire::UserBody::from(&v).exposed(&registry, Exposure::Clear)).expect("a profile serialises")
         })
     });
-    let cases = app
-        .live
-        .cases(None, None, usize::MAX)
-        .iter()
-        .filter(|c| c.user_id == id)
-        .map(|c| serde_json::to_value(crate::wire::CaseBody::from(c)).expect("a case serialises"))
-        .collect();
+    let cases =
+        app.live.cases_of(&id).iter().map(|c| serde_json::to_value(crate::wire::CaseBody::from(c)).expect("a case serialises")).collect();
     let view = app.views.snapshot();
     let gathered = finpulse_subjects::gather(&view, &app.data_dir, &id, Held { profile, cases }).await;
     let export = match gathered {

@@ -202,6 +202,9 @@ async fn the_lineage_graph_of_the_compacted_files_leads_back_to_the_log_for_role
     assert!(edges.contains(&("job:finpulse:compaction".into(), format!("dataset:file:{files}"))), "{graph}");
     let r = auditor.get(format!("{base}/v1/lineage")).query(&[("dataset", files.as_str()), ("depth", "99")]).send().await.unwrap();
     assert_eq!(r.status(), 400);
+    let r = auditor.get(format!("{base}/v1/lineage")).send().await.unwrap();
+    assert_eq!(r.status(), 400, "a graph needs the dataset it is around");
+    assert!(r.text().await.unwrap().contains("dataset"));
     let ops = common::client_with(&common::key(dir.path(), Role::OpsManager));
     assert_eq!(ops.get(format!("{base}/v1/lineage")).query(&[("dataset", files.as_str())]).send().await.unwrap().status(), 403);
     server.stop().await.unwrap();

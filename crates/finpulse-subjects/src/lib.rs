@@ -50,8 +50,8 @@ pub const SIGNATURE_DOMAIN: &[u8] = b"finpulse subject export manifest v1\n";
 pub const EXPORT_EVENTS_MAX: usize = 2_000_000;
 /// The event type the risk engine records its decisions as.
 const DECISION_TYPE: &str = "risk_decision";
-/// The longest user id taken.
-pub const USER_ID_BYTES_MAX: usize = 256;
+/// The longest user id taken: the one ingest takes (`finpulse_core::record::ID_BYTES_MAX`).
+pub const USER_ID_BYTES_MAX: usize = finpulse_core::record::ID_BYTES_MAX;
 
 /// Why an export could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -178,7 +178,7 @@ pub fn check_user_id(id: &str) -> Result<(), SubjectError> {
         return bad("empty");
     }
     if id.len() > USER_ID_BYTES_MAX {
-        return bad("longer than 256 bytes");
+        return bad("longer than an id may be (finpulse_core::record::ID_BYTES_MAX bytes)");
     }
     if id.chars().any(char::is_control) {
         return bad("holds a control character");

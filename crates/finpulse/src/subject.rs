@@ -74,7 +74,7 @@ fn export(config: &Config, user: &str, out: &Path, purpose: &str, runtime: &toki
     let (state, _, _) = finpulse_state::rebuild(data_dir, finpulse_state::LIVE_STATE_PARTITIONS)?;
     let profile = finpulse_state::view::user_view(&state, user).map(|v| serde_json::to_value(&v)).transpose()?;
     let book = finpulse_risk::cases::CaseBook::rebuild(data_dir)?;
-    let cases = book.list(None, None).filter(|c| c.user_id == user).map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
+    let cases = book.of_user(user).map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
     let held = finpulse_subjects::Held { profile, cases };
     let gathered = runtime.block_on(finpulse_subjects::gather(&view, data_dir, user, held))?;
     let audit = finpulse_access::AuditLog::open(finpulse_access::audit_dir(config.access_root())).context("opening the audit log")?;
