@@ -160,6 +160,8 @@ pub struct Alert {
 pub struct Assessment {
     /// The last business day counted.
     pub as_of_day: i64,
+    /// The moment assessed, UTC microseconds (stamped on alerts).
+    pub as_of_us: i64,
     /// Every period with data up to the current one (which is partial).
     pub history: Vec<Mix>,
     /// The current period up to `as_of_day`.
@@ -243,7 +245,7 @@ pub fn assess(state: &State, config: &ProfitConfig, as_of_day: i64, as_of_us: i6
         let ahead = projected.as_ref().map(|p| Values::of(g.subject, p, &previous));
         alerts.extend(check(g, &current, ahead.as_ref(), &to_date, as_of_us));
     }
-    Assessment { as_of_day, history, to_date, projected, previous, alerts }
+    Assessment { as_of_day, as_of_us, history, to_date, projected, previous, alerts }
 }
 
 /// A volume change for what-if: the stream's revenue (and costs attributed to it) scaled by
@@ -274,7 +276,7 @@ pub fn what_if(assessment: &Assessment, config: &ProfitConfig, changes: &[Volume
     let mut alerts = Vec::new();
     for g in &config.guardrails {
         let v = Values::of(g.subject, &mix, &assessment.previous);
-        alerts.extend(check(g, &v, None, &mix, 0).into_iter().map(|mut a| {
+        alerts.extend(check(g, &v, None, &mix, assessment.as_of_us).into_iter().map(|mut a| {
             a.status = AlertStatus::ProjectedBreach;
             a.id = alert_id(&mix, g.subject, a.bound, a.status);
             a
