@@ -154,6 +154,14 @@ impl State {
         if self.reversed_by(of).is_some() {
             return Err(refuse("it was reversed".into()));
         }
+        let revenue_legs: Vec<i64> =
+            tx.postings.iter().filter(|p| p.account.kind == AccountKind::Revenue).map(|p| p.amount_minor).collect();
+        if revenue_legs.is_empty() || revenue_legs.iter().any(|a| *a < 0) {
+            return Err(LedgerError::invalid(
+                "postings",
+                "a refund debits revenue (positive amounts on revenue accounts) and credits nothing to it",
+            ));
+        }
         let recognised = revenue_by_currency(original).into_iter().map(|(c, v)| (c, -v));
         let mut refunded = revenue_by_currency(tx);
         for r in self.live_refunds(of, pending) {

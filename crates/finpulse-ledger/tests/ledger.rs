@@ -131,7 +131,7 @@ fn reversals_and_refunds_are_new_entries_that_never_undo_more_than_was_done() {
 }
 
 #[test]
-fn a_hand_made_reversal_must_negate_exactly_the_original() {
+fn hand_made_reversals_and_refunds_must_undo_exactly_what_was_done() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(dir.path()).unwrap();
     let original = revenue("r1", Stream::Fees, 100, 0);
@@ -140,6 +140,12 @@ fn a_hand_made_reversal_must_negate_exactly_the_original() {
     wrong.postings[0].amount_minor = -50;
     wrong.postings[1].amount_minor = 50;
     assert!(ledger.post(wrong).unwrap_err().to_string().contains("negates every posting"));
+    // A "refund" that credits revenue would raise it: refused.
+    let mut inflating = original.reversal("r1:refund", 1, None);
+    inflating.kind = TxKind::Refund { of: "r1".into() };
+    inflating.postings.iter_mut().for_each(|p| p.amount_minor = -p.amount_minor);
+    assert!(ledger.post(inflating).unwrap_err().to_string().contains("a refund debits revenue"));
+    assert_eq!(ledger.read().transactions().len(), 1);
 }
 
 #[test]
