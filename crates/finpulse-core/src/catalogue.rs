@@ -120,6 +120,8 @@ pub const FIELDS: &[BuiltinField] = &[
     f("actor", String, C::INTERNAL, "the analyst (or system) who acted"),
     f("assignee", String, C::INTERNAL, "the analyst a case is assigned to"),
     f("note", String, C::PERSONAL, "an analyst's comment or resolution note"),
+    f("experiment_key", String, C::BASIC, "the A/B experiment a user was exposed to"),
+    f("variation", String, C::BASIC, "the experiment variation the user saw"),
 ];
 
 /// Every built-in event type, in id order.
@@ -314,5 +316,11 @@ pub const TYPES: &[BuiltinType] = &[
         scope: Scope::User,
         doc: "an analyst assigned, commented on or resolved a risk case",
         fields: &[("case_id", true), ("case_action", true), ("actor", true), ("assignee", false), ("note", false), ("is_fraud", false)],
+    },
+    BuiltinType {
+        name: "experiment_exposure",
+        scope: Scope::User,
+        doc: "a user saw a variation of an A/B experiment (the first one starts the metric windows)",
+        fields: &[("experiment_key", true), ("variation", true)],
     },
 ];

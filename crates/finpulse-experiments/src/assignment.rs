@@ -24,7 +24,29 @@ const WEIGHT_SUM_MAX: f64 = 1.01;
 /// FNV-1a over the UTF-16 code units of `text`, as the JavaScript SDK hashes (`charCodeAt`) and
 /// the Python SDK follows: user ids in Chinese hash the same in every SDK.
 pub fn fnv1a32(text: &str) -> u32 {
-    text.encode_utf16().fold(FNV_OFFSET_BASIS, |hash, unit| (hash ^ u32::from(unit)).wrapping_mul(FNV_PRIME))
+    fnv1a32_extend(FNV_OFFSET_BASIS, text)
+}
+
+/// Continues an FNV-1a hash over more text: hashing `a` then `b` is hashing `a + b` (UTF-16
+/// encodes each string on its own, with no pair crossing the join), without building `a + b`.
+fn fnv1a32_extend(hash: u32, text: &str) -> u32 {
+    text.encode_utf16().fold(hash, |hash, unit| (hash ^ u32::from(unit)).wrapping_mul(FNV_PRIME))
+}
+
+/// FNV-1a over the decimal digits of `n`, as `fnv1a32(&n.to_string())` without the string.
+fn fnv1a32_decimal(n: u32) -> u32 {
+    let mut digits = [0u8; 10];
+    let mut len = 0;
+    let mut rest = n;
+    loop {
+        digits[len] = b'0' + (rest % 10) as u8;
+        len += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    digits[..len].iter().rev().fold(FNV_OFFSET_BASIS, |hash, &d| (hash ^ u32::from(d)).wrapping_mul(FNV_PRIME))
 }
 
 /// GrowthBook's hashing algorithms.
@@ -36,14 +58,24 @@ pub enum HashVersion {
     V2,
 }
 
-/// The user's bucket in [0, 1) for an experiment seed (GrowthBook's `hash`).
+/// The user's bucket in [0, 1) for an experiment seed (GrowthBook's `hash`). Allocates
+/// nothing: it runs on every assignment.
 pub fn bucket(seed: &str, value: &str, version: HashVersion) -> f64 {
+    bucket_of_parts(&[seed], value, version)
+}
+
+/// [`bucket`] with the seed given in parts (`["__", layer]` for a layer's seed), so no caller
+/// has to join them.
+pub(crate) fn bucket_of_parts(seed: &[&str], value: &str, version: HashVersion) -> f64 {
     match version {
         HashVersion::V2 => {
-            let inner = fnv1a32(&format!("{seed}{value}"));
-            f64::from(fnv1a32(&inner.to_string()) % BUCKETS_V2) / f64::from(BUCKETS_V2)
+            let inner = fnv1a32_extend(seed.iter().fold(FNV_OFFSET_BASIS, |h, part| fnv1a32_extend(h, part)), value);
+            f64::from(fnv1a32_decimal(inner) % BUCKETS_V2) / f64::from(BUCKETS_V2)
         }
-        HashVersion::V1 => f64::from(fnv1a32(&format!("{value}{seed}")) % BUCKETS_V1) / f64::from(BUCKETS_V1),
+        HashVersion::V1 => {
+            let hash = seed.iter().fold(fnv1a32(value), |h, part| fnv1a32_extend(h, part));
+            f64::from(hash % BUCKETS_V1) / f64::from(BUCKETS_V1)
+        }
     }
 }
 
@@ -155,6 +187,18 @@ mod tests {
         ];
         for (seed, value, version, expected) in cases {
             assert_eq!(bucket(seed, value, version), expected, "{seed}/{value}");
+        }
+    }
+
+    #[test]
+    fn hashing_in_parts_equals_hashing_the_joined_text() {
+        for n in [0, 7, 10, 4_294_967_295, 1_234_567_890] {
+            assert_eq!(fnv1a32_decimal(n), fnv1a32(&n.to_string()), "{n}");
+        }
+        for (a, b, value) in [("__", "onboarding", "用户_42"), ("", "", ""), ("x😀", "y", "z")] {
+            for version in [HashVersion::V1, HashVersion::V2] {
+                assert_eq!(bucket_of_parts(&[a, b], value, version), bucket(&format!("{a}{b}"), value, version));
+            }
         }
     }
 

@@ -1,16 +1,23 @@
-//! The statistics core of finpulse's A/B experiments: deterministic assignment of users to
-//! variations, and the analysis of each metric's sufficient statistics once they are in.
+//! finpulse's A/B experiments: what an experiment is, who is in it, and what it did.
 //!
-//! **Owns**: the per-variation sufficient statistics ([`SampleMean`], [`Proportion`],
-//! [`Ratio`], [`RegressionAdjusted`]); the tests of treatment against control — Welch's t-test,
-//! the always-valid sequential test and the Bayesian effect test — with absolute, relative
-//! (delta method) and scaled effects and CUPED; the sample-ratio-mismatch check; Holm and
-//! Benjamini–Hochberg adjusted p-values across metrics; guardrail verdicts; GrowthBook-compatible
-//! bucketing.
+//! **Owns**: experiment definitions (variations and weights, targeting, traffic share, layers,
+//! metrics, analysis settings) and their life (draft, running, stopped, restarted), kept in
+//! the versioned store under `<data-dir>/experiments` ([`ExperimentBook`]); assignment in
+//! process ([`Assigner`], GrowthBook-compatible hashing, allocation-free per call); metrics on
+//! events turned into per-variation sufficient statistics by SQL over the store
+//! ([`metrics`]); and the analysis of those statistics into a [`Report`] — the statistics
+//! core below — plus a power / minimum-detectable-effect calculator ([`power`]).
 //!
-//! **Never does**: I/O, HTTP, clocks or randomness. Counting exposures and summing metrics per
-//! user is the query engine's job; storing assignments (sticky bucketing), reports and wire
-//! types belong to the crates that call this one.
+//! The statistics core: the per-variation sufficient statistics ([`SampleMean`],
+//! [`Proportion`], [`Ratio`], [`RegressionAdjusted`]); the tests of treatment against control —
+//! Welch's t-test, the always-valid sequential test and the Bayesian effect test — with
+//! absolute, relative (delta method) and scaled effects and CUPED; the sample-ratio-mismatch
+//! check; Holm and Benjamini–Hochberg adjusted p-values across metrics; guardrail verdicts;
+//! GrowthBook-compatible bucketing. It does no I/O and reads no clock.
+//!
+//! **Never does**: HTTP or JSON wire formats (the server and the CLI own those), writing
+//! events (exposures are sent as `experiment_exposure` events through the write path like any
+//! other), storing assignments (a fixed split makes them reproducible instead).
 //!
 //! **Reference**: every number is that of GrowthBook's `gbstats` 0.8.0 on the same sufficient
 //! statistics (checked to 1e-6 by `tests/gbstats_differential.rs` over thousands of random and
@@ -29,17 +36,29 @@
 //! | [`bayesian_guardrail`] | GrowthBook front end's `GuardrailResult` cut-offs |
 //!
 //! Deliberately absent: gbstats' one-sided t-tests, quantile metrics, a non-zero null
-//! (`test_value`) and the runner's rewriting of `expected` for display.
+//! (`test_value`), ratio metrics with CUPED, and the runner's rewriting of `expected` for
+//! display.
 
+mod assigner;
 mod assignment;
 mod bayesian;
+mod book;
 mod correction;
+pub mod definition;
 mod distribution;
 mod effect;
 mod frequentist;
 mod guardrail;
+pub mod metrics;
+pub mod power;
+pub mod report;
 mod srm;
 mod statistics;
+
+pub use assigner::{Assigner, Assignment, Members};
+pub use book::{EXPERIMENTS_DIR, ExperimentBook};
+pub use definition::{Experiment, ExperimentDef, Status};
+pub use report::{Report, report};
 
 pub use assignment::{BucketRange, ExperimentSplit, HashVersion, assign_variation, bucket, bucket_ranges, choose_variation, fnv1a32};
 pub use bayesian::{BayesianConfig, BayesianResult, GaussianPrior, PriorScale, Risk, bayesian_test};
@@ -129,6 +148,14 @@ pub enum ExperimentError {
         /// The limit.
         max: usize,
     },
+    /// A power calculation's input out of its range.
+    #[error("{field}: {message}")]
+    PowerInput {
+        /// The input.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A p-value outside [0, 1].
     #[error("p-value {index} is {value}, outside [0, 1]")]
     PValue {
@@ -137,4 +164,53 @@ pub enum ExperimentError {
         /// Its value.
         value: f64,
     },
+}
+
+/// Why an experiment could not be defined, started, stopped or reported on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BookError {
+    /// A field of a definition or request is wrong.
+    #[error("{field}: {message}")]
+    Field {
+        /// The field, as definitions name it (`variations[1].weight`, `metrics[0].event`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Two experiments of a layer that are not stopped would share users.
+    #[error("layer '{layer}': {first} {first_range} overlaps {second} {second_range}")]
+    LayerOverlap {
+        /// The layer.
+        layer: String,
+        /// The experiment being defined or started.
+        first: String,
+        /// Its slice.
+        first_range: String,
+        /// The experiment it clashes with.
+        second: String,
+        /// That one's slice.
+        second_range: String,
+    },
+    /// No experiment of that key.
+    #[error("no experiment '{0}'")]
+    NotFound(String),
+    /// The change does not apply in the experiment's state (starting a running one).
+    #[error("{0}")]
+    State(String),
+    /// The versioned store could not be read or written.
+    #[error("experiment store: {0}")]
+    Store(String),
+    /// A metric's query failed.
+    #[error("query failed: {0}")]
+    Query(String),
+    /// The analysis refused its inputs.
+    #[error("analysis: {0}")]
+    Analysis(#[from] ExperimentError),
+}
+
+impl BookError {
+    /// A field error.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Field { field: field.to_string(), message: message.into() }
+    }
 }

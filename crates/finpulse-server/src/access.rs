@@ -273,6 +273,15 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     ("GET", "/v1/goals", Need::Permission(P::ReadInsights), Refusals),
     ("POST", "/v1/goals", Need::Permission(P::EditGrowth), Always),
     ("POST", "/v1/goals/{name}/rollback", Need::Permission(P::EditGrowth), Always),
+    ("GET", "/v1/experiments", Need::Permission(P::ReadInsights), Refusals),
+    ("POST", "/v1/experiments", Need::Permission(P::EditGrowth), Always),
+    ("POST", "/v1/experiments/{key}/start", Need::Permission(P::EditGrowth), Always),
+    ("POST", "/v1/experiments/{key}/stop", Need::Permission(P::EditGrowth), Always),
+    ("GET", "/v1/experiments/{key}/report", Need::Permission(P::ReadInsights), Refusals),
+    // Which variation a user sees: asked by the partner's app on its hot path, like a decision.
+    ("GET", "/v1/experiments/assign", Need::Permission(P::Decide), Refusals),
+    // Arithmetic only: nothing is read or stored.
+    ("GET", "/v1/experiments/power", Need::Permission(P::ReadInsights), Refusals),
     ("POST", "/v1/decisions", Need::Permission(P::Decide), Refusals),
     ("GET", "/v1/users/{id}", Need::Permission(P::ReadUsers), ClearReads),
     ("GET", "/v1/rules", Need::Permission(P::ReadCases), Refusals),

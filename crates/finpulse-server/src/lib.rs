@@ -2,6 +2,7 @@
 //! Prometheus metrics and an OpenAPI document generated from the routes.
 
 pub mod access;
+pub mod experiments;
 mod insights;
 pub mod json;
 pub mod models;
@@ -615,6 +616,12 @@ fn router(tenants: Arc<tenants::Tenants>) -> axum::Router {
         .routes(routes!(insights::list_goals, insights::set_goal))
         .routes(routes!(insights::rollback_segment))
         .routes(routes!(insights::rollback_goal))
+        .routes(routes!(experiments::list, experiments::define))
+        .routes(routes!(experiments::start))
+        .routes(routes!(experiments::stop))
+        .routes(routes!(experiments::report))
+        .routes(routes!(experiments::assign))
+        .routes(routes!(experiments::power))
         .routes(routes!(risk::decide))
         .routes(routes!(risk::user))
         .routes(routes!(risk::rules, risk::publish))

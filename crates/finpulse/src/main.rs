@@ -4,6 +4,7 @@ mod access;
 mod churn;
 mod config;
 mod demo;
+mod experiment;
 mod import;
 mod insight;
 mod lineage;
@@ -104,6 +105,9 @@ enum Command {
     /// Segments: save, list, members (CSV export), materialise.
     #[command(subcommand)]
     Segment(insight::SegmentCommand),
+    /// A/B experiments: define, start, stop, report, assign, power.
+    #[command(subcommand)]
+    Experiment(experiment::ExperimentCommand),
     /// Lifecycle insights: acquisition, activation, funnel, retention, lifecycle, trends.
     Insight {
         #[command(flatten)]
@@ -413,6 +417,9 @@ fn change_of(command: &Command) -> Option<(&'static str, Option<String>)> {
         Command::Goals(G::Set { name, .. }) => named("goals.set", name),
         Command::Goals(G::Remove { name }) => named("goals.remove", name),
         Command::Goals(G::Rollback { name }) => named("goals.rollback", name),
+        Command::Experiment(experiment::ExperimentCommand::Define { file }) => named("experiments.define", &file.display().to_string()),
+        Command::Experiment(experiment::ExperimentCommand::Start { key }) => named("experiments.start", key),
+        Command::Experiment(experiment::ExperimentCommand::Stop { key }) => named("experiments.stop", key),
         Command::Pricing(PricingCommand::Compute(_)) => Some(("pricing.compute", None)),
         Command::Compact {} => Some(("compact", None)),
         _ => None,
@@ -489,6 +496,7 @@ fn run(command: Command, config: &mut Config, runtime: &tokio::runtime::Runtime)
         Command::Approvals(command) => access::approvals(config, command),
         Command::Goals(command) => runtime.block_on(insight::goals(config, command)),
         Command::Segment(command) => runtime.block_on(insight::segment(config, command)),
+        Command::Experiment(command) => runtime.block_on(experiment::run(config, command)),
         Command::Insight { args } => runtime.block_on(insight::run(config, &args)),
         Command::Schema { format } => sql::schema(config, format),
         Command::Compact {} => {
