@@ -58,7 +58,7 @@ impl Role {
             }
             Role::DataScientist => matches!(p, ReadInsights | RunSql | PromoteModels),
             Role::ComplianceOfficer => {
-                matches!(p, ReadInsights | RunSql | ReadCases | ReadUsers | ReadAudit | ReadPersonalClear | ExportPersonal)
+                matches!(p, ReadInsights | RunSql | ReadCases | ReadUsers | ReadAudit | ReadPersonalClear | ExportPersonal | ErasePersonal)
             }
             Role::Auditor => matches!(p, ReadAudit),
             Role::PartnerApp => matches!(p, Ingest | Decide),
@@ -112,6 +112,8 @@ pub enum Permission {
     ReadPersonalClear,
     /// Export personal data.
     ExportPersonal,
+    /// Erase a user's personal data (crypto-shredding their data key).
+    ErasePersonal,
     /// Read the audit log.
     ReadAudit,
     /// Create, rotate and revoke keys; create users.
@@ -121,7 +123,7 @@ pub enum Permission {
 }
 
 /// Every permission, in the order lists show them.
-pub const PERMISSIONS: [Permission; 15] = [
+pub const PERMISSIONS: [Permission; 16] = [
     Permission::Ingest,
     Permission::Decide,
     Permission::ReadInsights,
@@ -134,6 +136,7 @@ pub const PERMISSIONS: [Permission; 15] = [
     Permission::ReadUsers,
     Permission::ReadPersonalClear,
     Permission::ExportPersonal,
+    Permission::ErasePersonal,
     Permission::ReadAudit,
     Permission::ManageAccess,
     Permission::Operate,
@@ -155,6 +158,7 @@ impl Permission {
             Permission::ReadUsers => "read_users",
             Permission::ReadPersonalClear => "read_personal_clear",
             Permission::ExportPersonal => "export_personal",
+            Permission::ErasePersonal => "erase_personal",
             Permission::ReadAudit => "read_audit",
             Permission::ManageAccess => "manage_access",
             Permission::Operate => "operate",

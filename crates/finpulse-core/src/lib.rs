@@ -13,6 +13,7 @@ pub mod money;
 pub mod pii;
 pub mod record;
 pub mod registry;
+pub mod seal;
 pub mod sharded;
 pub mod time;
 pub mod versions;

@@ -104,6 +104,7 @@ async fn compacted(view: &StoreView, fields: &[String]) -> Result<Arc<Compacted>
         masked_forms: view.masked_forms.clone(),
         tail: Vec::new(),
         tail_first_seq: view.tail_first_seq,
+        sealer: view.sealer.clone(),
     };
     let ctx = crate::plain_session(&files_only).await?;
     let df = if ctx.table_exist(USER_PROPERTIES_EVENT)? {

@@ -456,15 +456,17 @@ pub fn masked_fields(registry: &Registry) -> Vec<(String, MaskStyle)> {
 }
 
 /// `batch` (a wide `events` batch) with the masked form of each of `fields` appended as
-/// [`masked_form_column`], in the order given. A field the batch lacks, or that is null in
-/// every row, gets the shared null column.
-pub fn with_masked_forms(batch: &RecordBatch, fields: &[(String, MaskStyle)]) -> Result<RecordBatch, ArrowError> {
+/// [`masked_form_column`], in the order given, worked out from the same rows of `clear` (the
+/// batch itself, or the batch with its sealed fields opened). A field the batch lacks, or that
+/// is null in every row, gets the shared null column.
+pub fn with_masked_forms(batch: &RecordBatch, clear: &RecordBatch, fields: &[(String, MaskStyle)]) -> Result<RecordBatch, ArrowError> {
+    assert_eq!(batch.num_rows(), clear.num_rows(), "the clear rows are the batch's");
     let schema = batch.schema();
     let mut out_fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     let mut columns = batch.columns().to_vec();
     for (name, style) in fields {
         out_fields.push(Field::new(masked_form_column(name), DataType::Utf8, true));
-        let masked = match schema.index_of(name).ok().map(|i| batch.column(i)) {
+        let masked = match clear.schema().index_of(name).ok().map(|i| clear.column(i)) {
             Some(values) if !all_null(values) => mask_text(values, *style)?,
             _ => null_column(&DataType::Utf8, batch.num_rows()),
         };

@@ -6,6 +6,7 @@ pub mod codec;
 pub mod columns;
 pub mod dedup;
 pub mod lineage;
+pub mod protection;
 pub mod store;
 pub mod wal;
 

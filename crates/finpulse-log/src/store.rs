@@ -22,6 +22,7 @@ use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use finpulse_core::mask::MaskStyle;
 use finpulse_core::registry::CustomTypeDef;
+use finpulse_core::seal::FieldSealer;
 use finpulse_core::time::{MICROS_PER_DAY, day_label};
 use finpulse_core::{Event, Registry, RegistryError, TypeId};
 use parquet::arrow::ArrowWriter;
@@ -92,6 +93,17 @@ pub enum StoreError {
     /// Parquet or Arrow failed during compaction.
     #[error("compaction: {0}")]
     Compaction(String),
+    /// The directory's personal fields are sealed and this process has not opened its keys.
+    #[error(
+        "data directory {dir} seals personal fields (it has a key store, keys/), and this process was not given its master key: set FINPULSE_MASTER_KEY or protect.master_key_file"
+    )]
+    Protected {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// A field could not be sealed or opened.
+    #[error(transparent)]
+    Seal(#[from] finpulse_core::seal::SealError),
     /// An earlier durability failure: the store refuses writes until reopened.
     #[error("the store stopped accepting writes after a durability failure: {0}")]
     Poisoned(String),
@@ -170,6 +182,9 @@ pub struct StoreView {
     /// The log position of the tail's first row: the tail is the log from here on, one row per
     /// record in log order, so row `i` of the tail is record `tail_first_seq + i` ([`SEQ_COLUMN`]).
     pub tail_first_seq: u64,
+    /// What opens the sealed fields the files and the tail hold, when the directory is protected
+    /// ([`crate::protection`]).
+    pub sealer: Option<Arc<dyn FieldSealer>>,
 }
 
 /// Counters for metrics and status.
@@ -217,6 +232,8 @@ pub struct EventStore {
     lineage: std::sync::OnceLock<Option<finpulse_lineage::LineageStore>>,
     /// Tail batches a running compaction covers: appends never merge into them.
     sealed_batches: usize,
+    /// What seals personal fields, when the directory is protected.
+    sealer: Option<Arc<dyn FieldSealer>>,
 }
 
 /// What the writer shares with readers: the view without its newest rows, and those rows,
@@ -311,6 +328,7 @@ impl EventStore {
         // A note left by an earlier owner would misname who holds the lock now; a server
         // replaces this one with its address (`set_owner_note`).
         write_atomically(&dir.join("OWNER"), format!("finpulse, pid {}", std::process::id()).as_bytes())?;
+        let sealer = crate::protection::sealer_for(dir)?;
         let (registry, schema, manifest) = load_metadata(dir)?;
         remove_orphan_files(dir, &manifest)?;
 
@@ -344,7 +362,15 @@ impl EventStore {
             tail.push(events_to_batch(&registry, &schema, tail_events.iter()));
         }
         let (files, masked_forms) = manifest.files.iter().map(|f| (dir.join(&f.path), f.masked_forms)).unzip();
-        let view = StoreView { registry: registry.clone(), schema: schema.clone(), files, masked_forms, tail, tail_first_seq: watermark };
+        let view = StoreView {
+            registry: registry.clone(),
+            schema: schema.clone(),
+            files,
+            masked_forms,
+            tail,
+            tail_first_seq: watermark,
+            sealer: sealer.clone(),
+        };
         let open = OpenBatch::with_capacity(&registry, schema.clone(), TAIL_BATCH_ROWS_MIN);
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -362,6 +388,7 @@ impl EventStore {
             compaction: None,
             lineage: std::sync::OnceLock::new(),
             sealed_batches: 0,
+            sealer,
         })
     }
 
@@ -376,6 +403,8 @@ impl EventStore {
     /// lock: `on_event(seq, event)` sees every committed event that `wanted(seq, type)` accepts
     /// (the others are not decoded).
     /// Returns the sequence number after the last record read. Live state is rebuilt this way.
+    /// Sealed fields come opened (an erased user's are absent), so a protected directory needs
+    /// its sealer installed ([`crate::protection`]).
     pub fn replay(
         dir: &Path,
         from_seq: u64,
@@ -383,16 +412,29 @@ impl EventStore {
         mut on_event: impl FnMut(u64, Event),
     ) -> Result<u64, StoreError> {
         require_data(dir)?;
+        let sealer = crate::protection::sealer_for(dir)?;
+        let sealed = match &sealer {
+            Some(_) => finpulse_core::seal::SealedFields::of(&load_metadata(dir)?.0),
+            None => Default::default(),
+        };
         let mut next = from_seq;
+        let mut failed = None;
         Wal::read_from(&wal_dir(dir), from_seq, |seq, payload| {
             next = seq + 1;
             let type_id = codec::decode_type_id(payload).map_err(|e| bad_record(seq, e.to_string()))?;
             if wanted(seq, type_id) {
-                on_event(seq, codec::decode(payload).map_err(|e| bad_record(seq, e.to_string()))?);
+                let mut event = codec::decode(payload).map_err(|e| bad_record(seq, e.to_string()))?;
+                if let Some(sealer) = &sealer
+                    && let Err(e) = crate::protection::open_event(&**sealer, &sealed, &mut event)
+                {
+                    failed = Some(e);
+                    return Err(bad_record(seq, "a sealed field does not open".into()));
+                }
+                on_event(seq, event);
             }
             Ok(())
         })
-        .map_err(record_error)?;
+        .map_err(|e| failed.take().unwrap_or_else(|| record_error(e)))?;
         Ok(next)
     }
 
@@ -402,6 +444,7 @@ impl EventStore {
     /// manifest is durable, and a frame being written fails its checksum and ends the read.
     pub fn read_view(dir: &Path) -> Result<StoreView, StoreError> {
         require_data(dir)?;
+        let sealer = crate::protection::sealer_for(dir)?;
         let (registry, schema, manifest) = load_metadata(dir)?;
         let mut events = Vec::new();
         let mut tail = Vec::new();
@@ -422,7 +465,7 @@ impl EventStore {
             tail.push(events_to_batch(&registry, &schema, events.iter()));
         }
         let (files, masked_forms) = manifest.files.iter().map(|f| (dir.join(&f.path), f.masked_forms)).unzip();
-        Ok(StoreView { registry, schema, files, masked_forms, tail, tail_first_seq: manifest.compacted_through_seq })
+        Ok(StoreView { registry, schema, files, masked_forms, tail, tail_first_seq: manifest.compacted_through_seq, sealer })
     }
 
     /// Records who owns the directory (e.g. "finpulse serve, pid 42, http://127.0.0.1:8080"),
@@ -466,8 +509,8 @@ impl EventStore {
     /// Appends groups of events with one fsync for all (group commit), preparing them on this
     /// thread; see [`EventStore::append_prepared`].
     pub fn append_groups(&mut self, groups: &[Vec<Event>]) -> Result<Vec<Vec<AppendStatus>>, StoreError> {
-        let preparer = Preparer { registry: self.registry.clone(), schema: self.schema.clone() };
-        let prepared: Vec<PreparedEvents> = groups.iter().map(|g| preparer.prepare(g)).collect();
+        let preparer = self.preparer();
+        let prepared = groups.iter().map(|g| preparer.prepare(g)).collect::<Result<Vec<_>, _>>()?;
         self.append_prepared(&prepared)
     }
 
@@ -542,7 +585,7 @@ impl EventStore {
 
     /// What callers need to prepare events for this store on their own threads.
     pub fn preparer(&self) -> Preparer {
-        Preparer { registry: self.registry.clone(), schema: self.schema.clone() }
+        Preparer::new(self.registry.clone(), self.schema.clone(), self.sealer.clone())
     }
 
     fn poison(&mut self, e: WalError) -> StoreError {
@@ -600,6 +643,7 @@ impl EventStore {
             dir: self.dir.clone(),
             schema: self.schema.clone(),
             masked: crate::columns::masked_fields(&self.registry),
+            opener: self.sealer.clone().map(|s| (s, finpulse_core::seal::SealedFields::of(&self.registry), self.registry.clone())),
             batches,
             first_seq: self.manifest.compacted_through_seq,
             through_seq: self.wal.next_seq(),
@@ -702,6 +746,8 @@ struct CompactionJob {
     schema: SchemaRef,
     /// The fields whose masked forms the files store, with their styles.
     masked: Vec<(String, MaskStyle)>,
+    /// What opens sealed fields for their masked forms, when the directory is protected.
+    opener: Option<(Arc<dyn FieldSealer>, finpulse_core::seal::SealedFields, Arc<Registry>)>,
     batches: Vec<RecordBatch>,
     first_seq: u64,
     through_seq: u64,
@@ -719,7 +765,12 @@ impl CompactionJob {
         let all = with_seq(&all, self.first_seq).map_err(|e| StoreError::Compaction(e.to_string()))?;
         let sorted = sort_by_day_type_user_ts(&all)?;
         drop(all);
-        let sorted = with_masked_forms(&sorted, &self.masked).map_err(|e| StoreError::Compaction(e.to_string()))?;
+        let opened = match &self.opener {
+            Some((sealer, sealed, registry)) => open_sealed_columns(&sorted, &**sealer, sealed, registry)?,
+            None => sorted.clone(),
+        };
+        let sorted = with_masked_forms(&sorted, &opened, &self.masked).map_err(|e| StoreError::Compaction(e.to_string()))?;
+        drop(opened);
         let ts = sorted.column(2).as_primitive::<TimestampMicrosecondType>();
         let mut new_files = Vec::new();
         let mut start = 0;
@@ -738,6 +789,27 @@ impl CompactionJob {
         }
         Ok(new_files)
     }
+}
+
+/// `batch` with every sealed field opened (an erased user's values null), for the masked forms:
+/// the forms are written from clear values, the files keep the sealed ones.
+fn open_sealed_columns(
+    batch: &RecordBatch,
+    sealer: &dyn FieldSealer,
+    sealed: &finpulse_core::seal::SealedFields,
+    registry: &Registry,
+) -> Result<RecordBatch, StoreError> {
+    let users = batch.column(1).clone();
+    let mut columns = batch.columns().to_vec();
+    for &field in sealed.ids() {
+        let name = &registry.field(field).name;
+        let Ok(i) = batch.schema().index_of(name) else { continue };
+        if columns[i].null_count() == columns[i].len() {
+            continue;
+        }
+        columns[i] = crate::protection::open_column(sealer, field, &users, &columns[i])?;
+    }
+    RecordBatch::try_new(batch.schema(), columns).map_err(|e| StoreError::Compaction(e.to_string()))
 }
 
 fn write_parquet(dir: &Path, path: &Path, batch: &RecordBatch) -> Result<(), StoreError> {
@@ -847,9 +919,31 @@ fn sort_by_day_type_user_ts(batch: &RecordBatch) -> Result<RecordBatch, StoreErr
 pub struct Preparer {
     registry: Arc<Registry>,
     schema: SchemaRef,
+    /// What seals personal fields, and which fields, when the directory is protected.
+    sealer: Option<(Arc<dyn FieldSealer>, Arc<finpulse_core::seal::SealedFields>)>,
 }
 
 impl Preparer {
+    fn new(registry: Arc<Registry>, schema: SchemaRef, sealer: Option<Arc<dyn FieldSealer>>) -> Self {
+        let sealer = sealer.map(|s| (s, Arc::new(finpulse_core::seal::SealedFields::of(&registry))));
+        Self { registry, schema, sealer }
+    }
+
+    /// Whether `user` was erased: their events are refused ([`finpulse_core::seal::SealError::Erased`]).
+    pub fn is_erased(&self, user: &str) -> bool {
+        self.sealer.as_ref().is_some_and(|(s, _)| s.is_erased(user))
+    }
+
+    /// The events as the log takes them: sealed fields sealed when the directory is protected.
+    fn sealed<'a>(&self, events: &'a [Event]) -> Result<std::borrow::Cow<'a, [Event]>, StoreError> {
+        match &self.sealer {
+            Some((sealer, sealed)) if !sealed.is_empty() => {
+                Ok(std::borrow::Cow::Owned(crate::protection::seal_events(&**sealer, sealed, events)?))
+            }
+            _ => Ok(std::borrow::Cow::Borrowed(events)),
+        }
+    }
+
     /// The registry events are prepared under.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
@@ -858,20 +952,27 @@ impl Preparer {
     /// Encodes events for the log, computes their idempotency keys and builds their tail
     /// batch: the costly part of an append, done by the caller so the single writer only
     /// deduplicates, writes and fsyncs.
-    pub fn prepare(&self, events: &[Event]) -> PreparedEvents {
+    /// Sealed fields are sealed first when the directory is protected (keys for new users made
+    /// durable before); an erased user's event is [`finpulse_core::seal::SealError::Erased`].
+    pub fn prepare(&self, events: &[Event]) -> Result<PreparedEvents, StoreError> {
+        let events = self.sealed(events)?;
         let batch = events_to_batch(&self.registry, &self.schema, events.iter());
-        self.encode(events, Rows::Batch(batch))
+        Ok(self.encode(&events, Rows::Batch(batch)))
     }
 
     /// Like [`Preparer::prepare`], but a group of at most [`WRITER_BUILT_GROUP_EVENTS_MAX`]
     /// events is kept as events: the writer builds one batch for every such group of a commit,
     /// where a batch per group would cost some seventy columns for a decision's two events.
-    pub fn prepare_shared(&self, events: Arc<Vec<Event>>) -> PreparedEvents {
+    pub fn prepare_shared(&self, events: Arc<Vec<Event>>) -> Result<PreparedEvents, StoreError> {
         if events.len() > WRITER_BUILT_GROUP_EVENTS_MAX {
             return self.prepare(&events);
         }
+        let events = match self.sealed(&events)? {
+            std::borrow::Cow::Owned(sealed) => Arc::new(sealed),
+            std::borrow::Cow::Borrowed(_) => events,
+        };
         let rows = Rows::Events(events.clone());
-        self.encode(&events, rows)
+        Ok(self.encode(&events, rows))
     }
 
     fn encode(&self, events: &[Event], rows: Rows) -> PreparedEvents {
@@ -892,14 +993,14 @@ impl Preparer {
     }
 
     /// Prepares events as `parts` groups in input order, one thread each.
-    pub fn prepare_in_parts(&self, events: &[Event], parts: usize) -> Vec<PreparedEvents> {
+    pub fn prepare_in_parts(&self, events: &[Event], parts: usize) -> Result<Vec<PreparedEvents>, StoreError> {
         if parts <= 1 || events.len() < 2 {
-            return vec![self.prepare(events)];
+            return Ok(vec![self.prepare(events)?]);
         }
         let per = events.len().div_ceil(parts);
         std::thread::scope(|s| {
             let handles: Vec<_> = events.chunks(per).map(|part| s.spawn(move || self.prepare(part))).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect::<Result<Vec<_>, _>>()
         })
     }
 }
@@ -983,7 +1084,7 @@ impl ViewHandle {
     /// A preparer for the registry in force.
     pub fn preparer(&self) -> Preparer {
         let shared = self.0.read().expect(VIEW_POISONED);
-        Preparer { registry: shared.view.registry.clone(), schema: shared.view.schema.clone() }
+        Preparer::new(shared.view.registry.clone(), shared.view.schema.clone(), shared.view.sealer.clone())
     }
 
     /// A consistent cut: files and tail taken under one lock (the open rows copied).

@@ -70,11 +70,12 @@ fn small_groups_left_to_the_writer_land_in_the_tail_in_log_order_beside_built_ba
     let preparer = store.preparer();
     let shared = |ids: &[&str]| {
         let events: Vec<Event> = ids.iter().map(|id| payment(id, "u1", DAY0_US, 5)).collect();
-        preparer.prepare_shared(std::sync::Arc::new(events))
+        preparer.prepare_shared(std::sync::Arc::new(events)).unwrap()
     };
     let big: Vec<Event> =
         (0..=finpulse_log::store::WRITER_BUILT_GROUP_EVENTS_MAX).map(|i| payment(&format!("b{i}"), "u2", DAY0_US, 7)).collect();
-    let groups = [shared(&["s1", "s2"]), shared(&["s1", "s3"]), preparer.prepare_shared(std::sync::Arc::new(big.clone())), shared(&["s4"])];
+    let groups =
+        [shared(&["s1", "s2"]), shared(&["s1", "s3"]), preparer.prepare_shared(std::sync::Arc::new(big.clone())).unwrap(), shared(&["s4"])];
     let statuses = store.append_prepared(&groups).unwrap();
     assert_eq!(statuses[1], vec![AppendStatus::Duplicate, AppendStatus::Accepted]);
     let mut expected: Vec<String> = ["s1", "s2", "s3"].map(String::from).to_vec();
@@ -149,11 +150,11 @@ fn records_following_a_duplicate_first_event_are_not_stored() {
     let group = |ids: [&str; 2]| Arc::new(ids.iter().map(|id| payment(id, "u1", DAY0_US, 2)).collect::<Vec<_>>());
     let preparer = store.preparer();
     // The transaction was stored before: the record about it is not stored either.
-    let followed = preparer.prepare_shared(group(["tx", "tx#record"])).following_the_first();
+    let followed = preparer.prepare_shared(group(["tx", "tx#record"])).unwrap().following_the_first();
     assert_eq!(store.append_prepared(&[followed]).unwrap(), vec![vec![AppendStatus::Duplicate, AppendStatus::Duplicate]]);
     // Without the link, each event stands alone; with it, a new first event takes its records.
-    let alone = preparer.prepare_shared(group(["tx", "tx#other"]));
-    let new_first = preparer.prepare_shared(group(["tx2", "tx2#record"])).following_the_first();
+    let alone = preparer.prepare_shared(group(["tx", "tx#other"])).unwrap();
+    let new_first = preparer.prepare_shared(group(["tx2", "tx2#record"])).unwrap().following_the_first();
     assert_eq!(
         store.append_prepared(&[alone, new_first]).unwrap(),
         vec![vec![AppendStatus::Duplicate, AppendStatus::Accepted], vec![AppendStatus::Accepted, AppendStatus::Accepted]]
@@ -287,7 +288,7 @@ fn column_strings(batch: &arrow::array::RecordBatch, name: &str) -> Vec<String> 
 /// Appends `events` as a small group the writer builds into the tail itself, as a decision's
 /// transaction and record are appended.
 fn append_small(store: &mut EventStore, events: Vec<Event>) {
-    let prepared = store.preparer().prepare_shared(std::sync::Arc::new(events));
+    let prepared = store.preparer().prepare_shared(std::sync::Arc::new(events)).unwrap();
     store.append_prepared(&[prepared]).unwrap();
 }
 

@@ -48,6 +48,7 @@ mod blind;
 pub mod envelope;
 mod journal;
 pub mod master;
+mod sealer;
 mod store;
 
 pub use algorithm::{Algorithm, KEY_BYTES, UnknownAlgorithm};

@@ -138,6 +138,12 @@ pub enum ProtectError {
     /// The decrypted value is not text.
     #[error("the decrypted value is not UTF-8 text")]
     NotText,
+    /// The store was opened by a reader, which makes no keys and erases nobody.
+    #[error("key store {path} is open read-only here: the data directory's owner makes keys and erases users")]
+    ReadOnly {
+        /// The folder.
+        path: PathBuf,
+    },
     /// A write to the journal failed earlier; its state on disk is unknown until it is read again.
     #[error("key journal {path} takes no more writes after a failure ({why}); reopen the store")]
     Failed {
@@ -186,6 +192,8 @@ struct Writer {
     master_version: u32,
     /// Why writes stopped, after a failed write or fsync.
     failed: Option<String>,
+    /// Opened by a reader ([`KeyStore::open_reader`]): it never writes.
+    read_only: bool,
 }
 
 /// Per-user data keys and everything done with them. `&self` throughout; `Send + Sync`.
@@ -202,7 +210,10 @@ pub struct KeyStore {
     blind_key: Zeroizing<[u8; KEY_BYTES]>,
     blind: BlindIndexer,
     writer: Mutex<Writer>,
-    _lock: File,
+    /// Users erased, counted so readers can skip erasure checks while there are none.
+    erased: std::sync::atomic::AtomicUsize,
+    /// The folder's lock; a reader holds none.
+    _lock: Option<File>,
 }
 
 /// What a scan of the journal loads.
@@ -226,9 +237,29 @@ impl KeyStore {
         if !path.exists() {
             create_journal(&path, &*provider, algorithm)?;
         }
+        Self::load(dir, path, provider, algorithm, Some(lock))
+    }
+
+    /// Opens an existing store to read it while its owner (another process) may be writing:
+    /// no lock, nothing created or cut. It opens fields and gives blind indexes as of the moment
+    /// it was opened; it makes no keys and erases nobody ([`ProtectError::ReadOnly`]).
+    pub fn open_reader(dir: impl Into<PathBuf>, provider: Arc<dyn KeyProvider>, algorithm: Algorithm) -> Result<Self, ProtectError> {
+        let dir = dir.into();
+        let path = dir.join(JOURNAL_FILE);
+        Self::load(dir, path, provider, algorithm, None)
+    }
+
+    fn load(
+        dir: PathBuf,
+        path: PathBuf,
+        provider: Arc<dyn KeyProvider>,
+        algorithm: Algorithm,
+        lock: Option<File>,
+    ) -> Result<Self, ProtectError> {
+        let read_only = lock.is_none();
         let mut loaded = Loaded::default();
         let scanned = journal::scan(&path, |offset, record| loaded.apply(offset, record, &*provider, &path))?;
-        if scanned.valid_bytes < scanned.file_bytes {
+        if !read_only && scanned.valid_bytes < scanned.file_bytes {
             cut_torn_tail(&path, scanned.valid_bytes, scanned.file_bytes)?;
         }
         let blind_key = loaded.blind_key.ok_or_else(|| ProtectError::Corrupt {
@@ -236,8 +267,9 @@ impl KeyStore {
             offset: MAGIC.len() as u64,
             why: "the journal holds no blind-index key".into(),
         })?;
-        let file = OpenOptions::new().append(true).open(&path).map_err(io(&path))?;
+        let file = if read_only { File::open(&path) } else { OpenOptions::new().append(true).open(&path) }.map_err(io(&path))?;
         let master_version = provider.current_version();
+        let erased = loaded.users.values().filter(|s| matches!(s, Slot::Erased { .. })).count();
         let shard_of = RandomState::new();
         let mut shards: Vec<HashMap<Box<str>, Slot>> = (0..KEY_SHARDS).map(|_| HashMap::new()).collect();
         for (user, slot) in loaded.users {
@@ -252,7 +284,8 @@ impl KeyStore {
             shard_of,
             blind: BlindIndexer::new(&*blind_key),
             blind_key,
-            writer: Mutex::new(Writer { file, master_version, failed: None }),
+            writer: Mutex::new(Writer { file, master_version, failed: None, read_only }),
+            erased: erased.into(),
             _lock: lock,
         })
     }
@@ -274,6 +307,11 @@ impl KeyStore {
 
     fn shard(&self, user: &str) -> &Shard {
         &self.shards[self.shard_of.hash_one(user) as usize % KEY_SHARDS]
+    }
+
+    /// How many users are erased.
+    pub fn erased_count(&self) -> usize {
+        self.erased.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether `user` has a key.
@@ -438,6 +476,7 @@ impl KeyStore {
         for user in erasing {
             // Replacing the slot drops the key, which zeroes it.
             self.shard(user).write().insert(user.into(), Slot::Erased { at_us });
+            self.erased.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(receipts)
     }
@@ -495,6 +534,9 @@ impl KeyStore {
 
 impl Writer {
     fn usable(&self, path: &Path) -> Result<(), ProtectError> {
+        if self.read_only {
+            return Err(ProtectError::ReadOnly { path: path.to_path_buf() });
+        }
         match &self.failed {
             None => Ok(()),
             Some(why) => Err(ProtectError::Failed { path: path.to_path_buf(), why: why.clone() }),

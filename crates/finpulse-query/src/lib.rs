@@ -166,7 +166,11 @@ pub async fn session(view: &StoreView, opts: QueryOptions) -> Result<SessionCont
     let tail_table = MemTable::try_new(with_seq_schema.clone(), vec![tail])?;
     let masking = opts.exposure != Exposure::Internal;
     let shown = |df: DataFrame, forms: MaskedForms| -> Result<DataFrame, QueryError> {
-        Ok(if masking { df.select(mask::columns(&with_seq_schema, &view.registry, opts.exposure, forms))? } else { df })
+        Ok(if masking {
+            df.select(mask::columns(&with_seq_schema, &view.registry, opts.exposure, forms, view.sealer.as_ref()))?
+        } else {
+            df
+        })
     };
     let mut events = shown(ctx.read_table(Arc::new(tail_table))?, MaskedForms::Computed)?;
     // Files that store masked forms are read with those columns in place of masking each

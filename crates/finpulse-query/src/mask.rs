@@ -11,8 +11,9 @@ use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 use datafusion::prelude::{cast, col, lit};
-use finpulse_core::Registry;
 use finpulse_core::mask::{Exposure, FieldExposure, MaskStyle, field_exposure};
+use finpulse_core::seal::{FieldSealer, SealedFields};
+use finpulse_core::{FieldId, Registry};
 use std::sync::Arc;
 
 /// Where a relation's masked forms come from.
@@ -26,8 +27,17 @@ pub(crate) enum MaskedForms {
 }
 
 /// The projection that shows `events` as a reader with `exposure` may see it. Columns that are
-/// not fields (event_id, user_id, ts, type, _seq) are shown as they are.
-pub(crate) fn columns(schema: &Schema, registry: &Registry, exposure: Exposure, forms: MaskedForms) -> Vec<Expr> {
+/// not fields (event_id, user_id, ts, type, _seq) are shown as they are. Sealed fields of a
+/// protected store are opened (with each row's user) before they are shown or masked; stored
+/// masked forms are read as they are, but an erased user's are hidden.
+pub(crate) fn columns(
+    schema: &Schema,
+    registry: &Registry,
+    exposure: Exposure,
+    forms: MaskedForms,
+    sealer: Option<&Arc<dyn FieldSealer>>,
+) -> Vec<Expr> {
+    let sealed = SealedFields::of(registry);
     schema
         .fields()
         .iter()
@@ -37,18 +47,112 @@ pub(crate) fn columns(schema: &Schema, registry: &Registry, exposure: Exposure, 
                 return col(name);
             };
             let hidden = || cast(lit(ScalarValue::Null), f.data_type().clone()).alias(name);
+            let opener = sealer.filter(|_| sealed.contains(field.id)).map(|s| open_udf(s.clone(), field.id, name));
+            let value = || match &opener {
+                Some(open) => open.call(vec![col("user_id"), col(name)]),
+                None => col(name),
+            };
             match field_exposure(field.class, field.mask, exposure) {
-                FieldExposure::Shown => col(name),
+                FieldExposure::Shown => value().alias(name),
                 FieldExposure::Masked(style) if matches!(f.data_type(), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) => {
                     match forms {
-                        MaskedForms::Computed => udf(style).call(vec![col(name)]).alias(name),
-                        MaskedForms::Stored => col(finpulse_log::columns::masked_form_column(name)).alias(name),
+                        MaskedForms::Computed => udf(style).call(vec![value()]).alias(name),
+                        MaskedForms::Stored => {
+                            let stored = col(finpulse_log::columns::masked_form_column(name));
+                            match sealer.filter(|s| s.erased_count() > 0 && sealed.contains(field.id)) {
+                                Some(s) => unless_erased_udf(s.clone()).call(vec![col("user_id"), stored]).alias(name),
+                                None => stored.alias(name),
+                            }
+                        }
                     }
                 }
                 FieldExposure::Masked(_) | FieldExposure::Withheld => hidden(),
             }
         })
         .collect()
+}
+
+/// The function that opens `field`'s sealed values with each row's user.
+fn open_udf(sealer: Arc<dyn FieldSealer>, field: FieldId, name: &str) -> ScalarUDF {
+    ScalarUDF::new_from_impl(OpenSealed::new(sealer, field, format!("open_{name}")))
+}
+
+/// The function that keeps a value unless its row's user was erased.
+fn unless_erased_udf(sealer: Arc<dyn FieldSealer>) -> ScalarUDF {
+    ScalarUDF::new_from_impl(OpenSealed::new(sealer, FieldId(u16::MAX), "unless_erased".into()))
+}
+
+/// Opens sealed text (`open_NAME(user_id, value)`), or, as `unless_erased(user_id, value)`,
+/// keeps a value only while its user is not erased. Answers plain strings.
+struct OpenSealed {
+    sealer: Arc<dyn FieldSealer>,
+    /// The field opened; `u16::MAX` for `unless_erased`.
+    field: FieldId,
+    name: String,
+    signature: Signature,
+}
+
+impl OpenSealed {
+    fn new(sealer: Arc<dyn FieldSealer>, field: FieldId, name: String) -> Self {
+        let text = [DataType::Utf8, DataType::Utf8View, DataType::LargeUtf8];
+        let pairs = text.iter().flat_map(|u| text.iter().map(move |v| TypeSignature::Exact(vec![u.clone(), v.clone()])));
+        Self { sealer, field, name, signature: Signature::one_of(pairs.collect(), Volatility::Volatile) }
+    }
+}
+
+impl std::fmt::Debug for OpenSealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenSealed").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for OpenSealed {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.field == other.field && Arc::ptr_eq(&self.sealer, &other.sealer)
+    }
+}
+
+impl Eq for OpenSealed {}
+
+impl std::hash::Hash for OpenSealed {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.field.0.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for OpenSealed {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let rows = args.number_rows;
+        let users = args.args[0].to_array(rows)?;
+        let values = args.args[1].to_array(rows)?;
+        let out = if self.field.0 == u16::MAX {
+            let users = arrow::compute::cast(&users, &DataType::Utf8)?;
+            let values = arrow::compute::cast(&values, &DataType::Utf8)?;
+            let (users, values) = (users.as_string::<i32>(), values.as_string::<i32>());
+            let kept = (0..rows).map(|i| {
+                let erased = users.is_valid(i) && self.sealer.is_erased(users.value(i));
+                (values.is_valid(i) && !erased).then(|| values.value(i))
+            });
+            Arc::new(kept.collect::<arrow::array::StringArray>()) as ArrayRef
+        } else {
+            finpulse_log::protection::open_column(&*self.sealer, self.field, &users, &values)
+                .map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.name)))?
+        };
+        Ok(ColumnarValue::Array(out))
+    }
 }
 
 /// The function that masks text in `style`; named so a plan shows what it does.

@@ -283,6 +283,8 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     // Arithmetic only: nothing is read or stored.
     ("GET", "/v1/experiments/power", Need::Permission(P::ReadInsights), Refusals),
     ("POST", "/v1/decisions", Need::Permission(P::Decide), Refusals),
+    // The latest decisions, for the risk team's live stream; user ids masked by exposure.
+    ("GET", "/v1/decisions/recent", Need::Permission(P::ReadCases), ClearReads),
     ("GET", "/v1/users/{id}", Need::Permission(P::ReadUsers), ClearReads),
     ("GET", "/v1/rules", Need::Permission(P::ReadCases), Refusals),
     ("POST", "/v1/rules", Need::Permission(P::PublishRules), Always),
@@ -296,6 +298,8 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     // Personal data in clear, handed over: the handler also needs read_personal_clear and a
     // stated purpose.
     ("POST", "/v1/subjects/{id}/export", Need::Permission(P::ExportPersonal), Always),
+    // Crypto-shredding: the user's data key is destroyed; the audit entry is the record of it.
+    ("POST", "/v1/subjects/{id}/erase", Need::Permission(P::ErasePersonal), Always),
     // Which derivations read and wrote which datasets: names and schemas, no personal data.
     ("GET", "/v1/lineage", Need::Permission(P::ReadAudit), Refusals),
 ];

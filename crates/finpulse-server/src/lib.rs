@@ -2,10 +2,12 @@
 //! Prometheus metrics and an OpenAPI document generated from the routes.
 
 pub mod access;
+pub mod decisions;
 pub mod experiments;
 mod insights;
 pub mod json;
 pub mod models;
+pub mod protection;
 pub mod risk;
 pub mod subjects;
 mod tenants;
@@ -329,7 +331,10 @@ async fn ingest(Tenant(state): Tenant, body: Result<Bytes, BytesRejection>) -> R
     let limits = state.validation_limits();
     // Validating and preparing (encoding, keying, building columns) happen here, on the
     // request's thread, so the single writer only deduplicates, writes and fsyncs.
-    let submission = tokio::task::block_in_place(|| Submission::records(&preparer, decoded, &limits));
+    let submission = match tokio::task::block_in_place(|| Submission::records(&preparer, decoded, &limits)) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("events were not stored: {e}")),
+    };
     let rejected = submission.rejected.len();
     let errors: Vec<RecordErrorBody> = submission.rejected.iter().take(ERRORS_LISTED_MAX).map(record_error).collect();
     metrics::counter!("finpulse_ingest_records_total", "outcome" => "rejected").increment(rejected as u64);
@@ -623,6 +628,7 @@ fn router(tenants: Arc<tenants::Tenants>) -> axum::Router {
         .routes(routes!(experiments::assign))
         .routes(routes!(experiments::power))
         .routes(routes!(risk::decide))
+        .routes(routes!(decisions::recent))
         .routes(routes!(risk::user))
         .routes(routes!(risk::rules, risk::publish))
         .routes(routes!(risk::rollback_rules))
@@ -647,6 +653,7 @@ fn router(tenants: Arc<tenants::Tenants>) -> axum::Router {
         .routes(routes!(access::approve))
         .routes(routes!(access::reject))
         .routes(routes!(subjects::export))
+        .routes(routes!(subjects::erase))
         .routes(routes!(subjects::lineage))
         .split_for_parts();
     let mut api = api;

@@ -122,7 +122,13 @@ pub(crate) async fn decide(Tenant(app): Tenant, body: Bytes) -> Response {
     };
     let events = Arc::new(vec![tx, record]);
     // A transaction stored before keeps the decision it got then: this one is not stored.
-    let batch = Batch::shared(&preparer, events.clone()).following_the_first();
+    let batch = match Batch::shared(&preparer, events.clone()) {
+        Ok(b) => b.following_the_first(),
+        Err(e @ finpulse_log::StoreError::Seal(finpulse_core::seal::SealError::Erased { .. })) => {
+            return error(StatusCode::CONFLICT, e.to_string());
+        }
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("the decision was not recorded: {e}")),
+    };
     let statuses = match app.writer.append(batch).await {
         Ok(s) => s,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("the decision was not recorded: {e}")),
@@ -549,7 +555,11 @@ pub(crate) async fn change_case(
         Err(e @ CaseError::Resolved(_)) => return error(StatusCode::CONFLICT, e.to_string()),
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    if let Err(e) = app.writer.append(Batch::shared(&preparer, Arc::new(events))).await {
+    let batch = match Batch::shared(&preparer, Arc::new(events)) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("the change was not stored: {e}")),
+    };
+    if let Err(e) = app.writer.append(batch).await {
         return error(StatusCode::SERVICE_UNAVAILABLE, format!("the change was not stored: {e}"));
     }
     match app.live.case(&id) {

@@ -119,3 +119,55 @@ pub(crate) async fn lineage(
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
+
+/// What an erasure did.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErasureBody {
+    /// The user.
+    pub user_id: String,
+    /// When their data key was destroyed (RFC 3339; the first erasure's time when repeated).
+    pub erased_at: String,
+    /// Whether they had been erased before (nothing was done this time).
+    pub already_erased: bool,
+}
+
+/// Erases a user by crypto-shredding (PIPL Art. 47): their data key is destroyed, so every
+/// sealed field of theirs — in the log, the Parquet files, exports and backups — is unreadable
+/// at once, and their masked forms are hidden from every reader. Events stay (counts, sums and
+/// models keep them, without identity); later events for the user are refused. The audit entry
+/// of this request records the erasure. Needs erase_personal.
+#[utoipa::path(post, path = "/v1/subjects/{id}/erase", tag = "subjects", params(("id" = String, Path, description = "user id")),
+    responses(
+        (status = 200, description = "The user is erased", body = ErasureBody),
+        (status = 400, description = "Not a user id", body = crate::ErrorBody),
+        (status = 404, description = "No data key was ever made for this user", body = crate::ErrorBody),
+        (status = 409, description = "This data directory does not seal personal fields", body = crate::ErrorBody),
+    ))]
+pub(crate) async fn erase(Tenant(app): Tenant, Path(id): Path<String>) -> Response {
+    if let Err(e) = finpulse_subjects::check_user_id(&id) {
+        return error(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    let Some(keys) = crate::protection::owned(&app.data_dir) else {
+        return error(
+            StatusCode::CONFLICT,
+            "this data directory does not seal personal fields (no master key was configured when it was opened), so there is no key to destroy",
+        );
+    };
+    let erased = tokio::task::spawn_blocking(move || keys.erase(&id)).await;
+    let receipt = match erased {
+        Ok(Ok(r)) => r,
+        Ok(Err(e @ finpulse_protect::ProtectError::UnknownUser { .. })) => return error(StatusCode::NOT_FOUND, e.to_string()),
+        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let erased_at = finpulse_core::time::format_us(receipt.erased_at_us);
+    let detail = if receipt.already_erased {
+        format!("subject erasure of {}: already erased at {erased_at}", receipt.user)
+    } else {
+        format!("subject erasure of {}: data key destroyed at {erased_at}", receipt.user)
+    };
+    let body = ErasureBody { user_id: receipt.user, erased_at, already_erased: receipt.already_erased };
+    let mut answer = axum::Json(body).into_response();
+    answer.extensions_mut().insert(AuditDetail { detail, purpose: None });
+    answer
+}

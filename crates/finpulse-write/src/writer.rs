@@ -4,8 +4,8 @@
 
 use finpulse_core::registry::CustomTypeDef;
 use finpulse_core::{Event, TypeId, ValidationLimits};
-use finpulse_ingest::{Chunk, Decoded, Rejection};
-use finpulse_log::{AppendStatus, CompactionReport, EventStore, PreparedEvents, Preparer, StoreStats, ViewHandle};
+use finpulse_ingest::{Chunk, Decoded, Position, Rejection};
+use finpulse_log::{AppendStatus, CompactionReport, EventStore, PreparedEvents, Preparer, StoreError, StoreStats, ViewHandle};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -40,9 +40,11 @@ impl Batch {
     /// Prepares `events` on this thread as one group; a small group (a decision and its
     /// record) is left for the writer to build into its commit's tail batch
     /// ([`Preparer::prepare_shared`]).
-    pub fn shared(preparer: &Preparer, events: Arc<Vec<Event>>) -> Self {
-        let parts = vec![preparer.prepare_shared(events.clone())];
-        Self { parts, events: Some(events) }
+    /// Fails only when the directory's keys cannot be made or used
+    /// ([`finpulse_log::StoreError::Seal`]).
+    pub fn shared(preparer: &Preparer, events: Arc<Vec<Event>>) -> Result<Self, StoreError> {
+        let parts = vec![preparer.prepare_shared(events.clone())?];
+        Ok(Self { parts, events: Some(events) })
     }
 
     /// Prepares `events` as `parts` groups in input order, one thread each (large imports).
@@ -50,9 +52,9 @@ impl Batch {
     /// ([`Writer::has_consumers`]) needs them; without, a bulk import holds only the encoded
     /// frames and tail rows while its batches wait for the log. Handing a batch without its
     /// events to a writer with consumers is a programming error (the writer stops).
-    pub fn in_parts(preparer: &Preparer, events: Vec<Event>, parts: usize, keep_events: bool) -> Self {
-        let prepared = preparer.prepare_in_parts(&events, parts);
-        Self { parts: prepared, events: keep_events.then(|| Arc::new(events)) }
+    pub fn in_parts(preparer: &Preparer, events: Vec<Event>, parts: usize, keep_events: bool) -> Result<Self, StoreError> {
+        let prepared = preparer.prepare_in_parts(&events, parts)?;
+        Ok(Self { parts: prepared, events: keep_events.then(|| Arc::new(events)) })
     }
 
     /// Stores the events after the first only if the first is new: records about the first,
@@ -90,20 +92,56 @@ pub struct Submission {
 }
 
 impl Submission {
-    /// Validates decoded records (an HTTP body) and prepares the valid ones as one group.
-    pub fn records(preparer: &Preparer, decoded: Vec<Decoded>, limits: &ValidationLimits) -> Self {
+    /// Validates decoded records (an HTTP body) and prepares the valid ones as one group. An
+    /// erased user's records are refused, by position.
+    pub fn records(preparer: &Preparer, decoded: Vec<Decoded>, limits: &ValidationLimits) -> Result<Self, StoreError> {
         let mut validated = finpulse_ingest::validate(preparer.registry(), decoded, limits);
+        refuse_erased(preparer, &mut validated);
         let events = Arc::new(std::mem::take(&mut validated.events));
-        Self { batch: Batch::shared(preparer, events), rejected: validated.rejected }
+        Ok(Self { batch: Batch::shared(preparer, events)?, rejected: validated.rejected })
     }
 
     /// Validates a chunk of a file and prepares the valid records in `parts` groups, one
     /// thread each; the events themselves are kept only when `keep_events` (a writer with
     /// consumers needs them).
-    pub fn chunk(preparer: &Preparer, chunk: Chunk, limits: &ValidationLimits, parts: usize, keep_events: bool) -> Self {
-        let validated = finpulse_ingest::validate_chunk(preparer.registry(), chunk, limits);
-        Self { batch: Batch::in_parts(preparer, validated.events, parts, keep_events), rejected: validated.rejected }
+    pub fn chunk(
+        preparer: &Preparer,
+        chunk: Chunk,
+        limits: &ValidationLimits,
+        parts: usize,
+        keep_events: bool,
+    ) -> Result<Self, StoreError> {
+        let mut validated = finpulse_ingest::validate_chunk(preparer.registry(), chunk, limits);
+        refuse_erased(preparer, &mut validated);
+        Ok(Self { batch: Batch::in_parts(preparer, validated.events, parts, keep_events)?, rejected: validated.rejected })
     }
+}
+
+/// Moves an erased user's events to the refused records: PIPL erasure is not undone by an event
+/// that arrives later (a retry, a late feed), and a fresh key would make a new, silent profile
+/// of someone who asked to be forgotten. Their position and the reason go back to the sender.
+fn refuse_erased(preparer: &Preparer, validated: &mut finpulse_ingest::Validated) {
+    if !validated.events.iter().any(|e| e.user_id.as_deref().is_some_and(|u| preparer.is_erased(u))) {
+        return;
+    }
+    let events = std::mem::take(&mut validated.events);
+    let positions = std::mem::take(&mut validated.positions);
+    for (event, position) in events.into_iter().zip(positions) {
+        match event.user_id.as_deref().filter(|u| preparer.is_erased(u)) {
+            Some(user) => validated.rejected.push(finpulse_ingest::Rejection {
+                position,
+                field: Some("user_id".into()),
+                message: format!("user '{user}' was erased (PIPL Art. 47); events for an erased user are not stored"),
+            }),
+            None => {
+                validated.events.push(event);
+                validated.positions.push(position);
+            }
+        }
+    }
+    validated.rejected.sort_by_key(|r| match r.position {
+        Position::Index(i) | Position::Line(i) | Position::CsvLine(i) | Position::Row(i) => i,
+    });
 }
 
 /// How the writer runs.

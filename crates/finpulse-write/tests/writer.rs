@@ -48,10 +48,12 @@ fn consumers_are_handed_every_committed_event_once_in_log_order_with_its_status(
     let recorder = Arc::new(Recorder::default());
     let (writer, thread) = Writer::start(store, WriterOptions::default(), vec![recorder.clone() as Arc<dyn CommitConsumer>]);
     let preparer = writer.preparer();
-    let first = writer.append_blocking(Batch::in_parts(&preparer, vec![payment("a", "u1", 1), payment("b", "u2", 2)], 2, true)).unwrap();
+    let first =
+        writer.append_blocking(Batch::in_parts(&preparer, vec![payment("a", "u1", 1), payment("b", "u2", 2)], 2, true).unwrap()).unwrap();
     assert_eq!(first, vec![AppendStatus::Accepted; 2]);
     // A repeat of "a" beside a new event: the consumer learns which was stored.
-    let second = writer.append_blocking(Batch::shared(&preparer, Arc::new(vec![payment("a", "u1", 1), payment("c", "u3", 3)]))).unwrap();
+    let second =
+        writer.append_blocking(Batch::shared(&preparer, Arc::new(vec![payment("a", "u1", 1), payment("c", "u3", 3)])).unwrap()).unwrap();
     assert_eq!(second, vec![AppendStatus::Duplicate, AppendStatus::Accepted]);
     drop(writer);
     thread.join().unwrap();
@@ -75,8 +77,9 @@ fn a_decision_record_is_stored_only_with_a_new_transaction() {
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
     let (writer, thread) = Writer::start(store, WriterOptions::default(), Vec::new());
     let preparer = writer.preparer();
-    writer.append_blocking(Batch::shared(&preparer, Arc::new(vec![payment("tx", "u1", 1)]))).unwrap();
-    let retried = Batch::shared(&preparer, Arc::new(vec![payment("tx", "u1", 1), payment("tx#decision", "u1", 1)])).following_the_first();
+    writer.append_blocking(Batch::shared(&preparer, Arc::new(vec![payment("tx", "u1", 1)])).unwrap()).unwrap();
+    let retried =
+        Batch::shared(&preparer, Arc::new(vec![payment("tx", "u1", 1), payment("tx#decision", "u1", 1)])).unwrap().following_the_first();
     assert_eq!(writer.append_blocking(retried).unwrap(), vec![AppendStatus::Duplicate; 2]);
     drop(writer);
     thread.join().unwrap();
@@ -91,7 +94,7 @@ fn submissions_name_the_records_they_refuse_and_keep_the_valid_ones() {
     let body = br#"[{"event_id": "ok", "user_id": "u1", "ts": 1767225600000, "type": "payment", "amount_fen": 5, "currency": "CNY", "terminal_id": "t1"},
         {"event_id": "bad", "user_id": "u1", "ts": 1767225600000, "type": "payment", "amount_fen": "five", "currency": "CNY", "terminal_id": "t1"}]"#;
     let decoded = finpulse_ingest::decode_body(body).unwrap();
-    let submission = Submission::records(&writer.preparer(), decoded, &finpulse_core::ValidationLimits::default());
+    let submission = Submission::records(&writer.preparer(), decoded, &finpulse_core::ValidationLimits::default()).unwrap();
     assert_eq!(submission.rejected.len(), 1);
     assert_eq!(submission.rejected[0].field.as_deref(), Some("amount_fen"));
     assert_eq!(writer.append_blocking(submission.batch).unwrap(), vec![AppendStatus::Accepted]);
@@ -109,7 +112,7 @@ async fn async_producers_are_answered_after_their_group_commit() {
     let requests = (0..50).map(|i| {
         let writer = writer.clone();
         tokio::spawn(async move {
-            let batch = Batch::shared(&writer.preparer(), Arc::new(vec![payment(&format!("e{i}"), "u1", i)]));
+            let batch = Batch::shared(&writer.preparer(), Arc::new(vec![payment(&format!("e{i}"), "u1", i)])).unwrap();
             let statuses = writer.append(batch).await.unwrap();
             // Answered only after the consumers applied it.
             assert!(writer.stats().await.unwrap().events_stored > i as u64);
@@ -151,7 +154,7 @@ fn a_panic_while_applying_stops_the_process_and_the_log_keeps_the_batch() {
         // In the child: this must never return normally.
         let store = EventStore::open(std::path::Path::new(&dir), StoreOptions::default()).unwrap();
         let (writer, _thread) = Writer::start(store, WriterOptions::default(), vec![Arc::new(Faulty) as Arc<dyn CommitConsumer>]);
-        let _ = writer.append_blocking(Batch::shared(&writer.preparer(), Arc::new(vec![payment("kept", "u1", 1)])));
+        let _ = writer.append_blocking(Batch::shared(&writer.preparer(), Arc::new(vec![payment("kept", "u1", 1)])).unwrap());
         std::thread::sleep(std::time::Duration::from_secs(10));
         unreachable!("the process should have stopped");
     }
@@ -192,11 +195,12 @@ fn a_failed_log_write_stops_the_store_and_loses_nothing_acknowledged() {
         let (writer, _thread) = Writer::start(store, WriterOptions::default(), Vec::new());
         for round in 0.. {
             let events: Vec<Event> = (0..50).map(|i| payment(&format!("r{round}-{i}"), "u1", i)).collect();
-            match writer.append_blocking(Batch::in_parts(&writer.preparer(), events.clone(), 1, false)) {
+            match writer.append_blocking(Batch::in_parts(&writer.preparer(), events.clone(), 1, false).unwrap()) {
                 Ok(_) => println!("ACK {}", events.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>().join(" ")),
                 Err(e) => {
                     println!("FAILED {e}");
-                    let again = writer.append_blocking(Batch::in_parts(&writer.preparer(), vec![payment("after", "u1", 1)], 1, false));
+                    let again =
+                        writer.append_blocking(Batch::in_parts(&writer.preparer(), vec![payment("after", "u1", 1)], 1, false).unwrap());
                     println!("AGAIN {}", again.map(|_| "stored".to_string()).unwrap_or_else(|e| e.to_string()));
                     break;
                 }
@@ -235,7 +239,7 @@ fn a_bulk_batch_without_its_events_is_stored_by_a_writer_without_consumers() {
     let (writer, thread) = Writer::start(store, WriterOptions::default(), Vec::new());
     assert!(!writer.has_consumers());
     let events = vec![payment("x", "u1", 1), payment("y", "u2", 2), payment("x", "u1", 1)];
-    let batch = Batch::in_parts(&writer.preparer(), events, 2, false);
+    let batch = Batch::in_parts(&writer.preparer(), events, 2, false).unwrap();
     assert!(batch.events().is_none());
     let statuses = writer.append_blocking(batch).unwrap();
     assert_eq!(statuses, vec![AppendStatus::Accepted, AppendStatus::Accepted, AppendStatus::Duplicate]);

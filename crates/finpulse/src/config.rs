@@ -28,6 +28,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Access control: the home tenant, whether /metrics needs a key, what needs approval.
     pub access: finpulse_server::access::AccessOptions,
+    /// Protection at rest: the master key file and the algorithm personal fields are sealed with.
+    pub protect: finpulse_server::protection::ProtectOptions,
     /// The deployment's data directory, when `--tenant` chose another tenant than the home
     /// one: `data_dir` is then that tenant's, and keys, users, approvals and the audit log
     /// stay here.
@@ -80,6 +82,7 @@ impl Default for Config {
             limits: ApiLimits::default(),
             store: StoreConfig::default(),
             access: finpulse_server::access::AccessOptions::default(),
+            protect: finpulse_server::protection::ProtectOptions::default(),
             root_dir: None,
             chosen_tenant: None,
         }
@@ -133,7 +136,7 @@ impl Config {
         }
         for (key, value) in env {
             let Some(rest) = key.strip_prefix(ENV_PREFIX) else { continue };
-            if [LOG_FILTER_ENV, KEY_ENV].contains(&key.as_str()) {
+            if [LOG_FILTER_ENV, KEY_ENV, finpulse_protect::MASTER_KEY_ENV].contains(&key.as_str()) {
                 continue;
             }
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
@@ -160,6 +163,7 @@ impl Config {
             bail!("log_format must be 'text' or 'json', not '{}'", config.log_format);
         }
         config.limits.check().context("invalid configuration")?;
+        config.protect.check().context("invalid configuration")?;
         Ok(config)
     }
 }

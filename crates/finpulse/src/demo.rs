@@ -16,6 +16,7 @@ pub const DEMO_QUEUE_DAYS: usize = 2;
 
 /// Generates and ingests the demo data; returns the open store.
 pub fn run(config: &Config, sim: SimConfig) -> Result<EventStore> {
+    ensure_master_key(config)?;
     let store = open_store(config, |url| format!("a server already holds it at {url}: stop it first, or use another --data-dir"))?;
     let registry = store.registry();
     let (writer, writer_thread) = Writer::start(store, WriterOptions::default(), Vec::new());
@@ -47,7 +48,7 @@ pub fn run(config: &Config, sim: SimConfig) -> Result<EventStore> {
         });
         let (mut accepted, mut duplicates) = (0u64, 0u64);
         for day in rx {
-            for s in writer.append_blocking(day)? {
+            for s in writer.append_blocking(day?)? {
                 match s {
                     AppendStatus::Accepted => accepted += 1,
                     AppendStatus::Duplicate => duplicates += 1,
@@ -143,4 +144,24 @@ Fraud decisions (the server picks up models and rules within a second):
 "#,
         user = who.user,
     );
+}
+
+/// The demo seals personal fields: with no master key given (`FINPULSE_MASTER_KEY`,
+/// `protect.master_key_file`), a new one is made beside the data directory
+/// (`<data-dir>.master-key`, owner-only) and named, so it can be kept apart from backups.
+fn ensure_master_key(config: &Config) -> Result<()> {
+    use anyhow::Context;
+    if std::env::var_os(finpulse_protect::MASTER_KEY_ENV).is_some() || config.protect.master_key_file.is_some() {
+        return Ok(());
+    }
+    let file = finpulse_server::protection::default_master_key_file(config.access_root());
+    if file.exists() || (config.data_dir.join("wal").exists() && !finpulse_log::protection::is_protected(&config.data_dir)) {
+        return Ok(());
+    }
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    finpulse_protect::MasterKeys::generate(&file).with_context(|| format!("making the master key {}", file.display()))?;
+    eprintln!("personal fields are sealed under the master key in {} (keep it apart from the data directory's backups)", file.display());
+    Ok(())
 }

@@ -5,7 +5,6 @@ use crate::config::Config;
 use crate::open_store;
 use anyhow::{Context, Result, bail};
 use finpulse_core::ValidationLimits;
-use finpulse_ingest::FormatError;
 use finpulse_log::AppendStatus;
 use finpulse_write::{Submission, Writer, WriterOptions};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,7 +33,7 @@ pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
         // (encode, key, build columns) on every core; append and fsync through the writer, in
         // file order.
         let (read_tx, read_rx) = mpsc::sync_channel(IMPORT_QUEUE_CHUNKS);
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<Submission, FormatError>>(IMPORT_QUEUE_CHUNKS);
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<Submission>>(IMPORT_QUEUE_CHUNKS);
         let preparer = writer.preparer();
         let keep_events = writer.has_consumers();
         let limits = ValidationLimits {
@@ -55,7 +54,9 @@ pub fn run(config: &Config, files: &[PathBuf]) -> Result<()> {
             let preparer = &preparer;
             s.spawn(move || {
                 for chunk in read_rx {
-                    let ready = chunk.map(|chunk| Submission::chunk(preparer, chunk, &limits, finpulse_core::cores(), keep_events));
+                    let ready = chunk
+                        .map_err(anyhow::Error::from)
+                        .and_then(|chunk| Ok(Submission::chunk(preparer, chunk, &limits, finpulse_core::cores(), keep_events)?));
                     if ready_tx.send(ready).is_err() {
                         break;
                     }

@@ -331,6 +331,13 @@ fn init_logging(config: &Config) {
 /// and `hint(url)` says what to do instead.
 pub(crate) fn open_store(config: &Config, hint: impl Fn(&str) -> String) -> Result<EventStore> {
     let started = std::time::Instant::now();
+    let opener = finpulse_server::protection::Opener::Owner;
+    finpulse_server::protection::open(&config.data_dir, config.access_root(), &config.protect, opener).map_err(|e| match e {
+        finpulse_server::protection::ProtectionError::Store(finpulse_protect::ProtectError::Locked { .. }) => {
+            anyhow::anyhow!("{e}\n{}", hint("the server's address"))
+        }
+        e => anyhow::Error::from(e).context(format!("opening the key store of {}", config.data_dir.display())),
+    })?;
     match EventStore::open(&config.data_dir, config.store.options()) {
         Ok(store) => {
             tracing::info!(log_records = store.recovery().records, secs = started.elapsed().as_secs_f64(), "data directory opened");
@@ -441,6 +448,7 @@ fn main() -> Result<()> {
         bail!("--tenant does not apply to serve or demo: a server serves every tenant, each principal its own");
     }
     config.choose_tenant(cli.tenant)?;
+    open_keys_to_read(&config);
     let change = change_of(&cli.command);
     // A change's intent is in the audit log before it is made (where there is a data directory
     // to change): when that cannot be written, nothing is done.
@@ -460,6 +468,17 @@ fn main() -> Result<()> {
         access::record(&config, action, target, None, &result)?;
     }
     result
+}
+
+/// Opens the data directory's key store for reading, so commands that read sealed fields see
+/// them opened; a command that owns the directory opens it again as its owner
+/// ([`open_store`]). A failure is not an error here: commands that need no data still run, and
+/// those that read sealed fields say what is missing.
+fn open_keys_to_read(config: &Config) {
+    let opener = finpulse_server::protection::Opener::Reader;
+    if let Err(e) = finpulse_server::protection::open(&config.data_dir, config.access_root(), &config.protect, opener) {
+        tracing::debug!(error = %e, "the key store was not opened for reading");
+    }
 }
 
 fn run(command: Command, config: &mut Config, runtime: &tokio::runtime::Runtime) -> Result<()> {

@@ -546,7 +546,7 @@ pub fn cases_change(config: &Config, id: &str, action: finpulse_risk::cases::Cas
     let events = book.plan(id, &action, by, finpulse_core::time::now_us())?;
     let labels = events.len() - 1;
     let (writer, writer_thread) = finpulse_write::Writer::start(store, finpulse_write::WriterOptions::default(), Vec::new());
-    writer.append_blocking(finpulse_write::Batch::in_parts(&writer.preparer(), events, 1, writer.has_consumers()))?;
+    writer.append_blocking(finpulse_write::Batch::in_parts(&writer.preparer(), events, 1, writer.has_consumers())?)?;
     drop(writer);
     writer_thread.join()?;
     println!("case {id}: {name} by {by} stored{}", if labels > 0 { format!(", with {labels} fraud labels") } else { String::new() });

@@ -24,6 +24,14 @@ pub enum SubjectCommand {
         #[arg(long, default_value = finpulse_subjects::PURPOSE_DEFAULT)]
         purpose: String,
     },
+    /// Erases one user by crypto-shredding: their data key is destroyed, so every sealed field
+    /// of theirs (resident id, mobile, card numbers, name) is unreadable everywhere at once, and
+    /// later events for them are refused. Events stay for counts and models, without identity.
+    /// Audited. While a server owns the data directory, ask it: POST /v1/subjects/{id}/erase.
+    Erase {
+        /// The user id.
+        user: String,
+    },
 }
 
 pub fn run(config: &Config, command: SubjectCommand, runtime: &tokio::runtime::Runtime) -> Result<()> {
@@ -60,7 +68,47 @@ pub fn run(config: &Config, command: SubjectCommand, runtime: &tokio::runtime::R
             println!("wrote {}", out.display());
             Ok(())
         }
+        SubjectCommand::Erase { user } => {
+            let erased = erase(config, &user);
+            let detail = erased.as_ref().ok().cloned();
+            let outcome: Result<()> = match &erased {
+                Ok(_) => Ok(()),
+                Err(e) => Err(anyhow::anyhow!("{e:#}")),
+            };
+            if config.access_root().exists() {
+                crate::access::record_with_detail(config, "subject.erase", Some(user.clone()), None, &outcome, detail)?;
+            }
+            println!("{}", erased?);
+            Ok(())
+        }
     }
+}
+
+/// Destroys the user's data key; answers what the audit entry says of it.
+fn erase(config: &Config, user: &str) -> Result<String> {
+    finpulse_subjects::check_user_id(user)?;
+    if !finpulse_log::protection::is_protected(&config.data_dir) {
+        anyhow::bail!(
+            "{} does not seal personal fields (no key store), so there is no key to destroy: erasure by crypto-shredding needs a master key from the start (finpulse demo makes one; or FINPULSE_MASTER_KEY / protect.master_key_file)",
+            config.data_dir.display()
+        );
+    }
+    let opener = finpulse_server::protection::Opener::Owner;
+    let keys = finpulse_server::protection::open(&config.data_dir, config.access_root(), &config.protect, opener).map_err(|e| match e {
+        finpulse_server::protection::ProtectionError::Store(finpulse_protect::ProtectError::Locked { .. }) => {
+            let owner = finpulse_log::store::owner_note(&config.data_dir).unwrap_or_else(|| "another process".into());
+            anyhow::anyhow!("{e}: {owner} owns the data directory; ask it instead: POST /v1/subjects/{user}/erase")
+        }
+        e => anyhow::Error::from(e),
+    })?;
+    let keys = keys.context("the key store did not open")?;
+    let receipt = keys.erase(user)?;
+    let at = finpulse_core::time::format_us(receipt.erased_at_us);
+    Ok(if receipt.already_erased {
+        format!("{user} was already erased at {at}; nothing more to do")
+    } else {
+        format!("{user} erased: data key destroyed at {at}; their sealed fields are unreadable everywhere from now on")
+    })
 }
 
 /// Writes the export; answers what the audit entry says of it.
