@@ -55,6 +55,10 @@ fn the_console_signs_in_and_every_screen_works_in_a_real_browser() {
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
     ok(&run(&["demo", "--users", "2000", "--days", "30", "--no-serve", "--data-dir", d]), "demo");
+    // A fraud model for the evaluation screen: a week of the demo's payments (2026-01-01 to
+    // 2026-01-30), with the labels known a week later, as the demo's tour suggests.
+    let train = ["fraud", "train", "--data-dir", d, "--from", "2026-01-03", "--to", "2026-01-10", "--delay-days", "7"];
+    ok(&run(&train), "fraud train");
     let password = "console test passphrase";
     let mut child = finpulse()
         .args(["users", "create", "--name", "ops.lead", "--role", "admin", "--password-stdin", "--data-dir", d])

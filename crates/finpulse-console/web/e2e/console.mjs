@@ -2,7 +2,10 @@
 // finpulse server: sign in, every screen in both languages with no console errors and every
 // chart drawn, a case assigned and resolved, a bad rule placed at its line and column, the rules
 // editor's syntax colours, an exported CSV equal to the API's answer, a segment built and saved
-// with the keyboard alone, and a date-range preset kept in the URL and applied to every insight.
+// with the keyboard alone, a date-range preset kept in the URL and applied to every insight, the
+// live decision stream showing a decision as it is made, a list entry added and published, and a
+// keyboard pass over every screen (every control reached by Tab, its focus visible, Escape
+// closing a dialog).
 // Screenshots of every screen go to FINPULSE_SHOTS.
 //
 // Environment: FINPULSE_BASE (http://127.0.0.1:PORT), FINPULSE_USER, FINPULSE_PASSWORD,
@@ -32,7 +35,9 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 
-const screens = ["overview", "insights", "segments", "users", "cases", "rules", "models", "churn", "offers", "sql", "schema", "people", "keys", "audit"];
+const screens = ["overview", "insights", "segments", "users", "decisions", "cases", "rules", "lists", "models", "fraud", "churn", "ltv", "offers", "sql", "schema", "people", "keys", "audit"];
+// The charts each new screen draws (every other screen's charts are counted by the insights loop).
+const chartsOn = { decisions: 1, fraud: 1, ltv: 2 };
 const insightKinds = ["trends", "funnel", "retention", "lifecycle", "acquisition", "activation"];
 
 async function signedIn(locale) {
@@ -94,6 +99,8 @@ for (const locale of ["zh-CN", "en"]) {
     await ready(page);
     const problem = await page.$("main .error");
     if (problem) fail(`${locale} /${screen}: ${await problem.innerText()}`);
+    const drawn = (await page.$$(".chart[data-chart=drawn]")).length;
+    if (screen in chartsOn && drawn !== chartsOn[screen]) fail(`${locale} /${screen}: ${drawn} charts drawn, not ${chartsOn[screen]}`);
     if (locale === "zh-CN") {
       // The console's own words on a Chinese screen are Chinese: navigation and headings.
       const words = await page.$$eval("nav a, main h1", (els) => els.map((e) => e.textContent ?? ""));
@@ -372,6 +379,140 @@ for (const locale of ["zh-CN", "en"]) {
   await page.screenshot({ path: join(shots, "en-insight-range.png"), fullPage: true });
   // The browser logs the refused name (400) it was asked to save: expected.
   expectedRefusal(errors, 400, "/v1/segments");
+  if (errors.length) fail(`console errors: ${errors.join(" | ")}`);
+  await context.close();
+}
+
+// The live decision stream: a decision made now appears at the top without a reload; its
+// details open in a dialog from the keyboard and Escape closes it, the focus back where it was.
+// Then a list entry added on the lists screen, written into the rules draft and published: the
+// next decision on that device is blocked by the list, and the stream says so.
+{
+  const { context, page, errors } = await signedIn("en");
+  const decide = (payment) =>
+    page.evaluate(async (payment) => {
+      const { csrf_token } = await (await fetch("/v1/auth/whoami")).json();
+      const r = await fetch("/v1/decisions", { method: "POST", headers: { "content-type": "application/json", "x-csrf-token": csrf_token }, body: JSON.stringify(payment) });
+      return r.json();
+    }, payment);
+  const payment = (id, device) => ({
+    event_id: id, user_id: "u-e2e-live", ts: new Date().toISOString(), type: "payment", amount_fen: 1200, currency: "CNY", terminal_id: "t-e2e", device_id: device,
+  });
+  await page.goto(`${base}/decisions`);
+  await ready(page);
+  const polls = Number(await page.getAttribute("main", "data-polls"));
+  const made = await decide(payment("e2e-live-1", "d-live"));
+  const row = await page.waitForSelector('#stream tbody tr:first-child[data-event="e2e-live-1"]', { timeout: 15000 }).catch(() => null);
+  if (!row) fail(`the stream did not show decision e2e-live-1 (${JSON.stringify(made)}); it shows ${await page.textContent("#stream-status")}`);
+  else {
+    const after = Number(await page.getAttribute("main", "data-polls"));
+    console.log(`live stream: e2e-live-1 (${made.action}) shown at the top after ${after - polls} poll(s), no reload; ${await page.textContent("#stream-status")}`);
+    await page.focus('#stream tr[data-event="e2e-live-1"] .decision-open');
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#decision-dialog[open]");
+    const inDialog = await page.evaluate(() => !!document.activeElement?.closest("#decision-dialog"));
+    await page.keyboard.press("Escape");
+    await page.waitForFunction(() => !document.querySelector("#decision-dialog"));
+    const back = await page.evaluate(() => document.activeElement?.closest("tr")?.getAttribute("data-event"));
+    if (!inDialog || back !== "e2e-live-1") fail(`the decision dialog: focus inside ${inDialog}, back on ${back} after Escape`);
+    else console.log("decision dialog: opened with Enter, focus inside, closed with Escape, focus back on its button");
+  }
+  await ready(page);
+  await page.screenshot({ path: join(shots, "en-decisions-live.png"), fullPage: true });
+
+  // A device on the block list, with the keyboard: type, Enter, then write and publish.
+  await page.goto(`${base}/lists`);
+  await ready(page);
+  await page.focus("[data-list-input=block_devices]");
+  await page.keyboard.type("e2e-stolen-device");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector('[data-remove="block_devices:e2e-stolen-device"]');
+  const preview = await page.textContent("#lists-preview");
+  if (!preview.includes('block_devices = ["e2e-stolen-device"]')) fail(`lists: the table to write reads ${preview}`);
+  // The same entry again is refused with a message.
+  await page.focus("[data-list-input=block_devices]");
+  await page.keyboard.type("e2e-stolen-device");
+  await page.keyboard.press("Enter");
+  const refusal = await page.waitForSelector("#lists-error .error");
+  console.log(`lists: a repeated entry refused: ${await refusal.innerText()}`);
+  await page.screenshot({ path: join(shots, "en-lists-edit.png"), fullPage: true });
+  await page.click("#lists-apply");
+  await page.waitForURL(/\/rules\?draft=lists/);
+  await ready(page);
+  await page.waitForSelector("#rules-check.ok");
+  const draft = await page.textContent("#rules-editor .cm-content");
+  if (!draft.includes('block_devices = ["e2e-stolen-device"]')) fail(`lists: the rules draft does not hold the entry: ${draft}`);
+  await page.click("#rules-publish");
+  await page.waitForSelector("#rules-result .ok, #rules-result .error");
+  const published = await page.textContent("#rules-result");
+  const active = await page.evaluate(async () => (await (await fetch("/v1/rules")).json()).lists);
+  if (!active.block_devices?.includes("e2e-stolen-device")) fail(`lists: after publishing (${published}) the active lists are ${JSON.stringify(active)}`);
+  else {
+    const blocked = await decide(payment("e2e-live-2", "e2e-stolen-device"));
+    if (blocked.action !== "block" || blocked.reasons?.[0]?.list !== "block_devices") fail(`a payment on the listed device: ${JSON.stringify(blocked)}`);
+    await page.goto(`${base}/lists`);
+    await ready(page);
+    const listed = await page.textContent("#lists-active");
+    await page.goto(`${base}/decisions?action=block`);
+    await ready(page);
+    const reasons = await page.textContent('#stream tr[data-event="e2e-live-2"] td.reasons').catch(() => null);
+    if (!listed.includes("e2e-stolen-device") || !reasons?.includes("block_devices")) fail(`lists: listed ${listed.includes("e2e-stolen-device")}, the stream's reasons ${reasons}`);
+    else console.log(`lists: e2e-stolen-device published (${published}); the next payment on it blocked, the stream says "${reasons}"`);
+  }
+  if (errors.length) fail(`console errors: ${errors.join(" | ")}`);
+  await context.close();
+}
+
+// A keyboard pass over every screen: from the top of the page, Tab reaches every control that
+// is shown (links, buttons, fields, scrolling tables, the rules editor), and each shows a visible
+// focus ring when it has the focus. A screen is reached from the navigation by Tab and Enter.
+{
+  const { context, page, errors } = await signedIn("en");
+  const focusable = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), summary, [tabindex="0"], [contenteditable="true"]';
+  let total = 0;
+  const before = failures.length;
+  for (const screen of screens) {
+    await page.goto(`${base}/${screen}`);
+    await ready(page);
+    const count = await page.evaluate((sel) => {
+      const shown = [...document.querySelectorAll(sel)].filter((e) => e.getClientRects().length > 0 && e.tabIndex >= 0 && !e.closest("[inert]"));
+      shown.forEach((e, i) => e.setAttribute("data-kb", String(i)));
+      document.activeElement?.blur();
+      return shown.length;
+    }, focusable);
+    const reached = new Set();
+    const noRing = new Set();
+    for (let i = 0; i < count * 4 + 20 && reached.size < count; i++) {
+      await page.keyboard.press("Tab");
+      const at = await page.evaluate(() => {
+        const e = document.activeElement;
+        if (!e || e === document.body) return null;
+        const ring = getComputedStyle(e.closest(".cm-editor") ?? e);
+        const shows = (ring.outlineStyle !== "none" && parseFloat(ring.outlineWidth) > 0) || ring.boxShadow !== "none";
+        return { kb: e.getAttribute("data-kb"), shows, what: `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""} ${(e.textContent ?? "").trim().slice(0, 30)}` };
+      });
+      if (!at || at.kb === null) continue;
+      reached.add(at.kb);
+      if (!at.shows) noRing.add(at.what);
+    }
+    if (reached.size < count) {
+      const missed = await page.evaluate((got) => [...document.querySelectorAll("[data-kb]")].filter((e) => !got.includes(e.getAttribute("data-kb"))).slice(0, 5).map((e) => e.outerHTML.slice(0, 100)), [...reached]);
+      fail(`keyboard /${screen}: Tab reached ${reached.size} of ${count} controls; not: ${missed.join(" | ")}`);
+    }
+    if (noRing.size) fail(`keyboard /${screen}: no visible focus on ${[...noRing].slice(0, 5).join(" | ")}`);
+    total += count;
+  }
+  if (failures.length === before) console.log(`keyboard: Tab reached all ${total} controls on ${screens.length} screens, each with a visible focus ring`);
+  // From the navigation to a screen with Tab and Enter; the focus lands on its heading.
+  await page.goto(`${base}/overview`);
+  await ready(page);
+  if (!(await tabTo(page, 'nav a[href="/ltv"]', 40))) fail("keyboard: Tab does not reach the LTV link");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/ltv/);
+  await ready(page);
+  const heading = await page.evaluate(() => document.activeElement?.tagName === "H1" && document.activeElement.closest("main")?.getAttribute("data-screen"));
+  if (heading !== "ltv") fail(`keyboard: after Enter on the LTV link the focus is on ${heading}`);
+  else console.log("keyboard: the LTV screen reached from the navigation with Tab and Enter, focus on its heading");
   if (errors.length) fail(`console errors: ${errors.join(" | ")}`);
   await context.close();
 }

@@ -7,6 +7,7 @@ import { clear, h } from "./dom";
 import { lang, preferredLang, setLang, t, type Lang, type MessageKey } from "./i18n";
 import { disposeCharts } from "./chart";
 import { screens, type Screen } from "./screens";
+import { leaveScreen } from "./widgets";
 
 const app = document.getElementById("app")!;
 let who: Who | undefined;
@@ -26,8 +27,13 @@ function allowed(s: Screen): boolean {
   return !!who && (s.needs === undefined || who.permissions.includes(s.needs));
 }
 
+/** Whether the next screen drawn takes the focus (after a move made from the page, so a
+ * keyboard user lands on the new screen's heading rather than back at the top). */
+let focusScreen = false;
+
 export function navigate(path: string): void {
   history.pushState(null, "", path);
+  focusScreen = true;
   void render();
 }
 
@@ -98,6 +104,7 @@ function themeSwitch(): HTMLElement {
 }
 
 async function render(): Promise<void> {
+  leaveScreen();
   disposeCharts();
   if (!who) {
     try {
@@ -112,23 +119,34 @@ async function render(): Promise<void> {
   const path = location.pathname === "/" ? (visible[0]?.path ?? "/") : location.pathname;
   const screen = screens.find((s) => path === s.path || path.startsWith(`${s.path}/`));
   clear(app);
+  const link = (s: Screen) =>
+    h(
+      "a",
+      {
+        href: s.path,
+        class: s === screen ? "active" : undefined,
+        "aria-current": s === screen ? "page" : undefined,
+        onclick: (e: Event) => {
+          e.preventDefault();
+          navigate(s.path);
+        },
+      },
+      t(s.title as MessageKey),
+    );
+  // Screens by group, each group under its heading.
+  const groups = [...new Set(visible.map((s) => s.group))];
   const nav = h(
     "nav",
-    { "aria-label": "main" },
-    ...visible.map((s) =>
-      h(
-        "a",
-        {
-          href: s.path,
-          class: s === screen ? "active" : undefined,
-          "aria-current": s === screen ? "page" : undefined,
-          onclick: (e: Event) => {
-            e.preventDefault();
-            navigate(s.path);
-          },
-        },
-        t(s.title as MessageKey),
-      ),
+    { "aria-label": t("field.navigation") },
+    ...groups.map((g) =>
+      g === undefined
+        ? h("div", { class: "nav-group" }, ...visible.filter((s) => s.group === g).map(link))
+        : h(
+            "div",
+            { class: "nav-group", role: "group", "aria-labelledby": `nav-${g}` },
+            h("span", { class: "nav-heading", id: `nav-${g}` }, t(`group.${g}` as MessageKey)),
+            ...visible.filter((s) => s.group === g).map(link),
+          ),
     ),
   );
   const header = h(
@@ -154,14 +172,18 @@ async function render(): Promise<void> {
       t("action.signout"),
     ),
   );
-  const main = h("main", { id: "screen" });
-  app.append(header, h("div", { class: "body" }, nav, main));
+  const main = h("main", { id: "screen", tabindex: -1 });
+  const skip = h("a", { href: "#screen", class: "skip", onclick: (e: Event) => (e.preventDefault(), main.focus()) }, t("a11y.skip"));
+  app.append(skip, header, h("div", { class: "body" }, nav, main));
   if (!screen || !allowed(screen)) {
     main.append(h("p", { class: "error" }, t("msg.not_permitted")));
     return;
   }
   main.setAttribute("data-screen", screen.path.slice(1));
-  main.append(h("h1", {}, t(screen.title as MessageKey)));
+  const title = h("h1", { tabindex: -1 }, t(screen.title as MessageKey));
+  main.append(title);
+  if (focusScreen) title.focus();
+  focusScreen = false;
   try {
     await screen.render(main, { who: who!, navigate, params: new URLSearchParams(location.search) });
   } catch (e) {

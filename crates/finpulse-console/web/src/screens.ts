@@ -1,120 +1,20 @@
 // Every screen: what it needs (a permission from /v1/auth/whoami) and how it draws itself from
 // the API. Screens keep their state in the query string, so a URL is a shareable view.
 
-import { ApiError, call, columnNames, get, post, toCsv, type Table, type Who } from "./api";
-import { chart, chartPng } from "./chart";
+import { call, columnNames, get, post, type Table } from "./api";
+import { chart } from "./chart";
 import { funnelOption, lifecycleOption, retentionOption, trendOption, type ChartOption } from "./charts";
-import { clear, download, h } from "./dom";
+import { clear, h } from "./dom";
 import { ageText, t, type MessageKey } from "./i18n";
-import { ruleError } from "./rules";
+import { RULES_DRAFT_KEY, RULESET_TEMPLATE, ruleError } from "./rules";
 import { countOps, emptyRow, propertyOps, ruleKinds, ruleText, type RuleKind, type RuleRow } from "./segment";
 import { localToday, presetOf, presetRange, rangePresets, type RangePreset } from "./dates";
 import type { Problem } from "./editor";
+import { errorLine, exportButtons, field, getOrNothing, objectsTable, searchForm, setParams, tableView, type Screen } from "./widgets";
+import { decisions, fraud, lists } from "./risk";
+import { ltv } from "./value";
 
-export interface Context {
-  who: Who;
-  navigate: (path: string) => void;
-  params: URLSearchParams;
-}
-
-export interface Screen {
-  path: string;
-  title: string;
-  needs?: string;
-  render: (el: HTMLElement, cx: Context) => Promise<void>;
-}
-
-/** A table answer drawn as an HTML table. */
-export function tableView(table: Table, id?: string): HTMLElement {
-  if (table.rows.length === 0) return h("p", { class: "empty" }, t("msg.empty"));
-  const cell = (v: unknown) => {
-    if (v === null || v === undefined) return "";
-    if (typeof v === "number" && !Number.isInteger(v)) return String(Number(v.toFixed(4)));
-    return typeof v === "object" ? JSON.stringify(v) : String(v);
-  };
-  return h(
-    "div",
-    { class: "table-wrap" },
-    h(
-      "table",
-      { id },
-      h("thead", {}, h("tr", {}, ...columnNames(table).map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, ...table.rows.map((r) => h("tr", {}, ...r.map((v) => h("td", {}, cell(v)))))),
-    ),
-  );
-}
-
-/** A list of JSON objects as a table: the first object's keys are the columns. */
-export function objectsTable(list: Record<string, unknown>[]): Table {
-  const columns = list.length ? Object.keys(list[0]) : [];
-  return { columns, rows: list.map((o) => columns.map((c) => o[c] ?? null)) };
-}
-
-function exportButtons(name: string, table: Table, chartEl?: HTMLElement): HTMLElement {
-  return h(
-    "div",
-    { class: "actions" },
-    h("button", { type: "button", class: "export-csv", onclick: () => download(`${name}.csv`, toCsv(table), "text/csv") }, t("action.export_csv")),
-    chartEl &&
-      h(
-        "button",
-        {
-          type: "button",
-          class: "export-png",
-          onclick: () => {
-            const png = chartPng(chartEl);
-            if (png) {
-              const a = h("a", { href: png, download: `${name}.png` });
-              document.body.append(a);
-              a.click();
-              a.remove();
-            }
-          },
-        },
-        t("action.export_png"),
-      ),
-  );
-}
-
-function field(label: MessageKey, input: HTMLElement): HTMLElement {
-  return h("label", { class: "field" }, h("span", {}, t(label)), input);
-}
-
-/** One labelled input and a look-up button; submitting runs `search`. */
-function searchForm(label: MessageKey, input: HTMLElement, search: () => Promise<void>): HTMLElement {
-  const onsubmit = (e: Event) => {
-    e.preventDefault();
-    void search();
-  };
-  return h("form", { class: "controls", onsubmit }, field(label, input), h("button", { type: "submit" }, t("action.search")));
-}
-
-function setParams(values: Record<string, string>): void {
-  const p = new URLSearchParams(location.search);
-  for (const [k, v] of Object.entries(values)) {
-    if (v) p.set(k, v);
-    else p.delete(k);
-  }
-  history.replaceState(null, "", `${location.pathname}?${p}`);
-}
-
-/** `path`'s answer, or `undefined` after saying why when there is nothing yet (404: no model
- * trained, no offers computed). */
-async function getOrNothing<T>(el: HTMLElement, path: string): Promise<T | undefined> {
-  try {
-    return await get<T>(path);
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) {
-      el.append(h("p", { class: "empty" }, `${t("msg.empty")}: ${e.message}`));
-      return undefined;
-    }
-    throw e;
-  }
-}
-
-function errorLine(e: unknown): HTMLElement {
-  return h("p", { class: "error", role: "alert" }, t("msg.error", { error: e instanceof Error ? e.message : String(e) }));
-}
+export type { Context, Screen } from "./widgets";
 
 const overview: Screen = {
   path: "/overview",
@@ -303,6 +203,8 @@ const insights: Screen = {
         const c = option && chart(option, kind, onCell);
         out.append(exportButtons(kind, table, c ?? undefined));
         if (c) out.append(c);
+        // The heat map's cells by keyboard: a cohort and a period, then its users.
+        if (onCell && table.rows.length) out.append(retentionPicker(table, onCell));
         if (kind === "funnel" && !values.breakdown && table.rows.length > 1) {
           out.append(
             h(
@@ -330,6 +232,23 @@ const insights: Screen = {
     await run();
   },
 };
+
+/** A cohort and a period of a retention table, chosen without a pointer: `show` gets the
+ * heat map cell's x (period) and y (cohort) indexes. */
+function retentionPicker(table: Table, show: (x: number, y: number) => void): HTMLElement {
+  const names = columnNames(table);
+  const cohortAt = names.indexOf("cohort");
+  const periods = names.filter((n) => /^(day|week|month)_\d+$/.test(n));
+  const cohort = h("select", { id: "retention-cohort" }, ...table.rows.map((r, y) => h("option", { value: y }, String(r[cohortAt]))));
+  const period = h("select", { id: "retention-period" }, ...periods.map((p, x) => h("option", { value: x }, p)));
+  return h(
+    "div",
+    { class: "controls" },
+    field("field.cohort", cohort),
+    field("field.period_n", period),
+    h("button", { type: "button", id: "retention-users", onclick: () => show(Number(period.value), Number(cohort.value)) }, t("action.show_users")),
+  );
+}
 
 /** The users behind one number of an insight, listed under it. */
 async function drillDown(el: HTMLElement, path: string, body: Record<string, unknown>, what: string): Promise<void> {
@@ -715,23 +634,11 @@ const cases: Screen = {
   },
 };
 
-/** Where a new ruleset starts: the shape every ruleset has. */
-const RULESET_TEMPLATE = `name = "cards"
-review_at = 0.5
-block_at = 0.9
-
-[[rule]]
-name = "large_payment"
-when = "payment.amount_fen > 500000"
-score = 0.7
-action = "review"
-`;
-
 const rules: Screen = {
   path: "/rules",
   title: "nav.rules",
   needs: "read_cases",
-  async render(el, { who }) {
+  async render(el, { who, params }) {
     const active = await get<{ name: string; version: number; review_at: number; block_at: number; rules: { name: string; action: string; score: number; shadow: boolean; features: string[] }[] }>("/v1/rules");
     el.append(
       h("p", {}, `${active.name} v${active.version} · review ≥ ${active.review_at} · block ≥ ${active.block_at}`),
@@ -762,7 +669,14 @@ const rules: Screen = {
       return problem;
     };
     const { rulesEditor } = await import("./editor");
-    const editor = rulesEditor(host, RULESET_TEMPLATE, checkRules, t("nav.rules"));
+    // The draft survives a page change (and takes the lists screen's changes); each checked
+    // text is kept.
+    const checkAndKeep = async (text: string) => {
+      sessionStorage.setItem(RULES_DRAFT_KEY, text);
+      return checkRules(text);
+    };
+    const editor = rulesEditor(host, sessionStorage.getItem(RULES_DRAFT_KEY) ?? RULESET_TEMPLATE, checkAndKeep, t("nav.rules"));
+    if (params.get("draft") === "lists") el.append(h("p", { class: "ok", id: "rules-lists-note", role: "status" }, t("lists.applied")));
     const text = () => editor.state.doc.toString();
     // Before publishing: what the text would have done over a period of stored transactions.
     const from = h("input", { id: "backtest-from", type: "date" });
@@ -1057,4 +971,14 @@ const audit: Screen = {
   },
 };
 
-export const screens: Screen[] = [overview, insights, segments, users, cases, rules, models, churn, offers, sql, schema, people, keys, audit];
+const grouped = (group: Screen["group"], list: Screen[]): Screen[] => list.map((s) => ({ ...s, group }));
+
+/** Every screen, in the navigation's order, by group. */
+export const screens: Screen[] = [
+  overview,
+  ...grouped("growth", [insights, segments, users]),
+  ...grouped("risk", [decisions, cases, rules, lists, models, fraud]),
+  ...grouped("value", [churn, ltv, offers]),
+  ...grouped("data", [sql, schema]),
+  ...grouped("admin", [people, keys, audit]),
+];
