@@ -28,13 +28,14 @@ ours = {r["op"]: r for r in map(json.loads, open(sys.argv[1]))}
 theirs = {r["op"]: r for r in map(json.loads, open(sys.argv[2]))}
 print("| operation | finpulse ms | phe+gmpy2 ms | phe / finpulse |")
 print("|---|---|---|---|")
-pairs = [("encrypt", "encrypt"), ("encrypt_key_holder", "encrypt"), ("encrypt_from_pool", "encrypt"),
+pairs = [("encrypt", "encrypt"), ("encrypt_short_exponent", "encrypt"), ("encrypt_key_holder", "encrypt"), ("encrypt_from_pool", "encrypt"),
          ("decrypt", "decrypt"), ("add", "add"), ("mul_plain_16bit", "mul_plain_16bit")]
 for mine, peer in pairs:
     a, b = ours[mine]["ms"], theirs[peer]["ms"]
     print(f"| {mine} (vs phe {peer}) | {a:.4f} | {b:.4f} | {b / a:.2f} |")
 print(f"| pool fill per value ({ours['pool_fill_per_value']['threads']} threads) | {ours['pool_fill_per_value']['ms']:.4f} | | |")
-print(f"| encrypt on all cores ({ours['encrypt_all_cores']['threads']} threads) | {ours['encrypt_all_cores']['ms']:.4f} | | |")
+print(f"| short-exponent table, once per key ({ours['short_exponent_table']['threads']} threads) | {ours['short_exponent_table']['ms']:.1f} | | |")
+print(f"| encrypt (short exponent) on all cores ({ours['encrypt_all_cores']['threads']} threads) | {ours['encrypt_all_cores']['ms']:.4f} | | |")
 PY
 fi
 if [ "$what" = psi ] || [ "$what" = all ]; then

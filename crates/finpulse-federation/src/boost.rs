@@ -475,7 +475,7 @@ pub fn run_guest<S: CipherSuite>(
     let params = boost_params(job)?;
     let host = job.name_of(Role::Host)?;
     let key = S::generate(params.key_bits)?;
-    ep.send(host, Message::PublicKey { modulus: key.public_bytes() })?;
+    ep.send(host, Message::PublicKey { key: key.public_bytes() })?;
     let grower = Grower { local: features, params };
     let mut remote = Remote { ep, host, key: &key, splits_made: 0 };
     let model = boost_loop(features, labels, params, |t, packed| {
@@ -492,7 +492,7 @@ pub fn run_host<S: CipherSuite>(ep: &Endpoint, job: &JobSpec, features: &BinnedF
     handshake(ep, job, features.codes.len())?;
     let guest = job.name_of(Role::Guest)?;
     let cipher = match ep.recv(guest)? {
-        Message::PublicKey { modulus } => S::public_from_bytes(&modulus)?,
+        Message::PublicKey { key } => S::public_from_bytes(&key)?,
         other => return Err(FederationError::Protocol(format!("expected the guest's public key, got {}", other.kind()))),
     };
     let rows = features.rows();

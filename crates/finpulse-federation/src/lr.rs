@@ -184,7 +184,7 @@ pub fn run_arbiter<S: CipherSuite>(ep: &Endpoint, job: &JobSpec) -> Result<(), F
     let key = S::generate(params.key_bits)?;
     let parties = [job.name_of(Role::Guest)?, job.name_of(Role::Host)?];
     for party in parties {
-        ep.send(party, Message::PublicKey { modulus: key.public_bytes() })?;
+        ep.send(party, Message::PublicKey { key: key.public_bytes() })?;
     }
     let mut done = [false, false];
     while !done.iter().all(|d| *d) {
@@ -207,7 +207,7 @@ pub fn run_arbiter<S: CipherSuite>(ep: &Endpoint, job: &JobSpec) -> Result<(), F
 
 fn receive_key<S: CipherSuite>(ep: &Endpoint, arbiter: &str) -> Result<S::Public, FederationError> {
     match ep.recv(arbiter)? {
-        Message::PublicKey { modulus } => S::public_from_bytes(&modulus),
+        Message::PublicKey { key } => S::public_from_bytes(&key),
         other => Err(FederationError::Protocol(format!("expected the arbiter's public key, got {}", other.kind()))),
     }
 }

@@ -25,10 +25,10 @@ pub enum Message {
     },
     /// The sender has finished its part.
     Done,
-    /// A Paillier public key (the modulus, big-endian).
+    /// A public key, as the cipher encodes it (Paillier: `n` and `h_s`).
     PublicKey {
-        /// `n`, big-endian.
-        modulus: Vec<u8>,
+        /// The encoding.
+        key: Vec<u8>,
     },
     /// PSI: the sender's ids hashed to the curve and raised to its secret.
     PsiBlinded {

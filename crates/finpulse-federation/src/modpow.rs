@@ -45,11 +45,77 @@ impl Modulus {
         (a * b) % &self.value
     }
 
+    /// `base^exp mod m` for a public exponent of at most 64 bits (variable time: square and
+    /// multiply on `num-bigint`, cheaper than a constant-time window for short exponents).
+    pub fn pow_public_small(&self, base: &BigUint, exp: u64) -> BigUint {
+        let mut acc = BigUint::one();
+        for i in (0..64 - exp.leading_zeros()).rev() {
+            acc = self.mul(&acc, &acc);
+            if exp >> i & 1 == 1 {
+                acc = self.mul(&acc, base);
+            }
+        }
+        acc
+    }
+
     /// `base^exp mod m`, in time that depends on the exponent's length but not its value.
     pub fn pow(&self, base: &BigUint, exp: &BigUint) -> BigUint {
         let base = BoxedMontyForm::new(boxed(&(base % &self.value), self.precision), self.params.clone());
         let exp = boxed(exp, precision_of(exp));
         BigUint::from_bytes_be(&base.pow(&exp).retrieve().to_be_bytes())
+    }
+}
+
+/// Powers of one fixed base, precomputed by windows of the exponent's bits: `base^e` is then
+/// one product per window, with no squaring.
+#[derive(Debug)]
+pub struct FixedBase {
+    /// `table[i][d − 1] = base^(d·2^(WINDOW_BITS·i))`.
+    table: Vec<Vec<BigUint>>,
+}
+
+/// Exponent bits per window of a [`FixedBase`] table.
+const WINDOW_BITS: u32 = 8;
+
+impl FixedBase {
+    /// The table for exponents of at most `exp_bits` bits.
+    pub fn new(m: &Modulus, base: &BigUint, exp_bits: u32) -> Self {
+        use rayon::prelude::*;
+        let windows = exp_bits.div_ceil(WINDOW_BITS) as usize;
+        let mut firsts = Vec::with_capacity(windows);
+        let mut b = base % m.value();
+        for _ in 0..windows {
+            firsts.push(b.clone());
+            for _ in 0..WINDOW_BITS {
+                b = m.mul(&b, &b);
+            }
+        }
+        let table = firsts
+            .par_iter()
+            .map(|first| {
+                let mut row = Vec::with_capacity((1 << WINDOW_BITS) - 1);
+                row.push(first.clone());
+                for d in 1..(1usize << WINDOW_BITS) - 1 {
+                    row.push(m.mul(&row[d - 1], first));
+                }
+                row
+            })
+            .collect();
+        Self { table }
+    }
+
+    /// `base^exp mod m`; `exp` must have at most the bits the table was made for.
+    pub fn pow(&self, m: &Modulus, exp: &BigUint) -> BigUint {
+        assert!(exp.bits() <= (self.table.len() as u64) * WINDOW_BITS as u64, "an exponent within the table");
+        let bytes = exp.to_bytes_le();
+        let mut acc: Option<BigUint> = None;
+        for (i, &digit) in bytes.iter().enumerate() {
+            if digit != 0 {
+                let factor = &self.table[i][digit as usize - 1];
+                acc = Some(acc.map_or_else(|| factor.clone(), |a| m.mul(&a, factor)));
+            }
+        }
+        acc.unwrap_or_else(BigUint::one)
     }
 }
 
@@ -106,6 +172,16 @@ pub fn multi_pow(m: &Modulus, bases: &[BigUint], weights: &[u64]) -> BigUint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_base_powers_equal_plain_powers() {
+        let m = Modulus::new(BigUint::from(1_000_003u64 * 999_983u64));
+        let base = BigUint::from(123_456_789u64);
+        let table = FixedBase::new(&m, &base, 40);
+        for e in [0u64, 1, 255, 256, 65_537, (1 << 40) - 1] {
+            assert_eq!(table.pow(&m, &BigUint::from(e)), m.pow(&base, &BigUint::from(e)), "{e}");
+        }
+    }
 
     #[test]
     fn multi_pow_equals_the_product_of_powers() {

@@ -8,6 +8,13 @@
 //! `x ↦ x^p` when `q ∤ p − 1`), half-length exponents on half-length moduli. Randomness `r^n` may
 //! be computed ahead of time into a [`RandomnessPool`]; each value is used once.
 //!
+//! A key made by [`SecretKey::generate`] also publishes `h_s = h^n mod n²` for `h = −x² mod n`,
+//! and then everyone encrypts with randomness `h_s^α` for a random `α` of half the modulus'
+//! bits, as Damgård, Jurik and Nielsen proposed (2010) and Intel's IPCL does: with a table of
+//! `h_s`'s powers per byte of `α` that is one product per byte instead of a full-length
+//! exponentiation. Its semantic security rests on DCR together with the hardness of telling
+//! such short-exponent powers from random `n`-th residues, the assumption that scheme states.
+//!
 //! Big integers are `num-bigint`'s; exponentiation modulo `n²`, `p²` and `q²` goes through
 //! [`crate::modpow`].
 
@@ -21,7 +28,7 @@ use rand::RngCore;
 
 use crate::FederationError;
 use crate::cipher::{Cipher, CipherSuite, Decrypt};
-use crate::modpow::Modulus;
+use crate::modpow::{FixedBase, Modulus};
 
 /// Smallest modulus accepted (tests use 512-bit keys; production 2048).
 pub const KEY_BITS_MIN: u32 = 256;
@@ -39,6 +46,14 @@ pub struct PublicKey {
     nn: Arc<Modulus>,
     width: usize,
     pool: Option<Arc<RandomnessPool>>,
+    djn: Option<Arc<Djn>>,
+}
+
+/// The published base `h_s` and its table of powers.
+struct Djn {
+    hs: BigUint,
+    table: FixedBase,
+    alpha_bits: u32,
 }
 
 /// A ciphertext modulo `n²`.
@@ -95,7 +110,45 @@ impl PublicKey {
     fn any_size(n: BigUint) -> Self {
         let nn = &n * &n;
         let width = (nn.bits() as usize).div_ceil(8);
-        Self { nn: Arc::new(Modulus::new(nn)), n, width, pool: None }
+        Self { nn: Arc::new(Modulus::new(nn)), n, width, pool: None, djn: None }
+    }
+
+    /// This key with the published base `h_s` (an `n`-th residue modulo `n²`), so that
+    /// encryption uses short-exponent randomness `h_s^α`.
+    pub fn with_djn_base(mut self, hs: BigUint) -> Result<Self, FederationError> {
+        if hs.is_zero() || hs >= *self.nn.value() || !hs.gcd(&self.n).is_one() {
+            return Err(FederationError::Paillier("h_s is not a unit modulo n²".into()));
+        }
+        let alpha_bits = (self.n.bits() as u32 / 2).div_ceil(8) * 8;
+        let table = FixedBase::new(&self.nn, &hs, alpha_bits);
+        self.djn = Some(Arc::new(Djn { hs, table, alpha_bits }));
+        Ok(self)
+    }
+
+    /// Whether encryption uses the short-exponent randomness of a published `h_s`.
+    pub fn has_djn_base(&self) -> bool {
+        self.djn.is_some()
+    }
+
+    /// The key's encoding: `n`'s length (4 bytes, big-endian), `n`, then `h_s` if published.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let n = self.n.to_bytes_be();
+        let mut out = (n.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&n);
+        if let Some(djn) = &self.djn {
+            out.extend_from_slice(&djn.hs.to_bytes_be());
+        }
+        out
+    }
+
+    /// Reads [`PublicKey::to_bytes`]' encoding.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, FederationError> {
+        let bad = || FederationError::Paillier(format!("a public key encoding of {} bytes is malformed", bytes.len()));
+        let len = u32::from_be_bytes(bytes.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
+        let n = bytes.get(4..4 + len).ok_or_else(bad)?;
+        let key = Self::from_modulus(BigUint::from_bytes_be(n))?;
+        let hs = &bytes[4 + len..];
+        if hs.is_empty() { Ok(key) } else { key.with_djn_base(BigUint::from_bytes_be(hs)) }
     }
 
     /// The modulus `n`.
@@ -103,8 +156,21 @@ impl PublicKey {
         &self.n
     }
 
-    /// `r^n mod n²` for a fresh random `r`.
+    /// Fresh randomness for one encryption: `h_s^α` when the key publishes `h_s`, else
+    /// [`PublicKey::full_randomness`].
     pub fn randomness(&self) -> BigUint {
+        match &self.djn {
+            Some(djn) => {
+                let mut alpha = vec![0u8; djn.alpha_bits as usize / 8];
+                rand::rng().fill_bytes(&mut alpha);
+                djn.table.pow(&self.nn, &BigUint::from_bytes_be(&alpha))
+            }
+            None => self.full_randomness(),
+        }
+    }
+
+    /// `r^n mod n²` for a fresh random `r` (textbook Paillier, as python-paillier does).
+    pub fn full_randomness(&self) -> BigUint {
         self.nn.pow(&random_unit(&self.n), &self.n)
     }
 
@@ -169,9 +235,34 @@ impl SecretKey {
             let p = random_prime(bits / 2);
             let q = random_prime(bits / 2);
             if let Ok(key) = Self::from_primes(p, q) {
-                return Ok(key);
+                return key.with_djn_base();
             }
         }
+    }
+
+    /// This key with a published `h_s = (−x²)^n mod n²` for a random `x` (see the module).
+    pub fn with_djn_base(mut self) -> Result<Self, FederationError> {
+        let n = self.public.n.clone();
+        let x = random_unit(&n);
+        let h = &n - (&x * &x) % &n;
+        let hs = self.fast_power_n(&h);
+        self.public = self.public.with_djn_base(hs)?;
+        Ok(self)
+    }
+
+    /// `x^n mod n²` by the CRT: `x^n mod p²` and `mod q²` with exponents reduced modulo
+    /// `p(p − 1)` and `q(q − 1)`.
+    fn fast_power_n(&self, x: &BigUint) -> BigUint {
+        let n = &self.public.n;
+        let xp = self.pp.pow(x, &(n % (&self.p * (&self.p - 1u32))));
+        let xq = self.qq.pow(x, &(n % (&self.q * (&self.q - 1u32))));
+        self.crt_squares(xp, xq)
+    }
+
+    /// The residue modulo `n²` of residues modulo `p²` and `q²`.
+    fn crt_squares(&self, xp: BigUint, xq: BigUint) -> BigUint {
+        let diff = (xp + self.pp.value() - (&xq % self.pp.value())) % self.pp.value();
+        xq + self.qq.value() * ((diff * &self.qq_inv_pp) % self.pp.value())
     }
 
     /// The key of primes `p` and `q` (distinct, with `gcd(pq, (p−1)(q−1)) = 1`, `p ∤ q − 1`,
@@ -225,8 +316,7 @@ impl SecretKey {
     pub fn fast_randomness(&self) -> BigUint {
         let xp = self.pp.pow(&random_unit(self.pp.value()), &self.p);
         let xq = self.qq.pow(&random_unit(self.qq.value()), &self.q);
-        let diff = (xp + self.pp.value() - (&xq % self.pp.value())) % self.pp.value();
-        xq + self.qq.value() * ((diff * &self.qq_inv_pp) % self.pp.value())
+        self.crt_squares(xp, xq)
     }
 }
 
@@ -300,7 +390,11 @@ impl Cipher for PublicKey {
         self.nn.mul(a, &self.g_to(&self.plaintext(m)))
     }
     fn mul_plain(&self, a: &Ciphertext, k: i128) -> Ciphertext {
-        let powered = self.nn.pow(a, &BigUint::from(k.unsigned_abs()));
+        let magnitude = k.unsigned_abs();
+        let powered = match u64::try_from(magnitude) {
+            Ok(small) => self.nn.pow_public_small(a, small),
+            Err(_) => self.nn.pow(a, &BigUint::from(magnitude)),
+        };
         if k >= 0 {
             return powered;
         }
@@ -327,7 +421,7 @@ impl Cipher for PublicKey {
         Ok(c)
     }
     fn public_bytes(&self) -> Vec<u8> {
-        self.n.to_bytes_be()
+        self.to_bytes()
     }
     fn weighted_sum(&self, cts: &[Ciphertext], weights: &[u64]) -> Ciphertext {
         crate::modpow::multi_pow(&self.nn, cts, weights)
@@ -390,7 +484,7 @@ impl CipherSuite for PaillierSuite {
         SecretKey::generate(bits)
     }
     fn public_from_bytes(bytes: &[u8]) -> Result<PublicKey, FederationError> {
-        PublicKey::from_modulus(BigUint::from_bytes_be(bytes))
+        PublicKey::from_bytes(bytes)
     }
 }
 
@@ -484,6 +578,21 @@ mod tests {
         for _ in 0..5 {
             assert!(key.decrypt_raw(&key.fast_randomness()).is_zero());
         }
+    }
+
+    #[test]
+    fn short_exponent_randomness_is_an_nth_residue_and_the_key_travels_with_its_base() {
+        let key = key512();
+        assert!(key.public().has_djn_base());
+        let public = PublicKey::from_bytes(&key.public().to_bytes()).unwrap();
+        assert!(public.has_djn_base());
+        for _ in 0..5 {
+            assert!(key.decrypt_raw(&public.randomness()).is_zero());
+        }
+        let c = public.encrypt(-123_456).unwrap();
+        assert_eq!(key.decrypt(&c).unwrap(), -123_456);
+        assert_ne!(public.encrypt(5).unwrap(), public.encrypt(5).unwrap(), "fresh randomness each time");
+        assert!(PublicKey::from_bytes(&[0, 0, 1]).is_err());
     }
 
     #[test]

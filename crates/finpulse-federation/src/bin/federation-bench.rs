@@ -15,7 +15,7 @@ use finpulse_federation::demo::{self, PartyData};
 use finpulse_federation::job::{Algorithm, BoostParams, JobSpec, LrParams, PartySpec, PsiReveal, Role};
 use finpulse_federation::local;
 use finpulse_federation::lr::{self, LrFeatures};
-use finpulse_federation::paillier::{PaillierSuite, SecretKey};
+use finpulse_federation::paillier::{PaillierSuite, PublicKey, SecretKey};
 use finpulse_federation::transport::{Capturing, LocalTransport};
 use finpulse_models::metrics::auc;
 use serde_json::json;
@@ -91,16 +91,24 @@ fn paillier(bits: u32, ops: usize) -> anyhow::Result<()> {
     let values: Vec<i128> = (0..ops as i128).map(|i| i * 7919 - 400_000).collect();
     let mut cts = Vec::with_capacity(ops);
     let report = |op: &str, ms: f64| println!("{}", json!({"op": op, "bits": bits, "ms": ms, "threads": 1}));
-    report("encrypt", per_op_ms(ops, |i| cts.push(public.encrypt(values[i]).expect("encrypts"))));
+    let full = public.clone();
+    report("encrypt", per_op_ms(ops, |i| cts.push(full.encrypt_with(values[i], &full.full_randomness()))));
+    report("encrypt_short_exponent", per_op_ms(ops, |i| drop(public.encrypt(values[i]))));
     report("encrypt_key_holder", per_op_ms(ops, |i| drop(key.encrypt_own(values[i]))));
     report("decrypt", per_op_ms(ops, |i| assert_eq!(key.decrypt(&cts[i]).expect("decrypts"), values[i])));
     let adds = ops * 20;
     report("add", per_op_ms(adds, |i| drop(public.add(&cts[i % ops], &cts[(i + 1) % ops]))));
     report("mul_plain_16bit", per_op_ms(ops, |i| drop(public.mul_plain(&cts[i], 40_000 + i as i128))));
     let pool_start = Instant::now();
-    let pooled = public.clone().with_pool(ops);
+    let pooled = PublicKey::from_modulus(public.n().clone())?.with_pool(ops);
     let fill = pool_start.elapsed().as_secs_f64() * 1e3;
     println!("{}", json!({"op": "pool_fill_per_value", "bits": bits, "ms": fill / ops as f64, "threads": rayon::current_num_threads()}));
+    let start = Instant::now();
+    PublicKey::from_bytes(&public.to_bytes())?;
+    println!(
+        "{}",
+        json!({"op": "short_exponent_table", "bits": bits, "ms": start.elapsed().as_secs_f64() * 1e3, "threads": rayon::current_num_threads()})
+    );
     report("encrypt_from_pool", per_op_ms(ops, |i| drop(pooled.encrypt(values[i]))));
     let many: Vec<i128> = (0..ops * 4).map(|i| i as i128).collect();
     let start = Instant::now();
