@@ -9,8 +9,10 @@
 //! demo into the same data directory is idempotent.
 
 mod emit;
+mod experiment;
 mod fraud;
 mod pii;
 mod world;
 
+pub use experiment::SimExperiment;
 pub use world::{CHANNELS, SimConfig, SimStats, Simulator};
