@@ -15,10 +15,11 @@ use std::time::Instant;
 pub const DEMO_QUEUE_DAYS: usize = 2;
 
 /// Generates and ingests the demo data; returns the open store.
-pub fn run(config: &Config, sim: SimConfig) -> Result<EventStore> {
+pub fn run(config: &Config, sim: SimConfig, experiment: bool) -> Result<EventStore> {
     ensure_master_key(config)?;
     let store = open_store(config, |url| format!("a server already holds it at {url}: stop it first, or use another --data-dir"))?;
     let registry = store.registry();
+    let assigner = if experiment { Some(crate::experiment::start_demo_experiment(config, &registry, &sim)?) } else { None };
     let (writer, writer_thread) = Writer::start(store, WriterOptions::default(), Vec::new());
     eprintln!(
         "simulating {} users over {} days from {} (seed {}) into {}",
@@ -39,7 +40,11 @@ pub fn run(config: &Config, sim: SimConfig) -> Result<EventStore> {
         // while the writer commits the day before.
         let generator = s.spawn(move || {
             let mut simulator = Simulator::new(sim, &registry);
-            while let Some(day) = simulator.next_day() {
+            let experiment = assigner.as_ref().map(crate::experiment::demo_experiment);
+            while let Some(mut day) = simulator.next_day() {
+                if let Some(e) = &experiment {
+                    e.apply(&registry, &mut day);
+                }
                 if tx.send(Batch::in_parts(&preparer, day, 1, keep_events)).is_err() {
                     break;
                 }

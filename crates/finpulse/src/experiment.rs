@@ -3,15 +3,81 @@
 use crate::Format;
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
-use finpulse_experiments::definition::ExperimentDef;
+use finpulse_core::Registry;
+use finpulse_experiments::definition::{AnalysisSettings, ExperimentDef, MetricDef, MetricKind, Targeting, VariationDef};
 use finpulse_experiments::power::{PowerInput, minimum_detectable_effect, users_needed};
 use finpulse_experiments::report::Report;
-use finpulse_experiments::{Assigner, ExperimentBook, Members};
+use finpulse_experiments::{Assigner, ExperimentBook, Members, Status};
 use finpulse_growth::segments::SegmentBook;
 use finpulse_growth::{Cell, Table};
 use finpulse_log::EventStore;
 use finpulse_server::experiments::ReportBody;
+use finpulse_sim::{SimConfig, SimExperiment};
 use std::path::PathBuf;
+
+/// The experiment `finpulse demo --experiment` runs on the simulated users.
+pub const DEMO_EXPERIMENT_KEY: &str = "onboarding-next-day";
+/// Its true effect: one more session the day after signup for this share of the treatment.
+pub const DEMO_EXTRA_SESSION_P: f64 = 0.3;
+
+fn demo_metric(name: &str, kind: MetricKind, event: &str, field: Option<&str>, window_days: u32) -> MetricDef {
+    MetricDef {
+        name: name.into(),
+        kind,
+        event: event.into(),
+        field: field.map(str::to_string),
+        denominator: None,
+        window_days,
+        pre_window_days: None,
+        inverse: false,
+        guardrail: false,
+    }
+}
+
+/// Defines and starts the demo's experiment (at the first simulated day) in the data
+/// directory's book, and compiles the assigner the simulated signups are assigned with.
+pub fn start_demo_experiment(config: &Config, registry: &Registry, sim: &SimConfig) -> Result<Assigner> {
+    let complaints = MetricDef { inverse: true, guardrail: true, ..demo_metric("complaints_7d", MetricKind::Count, "feedback", None, 7) };
+    let def = ExperimentDef {
+        key: DEMO_EXPERIMENT_KEY.into(),
+        description: "a reminder the day after signup".into(),
+        variations: vec![VariationDef { key: "control".into(), weight: 0.5 }, VariationDef { key: "reminder".into(), weight: 0.5 }],
+        traffic_share: 1.0,
+        targeting: Targeting::default(),
+        layer: None,
+        metrics: vec![
+            demo_metric("sessions_7d", MetricKind::Count, "app_session", None, 7),
+            demo_metric("deposited_7d", MetricKind::Conversion, "deposit", None, 7),
+            complaints,
+        ],
+        analysis: AnalysisSettings::default(),
+    };
+    let mut book = ExperimentBook::load(&config.data_dir)?;
+    book.define(def, registry, &[], "demo")?;
+    if book.get(DEMO_EXPERIMENT_KEY)?.status != Status::Running {
+        book.start(DEMO_EXPERIMENT_KEY, sim.start_day * finpulse_core::time::MICROS_PER_DAY, "demo")?;
+    }
+    eprintln!(
+        "A/B experiment {DEMO_EXPERIMENT_KEY}: the reminder brings {DEMO_EXTRA_SESSION_P} more sessions per user in the week after signup \
+         (the true effect); `finpulse experiment report {DEMO_EXPERIMENT_KEY}` measures it"
+    );
+    Ok(Assigner::new(&book, registry, |_| None)?)
+}
+
+/// The demo's experiment on the simulator, assigning with `assigner`.
+pub fn demo_experiment(assigner: &Assigner) -> SimExperiment<impl Fn(&str) -> Option<usize> + '_> {
+    SimExperiment {
+        key: DEMO_EXPERIMENT_KEY.into(),
+        variations: vec!["control".into(), "reminder".into()],
+        extra_session_p: DEMO_EXTRA_SESSION_P,
+        seed: 42,
+        assign: move |user: &str| {
+            let mut out = Vec::with_capacity(assigner.len());
+            assigner.assign(user, &[], &mut out);
+            out.iter().find(|a| a.experiment == DEMO_EXPERIMENT_KEY).map(|a| a.variation_index)
+        },
+    }
+}
 
 /// `finpulse experiment …`.
 #[derive(clap::Subcommand, Debug)]

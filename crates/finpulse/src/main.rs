@@ -76,6 +76,10 @@ enum Command {
         /// Generate and ingest, then exit.
         #[arg(long)]
         no_serve: bool,
+        /// Also run an A/B experiment with a known effect on the simulated users
+        /// (`onboarding-next-day`; see `finpulse experiment report`).
+        #[arg(long)]
+        experiment: bool,
     },
     /// Serve the HTTP API over a data directory.
     Serve {
@@ -483,14 +487,14 @@ fn open_keys_to_read(config: &Config) {
 
 fn run(command: Command, config: &mut Config, runtime: &tokio::runtime::Runtime) -> Result<()> {
     match command {
-        Command::Demo { users, days, seed, start, listen, no_serve } => {
+        Command::Demo { users, days, seed, start, listen, no_serve, experiment } => {
             if let Some(l) = listen {
                 config.listen = l;
             }
             let start_us =
                 finpulse_core::time::parse_date_us(&start).with_context(|| format!("--start '{start}' is not a YYYY-MM-DD date"))?;
             let sim = finpulse_sim::SimConfig { users, days, seed, start_day: finpulse_core::time::day_of_us(start_us) };
-            let store = demo::run(config, sim)?;
+            let store = demo::run(config, sim, experiment)?;
             if no_serve {
                 return Ok(());
             }
