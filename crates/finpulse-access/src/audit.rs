@@ -476,6 +476,56 @@ pub fn read(dir: &Path) -> Result<Snapshot, AuditError> {
     Ok(Snapshot { entries, tree: Tree::new(leaves), heads: read_heads(dir)? })
 }
 
+/// Proof that one entry is in the log: the entry as stored, the latest signed head, and the
+/// RFC 6962 audit path from the entry's leaf to that head's root. Anyone with the deployment's
+/// verifying key checks it without the rest of the log ([`Inclusion::verify`]); an erasure's is
+/// its certificate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Inclusion {
+    /// The entry's line in `entries.jsonl`, exactly as stored (its leaf is SHA-256 of 0x00 and
+    /// these bytes).
+    pub entry: String,
+    /// The entry's index, which is its leaf's.
+    pub leaf_index: u64,
+    /// The latest signed head.
+    pub tree_head: TreeHead,
+    /// The audit path, leaf to root (hex).
+    pub proof: Vec<String>,
+    /// The key that signs heads (hex Ed25519).
+    pub verifying_key: String,
+}
+
+impl Inclusion {
+    /// Whether the head is signed by `key` and the entry's leaf is in its tree.
+    pub fn verify(&self, key: &VerifyingKey) -> bool {
+        let (Some(root), true) = (self.tree_head.root_hash(), self.tree_head.signed_by(key)) else {
+            return false;
+        };
+        let proof: Option<Vec<Hash>> = self.proof.iter().map(|h| hex::decode(h).ok()?.try_into().ok()).collect();
+        let Some(proof) = proof else { return false };
+        let leaf = merkle::leaf_hash(self.entry.as_bytes());
+        merkle::verify_inclusion(&leaf, self.leaf_index, self.tree_head.tree_size, &proof, &root)
+    }
+}
+
+/// The inclusion proof of entry `seq` under the latest signed head; `None` when there is no
+/// such entry or no head covers it yet.
+pub fn inclusion(dir: &Path, seq: u64) -> Result<Option<Inclusion>, AuditError> {
+    let snapshot = read(dir)?;
+    let Some(head) = snapshot.heads.last().filter(|h| h.tree_size > seq).cloned() else { return Ok(None) };
+    let Some(proof) = snapshot.tree.inclusion_proof(seq as usize, head.tree_size as usize) else { return Ok(None) };
+    let path = dir.join(ENTRIES_FILE);
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    let Some(line) = bytes.split(|b| *b == b'\n').nth(seq as usize) else { return Ok(None) };
+    Ok(Some(Inclusion {
+        entry: String::from_utf8_lossy(line).into_owned(),
+        leaf_index: seq,
+        tree_head: head,
+        proof: proof.iter().map(hex::encode).collect(),
+        verifying_key: hex::encode(read_verifying_key(dir)?.to_bytes()),
+    }))
+}
+
 /// What [`verify`] checked.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verified {

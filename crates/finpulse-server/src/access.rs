@@ -300,6 +300,8 @@ const ROUTES: &[(&str, &str, Need, Trail)] = &[
     ("POST", "/v1/subjects/{id}/export", Need::Permission(P::ExportPersonal), Always),
     // Crypto-shredding: the user's data key is destroyed; the audit entry is the record of it.
     ("POST", "/v1/subjects/{id}/erase", Need::Permission(P::ErasePersonal), Always),
+    // The audit entry of an erasure with its inclusion proof: no personal data.
+    ("GET", "/v1/subjects/{id}/erasure", Need::Permission(P::ReadAudit), Refusals),
     // Which derivations read and wrote which datasets: names and schemas, no personal data.
     ("GET", "/v1/lineage", Need::Permission(P::ReadAudit), Refusals),
 ];

@@ -654,6 +654,7 @@ fn router(tenants: Arc<tenants::Tenants>) -> axum::Router {
         .routes(routes!(access::reject))
         .routes(routes!(subjects::export))
         .routes(routes!(subjects::erase))
+        .routes(routes!(subjects::erasure_certificate))
         .routes(routes!(subjects::lineage))
         .split_for_parts();
     let mut api = api;

@@ -135,17 +135,23 @@ pub struct ErasureBody {
 /// sealed field of theirs — in the log, the Parquet files, exports and backups — is unreadable
 /// at once, and their masked forms are hidden from every reader. Events stay (counts, sums and
 /// models keep them, without identity); later events for the user are refused. The audit entry
-/// of this request records the erasure. Needs erase_personal.
+/// of this request records the erasure; `GET /v1/subjects/{id}/erasure` gives its inclusion
+/// proof, the erasure certificate. Needs erase_personal.
 #[utoipa::path(post, path = "/v1/subjects/{id}/erase", tag = "subjects", params(("id" = String, Path, description = "user id")),
     responses(
         (status = 200, description = "The user is erased", body = ErasureBody),
         (status = 400, description = "Not a user id", body = crate::ErrorBody),
         (status = 404, description = "No data key was ever made for this user", body = crate::ErrorBody),
-        (status = 409, description = "This data directory does not seal personal fields", body = crate::ErrorBody),
+        (status = 409, description = "A legal hold covers the user, or this data directory does not seal personal fields", body = crate::ErrorBody),
     ))]
 pub(crate) async fn erase(Tenant(app): Tenant, Path(id): Path<String>) -> Response {
     if let Err(e) = finpulse_subjects::check_user_id(&id) {
         return error(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    match finpulse_subjects::holds::covering(&app.data_dir, &id, finpulse_core::time::now_us()) {
+        Ok(Some(hold)) => return error(StatusCode::CONFLICT, format!("{hold}: erasure is blocked until it ends or is released")),
+        Ok(None) => {}
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
     let Some(keys) = crate::protection::owned(&app.data_dir) else {
         return error(
@@ -162,12 +168,57 @@ pub(crate) async fn erase(Tenant(app): Tenant, Path(id): Path<String>) -> Respon
     };
     let erased_at = finpulse_core::time::format_us(receipt.erased_at_us);
     let detail = if receipt.already_erased {
-        format!("subject erasure of {}: already erased at {erased_at}", receipt.user)
+        format!("{ERASURE_DETAIL_PREFIX}{}: already erased at {erased_at}", receipt.user)
     } else {
-        format!("subject erasure of {}: data key destroyed at {erased_at}", receipt.user)
+        format!("{ERASURE_DETAIL_PREFIX}{}: {ERASURE_DONE} at {erased_at}", receipt.user)
     };
     let body = ErasureBody { user_id: receipt.user, erased_at, already_erased: receipt.already_erased };
     let mut answer = axum::Json(body).into_response();
     answer.extensions_mut().insert(AuditDetail { detail, purpose: None });
     answer
+}
+
+/// The audit entry that records the erasure of `tenant`'s `user`: the one whose request
+/// destroyed the key (later requests found them erased already), by its detail.
+pub fn erasure_entry(entries: &[finpulse_access::audit::Entry], tenant: &str, user: &str) -> Option<u64> {
+    let prefix = format!("{ERASURE_DETAIL_PREFIX}{user}: {ERASURE_DONE}");
+    entries
+        .iter()
+        .rev()
+        .filter(|e| e.record.tenant == tenant && e.record.outcome == "ok")
+        .find(|e| e.record.detail.as_deref().is_some_and(|d| d.starts_with(&prefix)))
+        .map(|e| e.seq)
+}
+
+/// How an erasure's audit entry begins, before the user id.
+pub const ERASURE_DETAIL_PREFIX: &str = "subject erasure of ";
+/// What follows the user id in the entry of the erasure that destroyed the key.
+pub const ERASURE_DONE: &str = "data key destroyed";
+
+/// The erasure certificate of a user: the audit entry that records their erasure, the latest
+/// signed tree head, and the inclusion proof from one to the other (RFC 6962), checkable by
+/// anyone with the deployment's verifying key and nothing else. Needs read_audit.
+#[utoipa::path(get, path = "/v1/subjects/{id}/erasure", tag = "subjects", params(("id" = String, Path, description = "user id")),
+    responses(
+        (status = 200, description = "entry, leaf_index, tree_head, proof (hex hashes, leaf to root), verifying_key", body = Object),
+        (status = 404, description = "No erasure of this user is on record", body = crate::ErrorBody),
+    ))]
+pub(crate) async fn erasure_certificate(Tenant(app): Tenant, Path(id): Path<String>) -> Response {
+    let dir = app.access.audit.dir().to_path_buf();
+    let tenant = app.tenant.to_string();
+    let found =
+        tokio::task::spawn_blocking(move || -> Result<Option<finpulse_access::audit::Inclusion>, finpulse_access::audit::AuditError> {
+            let snapshot = finpulse_access::audit::read(&dir)?;
+            match erasure_entry(&snapshot.entries, &tenant, &id) {
+                Some(seq) => finpulse_access::audit::inclusion(&dir, seq),
+                None => Ok(None),
+            }
+        })
+        .await;
+    match found {
+        Ok(Ok(Some(inclusion))) => axum::Json(inclusion).into_response(),
+        Ok(Ok(None)) => error(StatusCode::NOT_FOUND, "no erasure of this user is on record"),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }

@@ -153,6 +153,18 @@ async fn sealed_fields_never_reach_disk_in_clear_and_an_erased_user_reads_as_nob
     // On record.
     let snap = finpulse_access::audit::read(&finpulse_access::audit_dir(&dir)).unwrap();
     assert!(snap.entries.iter().any(|e| e.record.action == "POST /v1/subjects/{id}/erase" && e.record.outcome == "ok"));
+    // The certificate: that entry, a signed head and the inclusion proof between them.
+    let auditor = common::client_with(&common::key(&dir, Role::Auditor));
+    let r = auditor.get(format!("{base}/v1/subjects/{USER}/erasure")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let certificate: finpulse_access::audit::Inclusion = r.json().await.unwrap();
+    let key = finpulse_access::audit::read_verifying_key(&finpulse_access::audit_dir(&dir)).unwrap();
+    assert!(certificate.verify(&key), "the certificate checks out with the deployment's key alone");
+    assert!(certificate.entry.contains(USER) && certificate.entry.contains("data key destroyed"), "{}", certificate.entry);
+    let mut forged = certificate.clone();
+    forged.entry = forged.entry.replace(USER, OTHER);
+    assert!(!forged.verify(&key), "a changed entry does not verify");
+    assert_eq!(auditor.get(format!("{base}/v1/subjects/{OTHER}/erasure")).send().await.unwrap().status(), 404);
 
     // After a restart and a rebuild of the live state from the log: still nobody.
     server.stop().await.unwrap();
@@ -173,4 +185,35 @@ async fn sealed_fields_never_reach_disk_in_clear_and_an_erased_user_reads_as_nob
     let wrong = ProtectOptions { master_key_file: Some(wrong), ..Default::default() };
     let e = finpulse_server::protection::open(&dir, &dir, &wrong, Opener::Owner).err().expect("a wrong key is refused");
     assert!(e.to_string().contains("key"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legal_hold_blocks_erasure_and_says_which_hold_until_it_is_released() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let server = common::start(open(&dir), ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let admin = common::admin_client(&dir);
+    assert_eq!(admin.post(format!("{base}/v1/events")).json(&events()).send().await.unwrap().status(), 200);
+    let hold = finpulse_subjects::holds::LegalHold {
+        user_id: USER.into(),
+        reason: "AML: customer records kept 10 years".into(),
+        until: "2099-12-31".into(),
+        placed_by: "cli:compliance".into(),
+        placed_at: "2026-12-08T00:00:00Z".into(),
+    };
+    finpulse_subjects::holds::place(&dir, hold).unwrap();
+    let r = admin.post(format!("{base}/v1/subjects/{USER}/erase")).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("legal hold until 2099-12-31") && text.contains("AML"), "{text}");
+    let officer = common::client_with(&common::key(&dir, Role::ComplianceOfficer));
+    assert_eq!(
+        sql(&officer, &base, "SELECT mobile FROM user_signup ORDER BY user_id", Some("check")).await,
+        json!([[MOBILE], [OTHER_MOBILE]])
+    );
+    assert!(finpulse_subjects::holds::release(&dir, USER).unwrap());
+    assert_eq!(admin.post(format!("{base}/v1/subjects/{USER}/erase")).send().await.unwrap().status(), 200);
+    server.stop().await.unwrap();
+    finpulse_server::protection::close(&dir);
 }

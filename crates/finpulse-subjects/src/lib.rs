@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
+pub mod holds;
 pub mod zip;
 
 /// The export's format, named in its manifest.

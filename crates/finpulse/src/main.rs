@@ -433,6 +433,8 @@ fn change_of(command: &Command) -> Option<(&'static str, Option<String>)> {
         Command::Experiment(experiment::ExperimentCommand::Stop { key }) => named("experiments.stop", key),
         Command::Pricing(PricingCommand::Compute(_)) => Some(("pricing.compute", None)),
         Command::Compact {} => Some(("compact", None)),
+        Command::Subject(subject::SubjectCommand::Hold { user, .. }) => named("subject.hold", user),
+        Command::Subject(subject::SubjectCommand::Release { user }) => named("subject.release", user),
         _ => None,
     }
 }

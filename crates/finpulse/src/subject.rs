@@ -31,7 +31,30 @@ pub enum SubjectCommand {
     Erase {
         /// The user id.
         user: String,
+        /// Also write the erasure certificate here (JSON: the audit entry, the signed tree head
+        /// and the inclusion proof between them).
+        #[arg(long)]
+        certificate: Option<PathBuf>,
     },
+    /// Places a legal hold on a user (records a law requires kept, e.g. AML customer records
+    /// for 10 years): their erasure is refused, saying which hold, until its last day. Audited.
+    Hold {
+        /// The user id.
+        user: String,
+        /// The law or case that requires the records.
+        #[arg(long)]
+        reason: String,
+        /// The hold's last day, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        until: String,
+    },
+    /// Lifts a user's legal hold. Audited.
+    Release {
+        /// The user id.
+        user: String,
+    },
+    /// Every legal hold, as JSON lines.
+    Holds {},
 }
 
 pub fn run(config: &Config, command: SubjectCommand, runtime: &tokio::runtime::Runtime) -> Result<()> {
@@ -68,7 +91,32 @@ pub fn run(config: &Config, command: SubjectCommand, runtime: &tokio::runtime::R
             println!("wrote {}", out.display());
             Ok(())
         }
-        SubjectCommand::Erase { user } => {
+        SubjectCommand::Hold { user, reason, until } => {
+            let hold = finpulse_subjects::holds::LegalHold {
+                user_id: user.clone(),
+                reason,
+                until,
+                placed_by: finpulse_access::Principal::local_operator(config.tenant()).actor,
+                placed_at: finpulse_core::time::format_us(finpulse_core::time::now_us()),
+            };
+            finpulse_subjects::holds::place(&config.data_dir, hold.clone())?;
+            println!("{hold}");
+            Ok(())
+        }
+        SubjectCommand::Release { user } => {
+            if !finpulse_subjects::holds::release(&config.data_dir, &user)? {
+                anyhow::bail!("user '{user}' has no legal hold");
+            }
+            println!("the legal hold on {user} is lifted");
+            Ok(())
+        }
+        SubjectCommand::Holds {} => {
+            for hold in finpulse_subjects::holds::load(&config.data_dir)? {
+                println!("{}", serde_json::to_string(&hold)?);
+            }
+            Ok(())
+        }
+        SubjectCommand::Erase { user, certificate } => {
             let erased = erase(config, &user);
             let detail = erased.as_ref().ok().cloned();
             let outcome: Result<()> = match &erased {
@@ -78,7 +126,22 @@ pub fn run(config: &Config, command: SubjectCommand, runtime: &tokio::runtime::R
             if config.access_root().exists() {
                 crate::access::record_with_detail(config, "subject.erase", Some(user.clone()), None, &outcome, detail)?;
             }
-            println!("{}", erased?);
+            let said = erased?;
+            println!("{said}");
+            let audit = finpulse_access::audit_dir(config.access_root());
+            let snapshot = finpulse_access::audit::read(&audit)?;
+            let seq = finpulse_server::subjects::erasure_entry(&snapshot.entries, config.tenant(), &user)
+                .context("the erasure's audit entry was not found")?;
+            let inclusion = finpulse_access::audit::inclusion(&audit, seq)?.context("no signed head covers the erasure's audit entry")?;
+            println!(
+                "certificate: audit entry {seq}, in the tree of {} entries with root {}",
+                inclusion.tree_head.tree_size, inclusion.tree_head.root
+            );
+            if let Some(path) = certificate {
+                finpulse_core::durable::write_file(&path, &serde_json::to_vec_pretty(&inclusion)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
             Ok(())
         }
     }
@@ -87,6 +150,9 @@ pub fn run(config: &Config, command: SubjectCommand, runtime: &tokio::runtime::R
 /// Destroys the user's data key; answers what the audit entry says of it.
 fn erase(config: &Config, user: &str) -> Result<String> {
     finpulse_subjects::check_user_id(user)?;
+    if let Some(hold) = finpulse_subjects::holds::covering(&config.data_dir, user, finpulse_core::time::now_us())? {
+        anyhow::bail!("{hold}: erasure is blocked until it ends or is released (finpulse subject release {user})");
+    }
     if !finpulse_log::protection::is_protected(&config.data_dir) {
         anyhow::bail!(
             "{} does not seal personal fields (no key store), so there is no key to destroy: erasure by crypto-shredding needs a master key from the start (finpulse demo makes one; or FINPULSE_MASTER_KEY / protect.master_key_file)",
@@ -104,10 +170,12 @@ fn erase(config: &Config, user: &str) -> Result<String> {
     let keys = keys.context("the key store did not open")?;
     let receipt = keys.erase(user)?;
     let at = finpulse_core::time::format_us(receipt.erased_at_us);
+    let prefix = finpulse_server::subjects::ERASURE_DETAIL_PREFIX;
     Ok(if receipt.already_erased {
-        format!("{user} was already erased at {at}; nothing more to do")
+        format!("{prefix}{user}: already erased at {at}")
     } else {
-        format!("{user} erased: data key destroyed at {at}; their sealed fields are unreadable everywhere from now on")
+        let done = finpulse_server::subjects::ERASURE_DONE;
+        format!("{prefix}{user}: {done} at {at}; their sealed fields are unreadable everywhere from now on")
     })
 }
 

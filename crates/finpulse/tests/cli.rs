@@ -1373,3 +1373,58 @@ fn after_the_demo_no_resident_id_mobile_or_card_number_is_anywhere_in_the_data_d
         }
     }
 }
+
+#[test]
+fn subject_erase_shreds_a_demo_user_after_their_legal_hold_is_lifted_and_proves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    let o = run(&["demo", "--users", "200", "--days", "10", "--seed", "3", "--no-serve", "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let user = "u0000007";
+    let mobile = |purpose: bool| {
+        let q = format!("SELECT max(mobile) FROM events WHERE user_id = '{user}'");
+        let mut args = vec!["sql", "--data-dir", d, "--format", "csv", q.as_str()];
+        if purpose {
+            args.extend(["--purpose", "DSR-1"]);
+        }
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o).lines().nth(1).unwrap_or_default().trim_matches('"').to_string()
+    };
+    assert!(mobile(true).starts_with('1') && mobile(true).len() == 11, "{}", mobile(true));
+
+    let o = run(&["subject", "hold", user, "--reason", "AML record keeping", "--until", "2099-01-01", "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["subject", "erase", user, "--data-dir", d]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("legal hold until 2099-01-01 (AML record keeping)"), "{}", stderr(&o));
+    assert!(mobile(true).len() == 11, "nothing was erased");
+    let o = run(&["subject", "release", user, "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let certificate = dir.path().join("erasure.json");
+    let o = run(&["subject", "erase", user, "--certificate", certificate.to_str().unwrap(), "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("data key destroyed"), "{}", stdout(&o));
+    let cert: Value = serde_json::from_slice(&std::fs::read(&certificate).unwrap()).unwrap();
+    assert!(cert["entry"].as_str().unwrap().contains(user) && cert["proof"].is_array(), "{cert}");
+    assert_eq!(mobile(true), "", "their mobile reads as nothing, even in clear");
+    assert_eq!(mobile(false), "");
+    let o = run(&["subject", "erase", user, "--data-dir", d]);
+    assert!(o.status.success() && stdout(&o).contains("already erased"), "{}", stdout(&o));
+
+    // A late event for them is refused by line; the others in the file are stored.
+    let late = dir.path().join("late.ndjson");
+    std::fs::write(
+        &late,
+        format!(
+            "{{\"event_id\":\"late-1\",\"user_id\":\"{user}\",\"ts\":\"2026-03-01T10:00:00Z\",\"type\":\"app_session\",\"session_secs\":5}}\n{{\"event_id\":\"late-2\",\"user_id\":\"u0000008\",\"ts\":\"2026-03-01T10:00:00Z\",\"type\":\"app_session\",\"session_secs\":5}}\n"
+        ),
+    )
+    .unwrap();
+    let o = run(&["import", "--data-dir", d, late.to_str().unwrap()]);
+    assert!(!o.status.success(), "an import with a refused record says so by its exit status");
+    assert!(stderr(&o).contains("line 1: user 'u0000007' was erased"), "{}", stderr(&o));
+    assert_eq!(sql_csv(&data, "SELECT event_id FROM events WHERE event_id LIKE 'late-%'"), vec![vec!["late-2"]]);
+}
