@@ -126,23 +126,20 @@ pub fn open_event(sealer: &dyn FieldSealer, sealed: &SealedFields, event: &mut E
 /// A text column of sealed values opened row by row with each row's user (`users`, a text
 /// column of the same length): plain strings, null where the value is null or its user erased.
 pub fn open_column(sealer: &dyn FieldSealer, field: FieldId, users: &ArrayRef, values: &ArrayRef) -> Result<ArrayRef, StoreError> {
-    let text = |a: &ArrayRef, i: usize| -> Option<String> {
-        if a.is_null(i) {
-            return None;
-        }
-        Some(match a.data_type() {
-            DataType::Utf8 => a.as_string::<i32>().value(i).to_string(),
-            DataType::LargeUtf8 => a.as_string::<i64>().value(i).to_string(),
-            DataType::Utf8View => a.as_string_view().value(i).to_string(),
-            _ => return None,
-        })
+    let as_text = |a: &ArrayRef| match a.data_type() {
+        DataType::Utf8 => Ok(a.clone()),
+        _ => arrow::compute::cast(a, &DataType::Utf8).map_err(|e| StoreError::Compaction(format!("opening sealed values: {e}"))),
     };
-    let mut out = StringBuilder::with_capacity(values.len(), values.len() * 20);
+    let (users, values) = (as_text(users)?, as_text(values)?);
+    let (users, values) = (users.as_string::<i32>(), values.as_string::<i32>());
+    let mut out = StringBuilder::with_capacity(values.len(), values.value_data().len());
     for i in 0..values.len() {
-        match (text(users, i), text(values, i)) {
-            (Some(user), Some(value)) => out.append_option(sealer.open(&user, field, &value)?),
-            (None, Some(value)) => out.append_value(value),
-            _ => out.append_null(),
+        if values.is_null(i) {
+            out.append_null();
+        } else if users.is_null(i) {
+            out.append_value(values.value(i));
+        } else {
+            out.append_option(sealer.open(users.value(i), field, values.value(i))?);
         }
     }
     Ok(Arc::new(out.finish()))
