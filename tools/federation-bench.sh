@@ -28,7 +28,7 @@ ours = {r["op"]: r for r in map(json.loads, open(sys.argv[1]))}
 theirs = {r["op"]: r for r in map(json.loads, open(sys.argv[2]))}
 print("| operation | finpulse ms | phe+gmpy2 ms | phe / finpulse |")
 print("|---|---|---|---|")
-pairs = [("encrypt", "encrypt"), ("encrypt_short_exponent", "encrypt"), ("encrypt_key_holder", "encrypt"), ("encrypt_from_pool", "encrypt"),
+pairs = [("encrypt", "encrypt"), ("encrypt_short_exponent", "encrypt"), ("encrypt_key_holder_crt", "encrypt"), ("encrypt_from_pool", "encrypt"),
          ("decrypt", "decrypt"), ("add", "add"), ("mul_plain_16bit", "mul_plain_16bit")]
 for mine, peer in pairs:
     a, b = ours[mine]["ms"], theirs[peer]["ms"]
