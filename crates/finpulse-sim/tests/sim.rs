@@ -47,10 +47,29 @@ fn the_same_seed_gives_the_same_events() {
     assert_ne!(run(cfg), run(SimConfig { seed: 8, ..cfg }));
 }
 
+/// The simulated app with an A/B experiment on it (exposures at signup), as `demo --experiment`.
+fn run_with_experiment(cfg: SimConfig) -> Vec<Event> {
+    let reg = Registry::builtin();
+    let mut sim = Simulator::new(cfg, &reg);
+    let experiment = finpulse_sim::SimExperiment {
+        key: "onboarding".into(),
+        variations: vec!["control".into(), "treatment".into()],
+        extra_session_p: 0.3,
+        seed: 1,
+        assign: |user: &str| user.bytes().last().map(|b| usize::from(b % 2)),
+    };
+    let mut out = Vec::new();
+    while let Some(mut day) = sim.next_day() {
+        experiment.apply(&reg, &mut day);
+        out.extend(day);
+    }
+    out
+}
+
 #[test]
 fn every_simulated_event_passes_validation_unchanged() {
     let reg = Registry::builtin();
-    let events = run(small());
+    let events = run_with_experiment(small());
     let limits = ValidationLimits { now_us: i64::MAX / 2, ..ValidationLimits::default() };
     let mut ids = HashSet::new();
     for e in &events {
