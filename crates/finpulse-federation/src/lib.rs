@@ -24,6 +24,7 @@ pub mod message;
 pub mod modpow;
 pub mod paillier;
 pub mod psi;
+pub mod secagg;
 pub mod session;
 pub mod table;
 pub mod transport;
