@@ -11,7 +11,7 @@ ROUNDS="${ROUNDS:-3}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/finpulse/target}"
 OUT=bench/out/protect
 mkdir -p "$OUT"
-cargo build --release
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release   # SKIP_BUILD=1: the binaries are built already
 BIN="$CARGO_TARGET_DIR/release"
 export FINPULSE_LOG=warn
 KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"

@@ -70,16 +70,22 @@ async fn sql(client: &reqwest::Client, base: &str, query: &str, purpose: Option<
     r.json::<Value>().await.unwrap()["rows"].clone()
 }
 
+/// A protected server on `dir` holding [`events`]: it, its base URL and an administrator.
+async fn serve_with_events(dir: &Path) -> (finpulse_server::Server, String, reqwest::Client) {
+    let server = common::start(open(dir), ApiLimits::default()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let admin = common::admin_client(dir);
+    assert_eq!(admin.post(format!("{base}/v1/events")).json(&events()).send().await.unwrap().status(), 200);
+    (server, base, admin)
+}
+
 const PERSONAL: &str = "SELECT user_id, mobile, id_number, card_number FROM events WHERE type <> 'risk_decision' ORDER BY event_id";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sealed_fields_never_reach_disk_in_clear_and_an_erased_user_reads_as_nobody_for_good() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("data");
-    let server = common::start(open(&dir), ApiLimits::default()).await.unwrap();
-    let base = format!("http://{}", server.addr);
-    let admin = common::admin_client(&dir);
-    assert_eq!(admin.post(format!("{base}/v1/events")).json(&events()).send().await.unwrap().status(), 200);
+    let (server, base, admin) = serve_with_events(&dir).await;
     // Half in Parquet, then one more event in the tail.
     assert_eq!(admin.post(format!("{base}/v1/admin/compact")).send().await.unwrap().status(), 200);
     let late = json!([{"event_id": "c1", "user_id": USER, "ts": "2026-03-02T09:00:00+08:00", "type": "card_bound", "card_number": CARD}]);
@@ -191,10 +197,7 @@ async fn sealed_fields_never_reach_disk_in_clear_and_an_erased_user_reads_as_nob
 async fn a_legal_hold_blocks_erasure_and_says_which_hold_until_it_is_released() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("data");
-    let server = common::start(open(&dir), ApiLimits::default()).await.unwrap();
-    let base = format!("http://{}", server.addr);
-    let admin = common::admin_client(&dir);
-    assert_eq!(admin.post(format!("{base}/v1/events")).json(&events()).send().await.unwrap().status(), 200);
+    let (server, base, admin) = serve_with_events(&dir).await;
     let hold = finpulse_subjects::holds::LegalHold {
         user_id: USER.into(),
         reason: "AML: customer records kept 10 years".into(),
