@@ -68,10 +68,14 @@ pub fn sealer_for(data_dir: &Path) -> Result<Option<Arc<dyn FieldSealer>>, Store
 }
 
 /// Seals the sealed fields of every user's event, making keys for users who have none first
-/// (one durable write for all). Events without a sealed value are copied as they are; business
-/// events (no user) keep their fields, as no user's key could erase them.
-pub fn seal_events(sealer: &dyn FieldSealer, sealed: &SealedFields, events: &[Event]) -> Result<Vec<Event>, StoreError> {
+/// (one durable write for all); `None` when no event carries a sealed value, so the events go
+/// to the log as they are, uncopied. Business events (no user) keep their fields, as no user's
+/// key could erase them.
+pub fn seal_events(sealer: &dyn FieldSealer, sealed: &SealedFields, events: &[Event]) -> Result<Option<Vec<Event>>, StoreError> {
     let carries = |e: &Event| e.user_id.is_some() && e.fields.iter().any(|(f, v)| matches!(v, Value::Str(_)) && sealed.contains(*f));
+    if !events.iter().any(carries) {
+        return Ok(None);
+    }
     let mut users: Vec<&str> = Vec::new();
     let mut seen = HashSet::new();
     for e in events.iter().filter(|e| carries(e)) {
@@ -100,7 +104,8 @@ pub fn seal_events(sealer: &dyn FieldSealer, sealed: &SealedFields, events: &[Ev
             }
             Ok(out)
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// Opens an event's sealed fields in place; an erased user's sealed fields are removed.

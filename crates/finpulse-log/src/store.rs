@@ -937,9 +937,10 @@ impl Preparer {
     /// The events as the log takes them: sealed fields sealed when the directory is protected.
     fn sealed<'a>(&self, events: &'a [Event]) -> Result<std::borrow::Cow<'a, [Event]>, StoreError> {
         match &self.sealer {
-            Some((sealer, sealed)) if !sealed.is_empty() => {
-                Ok(std::borrow::Cow::Owned(crate::protection::seal_events(&**sealer, sealed, events)?))
-            }
+            Some((sealer, sealed)) if !sealed.is_empty() => Ok(match crate::protection::seal_events(&**sealer, sealed, events)? {
+                Some(events) => std::borrow::Cow::Owned(events),
+                None => std::borrow::Cow::Borrowed(events),
+            }),
             _ => Ok(std::borrow::Cow::Borrowed(events)),
         }
     }

@@ -77,6 +77,12 @@ impl ProtectOptions {
         }
     }
 
+    /// Whether a master key is given explicitly (the variable or a configured file), not
+    /// looked for beside the data directory.
+    pub fn key_given(&self) -> bool {
+        std::env::var_os(MASTER_KEY_ENV).is_some() || self.master_key_file.is_some()
+    }
+
     /// The master keys, from the variable, the configured file or the default file, in that
     /// order; `None` when none is given.
     fn master_keys(&self, root: &Path) -> Result<Option<MasterKeys>, ProtectionError> {

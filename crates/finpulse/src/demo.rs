@@ -156,7 +156,7 @@ Fraud decisions (the server picks up models and rules within a second):
 /// (`<data-dir>.master-key`, owner-only) and named, so it can be kept apart from backups.
 fn ensure_master_key(config: &Config) -> Result<()> {
     use anyhow::Context;
-    if std::env::var_os(finpulse_protect::MASTER_KEY_ENV).is_some() || config.protect.master_key_file.is_some() {
+    if config.protect.key_given() {
         return Ok(());
     }
     let file = finpulse_server::protection::default_master_key_file(config.access_root());
